@@ -1,0 +1,1 @@
+//! Azure Resource Manager client (no Kubernetes in here).

@@ -1,0 +1,1 @@
+//! Native Bicep → ARM JSON compiler.

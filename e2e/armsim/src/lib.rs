@@ -1,0 +1,3 @@
+//! Azure Resource Manager simulator.
+
+pub mod template;

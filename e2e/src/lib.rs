@@ -1,0 +1,1 @@
+//! Local control plane and shared test fixtures.
