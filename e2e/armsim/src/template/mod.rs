@@ -4,6 +4,7 @@
 //! Interface shared by the HTTP layer of the simulator (which owns the inventory,
 //! long-running behaviour and faults) and the evaluator (which owns the language).
 
+use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 /// Where a deployment runs, as ARM's `resourceGroup()`, `subscription()` and
@@ -61,9 +62,9 @@ pub struct EvaluatedDeployment {
     /// Every resource created, nested deployments' resources included (each under its
     /// own scope), in an order that respects `dependsOn`.
     pub resources: Vec<PlannedResource>,
-    pub outputs: Map<String, TypedValue>,
+    pub outputs: IndexMap<String, TypedValue>,
     /// Parameters as ARM reports them back on GET (secure values omitted).
-    pub parameters: Map<String, TypedValue>,
+    pub parameters: IndexMap<String, TypedValue>,
 }
 
 /// A template ARM would reject before starting (synchronous 400).
