@@ -1,1 +1,206 @@
 //! Native Bicep → ARM JSON compiler.
+//!
+//! [`compile_file`] compiles a file on disk (modules resolved relative to it);
+//! [`compile_source`] compiles in-memory content with modules from any
+//! [`ModuleResolver`], e.g. a [`MapResolver`] over ConfigMap keys. Anything this
+//! compiler does not implement is reported as an error whose
+//! [`Diagnostic::is_unsupported`] is true; it never emits JSON it is unsure of.
+
+pub mod ast;
+mod check;
+pub mod diag;
+mod emit;
+mod functions;
+pub mod lexer;
+pub mod parser;
+mod types;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use diag::{Diagnostic, Span, UNSUPPORTED};
+
+/// A successfully compiled template.
+#[derive(Debug, Clone)]
+pub struct CompiledTemplate {
+    pub json: serde_json::Value,
+    /// Non-fatal findings (none are produced yet; kept for callers' display).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl CompiledTemplate {
+    /// The template as pretty-printed JSON, as `bicep build` writes it.
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string_pretty(&self.json).unwrap_or_default()
+    }
+}
+
+/// One located diagnostic: the file it is in and its 1-based position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocatedDiagnostic {
+    pub path: String,
+    pub line: usize,
+    pub col: usize,
+    pub diagnostic: Diagnostic,
+}
+
+impl fmt::Display for LocatedDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}({},{}) : Error {}: {}",
+            self.path, self.line, self.col, self.diagnostic.code, self.diagnostic.message
+        )
+    }
+}
+
+/// The errors that stopped a compilation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<LocatedDiagnostic>);
+
+impl Diagnostics {
+    /// True when every error is an unsupported construct (a fallback compiler may succeed).
+    pub fn is_unsupported(&self) -> bool {
+        !self.0.is_empty() && self.0.iter().all(|d| d.diagnostic.is_unsupported())
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// Supplies the text of files a template refers to (modules, `load*` functions).
+pub trait ModuleResolver {
+    /// Resolves `relative` against the file `from` and returns the resolved name
+    /// (used for nested references and diagnostics) and the file content.
+    fn resolve(&self, from: &str, relative: &str) -> Result<(String, String), String>;
+}
+
+/// Resolves paths on the local file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FsResolver;
+
+impl ModuleResolver for FsResolver {
+    fn resolve(&self, from: &str, relative: &str) -> Result<(String, String), String> {
+        let base = Path::new(from).parent().unwrap_or(Path::new(""));
+        let path: PathBuf = base.join(relative);
+        std::fs::read_to_string(&path)
+            .map(|c| (path.to_string_lossy().into_owned(), c))
+            .map_err(|e| format!("could not read \"{relative}\": {e}"))
+    }
+}
+
+/// Resolves paths from an in-memory map of file name → content; names are
+/// normalised (`./`, `..`, backslashes) relative to the referring file.
+#[derive(Debug, Default, Clone)]
+pub struct MapResolver {
+    pub files: HashMap<String, String>,
+}
+
+impl MapResolver {
+    pub fn new(files: HashMap<String, String>) -> Self {
+        MapResolver { files }
+    }
+}
+
+fn normalize_path(from: &str, relative: &str) -> String {
+    let mut parts: Vec<&str> = from.split('/').collect();
+    parts.pop();
+    for seg in relative.split(['/', '\\']) {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    parts.retain(|p| !p.is_empty() && *p != ".");
+    parts.join("/")
+}
+
+impl ModuleResolver for MapResolver {
+    fn resolve(&self, from: &str, relative: &str) -> Result<(String, String), String> {
+        let key = normalize_path(from, relative);
+        self.files
+            .get(&key)
+            .map(|c| (key.clone(), c.clone()))
+            .ok_or_else(|| format!("file \"{relative}\" is not available"))
+    }
+}
+
+/// Compiles the Bicep file at `path`.
+pub fn compile_file(path: impl AsRef<Path>) -> Result<CompiledTemplate, Diagnostics> {
+    let path = path.as_ref();
+    let display = path.to_string_lossy().into_owned();
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostics(vec![LocatedDiagnostic {
+            path: display.clone(),
+            line: 1,
+            col: 1,
+            diagnostic: Diagnostic::error(
+                "BCP091",
+                format!("An error occurred reading file. {e}"),
+                Span::default(),
+            ),
+        }])
+    })?;
+    compile_source(&display, &source, &FsResolver)
+}
+
+/// Compiles in-memory Bicep `source` named `name`; modules come from `resolver`.
+pub fn compile_source(
+    name: &str,
+    source: &str,
+    resolver: &dyn ModuleResolver,
+) -> Result<CompiledTemplate, Diagnostics> {
+    let mut sources: HashMap<String, String> = HashMap::new();
+    sources.insert(name.to_string(), source.to_string());
+    let result = emit::compile_module(name, source, resolver, &mut sources, &mut Vec::new());
+    match result {
+        Ok(json) => Ok(CompiledTemplate {
+            json,
+            diagnostics: Vec::new(),
+        }),
+        Err(errs) => Err(Diagnostics(
+            errs.into_iter()
+                .map(|d| {
+                    let file = d.file.clone().unwrap_or_else(|| name.to_string());
+                    let text = sources.get(&file).map(String::as_str).unwrap_or("");
+                    let (line, col) = d.line_col(text);
+                    LocatedDiagnostic {
+                        path: file,
+                        line,
+                        col,
+                        diagnostic: d,
+                    }
+                })
+                .collect(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_resolver_normalises_relative_paths() {
+        assert_eq!(
+            normalize_path("dir/main.bicep", "./mods/../x.bicep"),
+            "dir/x.bicep"
+        );
+        assert_eq!(normalize_path("main.bicep", "sub\\y.bicep"), "sub/y.bicep");
+    }
+}

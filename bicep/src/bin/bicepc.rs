@@ -1,1 +1,71 @@
-fn main() {}
+//! `bicepc build FILE [--stdout | --outfile F]`: compiles Bicep to ARM JSON like `bicep build`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: bicepc build <file.bicep> [--stdout | --outfile <file.json>]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let mut input = None;
+    let mut stdout = false;
+    let mut outfile = None;
+    let mut it = args.iter();
+    match it.next().map(String::as_str) {
+        Some("build") => {}
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--stdout" => stdout = true,
+            "--outfile" => match it.next() {
+                Some(f) => outfile = Some(PathBuf::from(f)),
+                None => {
+                    eprintln!("--outfile needs a file name\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            s if s.starts_with("--") => {
+                eprintln!("unknown option {s}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+            s if input.is_none() => input = Some(PathBuf::from(s)),
+            s => {
+                eprintln!("unexpected argument {s}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(input) = input else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    match bicep::compile_file(&input) {
+        Ok(t) => {
+            let text = t.to_json_string();
+            if stdout {
+                println!("{text}");
+                return ExitCode::SUCCESS;
+            }
+            let out = outfile.unwrap_or_else(|| input.with_extension("json"));
+            match std::fs::write(&out, text + "\n") {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("could not write {}: {e}", out.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(diags) => {
+            eprintln!("{diags}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Syntax tree of a Bicep file. Every node carries its source span.
+
+use crate::diag::Span;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    /// `pieces.len() == holes.len() + 1`; a plain string has one piece.
+    Str {
+        pieces: Vec<String>,
+        holes: Vec<Expr>,
+    },
+    Int(String),
+    Bool(bool),
+    Null,
+    Ident(String),
+    Array(Vec<ArrayItem>),
+    Object(Vec<ObjectItem>),
+    Call {
+        namespace: Option<String>,
+        name: String,
+        args: Vec<Expr>,
+    },
+    /// `base.name` (`base.?name` when `safe`).
+    Member {
+        base: Box<Expr>,
+        name: String,
+        safe: bool,
+    },
+    /// `base[index]` (`base[?index]` when `safe`).
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+        safe: bool,
+    },
+    /// `parent::child`.
+    ChildAccess {
+        base: Box<Expr>,
+        name: String,
+    },
+    /// `expr!`.
+    NonNull(Box<Expr>),
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    Ternary {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
+    Paren(Box<Expr>),
+    For {
+        item: Option<String>,
+        index: Option<String>,
+        iterable: Box<Expr>,
+        body: Box<Expr>,
+    },
+    /// `if (cond) body` as a resource or module value.
+    If {
+        cond: Box<Expr>,
+        body: Box<Expr>,
+    },
+    Lambda {
+        params: Vec<String>,
+        body: Box<Expr>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Not,
+    Minus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Coalesce,
+    Or,
+    And,
+    Eq,
+    NotEq,
+    EqInsensitive,
+    NotEqInsensitive,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArrayItem {
+    Value(Expr),
+    Spread(Expr),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ObjectItem {
+    Property {
+        decorators: Vec<Expr>,
+        key: ObjectKey,
+        value: Expr,
+    },
+    Spread(Expr),
+    /// A resource declared inside another resource's body.
+    NestedResource(Box<Decl>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectKey {
+    /// The key after unescaping; `None` for an interpolated key.
+    pub name: Option<String>,
+    pub span: Span,
+}
+
+/// A type expression, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeExpr {
+    pub kind: TypeKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeKind {
+    /// `string`, `int`, a user type name, or a dotted name like `sys.string`.
+    Name(String),
+    Literal(Expr),
+    Array(Box<TypeExpr>),
+    Nullable(Box<TypeExpr>),
+    Union(Vec<TypeExpr>),
+    Object(Vec<ObjectTypeProperty>),
+    Tuple(Vec<TypeExpr>),
+    /// `resource<'type@version'>` and other parameterized types.
+    Parameterized(String, Vec<Expr>),
+    /// `T.prop`, `T[*]`, `T[0]`.
+    Access(Box<TypeExpr>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectTypeProperty {
+    pub decorators: Vec<Expr>,
+    /// `None` for the `*` additional-properties entry.
+    pub name: Option<String>,
+    pub ty: TypeExpr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decl {
+    pub decorators: Vec<Expr>,
+    pub kind: DeclKind,
+    /// The declared symbol's name and its span, where the declaration has one.
+    pub name: Option<(String, Span)>,
+    pub span: Span,
+    /// Span of the leading keyword.
+    pub keyword_span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeclKind {
+    TargetScope(Expr),
+    Metadata(Expr),
+    Param {
+        ty: Option<TypeExpr>,
+        default: Option<Expr>,
+    },
+    Var {
+        ty: Option<TypeExpr>,
+        value: Expr,
+    },
+    Resource {
+        type_string: Expr,
+        existing: bool,
+        value: Expr,
+    },
+    Module {
+        path: Expr,
+        value: Expr,
+    },
+    Output {
+        ty: TypeExpr,
+        value: Expr,
+    },
+    Type(TypeExpr),
+    Func,
+    Import,
+    Extension,
+    Using,
+    Test,
+    Assert(Expr),
+}
+
+impl DeclKind {
+    /// The keyword that introduces the declaration.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            DeclKind::TargetScope(_) => "targetScope",
+            DeclKind::Metadata(_) => "metadata",
+            DeclKind::Param { .. } => "param",
+            DeclKind::Var { .. } => "var",
+            DeclKind::Resource { .. } => "resource",
+            DeclKind::Module { .. } => "module",
+            DeclKind::Output { .. } => "output",
+            DeclKind::Type(_) => "type",
+            DeclKind::Func => "func",
+            DeclKind::Import => "import",
+            DeclKind::Extension => "extension",
+            DeclKind::Using => "using",
+            DeclKind::Test => "test",
+            DeclKind::Assert(_) => "assert",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct File {
+    pub decls: Vec<Decl>,
+}

@@ -1,0 +1,286 @@
+//! Name resolution checks the official compiler enforces: duplicate symbols,
+//! undefined names and functions, and reference cycles between declarations.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::ast::*;
+use crate::diag::{Diagnostic, Span};
+use crate::functions::is_builtin;
+
+/// Returns every error found; empty when the file resolves.
+pub fn check(file: &File) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let mut symbols: HashMap<&str, Span> = HashMap::new();
+    let mut outputs: HashSet<&str> = HashSet::new();
+    for d in &file.decls {
+        let Some((name, span)) = &d.name else {
+            continue;
+        };
+        let dup = match d.kind {
+            DeclKind::Output { .. } => !outputs.insert(name.as_str()),
+            DeclKind::Metadata(_) | DeclKind::Test | DeclKind::Assert(_) => false,
+            _ => symbols.insert(name.as_str(), *span).is_some(),
+        };
+        if dup {
+            errors.push(Diagnostic::error(
+                "BCP028",
+                format!("Identifier \"{name}\" is declared multiple times. Remove or rename the duplicates."),
+                *span,
+            ));
+        }
+    }
+    let mut resolver = Resolver {
+        symbols: &symbols,
+        errors: &mut errors,
+        locals: Vec::new(),
+        refs: HashSet::new(),
+    };
+    let mut graph: HashMap<String, (Span, HashSet<String>)> = HashMap::new();
+    for d in &file.decls {
+        resolver.refs.clear();
+        for dec in &d.decorators {
+            resolver.expr(dec);
+        }
+        match &d.kind {
+            DeclKind::TargetScope(e) | DeclKind::Metadata(e) | DeclKind::Assert(e) => {
+                resolver.expr(e)
+            }
+            DeclKind::Param { default, .. } => {
+                if let Some(e) = default {
+                    resolver.expr(e);
+                }
+            }
+            DeclKind::Var { value, .. } | DeclKind::Output { value, .. } => resolver.expr(value),
+            DeclKind::Resource { value, .. } | DeclKind::Module { value, .. } => {
+                resolver.expr(value)
+            }
+            DeclKind::Type(_)
+            | DeclKind::Func
+            | DeclKind::Import
+            | DeclKind::Extension
+            | DeclKind::Using
+            | DeclKind::Test => {}
+        }
+        if let (Some((name, span)), true) = (
+            &d.name,
+            matches!(
+                d.kind,
+                DeclKind::Var { .. }
+                    | DeclKind::Resource { .. }
+                    | DeclKind::Module { .. }
+                    | DeclKind::Param { .. }
+            ),
+        ) {
+            graph.insert(name.clone(), (*span, std::mem::take(&mut resolver.refs)));
+        }
+    }
+    cycles(&graph, &mut errors);
+    errors
+}
+
+struct Resolver<'a, 'b> {
+    symbols: &'a HashMap<&'a str, Span>,
+    errors: &'b mut Vec<Diagnostic>,
+    locals: Vec<String>,
+    refs: HashSet<String>,
+}
+
+impl Resolver<'_, '_> {
+    fn name(&mut self, n: &str, span: Span) {
+        if self.locals.iter().any(|l| l == n) {
+            return;
+        }
+        if self.symbols.contains_key(n) {
+            self.refs.insert(n.to_string());
+            return;
+        }
+        if n == "az" || n == "sys" {
+            return;
+        }
+        self.errors.push(Diagnostic::error(
+            "BCP057",
+            format!("The name \"{n}\" does not exist in the current context."),
+            span,
+        ));
+    }
+
+    fn expr(&mut self, e: &Expr) {
+        match &e.kind {
+            ExprKind::Str { holes, .. } => holes.iter().for_each(|h| self.expr(h)),
+            ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Null => {}
+            ExprKind::Ident(n) => self.name(n, e.span),
+            ExprKind::Array(items) => {
+                for i in items {
+                    match i {
+                        ArrayItem::Value(x) | ArrayItem::Spread(x) => self.expr(x),
+                    }
+                }
+            }
+            ExprKind::Object(items) => {
+                // Nested resources are visible throughout their parent's body.
+                let n = self.locals.len();
+                for i in items {
+                    if let ObjectItem::NestedResource(d) = i
+                        && let Some((name, _)) = &d.name
+                    {
+                        self.locals.push(name.clone());
+                    }
+                }
+                for i in items {
+                    match i {
+                        ObjectItem::Property {
+                            value, decorators, ..
+                        } => {
+                            decorators.iter().for_each(|d| self.expr(d));
+                            self.expr(value)
+                        }
+                        ObjectItem::Spread(x) => self.expr(x),
+                        ObjectItem::NestedResource(d) => {
+                            if let DeclKind::Resource { value, .. } = &d.kind {
+                                self.expr(value);
+                            }
+                        }
+                    }
+                }
+                self.locals.truncate(n);
+            }
+            ExprKind::Call {
+                namespace,
+                name,
+                args,
+            } => {
+                match namespace.as_deref() {
+                    Some(ns) if ns == "az" || ns == "sys" => {
+                        if !is_builtin(Some(ns), name) {
+                            self.unknown_function(name, e.span);
+                        }
+                    }
+                    Some(ns) => self.name(ns, e.span),
+                    None => {
+                        if !self.symbols.contains_key(name.as_str()) && !is_builtin(None, name) {
+                            self.unknown_function(name, e.span);
+                        } else if self.symbols.contains_key(name.as_str())
+                            && !is_builtin(None, name)
+                        {
+                            self.errors.push(Diagnostic::error(
+                                "BCP059",
+                                format!("The name \"{name}\" is not a function."),
+                                e.span,
+                            ));
+                        }
+                    }
+                }
+                args.iter().for_each(|a| self.expr(a));
+            }
+            ExprKind::Member { base, .. } | ExprKind::ChildAccess { base, .. } => self.expr(base),
+            ExprKind::Index { base, index, .. } => {
+                self.expr(base);
+                self.expr(index);
+            }
+            ExprKind::NonNull(x) | ExprKind::Paren(x) | ExprKind::Unary { operand: x, .. } => {
+                self.expr(x)
+            }
+            ExprKind::Binary { left, right, .. } => {
+                self.expr(left);
+                self.expr(right);
+            }
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
+                self.expr(cond);
+                self.expr(then);
+                self.expr(otherwise);
+            }
+            ExprKind::For {
+                item,
+                index,
+                iterable,
+                body,
+            } => {
+                self.expr(iterable);
+                let n = self.locals.len();
+                self.locals.extend(item.iter().cloned());
+                self.locals.extend(index.iter().cloned());
+                self.expr(body);
+                self.locals.truncate(n);
+            }
+            ExprKind::If { cond, body } => {
+                self.expr(cond);
+                self.expr(body);
+            }
+            ExprKind::Lambda { params, body } => {
+                let n = self.locals.len();
+                self.locals.extend(params.iter().cloned());
+                self.expr(body);
+                self.locals.truncate(n);
+            }
+        }
+    }
+
+    fn unknown_function(&mut self, name: &str, span: Span) {
+        self.errors.push(Diagnostic::error(
+            "BCP057",
+            format!("The name \"{name}\" does not exist in the current context."),
+            span,
+        ));
+    }
+}
+
+fn cycles(graph: &HashMap<String, (Span, HashSet<String>)>, errors: &mut Vec<Diagnostic>) {
+    let mut names: Vec<&String> = graph.keys().collect();
+    names.sort_by_key(|n| graph[*n].0.start);
+    for start in names {
+        let (span, direct) = &graph[start];
+        if direct.contains(start) {
+            errors.push(Diagnostic::error(
+                "BCP079",
+                "This expression is referencing its own declaration, which is not allowed.",
+                *span,
+            ));
+            continue;
+        }
+        // Is `start` reachable from itself through other declarations?
+        let mut seen = HashSet::new();
+        let mut stack: Vec<&String> = direct.iter().collect();
+        while let Some(n) = stack.pop() {
+            if n == start {
+                errors.push(Diagnostic::error(
+                    "BCP080",
+                    format!("The expression is involved in a cycle (\"{start}\")."),
+                    *span,
+                ));
+                break;
+            }
+            if seen.insert(n.clone())
+                && let Some((_, next)) = graph.get(n)
+            {
+                stack.extend(next.iter());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::parse;
+
+    fn codes(src: &str) -> Vec<String> {
+        check(&parse(src).unwrap())
+            .into_iter()
+            .map(|d| d.code)
+            .collect()
+    }
+
+    #[test]
+    fn finds_undefined_duplicate_and_cycles() {
+        assert_eq!(codes("var a = b\n"), vec!["BCP057"]);
+        assert_eq!(codes("var a = 1\nparam a int\n"), vec!["BCP028"]);
+        assert_eq!(codes("var a = a\n"), vec!["BCP079"]);
+        assert_eq!(codes("var a = b\nvar b = a\n"), vec!["BCP080", "BCP080"]);
+        assert_eq!(codes("var a = nope(1)\n"), vec!["BCP057"]);
+        assert!(codes("var a = [for (x, i) in range(0, 2): map([x], y => y + i)]\n").is_empty());
+    }
+}

@@ -1,0 +1,1805 @@
+//! Emitter: a checked Bicep file → classic ARM JSON.
+//!
+//! Expressions become ARM template-language strings; references to resources and
+//! modules become `resourceId(...)`/`reference(...)` calls and are recorded as
+//! dependencies of the declaration being emitted. Constructs that would need
+//! `languageVersion: "2.0"` or that are not implemented are reported as
+//! unsupported instead of being approximated.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value, json};
+
+use crate::ModuleResolver;
+use crate::ast::*;
+use crate::check;
+use crate::diag::{Diagnostic, Span};
+use crate::parser::parse;
+use crate::types::canonical_type;
+
+const DEPLOYMENTS_TYPE: &str = "Microsoft.Resources/deployments";
+const DEPLOYMENTS_API: &str = "2025-04-01";
+
+type R<T> = Result<T, Diagnostic>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TargetScope {
+    ResourceGroup,
+    Subscription,
+    ManagementGroup,
+    Tenant,
+}
+
+/// Compiles one module (the main file is the outermost module).
+pub(crate) fn compile_module(
+    name: &str,
+    source: &str,
+    resolver: &dyn ModuleResolver,
+    sources: &mut HashMap<String, String>,
+    stack: &mut Vec<String>,
+) -> Result<Value, Vec<Diagnostic>> {
+    let file = parse(source).map_err(|d| vec![d.in_file(name)])?;
+    let errors = check::check(&file);
+    if !errors.is_empty() {
+        return Err(errors.into_iter().map(|d| d.in_file(name)).collect());
+    }
+    stack.push(name.to_string());
+    let result = Emitter::new(name, &file, resolver, sources, stack).and_then(|mut e| e.emit());
+    stack.pop();
+    result.map_err(|d| vec![d.in_file(name)])
+}
+
+struct LoopSpec<'a> {
+    item: Option<String>,
+    index: Option<String>,
+    iterable: &'a Expr,
+}
+
+struct Res<'a> {
+    symbol: String,
+    decl: &'a Decl,
+    full_type: String,
+    api_version: String,
+    body: &'a [ObjectItem],
+    cond: Option<&'a Expr>,
+    looped: Option<LoopSpec<'a>>,
+    parent: Option<usize>,
+    depth: usize,
+    existing: bool,
+    name_expr: &'a Expr,
+    scope_expr: Option<&'a Expr>,
+}
+
+struct Module<'a> {
+    decl: &'a Decl,
+    body: &'a [ObjectItem],
+    cond: Option<&'a Expr>,
+    looped: Option<LoopSpec<'a>>,
+    name_expr: &'a Expr,
+    scope_expr: Option<&'a Expr>,
+    template: Value,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Sym {
+    Res(usize),
+    Mod(usize),
+}
+
+/// A recorded dependency: which symbol and the `dependsOn` entry for it.
+#[derive(Clone)]
+struct Dep {
+    symbol: String,
+    entry: String,
+}
+
+/// Loop and lambda variables in scope, mapped to their ARM expression text.
+#[derive(Clone, Default)]
+struct Cx {
+    locals: Vec<(String, String)>,
+}
+
+impl Cx {
+    fn with(&self, name: &Option<String>, text: String) -> Cx {
+        let mut c = self.clone();
+        if let Some(n) = name {
+            c.locals.push((n.clone(), text));
+        }
+        c
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.locals
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.as_str())
+    }
+}
+
+enum ScopeRef {
+    Default,
+    ResourceGroup { sub: Option<String>, rg: String },
+    Subscription(Option<String>),
+    Tenant,
+    Resource(String),
+}
+
+struct Emitter<'a> {
+    file_name: &'a str,
+    file: &'a File,
+    resolver: &'a dyn ModuleResolver,
+    target: TargetScope,
+    params: HashMap<&'a str, &'a Decl>,
+    vars: HashMap<&'a str, &'a Decl>,
+    resources: Vec<Res<'a>>,
+    modules: Vec<Module<'a>>,
+    symbols: HashMap<String, Sym>,
+    deps: RefCell<Vec<Dep>>,
+    runtime_vars: RefCell<HashMap<String, bool>>,
+}
+
+fn unsupported<T>(what: impl std::fmt::Display, span: Span) -> R<T> {
+    Err(Diagnostic::unsupported(what, span))
+}
+
+fn plain_string(e: &Expr) -> Option<&str> {
+    match &e.kind {
+        ExprKind::Str { pieces, holes } if holes.is_empty() => Some(&pieces[0]),
+        _ => None,
+    }
+}
+
+fn object_items(e: &Expr) -> Option<&[ObjectItem]> {
+    match &e.kind {
+        ExprKind::Object(items) => Some(items),
+        _ => None,
+    }
+}
+
+fn property<'e>(items: &'e [ObjectItem], key: &str) -> Option<&'e Expr> {
+    items.iter().find_map(|i| match i {
+        ObjectItem::Property { key: k, value, .. } if k.name.as_deref() == Some(key) => Some(value),
+        _ => None,
+    })
+}
+
+/// Quotes a string for the ARM expression language.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A literal JSON string value, escaping a leading `[` that ARM would evaluate.
+fn literal_string(s: &str) -> Value {
+    if s.starts_with('[') && s.ends_with(']') {
+        Value::String(format!("[{s}"))
+    } else {
+        Value::String(s.to_string())
+    }
+}
+
+fn expr_value(text: String) -> Value {
+    Value::String(format!("[{text}]"))
+}
+
+/// Unwraps `"[expr]"` back to `expr`; literal values become expression literals.
+fn value_to_expr(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.starts_with("[[") => quote(&s[1..]),
+        Value::String(s) if s.starts_with('[') && s.ends_with(']') => s[1..s.len() - 1].to_string(),
+        Value::String(s) => quote(s),
+        Value::Bool(b) => format!("{b}()"),
+        Value::Null => "null()".into(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => format!(
+            "createArray({})",
+            items
+                .iter()
+                .map(value_to_expr)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Object(m) => format!(
+            "createObject({})",
+            m.iter()
+                .map(|(k, v)| format!("{}, {}", quote(k), value_to_expr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Orders symbol names like .NET's culture-aware comparison does for identifiers:
+/// case-insensitive first, lower case before upper case on ties.
+fn culture_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if c == '_' {
+                    // Punctuation sorts before letters and digits.
+                    '\u{1}'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect::<String>()
+    };
+    key(a).cmp(&key(b)).then_with(|| {
+        let flip = |s: &str| {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_lowercase() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c.to_ascii_lowercase()
+                    }
+                })
+                .collect::<String>()
+        };
+        flip(a).cmp(&flip(b))
+    })
+}
+
+fn decorator<'e>(decorators: &'e [Expr], name: &str) -> Option<&'e [Expr]> {
+    decorators.iter().find_map(|d| match &d.kind {
+        ExprKind::Call {
+            namespace,
+            name: n,
+            args,
+        } if n == name && namespace.as_deref().is_none_or(|ns| ns == "sys") => {
+            Some(args.as_slice())
+        }
+        _ => None,
+    })
+}
+
+fn split_type(e: &Expr) -> R<(String, Option<String>)> {
+    let Some(s) = plain_string(e) else {
+        return unsupported("An interpolated resource type string", e.span);
+    };
+    match s.split_once('@') {
+        Some((t, v)) => Ok((t.to_string(), Some(v.to_string()))),
+        None => Ok((s.to_string(), None)),
+    }
+}
+
+impl<'a> Emitter<'a> {
+    fn new(
+        file_name: &'a str,
+        file: &'a File,
+        resolver: &'a dyn ModuleResolver,
+        sources: &mut HashMap<String, String>,
+        stack: &mut Vec<String>,
+    ) -> R<Self> {
+        let mut em = Emitter {
+            file_name,
+            file,
+            resolver,
+            target: TargetScope::ResourceGroup,
+            params: HashMap::new(),
+            vars: HashMap::new(),
+            resources: Vec::new(),
+            modules: Vec::new(),
+            symbols: HashMap::new(),
+            deps: RefCell::new(Vec::new()),
+            runtime_vars: RefCell::new(HashMap::new()),
+        };
+        for d in &file.decls {
+            let name = d.name.as_ref().map(|(n, _)| n.as_str()).unwrap_or("");
+            match &d.kind {
+                DeclKind::TargetScope(e) => {
+                    em.target = match plain_string(e) {
+                        Some("resourceGroup") => TargetScope::ResourceGroup,
+                        Some("subscription") => TargetScope::Subscription,
+                        Some("managementGroup") => TargetScope::ManagementGroup,
+                        Some("tenant") => TargetScope::Tenant,
+                        _ => {
+                            return Err(Diagnostic::error(
+                                "BCP033",
+                                "Expected a value of type \"'managementGroup' | 'resourceGroup' | 'subscription' | 'tenant'\".",
+                                e.span,
+                            ));
+                        }
+                    };
+                }
+                DeclKind::Param { .. } => {
+                    em.params.insert(name, d);
+                }
+                DeclKind::Var { .. } => {
+                    em.vars.insert(name, d);
+                }
+                DeclKind::Resource { .. } => em.add_resource(d, None, 0)?,
+                DeclKind::Module { .. } => {
+                    let m = em.load_module(d, sources, stack)?;
+                    em.symbols
+                        .insert(name.to_string(), Sym::Mod(em.modules.len()));
+                    em.modules.push(m);
+                }
+                DeclKind::Metadata(_) | DeclKind::Output { .. } => {}
+                DeclKind::Type(_) => {
+                    return unsupported(
+                        "A user-defined type (needs languageVersion 2.0)",
+                        d.keyword_span,
+                    );
+                }
+                DeclKind::Func => {
+                    return unsupported(
+                        "A user-defined function (needs languageVersion 2.0)",
+                        d.keyword_span,
+                    );
+                }
+                DeclKind::Import => {
+                    return unsupported("An import declaration", d.keyword_span);
+                }
+                DeclKind::Extension => {
+                    return unsupported("An extension declaration", d.keyword_span);
+                }
+                DeclKind::Using => {
+                    return unsupported("A using declaration", d.keyword_span);
+                }
+                DeclKind::Test => {
+                    return unsupported("A test declaration", d.keyword_span);
+                }
+                DeclKind::Assert(_) => {
+                    return unsupported("An assert declaration", d.keyword_span);
+                }
+            }
+        }
+        Ok(em)
+    }
+
+    fn add_resource(&mut self, d: &'a Decl, parent: Option<usize>, depth: usize) -> R<()> {
+        let DeclKind::Resource {
+            type_string,
+            existing,
+            value,
+        } = &d.kind
+        else {
+            return Ok(());
+        };
+        let (symbol, sym_span) = d.name.clone().unwrap_or_default();
+        let (mut ty, mut ver) = split_type(type_string)?;
+        let (body_expr, cond, looped) = unwrap_body(value)?;
+        let Some(body) = object_items(body_expr) else {
+            return unsupported("A resource body that is not an object", body_expr.span);
+        };
+        let mut parent = parent;
+        if let Some(p) = parent {
+            let pr = &self.resources[p];
+            if !ty.contains('/') {
+                ty = format!("{}/{}", pr.full_type, ty);
+            }
+            if ver.is_none() {
+                ver = Some(pr.api_version.clone());
+            }
+        } else if let Some(pexpr) = property(body, "parent") {
+            match &pexpr.kind {
+                ExprKind::Ident(pname) => match self.symbols.get(pname) {
+                    Some(Sym::Res(i)) => parent = Some(*i),
+                    _ => {
+                        return Err(Diagnostic::error(
+                            "BCP036",
+                            format!(
+                                "The \"parent\" property must reference a resource declared before it; \"{pname}\" is not one."
+                            ),
+                            pexpr.span,
+                        ));
+                    }
+                },
+                _ => {
+                    return unsupported(
+                        "A \"parent\" that is not a plain resource symbol",
+                        pexpr.span,
+                    );
+                }
+            }
+        }
+        let Some(ver) = ver else {
+            return Err(Diagnostic::error(
+                "BCP029",
+                "The resource type is not valid. Specify a valid resource type of format \"<types>@<apiVersion>\".",
+                type_string.span,
+            ));
+        };
+        if let Some(p) = parent
+            && self.resources[p].looped.is_some()
+        {
+            return unsupported("A child of a resource loop", d.keyword_span);
+        }
+        let Some(name_expr) = property(body, "name") else {
+            return Err(Diagnostic::error(
+                "BCP035",
+                "The specified \"resource\" declaration is missing the following required properties: \"name\".",
+                sym_span,
+            ));
+        };
+        let full_type = canonical_type(&ty).map(str::to_string).unwrap_or(ty);
+        let idx = self.resources.len();
+        self.resources.push(Res {
+            symbol: symbol.clone(),
+            decl: d,
+            full_type,
+            api_version: ver,
+            body,
+            cond,
+            looped,
+            parent,
+            depth,
+            existing: *existing,
+            name_expr,
+            scope_expr: property(body, "scope"),
+        });
+        // Nested symbols are only visible inside their parent; the checker has
+        // enforced that, so a global entry that never shadows is enough here.
+        self.symbols.entry(symbol).or_insert(Sym::Res(idx));
+        for item in body {
+            if let ObjectItem::NestedResource(child) = item {
+                if looped_or_cond_nested(value) {
+                    return unsupported(
+                        "A nested resource inside a resource loop",
+                        child.keyword_span,
+                    );
+                }
+                self.add_resource(child, Some(idx), depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn load_module(
+        &self,
+        d: &'a Decl,
+        sources: &mut HashMap<String, String>,
+        stack: &mut Vec<String>,
+    ) -> R<Module<'a>> {
+        let DeclKind::Module { path, value } = &d.kind else {
+            unreachable!("load_module is only called for modules")
+        };
+        let Some(rel) = plain_string(path) else {
+            return Err(Diagnostic::error(
+                "BCP092",
+                "String interpolation is not supported in file paths.",
+                path.span,
+            ));
+        };
+        if rel.starts_with("br:")
+            || rel.starts_with("br/")
+            || rel.starts_with("ts:")
+            || rel.starts_with("ts/")
+        {
+            return unsupported(format!("A registry module reference \"{rel}\""), path.span);
+        }
+        let (body_expr, cond, looped) = unwrap_body(value)?;
+        let Some(body) = object_items(body_expr) else {
+            return unsupported("A module body that is not an object", body_expr.span);
+        };
+        let Some(name_expr) = property(body, "name") else {
+            return unsupported(
+                "A module without \"name\" (needs languageVersion 2.0)",
+                d.keyword_span,
+            );
+        };
+        let (resolved, content) = self.resolver.resolve(self.file_name, rel).map_err(|e| {
+            Diagnostic::error(
+                "BCP091",
+                format!("An error occurred reading file. {e}"),
+                path.span,
+            )
+        })?;
+        if stack.contains(&resolved) {
+            return Err(Diagnostic::error(
+                "BCP095",
+                format!("The file is involved in a cycle (\"{resolved}\")."),
+                path.span,
+            ));
+        }
+        let template = if resolved.to_ascii_lowercase().ends_with(".json") {
+            let v: Value = serde_json::from_str(&content).map_err(|e| {
+                Diagnostic::error(
+                    "BCP188",
+                    format!("The referenced ARM template has errors: {e}"),
+                    path.span,
+                )
+            })?;
+            v
+        } else {
+            sources.insert(resolved.clone(), content.clone());
+            match compile_module(&resolved, &content, self.resolver, sources, stack) {
+                Ok(v) => v,
+                Err(mut errs) => {
+                    let first = errs.remove(0);
+                    return Err(first);
+                }
+            }
+        };
+        Ok(Module {
+            decl: d,
+            body,
+            cond,
+            looped,
+            name_expr,
+            scope_expr: property(body, "scope"),
+            template,
+        })
+    }
+
+    fn emit(&mut self) -> R<Value> {
+        let schema = match self.target {
+            TargetScope::ResourceGroup => {
+                "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
+            }
+            TargetScope::Subscription => {
+                "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#"
+            }
+            TargetScope::ManagementGroup => {
+                "https://schema.management.azure.com/schemas/2019-08-01/managementGroupDeploymentTemplate.json#"
+            }
+            TargetScope::Tenant => {
+                "https://schema.management.azure.com/schemas/2019-08-01/tenantDeploymentTemplate.json#"
+            }
+        };
+        let mut metadata = Map::new();
+        metadata.insert(
+            "_generator".into(),
+            json!({"name": "bicepc", "version": env!("CARGO_PKG_VERSION")}),
+        );
+        let mut params = Map::new();
+        let mut vars = Map::new();
+        let mut var_copies = Vec::new();
+        let mut outputs = Map::new();
+        for d in &self.file.decls {
+            let name = d.name.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
+            match &d.kind {
+                DeclKind::Metadata(e) => {
+                    metadata.insert(name, self.val(e, &Cx::default())?);
+                }
+                DeclKind::Param { ty, default } => {
+                    params.insert(name, self.param(d, ty.as_ref(), default.as_ref())?);
+                }
+                DeclKind::Var { ty, value } => {
+                    if let Some(t) = ty {
+                        return unsupported("A typed variable (needs languageVersion 2.0)", t.span);
+                    }
+                    if self.is_runtime_var(&name) {
+                        continue;
+                    }
+                    self.check_decorators(&d.decorators, &["description", "export"])?;
+                    if let ExprKind::For {
+                        item,
+                        index,
+                        iterable,
+                        body,
+                    } = &value.kind
+                    {
+                        let cx = self.loop_cx(
+                            item,
+                            index,
+                            iterable,
+                            &format!("copyIndex({})", quote(&name)),
+                        )?;
+                        var_copies.push(json!({
+                            "name": name,
+                            "count": expr_value(format!("length({})", self.ex(iterable, &Cx::default())?)),
+                            "input": self.val(body, &cx)?,
+                        }));
+                    } else {
+                        vars.insert(name, self.val(value, &Cx::default())?);
+                    }
+                }
+                DeclKind::Output { ty, value } => {
+                    outputs.insert(name, self.output(d, ty, value)?);
+                }
+                _ => {}
+            }
+        }
+        if !var_copies.is_empty() {
+            let mut with_copy = Map::new();
+            with_copy.insert("copy".into(), Value::Array(var_copies));
+            with_copy.extend(vars);
+            vars = with_copy;
+        }
+        let mut resources = Vec::new();
+        let mut order: Vec<usize> = (0..self.resources.len()).collect();
+        // Nested children first (deepest first), then top-level resources, in source order.
+        order.sort_by_key(|i| std::cmp::Reverse(self.resources[*i].depth));
+        for i in order {
+            if self.resources[i].existing {
+                continue;
+            }
+            resources.push(self.resource(i)?);
+        }
+        for i in 0..self.modules.len() {
+            resources.push(self.module(i)?);
+        }
+        let mut out = Map::new();
+        out.insert("$schema".into(), json!(schema));
+        out.insert("contentVersion".into(), json!("1.0.0.0"));
+        out.insert("metadata".into(), Value::Object(metadata));
+        if !params.is_empty() {
+            out.insert("parameters".into(), Value::Object(params));
+        }
+        if !vars.is_empty() {
+            out.insert("variables".into(), Value::Object(vars));
+        }
+        out.insert("resources".into(), Value::Array(resources));
+        if !outputs.is_empty() {
+            out.insert("outputs".into(), Value::Object(outputs));
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn check_decorators(&self, decorators: &[Expr], allowed: &[&str]) -> R<()> {
+        for d in decorators {
+            if let ExprKind::Call { name, .. } = &d.kind
+                && !allowed.contains(&name.as_str())
+            {
+                return unsupported(format!("The decorator \"@{name}\" here"), d.span);
+            }
+        }
+        Ok(())
+    }
+
+    fn description_metadata(&self, decorators: &[Expr], target: &mut Map<String, Value>) -> R<()> {
+        let mut meta = Map::new();
+        if let Some(args) = decorator(decorators, "metadata")
+            && let Some(Value::Object(m)) = args
+                .first()
+                .map(|a| self.val(a, &Cx::default()))
+                .transpose()?
+        {
+            meta.extend(m);
+        }
+        if let Some(args) = decorator(decorators, "description")
+            && let Some(a) = args.first()
+        {
+            meta.insert("description".into(), self.val(a, &Cx::default())?);
+        }
+        if !meta.is_empty() {
+            target.insert("metadata".into(), Value::Object(meta));
+        }
+        Ok(())
+    }
+
+    fn simple_type(&self, ty: &TypeExpr, secure: bool) -> R<&'static str> {
+        let TypeKind::Name(n) = &ty.kind else {
+            return unsupported(
+                "Type syntax beyond a primitive type name (needs languageVersion 2.0)",
+                ty.span,
+            );
+        };
+        let n = n.strip_prefix("sys.").unwrap_or(n);
+        Ok(match (n, secure) {
+            ("string", false) => "string",
+            ("string", true) => "securestring",
+            ("int", false) => "int",
+            ("bool", false) => "bool",
+            ("object", false) => "object",
+            ("object", true) => "secureObject",
+            ("array", false) => "array",
+            ("int" | "bool" | "array", true) => {
+                return Err(Diagnostic::error(
+                    "BCP124",
+                    "The decorator \"secure\" can only be attached to targets of type \"object | string\".",
+                    ty.span,
+                ));
+            }
+            _ => {
+                return unsupported(
+                    format!("The type \"{n}\" (needs languageVersion 2.0)"),
+                    ty.span,
+                );
+            }
+        })
+    }
+
+    fn param(&self, d: &Decl, ty: Option<&TypeExpr>, default: Option<&Expr>) -> R<Value> {
+        self.check_decorators(
+            &d.decorators,
+            &[
+                "description",
+                "metadata",
+                "secure",
+                "allowed",
+                "minValue",
+                "maxValue",
+                "minLength",
+                "maxLength",
+            ],
+        )?;
+        let secure = decorator(&d.decorators, "secure").is_some();
+        let Some(ty) = ty else {
+            return unsupported("A parameter without a type", d.keyword_span);
+        };
+        let mut p = Map::new();
+        p.insert("type".into(), json!(self.simple_type(ty, secure)?));
+        if let Some(v) = default {
+            p.insert("defaultValue".into(), self.val(v, &Cx::default())?);
+        }
+        if let Some(args) = decorator(&d.decorators, "allowed")
+            && let Some(a) = args.first()
+        {
+            p.insert("allowedValues".into(), self.val(a, &Cx::default())?);
+        }
+        for key in ["minValue", "maxValue", "minLength", "maxLength"] {
+            if let Some(args) = decorator(&d.decorators, key)
+                && let Some(a) = args.first()
+            {
+                p.insert(key.into(), self.val(a, &Cx::default())?);
+            }
+        }
+        self.description_metadata(&d.decorators, &mut p)?;
+        Ok(Value::Object(p))
+    }
+
+    fn output(&self, d: &Decl, ty: &TypeExpr, value: &Expr) -> R<Value> {
+        self.check_decorators(&d.decorators, &["description", "metadata"])?;
+        let mut o = Map::new();
+        o.insert("type".into(), json!(self.simple_type(ty, false)?));
+        self.description_metadata(&d.decorators, &mut o)?;
+        if let ExprKind::For {
+            item,
+            index,
+            iterable,
+            body,
+        } = &value.kind
+        {
+            let cx = self.loop_cx(item, index, iterable, "copyIndex()")?;
+            o.insert(
+                "copy".into(),
+                json!({
+                    "count": expr_value(format!("length({})", self.ex(iterable, &Cx::default())?)),
+                    "input": self.val(body, &cx)?,
+                }),
+            );
+        } else {
+            o.insert("value".into(), self.val(value, &Cx::default())?);
+        }
+        Ok(Value::Object(o))
+    }
+
+    /// Locals for a loop body: the item is `iterable[idx]`, the index `idx`.
+    fn loop_cx(
+        &self,
+        item: &Option<String>,
+        index: &Option<String>,
+        iterable: &Expr,
+        idx: &str,
+    ) -> R<Cx> {
+        self.loop_cx_in(&Cx::default(), item, index, iterable, idx)
+    }
+
+    fn loop_cx_in(
+        &self,
+        base: &Cx,
+        item: &Option<String>,
+        index: &Option<String>,
+        iterable: &Expr,
+        idx: &str,
+    ) -> R<Cx> {
+        let iter = self.ex(iterable, base)?;
+        Ok(base
+            .with(item, format!("{iter}[{idx}]"))
+            .with(index, idx.to_string()))
+    }
+
+    fn res_cx(&self, r: &Res, idx: Option<&str>) -> R<Cx> {
+        match (&r.looped, idx) {
+            (Some(l), Some(i)) => self.loop_cx(&l.item, &l.index, l.iterable, i),
+            (Some(l), None) => self.loop_cx(&l.item, &l.index, l.iterable, "copyIndex()"),
+            _ => Ok(Cx::default()),
+        }
+    }
+
+    /// Name segments of a resource, one per type segment after the provider.
+    fn name_segments(&self, i: usize, idx: Option<&str>) -> R<Vec<String>> {
+        let r = &self.resources[i];
+        let cx = self.res_cx(r, idx)?;
+        let own = self.ex(r.name_expr, &cx)?;
+        if let Some(p) = r.parent {
+            let mut segs = self.name_segments(p, None)?;
+            segs.push(own);
+            return Ok(segs);
+        }
+        let n = r.full_type.split('/').count().saturating_sub(1);
+        if n <= 1 {
+            return Ok(vec![own]);
+        }
+        Ok((0..n).map(|k| format!("split({own}, '/')[{k}]")).collect())
+    }
+
+    fn scope_ref(&self, scope: Option<&Expr>, cx: &Cx) -> R<ScopeRef> {
+        let Some(e) = scope else {
+            return Ok(ScopeRef::Default);
+        };
+        if let Some((sym, idx)) = self.symbol_ref(e, cx)? {
+            return match sym {
+                Sym::Res(i) => {
+                    self.record_dep(sym, idx.as_deref())?;
+                    Ok(ScopeRef::Resource(self.resource_id(i, idx.as_deref())?))
+                }
+                Sym::Mod(_) => unsupported("A module used as a scope", e.span),
+            };
+        }
+        if let ExprKind::Call {
+            namespace,
+            name,
+            args,
+        } = &e.kind
+            && namespace.as_deref().is_none_or(|n| n == "az")
+        {
+            let a = args.iter().map(|x| self.ex(x, cx)).collect::<R<Vec<_>>>()?;
+            return match (name.as_str(), a.len()) {
+                ("resourceGroup", 1) => Ok(ScopeRef::ResourceGroup {
+                    sub: None,
+                    rg: a[0].clone(),
+                }),
+                ("resourceGroup", 2) => Ok(ScopeRef::ResourceGroup {
+                    sub: Some(a[0].clone()),
+                    rg: a[1].clone(),
+                }),
+                ("resourceGroup", 0) if self.target == TargetScope::ResourceGroup => {
+                    Ok(ScopeRef::Default)
+                }
+                ("subscription", 0) if self.target == TargetScope::Subscription => {
+                    Ok(ScopeRef::Default)
+                }
+                ("subscription", 0) => Ok(ScopeRef::Subscription(None)),
+                ("subscription", 1) => Ok(ScopeRef::Subscription(Some(a[0].clone()))),
+                ("tenant", 0) => Ok(ScopeRef::Tenant),
+                _ => unsupported(format!("The scope \"{name}(...)\""), e.span),
+            };
+        }
+        unsupported("This scope expression", e.span)
+    }
+
+    fn id_for(&self, scope: &ScopeRef, ty: &str, segs: &[String], span: Span) -> R<String> {
+        let tail = std::iter::once(quote(ty))
+            .chain(segs.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(match scope {
+            ScopeRef::Default => match self.target {
+                TargetScope::ResourceGroup => format!("resourceId({tail})"),
+                TargetScope::Subscription => format!("subscriptionResourceId({tail})"),
+                TargetScope::Tenant => format!("tenantResourceId({tail})"),
+                TargetScope::ManagementGroup => {
+                    return unsupported("Resource ids at management group scope", span);
+                }
+            },
+            ScopeRef::ResourceGroup { sub, rg } => match (self.target, sub) {
+                (TargetScope::ResourceGroup, None) => format!("resourceId({rg}, {tail})"),
+                (TargetScope::ResourceGroup, Some(s)) => format!("resourceId({s}, {rg}, {tail})"),
+                (_, s) => format!(
+                    "extensionResourceId(format('/subscriptions/{{0}}/resourceGroups/{{1}}', {}, {rg}), {tail})",
+                    s.clone()
+                        .unwrap_or_else(|| "subscription().subscriptionId".into())
+                ),
+            },
+            ScopeRef::Subscription(None) => format!("subscriptionResourceId({tail})"),
+            ScopeRef::Subscription(Some(s)) => format!("subscriptionResourceId({s}, {tail})"),
+            ScopeRef::Tenant => format!("tenantResourceId({tail})"),
+            ScopeRef::Resource(id) => format!("extensionResourceId({id}, {tail})"),
+        })
+    }
+
+    fn resource_id(&self, i: usize, idx: Option<&str>) -> R<String> {
+        let r = &self.resources[i];
+        let segs = self.name_segments(i, idx)?;
+        let mut root = i;
+        while let Some(p) = self.resources[root].parent {
+            root = p;
+        }
+        let scope_expr = self.resources[root].scope_expr;
+        let cx = self.res_cx(&self.resources[root], if root == i { idx } else { None })?;
+        let scope = self.scope_ref(scope_expr, &cx)?;
+        self.id_for(&scope, &r.full_type, &segs, r.decl.keyword_span)
+    }
+
+    fn module_id(&self, i: usize, idx: Option<&str>) -> R<String> {
+        let m = &self.modules[i];
+        let cx = match (&m.looped, idx) {
+            (Some(l), Some(x)) => self.loop_cx(&l.item, &l.index, l.iterable, x)?,
+            (Some(l), None) => self.loop_cx(&l.item, &l.index, l.iterable, "copyIndex()")?,
+            _ => Cx::default(),
+        };
+        let name = self.ex(m.name_expr, &cx)?;
+        let scope = self.scope_ref(m.scope_expr, &cx)?;
+        self.id_for(&scope, DEPLOYMENTS_TYPE, &[name], m.decl.keyword_span)
+    }
+
+    /// Recognises `sym`, `sym[i]` and `a::b` resource/module references.
+    fn symbol_ref(&self, e: &Expr, cx: &Cx) -> R<Option<(Sym, Option<String>)>> {
+        match &e.kind {
+            ExprKind::Ident(n) if cx.get(n).is_none() => {
+                Ok(self.symbols.get(n).map(|s| (*s, None)))
+            }
+            ExprKind::Index { base, index, .. } => {
+                if let ExprKind::Ident(n) = &base.kind
+                    && cx.get(n).is_none()
+                    && let Some(s) = self.symbols.get(n)
+                {
+                    let looped = match s {
+                        Sym::Res(i) => self.resources[*i].looped.is_some(),
+                        Sym::Mod(i) => self.modules[*i].looped.is_some(),
+                    };
+                    if !looped {
+                        return Err(Diagnostic::error(
+                            "BCP076",
+                            "Cannot index over expression of type \"resource\". Arrays or objects are required.",
+                            e.span,
+                        ));
+                    }
+                    return Ok(Some((*s, Some(self.ex(index, cx)?))));
+                }
+                Ok(None)
+            }
+            ExprKind::ChildAccess { base, name } => {
+                let Some((Sym::Res(p), None)) = self.symbol_ref(base, cx)? else {
+                    return unsupported("This \"::\" access", e.span);
+                };
+                let child = self
+                    .resources
+                    .iter()
+                    .position(|r| r.parent == Some(p) && r.depth > 0 && r.symbol == *name);
+                match child {
+                    Some(c) => Ok(Some((Sym::Res(c), None))),
+                    None => Err(Diagnostic::error(
+                        "BCP158",
+                        format!("Cannot access nested resources of type \"{name}\"."),
+                        e.span,
+                    )),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn record_dep(&self, sym: Sym, idx: Option<&str>) -> R<()> {
+        match sym {
+            Sym::Res(i) => {
+                let r = &self.resources[i];
+                if r.existing {
+                    // Existing resources are not deployed: depend on what their id uses.
+                    let cx = self.res_cx(r, idx)?;
+                    self.ex(r.name_expr, &cx)?;
+                    if let Some(s) = r.scope_expr {
+                        self.scope_ref(Some(s), &cx)?;
+                    }
+                    if let Some(p) = r.parent {
+                        self.record_dep(Sym::Res(p), None)?;
+                    }
+                    return Ok(());
+                }
+                let entry = match (&r.looped, idx) {
+                    (Some(_), None) => r.symbol.clone(),
+                    _ => format!("[{}]", self.resource_id(i, idx)?),
+                };
+                self.deps.borrow_mut().push(Dep {
+                    symbol: r.symbol.clone(),
+                    entry,
+                });
+            }
+            Sym::Mod(i) => {
+                let m = &self.modules[i];
+                let symbol = m.decl.name.clone().unwrap_or_default().0;
+                let entry = match (&m.looped, idx) {
+                    (Some(_), None) => symbol.clone(),
+                    _ => format!("[{}]", self.module_id(i, idx)?),
+                };
+                self.deps.borrow_mut().push(Dep { symbol, entry });
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` collecting the dependencies it records, in `dependsOn` order.
+    fn collect_deps(&self, f: impl FnOnce() -> R<()>, exclude: &str) -> R<Vec<Value>> {
+        let saved = std::mem::take(&mut *self.deps.borrow_mut());
+        let result = f();
+        let mut deps = std::mem::replace(&mut *self.deps.borrow_mut(), saved);
+        result?;
+        deps.retain(|d| d.symbol != exclude);
+        deps.sort_by(|a, b| culture_cmp(&a.symbol, &b.symbol).then_with(|| a.entry.cmp(&b.entry)));
+        let mut seen = HashSet::new();
+        Ok(deps
+            .into_iter()
+            .filter(|d| seen.insert(d.entry.clone()))
+            .map(|d| Value::String(d.entry))
+            .collect())
+    }
+
+    fn is_runtime_var(&self, name: &str) -> bool {
+        if let Some(v) = self.runtime_vars.borrow().get(name) {
+            return *v;
+        }
+        self.runtime_vars
+            .borrow_mut()
+            .insert(name.to_string(), false);
+        let result = match self.vars.get(name).map(|d| &d.kind) {
+            Some(DeclKind::Var { value, .. }) => self.is_runtime_expr(value, &mut Vec::new()),
+            _ => false,
+        };
+        self.runtime_vars
+            .borrow_mut()
+            .insert(name.to_string(), result);
+        result
+    }
+
+    /// True when the value can only be known during deployment (it reads resource
+    /// state or module outputs), so ARM forbids it in `variables`.
+    fn is_runtime_expr(&self, e: &Expr, locals: &mut Vec<String>) -> bool {
+        let rt = |x: &Expr, l: &mut Vec<String>| self.is_runtime_expr(x, l);
+        match &e.kind {
+            ExprKind::Member { base, name, .. } => {
+                if let Some(sym) = self.sym_of(base, locals) {
+                    return match sym {
+                        Sym::Res(_) => {
+                            !matches!(name.as_str(), "id" | "name" | "type" | "apiVersion")
+                        }
+                        Sym::Mod(_) => name != "name",
+                    };
+                }
+                rt(base, locals)
+            }
+            ExprKind::Ident(n) => {
+                !locals.contains(n) && self.vars.contains_key(n.as_str()) && self.is_runtime_var(n)
+            }
+            ExprKind::Call {
+                namespace,
+                name,
+                args,
+            } => {
+                let ns_is_sym = namespace
+                    .as_ref()
+                    .is_some_and(|ns| self.symbols.contains_key(ns));
+                ns_is_sym
+                    || name == "reference"
+                    || name.starts_with("list")
+                    || args.iter().any(|a| rt(a, locals))
+            }
+            ExprKind::Str { holes, .. } => holes.iter().any(|h| rt(h, locals)),
+            ExprKind::Array(items) => items.iter().any(|i| match i {
+                ArrayItem::Value(x) | ArrayItem::Spread(x) => rt(x, locals),
+            }),
+            ExprKind::Object(items) => items.iter().any(|i| match i {
+                ObjectItem::Property { value, .. } => rt(value, locals),
+                ObjectItem::Spread(x) => rt(x, locals),
+                ObjectItem::NestedResource(_) => false,
+            }),
+            ExprKind::Index { base, index, .. } => {
+                if self.sym_of(base, locals).is_some() {
+                    return true;
+                }
+                rt(base, locals) || rt(index, locals)
+            }
+            ExprKind::ChildAccess { .. } => true,
+            ExprKind::NonNull(x) | ExprKind::Paren(x) | ExprKind::Unary { operand: x, .. } => {
+                rt(x, locals)
+            }
+            ExprKind::Binary { left, right, .. } => rt(left, locals) || rt(right, locals),
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => rt(cond, locals) || rt(then, locals) || rt(otherwise, locals),
+            ExprKind::For {
+                item,
+                index,
+                iterable,
+                body,
+            } => {
+                let n = locals.len();
+                locals.extend(item.iter().cloned());
+                locals.extend(index.iter().cloned());
+                let r = rt(iterable, locals) || rt(body, locals);
+                locals.truncate(n);
+                r
+            }
+            ExprKind::If { cond, body } => rt(cond, locals) || rt(body, locals),
+            ExprKind::Lambda { params, body } => {
+                let n = locals.len();
+                locals.extend(params.iter().cloned());
+                let r = rt(body, locals);
+                locals.truncate(n);
+                r
+            }
+            ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Null => false,
+        }
+    }
+
+    fn sym_of(&self, e: &Expr, locals: &[String]) -> Option<Sym> {
+        match &e.kind {
+            ExprKind::Ident(n) if !locals.contains(n) => self.symbols.get(n).copied(),
+            ExprKind::Index { base, .. } => self.sym_of(base, locals),
+            _ => None,
+        }
+    }
+
+    /// Emits a declaration value as JSON: literals stay literal, everything else
+    /// becomes an `"[expression]"` string.
+    fn val(&self, e: &Expr, cx: &Cx) -> R<Value> {
+        match &e.kind {
+            ExprKind::Str { pieces, holes } if holes.is_empty() => Ok(literal_string(&pieces[0])),
+            ExprKind::Int(s) => int_value(s, e.span),
+            ExprKind::Unary {
+                op: UnaryOp::Minus,
+                operand,
+            } if matches!(operand.kind, ExprKind::Int(_)) => {
+                let ExprKind::Int(s) = &operand.kind else {
+                    unreachable!()
+                };
+                int_value(&format!("-{s}"), e.span)
+            }
+            ExprKind::Bool(b) => Ok(Value::Bool(*b)),
+            ExprKind::Null => Ok(Value::Null),
+            ExprKind::Array(items) if items.iter().all(|i| matches!(i, ArrayItem::Value(_))) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in items {
+                    if let ArrayItem::Value(x) = i {
+                        if matches!(x.kind, ExprKind::For { .. }) {
+                            return unsupported("A loop nested directly in an array", x.span);
+                        }
+                        out.push(self.val(x, cx)?);
+                    }
+                }
+                Ok(Value::Array(out))
+            }
+            ExprKind::Object(items)
+                if items.iter().all(|i| !matches!(i, ObjectItem::Spread(_))) =>
+            {
+                self.object_val(items, cx, &[])
+            }
+            ExprKind::For { .. } => unsupported("A loop in this position", e.span),
+            _ => Ok(expr_value(self.ex(e, cx)?)),
+        }
+    }
+
+    /// Emits object items, skipping `skip` keys; property loops become `copy`.
+    fn object_val(&self, items: &[ObjectItem], cx: &Cx, skip: &[&str]) -> R<Value> {
+        let mut out = Map::new();
+        let mut copies = Vec::new();
+        for i in items {
+            match i {
+                ObjectItem::Property {
+                    key,
+                    value,
+                    decorators,
+                } => {
+                    if !decorators.is_empty() {
+                        return unsupported(
+                            "A decorator on an object property",
+                            decorators[0].span,
+                        );
+                    }
+                    let Some(k) = &key.name else {
+                        return unsupported("An interpolated object key", key.span);
+                    };
+                    if skip.contains(&k.as_str()) {
+                        continue;
+                    }
+                    if let ExprKind::For {
+                        item,
+                        index,
+                        iterable,
+                        body,
+                    } = &value.kind
+                    {
+                        let lcx = self.loop_cx_in(
+                            cx,
+                            item,
+                            index,
+                            iterable,
+                            &format!("copyIndex({})", quote(k)),
+                        )?;
+                        copies.push(json!({
+                            "name": k,
+                            "count": expr_value(format!("length({})", self.ex(iterable, cx)?)),
+                            "input": self.val(body, &lcx)?,
+                        }));
+                        continue;
+                    }
+                    out.insert(k.clone(), self.val(value, cx)?);
+                }
+                ObjectItem::Spread(x) => return unsupported("The spread operator", x.span),
+                ObjectItem::NestedResource(_) => {}
+            }
+        }
+        if !copies.is_empty() {
+            out.insert("copy".into(), Value::Array(copies));
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// Emits an expression in the ARM template language (without brackets).
+    fn ex(&self, e: &Expr, cx: &Cx) -> R<String> {
+        match &e.kind {
+            ExprKind::Str { pieces, holes } => {
+                if holes.is_empty() {
+                    return Ok(quote(&pieces[0]));
+                }
+                let mut fmt = String::new();
+                let mut args = Vec::new();
+                for (i, p) in pieces.iter().enumerate() {
+                    fmt.push_str(&p.replace('{', "{{").replace('}', "}}"));
+                    if let Some(h) = holes.get(i) {
+                        fmt.push_str(&format!("{{{i}}}"));
+                        args.push(self.ex(h, cx)?);
+                    }
+                }
+                Ok(format!("format({}, {})", quote(&fmt), args.join(", ")))
+            }
+            ExprKind::Int(s) => Ok(int_value(s, e.span)?.to_string()),
+            ExprKind::Bool(b) => Ok(format!("{b}()")),
+            ExprKind::Null => Ok("null()".into()),
+            ExprKind::Array(items) => {
+                let mut parts = Vec::new();
+                for i in items {
+                    match i {
+                        ArrayItem::Value(x) => parts.push(self.ex(x, cx)?),
+                        ArrayItem::Spread(x) => return unsupported("The spread operator", x.span),
+                    }
+                }
+                Ok(format!("createArray({})", parts.join(", ")))
+            }
+            ExprKind::Object(items) => {
+                let mut parts = Vec::new();
+                for i in items {
+                    match i {
+                        ObjectItem::Property { key, value, .. } => {
+                            let Some(k) = &key.name else {
+                                return unsupported("An interpolated object key", key.span);
+                            };
+                            if matches!(value.kind, ExprKind::For { .. }) {
+                                return unsupported(
+                                    "A loop inside an object expression",
+                                    value.span,
+                                );
+                            }
+                            parts.push(format!("{}, {}", quote(k), self.ex(value, cx)?));
+                        }
+                        ObjectItem::Spread(x) => return unsupported("The spread operator", x.span),
+                        ObjectItem::NestedResource(d) => {
+                            return unsupported("A nested resource in an expression", d.span);
+                        }
+                    }
+                }
+                Ok(format!("createObject({})", parts.join(", ")))
+            }
+            ExprKind::Ident(n) => self.ident(n, e.span, cx),
+            ExprKind::Call {
+                namespace,
+                name,
+                args,
+            } => self.call(namespace.as_deref(), name, args, e.span, cx),
+            ExprKind::Member { base, name, safe } => {
+                if *safe {
+                    return unsupported("The safe-dereference operator \".?\"", e.span);
+                }
+                self.member(base, name, e.span, cx)
+            }
+            ExprKind::Index { base, index, safe } => {
+                if *safe {
+                    return unsupported("The safe-dereference operator \"[?\"", e.span);
+                }
+                if self.symbol_ref(e, cx)?.is_some() {
+                    return unsupported(
+                        "A resource or module collection element used as a value",
+                        e.span,
+                    );
+                }
+                Ok(format!("{}[{}]", self.ex(base, cx)?, self.ex(index, cx)?))
+            }
+            ExprKind::ChildAccess { .. } => unsupported("A resource used as a value", e.span),
+            ExprKind::NonNull(x) => self.ex(x, cx),
+            ExprKind::Paren(x) => self.ex(x, cx),
+            ExprKind::Unary { op, operand } => match op {
+                UnaryOp::Not => Ok(format!("not({})", self.ex(operand, cx)?)),
+                UnaryOp::Minus => match &operand.kind {
+                    ExprKind::Int(s) => Ok(int_value(&format!("-{s}"), e.span)?.to_string()),
+                    _ => unsupported("Unary minus on a non-literal", e.span),
+                },
+            },
+            ExprKind::Binary { op, left, right } => {
+                let l = self.ex(left, cx)?;
+                let r = self.ex(right, cx)?;
+                Ok(match op {
+                    BinaryOp::Coalesce => format!("coalesce({l}, {r})"),
+                    BinaryOp::Or => format!("or({l}, {r})"),
+                    BinaryOp::And => format!("and({l}, {r})"),
+                    BinaryOp::Eq => format!("equals({l}, {r})"),
+                    BinaryOp::NotEq => format!("not(equals({l}, {r}))"),
+                    BinaryOp::EqInsensitive => format!("equals(toLower({l}), toLower({r}))"),
+                    BinaryOp::NotEqInsensitive => {
+                        format!("not(equals(toLower({l}), toLower({r})))")
+                    }
+                    BinaryOp::Lt => format!("less({l}, {r})"),
+                    BinaryOp::Le => format!("lessOrEquals({l}, {r})"),
+                    BinaryOp::Gt => format!("greater({l}, {r})"),
+                    BinaryOp::Ge => format!("greaterOrEquals({l}, {r})"),
+                    BinaryOp::Add => format!("add({l}, {r})"),
+                    BinaryOp::Sub => format!("sub({l}, {r})"),
+                    BinaryOp::Mul => format!("mul({l}, {r})"),
+                    BinaryOp::Div => format!("div({l}, {r})"),
+                    BinaryOp::Mod => format!("mod({l}, {r})"),
+                })
+            }
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => Ok(format!(
+                "if({}, {}, {})",
+                self.ex(cond, cx)?,
+                self.ex(then, cx)?,
+                self.ex(otherwise, cx)?
+            )),
+            ExprKind::Lambda { params, body } => {
+                let mut lcx = cx.clone();
+                for p in params {
+                    lcx.locals
+                        .push((p.clone(), format!("lambdaVariables({})", quote(p))));
+                }
+                let names = params.iter().map(|p| quote(p)).collect::<Vec<_>>();
+                Ok(format!(
+                    "lambda({}, {})",
+                    names.join(", "),
+                    self.ex(body, &lcx)?
+                ))
+            }
+            ExprKind::For { .. } => unsupported("A loop in this position", e.span),
+            ExprKind::If { .. } => unsupported("A condition in this position", e.span),
+        }
+    }
+
+    fn ident(&self, n: &str, span: Span, cx: &Cx) -> R<String> {
+        if let Some(t) = cx.get(n) {
+            return Ok(t.to_string());
+        }
+        if self.params.contains_key(n) {
+            return Ok(format!("parameters({})", quote(n)));
+        }
+        if let Some(d) = self.vars.get(n) {
+            let DeclKind::Var { value, .. } = &d.kind else {
+                unreachable!()
+            };
+            if self.is_runtime_var(n) {
+                if matches!(value.kind, ExprKind::For { .. }) {
+                    return unsupported("A loop variable that reads deployment-time values", span);
+                }
+                return self.ex(value, &Cx::default());
+            }
+            // Dependencies flow through variables.
+            self.record_var_deps(value)?;
+            return Ok(format!("variables({})", quote(n)));
+        }
+        if self.symbols.contains_key(n) {
+            return unsupported(
+                format!("Using the resource or module \"{n}\" as a value"),
+                span,
+            );
+        }
+        Err(Diagnostic::error(
+            "BCP057",
+            format!("The name \"{n}\" does not exist in the current context."),
+            span,
+        ))
+    }
+
+    fn record_var_deps(&self, value: &Expr) -> R<()> {
+        if let ExprKind::For {
+            item,
+            index,
+            iterable,
+            body,
+        } = &value.kind
+        {
+            let cx = self.loop_cx(item, index, iterable, "copyIndex()")?;
+            self.val(body, &cx)?;
+        } else {
+            self.val(value, &Cx::default())?;
+        }
+        Ok(())
+    }
+
+    fn member(&self, base: &Expr, name: &str, span: Span, cx: &Cx) -> R<String> {
+        if let Some((sym, idx)) = self.symbol_ref(base, cx)? {
+            self.record_dep(sym, idx.as_deref())?;
+            return match sym {
+                Sym::Res(i) => {
+                    let r = &self.resources[i];
+                    match name {
+                        "id" => self.resource_id(i, idx.as_deref()),
+                        "name" => self.ex(r.name_expr, &self.res_cx(r, idx.as_deref())?),
+                        "type" => Ok(quote(&r.full_type)),
+                        "apiVersion" => Ok(quote(&r.api_version)),
+                        "properties" => Ok(format!(
+                            "reference({}, {})",
+                            self.resource_id(i, idx.as_deref())?,
+                            quote(&r.api_version)
+                        )),
+                        other => Ok(format!(
+                            "reference({}, {}, 'full').{other}",
+                            self.resource_id(i, idx.as_deref())?,
+                            quote(&r.api_version)
+                        )),
+                    }
+                }
+                Sym::Mod(i) => match name {
+                    "name" => {
+                        let m = &self.modules[i];
+                        let mcx = match (&m.looped, idx.as_deref()) {
+                            (Some(l), Some(x)) => self.loop_cx(&l.item, &l.index, l.iterable, x)?,
+                            _ => Cx::default(),
+                        };
+                        self.ex(m.name_expr, &mcx)
+                    }
+                    "outputs" => Ok(format!(
+                        "reference({}, {}).outputs",
+                        self.module_id(i, idx.as_deref())?,
+                        quote(DEPLOYMENTS_API)
+                    )),
+                    _ => unsupported(format!("The module property \"{name}\""), span),
+                },
+            };
+        }
+        // `module.outputs.x` reads the output's value.
+        if let ExprKind::Member {
+            base: inner,
+            name: outputs,
+            ..
+        } = &base.kind
+            && outputs == "outputs"
+            && let Some((Sym::Mod(_), _)) = self.symbol_ref(inner, cx)?
+        {
+            return Ok(format!("{}.{name}.value", self.ex(base, cx)?));
+        }
+        Ok(format!("{}.{name}", self.ex(base, cx)?))
+    }
+
+    fn call(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        args: &[Expr],
+        span: Span,
+        cx: &Cx,
+    ) -> R<String> {
+        if let Some(ns) = namespace
+            && ns != "az"
+            && ns != "sys"
+        {
+            if let Some(Sym::Res(i)) = self.symbols.get(ns).copied()
+                && cx.get(ns).is_none()
+                && name.starts_with("list")
+            {
+                self.record_dep(Sym::Res(i), None)?;
+                let r = &self.resources[i];
+                let mut parts = vec![self.resource_id(i, None)?, quote(&r.api_version)];
+                for a in args {
+                    parts.push(self.ex(a, cx)?);
+                }
+                return Ok(format!("{name}({})", parts.join(", ")));
+            }
+            return unsupported(format!("The function call \"{ns}.{name}()\""), span);
+        }
+        match name {
+            "any" if args.len() == 1 => return self.ex(&args[0], cx),
+            "loadTextContent" | "loadFileAsBase64" | "loadJsonContent" | "loadYamlContent" => {
+                return unsupported(format!("The function \"{name}\""), span);
+            }
+            _ => {}
+        }
+        let mut parts = Vec::with_capacity(args.len());
+        for a in args {
+            parts.push(self.ex(a, cx)?);
+        }
+        Ok(format!("{name}({})", parts.join(", ")))
+    }
+
+    fn resource(&self, i: usize) -> R<Value> {
+        let r = &self.resources[i];
+        self.check_decorators(&r.decl.decorators, &["description", "batchSize"])?;
+        let mut out = Map::new();
+        let symbol = r.symbol.clone();
+        let body = r.body;
+        let deps = self.collect_deps(
+            || {
+                let cx = self.res_cx(r, None)?;
+                out.insert("type".into(), json!(r.full_type));
+                out.insert("apiVersion".into(), json!(r.api_version));
+                let segs = self.name_segments(i, None)?;
+                let name = if r.parent.is_some() {
+                    let holes = (0..segs.len())
+                        .map(|k| format!("{{{k}}}"))
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    expr_value(format!("format({}, {})", quote(&holes), segs.join(", ")))
+                } else {
+                    self.val(r.name_expr, &cx)?
+                };
+                out.insert("name".into(), name);
+                if let Some(s) = r.scope_expr {
+                    match self.scope_ref(Some(s), &cx)? {
+                        ScopeRef::Resource(id) => {
+                            out.insert("scope".into(), expr_value(id));
+                        }
+                        ScopeRef::Default => {}
+                        _ => return unsupported("Deploying a resource to another scope", s.span),
+                    }
+                }
+                if let Some(c) = self.condition(i, &cx)? {
+                    out.insert("condition".into(), c);
+                }
+                if let Some(l) = &r.looped {
+                    let mut copy = Map::new();
+                    copy.insert("name".into(), json!(r.symbol));
+                    copy.insert(
+                        "count".into(),
+                        expr_value(format!("length({})", self.ex(l.iterable, &Cx::default())?)),
+                    );
+                    if let Some(args) = decorator(&r.decl.decorators, "batchSize") {
+                        copy.insert("mode".into(), json!("serial"));
+                        if let Some(a) = args.first() {
+                            copy.insert("batchSize".into(), self.val(a, &Cx::default())?);
+                        }
+                    }
+                    out.insert("copy".into(), Value::Object(copy));
+                }
+                let Value::Object(props) =
+                    self.object_val(body, &cx, &["name", "parent", "scope", "dependsOn"])?
+                else {
+                    unreachable!()
+                };
+                out.extend(props);
+                if let Some(p) = r.parent {
+                    self.record_dep(Sym::Res(p), None)?;
+                }
+                if let Some(d) = property(body, "dependsOn") {
+                    self.explicit_deps(d, &cx)?;
+                }
+                self.description_metadata(&r.decl.decorators, &mut out)?;
+                Ok(())
+            },
+            &symbol,
+        )?;
+        if !deps.is_empty() {
+            out.insert("dependsOn".into(), Value::Array(deps));
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// The resource's own condition AND-ed with its ancestors' conditions.
+    fn condition(&self, i: usize, cx: &Cx) -> R<Option<Value>> {
+        let mut conds = Vec::new();
+        let mut cur = Some(i);
+        while let Some(c) = cur {
+            let r = &self.resources[c];
+            if let Some(e) = r.cond {
+                conds.push(if c == i {
+                    self.val(e, cx)?
+                } else {
+                    self.val(e, &Cx::default())?
+                });
+            }
+            cur = r.parent;
+        }
+        Ok(match conds.len() {
+            0 => None,
+            1 => conds.pop(),
+            _ => {
+                conds.reverse();
+                Some(expr_value(format!(
+                    "and({})",
+                    conds
+                        .iter()
+                        .map(value_to_expr)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+        })
+    }
+
+    fn explicit_deps(&self, d: &Expr, cx: &Cx) -> R<()> {
+        let ExprKind::Array(items) = &d.kind else {
+            return unsupported("A \"dependsOn\" that is not an array literal", d.span);
+        };
+        for item in items {
+            let ArrayItem::Value(x) = item else {
+                return unsupported("The spread operator in \"dependsOn\"", d.span);
+            };
+            match self.symbol_ref(x, cx)? {
+                Some((sym, idx)) => self.record_dep(sym, idx.as_deref())?,
+                None => {
+                    return Err(Diagnostic::error(
+                        "BCP034",
+                        "The enclosing array expected an item of type \"module[] | (resource | module) | resource[]\".",
+                        x.span,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn module(&self, i: usize) -> R<Value> {
+        let m = &self.modules[i];
+        self.check_decorators(&m.decl.decorators, &["description", "batchSize"])?;
+        let symbol = m.decl.name.clone().unwrap_or_default().0;
+        let mut out = Map::new();
+        let deps = self.collect_deps(
+            || {
+                let cx = match &m.looped {
+                    Some(l) => self.loop_cx(&l.item, &l.index, l.iterable, "copyIndex()")?,
+                    None => Cx::default(),
+                };
+                out.insert("type".into(), json!(DEPLOYMENTS_TYPE));
+                out.insert("apiVersion".into(), json!(DEPLOYMENTS_API));
+                out.insert("name".into(), self.val(m.name_expr, &cx)?);
+                match self.scope_ref(m.scope_expr, &cx)? {
+                    ScopeRef::Default => {}
+                    ScopeRef::ResourceGroup { sub, rg } => {
+                        if let Some(s) = sub {
+                            out.insert("subscriptionId".into(), expr_value(s));
+                        }
+                        out.insert("resourceGroup".into(), expr_value_or_literal(&rg));
+                    }
+                    ScopeRef::Subscription(s) => {
+                        if let Some(s) = s {
+                            out.insert("subscriptionId".into(), expr_value_or_literal(&s));
+                        }
+                        out.insert("location".into(), json!("[deployment().location]"));
+                    }
+                    ScopeRef::Tenant => {
+                        out.insert("scope".into(), json!("/"));
+                        out.insert("location".into(), json!("[deployment().location]"));
+                    }
+                    ScopeRef::Resource(_) => {
+                        return unsupported("A module scoped to a resource", m.decl.keyword_span);
+                    }
+                }
+                if let Some(c) = m.cond {
+                    out.insert("condition".into(), self.val(c, &cx)?);
+                }
+                if let Some(l) = &m.looped {
+                    let mut copy = Map::new();
+                    copy.insert("name".into(), json!(symbol));
+                    copy.insert(
+                        "count".into(),
+                        expr_value(format!("length({})", self.ex(l.iterable, &Cx::default())?)),
+                    );
+                    if let Some(args) = decorator(&m.decl.decorators, "batchSize") {
+                        copy.insert("mode".into(), json!("serial"));
+                        if let Some(a) = args.first() {
+                            copy.insert("batchSize".into(), self.val(a, &Cx::default())?);
+                        }
+                    }
+                    out.insert("copy".into(), Value::Object(copy));
+                }
+                for item in m.body {
+                    if let ObjectItem::Property { key, .. } = item {
+                        match key.name.as_deref() {
+                            Some("name" | "params" | "scope" | "dependsOn") => {}
+                            Some(other) => {
+                                return unsupported(
+                                    format!("The module property \"{other}\""),
+                                    key.span,
+                                );
+                            }
+                            None => {
+                                return unsupported("An interpolated module property", key.span);
+                            }
+                        }
+                    }
+                }
+                let mut params = Map::new();
+                if let Some(p) = property(m.body, "params") {
+                    let Some(items) = object_items(p) else {
+                        return unsupported(
+                            "Module \"params\" that are not an object literal",
+                            p.span,
+                        );
+                    };
+                    let Value::Object(vals) = self.object_val(items, &cx, &[])? else {
+                        unreachable!()
+                    };
+                    if vals.contains_key("copy") {
+                        return unsupported("A loop as a module parameter value", p.span);
+                    }
+                    for (k, v) in vals {
+                        params.insert(k, json!({ "value": v }));
+                    }
+                }
+                let mut props = Map::new();
+                props.insert(
+                    "expressionEvaluationOptions".into(),
+                    json!({"scope": "inner"}),
+                );
+                props.insert("mode".into(), json!("Incremental"));
+                props.insert("parameters".into(), Value::Object(params));
+                props.insert("template".into(), m.template.clone());
+                out.insert("properties".into(), Value::Object(props));
+                if let Some(d) = property(m.body, "dependsOn") {
+                    self.explicit_deps(d, &cx)?;
+                }
+                self.description_metadata(&m.decl.decorators, &mut out)?;
+                Ok(())
+            },
+            &symbol,
+        )?;
+        if !deps.is_empty() {
+            out.insert("dependsOn".into(), Value::Array(deps));
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// A scope argument as emitted in a module's `resourceGroup`/`subscriptionId`:
+/// string literals stay literal.
+fn expr_value_or_literal(expr: &str) -> Value {
+    if expr.len() >= 2
+        && expr.starts_with('\'')
+        && expr.ends_with('\'')
+        && !expr[1..expr.len() - 1].contains('\'')
+    {
+        literal_string(&expr[1..expr.len() - 1])
+    } else {
+        expr_value(expr.to_string())
+    }
+}
+
+fn int_value(s: &str, span: Span) -> R<Value> {
+    s.parse::<i64>()
+        .map(Value::from)
+        .map_err(|_| Diagnostic::error("BCP010", "Expected a valid 64-bit signed integer.", span))
+}
+
+fn looped_or_cond_nested(value: &Expr) -> bool {
+    matches!(value.kind, ExprKind::For { .. })
+}
+
+/// Splits a resource/module value into its body, condition and loop.
+fn unwrap_body(value: &Expr) -> R<(&Expr, Option<&Expr>, Option<LoopSpec<'_>>)> {
+    match &value.kind {
+        ExprKind::Object(_) => Ok((value, None, None)),
+        ExprKind::If { cond, body } => Ok((body, Some(cond), None)),
+        ExprKind::For {
+            item,
+            index,
+            iterable,
+            body,
+        } => {
+            let spec = LoopSpec {
+                item: item.clone(),
+                index: index.clone(),
+                iterable,
+            };
+            match &body.kind {
+                ExprKind::Object(_) => Ok((body, None, Some(spec))),
+                ExprKind::If { cond, body } => Ok((body, Some(cond), Some(spec))),
+                _ => unsupported("This loop body", body.span),
+            }
+        }
+        _ => unsupported("This declaration value", value.span),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn culture_order_is_case_insensitive_with_lower_first() {
+        let mut v = vec!["b", "A", "a", "B_x", "Bx"];
+        v.sort_by(|a, b| culture_cmp(a, b));
+        assert_eq!(v, vec!["a", "A", "b", "B_x", "Bx"]);
+    }
+
+    #[test]
+    fn leading_bracket_strings_are_escaped() {
+        assert_eq!(literal_string("[x]"), json!("[[x]"));
+        assert_eq!(literal_string("[x"), json!("[x"));
+        assert_eq!(value_to_expr(&json!("[[x]")), "'[x]'");
+    }
+}
