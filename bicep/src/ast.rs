@@ -125,6 +125,8 @@ pub enum ObjectItem {
 pub struct ObjectKey {
     /// The key after unescaping; `None` for an interpolated key.
     pub name: Option<String>,
+    /// The key expression when it is an interpolated string.
+    pub interpolated: Option<Box<Expr>>,
     pub span: Span,
 }
 

@@ -34,10 +34,13 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
         errors: &mut errors,
         locals: Vec::new(),
         refs: HashSet::new(),
+        current: String::new(),
+        nested: 0,
     };
     let mut graph: HashMap<String, (Span, HashSet<String>)> = HashMap::new();
     for d in &file.decls {
         resolver.refs.clear();
+        resolver.current = d.name.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
         for dec in &d.decorators {
             resolver.expr(dec);
         }
@@ -83,6 +86,10 @@ struct Resolver<'a, 'b> {
     errors: &'b mut Vec<Diagnostic>,
     locals: Vec<String>,
     refs: HashSet<String>,
+    /// Name of the declaration being resolved.
+    current: String,
+    /// Depth inside nested resource bodies, which may refer to their ancestors.
+    nested: usize,
 }
 
 impl Resolver<'_, '_> {
@@ -91,7 +98,9 @@ impl Resolver<'_, '_> {
             return;
         }
         if self.symbols.contains_key(n) {
-            self.refs.insert(n.to_string());
+            if self.nested == 0 || n != self.current {
+                self.refs.insert(n.to_string());
+            }
             return;
         }
         if n == "az" || n == "sys" {
@@ -137,7 +146,9 @@ impl Resolver<'_, '_> {
                         ObjectItem::Spread(x) => self.expr(x),
                         ObjectItem::NestedResource(d) => {
                             if let DeclKind::Resource { value, .. } = &d.kind {
+                                self.nested += 1;
                                 self.expr(value);
+                                self.nested -= 1;
                             }
                         }
                     }

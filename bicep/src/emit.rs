@@ -6,7 +6,7 @@
 //! `languageVersion: "2.0"` or that are not implemented are reported as
 //! unsupported instead of being approximated.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
@@ -137,6 +137,9 @@ struct Emitter<'a> {
     modules: Vec<Module<'a>>,
     symbols: HashMap<String, Sym>,
     deps: RefCell<Vec<Dep>>,
+    /// Above zero while emitting a resource id: its name's references are not
+    /// dependencies of the declaration that refers to the resource.
+    suppress_deps: Cell<usize>,
     runtime_vars: RefCell<HashMap<String, bool>>,
 }
 
@@ -283,6 +286,7 @@ impl<'a> Emitter<'a> {
             modules: Vec::new(),
             symbols: HashMap::new(),
             deps: RefCell::new(Vec::new()),
+            suppress_deps: Cell::new(0),
             runtime_vars: RefCell::new(HashMap::new()),
         };
         for d in &file.decls {
@@ -562,6 +566,15 @@ impl<'a> Emitter<'a> {
                         return unsupported("A typed variable (needs languageVersion 2.0)", t.span);
                     }
                     if self.is_runtime_var(&name) {
+                        if matches!(value.kind, ExprKind::For { .. }) {
+                            return Err(Diagnostic::error(
+                                "BCP182",
+                                format!(
+                                    "This expression is being used in the for-body of the variable \"{name}\", which requires values that can be calculated at the start of the deployment."
+                                ),
+                                value.span,
+                            ));
+                        }
                         continue;
                     }
                     self.check_decorators(&d.decorators, &["description", "export"])?;
@@ -816,6 +829,13 @@ impl<'a> Emitter<'a> {
             return match sym {
                 Sym::Res(i) => {
                     self.record_dep(sym, idx.as_deref())?;
+                    let r = &self.resources[i];
+                    if r.full_type
+                        .eq_ignore_ascii_case("Microsoft.Resources/resourceGroups")
+                    {
+                        let rg = self.ex(r.name_expr, &self.res_cx(r, idx.as_deref())?)?;
+                        return Ok(ScopeRef::ResourceGroup { sub: None, rg });
+                    }
                     Ok(ScopeRef::Resource(self.resource_id(i, idx.as_deref())?))
                 }
                 Sym::Mod(_) => unsupported("A module used as a scope", e.span),
@@ -869,7 +889,7 @@ impl<'a> Emitter<'a> {
             },
             ScopeRef::ResourceGroup { sub, rg } => match (self.target, sub) {
                 (TargetScope::ResourceGroup, None) => format!("resourceId({rg}, {tail})"),
-                (TargetScope::ResourceGroup, Some(s)) => format!("resourceId({s}, {rg}, {tail})"),
+
                 (_, s) => format!(
                     "extensionResourceId(format('/subscriptions/{{0}}/resourceGroups/{{1}}', {}, {rg}), {tail})",
                     s.clone()
@@ -884,6 +904,10 @@ impl<'a> Emitter<'a> {
     }
 
     fn resource_id(&self, i: usize, idx: Option<&str>) -> R<String> {
+        self.with_deps_suppressed(|| self.resource_id_inner(i, idx))
+    }
+
+    fn resource_id_inner(&self, i: usize, idx: Option<&str>) -> R<String> {
         let r = &self.resources[i];
         let segs = self.name_segments(i, idx)?;
         let mut root = i;
@@ -897,6 +921,10 @@ impl<'a> Emitter<'a> {
     }
 
     fn module_id(&self, i: usize, idx: Option<&str>) -> R<String> {
+        self.with_deps_suppressed(|| self.module_id_inner(i, idx))
+    }
+
+    fn module_id_inner(&self, i: usize, idx: Option<&str>) -> R<String> {
         let m = &self.modules[i];
         let cx = match (&m.looped, idx) {
             (Some(l), Some(x)) => self.loop_cx(&l.item, &l.index, l.iterable, x)?,
@@ -956,6 +984,9 @@ impl<'a> Emitter<'a> {
     }
 
     fn record_dep(&self, sym: Sym, idx: Option<&str>) -> R<()> {
+        if self.suppress_deps.get() > 0 {
+            return Ok(());
+        }
         match sym {
             Sym::Res(i) => {
                 let r = &self.resources[i];
@@ -991,6 +1022,13 @@ impl<'a> Emitter<'a> {
             }
         }
         Ok(())
+    }
+
+    fn with_deps_suppressed<T>(&self, f: impl FnOnce() -> R<T>) -> R<T> {
+        self.suppress_deps.set(self.suppress_deps.get() + 1);
+        let result = f();
+        self.suppress_deps.set(self.suppress_deps.get() - 1);
+        result
     }
 
     /// Runs `f` collecting the dependencies it records, in `dependsOn` order.
@@ -1043,7 +1081,9 @@ impl<'a> Emitter<'a> {
                 rt(base, locals)
             }
             ExprKind::Ident(n) => {
-                !locals.contains(n) && self.vars.contains_key(n.as_str()) && self.is_runtime_var(n)
+                !locals.contains(n)
+                    && (self.symbols.contains_key(n.as_str())
+                        || (self.vars.contains_key(n.as_str()) && self.is_runtime_var(n)))
             }
             ExprKind::Call {
                 namespace,
@@ -1112,6 +1152,14 @@ impl<'a> Emitter<'a> {
         match &e.kind {
             ExprKind::Ident(n) if !locals.contains(n) => self.symbols.get(n).copied(),
             ExprKind::Index { base, .. } => self.sym_of(base, locals),
+            ExprKind::ChildAccess { base, name } => match self.sym_of(base, locals)? {
+                Sym::Res(p) => self
+                    .resources
+                    .iter()
+                    .position(|r| r.parent == Some(p) && r.depth > 0 && r.symbol == *name)
+                    .map(Sym::Res),
+                Sym::Mod(_) => None,
+            },
             _ => None,
         }
     }
@@ -1151,6 +1199,33 @@ impl<'a> Emitter<'a> {
                 self.object_val(items, cx, &[])
             }
             ExprKind::For { .. } => unsupported("A loop in this position", e.span),
+            ExprKind::Call {
+                namespace,
+                name,
+                args,
+            } if name == "any"
+                && args.len() == 1
+                && namespace.as_deref().is_none_or(|n| n == "sys") =>
+            {
+                self.val(&args[0], cx)
+            }
+            ExprKind::Member {
+                base,
+                name,
+                safe: false,
+            } if matches!(name.as_str(), "type" | "apiVersion")
+                && matches!(self.symbol_ref(base, cx)?, Some((Sym::Res(_), _))) =>
+            {
+                let Some((Sym::Res(i), _)) = self.symbol_ref(base, cx)? else {
+                    unreachable!()
+                };
+                let r = &self.resources[i];
+                Ok(json!(if name == "type" {
+                    &r.full_type
+                } else {
+                    &r.api_version
+                }))
+            }
             _ => Ok(expr_value(self.ex(e, cx)?)),
         }
     }
@@ -1172,9 +1247,12 @@ impl<'a> Emitter<'a> {
                             decorators[0].span,
                         );
                     }
-                    let Some(k) = &key.name else {
-                        return unsupported("An interpolated object key", key.span);
+                    let k = match (&key.name, &key.interpolated) {
+                        (Some(k), _) => k.clone(),
+                        (None, Some(kx)) => format!("[{}]", self.ex(kx, cx)?),
+                        (None, None) => return unsupported("This object key", key.span),
                     };
+                    let k = &k;
                     if skip.contains(&k.as_str()) {
                         continue;
                     }
@@ -1247,8 +1325,10 @@ impl<'a> Emitter<'a> {
                 for i in items {
                     match i {
                         ObjectItem::Property { key, value, .. } => {
-                            let Some(k) = &key.name else {
-                                return unsupported("An interpolated object key", key.span);
+                            let k = match (&key.name, &key.interpolated) {
+                                (Some(k), _) => quote(k),
+                                (None, Some(kx)) => self.ex(kx, cx)?,
+                                (None, None) => return unsupported("This object key", key.span),
                             };
                             if matches!(value.kind, ExprKind::For { .. }) {
                                 return unsupported(
@@ -1256,7 +1336,7 @@ impl<'a> Emitter<'a> {
                                     value.span,
                                 );
                             }
-                            parts.push(format!("{}, {}", quote(k), self.ex(value, cx)?));
+                            parts.push(format!("{k}, {}", self.ex(value, cx)?));
                         }
                         ObjectItem::Spread(x) => return unsupported("The spread operator", x.span),
                         ObjectItem::NestedResource(d) => {
@@ -1282,15 +1362,15 @@ impl<'a> Emitter<'a> {
                 if *safe {
                     return unsupported("The safe-dereference operator \"[?\"", e.span);
                 }
-                if self.symbol_ref(e, cx)?.is_some() {
-                    return unsupported(
-                        "A resource or module collection element used as a value",
-                        e.span,
-                    );
+                if let Some((sym, idx)) = self.symbol_ref(e, cx)? {
+                    return self.resource_value(sym, idx.as_deref(), e.span);
                 }
                 Ok(format!("{}[{}]", self.ex(base, cx)?, self.ex(index, cx)?))
             }
-            ExprKind::ChildAccess { .. } => unsupported("A resource used as a value", e.span),
+            ExprKind::ChildAccess { .. } => match self.symbol_ref(e, cx)? {
+                Some((sym, idx)) => self.resource_value(sym, idx.as_deref(), e.span),
+                None => unsupported("This \"::\" access", e.span),
+            },
             ExprKind::NonNull(x) => self.ex(x, cx),
             ExprKind::Paren(x) => self.ex(x, cx),
             ExprKind::Unary { op, operand } => match op {
@@ -1373,16 +1453,32 @@ impl<'a> Emitter<'a> {
             self.record_var_deps(value)?;
             return Ok(format!("variables({})", quote(n)));
         }
-        if self.symbols.contains_key(n) {
-            return unsupported(
-                format!("Using the resource or module \"{n}\" as a value"),
-                span,
-            );
+        if let Some(sym) = self.symbols.get(n).copied() {
+            return self.resource_value(sym, None, span);
         }
         Err(Diagnostic::error(
             "BCP057",
             format!("The name \"{n}\" does not exist in the current context."),
             span,
+        ))
+    }
+
+    /// A resource used as a whole value reads its full runtime state.
+    fn resource_value(&self, sym: Sym, idx: Option<&str>, span: Span) -> R<String> {
+        let Sym::Res(i) = sym else {
+            return unsupported("Using a module as a value", span);
+        };
+        if self.resources[i].looped.is_some() && idx.is_none() {
+            return unsupported(
+                "A resource collection used as a value (needs languageVersion 2.0)",
+                span,
+            );
+        }
+        self.record_dep(sym, idx)?;
+        Ok(format!(
+            "reference({}, {}, 'full')",
+            self.resource_id(i, idx)?,
+            quote(&self.resources[i].api_version)
         ))
     }
 
@@ -1508,7 +1604,9 @@ impl<'a> Emitter<'a> {
                 let cx = self.res_cx(r, None)?;
                 out.insert("type".into(), json!(r.full_type));
                 out.insert("apiVersion".into(), json!(r.api_version));
-                let segs = self.name_segments(i, None)?;
+                // The declaration depends on what its own name refers to.
+                let own_name = self.val(r.name_expr, &cx)?;
+                let segs = self.with_deps_suppressed(|| self.name_segments(i, None))?;
                 let name = if r.parent.is_some() {
                     let holes = (0..segs.len())
                         .map(|k| format!("{{{k}}}"))
@@ -1516,7 +1614,7 @@ impl<'a> Emitter<'a> {
                         .join("/");
                     expr_value(format!("format({}, {})", quote(&holes), segs.join(", ")))
                 } else {
-                    self.val(r.name_expr, &cx)?
+                    own_name
                 };
                 out.insert("name".into(), name);
                 if let Some(s) = r.scope_expr {
@@ -1582,7 +1680,8 @@ impl<'a> Emitter<'a> {
                     self.val(e, &Cx::default())?
                 });
             }
-            cur = r.parent;
+            // Only syntactically nested children inherit their parent's condition.
+            cur = if r.depth > 0 { r.parent } else { None };
         }
         Ok(match conds.len() {
             0 => None,
@@ -1623,6 +1722,47 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
+    /// A module parameter: `{"value": ...}`, or a Key Vault reference for `kv.getSecret(...)`.
+    fn module_param(&self, value: &Expr, cx: &Cx) -> R<Value> {
+        if let ExprKind::Call {
+            namespace: Some(ns),
+            name,
+            args,
+        } = &value.kind
+            && name == "getSecret"
+            && let Some(Sym::Res(kv)) = self.symbols.get(ns).copied()
+            && cx.get(ns).is_none()
+        {
+            self.record_dep(Sym::Res(kv), None)?;
+            let mut reference = Map::new();
+            reference.insert(
+                "keyVault".into(),
+                json!({ "id": expr_value(self.resource_id(kv, None)?) }),
+            );
+            match args.as_slice() {
+                [secret] => {
+                    reference.insert("secretName".into(), self.val(secret, cx)?);
+                }
+                [secret, version] => {
+                    reference.insert("secretName".into(), self.val(secret, cx)?);
+                    reference.insert("secretVersion".into(), self.val(version, cx)?);
+                }
+                _ => {
+                    return Err(Diagnostic::error(
+                        "BCP071",
+                        "Expected 1 to 2 arguments, but got a different number.",
+                        value.span,
+                    ));
+                }
+            }
+            return Ok(json!({ "reference": reference }));
+        }
+        if matches!(value.kind, ExprKind::For { .. }) {
+            return unsupported("A loop as a module parameter value", value.span);
+        }
+        Ok(json!({ "value": self.val(value, cx)? }))
+    }
+
     fn module(&self, i: usize) -> R<Value> {
         let m = &self.modules[i];
         self.check_decorators(&m.decl.decorators, &["description", "batchSize"])?;
@@ -1638,10 +1778,14 @@ impl<'a> Emitter<'a> {
                 out.insert("apiVersion".into(), json!(DEPLOYMENTS_API));
                 out.insert("name".into(), self.val(m.name_expr, &cx)?);
                 match self.scope_ref(m.scope_expr, &cx)? {
-                    ScopeRef::Default => {}
+                    ScopeRef::Default => {
+                        if self.target != TargetScope::ResourceGroup {
+                            out.insert("location".into(), json!("[deployment().location]"));
+                        }
+                    }
                     ScopeRef::ResourceGroup { sub, rg } => {
                         if let Some(s) = sub {
-                            out.insert("subscriptionId".into(), expr_value(s));
+                            out.insert("subscriptionId".into(), expr_value_or_literal(&s));
                         }
                         out.insert("resourceGroup".into(), expr_value_or_literal(&rg));
                     }
@@ -1701,14 +1845,14 @@ impl<'a> Emitter<'a> {
                             p.span,
                         );
                     };
-                    let Value::Object(vals) = self.object_val(items, &cx, &[])? else {
-                        unreachable!()
-                    };
-                    if vals.contains_key("copy") {
-                        return unsupported("A loop as a module parameter value", p.span);
-                    }
-                    for (k, v) in vals {
-                        params.insert(k, json!({ "value": v }));
+                    for item in items {
+                        let ObjectItem::Property { key, value, .. } = item else {
+                            return unsupported("This module parameter entry", p.span);
+                        };
+                        let Some(k) = &key.name else {
+                            return unsupported("An interpolated module parameter name", key.span);
+                        };
+                        params.insert(k.clone(), self.module_param(value, &cx)?);
                     }
                 }
                 let mut props = Map::new();

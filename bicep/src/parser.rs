@@ -51,6 +51,14 @@ impl Parser {
         &self.toks[self.pos].tok
     }
 
+    /// A ternary may continue on the next line with `?` or `:`.
+    fn next_after_newlines_is(&self, tok: &Tok) -> bool {
+        self.toks[self.pos..]
+            .iter()
+            .find(|t| t.tok != Tok::NewLine)
+            .is_some_and(|t| &t.tok == tok)
+    }
+
     fn peek_at(&mut self, off: usize) -> &Tok {
         self.skip_free_newlines();
         let i = (self.pos + off).min(self.toks.len() - 1);
@@ -300,6 +308,7 @@ impl Parser {
     /// brackets balanced so the next declaration parses normally.
     fn skip_line_balanced(&mut self) -> PResult<()> {
         let mut depth = 0usize;
+        let mut outer_open = self.toks[self.pos].span;
         loop {
             let t = &self.toks[self.pos];
             match t.tok {
@@ -309,13 +318,18 @@ impl Parser {
                     } else {
                         Err(Diagnostic::error(
                             "BCP018",
-                            "Expected a closing bracket at this location.",
-                            t.span,
+                            "This bracket is not closed.",
+                            outer_open,
                         ))
                     };
                 }
                 Tok::NewLine if depth == 0 => return Ok(()),
-                Tok::LBrace | Tok::LBrack | Tok::LParen => depth += 1,
+                Tok::LBrace | Tok::LBrack | Tok::LParen => {
+                    if depth == 0 {
+                        outer_open = t.span;
+                    }
+                    depth += 1
+                }
                 Tok::RBrace | Tok::RBrack | Tok::RParen => depth = depth.saturating_sub(1),
                 _ => {}
             }
@@ -371,9 +385,13 @@ impl Parser {
             return Ok(l);
         }
         let cond = self.binary(1, depth)?;
-        if matches!(self.peek(), Tok::Question) {
+        if self.next_after_newlines_is(&Tok::Question) {
+            self.skip_nl();
             self.bump();
             let then = self.ternary(depth + 1)?;
+            if self.next_after_newlines_is(&Tok::Colon) {
+                self.skip_nl();
+            }
             self.expect(&Tok::Colon, "the \":\" character")?;
             let otherwise = self.ternary(depth + 1)?;
             return Ok(Expr {
@@ -876,23 +894,29 @@ impl Parser {
                         decorators,
                         key: ObjectKey {
                             name: Some(name),
+                            interpolated: None,
                             span: sp,
                         },
                         value,
                     });
                 }
                 Tok::Str { pieces, holes } => {
-                    let sp = self.bump().span;
-                    let name = if holes.is_empty() {
-                        pieces.into_iter().next()
+                    let (name, interpolated) = if holes.is_empty() {
+                        self.bump();
+                        (pieces.into_iter().next(), None)
                     } else {
-                        None
+                        (None, Some(Box::new(self.primary(0)?)))
                     };
+                    let sp = self.prev_span();
                     self.expect(&Tok::Colon, "the \":\" character")?;
                     let value = self.expr()?;
                     items.push(ObjectItem::Property {
                         decorators,
-                        key: ObjectKey { name, span: sp },
+                        key: ObjectKey {
+                            name,
+                            interpolated,
+                            span: sp,
+                        },
                         value,
                     });
                 }
@@ -904,6 +928,7 @@ impl Parser {
                         decorators,
                         key: ObjectKey {
                             name: Some(s),
+                            interpolated: None,
                             span: sp,
                         },
                         value,
