@@ -1,0 +1,275 @@
+//! Client-side throttling: one token bucket per subscription and request class, plus a
+//! pause set by `Retry-After` on 429/503 during which nothing of that class is sent.
+//! Shared by all clones of a client, so the whole process slows down together.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// ARM counts reads, writes and deletes in separate buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestClass {
+    Read,
+    Write,
+    Delete,
+}
+
+impl RequestClass {
+    pub fn of(method: &reqwest::Method) -> Self {
+        match *method {
+            reqwest::Method::GET | reqwest::Method::HEAD => Self::Read,
+            reqwest::Method::DELETE => Self::Delete,
+            _ => Self::Write,
+        }
+    }
+}
+
+/// Size and refill rate of one bucket.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BucketLimit {
+    /// Requests that may be sent at once after an idle period.
+    pub burst: f64,
+    /// Sustained requests per second.
+    pub per_second: f64,
+}
+
+/// Limits per request class. Defaults are ARM's published per-subscription buckets
+/// (250 reads refilling 25/s, 200 writes refilling 10/s; deletes like writes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ThrottleLimits {
+    pub reads: BucketLimit,
+    pub writes: BucketLimit,
+    pub deletes: BucketLimit,
+}
+
+impl Default for ThrottleLimits {
+    fn default() -> Self {
+        Self {
+            reads: BucketLimit {
+                burst: 250.0,
+                per_second: 25.0,
+            },
+            writes: BucketLimit {
+                burst: 200.0,
+                per_second: 10.0,
+            },
+            deletes: BucketLimit {
+                burst: 200.0,
+                per_second: 10.0,
+            },
+        }
+    }
+}
+
+impl ThrottleLimits {
+    fn of(&self, class: RequestClass) -> BucketLimit {
+        match class {
+            RequestClass::Read => self.reads,
+            RequestClass::Write => self.writes,
+            RequestClass::Delete => self.deletes,
+        }
+    }
+}
+
+/// A token bucket whose level may go negative: a caller takes its token at once and waits
+/// for the deficit to refill, so concurrent callers queue fairly without a lock held
+/// across the wait.
+#[derive(Debug)]
+pub(crate) struct Bucket {
+    limit: BucketLimit,
+    tokens: f64,
+    updated: Instant,
+    paused_until: Option<Instant>,
+}
+
+impl Bucket {
+    pub(crate) fn new(limit: BucketLimit, now: Instant) -> Self {
+        Self {
+            limit,
+            tokens: limit.burst,
+            updated: now,
+            paused_until: None,
+        }
+    }
+
+    /// Time left of a `Retry-After` pause.
+    pub(crate) fn paused_for(&self, now: Instant) -> Duration {
+        self.paused_until
+            .map(|until| until.saturating_duration_since(now))
+            .unwrap_or_default()
+    }
+
+    /// Takes one token; returns how long the caller must wait before sending.
+    pub(crate) fn take(&mut self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.limit.per_second).min(self.limit.burst);
+        self.updated = now;
+        self.tokens -= 1.0;
+        let refill_wait = if self.tokens >= 0.0 || self.limit.per_second <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.limit.per_second)
+        };
+        refill_wait.max(self.paused_for(now))
+    }
+
+    /// Nothing may be sent before `until` (ARM said so with Retry-After). A later pause
+    /// never shortens an earlier, longer one.
+    pub(crate) fn pause_until(&mut self, until: Instant) {
+        if self.paused_until.is_none_or(|current| current < until) {
+            self.paused_until = Some(until);
+        }
+    }
+}
+
+/// All buckets of one client (and its clones).
+#[derive(Clone, Debug)]
+pub(crate) struct Throttle {
+    limits: ThrottleLimits,
+    buckets: Arc<Mutex<HashMap<(String, RequestClass), Bucket>>>,
+}
+
+impl Throttle {
+    pub(crate) fn new(limits: ThrottleLimits) -> Self {
+        Self {
+            limits,
+            buckets: Arc::default(),
+        }
+    }
+
+    fn with_bucket<T>(
+        &self,
+        subscription: &str,
+        class: RequestClass,
+        f: impl FnOnce(&mut Bucket, Instant) -> T,
+    ) -> T {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = buckets
+            .entry((subscription.to_ascii_lowercase(), class))
+            .or_insert_with(|| Bucket::new(self.limits.of(class), now));
+        f(bucket, now)
+    }
+
+    /// Waits until a request of this class may be sent to this subscription and returns
+    /// the time waited. When a `Retry-After` pause has more than `max_pause` left, takes
+    /// nothing and returns `Err(time left)` so the caller can come back later instead of
+    /// blocking.
+    pub(crate) async fn acquire(
+        &self,
+        subscription: &str,
+        class: RequestClass,
+        max_pause: Duration,
+    ) -> Result<Duration, Duration> {
+        let wait = self.with_bucket(subscription, class, |b, now| {
+            let paused = b.paused_for(now);
+            if paused > max_pause {
+                Err(paused)
+            } else {
+                Ok(b.take(now))
+            }
+        })?;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(wait)
+    }
+
+    pub(crate) fn pause(&self, subscription: &str, class: RequestClass, for_: Duration) {
+        self.with_bucket(subscription, class, |b, now| b.pause_until(now + for_));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: BucketLimit = BucketLimit {
+        burst: 3.0,
+        per_second: 2.0,
+    };
+
+    #[test]
+    fn burst_then_refill_rate() {
+        let t0 = Instant::now();
+        let mut bucket = Bucket::new(LIMIT, t0);
+        for _ in 0..3 {
+            assert_eq!(bucket.take(t0), Duration::ZERO);
+        }
+        // The 4th and 5th callers queue behind each other at 2/s.
+        assert_eq!(bucket.take(t0), Duration::from_millis(500));
+        assert_eq!(bucket.take(t0), Duration::from_millis(1000));
+        // After 1 s the two reserved tokens are refilled and the level is 0 again.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(bucket.take(t1), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn refill_is_capped_at_burst() {
+        let t0 = Instant::now();
+        let mut bucket = Bucket::new(LIMIT, t0);
+        let later = t0 + Duration::from_secs(3600);
+        for _ in 0..3 {
+            assert_eq!(bucket.take(later), Duration::ZERO);
+        }
+        assert!(bucket.take(later) > Duration::ZERO);
+    }
+
+    #[test]
+    fn pause_delays_even_with_tokens_and_never_shrinks() {
+        let t0 = Instant::now();
+        let mut bucket = Bucket::new(LIMIT, t0);
+        bucket.pause_until(t0 + Duration::from_secs(10));
+        bucket.pause_until(t0 + Duration::from_secs(2));
+        assert_eq!(bucket.take(t0), Duration::from_secs(10));
+        assert_eq!(
+            bucket.take(t0 + Duration::from_secs(4)),
+            Duration::from_secs(6)
+        );
+        assert_eq!(bucket.take(t0 + Duration::from_secs(11)), Duration::ZERO);
+    }
+
+    #[test]
+    fn classes_by_method() {
+        assert_eq!(RequestClass::of(&reqwest::Method::GET), RequestClass::Read);
+        assert_eq!(RequestClass::of(&reqwest::Method::PUT), RequestClass::Write);
+        assert_eq!(
+            RequestClass::of(&reqwest::Method::POST),
+            RequestClass::Write
+        );
+        assert_eq!(
+            RequestClass::of(&reqwest::Method::DELETE),
+            RequestClass::Delete
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttle_separates_subscriptions_and_classes() {
+        let throttle = Throttle::new(ThrottleLimits {
+            reads: LIMIT,
+            writes: LIMIT,
+            deletes: LIMIT,
+        });
+        let max = Duration::from_secs(10);
+        throttle.pause("SUB-A", RequestClass::Write, Duration::from_secs(5));
+        assert_eq!(
+            throttle.acquire("sub-b", RequestClass::Write, max).await,
+            Ok(Duration::ZERO)
+        );
+        assert_eq!(
+            throttle.acquire("sub-a", RequestClass::Read, max).await,
+            Ok(Duration::ZERO)
+        );
+        assert_eq!(
+            throttle.acquire("sub-a", RequestClass::Write, max).await,
+            Ok(Duration::from_secs(5))
+        );
+        throttle.pause("sub-a", RequestClass::Delete, Duration::from_secs(60));
+        assert_eq!(
+            throttle.acquire("sub-a", RequestClass::Delete, max).await,
+            Err(Duration::from_secs(60)),
+            "a long pause is reported instead of waited"
+        );
+    }
+}
