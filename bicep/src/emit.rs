@@ -20,6 +20,8 @@ use crate::types::canonical_type;
 
 const DEPLOYMENTS_TYPE: &str = "Microsoft.Resources/deployments";
 const DEPLOYMENTS_API: &str = "2025-04-01";
+/// Longest expression produced by inlining deploy-time variables.
+const MAX_EXPRESSION_LEN: usize = 1 << 20;
 
 type R<T> = Result<T, Diagnostic>;
 
@@ -140,6 +142,8 @@ struct Emitter<'a> {
     /// Above zero while emitting a resource id: its name's references are not
     /// dependencies of the declaration that refers to the resource.
     suppress_deps: Cell<usize>,
+    /// Dependencies reached through each variable, computed once.
+    var_deps: RefCell<HashMap<String, Vec<Dep>>>,
     runtime_vars: RefCell<HashMap<String, bool>>,
 }
 
@@ -287,6 +291,7 @@ impl<'a> Emitter<'a> {
             symbols: HashMap::new(),
             deps: RefCell::new(Vec::new()),
             suppress_deps: Cell::new(0),
+            var_deps: RefCell::new(HashMap::new()),
             runtime_vars: RefCell::new(HashMap::new()),
         };
         for d in &file.decls {
@@ -1447,10 +1452,18 @@ impl<'a> Emitter<'a> {
                 if matches!(value.kind, ExprKind::For { .. }) {
                     return unsupported("A loop variable that reads deployment-time values", span);
                 }
-                return self.ex(value, &Cx::default());
+                let text = self.ex(value, &Cx::default())?;
+                if text.len() > MAX_EXPRESSION_LEN {
+                    return Err(Diagnostic::error(
+                        "BCP-SIZE",
+                        format!("Inlining the variable \"{n}\" makes the expression too large."),
+                        span,
+                    ));
+                }
+                return Ok(text);
             }
             // Dependencies flow through variables.
-            self.record_var_deps(value)?;
+            self.record_var_deps(n, value)?;
             return Ok(format!("variables({})", quote(n)));
         }
         if let Some(sym) = self.symbols.get(n).copied() {
@@ -1482,7 +1495,26 @@ impl<'a> Emitter<'a> {
         ))
     }
 
-    fn record_var_deps(&self, value: &Expr) -> R<()> {
+    fn record_var_deps(&self, name: &str, value: &Expr) -> R<()> {
+        if self.suppress_deps.get() > 0 {
+            return Ok(());
+        }
+        if let Some(cached) = self.var_deps.borrow().get(name) {
+            self.deps.borrow_mut().extend(cached.iter().cloned());
+            return Ok(());
+        }
+        let saved = std::mem::take(&mut *self.deps.borrow_mut());
+        let result = self.emit_var_for_deps(value);
+        let mut found = std::mem::replace(&mut *self.deps.borrow_mut(), saved);
+        result?;
+        let mut seen = HashSet::new();
+        found.retain(|d| seen.insert(d.entry.clone()));
+        self.deps.borrow_mut().extend(found.iter().cloned());
+        self.var_deps.borrow_mut().insert(name.to_string(), found);
+        Ok(())
+    }
+
+    fn emit_var_for_deps(&self, value: &Expr) -> R<()> {
         if let ExprKind::For {
             item,
             index,

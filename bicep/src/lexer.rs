@@ -112,7 +112,11 @@ struct Lexer<'a> {
     src: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    /// Interpolation nesting, bounded so hostile input cannot overflow the stack.
+    holes: usize,
 }
+
+const MAX_HOLE_DEPTH: usize = 32;
 
 /// Tokenizes a whole file. Stops at the first lexical error.
 pub fn lex(src: &str) -> Result<Vec<Token>, Diagnostic> {
@@ -120,6 +124,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, Diagnostic> {
         src,
         bytes: src.as_bytes(),
         pos: 0,
+        holes: 0,
     };
     if src.starts_with('\u{feff}') {
         lx.pos = 3;
@@ -401,7 +406,17 @@ impl Lexer<'_> {
                 b'$' if self.peek(1) == b'{' => {
                     self.pos += 2;
                     pieces.push(std::mem::take(&mut cur));
-                    let hole = self.tokens(true)?;
+                    if self.holes >= MAX_HOLE_DEPTH {
+                        return Err(Diagnostic::error(
+                            "BCP-DEPTH",
+                            "The string interpolation is nested too deeply.",
+                            Span::new(start, self.pos),
+                        ));
+                    }
+                    self.holes += 1;
+                    let hole = self.tokens(true);
+                    self.holes -= 1;
+                    let hole = hole?;
                     holes.push(hole);
                 }
                 _ => {

@@ -11,7 +11,87 @@ use crate::lexer::{Tok, Token, describe, lex};
 pub fn parse(src: &str) -> Result<File, Diagnostic> {
     let tokens = lex(src)?;
     let mut p = Parser::new(tokens);
-    p.file()
+    let file = p.file()?;
+    for d in &file.decls {
+        check_depth(d)?;
+    }
+    Ok(file)
+}
+
+/// Longest operator chain accepted in one expression level.
+const MAX_CHAIN: usize = 100;
+/// Deepest syntax tree accepted; later passes recurse over the tree.
+const MAX_TREE_DEPTH: usize = 128;
+
+fn too_deep(span: Span) -> Diagnostic {
+    Diagnostic::error("BCP-DEPTH", "The expression is nested too deeply.", span)
+}
+
+fn check_depth(d: &Decl) -> Result<(), Diagnostic> {
+    let mut exprs: Vec<&Expr> = d.decorators.iter().collect();
+    match &d.kind {
+        DeclKind::TargetScope(e) | DeclKind::Metadata(e) | DeclKind::Assert(e) => exprs.push(e),
+        DeclKind::Param { default, .. } => exprs.extend(default.iter()),
+        DeclKind::Var { value, .. } | DeclKind::Output { value, .. } => exprs.push(value),
+        DeclKind::Resource { value, .. } | DeclKind::Module { value, .. } => exprs.push(value),
+        _ => {}
+    }
+    for e in exprs {
+        if expr_depth(e, MAX_TREE_DEPTH) > MAX_TREE_DEPTH {
+            return Err(too_deep(e.span));
+        }
+    }
+    Ok(())
+}
+
+/// Depth of `e`, computed no deeper than `limit` (so this recursion is bounded too).
+fn expr_depth(e: &Expr, limit: usize) -> usize {
+    if limit == 0 {
+        return 1;
+    }
+    let sub = |x: &Expr| expr_depth(x, limit - 1);
+    let inner = match &e.kind {
+        ExprKind::Str { holes, .. } => holes.iter().map(sub).max().unwrap_or(0),
+        ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Null | ExprKind::Ident(_) => 0,
+        ExprKind::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                ArrayItem::Value(x) | ArrayItem::Spread(x) => sub(x),
+            })
+            .max()
+            .unwrap_or(0),
+        ExprKind::Object(items) => items
+            .iter()
+            .map(|i| match i {
+                ObjectItem::Property { value, key, .. } => {
+                    sub(value).max(key.interpolated.as_deref().map(sub).unwrap_or(0))
+                }
+                ObjectItem::Spread(x) => sub(x),
+                ObjectItem::NestedResource(d) => match &d.kind {
+                    DeclKind::Resource { value, .. } => sub(value),
+                    _ => 0,
+                },
+            })
+            .max()
+            .unwrap_or(0),
+        ExprKind::Call { args, .. } => args.iter().map(sub).max().unwrap_or(0),
+        ExprKind::Member { base, .. }
+        | ExprKind::ChildAccess { base, .. }
+        | ExprKind::NonNull(base)
+        | ExprKind::Paren(base)
+        | ExprKind::Unary { operand: base, .. } => sub(base),
+        ExprKind::Index { base, index, .. } => sub(base).max(sub(index)),
+        ExprKind::Binary { left, right, .. } => sub(left).max(sub(right)),
+        ExprKind::Ternary {
+            cond,
+            then,
+            otherwise,
+        } => sub(cond).max(sub(then)).max(sub(otherwise)),
+        ExprKind::For { iterable, body, .. } => sub(iterable).max(sub(body)),
+        ExprKind::If { cond, body } => sub(cond).max(sub(body)),
+        ExprKind::Lambda { body, .. } => sub(body),
+    };
+    inner + 1
 }
 
 struct Parser {
@@ -19,11 +99,13 @@ struct Parser {
     pos: usize,
     /// True on top when newlines are insignificant (inside parentheses).
     nl_free: Vec<bool>,
+    /// Current expression nesting, bounded so hostile input cannot overflow the stack.
+    nesting: usize,
 }
 
 type PResult<T> = Result<T, Diagnostic>;
 
-const MAX_DEPTH: usize = 200;
+const MAX_DEPTH: usize = 64;
 
 impl Parser {
     fn new(toks: Vec<Token>) -> Self {
@@ -31,6 +113,7 @@ impl Parser {
             toks,
             pos: 0,
             nl_free: vec![false],
+            nesting: 0,
         }
     }
 
@@ -373,6 +456,21 @@ impl Parser {
     }
 
     fn ternary(&mut self, depth: usize) -> PResult<Expr> {
+        self.nesting += 1;
+        let result = if self.nesting > MAX_DEPTH {
+            Err(Diagnostic::error(
+                "BCP-DEPTH",
+                "The expression is nested too deeply.",
+                self.span(),
+            ))
+        } else {
+            self.ternary_inner(depth)
+        };
+        self.nesting -= 1;
+        result
+    }
+
+    fn ternary_inner(&mut self, depth: usize) -> PResult<Expr> {
         if depth > MAX_DEPTH {
             return Err(Diagnostic::error(
                 "BCP-DEPTH",
@@ -470,7 +568,12 @@ impl Parser {
 
     fn binary(&mut self, min_prec: u8, depth: usize) -> PResult<Expr> {
         let mut left = self.unary(depth)?;
+        let mut chain = 0;
         loop {
+            chain += 1;
+            if chain > MAX_CHAIN {
+                return Err(too_deep(left.span));
+            }
             let (op, prec) = match self.peek() {
                 Tok::QuestionQuestion => (BinaryOp::Coalesce, 1),
                 Tok::OrOr => (BinaryOp::Or, 2),
@@ -533,7 +636,12 @@ impl Parser {
 
     fn postfix(&mut self, depth: usize) -> PResult<Expr> {
         let mut e = self.primary(depth)?;
+        let mut chain = 0;
         loop {
+            chain += 1;
+            if chain > MAX_CHAIN {
+                return Err(too_deep(e.span));
+            }
             // Postfix operators must follow on the same line.
             if matches!(self.toks[self.pos].tok, Tok::NewLine) {
                 return Ok(e);
@@ -957,6 +1065,21 @@ impl Parser {
     }
 
     fn type_expr(&mut self) -> PResult<TypeExpr> {
+        self.nesting += 1;
+        let result = if self.nesting > MAX_DEPTH {
+            Err(Diagnostic::error(
+                "BCP-DEPTH",
+                "The type expression is nested too deeply.",
+                self.span(),
+            ))
+        } else {
+            self.type_expr_inner()
+        };
+        self.nesting -= 1;
+        result
+    }
+
+    fn type_expr_inner(&mut self) -> PResult<TypeExpr> {
         let first = self.type_postfix()?;
         if !matches!(self.peek(), Tok::Pipe) {
             return Ok(first);
