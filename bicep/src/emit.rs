@@ -94,6 +94,15 @@ enum Sym {
 struct Dep {
     symbol: String,
     entry: String,
+    /// One element of a collection picked by the current loop's index; the
+    /// official compiler keeps one such entry per reference.
+    per_reference: bool,
+}
+
+/// True when a dependency can name one element of a collection: the index must be
+/// evaluable where `dependsOn` is, so not one of a property loop's `copyIndex('x')`.
+fn names_one_element(idx: Option<&str>) -> bool {
+    idx.is_some_and(|i| !i.contains("copyIndex('"))
 }
 
 /// Loop and lambda variables in scope, mapped to their ARM expression text.
@@ -1007,23 +1016,32 @@ impl<'a> Emitter<'a> {
                     }
                     return Ok(());
                 }
-                let entry = match (&r.looped, idx) {
-                    (Some(_), None) => r.symbol.clone(),
-                    _ => format!("[{}]", self.resource_id(i, idx)?),
+                let per_reference = r.looped.is_some() && names_one_element(idx);
+                let entry = if r.looped.is_some() && !per_reference {
+                    r.symbol.clone()
+                } else {
+                    format!("[{}]", self.resource_id(i, idx)?)
                 };
                 self.deps.borrow_mut().push(Dep {
                     symbol: r.symbol.clone(),
                     entry,
+                    per_reference,
                 });
             }
             Sym::Mod(i) => {
                 let m = &self.modules[i];
                 let symbol = m.decl.name.clone().unwrap_or_default().0;
-                let entry = match (&m.looped, idx) {
-                    (Some(_), None) => symbol.clone(),
-                    _ => format!("[{}]", self.module_id(i, idx)?),
+                let per_reference = m.looped.is_some() && names_one_element(idx);
+                let entry = if m.looped.is_some() && !per_reference {
+                    symbol.clone()
+                } else {
+                    format!("[{}]", self.module_id(i, idx)?)
                 };
-                self.deps.borrow_mut().push(Dep { symbol, entry });
+                self.deps.borrow_mut().push(Dep {
+                    symbol,
+                    entry,
+                    per_reference,
+                });
             }
         }
         Ok(())
@@ -1044,10 +1062,17 @@ impl<'a> Emitter<'a> {
         result?;
         deps.retain(|d| d.symbol != exclude);
         deps.sort_by(|a, b| culture_cmp(&a.symbol, &b.symbol).then_with(|| a.entry.cmp(&b.entry)));
+        // A dependency on a whole collection subsumes dependencies on its elements.
+        let whole: HashSet<String> = deps
+            .iter()
+            .filter(|d| !d.per_reference && d.entry == d.symbol)
+            .map(|d| d.symbol.clone())
+            .collect();
+        deps.retain(|d| !(d.per_reference && whole.contains(&d.symbol)));
         let mut seen = HashSet::new();
         Ok(deps
             .into_iter()
-            .filter(|d| seen.insert(d.entry.clone()))
+            .filter(|d| d.per_reference || seen.insert(d.entry.clone()))
             .map(|d| Value::String(d.entry))
             .collect())
     }
