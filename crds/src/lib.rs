@@ -1,1 +1,18 @@
 //! The `AzureResource` custom resource (group `azure-driver.io`, version `v1alpha1`).
+//!
+//! The Rust types are the contract between the controller, the shim and the cluster;
+//! [`crd()`] is the `CustomResourceDefinition` exactly as it is installed (and as `crdgen`
+//! writes it to `deploy/crds/azureresources.yaml`).
+
+mod azure_resource;
+mod crd;
+pub mod patterns;
+mod sync_interval;
+
+pub use azure_resource::{
+    AzureResource, AzureResourceSpec, AzureResourceStatus, DeletionPolicy, DeploymentMode,
+    DeploymentStatus, Engine, ErrorDetail, ErrorStatus, KeyRef, LocalObjectRef, ParameterFrom,
+    ParameterSource, Phase, Scope, TemplateConfigMapRef, TemplateLanguage, TemplateSource,
+};
+pub use crd::{CRD_NAME, crd, crd_yaml};
+pub use sync_interval::InvalidSyncInterval;
