@@ -20,6 +20,8 @@ use crate::types::canonical_type;
 
 const DEPLOYMENTS_TYPE: &str = "Microsoft.Resources/deployments";
 const DEPLOYMENTS_API: &str = "2025-04-01";
+/// Most deploy-time variable inlinings in one template.
+const MAX_INLININGS: usize = 100_000;
 /// Longest expression produced by inlining deploy-time variables.
 const MAX_EXPRESSION_LEN: usize = 1 << 20;
 
@@ -59,7 +61,10 @@ struct LoopSpec<'a> {
 }
 
 struct Res<'a> {
+    /// Symbolic name; `parent::child` for nested declarations.
     symbol: String,
+    /// Name as declared.
+    local: String,
     decl: &'a Decl,
     full_type: String,
     api_version: String,
@@ -151,6 +156,8 @@ struct Emitter<'a> {
     /// Above zero while emitting a resource id: its name's references are not
     /// dependencies of the declaration that refers to the resource.
     suppress_deps: Cell<usize>,
+    /// How many more deploy-time variable inlinings are allowed.
+    inline_budget: Cell<usize>,
     /// Dependencies reached through each variable, computed once.
     var_deps: RefCell<HashMap<String, Vec<Dep>>>,
     runtime_vars: RefCell<HashMap<String, bool>>,
@@ -193,6 +200,20 @@ fn literal_string(s: &str) -> Value {
     } else {
         Value::String(s.to_string())
     }
+}
+
+/// The string a single quoted ARM literal (`'it''s'`) denotes.
+fn unquote(text: &str) -> Option<String> {
+    let inner = text.strip_prefix('\'')?.strip_suffix('\'')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\'' && chars.next() != Some('\'') {
+            return None;
+        }
+        out.push(c);
+    }
+    Some(out)
 }
 
 fn expr_value(text: String) -> Value {
@@ -300,6 +321,7 @@ impl<'a> Emitter<'a> {
             symbols: HashMap::new(),
             deps: RefCell::new(Vec::new()),
             suppress_deps: Cell::new(0),
+            inline_budget: Cell::new(MAX_INLININGS),
             var_deps: RefCell::new(HashMap::new()),
             runtime_vars: RefCell::new(HashMap::new()),
         };
@@ -434,8 +456,14 @@ impl<'a> Emitter<'a> {
         };
         let full_type = canonical_type(&ty).map(str::to_string).unwrap_or(ty);
         let idx = self.resources.len();
+        // Nested resources are named by their path, e.g. `parent::child`.
+        let qualified = match parent {
+            Some(p) if depth > 0 => format!("{}::{symbol}", self.resources[p].symbol),
+            _ => symbol.clone(),
+        };
         self.resources.push(Res {
-            symbol: symbol.clone(),
+            symbol: qualified,
+            local: symbol.clone(),
             decl: d,
             full_type,
             api_version: ver,
@@ -983,7 +1011,7 @@ impl<'a> Emitter<'a> {
                 let child = self
                     .resources
                     .iter()
-                    .position(|r| r.parent == Some(p) && r.depth > 0 && r.symbol == *name);
+                    .position(|r| r.parent == Some(p) && r.depth > 0 && r.local == *name);
                 match child {
                     Some(c) => Ok(Some((Sym::Res(c), None))),
                     None => Err(Diagnostic::error(
@@ -1044,6 +1072,21 @@ impl<'a> Emitter<'a> {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Counts deploy-time variable inlinings so chains that double at each step
+    /// fail fast instead of running for ever.
+    fn spend_inline_budget(&self, name: &str, span: Span) -> R<()> {
+        let left = self.inline_budget.get();
+        if left == 0 {
+            return Err(Diagnostic::error(
+                "BCP-SIZE",
+                format!("Inlining the variable \"{name}\" makes the template too large."),
+                span,
+            ));
+        }
+        self.inline_budget.set(left - 1);
         Ok(())
     }
 
@@ -1186,7 +1229,7 @@ impl<'a> Emitter<'a> {
                 Sym::Res(p) => self
                     .resources
                     .iter()
-                    .position(|r| r.parent == Some(p) && r.depth > 0 && r.symbol == *name)
+                    .position(|r| r.parent == Some(p) && r.depth > 0 && r.local == *name)
                     .map(Sym::Res),
                 Sym::Mod(_) => None,
             },
@@ -1199,6 +1242,21 @@ impl<'a> Emitter<'a> {
     fn val(&self, e: &Expr, cx: &Cx) -> R<Value> {
         match &e.kind {
             ExprKind::Str { pieces, holes } if holes.is_empty() => Ok(literal_string(&pieces[0])),
+            // A deploy-time variable is inlined with its structure intact.
+            ExprKind::Ident(n)
+                if cx.get(n).is_none()
+                    && self.vars.contains_key(n.as_str())
+                    && self.is_runtime_var(n) =>
+            {
+                let DeclKind::Var { value, .. } = &self.vars[n.as_str()].kind else {
+                    unreachable!()
+                };
+                if matches!(value.kind, ExprKind::For { .. }) {
+                    return Ok(expr_value(self.ex(e, cx)?));
+                }
+                self.spend_inline_budget(n, e.span)?;
+                self.val(value, &Cx::default())
+            }
             ExprKind::Int(s) => int_value(s, e.span),
             ExprKind::Unary {
                 op: UnaryOp::Minus,
@@ -1233,6 +1291,13 @@ impl<'a> Emitter<'a> {
                 namespace,
                 name,
                 args,
+            } if name == "nameof" && namespace.as_deref().is_none_or(|n| n == "sys") => {
+                Ok(literal_string(&nameof(args, e.span)?))
+            }
+            ExprKind::Call {
+                namespace,
+                name,
+                args,
             } if name == "any"
                 && args.len() == 1
                 && namespace.as_deref().is_none_or(|n| n == "sys") =>
@@ -1256,7 +1321,14 @@ impl<'a> Emitter<'a> {
                     &r.api_version
                 }))
             }
-            _ => Ok(expr_value(self.ex(e, cx)?)),
+            _ => {
+                let text = self.ex(e, cx)?;
+                // An expression that reduced to one string literal is emitted as that literal.
+                Ok(match unquote(&text) {
+                    Some(s) => literal_string(&s),
+                    None => expr_value(text),
+                })
+            }
         }
     }
 
@@ -1307,7 +1379,15 @@ impl<'a> Emitter<'a> {
                         }));
                         continue;
                     }
-                    out.insert(k.clone(), self.val(value, cx)?);
+                    let key = if key.name.is_some() {
+                        match literal_string(k) {
+                            Value::String(s) => s,
+                            _ => k.clone(),
+                        }
+                    } else {
+                        k.clone()
+                    };
+                    out.insert(key, self.val(value, cx)?);
                 }
                 ObjectItem::Spread(x) => return unsupported("The spread operator", x.span),
                 ObjectItem::NestedResource(_) => {}
@@ -1477,6 +1557,7 @@ impl<'a> Emitter<'a> {
                 if matches!(value.kind, ExprKind::For { .. }) {
                     return unsupported("A loop variable that reads deployment-time values", span);
                 }
+                self.spend_inline_budget(n, span)?;
                 let text = self.ex(value, &Cx::default())?;
                 if text.len() > MAX_EXPRESSION_LEN {
                     return Err(Diagnostic::error(
@@ -1563,7 +1644,9 @@ impl<'a> Emitter<'a> {
                     let r = &self.resources[i];
                     match name {
                         "id" => self.resource_id(i, idx.as_deref()),
-                        "name" => self.ex(r.name_expr, &self.res_cx(r, idx.as_deref())?),
+                        "name" => self.with_deps_suppressed(|| {
+                            self.ex(r.name_expr, &self.res_cx(r, idx.as_deref())?)
+                        }),
                         "type" => Ok(quote(&r.full_type)),
                         "apiVersion" => Ok(quote(&r.api_version)),
                         "properties" => Ok(format!(
@@ -1585,7 +1668,7 @@ impl<'a> Emitter<'a> {
                             (Some(l), Some(x)) => self.loop_cx(&l.item, &l.index, l.iterable, x)?,
                             _ => Cx::default(),
                         };
-                        self.ex(m.name_expr, &mcx)
+                        self.with_deps_suppressed(|| self.ex(m.name_expr, &mcx))
                     }
                     "outputs" => Ok(format!(
                         "reference({}, {}).outputs",
@@ -1638,6 +1721,7 @@ impl<'a> Emitter<'a> {
         }
         match name {
             "any" if args.len() == 1 => return self.ex(&args[0], cx),
+            "nameof" => return Ok(quote(&nameof(args, span)?)),
             "loadTextContent" | "loadFileAsBase64" | "loadJsonContent" | "loadYamlContent" => {
                 return unsupported(format!("The function \"{name}\""), span);
             }
@@ -1674,8 +1758,23 @@ impl<'a> Emitter<'a> {
                     own_name
                 };
                 out.insert("name".into(), name);
-                if let Some(s) = r.scope_expr {
-                    match self.scope_ref(Some(s), &cx)? {
+                // Children of an extension resource share its scope.
+                let mut root = i;
+                while let Some(p) = self.resources[root].parent {
+                    root = p;
+                }
+                let (scope_expr, scope_cx) = if root == i {
+                    (r.scope_expr, cx.clone())
+                } else {
+                    (self.resources[root].scope_expr, Cx::default())
+                };
+                if let Some(s) = scope_expr {
+                    let scope = if root == i {
+                        self.scope_ref(Some(s), &scope_cx)?
+                    } else {
+                        self.with_deps_suppressed(|| self.scope_ref(Some(s), &scope_cx))?
+                    };
+                    match scope {
                         ScopeRef::Resource(id) => {
                             out.insert("scope".into(), expr_value(id));
                         }
@@ -1948,6 +2047,30 @@ fn expr_value_or_literal(expr: &str) -> Value {
     } else {
         expr_value(expr.to_string())
     }
+}
+
+/// `nameof(x)`: the last name in a symbol or property access, known at compile time.
+fn nameof(args: &[Expr], span: Span) -> R<String> {
+    let [arg] = args else {
+        return Err(Diagnostic::error(
+            "BCP071",
+            format!("Expected 1 argument, but got {}.", args.len()),
+            span,
+        ));
+    };
+    let name = match &arg.kind {
+        ExprKind::Ident(n) => Some(n.clone()),
+        ExprKind::Member { name, .. } | ExprKind::ChildAccess { name, .. } => Some(name.clone()),
+        ExprKind::Index { index, .. } => plain_string(index).map(str::to_string),
+        _ => None,
+    };
+    name.ok_or_else(|| {
+        Diagnostic::error(
+            "BCP377",
+            "The argument of \"nameof\" must be a symbol or a property access.",
+            arg.span,
+        )
+    })
 }
 
 fn int_value(s: &str, span: Span) -> R<Value> {

@@ -109,6 +109,7 @@ const SYS: &[&str] = &[
     "createArray",
     "createObject",
     "nullable",
+    "nameof",
 ];
 
 const AZ: &[&str] = &[

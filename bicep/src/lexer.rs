@@ -114,6 +114,8 @@ struct Lexer<'a> {
     pos: usize,
     /// Interpolation nesting, bounded so hostile input cannot overflow the stack.
     holes: usize,
+    /// High half of a surrogate pair waiting for its `\u{DCxx}` partner.
+    pending_high_surrogate: Option<u32>,
 }
 
 const MAX_HOLE_DEPTH: usize = 32;
@@ -125,6 +127,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, Diagnostic> {
         bytes: src.as_bytes(),
         pos: 0,
         holes: 0,
+        pending_high_surrogate: None,
     };
     if src.starts_with('\u{feff}') {
         lx.pos = 3;
@@ -385,17 +388,29 @@ impl Lexer<'_> {
                         b't' => cur.push('\t'),
                         b'$' => cur.push('$'),
                         b'u' if self.peek(0) == b'{' => {
-                            let close = self.src[self.pos..].find('}');
-                            let ch = close.and_then(|i| {
-                                u32::from_str_radix(&self.src[self.pos + 1..self.pos + i], 16)
-                                    .ok()
-                                    .and_then(char::from_u32)
-                                    .map(|ch| (ch, i))
+                            let code = self.src[self.pos..].find('}').and_then(|i| {
+                                let hex = &self.src[self.pos + 1..self.pos + i];
+                                (hex.len() <= 6)
+                                    .then(|| u32::from_str_radix(hex, 16).ok())
+                                    .flatten()
+                                    .map(|c| (c, i))
                             });
-                            match ch {
-                                Some((ch, i)) => {
-                                    cur.push(ch);
-                                    self.pos += i + 1;
+                            let Some((code, i)) = code else {
+                                return Err(bad_escape(esc_start));
+                            };
+                            self.pos += i + 1;
+                            match char::from_u32(code) {
+                                Some(ch) => cur.push(ch),
+                                // A UTF-16 surrogate pair written as two escapes.
+                                None if (0xD800..0xDC00).contains(&code) => {
+                                    self.pending_high_surrogate = Some(code);
+                                }
+                                None if (0xDC00..0xE000).contains(&code) => {
+                                    let Some(high) = self.pending_high_surrogate.take() else {
+                                        return Err(bad_escape(esc_start));
+                                    };
+                                    let c = 0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00);
+                                    cur.push(char::from_u32(c).unwrap_or('\u{fffd}'));
                                 }
                                 None => return Err(bad_escape(esc_start)),
                             }

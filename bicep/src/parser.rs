@@ -422,6 +422,8 @@ impl Parser {
 
     /// The value of a resource or module: an object, `if (...) {...}` or a `for`.
     fn decl_body(&mut self) -> PResult<Expr> {
+        // The body may start on the line after `=`.
+        self.skip_nl();
         let start = self.span();
         match self.peek().clone() {
             Tok::Ident(s) if s == "if" => {
