@@ -136,8 +136,13 @@ impl Cx {
 
 enum ScopeRef {
     Default,
-    ResourceGroup { sub: Option<String>, rg: String },
+    ResourceGroup {
+        sub: Option<String>,
+        rg: String,
+    },
     Subscription(Option<String>),
+    /// `managementGroup(name)`; `None` is the current management group.
+    ManagementGroup(Option<String>),
     Tenant,
     Resource(String),
 }
@@ -664,6 +669,7 @@ impl<'a> Emitter<'a> {
             }
             resources.push(self.resource(i)?);
         }
+        self.check_module_names()?;
         for i in 0..self.modules.len() {
             resources.push(self.module(i)?);
         }
@@ -682,6 +688,40 @@ impl<'a> Emitter<'a> {
             out.insert("outputs".into(), Value::Object(outputs));
         }
         Ok(Value::Object(out))
+    }
+
+    /// Two modules deploying under the same name to the same scope would overwrite
+    /// each other's deployment.
+    fn check_module_names(&self) -> R<()> {
+        let mut seen: HashMap<(String, String), &str> = HashMap::new();
+        for m in &self.modules {
+            if m.looped.is_some() {
+                continue;
+            }
+            let (name, scope) = self.with_deps_suppressed(|| {
+                let name = self.ex(m.name_expr, &Cx::default())?;
+                let scope = match self.scope_ref(m.scope_expr, &Cx::default())? {
+                    ScopeRef::Default => String::new(),
+                    ScopeRef::ResourceGroup { sub, rg } => format!("rg:{sub:?}/{rg}"),
+                    ScopeRef::Subscription(s) => format!("sub:{s:?}"),
+                    ScopeRef::ManagementGroup(g) => format!("mg:{g:?}"),
+                    ScopeRef::Tenant => "tenant".into(),
+                    ScopeRef::Resource(id) => format!("res:{id}"),
+                };
+                Ok((name, scope))
+            })?;
+            let symbol = m.decl.name.as_ref().map(|(n, _)| n.as_str()).unwrap_or("");
+            if let Some(other) = seen.insert((scope, name), symbol) {
+                return Err(Diagnostic::error(
+                    "BCP122",
+                    format!(
+                        "Modules: \"{other}\", \"{symbol}\" are defined with this same name and this same scope in a file. Rename them or split into different modules."
+                    ),
+                    m.name_expr.span,
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn check_decorators(&self, decorators: &[Expr], allowed: &[&str]) -> R<()> {
@@ -908,14 +948,20 @@ impl<'a> Emitter<'a> {
                 }
                 ("subscription", 0) => Ok(ScopeRef::Subscription(None)),
                 ("subscription", 1) => Ok(ScopeRef::Subscription(Some(a[0].clone()))),
+                ("tenant", 0) if self.target == TargetScope::Tenant => Ok(ScopeRef::Default),
                 ("tenant", 0) => Ok(ScopeRef::Tenant),
+                ("managementGroup", 0) if self.target == TargetScope::ManagementGroup => {
+                    Ok(ScopeRef::Default)
+                }
+                ("managementGroup", 0) => Ok(ScopeRef::ManagementGroup(None)),
+                ("managementGroup", 1) => Ok(ScopeRef::ManagementGroup(Some(a[0].clone()))),
                 _ => unsupported(format!("The scope \"{name}(...)\""), e.span),
             };
         }
         unsupported("This scope expression", e.span)
     }
 
-    fn id_for(&self, scope: &ScopeRef, ty: &str, segs: &[String], span: Span) -> R<String> {
+    fn id_for(&self, scope: &ScopeRef, ty: &str, segs: &[String]) -> R<String> {
         let tail = std::iter::once(quote(ty))
             .chain(segs.iter().cloned())
             .collect::<Vec<_>>()
@@ -926,9 +972,15 @@ impl<'a> Emitter<'a> {
                 TargetScope::Subscription => format!("subscriptionResourceId({tail})"),
                 TargetScope::Tenant => format!("tenantResourceId({tail})"),
                 TargetScope::ManagementGroup => {
-                    return unsupported("Resource ids at management group scope", span);
+                    format!("extensionResourceId(managementGroup().id, {tail})")
                 }
             },
+            ScopeRef::ManagementGroup(None) => {
+                format!("extensionResourceId(managementGroup().id, {tail})")
+            }
+            ScopeRef::ManagementGroup(Some(name)) => format!(
+                "extensionResourceId(tenantResourceId('Microsoft.Management/managementGroups', {name}), {tail})"
+            ),
             ScopeRef::ResourceGroup { sub, rg } => match (self.target, sub) {
                 (TargetScope::ResourceGroup, None) => format!("resourceId({rg}, {tail})"),
 
@@ -959,7 +1011,7 @@ impl<'a> Emitter<'a> {
         let scope_expr = self.resources[root].scope_expr;
         let cx = self.res_cx(&self.resources[root], if root == i { idx } else { None })?;
         let scope = self.scope_ref(scope_expr, &cx)?;
-        self.id_for(&scope, &r.full_type, &segs, r.decl.keyword_span)
+        self.id_for(&scope, &r.full_type, &segs)
     }
 
     fn module_id(&self, i: usize, idx: Option<&str>) -> R<String> {
@@ -975,7 +1027,7 @@ impl<'a> Emitter<'a> {
         };
         let name = self.ex(m.name_expr, &cx)?;
         let scope = self.scope_ref(m.scope_expr, &cx)?;
-        self.id_for(&scope, DEPLOYMENTS_TYPE, &[name], m.decl.keyword_span)
+        self.id_for(&scope, DEPLOYMENTS_TYPE, &[name])
     }
 
     /// Recognises `sym`, `sym[i]` and `a::b` resource/module references.
@@ -1778,6 +1830,9 @@ impl<'a> Emitter<'a> {
                         ScopeRef::Resource(id) => {
                             out.insert("scope".into(), expr_value(id));
                         }
+                        ScopeRef::Tenant => {
+                            out.insert("scope".into(), json!("/"));
+                        }
                         ScopeRef::Default => {}
                         _ => return unsupported("Deploying a resource to another scope", s.span),
                     }
@@ -1933,11 +1988,32 @@ impl<'a> Emitter<'a> {
                 out.insert("type".into(), json!(DEPLOYMENTS_TYPE));
                 out.insert("apiVersion".into(), json!(DEPLOYMENTS_API));
                 out.insert("name".into(), self.val(m.name_expr, &cx)?);
+                // Deployments above resource-group level need a location for their metadata.
+                let location = if self.target == TargetScope::ResourceGroup {
+                    json!("[resourceGroup().location]")
+                } else {
+                    json!("[deployment().location]")
+                };
                 match self.scope_ref(m.scope_expr, &cx)? {
                     ScopeRef::Default => {
                         if self.target != TargetScope::ResourceGroup {
-                            out.insert("location".into(), json!("[deployment().location]"));
+                            out.insert("location".into(), location);
                         }
+                    }
+                    ScopeRef::ManagementGroup(Some(name)) => {
+                        out.insert(
+                            "scope".into(),
+                            expr_value(format!(
+                                "format('Microsoft.Management/managementGroups/{{0}}', {name})"
+                            )),
+                        );
+                        out.insert("location".into(), location);
+                    }
+                    ScopeRef::ManagementGroup(None) => {
+                        return unsupported(
+                            "A module scoped to the current management group from here",
+                            m.decl.keyword_span,
+                        );
                     }
                     ScopeRef::ResourceGroup { sub, rg } => {
                         if let Some(s) = sub {
@@ -1946,14 +2022,13 @@ impl<'a> Emitter<'a> {
                         out.insert("resourceGroup".into(), expr_value_or_literal(&rg));
                     }
                     ScopeRef::Subscription(s) => {
-                        if let Some(s) = s {
-                            out.insert("subscriptionId".into(), expr_value_or_literal(&s));
-                        }
-                        out.insert("location".into(), json!("[deployment().location]"));
+                        let s = s.unwrap_or_else(|| "subscription().subscriptionId".into());
+                        out.insert("subscriptionId".into(), expr_value_or_literal(&s));
+                        out.insert("location".into(), location);
                     }
                     ScopeRef::Tenant => {
                         out.insert("scope".into(), json!("/"));
-                        out.insert("location".into(), json!("[deployment().location]"));
+                        out.insert("location".into(), location);
                     }
                     ScopeRef::Resource(_) => {
                         return unsupported("A module scoped to a resource", m.decl.keyword_span);
@@ -1993,8 +2068,9 @@ impl<'a> Emitter<'a> {
                         }
                     }
                 }
-                let mut params = Map::new();
+                let mut params = None;
                 if let Some(p) = property(m.body, "params") {
+                    let params = params.insert(Map::new());
                     let Some(items) = object_items(p) else {
                         return unsupported(
                             "Module \"params\" that are not an object literal",
@@ -2017,7 +2093,9 @@ impl<'a> Emitter<'a> {
                     json!({"scope": "inner"}),
                 );
                 props.insert("mode".into(), json!("Incremental"));
-                props.insert("parameters".into(), Value::Object(params));
+                if let Some(params) = params {
+                    props.insert("parameters".into(), Value::Object(params));
+                }
                 props.insert("template".into(), m.template.clone());
                 out.insert("properties".into(), Value::Object(props));
                 if let Some(d) = property(m.body, "dependsOn") {
