@@ -221,6 +221,14 @@ fn unquote(text: &str) -> Option<String> {
     Some(out)
 }
 
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
 fn expr_value(text: String) -> Value {
     Value::String(format!("[{text}]"))
 }
@@ -641,7 +649,7 @@ impl<'a> Emitter<'a> {
                         var_copies.push(json!({
                             "name": name,
                             "count": expr_value(format!("length({})", self.ex(iterable, &Cx::default())?)),
-                            "input": self.val(body, &cx)?,
+                            "input": self.var_loop_input(body, &cx)?,
                         }));
                     } else {
                         vars.insert(name, self.val(value, &Cx::default())?);
@@ -722,6 +730,18 @@ impl<'a> Emitter<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The body of a variable loop: ARM evaluates it as one expression, so
+    /// scalars and arrays are written as expressions there.
+    fn var_loop_input(&self, body: &Expr, cx: &Cx) -> R<Value> {
+        match &body.kind {
+            ExprKind::Int(s) => Ok(expr_value(format!("int({})", int_value(s, body.span)?))),
+            ExprKind::Bool(_) | ExprKind::Null | ExprKind::Array(_) => {
+                Ok(expr_value(self.ex(body, cx)?))
+            }
+            _ => self.val(body, cx),
+        }
     }
 
     fn check_decorators(&self, decorators: &[Expr], allowed: &[&str]) -> R<()> {
@@ -1339,6 +1359,20 @@ impl<'a> Emitter<'a> {
                 self.object_val(items, cx, &[])
             }
             ExprKind::For { .. } => unsupported("A loop in this position", e.span),
+            // Scopes of another subscription or group have no ARM value.
+            ExprKind::Call {
+                namespace,
+                name,
+                args,
+            } if !args.is_empty()
+                && matches!(
+                    name.as_str(),
+                    "subscription" | "resourceGroup" | "managementGroup"
+                )
+                && namespace.as_deref().is_none_or(|n| n == "az") =>
+            {
+                Ok(json!({}))
+            }
             ExprKind::Call {
                 namespace,
                 name,
@@ -1431,7 +1465,10 @@ impl<'a> Emitter<'a> {
                         }));
                         continue;
                     }
-                    let key = if key.name.is_some() {
+                    let key = if k == "copy" {
+                        // A literal `copy` key would be read as an ARM copy loop.
+                        "[string('copy')]".to_string()
+                    } else if key.name.is_some() {
                         match literal_string(k) {
                             Value::String(s) => s,
                             _ => k.clone(),
@@ -1469,21 +1506,47 @@ impl<'a> Emitter<'a> {
                 }
                 Ok(format!("format({}, {})", quote(&fmt), args.join(", ")))
             }
-            ExprKind::Int(s) => Ok(int_value(s, e.span)?.to_string()),
+            ExprKind::Int(s) => {
+                let v = int_value(s, e.span)?;
+                // ARM parses bare numbers as 32-bit; larger ones go through json().
+                Ok(match v.as_i64() {
+                    Some(n) if i32::try_from(n).is_err() => format!("json('{n}')"),
+                    _ => v.to_string(),
+                })
+            }
             ExprKind::Bool(b) => Ok(format!("{b}()")),
             ExprKind::Null => Ok("null()".into()),
             ExprKind::Array(items) => {
-                let mut parts = Vec::new();
+                // With spreads, runs of plain items become arrays that are flattened together.
+                let mut groups = Vec::new();
+                let mut run = Vec::new();
+                let mut spread = false;
                 for i in items {
                     match i {
-                        ArrayItem::Value(x) => parts.push(self.ex(x, cx)?),
-                        ArrayItem::Spread(x) => return unsupported("The spread operator", x.span),
+                        ArrayItem::Value(x) => run.push(self.ex(x, cx)?),
+                        ArrayItem::Spread(x) => {
+                            spread = true;
+                            if !run.is_empty() {
+                                groups.push(format!("createArray({})", run.join(", ")));
+                                run.clear();
+                            }
+                            groups.push(self.ex(x, cx)?);
+                        }
                     }
                 }
-                Ok(format!("createArray({})", parts.join(", ")))
+                if !spread {
+                    return Ok(format!("createArray({})", run.join(", ")));
+                }
+                if !run.is_empty() {
+                    groups.push(format!("createArray({})", run.join(", ")));
+                }
+                Ok(format!("flatten(createArray({}))", groups.join(", ")))
             }
             ExprKind::Object(items) => {
+                // With spreads, runs of properties become objects merged left to right.
+                let mut groups = Vec::new();
                 let mut parts = Vec::new();
+                let mut spread = false;
                 for i in items {
                     match i {
                         ObjectItem::Property { key, value, .. } => {
@@ -1500,13 +1563,26 @@ impl<'a> Emitter<'a> {
                             }
                             parts.push(format!("{k}, {}", self.ex(value, cx)?));
                         }
-                        ObjectItem::Spread(x) => return unsupported("The spread operator", x.span),
+                        ObjectItem::Spread(x) => {
+                            spread = true;
+                            if !parts.is_empty() {
+                                groups.push(format!("createObject({})", parts.join(", ")));
+                                parts.clear();
+                            }
+                            groups.push(self.ex(x, cx)?);
+                        }
                         ObjectItem::NestedResource(d) => {
                             return unsupported("A nested resource in an expression", d.span);
                         }
                     }
                 }
-                Ok(format!("createObject({})", parts.join(", ")))
+                if !spread {
+                    return Ok(format!("createObject({})", parts.join(", ")));
+                }
+                if !parts.is_empty() {
+                    groups.push(format!("createObject({})", parts.join(", ")));
+                }
+                Ok(format!("shallowMerge(createArray({}))", groups.join(", ")))
             }
             ExprKind::Ident(n) => self.ident(n, e.span, cx),
             ExprKind::Call {
@@ -1527,7 +1603,10 @@ impl<'a> Emitter<'a> {
                 if let Some((sym, idx)) = self.symbol_ref(e, cx)? {
                     return self.resource_value(sym, idx.as_deref(), e.span);
                 }
-                Ok(format!("{}[{}]", self.ex(base, cx)?, self.ex(index, cx)?))
+                match plain_string(index) {
+                    Some(key) if is_identifier(key) => Ok(format!("{}.{key}", self.ex(base, cx)?)),
+                    _ => Ok(format!("{}[{}]", self.ex(base, cx)?, self.ex(index, cx)?)),
+                }
             }
             ExprKind::ChildAccess { .. } => match self.symbol_ref(e, cx)? {
                 Some((sym, idx)) => self.resource_value(sym, idx.as_deref(), e.span),
