@@ -3,9 +3,21 @@
 //!
 //! Interface shared by the HTTP layer of the simulator (which owns the inventory,
 //! long-running behaviour and faults) and the evaluator (which owns the language).
+//! Entry points: [`evaluate`] and [`evaluate_with`].
 
+mod engine;
+mod expr;
+mod format;
+mod functions;
+mod hash;
+mod runtime;
+mod value;
+
+use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
+
+pub use hash::{guid, unique_string};
 
 /// Where a deployment runs, as ARM's `resourceGroup()`, `subscription()` and
 /// `deployment()` functions see it.
@@ -39,6 +51,7 @@ pub struct PlannedResource {
     /// Full ARM id.
     pub id: String,
     pub resource_type: String,
+    /// The full name as the template writes it (`parent/child` for child resources).
     pub name: String,
     pub api_version: String,
     /// The resource as a GET would return it: id, name, type, location, tags,
@@ -60,10 +73,12 @@ pub struct TypedValue {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvaluatedDeployment {
     /// Every resource created, nested deployments' resources included (each under its
-    /// own scope), in an order that respects `dependsOn`.
+    /// own scope), in an order that respects `dependsOn`. Nested deployments appear
+    /// as `Microsoft.Resources/deployments` resources after their inner resources.
     pub resources: Vec<PlannedResource>,
     pub outputs: IndexMap<String, TypedValue>,
-    /// Parameters as ARM reports them back on GET (secure values omitted).
+    /// Parameters as ARM reports them back on GET. Secure parameters keep their
+    /// type (`SecureString`/`SecureObject`) and carry `Value::Null` instead of the value.
     pub parameters: IndexMap<String, TypedValue>,
 }
 
@@ -71,8 +86,104 @@ pub struct EvaluatedDeployment {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct TemplateError {
-    /// `InvalidTemplate` or `InvalidTemplateDeployment`.
+    /// `InvalidTemplate` or `InvalidTemplateDeployment`; `ResourceNotFound` when the
+    /// template reads (`reference`, `list*`, `existing`) a resource that does not exist.
     pub code: String,
     pub message: String,
     pub target: Option<String>,
 }
+
+impl TemplateError {
+    pub(crate) fn invalid_template(message: impl Into<String>) -> Self {
+        Self {
+            code: "InvalidTemplate".into(),
+            message: message.into(),
+            target: None,
+        }
+    }
+
+    pub(crate) fn invalid_deployment(message: impl Into<String>) -> Self {
+        Self {
+            code: "InvalidTemplateDeployment".into(),
+            message: message.into(),
+            target: None,
+        }
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            code: "ResourceNotFound".into(),
+            message: message.into(),
+            target: None,
+        }
+    }
+
+    /// Wraps the message the way ARM reports where an expression failed.
+    pub(crate) fn within(mut self, what: &str, target: Option<&str>) -> Self {
+        if !self
+            .message
+            .starts_with("Unable to process template language expressions")
+        {
+            self.message = format!(
+                "Unable to process template language expressions for {what}. '{}'",
+                self.message
+            );
+        }
+        if self.target.is_none() {
+            self.target = target.map(str::to_string);
+        }
+        self
+    }
+}
+
+/// Scope a deployment targets beyond what [`DeploymentContext`] expresses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum TargetScope {
+    /// Resource group if `DeploymentContext::resource_group` is set, else subscription.
+    #[default]
+    FromContext,
+    /// A management group deployment (`/providers/Microsoft.Management/managementGroups/{name}`).
+    ManagementGroup(String),
+    /// A tenant deployment (`/`).
+    Tenant,
+}
+
+/// Knobs of an evaluation that are not part of the deployment request.
+#[derive(Debug, Clone, Default)]
+pub struct EvaluationOptions {
+    /// The clock `utcNow()` reads; the real clock when `None`.
+    pub now: Option<DateTime<Utc>>,
+    pub scope: TargetScope,
+}
+
+/// Evaluates `template` with ARM's `{"name": {"value": ...}}` `parameters` at the scope
+/// `ctx` describes, reading pre-existing resources through `lookup`.
+pub fn evaluate(
+    template: &Value,
+    parameters: &Value,
+    ctx: &DeploymentContext,
+    lookup: &dyn ResourceLookup,
+) -> Result<EvaluatedDeployment, TemplateError> {
+    evaluate_with(
+        template,
+        parameters,
+        ctx,
+        lookup,
+        &EvaluationOptions::default(),
+    )
+}
+
+/// [`evaluate`] with explicit [`EvaluationOptions`] (fixed clock, management group or
+/// tenant scope).
+pub fn evaluate_with(
+    template: &Value,
+    parameters: &Value,
+    ctx: &DeploymentContext,
+    lookup: &dyn ResourceLookup,
+    options: &EvaluationOptions,
+) -> Result<EvaluatedDeployment, TemplateError> {
+    engine::evaluate_root(template, parameters, ctx, lookup, options)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,422 @@
+//! Runtime-only values ARM resource providers add to a resource (endpoints, keys,
+//! principal ids), synthesised plausibly and deterministically from the resource id.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value, json};
+
+use super::hash::murmur64;
+
+/// Deterministic pseudo-random bytes for `(resource id, purpose)`.
+fn seeded_bytes(id: &str, purpose: &str, len: usize) -> Vec<u8> {
+    let seed = format!("{}|{purpose}", id.to_lowercase());
+    let mut out = Vec::with_capacity(len + 8);
+    let mut counter = 0u32;
+    while out.len() < len {
+        out.extend_from_slice(&murmur64(format!("{seed}|{counter}").as_bytes()).to_le_bytes());
+        counter += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// A deterministic GUID-shaped string (version 4 layout) for `(id, purpose)`.
+pub fn seeded_guid(id: &str, purpose: &str) -> String {
+    let mut b = seeded_bytes(id, purpose, 16);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_slice(&b)
+        .map(|u| u.to_string())
+        .unwrap_or_default()
+}
+
+/// A deterministic base64 key of `len` raw bytes.
+pub fn seeded_key(id: &str, purpose: &str, len: usize) -> String {
+    BASE64.encode(seeded_bytes(id, purpose, len))
+}
+
+fn seeded_hex(id: &str, purpose: &str, len: usize) -> String {
+    seeded_bytes(id, purpose, len.div_ceil(2))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..len]
+        .to_string()
+}
+
+fn public_ip(id: &str) -> String {
+    let b = seeded_bytes(id, "ip", 3);
+    format!("20.{}.{}.{}", b[0], b[1], b[2].max(1))
+}
+
+fn last_segment(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// Adds the runtime-only values ARM would report for `body` (a resource as GET returns it).
+pub fn synthesize(body: &mut Map<String, Value>, id: &str, resource_type: &str, tenant_id: &str) {
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .map(|n| last_segment(n).to_string())
+        .unwrap_or_default();
+    let location = body
+        .get("location")
+        .and_then(Value::as_str)
+        .unwrap_or("eastus")
+        .to_lowercase()
+        .replace(' ', "");
+    if let Some(Value::Object(identity)) = body.get_mut("identity") {
+        let kind = identity
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_lowercase();
+        if kind.contains("systemassigned") {
+            identity.insert("principalId".into(), json!(seeded_guid(id, "principalId")));
+            identity.insert("tenantId".into(), json!(tenant_id));
+        }
+        if let Some(Value::Object(assigned)) = identity.get_mut("userAssignedIdentities") {
+            for (uami_id, entry) in assigned.iter_mut() {
+                *entry = json!({
+                    "principalId": seeded_guid(uami_id, "principalId"),
+                    "clientId": seeded_guid(uami_id, "clientId"),
+                });
+            }
+        }
+    }
+    let props = body
+        .entry("properties")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !props.is_object() {
+        return;
+    }
+    let Some(p) = props.as_object_mut() else {
+        return;
+    };
+    match resource_type.to_lowercase().as_str() {
+        "microsoft.storage/storageaccounts" => {
+            set(
+                p,
+                "primaryEndpoints",
+                json!({
+                    "blob": format!("https://{name}.blob.core.windows.net/"),
+                    "queue": format!("https://{name}.queue.core.windows.net/"),
+                    "table": format!("https://{name}.table.core.windows.net/"),
+                    "file": format!("https://{name}.file.core.windows.net/"),
+                    "web": format!("https://{name}.z13.web.core.windows.net/"),
+                    "dfs": format!("https://{name}.dfs.core.windows.net/"),
+                }),
+            );
+            set(p, "primaryLocation", json!(location));
+            set(p, "statusOfPrimary", json!("available"));
+        }
+        "microsoft.network/publicipaddresses" => {
+            set(p, "ipAddress", json!(public_ip(id)));
+            let label = p
+                .get("dnsSettings")
+                .and_then(|d| d.get("domainNameLabel"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if let (Some(label), Some(Value::Object(dns))) = (label, p.get_mut("dnsSettings")) {
+                dns.entry("fqdn")
+                    .or_insert_with(|| json!(format!("{label}.{location}.cloudapp.azure.com")));
+            }
+        }
+        "microsoft.managedidentity/userassignedidentities" => {
+            set(p, "principalId", json!(seeded_guid(id, "principalId")));
+            set(p, "clientId", json!(seeded_guid(id, "clientId")));
+            set(p, "tenantId", json!(tenant_id));
+        }
+        "microsoft.web/sites" | "microsoft.web/sites/slots" => {
+            set(
+                p,
+                "defaultHostName",
+                json!(format!("{name}.azurewebsites.net")),
+            );
+            set(p, "hostNames", json!([format!("{name}.azurewebsites.net")]));
+            set(
+                p,
+                "outboundIpAddresses",
+                json!(format!(
+                    "{},{}",
+                    public_ip(id),
+                    public_ip(&format!("{id}/2"))
+                )),
+            );
+            set(
+                p,
+                "customDomainVerificationId",
+                json!(seeded_hex(id, "domain", 64).to_uppercase()),
+            );
+        }
+        "microsoft.keyvault/vaults" => set(
+            p,
+            "vaultUri",
+            json!(format!("https://{name}.vault.azure.net/")),
+        ),
+        "microsoft.containerservice/managedclusters" => {
+            let prefix = p
+                .get("dnsPrefix")
+                .and_then(Value::as_str)
+                .unwrap_or(&name)
+                .to_string();
+            set(
+                p,
+                "fqdn",
+                json!(format!(
+                    "{prefix}-{}.hcp.{location}.azmk8s.io",
+                    seeded_hex(id, "fqdn", 8)
+                )),
+            );
+            set(
+                p,
+                "identityProfile",
+                json!({"kubeletidentity": {
+                    "objectId": seeded_guid(id, "kubelet-object"),
+                    "clientId": seeded_guid(id, "kubelet-client"),
+                    "resourceId": format!("{id}-agentpool"),
+                }}),
+            );
+            set(
+                p,
+                "nodeResourceGroup",
+                json!(format!("MC_{name}_{location}")),
+            );
+        }
+        "microsoft.documentdb/databaseaccounts" => {
+            set(
+                p,
+                "documentEndpoint",
+                json!(format!("https://{name}.documents.azure.com:443/")),
+            );
+        }
+        "microsoft.sql/servers" => set(
+            p,
+            "fullyQualifiedDomainName",
+            json!(format!("{name}.database.windows.net")),
+        ),
+        "microsoft.dbforpostgresql/flexibleservers" => {
+            set(
+                p,
+                "fullyQualifiedDomainName",
+                json!(format!("{name}.postgres.database.azure.com")),
+            );
+        }
+        "microsoft.dbformysql/flexibleservers" => {
+            set(
+                p,
+                "fullyQualifiedDomainName",
+                json!(format!("{name}.mysql.database.azure.com")),
+            );
+        }
+        "microsoft.insights/components" => {
+            let key = seeded_guid(id, "instrumentationKey");
+            set(
+                p,
+                "ConnectionString",
+                json!(format!(
+                    "InstrumentationKey={key};IngestionEndpoint=https://{location}-0.in.applicationinsights.azure.com/;LiveEndpoint=https://{location}.livediagnostics.monitor.azure.com/"
+                )),
+            );
+            set(p, "InstrumentationKey", json!(key));
+            set(p, "AppId", json!(seeded_guid(id, "appId")));
+        }
+        "microsoft.operationalinsights/workspaces" => {
+            set(p, "customerId", json!(seeded_guid(id, "customerId")))
+        }
+        "microsoft.containerregistry/registries" => set(
+            p,
+            "loginServer",
+            json!(format!("{}.azurecr.io", name.to_lowercase())),
+        ),
+        "microsoft.cache/redis" => {
+            set(
+                p,
+                "hostName",
+                json!(format!("{name}.redis.cache.windows.net")),
+            );
+            set(p, "port", json!(6379));
+            set(p, "sslPort", json!(6380));
+        }
+        "microsoft.servicebus/namespaces" | "microsoft.eventhub/namespaces" => {
+            set(
+                p,
+                "serviceBusEndpoint",
+                json!(format!("https://{name}.servicebus.windows.net:443/")),
+            );
+        }
+        "microsoft.apimanagement/service" => {
+            set(
+                p,
+                "gatewayUrl",
+                json!(format!("https://{name}.azure-api.net")),
+            );
+            set(p, "publicIPAddresses", json!([public_ip(id)]));
+        }
+        "microsoft.cognitiveservices/accounts" => {
+            set(
+                p,
+                "endpoint",
+                json!(format!("https://{location}.api.cognitive.microsoft.com/")),
+            );
+        }
+        "microsoft.appconfiguration/configurationstores" => {
+            set(p, "endpoint", json!(format!("https://{name}.azconfig.io")));
+        }
+        "microsoft.network/frontdoors" => set(p, "cname", json!(format!("{name}.azurefd.net"))),
+        "microsoft.cdn/profiles/endpoints" => {
+            set(p, "hostName", json!(format!("{name}.azureedge.net")))
+        }
+        "microsoft.devices/iothubs" => {
+            set(p, "hostName", json!(format!("{name}.azure-devices.net")))
+        }
+        "microsoft.batch/batchaccounts" => set(
+            p,
+            "accountEndpoint",
+            json!(format!("{name}.{location}.batch.azure.com")),
+        ),
+        "microsoft.databricks/workspaces" => {
+            set(
+                p,
+                "workspaceUrl",
+                json!(format!(
+                    "adb-{}.azuredatabricks.net",
+                    seeded_bytes(id, "ws", 6)
+                        .iter()
+                        .map(|b| (b % 10).to_string())
+                        .collect::<String>()
+                )),
+            );
+        }
+        "microsoft.compute/virtualmachines" => set(p, "vmId", json!(seeded_guid(id, "vmId"))),
+        "microsoft.signalrservice/signalr" => {
+            set(p, "hostName", json!(format!("{name}.service.signalr.net")))
+        }
+        "microsoft.search/searchservices" => set(
+            p,
+            "endpoint",
+            json!(format!("https://{name}.search.windows.net")),
+        ),
+        _ => {}
+    }
+    set(p, "provisioningState", json!("Succeeded"));
+}
+
+/// Sets `key` unless the template already declared it.
+fn set(p: &mut Map<String, Value>, key: &str, value: Value) {
+    p.entry(key.to_string()).or_insert(value);
+}
+
+/// The result of a `list*` action (`listKeys`, `listSecrets`, ...) on a resource: one
+/// object carrying the shapes the common resource providers return.
+pub fn list_action(function: &str, id: &str) -> Value {
+    let key1 = seeded_key(id, "key1", 64);
+    let key2 = seeded_key(id, "key2", 64);
+    let host = id
+        .split('/')
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .last()
+        .and_then(|c| c.last())
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let mut out = json!({
+        "keys": [
+            {"keyName": "key1", "value": key1, "permissions": "FULL"},
+            {"keyName": "key2", "value": key2, "permissions": "FULL"},
+        ],
+        "primaryKey": key1,
+        "secondaryKey": key2,
+        "primaryMasterKey": key1,
+        "secondaryMasterKey": key2,
+        "primaryReadonlyMasterKey": seeded_key(id, "ro1", 64),
+        "secondaryReadonlyMasterKey": seeded_key(id, "ro2", 64),
+        "primaryConnectionString": format!("Endpoint=sb://{host}.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey={key1}"),
+        "secondaryConnectionString": format!("Endpoint=sb://{host}.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey={key2}"),
+        "keyName": "RootManageSharedAccessKey",
+        "connectionStrings": [
+            {"connectionString": format!("AccountEndpoint=https://{host}.documents.azure.com:443/;AccountKey={key1};"), "description": "Primary SQL Connection String"},
+        ],
+        "masterKey": seeded_key(id, "master", 40),
+        "functionKeys": {"default": seeded_key(id, "function", 40)},
+        "systemKeys": {},
+        "value": key1,
+    });
+    let lower = function.to_lowercase();
+    if let Some(o) = out.as_object_mut() {
+        if lower.contains("sas") {
+            o.insert(
+                "accountSasToken".into(),
+                json!(format!(
+                    "sv=2022-11-02&ss=b&srt=sco&sp=rl&sig={}",
+                    seeded_hex(id, "sas", 32)
+                )),
+            );
+            o.insert(
+                "serviceSasToken".into(),
+                json!(format!(
+                    "sv=2022-11-02&sr=c&sp=rl&sig={}",
+                    seeded_hex(id, "sas", 32)
+                )),
+            );
+        }
+        if lower.contains("credential") {
+            o.insert("kubeconfigs".into(), json!([{"name": "clusterAdmin", "value": BASE64.encode(format!("apiVersion: v1\nkind: Config\nclusters: []\n# {id}\n"))}]));
+            o.insert("username".into(), json!(host));
+            o.insert(
+                "passwords".into(),
+                json!([{"name": "password", "value": key1}, {"name": "password2", "value": key2}]),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_accounts_get_endpoints_and_everything_is_deterministic() {
+        let id =
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct";
+        let mut a = json!({"name": "acct", "location": "westeurope", "identity": {"type": "SystemAssigned"}});
+        synthesize(
+            a.as_object_mut().unwrap(),
+            id,
+            "Microsoft.Storage/storageAccounts",
+            "t",
+        );
+        assert_eq!(
+            a["properties"]["primaryEndpoints"]["blob"],
+            "https://acct.blob.core.windows.net/"
+        );
+        assert_eq!(a["properties"]["provisioningState"], "Succeeded");
+        assert_eq!(a["identity"]["tenantId"], "t");
+        let mut b = json!({"name": "acct", "location": "westeurope", "identity": {"type": "SystemAssigned"}});
+        synthesize(
+            b.as_object_mut().unwrap(),
+            id,
+            "Microsoft.Storage/storageAccounts",
+            "t",
+        );
+        assert_eq!(a, b);
+        assert_ne!(seeded_guid(id, "x"), seeded_guid(&format!("{id}2"), "x"));
+        assert_eq!(
+            list_action("listKeys", id)["keys"][0]["value"],
+            list_action("listKeys", id)["keys"][0]["value"]
+        );
+    }
+
+    #[test]
+    fn declared_properties_win_over_synthesised_ones() {
+        let mut a = json!({"name": "ip", "properties": {"ipAddress": "1.2.3.4"}});
+        synthesize(
+            a.as_object_mut().unwrap(),
+            "/x/ip",
+            "Microsoft.Network/publicIPAddresses",
+            "t",
+        );
+        assert_eq!(a["properties"]["ipAddress"], "1.2.3.4");
+    }
+}
