@@ -1,3 +1,29 @@
-//! Azure Resource Manager simulator.
+//! Azure Resource Manager simulator: an HTTPS server that behaves like ARM and
+//! Entra for the parts `contracts/arm.md` describes, observable and steerable
+//! from tests (in-process through [`RunningSim`], or over `/_armsim/`).
 
+mod auth;
+mod config;
+mod counters;
+mod deployments;
+mod error;
+mod faults;
+mod inventory;
+mod providers;
+mod resources;
+mod route;
+mod server;
+mod sim;
+mod stacks;
+mod state;
 pub mod template;
+mod throttle;
+mod tls;
+
+pub use config::{
+    BucketConfig, ConfigError, Credential, FaultConfig, FaultStage, LatencyConfig, RequestFault,
+    RequestFaultRule, ResourceFaultRule, SimConfig, ThrottlingConfig,
+};
+pub use counters::{Counters, SubscriptionCounters};
+pub use inventory::{InventoryAction, InventoryEvent, InventoryItem};
+pub use sim::{RunningSim, Simulator};

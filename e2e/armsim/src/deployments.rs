@@ -1,0 +1,814 @@
+//! Deployments at resource-group and subscription scope: PUT (long-running),
+//! GET, DELETE (history record only), cancel, validate, what-if, operations.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::config::FaultStage;
+use crate::error::{ArmError, ErrorDetail};
+use crate::faults::resource_fault;
+use crate::route::{Scope, key};
+use crate::server::{ArmRequest, Handled, Reply};
+use crate::sim::{InventoryLookup, Shared};
+use crate::state::{DEPLOYMENT_TYPE, DeploymentRecord, is_terminal, operation_entry, render_typed};
+use crate::template::{
+    self, DeploymentContext, EvaluatedDeployment, PlannedResource, ResourceGroupInfo,
+};
+
+/// ARM trims a scope's history past this many deployments...
+const HISTORY_TRIM_ABOVE: usize = 700;
+/// ...down to this many...
+const HISTORY_TRIM_TO: usize = 600;
+/// ...and refuses new ones past this (only reachable with that many running).
+const HISTORY_MAX: usize = 800;
+
+/// The parts of a deployment (or stack) PUT body the evaluator needs.
+pub(crate) struct TemplateRequest {
+    pub template: Value,
+    pub parameters: Value,
+    pub location: Option<String>,
+    pub tags: Option<Value>,
+    pub properties: Map<String, Value>,
+}
+
+pub(crate) fn validate_name(kind: &str, name: &str, max: usize) -> Result<(), ArmError> {
+    let valid = !name.is_empty()
+        && name.len() <= max
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_.()".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(ArmError::bad_request(
+            "InvalidDeploymentName",
+            format!(
+                "The {kind} name '{name}' is invalid. It can contain only alphanumeric characters, '-', '_', '.', '(' and ')', and be at most {max} characters long."
+            ),
+        ))
+    }
+}
+
+pub(crate) fn template_request(
+    request: &ArmRequest,
+    scope: &Scope,
+) -> Result<TemplateRequest, ArmError> {
+    let mut body = request.json_body()?;
+    let Some(Value::Object(properties)) = body.remove("properties") else {
+        return Err(ArmError::bad_request(
+            "InvalidRequestContent",
+            "The request content was invalid and could not be deserialized: 'properties' is required.",
+        ));
+    };
+    let template = match (properties.get("template"), properties.get("templateLink")) {
+        (Some(template @ Value::Object(_)), _) => template.clone(),
+        (None, Some(_)) => {
+            return Err(ArmError::bad_request(
+                "InvalidTemplateDeployment",
+                "The template link cannot be downloaded by the ARM simulator; send the template inline.",
+            ));
+        }
+        _ => {
+            return Err(ArmError::bad_request(
+                "InvalidRequestContent",
+                "The request content was invalid and could not be deserialized: 'properties.template' must be an object.",
+            ));
+        }
+    };
+    let parameters = match properties.get("parameters") {
+        None | Some(Value::Null) => json!({}),
+        Some(parameters @ Value::Object(_)) => parameters.clone(),
+        Some(_) => {
+            return Err(ArmError::bad_request(
+                "InvalidRequestContent",
+                "The request content was invalid and could not be deserialized: 'properties.parameters' must be an object.",
+            ));
+        }
+    };
+    let location = body
+        .get("location")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if scope.resource_group.is_none() && location.is_none() {
+        return Err(ArmError::bad_request(
+            "LocationRequired",
+            "The location property is required for this definition.",
+        ));
+    }
+    Ok(TemplateRequest {
+        template,
+        parameters,
+        location,
+        tags: body.get("tags").cloned(),
+        properties,
+    })
+}
+
+pub(crate) fn resource_group_not_found(name: &str) -> ArmError {
+    ArmError::not_found(
+        "ResourceGroupNotFound",
+        format!("Resource group '{name}' could not be found."),
+    )
+}
+
+/// The evaluator's view of where the deployment runs.
+pub(crate) fn context(
+    shared: &Shared,
+    request: &ArmRequest,
+    scope: &Scope,
+    name: &str,
+    location: Option<String>,
+) -> Result<DeploymentContext, ArmError> {
+    let resource_group = match &scope.resource_group {
+        None => None,
+        Some(rg) => {
+            let state = shared.state();
+            let group = state
+                .inventory
+                .get(&scope.id())
+                .ok_or_else(|| resource_group_not_found(rg))?;
+            if group.body.pointer("/properties/provisioningState") == Some(&json!("Deleting")) {
+                return Err(ArmError::conflict(
+                    "ResourceGroupBeingDeleted",
+                    format!(
+                        "The resource group '{rg}' is in deprovisioning state and cannot perform this operation."
+                    ),
+                ));
+            }
+            Some(ResourceGroupInfo {
+                name: group.body["name"].as_str().unwrap_or(rg).to_owned(),
+                location: group.body["location"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                tags: group.body["tags"].as_object().cloned().unwrap_or_default(),
+            })
+        }
+    };
+    Ok(DeploymentContext {
+        tenant_id: request.caller.tenant.clone(),
+        subscription_id: scope.subscription.clone(),
+        resource_group,
+        deployment_name: name.to_owned(),
+        location,
+    })
+}
+
+/// Runs the evaluator, then the preflight fault checks, as ARM's validation does.
+pub(crate) fn evaluate_and_preflight(
+    shared: &Shared,
+    parts: &TemplateRequest,
+    context: &DeploymentContext,
+) -> Result<EvaluatedDeployment, ArmError> {
+    let evaluated = template::evaluate(
+        &parts.template,
+        &parts.parameters,
+        context,
+        &InventoryLookup(shared),
+    )
+    .map_err(|e| {
+        let error = ArmError::bad_request(e.code, e.message);
+        match e.target {
+            Some(target) => error.with_target(target),
+            None => error,
+        }
+    })?;
+    let config = shared.config();
+    let failures: Vec<ErrorDetail> = evaluated
+        .resources
+        .iter()
+        .filter_map(|r| resource_fault(&config, r, FaultStage::Preflight))
+        .collect();
+    if failures.is_empty() {
+        Ok(evaluated)
+    } else {
+        Err(ArmError::bad_request(
+            "InvalidTemplateDeployment",
+            format!(
+                "The template deployment '{}' is not valid according to the validation procedure. The tracking id is '{}'. See inner errors for details.",
+                context.deployment_name,
+                uuid::Uuid::new_v4()
+            ),
+        )
+        .with_details(failures))
+    }
+}
+
+pub(crate) fn template_hash(template: &Value) -> String {
+    let digest = Sha256::digest(template.to_string().as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first).to_string()
+}
+
+fn deployment_id(scope: &Scope, name: &str) -> String {
+    format!("{}/providers/{DEPLOYMENT_TYPE}/{name}", scope.id())
+}
+
+fn not_found(name: &str) -> ArmError {
+    ArmError::not_found(
+        "DeploymentNotFound",
+        format!("Deployment '{name}' could not be found."),
+    )
+}
+
+fn active(name: &str) -> ArmError {
+    ArmError::conflict(
+        "DeploymentActive",
+        format!("The deployment '{name}' is still active. Wait for it to complete or cancel it."),
+    )
+}
+
+pub(crate) fn operation_status_url(
+    shared: &Shared,
+    scope: &Scope,
+    name: &str,
+    operation: &str,
+    api_version: &str,
+) -> String {
+    format!(
+        "{}{}/operationStatuses/{operation}?api-version={api_version}",
+        shared.endpoint,
+        deployment_id(scope, name)
+    )
+}
+
+pub(crate) fn operation_result_url(
+    shared: &Shared,
+    subscription: &str,
+    operation: &str,
+    api_version: &str,
+) -> String {
+    format!(
+        "{}/subscriptions/{subscription}/providers/Microsoft.Resources/operationResults/{operation}?api-version={api_version}",
+        shared.endpoint
+    )
+}
+
+pub(crate) fn put(
+    shared: &Arc<Shared>,
+    request: &ArmRequest,
+    scope: &Scope,
+    name: &str,
+) -> Handled {
+    validate_name("deployment", name, 64)?;
+    let parts = template_request(request, scope)?;
+    let context = context(shared, request, scope, name, parts.location.clone())?;
+    let name_key = name.to_ascii_lowercase();
+    let scope_key = scope.key();
+    let is_active = |shared: &Shared| {
+        shared
+            .state()
+            .deployments
+            .get(&scope_key)
+            .and_then(|records| records.get(&name_key))
+            .is_some_and(DeploymentRecord::is_active)
+    };
+    if is_active(shared) {
+        return Err(active(name));
+    }
+    let evaluated = evaluate_and_preflight(shared, &parts, &context)?;
+    let mode = parts
+        .properties
+        .get("mode")
+        .and_then(Value::as_str)
+        .unwrap_or("Incremental");
+    if !mode.eq_ignore_ascii_case("Incremental") && !mode.eq_ignore_ascii_case("Complete") {
+        return Err(ArmError::bad_request(
+            "InvalidDeploymentMode",
+            format!(
+                "The deployment mode '{mode}' is not supported. Use 'Incremental' or 'Complete'."
+            ),
+        ));
+    }
+    let complete = mode.eq_ignore_ascii_case("Complete");
+
+    let (body, operation, generation) = {
+        let mut state = shared.state();
+        let records = state.deployments.entry(scope_key.clone()).or_default();
+        if records
+            .get(&name_key)
+            .is_some_and(DeploymentRecord::is_active)
+        {
+            return Err(active(name));
+        }
+        records.shift_remove(&name_key);
+        trim_history(records)?;
+        let operation = state.start_operation("Accepted", 200);
+        let generation = state.next_generation();
+        let record = DeploymentRecord {
+            id: deployment_id(scope, name),
+            name: name.to_owned(),
+            location: parts.location.clone(),
+            tags: parts.tags.clone(),
+            mode: if complete { "Complete" } else { "Incremental" }.into(),
+            state: "Accepted",
+            generation,
+            operation_id: operation.clone(),
+            correlation_id: request.correlation_id.clone(),
+            template_hash: template_hash(&parts.template),
+            started: Utc::now(),
+            ended: None,
+            parameters: render_typed(&evaluated.parameters),
+            outputs_on_success: render_typed(&evaluated.outputs),
+            output_resources: Vec::new(),
+            error: None,
+            operations: Vec::new(),
+        };
+        let body = record.body();
+        state
+            .deployments
+            .entry(scope_key.clone())
+            .or_default()
+            .insert(name_key.clone(), record);
+        (body, operation, generation)
+    };
+    tokio::spawn(run(
+        shared.clone(),
+        scope.clone(),
+        name.to_owned(),
+        generation,
+        operation.clone(),
+        Arc::new(evaluated.resources),
+        complete,
+    ));
+    let retry_after = shared.config().config.retry_after_secs;
+    Ok(Reply::json(201, body)
+        .header(
+            "azure-asyncoperation",
+            operation_status_url(shared, scope, name, &operation, request.api_version()),
+        )
+        .header("retry-after", retry_after.to_string()))
+}
+
+/// Drops the oldest finished records once a scope's history is long, as ARM does.
+fn trim_history(
+    records: &mut indexmap::IndexMap<String, DeploymentRecord>,
+) -> Result<(), ArmError> {
+    if records.len() >= HISTORY_TRIM_ABOVE {
+        let mut excess = records.len() + 1 - HISTORY_TRIM_TO;
+        records.retain(|_, record| {
+            if excess > 0 && !record.is_active() {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+    if records.len() >= HISTORY_MAX {
+        return Err(ArmError::bad_request(
+            "DeploymentQuotaExceeded",
+            format!("Creating the deployment would exceed the quota of '{HISTORY_MAX}'."),
+        ));
+    }
+    Ok(())
+}
+
+/// Drives one deployment through Accepted → Running → Succeeded/Failed on the
+/// configured clock. Stops quietly when the record was canceled or replaced.
+async fn run(
+    shared: Arc<Shared>,
+    scope: Scope,
+    name: String,
+    generation: u64,
+    operation: String,
+    plan: Arc<Vec<PlannedResource>>,
+    complete: bool,
+) {
+    let config = shared.config();
+    let latency = &config.config.latency;
+    let scope_key = scope.key();
+    tokio::time::sleep(Duration::from_millis(latency.accepted_ms)).await;
+    {
+        let mut state = shared.state();
+        let Some(record) = state.deployment_mut(&scope_key, &name, generation) else {
+            return;
+        };
+        if record.state != "Accepted" {
+            return;
+        }
+        record.state = "Running";
+        state.set_operation(&operation, "Running", None);
+    }
+    tokio::time::sleep(Duration::from_millis(latency.running_ms)).await;
+    for resource in plan.iter() {
+        let started = Utc::now();
+        if latency.per_resource_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(latency.per_resource_ms)).await;
+        }
+        let fault = resource_fault(&config, resource, FaultStage::Deploy);
+        let mut state = shared.state();
+        let Some(record) = state.deployment_mut(&scope_key, &name, generation) else {
+            return;
+        };
+        if record.state != "Running" {
+            return;
+        }
+        let entry = operation_entry(&record.id, resource, started, fault.as_ref());
+        record.operations.push(entry);
+        if let Some(detail) = fault {
+            let error = deployment_failed(vec![detail]);
+            record.finish("Failed", Some(error.clone()));
+            state.set_operation(&operation, "Failed", Some(error));
+            return;
+        }
+        let correlation_id = record.correlation_id.clone();
+        if state.apply(resource, &correlation_id)
+            && let Some(record) = state.deployment_mut(&scope_key, &name, generation)
+        {
+            record.output_resources.push(resource.id.clone());
+        }
+    }
+    let mut state = shared.state();
+    if complete && let Some(rg) = &scope.resource_group {
+        let planned: std::collections::HashSet<String> = plan.iter().map(|r| key(&r.id)).collect();
+        let stale: Vec<String> = state
+            .inventory
+            .under(&scope.id())
+            .into_iter()
+            .filter(|item| !planned.contains(&key(&item.id)))
+            .filter(|item| {
+                !planned
+                    .iter()
+                    .any(|p| key(&item.id).starts_with(&format!("{p}/")))
+            })
+            .map(|item| item.id.clone())
+            .collect();
+        tracing::debug!(resource_group = %rg, count = stale.len(), "complete mode removes resources");
+        for id in stale {
+            state.inventory.remove_tree(&id);
+        }
+    }
+    if let Some(record) = state.deployment_mut(&scope_key, &name, generation)
+        && record.state == "Running"
+    {
+        record.finish("Succeeded", None);
+        state.set_operation(&operation, "Succeeded", None);
+    }
+}
+
+pub(crate) fn deployment_failed(details: Vec<ErrorDetail>) -> ArmError {
+    ArmError::new(
+        400,
+        "DeploymentFailed",
+        "At least one resource deployment operation failed. Please list deployment operations for details. Please see https://aka.ms/arm-deployment-operations for usage details.",
+    )
+    .with_details(details)
+}
+
+pub(crate) fn get(shared: &Shared, scope: &Scope, name: &str) -> Handled {
+    let state = shared.state();
+    let record = state
+        .deployments
+        .get(&scope.key())
+        .and_then(|records| records.get(&name.to_ascii_lowercase()))
+        .ok_or_else(|| not_found(name))?;
+    Ok(Reply::json(200, record.body()))
+}
+
+pub(crate) fn delete(
+    shared: &Arc<Shared>,
+    request: &ArmRequest,
+    scope: &Scope,
+    name: &str,
+) -> Handled {
+    let name_key = name.to_ascii_lowercase();
+    let scope_key = scope.key();
+    let (operation, generation) = {
+        let mut state = shared.state();
+        let Some(record) = state
+            .deployments
+            .get(&scope_key)
+            .and_then(|records| records.get(&name_key))
+        else {
+            return Ok(Reply::empty(204));
+        };
+        if record.is_active() {
+            return Err(active(name));
+        }
+        let generation = record.generation;
+        (state.start_operation("Running", 204), generation)
+    };
+    let config = shared.config();
+    let delay = Duration::from_millis(config.config.latency.delete_ms);
+    let task_shared = shared.clone();
+    let task_operation = operation.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let mut state = task_shared.state();
+        if let Some(records) = state.deployments.get_mut(&scope_key)
+            && records
+                .get(&name_key)
+                .is_some_and(|record| record.generation == generation)
+        {
+            records.shift_remove(&name_key);
+        }
+        state.set_operation(&task_operation, "Succeeded", None);
+    });
+    Ok(Reply::empty(202)
+        .header(
+            "location",
+            operation_result_url(
+                shared,
+                &scope.subscription,
+                &operation,
+                request.api_version(),
+            ),
+        )
+        .header("retry-after", config.config.retry_after_secs.to_string()))
+}
+
+pub(crate) fn cancel(shared: &Shared, scope: &Scope, name: &str) -> Handled {
+    let mut state = shared.state();
+    let record = state
+        .deployments
+        .get_mut(&scope.key())
+        .and_then(|records| records.get_mut(&name.to_ascii_lowercase()))
+        .ok_or_else(|| not_found(name))?;
+    if !record.is_active() {
+        return Err(ArmError::conflict(
+            "DeploymentCannotBeCancelled",
+            format!(
+                "The deployment '{name}' cannot be cancelled because it is in '{}' state.",
+                record.state
+            ),
+        ));
+    }
+    record.finish("Canceled", None);
+    let operation = record.operation_id.clone();
+    state.set_operation(&operation, "Canceled", None);
+    Ok(Reply::empty(204))
+}
+
+pub(crate) fn validate(
+    shared: &Shared,
+    request: &ArmRequest,
+    scope: &Scope,
+    name: &str,
+) -> Handled {
+    validate_name("deployment", name, 64)?;
+    let parts = template_request(request, scope)?;
+    let context = context(shared, request, scope, name, parts.location.clone())?;
+    let evaluated = evaluate_and_preflight(shared, &parts, &context)?;
+    let validated: Vec<Value> = evaluated
+        .resources
+        .iter()
+        .map(|r| json!({ "id": r.id }))
+        .collect();
+    let now = crate::state::timestamp(Utc::now());
+    Ok(Reply::json(
+        200,
+        json!({
+            "id": deployment_id(scope, name),
+            "name": name,
+            "type": DEPLOYMENT_TYPE,
+            "properties": {
+                "templateHash": template_hash(&parts.template),
+                "parameters": render_typed(&evaluated.parameters),
+                "mode": parts.properties.get("mode").cloned().unwrap_or_else(|| json!("Incremental")),
+                "provisioningState": "Succeeded",
+                "timestamp": now,
+                "duration": "PT0S",
+                "correlationId": request.correlation_id,
+                "validatedResources": validated,
+            },
+        }),
+    ))
+}
+
+pub(crate) fn what_if(
+    shared: &Arc<Shared>,
+    request: &ArmRequest,
+    scope: &Scope,
+    name: &str,
+) -> Handled {
+    validate_name("deployment", name, 64)?;
+    let parts = template_request(request, scope)?;
+    let context = context(shared, request, scope, name, parts.location.clone())?;
+    let evaluated = evaluate_and_preflight(shared, &parts, &context)?;
+    let complete = parts
+        .properties
+        .get("mode")
+        .and_then(Value::as_str)
+        .is_some_and(|m| m.eq_ignore_ascii_case("Complete"));
+    let operation = {
+        let mut state = shared.state();
+        let resources: Vec<&PlannedResource> = evaluated
+            .resources
+            .iter()
+            .filter(|r| !r.resource_type.eq_ignore_ascii_case(DEPLOYMENT_TYPE))
+            .collect();
+        let mut changes: Vec<Value> = resources
+            .iter()
+            .map(|r| {
+                let before = state.inventory.get(&r.id).map(|item| item.body.clone());
+                change(r, before)
+            })
+            .collect();
+        if scope.resource_group.is_some() {
+            let planned: std::collections::HashSet<String> =
+                resources.iter().map(|r| key(&r.id)).collect();
+            changes.extend(
+                state
+                    .inventory
+                    .under(&scope.id())
+                    .into_iter()
+                    .filter(|item| !planned.contains(&key(&item.id)))
+                    .map(|item| {
+                        json!({
+                            "resourceId": item.id,
+                            "changeType": if complete { "Delete" } else { "Ignore" },
+                            "before": item.body,
+                        })
+                    }),
+            );
+        }
+        let operation = state.start_operation("Running", 200);
+        if let Some(op) = state.operations.get_mut(&operation) {
+            op.result = Some(json!({
+                "status": "Succeeded",
+                "properties": { "changes": changes },
+            }));
+        }
+        operation
+    };
+    let config = shared.config();
+    let delay = Duration::from_millis(config.config.latency.what_if_ms);
+    let task_shared = shared.clone();
+    let task_operation = operation.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        task_shared
+            .state()
+            .set_operation(&task_operation, "Succeeded", None);
+    });
+    Ok(Reply::empty(202)
+        .header(
+            "location",
+            operation_result_url(
+                shared,
+                &scope.subscription,
+                &operation,
+                request.api_version(),
+            ),
+        )
+        .header("retry-after", config.config.retry_after_secs.to_string()))
+}
+
+/// One what-if change: Create, NoChange or Modify (with the property delta).
+fn change(resource: &PlannedResource, before: Option<Value>) -> Value {
+    match before {
+        None => json!({
+            "resourceId": resource.id,
+            "changeType": "Create",
+            "after": resource.body,
+        }),
+        Some(before) => {
+            let mut delta = Vec::new();
+            diff("", &before, &resource.body, &mut delta);
+            json!({
+                "resourceId": resource.id,
+                "changeType": if delta.is_empty() { "NoChange" } else { "Modify" },
+                "before": before,
+                "after": resource.body,
+                "delta": delta,
+            })
+        }
+    }
+}
+
+/// Property changes from `before` to `after`, for the keys `after` declares
+/// (properties only the service sets are not changes).
+fn diff(path: &str, before: &Value, after: &Value, out: &mut Vec<Value>) {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            for (k, after_value) in a {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match b.get(k) {
+                    None => out.push(json!({ "path": child, "propertyChangeType": "Create", "after": after_value })),
+                    Some(before_value) => diff(&child, before_value, after_value, out),
+                }
+            }
+        }
+        (b, a) if b != a => out.push(json!({
+            "path": path,
+            "propertyChangeType": "Modify",
+            "before": b,
+            "after": a,
+        })),
+        _ => {}
+    }
+}
+
+pub(crate) fn operations(shared: &Shared, scope: &Scope, name: &str) -> Handled {
+    let state = shared.state();
+    let record = state
+        .deployments
+        .get(&scope.key())
+        .and_then(|records| records.get(&name.to_ascii_lowercase()))
+        .ok_or_else(|| not_found(name))?;
+    Ok(Reply::json(200, json!({ "value": record.operations })))
+}
+
+pub(crate) fn operation_status(shared: &Shared, operation: &str) -> Handled {
+    let state = shared.state();
+    let op = state.operations.get(operation).ok_or_else(|| {
+        ArmError::not_found(
+            "OperationNotFound",
+            format!("The operation '{operation}' could not be found."),
+        )
+    })?;
+    let reply = Reply::json(200, op.status_body(operation));
+    Ok(if is_terminal(&op.status) {
+        reply
+    } else {
+        reply.header(
+            "retry-after",
+            shared.config().config.retry_after_secs.to_string(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_arm_rules() {
+        assert!(validate_name("deployment", "my-dep_1.(x)", 64).is_ok());
+        assert!(validate_name("deployment", "bad/name", 64).is_err());
+        assert!(validate_name("deployment", &"a".repeat(65), 64).is_err());
+        assert!(validate_name("deployment", "", 64).is_err());
+    }
+
+    #[test]
+    fn diff_reports_changed_and_added_properties_only() {
+        let before =
+            json!({ "location": "westeurope", "properties": { "a": 1, "b": 2, "serviceOnly": 3 } });
+        let after = json!({ "location": "westeurope", "properties": { "a": 1, "b": 5, "c": 1 } });
+        let mut delta = Vec::new();
+        diff("", &before, &after, &mut delta);
+        assert_eq!(
+            delta,
+            vec![
+                json!({ "path": "properties.b", "propertyChangeType": "Modify", "before": 2, "after": 5 }),
+                json!({ "path": "properties.c", "propertyChangeType": "Create", "after": 1 }),
+            ]
+        );
+    }
+
+    fn record(n: usize, active: bool) -> DeploymentRecord {
+        let mut record = DeploymentRecord {
+            id: format!("d{n}"),
+            name: format!("d{n}"),
+            location: None,
+            tags: None,
+            mode: "Incremental".into(),
+            state: "Succeeded",
+            generation: n as u64,
+            operation_id: String::new(),
+            correlation_id: String::new(),
+            template_hash: String::new(),
+            started: Utc::now(),
+            ended: None,
+            parameters: json!({}),
+            outputs_on_success: json!({}),
+            output_resources: vec![],
+            error: None,
+            operations: vec![],
+        };
+        if active {
+            record.state = "Running";
+        }
+        record
+    }
+
+    #[test]
+    fn history_is_trimmed_oldest_finished_first_and_capped() {
+        let mut records = indexmap::IndexMap::new();
+        for n in 0..HISTORY_TRIM_ABOVE {
+            records.insert(format!("d{n}"), record(n, n == 0));
+        }
+        trim_history(&mut records).unwrap();
+        assert_eq!(records.len(), HISTORY_TRIM_TO - 1);
+        assert!(records.contains_key("d0"), "running deployments are kept");
+        assert!(!records.contains_key("d1"));
+        let mut running = indexmap::IndexMap::new();
+        for n in 0..HISTORY_MAX {
+            running.insert(format!("d{n}"), record(n, true));
+        }
+        assert_eq!(
+            trim_history(&mut running).unwrap_err().code,
+            "DeploymentQuotaExceeded"
+        );
+    }
+}

@@ -1,0 +1,464 @@
+//! HTTPS plumbing and the request pipeline every call goes through: auth,
+//! api-version, counters, throttling, injected faults, then the route's handler.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::auth::{TokenInfo, check_token_request};
+use crate::config::{RequestFault, SimConfig};
+use crate::error::ArmError;
+use crate::route::{AdminRoute, Route};
+use crate::sim::Shared;
+use crate::throttle::{RequestClass, SubscriptionBuckets, retry_after_secs};
+use crate::{deployments, faults, resources, stacks};
+
+/// What a handler answers.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<Value>,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: Value) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Some(body),
+        }
+    }
+
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+pub(crate) type Handled = Result<Reply, ArmError>;
+
+/// A parsed ARM request as handlers see it.
+pub(crate) struct ArmRequest {
+    pub method: Method,
+    /// Query parameters with lower-cased names.
+    pub query: HashMap<String, String>,
+    pub body: Bytes,
+    pub caller: TokenInfo,
+    pub correlation_id: String,
+}
+
+impl ArmRequest {
+    pub fn api_version(&self) -> &str {
+        self.query
+            .get("api-version")
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The body as a JSON object, or ARM's 400 for unreadable content.
+    pub fn json_body(&self) -> Result<serde_json::Map<String, Value>, ArmError> {
+        let invalid = |why: String| {
+            ArmError::bad_request(
+                "InvalidRequestContent",
+                format!("The request content was invalid and could not be deserialized: {why}"),
+            )
+        };
+        match serde_json::from_slice::<Value>(&self.body) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(invalid("expected a JSON object.".into())),
+            Err(e) => Err(invalid(e.to_string())),
+        }
+    }
+}
+
+/// The service closes the connection without answering (an injected fault).
+#[derive(Debug)]
+pub(crate) struct DroppedConnection;
+
+impl std::fmt::Display for DroppedConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by armsim fault injection")
+    }
+}
+
+impl std::error::Error for DroppedConnection {}
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((tcp, _)) = accepted else { continue };
+                let acceptor = acceptor.clone();
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let service = hyper::service::service_fn(move |request| {
+                        handle(shared.clone(), request)
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+enum Outcome {
+    Reply(Reply),
+    Drop,
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, DroppedConnection> {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .unwrap_or_default();
+    let route = crate::route::parse(parts.uri.path());
+    let query: HashMap<String, String> =
+        url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
+            .collect();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let correlation_id = header("x-ms-correlation-request-id")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+
+    let outcome = match &route {
+        Route::Token { tenant } => Outcome::Reply(token(&shared, tenant, &parts.method, &body)),
+        Route::Admin(admin) => Outcome::Reply(admin_request(&shared, admin, &parts.method, &body)),
+        _ => {
+            arm(
+                &shared,
+                &route,
+                parts.method.clone(),
+                query,
+                body,
+                header("authorization"),
+                correlation_id.clone(),
+            )
+            .await
+        }
+    };
+    let reply = match outcome {
+        Outcome::Reply(reply) => reply,
+        Outcome::Drop => return Err(DroppedConnection),
+    };
+
+    let mut response = Response::builder()
+        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("x-ms-request-id", &request_id)
+        .header("x-ms-correlation-request-id", &correlation_id)
+        .header(
+            "x-ms-routing-request-id",
+            format!("LOCAL:{}:{request_id}", Utc::now().format("%Y%m%dT%H%M%SZ")),
+        )
+        .header("cache-control", "no-cache");
+    for (name, value) in &reply.headers {
+        response = response.header(*name, value);
+    }
+    let body = match &reply.body {
+        Some(body) => {
+            response = response.header("content-type", "application/json; charset=utf-8");
+            Bytes::from(body.to_string())
+        }
+        None => Bytes::new(),
+    };
+    Ok(response
+        .body(Full::new(body))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+}
+
+fn error_reply(error: &ArmError) -> Reply {
+    Reply::json(error.status, error.envelope()).header("x-ms-error-code", error.code.clone())
+}
+
+async fn arm(
+    shared: &Arc<Shared>,
+    route: &Route,
+    method: Method,
+    query: HashMap<String, String>,
+    body: Bytes,
+    authorization: Option<String>,
+    correlation_id: String,
+) -> Outcome {
+    let route_key = format!("{method} {}", route.name());
+    let subscription = route.subscription().map(str::to_owned);
+    let class = RequestClass::of_method(&method);
+    shared
+        .counters()
+        .record(&route_key, subscription.as_deref(), class);
+
+    let caller = match shared
+        .tokens()
+        .check(authorization.as_deref(), Instant::now())
+    {
+        Ok(caller) => caller,
+        Err(error) => return Outcome::Reply(error_reply(&error)),
+    };
+    if query.get("api-version").is_none_or(|v| v.is_empty()) {
+        return Outcome::Reply(error_reply(&ArmError::bad_request(
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        )));
+    }
+    let config = shared.config();
+    let mut rate_limit_header = None;
+    if let Some(subscription) = &subscription
+        && config.config.throttling.enabled
+    {
+        let taken = shared
+            .buckets()
+            .entry(subscription.to_ascii_lowercase())
+            .or_insert_with(|| SubscriptionBuckets::new(&config.config.throttling, Instant::now()))
+            .take(class, Instant::now());
+        match taken {
+            Ok(remaining) => rate_limit_header = Some((class.header_name(), remaining.to_string())),
+            Err(wait) => {
+                shared.counters().record_throttled(Some(subscription));
+                return Outcome::Reply(throttled(retry_after_secs(wait)));
+            }
+        }
+    }
+    let fault = faults::request_fault(&config, &route_key, &mut *shared.rng());
+    match fault {
+        Some(RequestFault::Drop) => {
+            shared.counters().faults += 1;
+            return Outcome::Drop;
+        }
+        Some(RequestFault::Throttle { retry_after_secs }) => {
+            shared.counters().record_throttled(subscription.as_deref());
+            return Outcome::Reply(throttled(retry_after_secs));
+        }
+        Some(RequestFault::Status { status }) => {
+            shared.counters().faults += 1;
+            return Outcome::Reply(gateway_error(status));
+        }
+        None => {}
+    }
+    if let Some(delay) = config.config.latency.responses.get(&route_key) {
+        tokio::time::sleep(Duration::from_millis(*delay)).await;
+    }
+
+    let request = ArmRequest {
+        method,
+        query,
+        body,
+        caller,
+        correlation_id,
+    };
+    let mut reply = match dispatch(shared, route, &request) {
+        Ok(reply) => reply,
+        Err(error) => error_reply(&error),
+    };
+    if let Some((name, value)) = rate_limit_header {
+        reply.headers.push((name, value));
+    }
+    Outcome::Reply(reply)
+}
+
+fn throttled(retry_after_secs: u64) -> Reply {
+    error_reply(&ArmError::new(
+        429,
+        "SubscriptionRequestsThrottled",
+        format!(
+            "Number of requests for subscription exceeded the limit. Please try again after '{retry_after_secs}' seconds."
+        ),
+    ))
+    .header("retry-after", retry_after_secs.to_string())
+}
+
+fn gateway_error(status: u16) -> Reply {
+    let code = match status {
+        500 => "InternalServerError",
+        502 => "BadGateway",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeout",
+        _ => "InjectedFault",
+    };
+    error_reply(&ArmError::new(
+        status,
+        code,
+        format!("armsim injected a {status} response."),
+    ))
+    .header("x-ms-failure-cause", "gateway")
+}
+
+fn method_not_allowed(method: &Method) -> ArmError {
+    ArmError::new(
+        405,
+        "MethodNotAllowed",
+        format!("The requested method '{method}' is not allowed on this resource."),
+    )
+}
+
+fn dispatch(shared: &Arc<Shared>, route: &Route, request: &ArmRequest) -> Handled {
+    use crate::route::DeploymentAction as A;
+    let method = &request.method;
+    match route {
+        Route::ResourceGroups { subscription } if method == Method::GET => {
+            resources::list_groups(shared, subscription)
+        }
+        Route::ResourceGroup { subscription, name } => match *method {
+            Method::PUT => resources::put_group(shared, request, subscription, name),
+            Method::GET | Method::HEAD => resources::get_group(shared, request, subscription, name),
+            Method::DELETE => resources::delete_group(shared, request, subscription, name),
+            _ => Err(method_not_allowed(method)),
+        },
+        Route::Deployment {
+            scope,
+            name,
+            action,
+            operation,
+        } => match (action, method) {
+            (A::Itself, &Method::PUT) => deployments::put(shared, request, scope, name),
+            (A::Itself, &Method::GET) => deployments::get(shared, scope, name),
+            (A::Itself, &Method::DELETE) => deployments::delete(shared, request, scope, name),
+            (A::Cancel, &Method::POST) => deployments::cancel(shared, scope, name),
+            (A::Validate, &Method::POST) => deployments::validate(shared, request, scope, name),
+            (A::WhatIf, &Method::POST) => deployments::what_if(shared, request, scope, name),
+            (A::Operations, &Method::GET) => deployments::operations(shared, scope, name),
+            (A::OperationStatus, &Method::GET) => {
+                deployments::operation_status(shared, operation.as_deref().unwrap_or_default())
+            }
+            _ => Err(method_not_allowed(method)),
+        },
+        Route::Stack { scope, name } => match *method {
+            Method::PUT => stacks::put(shared, request, scope, name),
+            Method::GET => stacks::get(shared, scope, name),
+            Method::DELETE => stacks::delete(shared, request, scope, name),
+            _ => Err(method_not_allowed(method)),
+        },
+        Route::Operation {
+            subscription,
+            id,
+            status,
+        } if method == Method::GET => {
+            resources::poll_operation(shared, request, subscription, id, *status)
+        }
+        Route::Provider {
+            subscription,
+            namespace,
+        } if method == Method::GET => resources::provider(subscription, namespace),
+        Route::Resource {
+            id, resource_type, ..
+        } => match *method {
+            Method::GET => resources::get_resource(shared, request, id, resource_type),
+            Method::DELETE => resources::delete_resource(shared, request, id, resource_type),
+            _ => Err(method_not_allowed(method)),
+        },
+        _ => Err(ArmError::not_found(
+            "NotFound",
+            "The requested path is not served by the ARM simulator.",
+        )),
+    }
+}
+
+fn token(shared: &Shared, tenant: &str, method: &Method, body: &Bytes) -> Reply {
+    shared
+        .counters()
+        .record(&format!("{method} token"), None, RequestClass::Write);
+    if method != Method::POST {
+        return error_reply(&method_not_allowed(method));
+    }
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let config = shared.config();
+    match check_token_request(tenant, &form, &config.config.credentials) {
+        Ok(client_id) => {
+            let lifetime = config.config.token_lifetime_secs;
+            let access_token =
+                shared
+                    .tokens()
+                    .issue(tenant, &client_id, Duration::from_secs(lifetime));
+            Reply::json(
+                200,
+                json!({
+                    "token_type": "Bearer",
+                    "expires_in": lifetime,
+                    "ext_expires_in": lifetime,
+                    "access_token": access_token,
+                }),
+            )
+        }
+        Err(error) => Reply::json(error.status, error.body()),
+    }
+}
+
+fn admin_request(shared: &Shared, route: &AdminRoute, method: &Method, body: &Bytes) -> Reply {
+    match (route, method) {
+        (AdminRoute::Counters, &Method::GET) => Reply::json(200, json!(*shared.counters())),
+        (AdminRoute::Counters, &Method::DELETE) => {
+            *shared.counters() = Default::default();
+            Reply::empty(204)
+        }
+        (AdminRoute::Inventory, &Method::GET) => {
+            let items: Vec<_> = shared.state().inventory.items().cloned().collect();
+            Reply::json(200, json!({ "value": items }))
+        }
+        (AdminRoute::Events, &Method::GET) => {
+            Reply::json(200, json!({ "value": shared.state().inventory.events() }))
+        }
+        (AdminRoute::Config, &Method::GET) => Reply::json(200, json!(shared.config().config)),
+        (AdminRoute::Config, &Method::PUT) => {
+            let parsed = std::str::from_utf8(body)
+                .map_err(|e| e.to_string())
+                .and_then(|text| SimConfig::from_yaml(text).map_err(|e| e.to_string()))
+                .and_then(|config| {
+                    shared
+                        .set_config(config.clone())
+                        .map(|_| config)
+                        .map_err(|e| e.to_string())
+                });
+            match parsed {
+                Ok(config) => Reply::json(200, json!(config)),
+                Err(message) => {
+                    error_reply(&ArmError::bad_request("InvalidConfiguration", message))
+                }
+            }
+        }
+        _ => error_reply(&method_not_allowed(method)),
+    }
+}

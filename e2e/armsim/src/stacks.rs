@@ -1,0 +1,500 @@
+//! Deployment stacks: a deployment whose resources ARM manages as a set, deleting
+//! or detaching the ones a later template no longer declares.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::config::FaultStage;
+use crate::deployments::{
+    context, deployment_failed, evaluate_and_preflight, operation_result_url, template_request,
+    validate_name,
+};
+use crate::error::{ArmError, ErrorDetail};
+use crate::faults::resource_fault;
+use crate::route::{Scope, key};
+use crate::server::{ArmRequest, Handled, Reply};
+use crate::sim::Shared;
+use crate::state::{
+    DEPLOYMENT_TYPE, RESOURCE_GROUP_TYPE, elapsed, id_list, iso_duration, render_typed,
+};
+use crate::template::PlannedResource;
+
+const STACK_TYPE: &str = "Microsoft.Resources/deploymentStacks";
+
+/// What happens to a resource the stack stops managing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unmanage {
+    Delete,
+    Detach,
+}
+
+impl Unmanage {
+    fn parse(field: &str, value: Option<&str>) -> Result<Self, ArmError> {
+        match value {
+            None => Ok(Self::Detach),
+            Some(v) if v.eq_ignore_ascii_case("detach") => Ok(Self::Detach),
+            Some(v) if v.eq_ignore_ascii_case("delete") => Ok(Self::Delete),
+            Some(v) => Err(ArmError::bad_request(
+                "InvalidRequestContent",
+                format!(
+                    "The value '{v}' of '{field}' is invalid. Allowed values are 'delete' and 'detach'."
+                ),
+            )),
+        }
+    }
+}
+
+/// Actions for plain resources and for resource groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UnmanageActions {
+    pub resources: Unmanage,
+    pub resource_groups: Unmanage,
+}
+
+impl UnmanageActions {
+    fn for_resource(&self, id: &str, state: &crate::state::State) -> Unmanage {
+        let is_group = state
+            .inventory
+            .get(id)
+            .is_some_and(|item| item.resource_type.eq_ignore_ascii_case(RESOURCE_GROUP_TYPE));
+        if is_group {
+            self.resource_groups
+        } else {
+            self.resources
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StackRecord {
+    pub id: String,
+    pub name: String,
+    pub location: Option<String>,
+    pub tags: Option<Value>,
+    pub state: &'static str,
+    pub generation: u64,
+    pub correlation_id: String,
+    pub started: DateTime<Utc>,
+    pub ended: Option<DateTime<Utc>>,
+    pub action_on_unmanage: Value,
+    pub deny_settings: Value,
+    pub parameters: Value,
+    pub outputs_on_success: Value,
+    pub resources: Vec<String>,
+    pub detached: Vec<String>,
+    pub deleted: Vec<String>,
+    pub failed: Vec<(String, ErrorDetail)>,
+    pub error: Option<ArmError>,
+    pub deployment_id: String,
+}
+
+impl StackRecord {
+    fn is_active(&self) -> bool {
+        !matches!(self.state, "succeeded" | "failed" | "canceled")
+    }
+
+    fn finish(&mut self, state: &'static str, error: Option<ArmError>) {
+        self.state = state;
+        self.ended = Some(Utc::now());
+        self.error = error;
+    }
+
+    fn body(&self) -> Value {
+        let end = self.ended.unwrap_or_else(Utc::now);
+        let deny_status = match self.deny_settings["mode"].as_str() {
+            Some(mode) if !mode.eq_ignore_ascii_case("none") => mode.to_owned(),
+            _ => "none".to_owned(),
+        };
+        let resources: Vec<Value> = self
+            .resources
+            .iter()
+            .map(|id| json!({ "id": id, "status": "managed", "denyStatus": deny_status }))
+            .collect();
+        let failed: Vec<Value> = self
+            .failed
+            .iter()
+            .map(|(id, detail)| json!({ "id": id, "error": { "code": detail.code, "message": detail.message } }))
+            .collect();
+        let mut properties = json!({
+            "actionOnUnmanage": self.action_on_unmanage,
+            "denySettings": self.deny_settings,
+            "parameters": self.parameters,
+            "provisioningState": self.state,
+            "correlationId": self.correlation_id,
+            "duration": iso_duration(elapsed(self.started, end)),
+            "deploymentId": self.deployment_id,
+            "resources": resources,
+            "detachedResources": id_list(&self.detached),
+            "deletedResources": id_list(&self.deleted),
+            "failedResources": failed,
+            "bypassStackOutOfSyncError": false,
+        });
+        if self.state == "succeeded" {
+            properties["outputs"] = self.outputs_on_success.clone();
+        }
+        if let Some(error) = &self.error {
+            properties["error"] = error.body();
+        }
+        let mut body = json!({
+            "id": self.id,
+            "name": self.name,
+            "type": STACK_TYPE,
+            "properties": properties,
+        });
+        if let Some(location) = &self.location {
+            body["location"] = json!(location);
+        }
+        if let Some(tags) = &self.tags {
+            body["tags"] = tags.clone();
+        }
+        body
+    }
+}
+
+fn stack_id(scope: &Scope, name: &str) -> String {
+    format!("{}/providers/{STACK_TYPE}/{name}", scope.id())
+}
+
+fn not_found(name: &str) -> ArmError {
+    ArmError::not_found(
+        "DeploymentStackResourceNotFound",
+        format!("The deployment stack '{name}' was not found."),
+    )
+}
+
+fn in_progress(name: &str) -> ArmError {
+    ArmError::conflict(
+        "DeploymentStackInProgress",
+        format!(
+            "The deployment stack '{name}' has an operation in progress. Wait for it to complete."
+        ),
+    )
+}
+
+fn status_url(shared: &Shared, scope: &Scope, operation: &str, api_version: &str) -> String {
+    format!(
+        "{}/subscriptions/{}/providers/Microsoft.Resources/operationStatuses/{operation}?api-version={api_version}",
+        shared.endpoint, scope.subscription
+    )
+}
+
+pub(crate) fn put(
+    shared: &Arc<Shared>,
+    request: &ArmRequest,
+    scope: &Scope,
+    name: &str,
+) -> Handled {
+    validate_name("deployment stack", name, 90)?;
+    let parts = template_request(request, scope)?;
+    let Some(action_on_unmanage) = parts
+        .properties
+        .get("actionOnUnmanage")
+        .filter(|v| v.is_object())
+    else {
+        return Err(ArmError::bad_request(
+            "InvalidRequestContent",
+            "The request content was invalid: 'properties.actionOnUnmanage' is required.",
+        ));
+    };
+    let actions = UnmanageActions {
+        resources: Unmanage::parse(
+            "actionOnUnmanage.resources",
+            Some(action_on_unmanage["resources"].as_str().ok_or_else(|| {
+                ArmError::bad_request(
+                    "InvalidRequestContent",
+                    "The request content was invalid: 'properties.actionOnUnmanage.resources' is required.",
+                )
+            })?),
+        )?,
+        resource_groups: Unmanage::parse(
+            "actionOnUnmanage.resourceGroups",
+            action_on_unmanage["resourceGroups"].as_str(),
+        )?,
+    };
+    let Some(deny_settings) = parts
+        .properties
+        .get("denySettings")
+        .filter(|v| v["mode"].is_string())
+    else {
+        return Err(ArmError::bad_request(
+            "InvalidRequestContent",
+            "The request content was invalid: 'properties.denySettings.mode' is required.",
+        ));
+    };
+    let context = context(shared, request, scope, name, parts.location.clone())?;
+    let stack_key = key(&stack_id(scope, name));
+    let existing_active = |shared: &Shared| {
+        shared
+            .state()
+            .stacks
+            .get(&stack_key)
+            .is_some_and(StackRecord::is_active)
+    };
+    if existing_active(shared) {
+        return Err(in_progress(name));
+    }
+    let evaluated = evaluate_and_preflight(shared, &parts, &context)?;
+
+    let (status, body, operation, generation, previous) = {
+        let mut state = shared.state();
+        let existing = state.stacks.get(&stack_key);
+        if existing.is_some_and(StackRecord::is_active) {
+            return Err(in_progress(name));
+        }
+        let status = if existing.is_some() { 200 } else { 201 };
+        let previous = existing.map(|s| s.resources.clone()).unwrap_or_default();
+        let operation = state.start_operation("initializing", 200);
+        let generation = state.next_generation();
+        let started = Utc::now();
+        let record = StackRecord {
+            id: stack_id(scope, name),
+            name: name.to_owned(),
+            location: parts.location.clone(),
+            tags: parts.tags.clone(),
+            state: "initializing",
+            generation,
+            correlation_id: request.correlation_id.clone(),
+            started,
+            ended: None,
+            action_on_unmanage: action_on_unmanage.clone(),
+            deny_settings: deny_settings.clone(),
+            parameters: render_typed(&evaluated.parameters),
+            outputs_on_success: render_typed(&evaluated.outputs),
+            resources: previous.clone(),
+            detached: Vec::new(),
+            deleted: Vec::new(),
+            failed: Vec::new(),
+            error: None,
+            deployment_id: format!(
+                "{}/providers/{DEPLOYMENT_TYPE}/{name}-{}",
+                scope.id(),
+                started.format("%Y%m%d%H%M%S")
+            ),
+        };
+        let body = record.body();
+        state.stacks.insert(stack_key.clone(), record);
+        (status, body, operation, generation, previous)
+    };
+    tokio::spawn(run(
+        shared.clone(),
+        stack_key,
+        generation,
+        operation.clone(),
+        Arc::new(evaluated.resources),
+        previous,
+        actions,
+    ));
+    Ok(Reply::json(status, body)
+        .header(
+            "azure-asyncoperation",
+            status_url(shared, scope, &operation, request.api_version()),
+        )
+        .header(
+            "retry-after",
+            shared.config().config.retry_after_secs.to_string(),
+        ))
+}
+
+fn stack_mut<'a>(
+    state: &'a mut crate::state::State,
+    stack_key: &str,
+    generation: u64,
+) -> Option<&'a mut StackRecord> {
+    state
+        .stacks
+        .get_mut(stack_key)
+        .filter(|s| s.generation == generation)
+}
+
+/// Drives a stack PUT: deploy the template, then delete or detach what it no
+/// longer declares.
+async fn run(
+    shared: Arc<Shared>,
+    stack_key: String,
+    generation: u64,
+    operation: String,
+    plan: Arc<Vec<PlannedResource>>,
+    previous: Vec<String>,
+    actions: UnmanageActions,
+) {
+    let config = shared.config();
+    let latency = &config.config.latency;
+    let set_state = |state_name: &'static str| {
+        let mut state = shared.state();
+        let Some(stack) = stack_mut(&mut state, &stack_key, generation) else {
+            return false;
+        };
+        stack.state = state_name;
+        state.set_operation(&operation, state_name, None);
+        true
+    };
+    tokio::time::sleep(Duration::from_millis(latency.accepted_ms)).await;
+    if !set_state("deploying") {
+        return;
+    }
+    tokio::time::sleep(Duration::from_millis(latency.running_ms)).await;
+    let mut managed: Vec<String> = Vec::new();
+    for resource in plan.iter() {
+        if latency.per_resource_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(latency.per_resource_ms)).await;
+        }
+        let fault = resource_fault(&config, resource, FaultStage::Deploy);
+        let mut state = shared.state();
+        let Some(stack) = stack_mut(&mut state, &stack_key, generation) else {
+            return;
+        };
+        if let Some(detail) = fault {
+            let mut resources = stack.resources.clone();
+            let known: HashSet<String> = resources.iter().map(|id| key(id)).collect();
+            resources.extend(managed.into_iter().filter(|id| !known.contains(&key(id))));
+            stack.resources = resources;
+            stack.failed.push((resource.id.clone(), detail.clone()));
+            let error = deployment_failed(vec![detail]);
+            stack.finish("failed", Some(error.clone()));
+            state.set_operation(&operation, "failed", Some(error));
+            return;
+        }
+        let correlation_id = stack.correlation_id.clone();
+        if state.apply(resource, &correlation_id) {
+            managed.push(resource.id.clone());
+        }
+    }
+    let kept: HashSet<String> = managed.iter().map(|id| key(id)).collect();
+    let unmanaged: Vec<String> = previous
+        .into_iter()
+        .filter(|id| !kept.contains(&key(id)))
+        .collect();
+    if !unmanaged.is_empty() {
+        if !set_state("deletingResources") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(latency.delete_ms)).await;
+    }
+    let mut state = shared.state();
+    let mut deleted = Vec::new();
+    let mut detached = Vec::new();
+    for id in unmanaged.into_iter().rev() {
+        match actions.for_resource(&id, &state) {
+            Unmanage::Delete => {
+                state.inventory.remove_tree(&id);
+                deleted.push(id);
+            }
+            Unmanage::Detach => detached.push(id),
+        }
+    }
+    let Some(stack) = stack_mut(&mut state, &stack_key, generation) else {
+        return;
+    };
+    stack.resources = managed;
+    stack.deleted = deleted;
+    stack.detached = detached;
+    stack.finish("succeeded", None);
+    state.set_operation(&operation, "succeeded", None);
+}
+
+pub(crate) fn get(shared: &Shared, scope: &Scope, name: &str) -> Handled {
+    let state = shared.state();
+    let stack = state
+        .stacks
+        .get(&key(&stack_id(scope, name)))
+        .ok_or_else(|| not_found(name))?;
+    Ok(Reply::json(200, stack.body()))
+}
+
+pub(crate) fn delete(
+    shared: &Arc<Shared>,
+    request: &ArmRequest,
+    scope: &Scope,
+    name: &str,
+) -> Handled {
+    let actions = UnmanageActions {
+        resources: Unmanage::parse(
+            "unmanageAction.Resources",
+            request
+                .query
+                .get("unmanageaction.resources")
+                .map(String::as_str),
+        )?,
+        resource_groups: Unmanage::parse(
+            "unmanageAction.ResourceGroups",
+            request
+                .query
+                .get("unmanageaction.resourcegroups")
+                .map(String::as_str),
+        )?,
+    };
+    let stack_key = key(&stack_id(scope, name));
+    let (operation, generation) = {
+        let mut state = shared.state();
+        let Some(stack) = state.stacks.get_mut(&stack_key) else {
+            return Ok(Reply::empty(204));
+        };
+        if stack.is_active() {
+            return Err(in_progress(name));
+        }
+        stack.state = "deleting";
+        stack.ended = None;
+        let generation = stack.generation;
+        (state.start_operation("deleting", 200), generation)
+    };
+    let config = shared.config();
+    let delay = Duration::from_millis(config.config.latency.delete_ms);
+    let task_shared = shared.clone();
+    let task_operation = operation.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let mut state = task_shared.state();
+        let Some(stack) = state
+            .stacks
+            .get(&stack_key)
+            .filter(|s| s.generation == generation)
+        else {
+            return;
+        };
+        let managed = stack.resources.clone();
+        for id in managed.iter().rev() {
+            if actions.for_resource(id, &state) == Unmanage::Delete {
+                state.inventory.remove_tree(id);
+            }
+        }
+        state.stacks.remove(&stack_key);
+        state.set_operation(&task_operation, "succeeded", None);
+    });
+    Ok(Reply::empty(202)
+        .header(
+            "location",
+            operation_result_url(
+                shared,
+                &scope.subscription,
+                &operation,
+                request.api_version(),
+            ),
+        )
+        .header("retry-after", config.config.retry_after_secs.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmanage_values_parse_case_insensitively_and_default_to_detach() {
+        assert_eq!(Unmanage::parse("f", None).unwrap(), Unmanage::Detach);
+        assert_eq!(
+            Unmanage::parse("f", Some("Delete")).unwrap(),
+            Unmanage::Delete
+        );
+        assert_eq!(
+            Unmanage::parse("f", Some("detach")).unwrap(),
+            Unmanage::Detach
+        );
+        assert_eq!(
+            Unmanage::parse("f", Some("purge")).unwrap_err().code,
+            "InvalidRequestContent"
+        );
+    }
+}
