@@ -232,3 +232,91 @@ impl DeclKind {
 pub struct File {
     pub decls: Vec<Decl>,
 }
+
+impl Expr {
+    /// Calls `f` on this expression and every expression inside it, in source order.
+    pub fn visit<'e>(&'e self, f: &mut impl FnMut(&'e Expr)) {
+        f(self);
+        match &self.kind {
+            ExprKind::Str { holes, .. } => holes.iter().for_each(|h| h.visit(f)),
+            ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Null | ExprKind::Ident(_) => {}
+            ExprKind::Array(items) => {
+                for i in items {
+                    match i {
+                        ArrayItem::Value(x) | ArrayItem::Spread(x) => x.visit(f),
+                    }
+                }
+            }
+            ExprKind::Object(items) => {
+                for i in items {
+                    match i {
+                        ObjectItem::Property {
+                            decorators,
+                            key,
+                            value,
+                        } => {
+                            decorators.iter().for_each(|d| d.visit(f));
+                            if let Some(k) = &key.interpolated {
+                                k.visit(f);
+                            }
+                            value.visit(f);
+                        }
+                        ObjectItem::Spread(x) => x.visit(f),
+                        ObjectItem::NestedResource(d) => d.visit(f),
+                    }
+                }
+            }
+            ExprKind::Call { args, .. } => args.iter().for_each(|a| a.visit(f)),
+            ExprKind::Member { base, .. }
+            | ExprKind::ChildAccess { base, .. }
+            | ExprKind::NonNull(base)
+            | ExprKind::Paren(base)
+            | ExprKind::Unary { operand: base, .. } => base.visit(f),
+            ExprKind::Index { base, index, .. } => {
+                base.visit(f);
+                index.visit(f);
+            }
+            ExprKind::Binary { left, right, .. } => {
+                left.visit(f);
+                right.visit(f);
+            }
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
+                cond.visit(f);
+                then.visit(f);
+                otherwise.visit(f);
+            }
+            ExprKind::For { iterable, body, .. } => {
+                iterable.visit(f);
+                body.visit(f);
+            }
+            ExprKind::If { cond, body } => {
+                cond.visit(f);
+                body.visit(f);
+            }
+            ExprKind::Lambda { body, .. } => body.visit(f),
+        }
+    }
+}
+
+impl Decl {
+    /// Calls `f` on every expression of the declaration, decorators first, in source order.
+    pub fn visit<'e>(&'e self, f: &mut impl FnMut(&'e Expr)) {
+        self.decorators.iter().for_each(|d| d.visit(f));
+        match &self.kind {
+            DeclKind::TargetScope(e) | DeclKind::Metadata(e) | DeclKind::Assert(e) => e.visit(f),
+            DeclKind::Param { default, .. } => default.iter().for_each(|e| e.visit(f)),
+            DeclKind::Var { value, .. } | DeclKind::Output { value, .. } => value.visit(f),
+            DeclKind::Resource { value, .. } | DeclKind::Module { value, .. } => value.visit(f),
+            DeclKind::Type(_)
+            | DeclKind::Func
+            | DeclKind::Import
+            | DeclKind::Extension
+            | DeclKind::Using
+            | DeclKind::Test => {}
+        }
+    }
+}

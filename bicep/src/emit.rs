@@ -158,6 +158,11 @@ struct Emitter<'a> {
     modules: Vec<Module<'a>>,
     symbols: HashMap<String, Sym>,
     deps: RefCell<Vec<Dep>>,
+    /// Hoisted `load*` calls: span start → index of their `$fxv#N` variable.
+    loaded: HashMap<usize, usize>,
+    loaded_values: Vec<Value>,
+    /// Variables whose whole value is a loaded file: value span start → content.
+    whole_loaded: HashMap<usize, Value>,
     /// Above zero while emitting a resource id: its name's references are not
     /// dependencies of the declaration that refers to the resource.
     suppress_deps: Cell<usize>,
@@ -333,6 +338,9 @@ impl<'a> Emitter<'a> {
             modules: Vec::new(),
             symbols: HashMap::new(),
             deps: RefCell::new(Vec::new()),
+            loaded: HashMap::new(),
+            loaded_values: Vec::new(),
+            whole_loaded: HashMap::new(),
             suppress_deps: Cell::new(0),
             inline_budget: Cell::new(MAX_INLININGS),
             var_deps: RefCell::new(HashMap::new()),
@@ -399,6 +407,7 @@ impl<'a> Emitter<'a> {
                 }
             }
         }
+        em.hoist_loaded_files()?;
         Ok(em)
     }
 
@@ -652,7 +661,11 @@ impl<'a> Emitter<'a> {
                             "input": self.var_loop_input(body, &cx)?,
                         }));
                     } else {
-                        vars.insert(name, self.val(value, &Cx::default())?);
+                        let v = match self.whole_loaded.get(&value.span.start) {
+                            Some(v) => v.clone(),
+                            None => self.val(value, &Cx::default())?,
+                        };
+                        vars.insert(name, v);
                     }
                 }
                 DeclKind::Output { ty, value } => {
@@ -660,6 +673,9 @@ impl<'a> Emitter<'a> {
                 }
                 _ => {}
             }
+        }
+        for (k, v) in self.loaded_values.iter().enumerate() {
+            vars.insert(format!("$fxv#{k}"), v.clone());
         }
         if !var_copies.is_empty() {
             let mut with_copy = Map::new();
@@ -741,6 +757,104 @@ impl<'a> Emitter<'a> {
                 Ok(expr_value(self.ex(body, cx)?))
             }
             _ => self.val(body, cx),
+        }
+    }
+
+    /// File contents loaded inside expressions become variables `$fxv#N`, numbered
+    /// in source order, as the official compiler emits them.
+    fn hoist_loaded_files(&mut self) -> R<()> {
+        let mut calls = Vec::new();
+        for d in &self.file.decls {
+            let whole = match &d.kind {
+                DeclKind::Var { value, .. } => {
+                    whole_file_load(value).map(|(n, a)| (value.span, n, a))
+                }
+                _ => None,
+            };
+            if let Some((span, fname, args)) = whole {
+                let v = escape_loaded(self.load_file(fname, args, span)?);
+                self.whole_loaded.insert(span.start, v);
+            }
+            let whole = whole.map(|(span, _, _)| span.start);
+            d.visit(&mut |e| {
+                if let ExprKind::Call {
+                    namespace,
+                    name,
+                    args,
+                } = &e.kind
+                    && LOAD_FUNCTIONS.contains(&name.as_str())
+                    && namespace.as_deref().is_none_or(|n| n == "sys")
+                    && Some(e.span.start) != whole
+                {
+                    calls.push((name.as_str(), args.as_slice(), e.span));
+                }
+            });
+        }
+        for (name, args, span) in calls {
+            let v = escape_loaded(self.load_file(name, args, span)?);
+            self.loaded.insert(span.start, self.loaded_values.len());
+            self.loaded_values.push(v);
+        }
+        Ok(())
+    }
+
+    /// Evaluates `loadTextContent`, `loadFileAsBase64` or `loadJsonContent` at compile time.
+    fn load_file(&self, name: &str, args: &[Expr], span: Span) -> R<Value> {
+        let Some(path) = args.first().and_then(plain_string) else {
+            return Err(Diagnostic::error(
+                "BCP032",
+                "The value must be a compile-time constant.",
+                args.first().map(|a| a.span).unwrap_or(span),
+            ));
+        };
+        let read_error = |e: String| {
+            Diagnostic::error(
+                "BCP091",
+                format!("An error occurred reading file. {e}"),
+                span,
+            )
+        };
+        match (name, args.len()) {
+            ("loadTextContent", 1) => {
+                let (_, text) = self
+                    .resolver
+                    .resolve(self.file_name, path)
+                    .map_err(read_error)?;
+                Ok(Value::String(
+                    text.trim_start_matches('\u{feff}').to_string(),
+                ))
+            }
+            ("loadTextContent", 2)
+                if plain_string(&args[1]).is_some_and(|e| e.eq_ignore_ascii_case("utf-8")) =>
+            {
+                let (_, text) = self
+                    .resolver
+                    .resolve(self.file_name, path)
+                    .map_err(read_error)?;
+                Ok(Value::String(
+                    text.trim_start_matches('\u{feff}').to_string(),
+                ))
+            }
+            ("loadFileAsBase64", 1) => {
+                use base64::Engine;
+                let (_, bytes) = self
+                    .resolver
+                    .resolve_bytes(self.file_name, path)
+                    .map_err(read_error)?;
+                Ok(Value::String(
+                    base64::engine::general_purpose::STANDARD.encode(bytes),
+                ))
+            }
+            ("loadJsonContent", 1) => {
+                let (_, text) = self
+                    .resolver
+                    .resolve(self.file_name, path)
+                    .map_err(read_error)?;
+                serde_json::from_str(text.trim_start_matches('\u{feff}')).or_else(|_| {
+                    unsupported("loadJsonContent of a file that is not strict JSON", span)
+                })
+            }
+            _ => unsupported(format!("This form of \"{name}\""), span),
         }
     }
 
@@ -1853,8 +1967,14 @@ impl<'a> Emitter<'a> {
         match name {
             "any" if args.len() == 1 => return self.ex(&args[0], cx),
             "nameof" => return Ok(quote(&nameof(args, span)?)),
-            "loadTextContent" | "loadFileAsBase64" | "loadJsonContent" | "loadYamlContent" => {
-                return unsupported(format!("The function \"{name}\""), span);
+            n if LOAD_FUNCTIONS.contains(&n) => {
+                return match self.loaded.get(&span.start) {
+                    Some(k) => Ok(format!("variables('$fxv#{k}')")),
+                    None if self.whole_loaded.contains_key(&span.start) => {
+                        Ok(value_to_expr(&self.whole_loaded[&span.start]))
+                    }
+                    None => unsupported(format!("The function \"{name}\" here"), span),
+                };
             }
             _ => {}
         }
@@ -2228,6 +2348,39 @@ fn nameof(args: &[Expr], span: Span) -> R<String> {
             arg.span,
         )
     })
+}
+
+/// Loaded text is data, never an ARM expression.
+fn escape_loaded(v: Value) -> Value {
+    match v {
+        Value::String(s) => literal_string(&s),
+        other => other,
+    }
+}
+
+const LOAD_FUNCTIONS: &[&str] = &[
+    "loadTextContent",
+    "loadFileAsBase64",
+    "loadJsonContent",
+    "loadYamlContent",
+    "loadDirectoryFileInfo",
+];
+
+/// A variable whose whole value is a text or base64 file load is emitted as the
+/// literal content instead of a hoisted `$fxv#N` variable.
+fn whole_file_load(value: &Expr) -> Option<(&str, &[Expr])> {
+    match &value.kind {
+        ExprKind::Call {
+            namespace,
+            name,
+            args,
+        } if matches!(name.as_str(), "loadTextContent" | "loadFileAsBase64")
+            && namespace.as_deref().is_none_or(|n| n == "sys") =>
+        {
+            Some((name.as_str(), args.as_slice()))
+        }
+        _ => None,
+    }
 }
 
 fn int_value(s: &str, span: Span) -> R<Value> {

@@ -110,6 +110,7 @@ const SYS: &[&str] = &[
     "createObject",
     "nullable",
     "nameof",
+    "loadDirectoryFileInfo",
 ];
 
 const AZ: &[&str] = &[

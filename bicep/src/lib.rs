@@ -85,6 +85,12 @@ pub trait ModuleResolver {
     /// Resolves `relative` against the file `from` and returns the resolved name
     /// (used for nested references and diagnostics) and the file content.
     fn resolve(&self, from: &str, relative: &str) -> Result<(String, String), String>;
+
+    /// Like [`ModuleResolver::resolve`] for binary content (`loadFileAsBase64`).
+    fn resolve_bytes(&self, from: &str, relative: &str) -> Result<(String, Vec<u8>), String> {
+        self.resolve(from, relative)
+            .map(|(name, text)| (name, text.into_bytes()))
+    }
 }
 
 /// Resolves paths on the local file system.
@@ -96,6 +102,14 @@ impl ModuleResolver for FsResolver {
         let base = Path::new(from).parent().unwrap_or(Path::new(""));
         let path: PathBuf = base.join(relative);
         std::fs::read_to_string(&path)
+            .map(|c| (path.to_string_lossy().into_owned(), c))
+            .map_err(|e| format!("could not read \"{relative}\": {e}"))
+    }
+
+    fn resolve_bytes(&self, from: &str, relative: &str) -> Result<(String, Vec<u8>), String> {
+        let base = Path::new(from).parent().unwrap_or(Path::new(""));
+        let path: PathBuf = base.join(relative);
+        std::fs::read(&path)
             .map(|c| (path.to_string_lossy().into_owned(), c))
             .map_err(|e| format!("could not read \"{relative}\": {e}"))
     }
@@ -194,6 +208,61 @@ pub fn compile_source(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn files(entries: &[(&str, &str)]) -> MapResolver {
+        MapResolver::new(
+            entries
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn compiles_modules_and_loaded_files_from_memory() {
+        let resolver = files(&[
+            ("mods/store.bicep", "param n string\noutput id string = n\n"),
+            ("script.sh", "echo hi\n"),
+        ]);
+        let main = "var script = loadTextContent('script.sh')\nmodule m './mods/store.bicep' = {\n  name: 'deploy'\n  params: {\n    n: script\n  }\n}\noutput o string = m.outputs.id\n";
+        let t = compile_source("main.bicep", main, &resolver).unwrap();
+        assert_eq!(t.json["variables"]["script"], "echo hi\n");
+        let m = &t.json["resources"][0];
+        assert_eq!(m["type"], "Microsoft.Resources/deployments");
+        assert_eq!(
+            m["properties"]["template"]["outputs"]["id"]["value"],
+            "[parameters('n')]"
+        );
+        assert_eq!(
+            t.json["outputs"]["o"]["value"],
+            "[reference(resourceId('Microsoft.Resources/deployments', 'deploy'), '2025-04-01').outputs.id.value]"
+        );
+    }
+
+    #[test]
+    fn unsupported_constructs_are_flagged_for_fallback() {
+        let err = compile_source("main.bicep", "type t = string\n", &files(&[])).unwrap_err();
+        assert!(err.is_unsupported());
+        assert_eq!(err.0[0].line, 1);
+        let err = compile_source("main.bicep", "var a = nope\n", &files(&[])).unwrap_err();
+        assert!(!err.is_unsupported());
+        assert_eq!(
+            err.to_string(),
+            "main.bicep(1,9) : Error BCP057: The name \"nope\" does not exist in the current context."
+        );
+    }
+
+    #[test]
+    fn missing_module_is_an_error_in_the_referring_file() {
+        let err = compile_source(
+            "main.bicep",
+            "module m 'gone.bicep' = {\n  name: 'x'\n}\n",
+            &files(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(err.0[0].diagnostic.code, "BCP091");
+        assert_eq!((err.0[0].line, err.0[0].col), (1, 10));
+    }
 
     #[test]
     fn map_resolver_normalises_relative_paths() {
