@@ -1,0 +1,588 @@
+//! Pure decisions: from what is known about an object (its status, the desired hash, the
+//! latest ARM answer) to the next [`Action`] or [`DeleteAction`]. The reconciler performs
+//! the I/O an action names and feeds the answer back through the `after_*` functions.
+
+use std::time::Duration;
+
+use crds::{AzureResourceStatus, DeletionPolicy, Phase};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::azure::{
+    ArmFailure, DeleteOutcome, DeploymentObservation, Engine, OperationStatus, ProvisioningState,
+    StartOutcome, UnmanageAction,
+};
+use crate::error::is_retryable_reason;
+
+/// Poll interval when ARM gives no `Retry-After` (ARM itself suggests up to 60 s; the
+/// simulator and small templates finish much sooner).
+pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
+
+/// What the apply step does next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// PUT the deployment (after ensuring the resource group).
+    StartDeployment,
+    /// GET the long-running operation's status URL.
+    PollOperation { operation_url: String },
+    /// GET the deployment itself (no operation URL known, or the operation finished).
+    ObserveDeployment,
+    /// A Ready object is due for its periodic check: GET only, redeploy on drift.
+    CheckDrift,
+    /// Record that a deployment was accepted and is running.
+    RecordStarted {
+        operation_url: Option<String>,
+        poll_after: Duration,
+    },
+    /// Record success: outputs, resources, Ready.
+    RecordSuccess(DeploymentObservation),
+    /// Record an ARM-reported deployment failure.
+    RecordFailure(ArmFailure),
+    /// Nothing to write; look again later.
+    Requeue { after: Duration },
+    /// Nothing to do until the object or one of its inputs changes.
+    AwaitChange,
+}
+
+/// What the decision looks at.
+#[derive(Debug, Clone)]
+pub struct Observed<'a> {
+    pub generation: Option<i64>,
+    pub status: &'a AzureResourceStatus,
+    pub desired_hash: &'a str,
+    pub now: Timestamp,
+    pub sync_interval: Option<Duration>,
+    /// When this process last checked the object against Azure (not persisted: a
+    /// restart checks once, with reads only).
+    pub last_checked: Option<Timestamp>,
+}
+
+/// The first step of a reconcile of a live (not deleted) object.
+pub fn decide(o: &Observed<'_>) -> Action {
+    let status = o.status;
+    let same_hash = status.applied_hash.as_deref() == Some(o.desired_hash);
+    match status.phase {
+        // Finish what runs before anything else: ARM refuses a second PUT anyway.
+        Some(Phase::Deploying) => match operation_url(status) {
+            Some(operation_url) => Action::PollOperation { operation_url },
+            None => Action::ObserveDeployment,
+        },
+        Some(Phase::Ready) if same_hash => match o.sync_interval {
+            None => Action::AwaitChange,
+            Some(interval) => {
+                let last = o
+                    .last_checked
+                    .or_else(|| finished_at(status))
+                    .unwrap_or(o.now);
+                let elapsed = o.now.duration_since(last).unsigned_abs();
+                if elapsed >= interval {
+                    Action::CheckDrift
+                } else {
+                    Action::Requeue {
+                        after: interval - elapsed,
+                    }
+                }
+            }
+        },
+        Some(Phase::Failed)
+            if same_hash
+                && o.generation == status.observed_generation
+                && !failure_is_retryable(status) =>
+        {
+            Action::AwaitChange
+        }
+        _ => Action::StartDeployment,
+    }
+}
+
+/// After a PUT.
+pub fn after_start(outcome: StartOutcome) -> Action {
+    match outcome {
+        StartOutcome::Accepted {
+            operation_url,
+            retry_after,
+        } => Action::RecordStarted {
+            operation_url,
+            poll_after: retry_after.unwrap_or(DEFAULT_POLL),
+        },
+        StartOutcome::AlreadyRunning => Action::RecordStarted {
+            operation_url: None,
+            poll_after: DEFAULT_POLL,
+        },
+    }
+}
+
+/// After polling the operation URL.
+pub fn after_poll(status: OperationStatus) -> Action {
+    match status {
+        OperationStatus::Running { retry_after } => Action::Requeue {
+            after: retry_after.unwrap_or(DEFAULT_POLL),
+        },
+        // The outputs and resources are on the deployment, not on the operation.
+        OperationStatus::Succeeded => Action::ObserveDeployment,
+        OperationStatus::Failed(failure) => Action::RecordFailure(failure),
+    }
+}
+
+/// After a GET of the deployment while one is believed to be running.
+pub fn after_observe(observation: Option<DeploymentObservation>) -> Action {
+    let Some(observation) = observation else {
+        // The PUT never landed (or the record was trimmed): send it (again).
+        return Action::StartDeployment;
+    };
+    match observation.state {
+        ProvisioningState::Running => Action::Requeue {
+            after: DEFAULT_POLL,
+        },
+        ProvisioningState::Succeeded => Action::RecordSuccess(observation),
+        ProvisioningState::Failed | ProvisioningState::Canceled => {
+            Action::RecordFailure(observation.error.unwrap_or_else(|| ArmFailure {
+                code: format!("Deployment{}", observation.provisioning_state_text),
+                message: format!(
+                    "the deployment ended in state {}",
+                    observation.provisioning_state_text
+                ),
+                details: vec![],
+            }))
+        }
+    }
+}
+
+/// After the periodic check: redeploy when the deployment is gone, did not succeed, or
+/// any of its resources vanished; else look again after the interval.
+pub fn after_drift_check(
+    observation: Option<&DeploymentObservation>,
+    missing_resources: usize,
+    sync_interval: Option<Duration>,
+) -> Action {
+    let healthy = observation.is_some_and(|o| o.state == ProvisioningState::Succeeded);
+    if !healthy || missing_resources > 0 {
+        return Action::StartDeployment;
+    }
+    sync_interval.map_or(Action::AwaitChange, |after| Action::Requeue { after })
+}
+
+/// What the delete path does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteAction {
+    /// A deployment is still running: wait for it before removing anything.
+    WaitForDeployment { operation_url: Option<String> },
+    /// DELETE the stack with this unmanage action.
+    DeleteStack { unmanage: UnmanageAction },
+    /// Poll a running stack deletion.
+    PollDelete { operation_url: String },
+    /// Deployment engine, resources unknown: read them from the deployment.
+    DiscoverResources,
+    /// DELETE these ids (the deepest level of those left: children first).
+    DeleteResources { ids: Vec<String> },
+    /// All resources are gone: delete the deployment history record.
+    DeleteRecord,
+    /// Nothing left in Azure for this object.
+    RemoveFinalizer,
+}
+
+/// The next step of deleting an object.
+pub fn decide_delete(
+    status: &AzureResourceStatus,
+    engine: Engine,
+    policy: DeletionPolicy,
+) -> DeleteAction {
+    if status.phase == Some(Phase::Deploying) {
+        return DeleteAction::WaitForDeployment {
+            operation_url: operation_url(status),
+        };
+    }
+    let deleting = status.phase == Some(Phase::Deleting);
+    match (engine, policy) {
+        (Engine::Deployment, DeletionPolicy::Orphan) => DeleteAction::RemoveFinalizer,
+        (Engine::Stack, _) => match operation_url(status).filter(|_| deleting) {
+            Some(operation_url) => DeleteAction::PollDelete { operation_url },
+            None => DeleteAction::DeleteStack {
+                unmanage: crate::build::unmanage_action(policy),
+            },
+        },
+        (Engine::Deployment, DeletionPolicy::Delete) => {
+            if !status.resources.is_empty() {
+                DeleteAction::DeleteResources {
+                    ids: deepest(&status.resources),
+                }
+            } else if deleting {
+                DeleteAction::DeleteRecord
+            } else {
+                DeleteAction::DiscoverResources
+            }
+        }
+    }
+}
+
+/// After a stack DELETE or a poll of it: `None` means done.
+pub fn after_stack_delete(outcome: DeleteOutcome) -> Option<(Option<String>, Duration)> {
+    match outcome {
+        DeleteOutcome::Done => None,
+        DeleteOutcome::Accepted {
+            operation_url,
+            retry_after,
+        } => Some((operation_url, retry_after.unwrap_or(DEFAULT_POLL))),
+    }
+}
+
+/// The ids at the greatest path depth, so that children go before their parents.
+pub fn deepest(ids: &[String]) -> Vec<String> {
+    let depth = |id: &str| id.trim_matches('/').split('/').count();
+    let max = ids.iter().map(|id| depth(id)).max().unwrap_or(0);
+    ids.iter().filter(|id| depth(id) == max).cloned().collect()
+}
+
+fn operation_url(status: &AzureResourceStatus) -> Option<String> {
+    status
+        .deployment
+        .as_ref()
+        .and_then(|d| d.operation_url.clone())
+}
+
+fn finished_at(status: &AzureResourceStatus) -> Option<Timestamp> {
+    status
+        .deployment
+        .as_ref()
+        .and_then(|d| d.finished_at.as_ref())
+        .map(|t| t.0)
+}
+
+fn failure_is_retryable(status: &AzureResourceStatus) -> bool {
+    status.error.as_ref().is_some_and(|e| {
+        let details: Vec<_> = e
+            .details
+            .iter()
+            .map(|d| crate::error::ArmDetail {
+                code: d.code.clone(),
+                message: d.message.clone(),
+                target: d.target.clone(),
+            })
+            .collect();
+        is_retryable_reason(&e.code, &details)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crds::{DeploymentStatus, ErrorDetail, ErrorStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    const HASH: &str = "h1";
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + secs).unwrap()
+    }
+
+    fn status(phase: Phase, hash: &str) -> AzureResourceStatus {
+        AzureResourceStatus {
+            phase: Some(phase),
+            observed_generation: Some(1),
+            applied_hash: Some(hash.into()),
+            deployment: Some(DeploymentStatus {
+                finished_at: Some(Time(at(0))),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn observed(status: &AzureResourceStatus) -> Observed<'_> {
+        Observed {
+            generation: Some(1),
+            status,
+            desired_hash: HASH,
+            now: at(0),
+            sync_interval: Some(Duration::from_secs(3600)),
+            last_checked: None,
+        }
+    }
+
+    fn observation(state: ProvisioningState) -> DeploymentObservation {
+        DeploymentObservation {
+            id: Some("/subscriptions/s/resourceGroups/rg/providers/x/deployments/d".into()),
+            provisioning_state_text: format!("{state:?}"),
+            state,
+            correlation_id: None,
+            outputs: vec![],
+            resources: vec![],
+            error: None,
+        }
+    }
+
+    fn failed_with(code: &str, details: &[&str]) -> AzureResourceStatus {
+        let mut s = status(Phase::Failed, HASH);
+        s.error = Some(ErrorStatus {
+            code: code.into(),
+            message: "m".into(),
+            details: details
+                .iter()
+                .map(|c| ErrorDetail {
+                    code: (*c).into(),
+                    message: "m".into(),
+                    target: None,
+                })
+                .collect(),
+        });
+        s
+    }
+
+    #[test]
+    fn new_object_deploys() {
+        let s = AzureResourceStatus::default();
+        assert_eq!(decide(&observed(&s)), Action::StartDeployment);
+        let pending = status(Phase::Pending, "");
+        assert_eq!(decide(&observed(&pending)), Action::StartDeployment);
+    }
+
+    #[test]
+    fn running_deployment_is_polled_not_redeployed() {
+        let mut s = status(Phase::Deploying, "old");
+        assert_eq!(decide(&observed(&s)), Action::ObserveDeployment);
+        s.deployment.as_mut().unwrap().operation_url = Some("https://op".into());
+        assert_eq!(
+            decide(&observed(&s)),
+            Action::PollOperation {
+                operation_url: "https://op".into()
+            }
+        );
+    }
+
+    #[test]
+    fn ready_and_unchanged_waits_for_the_sync_interval() {
+        let s = status(Phase::Ready, HASH);
+        let mut o = observed(&s);
+        o.now = at(600);
+        assert_eq!(
+            decide(&o),
+            Action::Requeue {
+                after: Duration::from_secs(3000)
+            }
+        );
+        o.now = at(3600);
+        assert_eq!(decide(&o), Action::CheckDrift);
+        o.last_checked = Some(at(3000));
+        assert_eq!(
+            decide(&o),
+            Action::Requeue {
+                after: Duration::from_secs(3000)
+            }
+        );
+        o.sync_interval = None;
+        assert_eq!(decide(&o), Action::AwaitChange);
+    }
+
+    #[test]
+    fn changed_hash_redeploys_a_ready_object() {
+        let s = status(Phase::Ready, "old");
+        assert_eq!(decide(&observed(&s)), Action::StartDeployment);
+    }
+
+    #[test]
+    fn terminal_failure_waits_for_a_change() {
+        let s = failed_with("InvalidTemplate", &[]);
+        assert_eq!(decide(&observed(&s)), Action::AwaitChange);
+
+        let mut new_generation = observed(&s);
+        new_generation.generation = Some(2);
+        assert_eq!(decide(&new_generation), Action::StartDeployment);
+
+        let mut new_hash = observed(&s);
+        new_hash.desired_hash = "h2";
+        assert_eq!(decide(&new_hash), Action::StartDeployment);
+    }
+
+    #[test]
+    fn retryable_failure_is_retried() {
+        for s in [
+            failed_with("SubscriptionRequestsThrottled", &[]),
+            failed_with("DeploymentFailed", &["Conflict"]),
+            failed_with("CredentialsMissing", &[]),
+        ] {
+            assert_eq!(decide(&observed(&s)), Action::StartDeployment);
+        }
+        let mut no_error = status(Phase::Failed, "");
+        no_error.error = None;
+        assert_eq!(decide(&observed(&no_error)), Action::StartDeployment);
+    }
+
+    #[test]
+    fn start_outcomes_record_the_operation() {
+        assert_eq!(
+            after_start(StartOutcome::Accepted {
+                operation_url: Some("https://op".into()),
+                retry_after: Some(Duration::from_secs(2))
+            }),
+            Action::RecordStarted {
+                operation_url: Some("https://op".into()),
+                poll_after: Duration::from_secs(2)
+            }
+        );
+        assert_eq!(
+            after_start(StartOutcome::AlreadyRunning),
+            Action::RecordStarted {
+                operation_url: None,
+                poll_after: DEFAULT_POLL
+            }
+        );
+    }
+
+    #[test]
+    fn poll_results() {
+        assert_eq!(
+            after_poll(OperationStatus::Running {
+                retry_after: Some(Duration::from_secs(7))
+            }),
+            Action::Requeue {
+                after: Duration::from_secs(7)
+            }
+        );
+        assert_eq!(
+            after_poll(OperationStatus::Succeeded),
+            Action::ObserveDeployment
+        );
+        let failure = ArmFailure {
+            code: "DeploymentFailed".into(),
+            message: "m".into(),
+            details: vec![],
+        };
+        assert_eq!(
+            after_poll(OperationStatus::Failed(failure.clone())),
+            Action::RecordFailure(failure)
+        );
+    }
+
+    #[test]
+    fn observation_results() {
+        assert_eq!(after_observe(None), Action::StartDeployment);
+        assert_eq!(
+            after_observe(Some(observation(ProvisioningState::Running))),
+            Action::Requeue {
+                after: DEFAULT_POLL
+            }
+        );
+        let ok = observation(ProvisioningState::Succeeded);
+        assert_eq!(after_observe(Some(ok.clone())), Action::RecordSuccess(ok));
+        match after_observe(Some(observation(ProvisioningState::Canceled))) {
+            Action::RecordFailure(f) => assert_eq!(f.code, "DeploymentCanceled"),
+            other => panic!("unexpected {other:?}"),
+        }
+        let mut failed = observation(ProvisioningState::Failed);
+        failed.error = Some(ArmFailure {
+            code: "DeploymentFailed".into(),
+            message: "boom".into(),
+            details: vec![],
+        });
+        assert_eq!(
+            after_observe(Some(failed.clone())),
+            Action::RecordFailure(failed.error.unwrap())
+        );
+    }
+
+    #[test]
+    fn drift_check_redeploys_only_on_drift() {
+        let ok = observation(ProvisioningState::Succeeded);
+        let hour = Some(Duration::from_secs(3600));
+        assert_eq!(
+            after_drift_check(Some(&ok), 0, hour),
+            Action::Requeue {
+                after: Duration::from_secs(3600)
+            }
+        );
+        assert_eq!(
+            after_drift_check(Some(&ok), 1, hour),
+            Action::StartDeployment
+        );
+        assert_eq!(after_drift_check(None, 0, hour), Action::StartDeployment);
+        let failed = observation(ProvisioningState::Failed);
+        assert_eq!(
+            after_drift_check(Some(&failed), 0, hour),
+            Action::StartDeployment
+        );
+    }
+
+    #[test]
+    fn delete_waits_for_a_running_deployment() {
+        let s = status(Phase::Deploying, HASH);
+        for engine in [Engine::Stack, Engine::Deployment] {
+            assert_eq!(
+                decide_delete(&s, engine, DeletionPolicy::Delete),
+                DeleteAction::WaitForDeployment {
+                    operation_url: None
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn stack_delete_and_orphan() {
+        let s = status(Phase::Ready, HASH);
+        assert_eq!(
+            decide_delete(&s, Engine::Stack, DeletionPolicy::Delete),
+            DeleteAction::DeleteStack {
+                unmanage: UnmanageAction::Delete
+            }
+        );
+        assert_eq!(
+            decide_delete(&s, Engine::Stack, DeletionPolicy::Orphan),
+            DeleteAction::DeleteStack {
+                unmanage: UnmanageAction::Detach
+            }
+        );
+        let mut deleting = status(Phase::Deleting, HASH);
+        deleting.deployment.as_mut().unwrap().operation_url = Some("https://del".into());
+        assert_eq!(
+            decide_delete(&deleting, Engine::Stack, DeletionPolicy::Delete),
+            DeleteAction::PollDelete {
+                operation_url: "https://del".into()
+            }
+        );
+    }
+
+    #[test]
+    fn deployment_engine_delete_goes_children_first_then_record() {
+        let rg = "/subscriptions/s/resourceGroups/rg/providers";
+        let mut s = status(Phase::Ready, HASH);
+        assert_eq!(
+            decide_delete(&s, Engine::Deployment, DeletionPolicy::Orphan),
+            DeleteAction::RemoveFinalizer
+        );
+        assert_eq!(
+            decide_delete(&s, Engine::Deployment, DeletionPolicy::Delete),
+            DeleteAction::DiscoverResources
+        );
+        s.resources = vec![
+            format!("{rg}/Microsoft.Network/virtualNetworks/v"),
+            format!("{rg}/Microsoft.Network/virtualNetworks/v/subnets/a"),
+            format!("{rg}/Microsoft.Storage/storageAccounts/s"),
+            format!("{rg}/Microsoft.Network/virtualNetworks/v/subnets/b"),
+        ];
+        assert_eq!(
+            decide_delete(&s, Engine::Deployment, DeletionPolicy::Delete),
+            DeleteAction::DeleteResources {
+                ids: vec![
+                    format!("{rg}/Microsoft.Network/virtualNetworks/v/subnets/a"),
+                    format!("{rg}/Microsoft.Network/virtualNetworks/v/subnets/b"),
+                ]
+            }
+        );
+        let mut done = status(Phase::Deleting, HASH);
+        done.resources.clear();
+        assert_eq!(
+            decide_delete(&done, Engine::Deployment, DeletionPolicy::Delete),
+            DeleteAction::DeleteRecord
+        );
+    }
+
+    #[test]
+    fn stack_delete_outcomes() {
+        assert_eq!(after_stack_delete(DeleteOutcome::Done), None);
+        assert_eq!(
+            after_stack_delete(DeleteOutcome::Accepted {
+                operation_url: Some("u".into()),
+                retry_after: None
+            }),
+            Some((Some("u".into()), DEFAULT_POLL))
+        );
+    }
+}

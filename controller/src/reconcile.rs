@@ -1,0 +1,570 @@
+//! The reconcile pipeline's I/O half: resolve inputs, build, then carry out what
+//! [`crate::decide`] says, persisting every transition in status and as an Event.
+
+use std::{sync::Arc, time::Instant};
+
+use crds::{AzureResource, AzureResourceStatus};
+use k8s_openapi::{api::core::v1::Secret, jiff::Timestamp};
+use kube::{
+    Api, Resource, ResourceExt,
+    core::DeserializeGuard,
+    runtime::{
+        controller::Action as Requeue,
+        events::{Event, EventType},
+        finalizer::{self, finalizer},
+    },
+};
+use tracing::{info, warn};
+
+use crate::azure::{
+    DeleteOutcome, DeploymentScope, Engine, OperationKind, OperationStatus, ProvisioningState,
+    UnmanageAction,
+};
+use crate::build;
+use crate::context::Context;
+use crate::decide::{
+    self, Action, DEFAULT_POLL, DeleteAction, Observed, after_drift_check, after_observe,
+    after_poll, after_stack_delete, after_start, decide_delete,
+};
+use crate::dereference;
+use crate::error::{Error, Result, backoff};
+use crate::status;
+
+/// Finalizer that keeps an object until its Azure resources are handled.
+pub const FINALIZER: &str = "azure-driver.io/cleanup";
+
+/// Entry point for the kube-runtime `Controller`.
+pub async fn reconcile(
+    guard: Arc<DeserializeGuard<AzureResource>>,
+    ctx: Arc<Context>,
+) -> Result<Requeue> {
+    let started = Instant::now();
+    let result = match &guard.0 {
+        Ok(object) => reconcile_object(Arc::new(object.clone()), &ctx).await,
+        Err(invalid) => {
+            // One malformed object must not stop the others: report it and wait for a fix.
+            warn!(name = ?invalid.metadata.name, namespace = ?invalid.metadata.namespace,
+                  error = %invalid.error, "invalid AzureResource");
+            Ok(Requeue::await_change())
+        }
+    };
+    ctx.metrics.reconciled(started.elapsed());
+    if let Err(e) = &result {
+        ctx.metrics.error(e.metric_label());
+    }
+    result
+}
+
+/// Retryable failures come back here (terminal ones are recorded and end in
+/// `await_change`): back off exponentially, never before ARM's `Retry-After`.
+pub fn error_policy(
+    guard: Arc<DeserializeGuard<AzureResource>>,
+    error: &Error,
+    _ctx: Arc<Context>,
+) -> Requeue {
+    // The status was written with the incremented count; the cached object may lag.
+    let failures = guard
+        .0
+        .as_ref()
+        .ok()
+        .and_then(|o| o.status.as_ref())
+        .map_or(0, |s| s.failures)
+        .saturating_add(1);
+    Requeue::requeue(backoff(failures, error.retry_after(), jitter()))
+}
+
+fn jitter() -> f64 {
+    rand::random::<f64>() * 2.0 - 1.0
+}
+
+async fn reconcile_object(object: Arc<AzureResource>, ctx: &Context) -> Result<Requeue> {
+    let namespace = object.namespace().unwrap_or_default();
+    let api: Api<AzureResource> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, object, |event| async {
+        match event {
+            finalizer::Event::Apply(o) => apply(&o, ctx, &api).await,
+            finalizer::Event::Cleanup(o) => cleanup(&o, ctx, &api).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    })
+}
+
+/// Creates or updates the deployment; failures are recorded in status and as an Event.
+async fn apply(object: &AzureResource, ctx: &Context, api: &Api<AzureResource>) -> Result<Requeue> {
+    let mut status = object.status.clone().unwrap_or_default();
+    let mut hash = None;
+    match run_apply(object, ctx, api, &mut status, &mut hash).await {
+        Ok(next) => Ok(next),
+        Err(error) => {
+            let terminal = !error.is_retryable();
+            record_error(
+                object,
+                ctx,
+                api,
+                &mut status,
+                &error,
+                terminal.then_some(hash).flatten().as_deref(),
+            )
+            .await?;
+            if terminal {
+                Ok(Requeue::await_change())
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+async fn record_error(
+    object: &AzureResource,
+    ctx: &Context,
+    api: &Api<AzureResource>,
+    status: &mut AzureResourceStatus,
+    error: &Error,
+    applied_hash: Option<&str>,
+) -> Result<()> {
+    warn!(object = %object.name_any(), namespace = ?object.namespace(),
+          reason = %error.reason(), error = %error, "reconcile failed");
+    status::failed(
+        status,
+        error,
+        false,
+        applied_hash,
+        object.metadata.generation,
+        Timestamp::now(),
+    );
+    status::apply(api, object, status).await?;
+    publish(
+        ctx,
+        object,
+        EventType::Warning,
+        &error.reason(),
+        "Reconcile",
+        &error.to_string(),
+    )
+    .await;
+    Ok(())
+}
+
+async fn run_apply(
+    object: &AzureResource,
+    ctx: &Context,
+    api: &Api<AzureResource>,
+    status: &mut AzureResourceStatus,
+    hash: &mut Option<String>,
+) -> Result<Requeue> {
+    let namespace = object.namespace().unwrap_or_default();
+    let (credentials, credential_subscription) = dereference::credentials(
+        &ctx.client,
+        &namespace,
+        &object.spec,
+        ctx.operator_subscription_id.as_deref(),
+    )
+    .await?;
+    let inputs = dereference::inputs(
+        &ctx.client,
+        &ctx.bicep,
+        object,
+        &namespace,
+        credential_subscription,
+    )
+    .await?;
+    let request = build::build(object, &inputs)?;
+    *hash = Some(request.applied_hash.clone());
+    let sync_interval = object
+        .spec
+        .sync_interval()
+        .map_err(|e| Error::InvalidSpec(e.to_string()))?;
+    let azure = ctx.azure.api(&credentials)?;
+
+    let uid = object.uid().unwrap_or_default();
+    let generation = object.metadata.generation;
+    let now = Timestamp::now();
+    let mut action = decide::decide(&Observed {
+        generation,
+        status,
+        desired_hash: &request.applied_hash,
+        now,
+        sync_interval,
+        last_checked: ctx.last_checked(&uid),
+    });
+    loop {
+        ctx.metrics.action(action_label(&action));
+        action = match action {
+            Action::StartDeployment => {
+                if let (
+                    Some(location),
+                    DeploymentScope::ResourceGroup {
+                        subscription_id,
+                        resource_group,
+                    },
+                ) = (&request.ensure_resource_group, &request.target.scope)
+                {
+                    azure
+                        .ensure_resource_group(subscription_id, resource_group, location)
+                        .await?;
+                }
+                after_start(azure.start_deployment(&request).await?)
+            }
+            Action::PollOperation { operation_url } => after_poll(
+                azure
+                    .poll_operation(OperationKind::Deploy(request.target.engine), &operation_url)
+                    .await?,
+            ),
+            Action::ObserveDeployment => {
+                after_observe(azure.get_deployment(&request.target).await?)
+            }
+            Action::CheckDrift => {
+                let observation = azure.get_deployment(&request.target).await?;
+                let mut missing = 0;
+                for id in &status.resources {
+                    if !azure.resource_exists(id).await? {
+                        missing += 1;
+                    }
+                }
+                ctx.mark_checked(&uid, now);
+                let next = after_drift_check(observation.as_ref(), missing, sync_interval);
+                if next == Action::StartDeployment {
+                    let note = match &observation {
+                        None => "the deployment is gone from Azure".to_owned(),
+                        Some(o) if o.state != ProvisioningState::Succeeded => {
+                            format!("the deployment is {}", o.provisioning_state_text)
+                        }
+                        Some(_) => format!("{missing} resource(s) are gone from Azure"),
+                    };
+                    publish(
+                        ctx,
+                        object,
+                        EventType::Normal,
+                        "DriftDetected",
+                        "Check",
+                        &note,
+                    )
+                    .await;
+                }
+                next
+            }
+            Action::RecordStarted {
+                operation_url,
+                poll_after,
+            } => {
+                status::started(
+                    status,
+                    &request.target.name,
+                    &request.applied_hash,
+                    operation_url,
+                    generation,
+                    now,
+                );
+                status::apply(api, object, status).await?;
+                let note = format!(
+                    "{} {} started",
+                    engine_name(request.target.engine),
+                    request.target.name
+                );
+                info!(object = %object.name_any(), namespace = %namespace, "{note}");
+                publish(
+                    ctx,
+                    object,
+                    EventType::Normal,
+                    "DeploymentStarted",
+                    "Deploy",
+                    &note,
+                )
+                .await;
+                return Ok(Requeue::requeue(poll_after));
+            }
+            Action::RecordSuccess(observation) => {
+                if let Some(secret) = &object.spec.outputs_secret_ref {
+                    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+                    status::apply_outputs_secret(
+                        &secrets,
+                        object,
+                        &secret.name,
+                        &observation.outputs,
+                    )
+                    .await?;
+                }
+                status::succeeded(status, &observation, generation, now);
+                status::apply(api, object, status).await?;
+                ctx.mark_checked(&uid, now);
+                info!(object = %object.name_any(), namespace = %namespace, "ready");
+                publish(
+                    ctx,
+                    object,
+                    EventType::Normal,
+                    "Ready",
+                    "Deploy",
+                    &format!("{} succeeded", engine_name(request.target.engine)),
+                )
+                .await;
+                return Ok(sync_interval.map_or_else(Requeue::await_change, Requeue::requeue));
+            }
+            Action::RecordFailure(failure) => {
+                let error = status::arm_error(&failure);
+                status::failed(status, &error, true, None, generation, now);
+                status::apply(api, object, status).await?;
+                warn!(object = %object.name_any(), namespace = %namespace,
+                      reason = %error.reason(), error = %error, "deployment failed");
+                publish(
+                    ctx,
+                    object,
+                    EventType::Warning,
+                    &error.reason(),
+                    "Deploy",
+                    &error.to_string(),
+                )
+                .await;
+                ctx.metrics.error(error.metric_label());
+                return Ok(if error.is_retryable() {
+                    Requeue::requeue(backoff(status.failures, None, jitter()))
+                } else {
+                    Requeue::await_change()
+                });
+            }
+            Action::Requeue { after } => return Ok(Requeue::requeue(after)),
+            Action::AwaitChange => return Ok(Requeue::await_change()),
+        };
+    }
+}
+
+/// Removes (or orphans) the Azure side, then lets the finalizer go.
+async fn cleanup(
+    object: &AzureResource,
+    ctx: &Context,
+    api: &Api<AzureResource>,
+) -> Result<Requeue> {
+    let mut status = object.status.clone().unwrap_or_default();
+    match run_cleanup(object, ctx, api, &mut status).await {
+        Ok(next) => Ok(next),
+        Err(error) => {
+            // Deletion has no spec change to wait for: every failure is retried.
+            record_error(object, ctx, api, &mut status, &error, None).await?;
+            Err(error)
+        }
+    }
+}
+
+async fn run_cleanup(
+    object: &AzureResource,
+    ctx: &Context,
+    api: &Api<AzureResource>,
+    status: &mut AzureResourceStatus,
+) -> Result<Requeue> {
+    let engine = match object.spec.engine {
+        crds::Engine::Stack => Engine::Stack,
+        crds::Engine::Deployment => Engine::Deployment,
+    };
+    let policy = object.spec.deletion_policy;
+    let generation = object.metadata.generation;
+    let now = Timestamp::now();
+    let uid = object.uid().unwrap_or_default();
+    let mut action = decide_delete(status, engine, policy);
+
+    let mut azure = None;
+    let mut target = None;
+    if action != DeleteAction::RemoveFinalizer {
+        let namespace = object.namespace().unwrap_or_default();
+        let (credentials, subscription) = dereference::credentials(
+            &ctx.client,
+            &namespace,
+            &object.spec,
+            ctx.operator_subscription_id.as_deref(),
+        )
+        .await?;
+        target = Some(build::target(object, subscription.as_deref())?);
+        azure = Some(ctx.azure.api(&credentials)?);
+    }
+    // Announce the start of deletion once, when this reconcile first writes Deleting.
+    let mut announce_start = status.phase != Some(crds::Phase::Deleting);
+
+    loop {
+        ctx.metrics.action(delete_action_label(&action));
+        let (Some(azure), Some(target)) = (&azure, &target) else {
+            // Only RemoveFinalizer runs without ARM.
+            publish(
+                ctx,
+                object,
+                EventType::Normal,
+                "Deleted",
+                "Delete",
+                "deletionPolicy Orphan: Azure resources left in place",
+            )
+            .await;
+            ctx.forget(&uid);
+            return Ok(Requeue::await_change());
+        };
+        action = match action {
+            DeleteAction::WaitForDeployment { operation_url } => {
+                if let Some(url) = operation_url
+                    && let OperationStatus::Running { retry_after } = azure
+                        .poll_operation(OperationKind::Deploy(engine), &url)
+                        .await?
+                {
+                    return Ok(Requeue::requeue(retry_after.unwrap_or(DEFAULT_POLL)));
+                }
+                match azure.get_deployment(target).await? {
+                    Some(o) if o.state == ProvisioningState::Running => {
+                        return Ok(Requeue::requeue(DEFAULT_POLL));
+                    }
+                    Some(o) => status.resources = o.resources,
+                    None => {}
+                }
+                status::deleting(status, None, generation, now);
+                decide_delete(status, engine, policy)
+            }
+            DeleteAction::DeleteStack { unmanage } => {
+                match after_stack_delete(azure.delete_deployment(target, unmanage).await?) {
+                    None => DeleteAction::RemoveFinalizer,
+                    Some((operation_url, after)) => {
+                        status::deleting(status, operation_url, generation, now);
+                        status::apply(api, object, status).await?;
+                        if announce_start {
+                            publish(
+                                ctx,
+                                object,
+                                EventType::Normal,
+                                "DeleteStarted",
+                                "Delete",
+                                &format!("deleting stack {} ({unmanage:?} resources)", target.name),
+                            )
+                            .await;
+                        }
+                        return Ok(Requeue::requeue(after));
+                    }
+                }
+            }
+            DeleteAction::PollDelete { operation_url } => {
+                match azure
+                    .poll_operation(OperationKind::DeleteStack, &operation_url)
+                    .await?
+                {
+                    OperationStatus::Running { retry_after } => {
+                        return Ok(Requeue::requeue(retry_after.unwrap_or(DEFAULT_POLL)));
+                    }
+                    OperationStatus::Succeeded => DeleteAction::RemoveFinalizer,
+                    OperationStatus::Failed(failure) => {
+                        // Send the DELETE again after the backoff.
+                        if let Some(d) = status.deployment.as_mut() {
+                            d.operation_url = None;
+                        }
+                        return Err(status::arm_error(&failure));
+                    }
+                }
+            }
+            DeleteAction::DiscoverResources => match azure.get_deployment(target).await? {
+                None => DeleteAction::RemoveFinalizer,
+                Some(o) if o.state == ProvisioningState::Running => {
+                    return Ok(Requeue::requeue(DEFAULT_POLL));
+                }
+                Some(o) => {
+                    status.resources = o.resources;
+                    status::deleting(status, None, generation, now);
+                    decide_delete(status, engine, policy)
+                }
+            },
+            DeleteAction::DeleteResources { ids } => {
+                if announce_start {
+                    publish(
+                        ctx,
+                        object,
+                        EventType::Normal,
+                        "DeleteStarted",
+                        "Delete",
+                        &format!("deleting {} resource(s)", status.resources.len()),
+                    )
+                    .await;
+                    announce_start = false;
+                }
+                let mut pending = false;
+                for id in ids {
+                    match azure.delete_resource(&id).await? {
+                        DeleteOutcome::Done => status.resources.retain(|r| *r != id),
+                        DeleteOutcome::Accepted { .. } => pending = true,
+                    }
+                }
+                status::deleting(status, None, generation, now);
+                status::apply(api, object, status).await?;
+                if pending {
+                    return Ok(Requeue::requeue(DEFAULT_POLL));
+                }
+                decide_delete(status, engine, policy)
+            }
+            DeleteAction::DeleteRecord => {
+                // Only the history record: its resources are gone already.
+                azure
+                    .delete_deployment(target, UnmanageAction::Delete)
+                    .await?;
+                DeleteAction::RemoveFinalizer
+            }
+            DeleteAction::RemoveFinalizer => {
+                let note = match policy {
+                    crds::DeletionPolicy::Delete => "Azure resources deleted",
+                    crds::DeletionPolicy::Orphan => "Azure resources left in place",
+                };
+                info!(object = %object.name_any(), namespace = ?object.namespace(), "{note}");
+                publish(ctx, object, EventType::Normal, "Deleted", "Delete", note).await;
+                ctx.forget(&uid);
+                return Ok(Requeue::await_change());
+            }
+        };
+    }
+}
+
+/// Events are best effort: a failure to record one must not fail the reconcile.
+async fn publish(
+    ctx: &Context,
+    object: &AzureResource,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.chars().take(128).collect(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
+        warn!(error = %e, reason, "could not publish event");
+    }
+}
+
+fn engine_name(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Stack => "deployment stack",
+        Engine::Deployment => "deployment",
+    }
+}
+
+fn action_label(action: &Action) -> &'static str {
+    match action {
+        Action::StartDeployment => "start_deployment",
+        Action::PollOperation { .. } => "poll_operation",
+        Action::ObserveDeployment => "observe_deployment",
+        Action::CheckDrift => "check_drift",
+        Action::RecordStarted { .. } => "record_started",
+        Action::RecordSuccess(_) => "record_success",
+        Action::RecordFailure(_) => "record_failure",
+        Action::Requeue { .. } => "requeue",
+        Action::AwaitChange => "await_change",
+    }
+}
+
+fn delete_action_label(action: &DeleteAction) -> &'static str {
+    match action {
+        DeleteAction::WaitForDeployment { .. } => "wait_for_deployment",
+        DeleteAction::DeleteStack { .. } => "delete_stack",
+        DeleteAction::PollDelete { .. } => "poll_delete",
+        DeleteAction::DiscoverResources => "discover_resources",
+        DeleteAction::DeleteResources { .. } => "delete_resources",
+        DeleteAction::DeleteRecord => "delete_record",
+        DeleteAction::RemoveFinalizer => "remove_finalizer",
+    }
+}

@@ -1,0 +1,372 @@
+//! The process around the reconciler: configuration, watches, leader election, the
+//! health/metrics endpoint and shutdown.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use anyhow::Context as _;
+use crds::AzureResource;
+use futures::{FutureExt, StreamExt, future::join_all};
+use k8s_openapi::{
+    api::core::v1::{ConfigMap, Secret},
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    core::{DeserializeGuard, PartialObjectMeta},
+    runtime::{
+        Controller, Predicate, WatchStreamExt,
+        controller::Config as ControllerConfig,
+        events::{Recorder, Reporter},
+        predicates,
+        reflector::{self, ObjectRef, Store},
+        wait::{await_condition, conditions},
+        watcher,
+    },
+};
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::azure::AzureApiFactory;
+use crate::context::Context;
+use crate::dereference::{InputKind, referenced_inputs};
+use crate::metrics::Metrics;
+use crate::reconcile::{error_policy, reconcile};
+
+/// Controller settings; every flag has an environment fallback.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "azure-driver-controller",
+    version,
+    about = "Reconciles AzureResource objects into Azure deployments"
+)]
+pub struct Config {
+    /// Address of the HTTP server for /metrics, /healthz and /readyz.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Objects reconciled in parallel.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
+    /// Namespaces to watch, comma separated; empty watches all.
+    #[arg(
+        long,
+        env = "WATCH_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub namespaces: Vec<String>,
+    /// Run leader election (several replicas, one active).
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the coordination.k8s.io Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "azure-driver-controller")]
+    pub lease_name: String,
+    /// Namespace of the Lease.
+    #[arg(long, env = "LEASE_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Seconds a lease is held without renewal; the failover time after a crash.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+    /// This replica's identity in the Lease (default: host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Log format; `LOG_TYPE=logstash` also selects JSON.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Subscription of the operator's own identity, the last fallback.
+    #[arg(long, env = "AZURE_SUBSCRIPTION_ID")]
+    pub operator_subscription_id: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    fn namespaces(&self) -> Vec<String> {
+        self.namespaces
+            .iter()
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+
+    fn identity(&self) -> String {
+        self.identity.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "azure-driver".into());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+}
+
+/// Health as served on `/healthz` and `/readyz`.
+#[derive(Default)]
+pub struct Health {
+    /// Watches synced (or standing by as a non-leader).
+    pub ready: AtomicBool,
+}
+
+/// Runs the controller until `shutdown` resolves: waits for the CRD, takes part in leader
+/// election, reconciles while leading, then finishes in-flight reconciles and releases
+/// the lease.
+pub async fn run(
+    client: Client,
+    config: Config,
+    azure: Arc<dyn AzureApiFactory>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+
+    wait_for_crd(&client, stop_rx.clone()).await?;
+    if *stop_rx.borrow() {
+        return Ok(());
+    }
+
+    let identity = config.identity();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "azure-driver-controller".into(),
+            instance: Some(identity.clone()),
+        },
+    );
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        azure,
+        recorder,
+        metrics.clone(),
+        config.operator_subscription_id.clone(),
+    ));
+
+    if !config.leader_election {
+        metrics.leader.set(1);
+        run_controllers(&ctx, &config, &health, stopped(stop_rx.clone())).await;
+        return Ok(());
+    }
+
+    let manager = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
+        .with_namespace(&config.lease_namespace)
+        .with_identity(&identity)
+        .with_duration(config.lease_duration_seconds)
+        .with_grace(config.lease_duration_seconds.div_ceil(3).max(1))
+        .build()
+        .await
+        .context("creating the lease manager")?;
+    let (mut leader_rx, lease_task) = manager.watch().await;
+    let mut stop = stop_rx.clone();
+    loop {
+        // Standing by counts as ready: a non-leader is healthy and needs no traffic.
+        health.ready.store(true, Ordering::Relaxed);
+        metrics.leader.set(0);
+        while !*leader_rx.borrow_and_update() {
+            tokio::select! {
+                changed = leader_rx.changed() => changed.context("lease manager stopped")?,
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+        if *stop.borrow() {
+            break;
+        }
+        info!(%identity, "leading: starting reconcilers");
+        metrics.leader.set(1);
+        let mut lost = leader_rx.clone();
+        let until = {
+            let stop = stop_rx.clone();
+            async move {
+                tokio::select! {
+                    _ = async { while lost.changed().await.is_ok() && *lost.borrow() {} } => {}
+                    _ = stopped(stop) => {}
+                }
+            }
+        };
+        run_controllers(&ctx, &config, &health, until).await;
+        info!(%identity, "stopped reconciling");
+        if *stop.borrow() {
+            break;
+        }
+    }
+    metrics.leader.set(0);
+    // Dropping the receiver makes the lease task release the lease and end.
+    drop(leader_rx);
+    match lease_task.await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => warn!(error = %e, "releasing the lease"),
+        Err(e) => warn!(error = %e, "lease task"),
+    }
+    Ok(())
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn wait_for_crd(client: &Client, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    info!(
+        crd = crds::CRD_NAME,
+        "waiting for the CRD to be established"
+    );
+    tokio::select! {
+        r = await_condition(crds, crds::CRD_NAME, conditions::is_crd_established()) => {
+            r.context("waiting for the CRD")?;
+        }
+        _ = stopped(stop) => {}
+    }
+    Ok(())
+}
+
+/// Runs one controller per watched namespace (or one for all) until `until` resolves.
+async fn run_controllers(
+    ctx: &Arc<Context>,
+    config: &Config,
+    health: &Arc<Health>,
+    until: impl Future<Output = ()> + Send + 'static,
+) {
+    let namespaces = config.namespaces();
+    let scopes: Vec<Option<String>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.into_iter().map(Some).collect()
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut stores = Vec::new();
+    let mut controllers = Vec::new();
+    for namespace in scopes {
+        let (store, controller) = controller(
+            ctx.clone(),
+            namespace,
+            config.concurrency,
+            stopped(stop_rx.clone()),
+        );
+        stores.push(store);
+        controllers.push(controller);
+    }
+    let readiness = {
+        let health = health.clone();
+        async move {
+            health.ready.store(false, Ordering::Relaxed);
+            for store in stores {
+                if store.wait_until_ready().await.is_err() {
+                    return;
+                }
+            }
+            health.ready.store(true, Ordering::Relaxed);
+        }
+    };
+    let readiness = tokio::spawn(readiness);
+    tokio::spawn(async move {
+        until.await;
+        let _ = stop_tx.send(true);
+    });
+    join_all(controllers).await;
+    readiness.abort();
+}
+
+type Guarded = DeserializeGuard<AzureResource>;
+
+fn controller(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    concurrency: u16,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) -> (Store<Guarded>, futures::future::BoxFuture<'static, ()>) {
+    let client = ctx.client.clone();
+    let (objects, secrets, config_maps) = match &namespace {
+        Some(ns) => (
+            Api::<Guarded>::namespaced(client.clone(), ns),
+            Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), ns),
+            Api::<PartialObjectMeta<ConfigMap>>::namespaced(client, ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client),
+        ),
+    };
+    let (reader, writer) = reflector::store();
+    // Status-only changes (our own writes) must not trigger a reconcile: that would poll
+    // ARM before Retry-After. Spec changes bump generation; finalizer changes drive
+    // the finalizer helper.
+    let main = watcher(objects, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            Default::default(),
+        );
+    let store = reader.clone();
+    let secret_store = reader.clone();
+    let config_map_store = reader.clone();
+    let controller = Controller::for_stream(main, reader)
+        .watches_stream(
+            watcher(secrets, watcher::Config::default())
+                .default_backoff()
+                .touched_objects(),
+            move |secret: PartialObjectMeta<Secret>| {
+                referrers(&secret_store, InputKind::Secret, &secret)
+            },
+        )
+        .watches_stream(
+            watcher(config_maps, watcher::Config::default())
+                .default_backoff()
+                .touched_objects(),
+            move |cm: PartialObjectMeta<ConfigMap>| {
+                referrers(&config_map_store, InputKind::ConfigMap, &cm)
+            },
+        )
+        .with_config(ControllerConfig::default().concurrency(concurrency))
+        .graceful_shutdown_on(stop)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile ended with an error");
+            }
+        })
+        .boxed();
+    (store, controller)
+}
+
+/// Objects in the input's namespace that refer to it.
+fn referrers<K: Resource>(
+    store: &Store<Guarded>,
+    kind: InputKind,
+    input: &K,
+) -> Vec<ObjectRef<Guarded>> {
+    let namespace = input.meta().namespace.clone();
+    let name = input.meta().name.clone().unwrap_or_default();
+    store
+        .state()
+        .into_iter()
+        .filter(|guard| guard.namespace() == namespace)
+        .filter(|guard| match &guard.0 {
+            Ok(object) => referenced_inputs(&object.spec)
+                .iter()
+                .any(|(k, n)| *k == kind && *n == name),
+            Err(_) => false,
+        })
+        .map(|guard| ObjectRef::from_obj(&*guard))
+        .collect()
+}

@@ -1,0 +1,443 @@
+//! Status transitions (pure) and their persistence by server-side apply on `/status`.
+
+use std::collections::BTreeMap;
+
+use crds::{AzureResource, AzureResourceStatus, DeploymentStatus, ErrorDetail, ErrorStatus, Phase};
+use k8s_openapi::{
+    api::core::v1::Secret,
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+    jiff::Timestamp,
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+};
+use serde_json::{Value, json};
+
+use crate::azure::{ArmFailure, DeploymentObservation, Output};
+use crate::error::{ArmDetail, Error, Result};
+
+/// The one field manager for everything the controller applies.
+pub const FIELD_MANAGER: &str = "azure-driver-controller";
+
+/// `Ready` condition type.
+pub const READY: &str = "Ready";
+
+/// Sets the `Ready` condition, keeping `lastTransitionTime` when the status is unchanged.
+pub fn set_ready(
+    status: &mut AzureResourceStatus,
+    ready: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let value = if ready { "True" } else { "False" };
+    let since = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY && c.status == value)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    status.conditions.retain(|c| c.type_ != READY);
+    status.conditions.push(Condition {
+        type_: READY.into(),
+        status: value.into(),
+        reason: reason.into(),
+        // The API server limits messages to 32 KiB; ARM messages can be long.
+        message: truncate(message, 4096),
+        observed_generation: generation,
+        last_transition_time: since,
+    });
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// A deployment was accepted by ARM.
+pub fn started(
+    status: &mut AzureResourceStatus,
+    name: &str,
+    applied_hash: &str,
+    operation_url: Option<String>,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    status.phase = Some(Phase::Deploying);
+    status.observed_generation = generation;
+    status.applied_hash = Some(applied_hash.into());
+    status.deployment = Some(DeploymentStatus {
+        name: Some(name.into()),
+        id: status.deployment.as_ref().and_then(|d| d.id.clone()),
+        provisioning_state: Some("Accepted".into()),
+        correlation_id: None,
+        operation_url,
+        started_at: Some(Time(now)),
+        finished_at: None,
+    });
+    set_ready(
+        status,
+        false,
+        "Deploying",
+        "deployment running in Azure",
+        generation,
+        now,
+    );
+}
+
+/// The deployment succeeded.
+pub fn succeeded(
+    status: &mut AzureResourceStatus,
+    observation: &DeploymentObservation,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    status.phase = Some(Phase::Ready);
+    status.observed_generation = generation;
+    status.outputs = public_outputs(&observation.outputs);
+    status.resources = observation.resources.clone();
+    status.error = None;
+    status.failures = 0;
+    let deployment = status.deployment.get_or_insert_with(Default::default);
+    deployment.id = observation.id.clone().or(deployment.id.take());
+    deployment.provisioning_state = Some(observation.provisioning_state_text.clone());
+    deployment.correlation_id = observation.correlation_id.clone();
+    deployment.operation_url = None;
+    deployment.finished_at = Some(Time(now));
+    set_ready(
+        status,
+        true,
+        "Succeeded",
+        "deployment succeeded",
+        generation,
+        now,
+    );
+}
+
+/// A failure: ARM's own report of a failed deployment (`deployment_failed`), or an error
+/// of the reconcile. `applied_hash` is set when the failure is the final answer to that
+/// request, so that an unchanged object does not send it again.
+pub fn failed(
+    status: &mut AzureResourceStatus,
+    error: &Error,
+    deployment_failed: bool,
+    applied_hash: Option<&str>,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    // A transient error while Ready, Deploying or Deleting says nothing about Azure's
+    // state: keep the phase (and keep polling what runs).
+    let keep_phase = !deployment_failed
+        && error.is_retryable()
+        && matches!(
+            status.phase,
+            Some(Phase::Ready | Phase::Deploying | Phase::Deleting)
+        );
+    if !keep_phase {
+        status.phase = Some(Phase::Failed);
+        set_ready(
+            status,
+            false,
+            &error.reason(),
+            &error.to_string(),
+            generation,
+            now,
+        );
+        if let Some(d) = status.deployment.as_mut() {
+            d.operation_url = None;
+            if d.finished_at.is_none() && d.started_at.is_some() {
+                d.finished_at = Some(Time(now));
+            }
+        }
+    }
+    if let Some(hash) = applied_hash {
+        status.applied_hash = Some(hash.into());
+    }
+    status.observed_generation = generation;
+    status.failures = status.failures.saturating_add(1);
+    status.error = Some(error_status(error));
+}
+
+/// The object is being deleted.
+pub fn deleting(
+    status: &mut AzureResourceStatus,
+    operation_url: Option<String>,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    status.phase = Some(Phase::Deleting);
+    status
+        .deployment
+        .get_or_insert_with(Default::default)
+        .operation_url = operation_url;
+    set_ready(
+        status,
+        false,
+        "Deleting",
+        "removing Azure resources",
+        generation,
+        now,
+    );
+}
+
+/// The ARM failure as an [`Error`] (classified by its code).
+pub fn arm_error(failure: &ArmFailure) -> Error {
+    Error::arm(
+        failure.code.clone(),
+        failure.message.clone(),
+        failure.details.clone(),
+    )
+}
+
+fn error_status(error: &Error) -> ErrorStatus {
+    let details = match error {
+        Error::Arm { details, .. } => details
+            .iter()
+            .map(|d: &ArmDetail| ErrorDetail {
+                code: d.code.clone(),
+                message: truncate(&d.message, 1024),
+                target: d.target.clone(),
+            })
+            .collect(),
+        _ => vec![],
+    };
+    let message = match error {
+        Error::Arm { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    ErrorStatus {
+        code: error.reason(),
+        message: truncate(&message, 4096),
+        details,
+    }
+}
+
+/// Non-secure outputs, for status.
+pub fn public_outputs(outputs: &[Output]) -> BTreeMap<String, Value> {
+    outputs
+        .iter()
+        .filter(|o| !o.secure)
+        .map(|o| (o.name.clone(), o.value.clone()))
+        .collect()
+}
+
+/// All outputs as Secret string data: strings as they are, anything else as JSON.
+pub fn secret_outputs(outputs: &[Output]) -> BTreeMap<String, String> {
+    outputs
+        .iter()
+        .map(|o| {
+            let text = match &o.value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (o.name.clone(), text)
+        })
+        .collect()
+}
+
+/// Writes the whole status (this field manager owns all of it).
+pub async fn apply(
+    api: &Api<AzureResource>,
+    object: &AzureResource,
+    status: &AzureResourceStatus,
+) -> Result<()> {
+    let patch = json!({
+        "apiVersion": AzureResource::api_version(&()),
+        "kind": AzureResource::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &object.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes the outputs Secret, owned by the object so that it is garbage collected with it.
+pub async fn apply_outputs_secret(
+    secrets: &Api<Secret>,
+    object: &AzureResource,
+    name: &str,
+    outputs: &[Output],
+) -> Result<()> {
+    let owner = object
+        .controller_owner_ref(&())
+        .ok_or_else(|| Error::InvalidSpec("object has no uid".into()))?;
+    let patch = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "ownerReferences": [owner],
+            "labels": {"app.kubernetes.io/managed-by": FIELD_MANAGER},
+        },
+        "type": "Opaque",
+        "stringData": secret_outputs(outputs),
+    });
+    secrets
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure::ProvisioningState;
+
+    fn now() -> Timestamp {
+        Timestamp::from_second(1_800_000_000).unwrap()
+    }
+
+    fn outputs() -> Vec<Output> {
+        vec![
+            Output {
+                name: "endpoint".into(),
+                value: json!("https://x"),
+                secure: false,
+            },
+            Output {
+                name: "key".into(),
+                value: json!("s3cret"),
+                secure: true,
+            },
+            Output {
+                name: "ports".into(),
+                value: json!([80, 443]),
+                secure: false,
+            },
+        ]
+    }
+
+    fn observation() -> DeploymentObservation {
+        DeploymentObservation {
+            id: Some("/d".into()),
+            provisioning_state_text: "Succeeded".into(),
+            state: ProvisioningState::Succeeded,
+            correlation_id: Some("c".into()),
+            outputs: outputs(),
+            resources: vec!["/r1".into()],
+            error: None,
+        }
+    }
+
+    #[test]
+    fn secure_outputs_stay_out_of_status_but_reach_the_secret() {
+        let public = public_outputs(&outputs());
+        assert_eq!(public.len(), 2);
+        assert!(!public.contains_key("key"));
+        let secret = secret_outputs(&outputs());
+        assert_eq!(secret["key"], "s3cret");
+        assert_eq!(secret["endpoint"], "https://x");
+        assert_eq!(secret["ports"], "[80,443]");
+    }
+
+    #[test]
+    fn lifecycle_start_success() {
+        let mut s = AzureResourceStatus::default();
+        started(&mut s, "d", "h", Some("https://op".into()), Some(1), now());
+        assert_eq!(s.phase, Some(Phase::Deploying));
+        assert_eq!(s.applied_hash.as_deref(), Some("h"));
+        assert_eq!(
+            s.deployment.as_ref().unwrap().operation_url.as_deref(),
+            Some("https://op")
+        );
+        s.failures = 3;
+        succeeded(&mut s, &observation(), Some(1), now());
+        assert_eq!(s.phase, Some(Phase::Ready));
+        assert_eq!(s.failures, 0);
+        assert_eq!(s.resources, vec!["/r1".to_string()]);
+        assert!(!serde_json::to_string(&s).unwrap().contains("s3cret"));
+        let d = s.deployment.as_ref().unwrap();
+        assert_eq!(d.operation_url, None);
+        assert_eq!(d.provisioning_state.as_deref(), Some("Succeeded"));
+        let ready = &s.conditions[0];
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("True", "Succeeded")
+        );
+    }
+
+    #[test]
+    fn arm_failure_sets_code_as_reason_and_records_the_hash() {
+        let mut s = AzureResourceStatus::default();
+        started(&mut s, "d", "h", None, Some(1), now());
+        let err = arm_error(&ArmFailure {
+            code: "DeploymentFailed".into(),
+            message: "At least one resource deployment operation failed".into(),
+            details: vec![ArmDetail {
+                code: "SkuNotAvailable".into(),
+                message: "no".into(),
+                target: None,
+            }],
+        });
+        failed(&mut s, &err, true, None, Some(1), now());
+        assert_eq!(s.phase, Some(Phase::Failed));
+        assert_eq!(s.failures, 1);
+        let e = s.error.as_ref().unwrap();
+        assert_eq!(e.code, "DeploymentFailed");
+        assert_eq!(e.details[0].code, "SkuNotAvailable");
+        assert_eq!(s.conditions[0].reason, "DeploymentFailed");
+        assert!(s.deployment.as_ref().unwrap().finished_at.is_some());
+    }
+
+    #[test]
+    fn transient_errors_keep_a_ready_or_deploying_phase() {
+        let mut s = AzureResourceStatus::default();
+        succeeded(&mut s, &observation(), Some(1), now());
+        let err = Error::ArmUnavailable {
+            message: "connection reset".into(),
+            retry_after: None,
+        };
+        failed(&mut s, &err, false, None, Some(1), now());
+        assert_eq!(s.phase, Some(Phase::Ready));
+        assert_eq!(s.failures, 1);
+        assert_eq!(s.conditions[0].status, "True");
+
+        let mut pending = AzureResourceStatus::default();
+        failed(
+            &mut pending,
+            &Error::CredentialsMissing("Secret \"c\" does not exist".into()),
+            false,
+            None,
+            Some(1),
+            now(),
+        );
+        assert_eq!(pending.phase, Some(Phase::Failed));
+        assert_eq!(pending.conditions[0].reason, "CredentialsMissing");
+        assert_eq!(pending.applied_hash, None);
+    }
+
+    #[test]
+    fn ready_condition_keeps_its_transition_time() {
+        let mut s = AzureResourceStatus::default();
+        set_ready(&mut s, true, "Succeeded", "ok", Some(1), now());
+        let later = Timestamp::from_second(1_800_000_100).unwrap();
+        set_ready(&mut s, true, "Succeeded", "ok", Some(2), later);
+        assert_eq!(s.conditions.len(), 1);
+        assert_eq!(s.conditions[0].last_transition_time, Time(now()));
+        set_ready(&mut s, false, "Deploying", "x", Some(2), later);
+        assert_eq!(s.conditions[0].last_transition_time, Time(later));
+    }
+
+    #[test]
+    fn long_messages_are_truncated_on_a_char_boundary() {
+        let text = "é".repeat(3000);
+        let t = truncate(&text, 4095);
+        assert!(t.len() <= 4095 + "…".len());
+    }
+}
