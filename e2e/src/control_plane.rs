@@ -1,0 +1,184 @@
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::wait::{await_condition, conditions};
+use tokio::sync::OnceCell;
+
+/// Field manager the fixture applies the CRD with.
+const FIELD_MANAGER: &str = "azure-driver-e2e";
+const CRD_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Failure to start or prepare the local control plane.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot run {script}: {source}")]
+    Spawn {
+        script: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("control-plane.sh exited before it was ready (its log is above)")]
+    NotReady,
+    #[error("reading control-plane.sh output: {0}")]
+    Output(#[source] std::io::Error),
+    #[error("kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        source: kube::config::KubeconfigError,
+    },
+    #[error("kubernetes client: {0}")]
+    Client(#[from] kube::Error),
+    #[error("CRD {0} not Established within {CRD_ESTABLISHED_TIMEOUT:?}")]
+    CrdNotEstablished(String),
+    #[error("waiting for CRD {name}: {source}")]
+    CrdWait {
+        name: String,
+        source: kube::runtime::wait::Error,
+    },
+}
+
+/// A running etcd + kube-apiserver + kube-controller-manager.
+///
+/// Everything is stopped when the `ControlPlane` is dropped, and also when the test
+/// process ends in any other way (panic, abort, kill): the script watches the pipe to its
+/// stdin, which the operating system closes with the process.
+pub struct ControlPlane {
+    kubeconfig_path: PathBuf,
+    config: kube::Config,
+    process: Mutex<Option<(Child, ChildStdin)>>,
+}
+
+static SHARED: OnceCell<ControlPlane> = OnceCell::const_new();
+
+impl ControlPlane {
+    /// The control plane shared by all tests of this test binary, started on first use,
+    /// with the `AzureResource` CRD installed and Established.
+    ///
+    /// Panics if it cannot start: every test depending on it would fail anyway.
+    pub async fn shared() -> &'static ControlPlane {
+        SHARED
+            .get_or_init(|| async {
+                let control_plane = ControlPlane::start()
+                    .await
+                    .unwrap_or_else(|err| panic!("local control plane: {err}"));
+                control_plane
+                    .install_crd()
+                    .await
+                    .unwrap_or_else(|err| panic!("installing the AzureResource CRD: {err}"));
+                control_plane
+            })
+            .await
+    }
+
+    /// Starts a control plane of its own (no CRD installed); stopped when dropped.
+    pub async fn start() -> Result<ControlPlane, Error> {
+        install_crypto_provider();
+        let script = crate::repo_root().join("e2e/scripts/control-plane.sh");
+        let mut child = Command::new(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| Error::Spawn {
+                script: script.clone(),
+                source,
+            })?;
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        // The first start may build kube-apiserver (minutes); the script bounds its own waits.
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        })
+        .await
+        .expect("reading a line does not panic")
+        .map_err(Error::Output)?;
+        let kubeconfig_path = PathBuf::from(line.trim());
+        if kubeconfig_path.as_os_str().is_empty() {
+            let _ = child.wait();
+            return Err(Error::NotReady);
+        }
+        let kubeconfig =
+            Kubeconfig::read_from(&kubeconfig_path).map_err(|source| Error::Kubeconfig {
+                path: kubeconfig_path.clone(),
+                source,
+            })?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|source| Error::Kubeconfig {
+                    path: kubeconfig_path.clone(),
+                    source,
+                })?;
+        Ok(ControlPlane {
+            kubeconfig_path,
+            config,
+            process: Mutex::new(Some((child, stdin))),
+        })
+    }
+
+    /// A new admin client. Each call makes its own connection pool, so clients never
+    /// outlive the (per-test) tokio runtime they were made on.
+    pub fn client(&self) -> kube::Client {
+        kube::Client::try_from(self.config.clone()).expect("the kubeconfig yields a client")
+    }
+
+    /// The admin client configuration.
+    pub fn config(&self) -> &kube::Config {
+        &self.config
+    }
+
+    /// Admin kubeconfig, usable by `kubectl`, Helm and the project's binaries.
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig_path
+    }
+
+    /// `kubectl` pointed at this control plane.
+    pub fn kubectl(&self) -> Command {
+        let mut kubectl = Command::new("kubectl");
+        kubectl.arg("--kubeconfig").arg(&self.kubeconfig_path);
+        kubectl
+    }
+
+    /// Applies the `AzureResource` CRD (server-side) and waits until it is Established.
+    pub async fn install_crd(&self) -> Result<(), Error> {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client());
+        crds.patch(
+            crds::CRD_NAME,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(crds::crd()),
+        )
+        .await?;
+        let established = await_condition(crds, crds::CRD_NAME, conditions::is_crd_established());
+        match tokio::time::timeout(CRD_ESTABLISHED_TIMEOUT, established).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(source)) => Err(Error::CrdWait {
+                name: crds::CRD_NAME.to_owned(),
+                source,
+            }),
+            Err(_) => Err(Error::CrdNotEstablished(crds::CRD_NAME.to_owned())),
+        }
+    }
+}
+
+/// kube's rustls needs a process-wide crypto provider; the workspace builds rustls with
+/// `ring` only. Installing twice is harmless (the first one stays).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let process = self.process.get_mut().map(Option::take).unwrap_or_default();
+        if let Some((mut child, stdin)) = process {
+            // End of file on its stdin is the script's signal to stop everything.
+            drop(stdin);
+            let _ = child.wait();
+        }
+    }
+}
