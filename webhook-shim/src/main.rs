@@ -1,1 +1,116 @@
-fn main() {}
+//! `azure-driver-shim`: the resource-driver API over TLS, results on Kafka.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use azure_driver_shim::api::{DEFAULT_MAX_BODY_BYTES, Shim, routes};
+use azure_driver_shim::completion::Reporter;
+use azure_driver_shim::config::{self, Args, Settings};
+use azure_driver_shim::driver_files::Limits;
+use azure_driver_shim::kafka::ResultPublisher;
+use azure_driver_shim::mapping::MappingContext;
+use azure_driver_shim::metrics::Metrics;
+use azure_driver_shim::{logging, tls};
+use clap::Parser;
+use kube::Api;
+use tracing::{error, info};
+
+/// How often every object is re-checked for results owed (expired claims, failed publishes).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+const CERT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let file = config::load_file(&args)?;
+    let settings = config::resolve(&args, &file)?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(threads) = settings.worker_threads {
+        runtime.worker_threads(threads);
+    }
+    runtime.build()?.block_on(run(settings))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    logging::init(settings.log_format, &settings.log_level);
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot reach Kubernetes (KUBECONFIG or in-cluster config)")?;
+    let publisher = ResultPublisher::new(&settings.kafka)?;
+    let metrics = Metrics::default();
+    let healthy = Arc::new(AtomicBool::new(true));
+    let shim = Shim {
+        client: client.clone(),
+        mapping: MappingContext {
+            namespace: settings.namespace.clone(),
+            default_subscription_id: settings.default_subscription_id.clone(),
+            operator_identity: settings.operator_identity,
+        },
+        publisher: publisher.clone(),
+        limits: Limits::default(),
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        metrics: metrics.clone(),
+        healthy: healthy.clone(),
+    };
+
+    let reporter = Reporter::new(
+        Api::namespaced(client, &settings.namespace),
+        publisher.clone(),
+        settings.replica_id.clone(),
+        metrics,
+    );
+    let reporter_health = healthy.clone();
+    tokio::spawn(async move {
+        reporter.run(SWEEP_INTERVAL).await;
+        error!("the AzureResource watch ended; results are no longer reported");
+        reporter_health.store(false, Ordering::Relaxed);
+    });
+
+    let addr = SocketAddr::from(([0, 0, 0, 0], settings.port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    info!(
+        %addr,
+        tls = settings.ssl_enabled,
+        topic = %settings.kafka.topic,
+        namespace = %settings.namespace,
+        "azure-driver-shim listening"
+    );
+    if settings.ssl_enabled {
+        let resolver = Arc::new(tls::ReloadingCert::load(
+            &settings.tls_cert,
+            &settings.tls_key,
+        )?);
+        resolver.watch(CERT_POLL_INTERVAL);
+        let config = tls::server_config(resolver)?;
+        tls::serve_tls(listener, config, routes(shim), shutdown_signal()).await;
+    } else {
+        warp::serve(routes(shim))
+            .incoming(listener)
+            .graceful(shutdown_signal())
+            .run()
+            .await;
+    }
+    info!("shutting down; flushing Kafka");
+    publisher.flush(Duration::from_secs(10))?;
+    Ok(())
+}

@@ -1,0 +1,675 @@
+//! The HTTP API: warp filters, bounded bodies, JSON errors, and the cluster writes
+//! behind each endpoint.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::{Buf, Bytes};
+use crds::AzureResource;
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Map, Value, json};
+use tracing::{Instrument, info, info_span, warn};
+use warp::http::{HeaderMap, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use crate::completion::object_request_id;
+use crate::driver_files::{DriverFiles, Limits};
+use crate::error::ApiError;
+use crate::kafka::{Envelope, ResultMessage, ResultPublisher};
+use crate::mapping::{
+    ANNOTATION_REQUEST, ANNOTATION_RESOURCE_ID, Action, ApplyPlan, DeleteTarget, FIELD_MANAGER,
+    LABEL_LIFECYCLE, LABEL_RESOURCE_ID, LABEL_RESOURCE_NAME, MappingContext, PendingRequest,
+    label_value, object_name, request_id, topology_entry_name, topology_id,
+};
+use crate::metrics::Metrics;
+use crate::request::{self, ExecuteRequest, Lifecycle};
+
+pub const MESSAGE_VERSION: &str = "1.0.0";
+/// Bodies above this are refused with 413 (base64 driver files included).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 12 * 1024 * 1024;
+const TRACE_HEADER_PREFIX: &str = "x-tracectx-";
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct Shim {
+    pub client: Client,
+    pub mapping: MappingContext,
+    pub publisher: ResultPublisher,
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+    pub metrics: Metrics,
+    /// False while a component the API depends on is down; `/management/health` says 503.
+    pub healthy: Arc<AtomicBool>,
+}
+
+/// Who asked: `tenantId` and `x-tracectx-*` headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant_id: Option<String>,
+    pub trace: BTreeMap<String, String>,
+}
+
+impl Caller {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let mut caller = Caller::default();
+        for (name, value) in headers {
+            let Ok(value) = value.to_str() else { continue };
+            let name = name.as_str();
+            if name.eq_ignore_ascii_case("tenantid") {
+                caller.tenant_id = Some(value.to_string());
+            } else if let Some(suffix) = name.to_ascii_lowercase().strip_prefix(TRACE_HEADER_PREFIX)
+            {
+                caller.trace.insert(suffix.to_string(), value.to_string());
+            }
+        }
+        caller
+    }
+}
+
+fn json_response(status: u16, body: &Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    warp::reply::with_status(warp::reply::json(body), status).into_response()
+}
+
+fn error_response(err: &ApiError) -> Response {
+    json_response(err.status, &err.body())
+}
+
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(warp::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::with_status(
+            415,
+            format!("Invalid Content-Type ({content_type}), expected JSON data"),
+        ))
+    }
+}
+
+/// Reads a body (chunked or not) up to `max` bytes.
+async fn read_bounded<S, B>(stream: S, max: usize) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let mut stream = std::pin::pin!(stream);
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let mut chunk =
+            chunk.map_err(|_| ApiError::bad_request("Request body could not be read"))?;
+        if body.len() + chunk.remaining() > max {
+            return Err(ApiError::with_status(
+                413,
+                format!("Request body is larger than {max} bytes"),
+            ));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            body.extend_from_slice(part);
+            let len = part.len();
+            chunk.advance(len);
+        }
+    }
+    Ok(Bytes::from(body))
+}
+
+fn kube_error(err: kube::Error, what: &str) -> ApiError {
+    match err {
+        kube::Error::Api(status) if status.code == 422 || status.code == 400 => {
+            ApiError::bad_request(format!("{what} was rejected: {}", status.message))
+        }
+        kube::Error::Api(status) if status.code == 409 || status.code == 429 => {
+            ApiError::unavailable(format!("{what}: {}; retry", status.message))
+        }
+        kube::Error::Api(status) => {
+            ApiError::internal(format!("{what} failed: {}", status.message))
+        }
+        _ => ApiError::unavailable(format!("{what}: Kubernetes API unavailable")),
+    }
+}
+
+impl Shim {
+    fn resources(&self) -> Api<AzureResource> {
+        Api::namespaced(self.client.clone(), &self.mapping.namespace)
+    }
+
+    fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.mapping.namespace)
+    }
+
+    /// `POST /api/driver/lifecycle/execute`.
+    pub async fn execute(&self, body: &[u8], caller: &Caller) -> Result<Value, ApiError> {
+        let req = request::parse_execute(body)?;
+        let files = DriverFiles::from_zip(&req.driver_files, &self.limits)?;
+        let pending = PendingRequest {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            lifecycle: req.lifecycle.name().to_string(),
+            tenant_id: caller.tenant_id.clone(),
+            trace: caller.trace.clone(),
+            delete: false,
+        };
+        let request_id = match crate::mapping::plan(&req, &files, &self.mapping, &pending)? {
+            Action::Apply(plan) => self.apply(*plan, &pending).await?,
+            Action::Delete(target) => {
+                let pending = PendingRequest {
+                    delete: true,
+                    ..pending
+                };
+                self.delete(&req, target, &pending).await?
+            }
+        };
+        info!(
+            request_id = %request_id,
+            lifecycle = %req.lifecycle.name(),
+            resource_id = %req.system.resource_id,
+            "lifecycle request accepted"
+        );
+        Ok(json!({"requestId": request_id, "associatedTopology": {}, "version": MESSAGE_VERSION}))
+    }
+
+    async fn apply(&self, plan: ApplyPlan, pending: &PendingRequest) -> Result<String, ApiError> {
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        for secret in plan.credentials.iter().chain(plan.secure_parameters.iter()) {
+            let name = secret.name_any();
+            self.secrets()
+                .patch(&name, &params, &Patch::Apply(secret))
+                .await
+                .map_err(|err| kube_error(err, "Secret"))?;
+        }
+        let name = plan.resource.name_any();
+        let applied = self
+            .resources()
+            .patch(&name, &params, &Patch::Apply(&plan.resource))
+            .await
+            .map_err(|err| kube_error(err, "AzureResource"))?;
+        Ok(object_request_id(&applied, pending))
+    }
+
+    async fn delete(
+        &self,
+        req: &ExecuteRequest,
+        target: DeleteTarget,
+        pending: &PendingRequest,
+    ) -> Result<String, ApiError> {
+        let api = self.resources();
+        let (objects, whole_resource) = match &target {
+            DeleteTarget::Resource { resource_id_label } => {
+                let list = api
+                    .list(
+                        &ListParams::default()
+                            .labels(&format!("{LABEL_RESOURCE_ID}={resource_id_label}")),
+                    )
+                    .await
+                    .map_err(|err| kube_error(err, "AzureResource list"))?;
+                (list.items, true)
+            }
+            DeleteTarget::Object { name } => (
+                api.get_opt(name)
+                    .await
+                    .map_err(|err| kube_error(err, "AzureResource"))?
+                    .into_iter()
+                    .collect(),
+                false,
+            ),
+        };
+        let primary = object_name(&req.system.resource_id, &Lifecycle::Create);
+        let Some(reporter) = objects
+            .iter()
+            .find(|o| o.name_any() == primary)
+            .or_else(|| objects.first())
+        else {
+            return self.report_gone(req, pending, whole_resource).await;
+        };
+        let record = json!({"metadata": {"annotations": {
+            ANNOTATION_REQUEST: serde_json::to_string(pending).map_err(|e| ApiError::internal(e.to_string()))?
+        }}});
+        let recorded = api
+            .patch(
+                &reporter.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&record),
+            )
+            .await
+            .map_err(|err| kube_error(err, "AzureResource"))?;
+        for object in &objects {
+            match api
+                .delete(&object.name_any(), &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(err) => return Err(kube_error(err, "AzureResource delete")),
+            }
+        }
+        Ok(object_request_id(&recorded, pending))
+    }
+
+    /// Delete of something with no object (already gone, or created by the Python
+    /// driver): COMPLETE, published before answering so the result cannot be lost.
+    async fn report_gone(
+        &self,
+        req: &ExecuteRequest,
+        pending: &PendingRequest,
+        whole_resource: bool,
+    ) -> Result<String, ApiError> {
+        let entry = topology_entry_name(&req.system.resource_name);
+        let arm_id = req
+            .associated_topology
+            .get(&entry)
+            .and_then(|e| e.get("id"))
+            .and_then(Value::as_str)
+            .unwrap_or(&req.system.resource_id)
+            .to_string();
+        let request_id = request_id(&pending.lifecycle, &arm_id, &pending.uuid);
+        let mut topology = Map::new();
+        if whole_resource {
+            topology.insert(entry, Value::Null);
+        }
+        let message = ResultMessage::complete(request_id.clone(), Map::new(), topology);
+        let envelope = Envelope {
+            tenant_id: pending.tenant_id.clone(),
+            trace: pending.trace.clone(),
+        };
+        self.publisher
+            .publish(&message, &envelope)
+            .await
+            .map_err(|err| {
+                warn!(error = %err, "result of a delete without objects could not be published");
+                ApiError::unavailable("Kafka is unavailable; retry the request")
+            })?;
+        self.metrics.record_result(&message.status);
+        Ok(request_id)
+    }
+
+    /// `POST /api/driver/references/find`.
+    pub async fn find(&self, body: &[u8]) -> Result<Value, ApiError> {
+        let req = request::parse_find(body)?;
+        let selector = format!(
+            "{LABEL_RESOURCE_NAME}={},{LABEL_LIFECYCLE}=create",
+            label_value(&req.instance_name)
+        );
+        let list = self
+            .resources()
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|err| kube_error(err, "AzureResource list"))?;
+        let found = list
+            .items
+            .into_iter()
+            .find(|o| o.metadata.deletion_timestamp.is_none());
+        let Some(object) = found else {
+            return Ok(json!({"result": null}));
+        };
+        let mut topology = Map::new();
+        if let Some(id) = topology_id(&object) {
+            topology.insert(
+                topology_entry_name(&req.instance_name),
+                json!({"id": id, "type": "Azure"}),
+            );
+        }
+        let outputs: Map<String, Value> = object
+            .status
+            .as_ref()
+            .map(|s| s.outputs.clone().into_iter().collect())
+            .unwrap_or_default();
+        Ok(json!({"result": {
+            "resourceId": object.annotations().get(ANNOTATION_RESOURCE_ID),
+            "outputs": outputs,
+            "associatedTopology": topology,
+        }}))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Endpoint {
+    Execute,
+    Find,
+}
+
+impl Endpoint {
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Execute => "execute",
+            Endpoint::Find => "find",
+        }
+    }
+
+    fn success(self) -> u16 {
+        match self {
+            Endpoint::Execute => 202,
+            Endpoint::Find => 200,
+        }
+    }
+}
+
+async fn answer(
+    shim: Shim,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    body: Result<Bytes, ApiError>,
+) -> Response {
+    let caller = Caller::from_headers(&headers);
+    let span = info_span!("request", endpoint = endpoint.name(), tracectx = %crate::logging::trace_field(&caller.trace));
+    async {
+        let result = match (check_json_content_type(&headers), body) {
+            (Err(err), _) | (Ok(()), Err(err)) => Err(err),
+            (Ok(()), Ok(body)) => match endpoint {
+                Endpoint::Execute => shim.execute(&body, &caller).await,
+                Endpoint::Find => shim.find(&body).await,
+            },
+        };
+        let mut response = match &result {
+            Ok(value) => json_response(endpoint.success(), value),
+            Err(err) => {
+                warn!(status = err.status, error = %err.message, "request refused");
+                error_response(err)
+            }
+        };
+        shim.metrics
+            .record_request(endpoint.name(), response.status().as_u16());
+        if let Some(Ok(value)) = caller.tenant_id.as_ref().map(|t| t.parse()) {
+            response.headers_mut().insert("tenantId", value);
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+fn bounded_body(
+    max: usize,
+) -> impl Filter<Extract = (Result<Bytes, ApiError>,), Error = warp::Rejection> + Clone {
+    warp::body::stream().then(move |stream| read_bounded(stream, max))
+}
+
+/// All routes of the shim.
+pub fn routes(shim: Shim) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    let with_shim = {
+        let shim = shim.clone();
+        warp::any().map(move || shim.clone())
+    };
+    let max = shim.max_body_bytes;
+    let execute = warp::path!("api" / "driver" / "lifecycle" / "execute")
+        .and(warp::post())
+        .and(with_shim.clone())
+        .and(warp::header::headers_cloned())
+        .and(bounded_body(max))
+        .then(|shim, headers, body| answer(shim, Endpoint::Execute, headers, body));
+    let find = warp::path!("api" / "driver" / "references" / "find")
+        .and(warp::post())
+        .and(with_shim.clone())
+        .and(warp::header::headers_cloned())
+        .and(bounded_body(max))
+        .then(|shim, headers, body| answer(shim, Endpoint::Find, headers, body));
+    let health = warp::path!("management" / "health")
+        .and(warp::get())
+        .and(with_shim.clone())
+        .map(|shim: Shim| {
+            if shim.healthy.load(Ordering::Relaxed) {
+                json_response(200, &json!({"vitals": {"app": {"status": "OK"}}}))
+            } else {
+                json_response(503, &json!({"vitals": {"app": {"status": "UNHEALTHY"}}}))
+            }
+        });
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_shim)
+        .map(|shim: Shim| {
+            let mut response = Response::new(shim.metrics.encode().into());
+            response.headers_mut().insert(
+                warp::http::header::CONTENT_TYPE,
+                warp::http::HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            response
+        });
+    execute
+        .or(find)
+        .unify()
+        .or(health)
+        .unify()
+        .or(metrics)
+        .unify()
+        .recover(|rejection: warp::Rejection| async move {
+            let err = if rejection.is_not_found() {
+                ApiError::with_status(404, "Not found")
+            } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+                ApiError::with_status(405, "Method not allowed")
+            } else {
+                ApiError::bad_request("Invalid request")
+            };
+            Ok::<_, Infallible>(error_response(&err))
+        })
+        .unify()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KafkaSettings;
+    use crate::driver_files::tests::zip_of;
+    use base64::Engine;
+
+    /// A shim whose cluster and broker are unreachable: every request here must be
+    /// refused before touching either.
+    fn offline_shim() -> Shim {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        Shim {
+            client: Client::try_from(config).unwrap(),
+            mapping: MappingContext {
+                namespace: "default".into(),
+                ..MappingContext::default()
+            },
+            publisher: ResultPublisher::new(&KafkaSettings {
+                bootstrap_servers: "127.0.0.1:9".into(),
+                topic: "t".into(),
+                client_config: BTreeMap::new(),
+            })
+            .unwrap(),
+            limits: Limits::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            metrics: Metrics::default(),
+            healthy: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    fn valid() -> Value {
+        json!({
+            "lifecycleName": "Create",
+            "driverFiles": "",
+            "systemProperties": {
+                "resourceId": {"type": "string", "value": "be3870d2-891c-487e-9736-ca19e4741cf4"},
+                "resourceName": {"type": "string", "value": "net-a"},
+                "resourceType": {"type": "string", "value": "resource::AzureVNet::1.0"}
+            },
+            "resourceProperties": {"resourcegroup_name": {"type": "string", "value": "rg1"}},
+            "deploymentLocation": {"name": "dl", "type": "Azure", "properties": {
+                "tenantId": "t", "clientId": "c", "clientSecret": "s",
+                "subscriptionId": "00000000-0000-0000-0000-000000000001"}}
+        })
+    }
+
+    fn b64(bytes: &[u8]) -> Value {
+        Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    async fn post(path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let response = warp::test::request()
+            .method("POST")
+            .path(path)
+            .header("content-type", content_type)
+            .body(body)
+            .reply(&routes(offline_shim()))
+            .await;
+        (
+            response.status().as_u16(),
+            serde_json::from_slice(response.body()).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn bad_requests_get_4xx_json_and_touch_nothing() {
+        let with = |pointer: &str, value: Value| {
+            let mut body = valid();
+            *body.pointer_mut(pointer).unwrap() = value;
+            body
+        };
+        let without = |field: &str| {
+            let mut body = valid();
+            body.as_object_mut().unwrap().remove(field);
+            body
+        };
+        let bomb = zip_of(&[("Create.json", &vec![b' '; 8 * 1024 * 1024])]);
+        let cases: Vec<(Value, u16, &str)> = vec![
+            (
+                without("lifecycleName"),
+                400,
+                "'lifecycleName' is a required field but was not found in the request data body",
+            ),
+            (
+                without("systemProperties"),
+                400,
+                "'systemProperties' is a required field but was not found in the request data body",
+            ),
+            (
+                with("/driverFiles", json!("%%%")),
+                400,
+                "'driverFiles' is not valid base64",
+            ),
+            (
+                with("/driverFiles", b64(b"just text")),
+                400,
+                "'driverFiles' is not a valid zip archive",
+            ),
+            (
+                with("/driverFiles", b64(&bomb)),
+                400,
+                "driverFiles entry \"Create.json\" has a suspicious compression ratio",
+            ),
+            (
+                with("/driverFiles", b64(&zip_of(&[("../Create.bicep", b"x")]))),
+                400,
+                "driverFiles entry \"../Create.bicep\" escapes the package folder",
+            ),
+            (
+                with(
+                    "/systemProperties/resourceType/value",
+                    json!("resource::Unknown::1.0"),
+                ),
+                400,
+                "Unknown resource type \"resource::Unknown::1.0\": no template in driverFiles and no built-in template",
+            ),
+            (
+                with("/deploymentLocation/properties", json!({})),
+                400,
+                "AZURE credentials are missing",
+            ),
+        ];
+        for (body, status, message) in cases {
+            let (got_status, got) = post(
+                "/api/driver/lifecycle/execute",
+                "application/json",
+                body.to_string().into_bytes(),
+            )
+            .await;
+            assert_eq!(
+                (got_status, got),
+                (
+                    status,
+                    json!({"localizedMessage": message, "status": status})
+                )
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn oversize_bodies_and_wrong_content_types_are_refused() {
+        let (status, body) = post(
+            "/api/driver/lifecycle/execute",
+            "application/json",
+            vec![b' '; 20 * 1024 * 1024],
+        )
+        .await;
+        assert_eq!(status, 413);
+        assert_eq!(
+            body["localizedMessage"],
+            format!("Request body is larger than {DEFAULT_MAX_BODY_BYTES} bytes")
+        );
+        let (status, body) = post(
+            "/api/driver/lifecycle/execute",
+            "text/plain",
+            valid().to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(status, 415);
+        assert_eq!(
+            body,
+            json!({"localizedMessage": "Invalid Content-Type (text/plain), expected JSON data", "status": 415})
+        );
+        let (status, _) = post(
+            "/api/driver/references/find",
+            "application/json",
+            b"{}".to_vec(),
+        )
+        .await;
+        assert_eq!(status, 400);
+    }
+
+    #[tokio::test]
+    async fn health_and_unknown_paths() {
+        let shim = offline_shim();
+        let response = warp::test::request()
+            .path("/management/health")
+            .reply(&routes(shim.clone()))
+            .await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            serde_json::from_slice::<Value>(response.body()).unwrap(),
+            json!({"vitals": {"app": {"status": "OK"}}})
+        );
+        shim.healthy.store(false, Ordering::Relaxed);
+        let response = warp::test::request()
+            .path("/management/health")
+            .reply(&routes(shim.clone()))
+            .await;
+        assert_eq!(response.status(), 503);
+        let response = warp::test::request()
+            .path("/nope")
+            .reply(&routes(shim.clone()))
+            .await;
+        assert_eq!(response.status(), 404);
+        let response = warp::test::request()
+            .path("/metrics")
+            .reply(&routes(shim))
+            .await;
+        assert!(
+            String::from_utf8_lossy(response.body())
+                .contains("azure_driver_shim_publish_failures_total 0")
+        );
+    }
+
+    #[test]
+    fn caller_headers_are_case_insensitive() {
+        let mut headers = HeaderMap::new();
+        headers.insert("TenantId", "t-1".parse().unwrap());
+        headers.insert("x-tracectx-TransactionId", "tx".parse().unwrap());
+        let caller = Caller::from_headers(&headers);
+        assert_eq!(caller.tenant_id.as_deref(), Some("t-1"));
+        assert_eq!(
+            caller.trace,
+            BTreeMap::from([("transactionid".into(), "tx".into())])
+        );
+    }
+}

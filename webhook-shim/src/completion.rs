@@ -1,0 +1,572 @@
+//! Turns object status into exactly one Kafka result per request.
+//!
+//! The pending request lives on the object, so any replica can report it and a restart
+//! loses nothing. A replica claims publication with a patch conditioned on the
+//! object's resourceVersion (only one replica wins), publishes, then records the request
+//! as reported. A claim whose holder died expires and is taken over: duplicates are
+//! possible only after a crash between publishing and recording.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crds::{AzureResource, Phase};
+use futures::StreamExt;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
+use serde_json::{Map, Value, json};
+use tracing::{debug, info, warn};
+
+use crate::kafka::{Envelope, FailureCode, ResultMessage, ResultPublisher};
+use crate::mapping::{
+    ANNOTATION_CLAIM, ANNOTATION_REPORTED, ANNOTATION_REQUEST, ANNOTATION_RESOURCE_NAME, FINALIZER,
+    LABEL_MANAGED_BY, LABEL_RESOURCE_ID, MANAGED_BY, PendingRequest, request_id, stack_id,
+    topology_entry_name, topology_id,
+};
+use crate::metrics::Metrics;
+
+/// How long a publication claim blocks other replicas.
+pub const CLAIM_TTL_SECS: i64 = 60;
+
+/// What to do about one object now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Nothing,
+    /// Publish this result for the pending request, then record it (and, when
+    /// `release`, drop the shim's finalizer so the object goes away).
+    Publish {
+        uuid: String,
+        message: Box<ResultMessage>,
+        envelope: Envelope,
+        release: bool,
+    },
+    /// The result was published already; only the finalizer is left to drop.
+    Release,
+}
+
+fn pending(object: &AzureResource) -> Option<PendingRequest> {
+    object
+        .annotations()
+        .get(ANNOTATION_REQUEST)
+        .and_then(|raw| serde_json::from_str(raw).ok())
+}
+
+/// A claim held by someone else and still fresh.
+fn foreign_claim(object: &AzureResource, uuid: &str, replica: &str, now: i64) -> bool {
+    let Some(claim) = object.annotations().get(ANNOTATION_CLAIM) else {
+        return false;
+    };
+    let mut parts = claim.split(' ');
+    let (Some(claimed), Some(holder), Some(at)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let at: i64 = at.parse().unwrap_or(0);
+    claimed == uuid && holder != replica && now - at < CLAIM_TTL_SECS
+}
+
+pub fn claim_value(uuid: &str, replica: &str, now: i64) -> String {
+    format!("{uuid} {replica} {now}")
+}
+
+/// ARM error codes that mean Azure had no room, as opposed to any other infrastructure error.
+fn failure_code(arm_code: &str) -> FailureCode {
+    match arm_code {
+        "QuotaExceeded"
+        | "OperationNotAllowed"
+        | "SkuNotAvailable"
+        | "AllocationFailed"
+        | "ZonalAllocationFailed"
+        | "OverconstrainedAllocationRequest" => FailureCode::InsufficientCapacity,
+        _ => FailureCode::InfrastructureError,
+    }
+}
+
+fn failure_description(object: &AzureResource) -> (FailureCode, String) {
+    let status = object.status.as_ref();
+    if let Some(error) = status.and_then(|s| s.error.as_ref()) {
+        return (failure_code(&error.code), error.message.clone());
+    }
+    let condition = status
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| (failure_code(&c.reason), c.message.clone()));
+    condition.unwrap_or((FailureCode::InfrastructureError, "deployment failed".into()))
+}
+
+fn outputs(object: &AzureResource) -> Map<String, Value> {
+    object
+        .status
+        .as_ref()
+        .map(|s| s.outputs.clone().into_iter().collect())
+        .unwrap_or_default()
+}
+
+fn entry_name(object: &AzureResource) -> String {
+    topology_entry_name(
+        object
+            .annotations()
+            .get(ANNOTATION_RESOURCE_NAME)
+            .map(String::as_str)
+            .unwrap_or_default(),
+    )
+}
+
+/// The request id answered with 202 for this object's pending request.
+pub fn object_request_id(object: &AzureResource, pending: &PendingRequest) -> String {
+    let arm_id = stack_id(object).unwrap_or_else(|| object.name_any());
+    request_id(&pending.lifecycle, &arm_id, &pending.uuid)
+}
+
+/// Whether this object is the one operation objects' creation made (not `r-<id>` itself).
+fn is_operation_object(object: &AzureResource) -> bool {
+    pending(object).is_some_and(|p| !p.delete && p.lifecycle != "Create")
+}
+
+/// Decides what the shim owes Brent for one object. `siblings_remaining`: other objects
+/// of the same resource still exist (a resource Delete completes when all are gone).
+pub fn decide(
+    object: &AzureResource,
+    replica: &str,
+    now: i64,
+    siblings_remaining: bool,
+) -> Decision {
+    let has_finalizer = object.finalizers().iter().any(|f| f == FINALIZER);
+    let deleting = object.metadata.deletion_timestamp.is_some();
+    let only_ours_left = object.finalizers().iter().all(|f| f == FINALIZER);
+    let Some(pending) = pending(object) else {
+        return if deleting && has_finalizer && only_ours_left {
+            Decision::Release
+        } else {
+            Decision::Nothing
+        };
+    };
+    let reported = object
+        .annotations()
+        .get(ANNOTATION_REPORTED)
+        .is_some_and(|r| *r == pending.uuid);
+    if reported {
+        return if deleting && has_finalizer && only_ours_left {
+            Decision::Release
+        } else {
+            Decision::Nothing
+        };
+    }
+    if foreign_claim(object, &pending.uuid, replica, now) {
+        return Decision::Nothing;
+    }
+    let envelope = Envelope {
+        tenant_id: pending.tenant_id.clone(),
+        trace: pending.trace.clone(),
+    };
+    let request_id = object_request_id(object, &pending);
+    if deleting {
+        if !has_finalizer || !only_ours_left || siblings_remaining {
+            return Decision::Nothing;
+        }
+        let message = if pending.delete {
+            let mut topology = Map::new();
+            if !is_operation_object(object) {
+                topology.insert(entry_name(object), Value::Null);
+            }
+            ResultMessage::complete(request_id, Map::new(), topology)
+        } else {
+            ResultMessage::failed(
+                request_id,
+                FailureCode::InternalError,
+                "the AzureResource was deleted before the request completed".into(),
+            )
+        };
+        return Decision::Publish {
+            uuid: pending.uuid,
+            message: Box::new(message),
+            envelope,
+            release: true,
+        };
+    }
+    if pending.delete {
+        return Decision::Nothing;
+    }
+    let Some(status) = object.status.as_ref() else {
+        return Decision::Nothing;
+    };
+    if status.observed_generation != object.metadata.generation {
+        return Decision::Nothing;
+    }
+    let message = match status.phase {
+        Some(Phase::Ready) => {
+            let mut topology = Map::new();
+            if let Some(id) = topology_id(object).filter(|_| pending.lifecycle == "Create") {
+                topology.insert(entry_name(object), json!({"id": id, "type": "Azure"}));
+            }
+            ResultMessage::complete(request_id, outputs(object), topology)
+        }
+        Some(Phase::Failed) => {
+            let (code, description) = failure_description(object);
+            ResultMessage::failed(request_id, code, description)
+        }
+        _ => return Decision::Nothing,
+    };
+    Decision::Publish {
+        uuid: pending.uuid,
+        message: Box::new(message),
+        envelope,
+        release: false,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Publish(#[from] crate::kafka::PublishError),
+}
+
+/// Watches the shim's objects and reports their results.
+#[derive(Clone)]
+pub struct Reporter {
+    api: Api<AzureResource>,
+    publisher: ResultPublisher,
+    replica: String,
+    in_flight: Arc<Mutex<HashSet<String>>>,
+    metrics: Metrics,
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Reporter {
+    pub fn new(
+        api: Api<AzureResource>,
+        publisher: ResultPublisher,
+        replica: String,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            api,
+            publisher,
+            replica,
+            in_flight: Arc::default(),
+            metrics,
+        }
+    }
+
+    /// Runs until the watch stream ends: every change is evaluated at once, and every
+    /// object again each `sweep` (expired claims, Kafka retries after failures).
+    pub async fn run(self, sweep: Duration) {
+        let (store, writer) = reflector::store();
+        let config = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
+        let stream = watcher(self.api.clone(), config)
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects();
+        let mut stream = std::pin::pin!(stream);
+        let mut ticker = tokio::time::interval(sweep);
+        loop {
+            tokio::select! {
+                event = stream.next() => match event {
+                    Some(Ok(object)) => self.evaluate(&store, &object),
+                    Some(Err(err)) => warn!(error = %err, "watch of AzureResource objects failed; retrying"),
+                    None => return,
+                },
+                _ = ticker.tick() => {
+                    for object in store.state() {
+                        self.evaluate(&store, &object);
+                    }
+                }
+            }
+        }
+    }
+
+    fn evaluate(&self, store: &Store<AzureResource>, object: &AzureResource) {
+        let siblings = object.labels().get(LABEL_RESOURCE_ID).is_some_and(|id| {
+            store.state().iter().any(|other| {
+                other.labels().get(LABEL_RESOURCE_ID) == Some(id)
+                    && other.name_any() != object.name_any()
+            })
+        });
+        let decision = decide(object, &self.replica, unix_now(), siblings);
+        if decision == Decision::Nothing {
+            return;
+        }
+        let name = object.name_any();
+        if !self
+            .in_flight
+            .lock()
+            .expect("in-flight set")
+            .insert(name.clone())
+        {
+            return;
+        }
+        let this = self.clone();
+        let object = object.clone();
+        tokio::spawn(async move {
+            if let Err(err) = this.act(&object, decision).await {
+                warn!(object = %name, error = %err, "reporting a result failed; will retry");
+            }
+            this.in_flight.lock().expect("in-flight set").remove(&name);
+        });
+    }
+
+    async fn act(&self, object: &AzureResource, decision: Decision) -> Result<(), ReportError> {
+        let name = object.name_any();
+        match decision {
+            Decision::Nothing => Ok(()),
+            Decision::Release => self.release(object).await,
+            Decision::Publish {
+                uuid,
+                message,
+                envelope,
+                release,
+            } => {
+                // Claim: conditioned on the resourceVersion we decided on, so one replica wins.
+                let claim = json!({"metadata": {
+                    "resourceVersion": object.resource_version(),
+                    "annotations": {ANNOTATION_CLAIM: claim_value(&uuid, &self.replica, unix_now())}
+                }});
+                match self
+                    .api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&claim))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(status)) if status.code == 409 || status.code == 404 => {
+                        debug!(object = %name, "object changed before the claim; re-evaluating later");
+                        return Ok(());
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+                if let Err(err) = self.publisher.publish(&message, &envelope).await {
+                    self.metrics.publish_failures.inc();
+                    return Err(err.into());
+                }
+                self.metrics.record_result(&message.status);
+                info!(
+                    request_id = %message.request_id,
+                    status = ?message.status,
+                    object = %name,
+                    tracectx = %crate::logging::trace_field(&envelope.trace),
+                    "lifecycle result published"
+                );
+                let mut annotations = BTreeMap::new();
+                annotations.insert(ANNOTATION_REPORTED, Value::String(uuid));
+                annotations.insert(ANNOTATION_CLAIM, Value::Null);
+                let mark = json!({"metadata": {"annotations": annotations}});
+                let marked = self
+                    .api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&mark))
+                    .await?;
+                if release {
+                    self.release(&marked).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Drops the shim's finalizer, conditioned on the object not having changed.
+    async fn release(&self, object: &AzureResource) -> Result<(), ReportError> {
+        let remaining: Vec<&String> = object
+            .finalizers()
+            .iter()
+            .filter(|f| *f != FINALIZER)
+            .collect();
+        let patch = json!({"metadata": {
+            "resourceVersion": object.resource_version(),
+            "finalizers": remaining,
+        }});
+        match self
+            .api
+            .patch(
+                &object.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 || status.code == 404 => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crds::{AzureResourceSpec, AzureResourceStatus, ErrorStatus, TemplateSource};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use std::collections::BTreeMap;
+
+    const SUB: &str = "00000000-0000-0000-0000-000000000001";
+
+    fn object(lifecycle: &str, delete: bool) -> AzureResource {
+        let mut spec = AzureResourceSpec::new("rg1", TemplateSource::Bicep(String::new()));
+        spec.subscription_id = Some(SUB.into());
+        let mut object = AzureResource::new("r-abc", spec);
+        object.metadata.namespace = Some("ns".into());
+        object.metadata.uid = Some("uid-1".into());
+        object.metadata.generation = Some(2);
+        object.metadata.resource_version = Some("10".into());
+        object.metadata.finalizers = Some(vec![FINALIZER.into(), "azure-driver.io/cleanup".into()]);
+        let pending = PendingRequest {
+            uuid: "u1".into(),
+            lifecycle: lifecycle.into(),
+            tenant_id: Some("t1".into()),
+            trace: BTreeMap::from([("transactionid".into(), "tx".into())]),
+            delete,
+        };
+        object.metadata.annotations = Some(BTreeMap::from([
+            (
+                ANNOTATION_REQUEST.into(),
+                serde_json::to_string(&pending).unwrap(),
+            ),
+            (ANNOTATION_RESOURCE_NAME.into(), "net-a".into()),
+        ]));
+        object
+    }
+
+    fn with_status(mut object: AzureResource, phase: Phase, observed: i64) -> AzureResource {
+        object.status = Some(AzureResourceStatus {
+            phase: Some(phase),
+            observed_generation: Some(observed),
+            outputs: BTreeMap::from([("vnetId".into(), json!("/x"))]),
+            ..AzureResourceStatus::default()
+        });
+        object
+    }
+
+    fn expected_request_id(lifecycle: &str) -> String {
+        let name = crate::mapping::deployment_name("ns", "r-abc", "uid-1");
+        format!(
+            "{lifecycle}::/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.Resources/deploymentStacks/{name}::u1"
+        )
+    }
+
+    fn published(decision: Decision) -> (ResultMessage, Envelope, bool) {
+        match decision {
+            Decision::Publish {
+                message,
+                envelope,
+                release,
+                ..
+            } => (*message, envelope, release),
+            other => panic!("expected publish, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ready_for_the_current_generation_completes() {
+        let (message, envelope, release) = published(decide(
+            &with_status(object("Create", false), Phase::Ready, 2),
+            "me",
+            0,
+            false,
+        ));
+        assert_eq!(message.request_id, expected_request_id("Create"));
+        assert_eq!(message.status, crate::kafka::ResultStatus::Complete);
+        assert_eq!(message.outputs["vnetId"], json!("/x"));
+        assert_eq!(message.associated_topology["neta"]["type"], json!("Azure"));
+        assert_eq!(envelope.tenant_id.as_deref(), Some("t1"));
+        assert!(!release);
+    }
+
+    #[test]
+    fn stale_or_running_status_waits() {
+        assert_eq!(
+            decide(
+                &with_status(object("Create", false), Phase::Ready, 1),
+                "me",
+                0,
+                false
+            ),
+            Decision::Nothing
+        );
+        assert_eq!(
+            decide(
+                &with_status(object("Create", false), Phase::Deploying, 2),
+                "me",
+                0,
+                false
+            ),
+            Decision::Nothing
+        );
+        assert_eq!(
+            decide(&object("Create", false), "me", 0, false),
+            Decision::Nothing
+        );
+    }
+
+    #[test]
+    fn failure_carries_the_arm_message() {
+        let mut failed = with_status(object("Create", false), Phase::Failed, 2);
+        failed.status.as_mut().unwrap().error = Some(ErrorStatus {
+            code: "InvalidTemplate".into(),
+            message: "Deployment template validation failed".into(),
+            details: vec![],
+        });
+        let (message, _, _) = published(decide(&failed, "me", 0, false));
+        let details = message.failure_details.unwrap();
+        assert_eq!(details.failure_code, FailureCode::InfrastructureError);
+        assert_eq!(details.description, "Deployment template validation failed");
+    }
+
+    #[test]
+    fn reported_requests_are_not_published_again() {
+        let mut done = with_status(object("Create", false), Phase::Ready, 2);
+        done.annotations_mut()
+            .insert(ANNOTATION_REPORTED.into(), "u1".into());
+        assert_eq!(decide(&done, "me", 0, false), Decision::Nothing);
+    }
+
+    #[test]
+    fn fresh_foreign_claims_block_and_expire() {
+        let mut claimed = with_status(object("Create", false), Phase::Ready, 2);
+        claimed
+            .annotations_mut()
+            .insert(ANNOTATION_CLAIM.into(), claim_value("u1", "other", 1000));
+        assert_eq!(decide(&claimed, "me", 1010, false), Decision::Nothing);
+        assert!(matches!(
+            decide(&claimed, "me", 1000 + CLAIM_TTL_SECS, false),
+            Decision::Publish { .. }
+        ));
+        assert!(matches!(
+            decide(&claimed, "other", 1010, false),
+            Decision::Publish { .. }
+        ));
+    }
+
+    #[test]
+    fn delete_completes_once_the_controller_let_go() {
+        let mut deleting = object("Delete", true);
+        deleting.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+        assert_eq!(decide(&deleting, "me", 0, false), Decision::Nothing);
+        deleting.metadata.finalizers = Some(vec![FINALIZER.into()]);
+        assert_eq!(decide(&deleting, "me", 0, true), Decision::Nothing);
+        let (message, _, release) = published(decide(&deleting, "me", 0, false));
+        assert!(release);
+        assert_eq!(message.request_id, expected_request_id("Delete"));
+        assert_eq!(
+            message.associated_topology,
+            serde_json::from_value::<Map<String, Value>>(json!({"neta": null})).unwrap()
+        );
+        deleting
+            .annotations_mut()
+            .insert(ANNOTATION_REPORTED.into(), "u1".into());
+        assert_eq!(decide(&deleting, "me", 0, false), Decision::Release);
+    }
+
+    #[test]
+    fn deleting_an_unfinished_create_reports_failure() {
+        let mut deleting = object("Create", false);
+        deleting.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+        deleting.metadata.finalizers = Some(vec![FINALIZER.into()]);
+        let (message, _, _) = published(decide(&deleting, "me", 0, false));
+        assert_eq!(
+            message.failure_details.unwrap().failure_code,
+            FailureCode::InternalError
+        );
+    }
+}

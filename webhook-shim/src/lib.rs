@@ -1,0 +1,14 @@
+//! The resource-driver API of the orchestrator's resource manager ("Brent") on top of
+//! `AzureResource` objects: requests become objects, object status becomes Kafka results.
+
+pub mod api;
+pub mod completion;
+pub mod config;
+pub mod driver_files;
+pub mod error;
+pub mod kafka;
+pub mod logging;
+pub mod mapping;
+pub mod metrics;
+pub mod request;
+pub mod tls;

@@ -1,0 +1,965 @@
+//! Pure mapping of a validated request onto `AzureResource` objects and Secrets.
+
+use std::collections::BTreeMap;
+
+use crds::{
+    AzureResource, AzureResourceSpec, KeyRef, LocalObjectRef, ParameterFrom, ParameterSource,
+    Scope, TemplateSource,
+};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::ResourceExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::driver_files::{DriverFiles, Template};
+use crate::error::ApiError;
+use crate::request::{ExecuteRequest, Lifecycle, Properties, Property};
+
+pub const LABEL_RESOURCE_ID: &str = "azure-driver.io/resource-id";
+pub const LABEL_RESOURCE_NAME: &str = "azure-driver.io/resource-name";
+pub const LABEL_RESOURCE_TYPE: &str = "azure-driver.io/resource-type";
+pub const LABEL_DEPLOYMENT_LOCATION: &str = "azure-driver.io/deployment-location";
+/// `create` for the resource's object, the operation name for operation objects.
+pub const LABEL_LIFECYCLE: &str = "azure-driver.io/lifecycle";
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "azure-driver-shim";
+/// The request awaiting its Kafka result (JSON of [`PendingRequest`]).
+pub const ANNOTATION_REQUEST: &str = "azure-driver.io/request";
+/// Id of the last request whose result was published.
+pub const ANNOTATION_REPORTED: &str = "azure-driver.io/reported";
+/// `<request id> <holder> <unix seconds>`: a replica publishing the result right now.
+pub const ANNOTATION_CLAIM: &str = "azure-driver.io/report-claim";
+/// The resource name exactly as Brent sent it (labels hold a sanitised form).
+pub const ANNOTATION_RESOURCE_NAME: &str = "azure-driver.io/resource-name";
+/// The resource id exactly as Brent sent it.
+pub const ANNOTATION_RESOURCE_ID: &str = "azure-driver.io/resource-id";
+/// Keeps a deleted object observable until its Delete result is published.
+pub const FINALIZER: &str = "azure-driver.io/shim-report";
+/// Field manager of the shim's server-side applies.
+pub const FIELD_MANAGER: &str = "azure-driver-shim";
+
+/// Longest ARM deployment or stack name; the controller's naming rule.
+const MAX_DEPLOYMENT_NAME_LEN: usize = 64;
+
+/// Everything about a request the completion needs, stored on the object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingRequest {
+    /// The uuid part of the request id.
+    pub uuid: String,
+    pub lifecycle: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// `x-tracectx-*` headers, lower-cased suffix → value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub trace: BTreeMap<String, String>,
+    /// True when the object is being removed: the result is reported once it is gone.
+    #[serde(default)]
+    pub delete: bool,
+}
+
+/// Request-independent inputs of the mapping.
+#[derive(Debug, Clone, Default)]
+pub struct MappingContext {
+    pub namespace: String,
+    /// Subscription used when the deployment location names none.
+    pub default_subscription_id: Option<String>,
+    /// The shim's own Azure identity is configured, so locations may omit credentials.
+    pub operator_identity: bool,
+}
+
+/// What a request turns into.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Apply(Box<ApplyPlan>),
+    /// Delete objects: all objects of a resource, or one operation's object.
+    Delete(DeleteTarget),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteTarget {
+    Resource { resource_id_label: String },
+    Object { name: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplyPlan {
+    pub resource: AzureResource,
+    pub credentials: Option<Secret>,
+    pub secure_parameters: Option<Secret>,
+}
+
+/// A valid Kubernetes label value for any input: itself when valid, else a sanitised
+/// prefix and a digest, so lookups by the same input find the same value.
+pub fn label_value(raw: &str) -> String {
+    let valid = raw.len() <= 63
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && raw
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && raw
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    if valid {
+        return raw.to_string();
+    }
+    let digest = short_digest(raw);
+    let prefix: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    let prefix = prefix.trim_matches('-');
+    if prefix.is_empty() {
+        digest
+    } else {
+        format!("{prefix}-{digest}")
+    }
+}
+
+fn short_digest(raw: &str) -> String {
+    hex::encode(Sha256::digest(raw.as_bytes()))[..10].to_string()
+}
+
+/// DNS-1123 label form of any input (case-insensitive), at most `max` characters,
+/// digest-suffixed when more than the case had to change.
+fn dns_label(raw: &str, max: usize) -> String {
+    let lower = raw.to_ascii_lowercase();
+    let valid = lower.len() <= max
+        && !lower.is_empty()
+        && lower.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !lower.starts_with('-')
+        && !lower.ends_with('-');
+    if valid {
+        return lower;
+    }
+    let digest = short_digest(raw);
+    let prefix: String = lower
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(max.saturating_sub(digest.len() + 1))
+        .collect();
+    let prefix = prefix.trim_matches('-');
+    if prefix.is_empty() {
+        digest
+    } else {
+        format!("{prefix}-{digest}")
+    }
+}
+
+/// `r-<resourceId>`, plus `-<operation>` for lifecycles other than Create.
+pub fn object_name(resource_id: &str, lifecycle: &Lifecycle) -> String {
+    let base = format!("r-{}", dns_label(resource_id, 60));
+    match lifecycle {
+        Lifecycle::Create | Lifecycle::Delete => base,
+        Lifecycle::Operation(name) => format!("{base}-{}", dns_label(name, 60)),
+    }
+}
+
+/// Secret holding a deployment location's credentials.
+pub fn credentials_secret_name(location: &str) -> String {
+    format!("dl-{}", dns_label(location, 60))
+}
+
+/// The controller's deployment/stack name rule (`controller::build::deployment_name`):
+/// readable, unique through the uid, at most 64 characters.
+pub fn deployment_name(namespace: &str, name: &str, uid: &str) -> String {
+    let digest = hex::encode(Sha256::digest(uid.as_bytes()));
+    let suffix = &digest[..12];
+    let readable: String = format!("{namespace}-{name}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.()".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(MAX_DEPLOYMENT_NAME_LEN - suffix.len() - 1)
+        .collect();
+    format!("{readable}-{suffix}")
+}
+
+/// ARM id of the deployment stack an object produces (known once it has a uid).
+pub fn stack_id(object: &AzureResource) -> Option<String> {
+    let subscription = object.spec.subscription_id.as_deref()?;
+    let uid = object.uid()?;
+    let name = deployment_name(
+        &object.namespace().unwrap_or_default(),
+        &object.name_any(),
+        &uid,
+    );
+    Some(match (&object.spec.scope, &object.spec.resource_group) {
+        (Scope::ResourceGroup, Some(group)) => format!(
+            "/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Resources/deploymentStacks/{name}"
+        ),
+        _ => format!(
+            "/subscriptions/{subscription}/providers/Microsoft.Resources/deploymentStacks/{name}"
+        ),
+    })
+}
+
+/// The id recorded in associatedTopology: the resource group for the legacy
+/// resource-group type (as the Python driver did), else the stack.
+pub fn topology_id(object: &AzureResource) -> Option<String> {
+    let is_group = object
+        .labels()
+        .get(LABEL_RESOURCE_TYPE)
+        .is_some_and(|t| t == "AzureResourceGroup");
+    match (is_group, object.spec.parameters.get("resourcegroup_name")) {
+        (true, Some(Value::String(group))) => Some(format!(
+            "/subscriptions/{}/resourceGroups/{group}",
+            object.spec.subscription_id.as_deref()?
+        )),
+        _ => stack_id(object),
+    }
+}
+
+/// Topology entry name the Python driver used: the resource name without `-`.
+pub fn topology_entry_name(resource_name: &str) -> String {
+    resource_name.replace('-', "")
+}
+
+/// `<Lifecycle>::<armId>::<uuid>`.
+pub fn request_id(lifecycle: &str, arm_id: &str, uuid: &str) -> String {
+    format!("{lifecycle}::{arm_id}::{uuid}")
+}
+
+/// A built-in template for a legacy resource type and lifecycle.
+pub fn builtin_template(resource_type: &str, lifecycle: &Lifecycle) -> Option<&'static str> {
+    match (resource_type, lifecycle) {
+        ("AzureResourceGroup", Lifecycle::Create) => {
+            Some(include_str!("../templates/AzureResourceGroup.bicep"))
+        }
+        ("AzureVNet", Lifecycle::Create) => Some(include_str!("../templates/AzureVNet.bicep")),
+        ("AzureSubnet", Lifecycle::Create) => Some(include_str!("../templates/AzureSubnet.bicep")),
+        ("AzureNetworkSecurityGroup", Lifecycle::Create) => {
+            Some(include_str!("../templates/AzureNetworkSecurityGroup.bicep"))
+        }
+        ("AzureRouteTable", Lifecycle::Create) => {
+            Some(include_str!("../templates/AzureRouteTable.bicep"))
+        }
+        ("AzureStorageAccount", Lifecycle::Create) => {
+            Some(include_str!("../templates/AzureStorageAccount.bicep"))
+        }
+        ("AzureVNet", Lifecycle::Operation(op)) if op.eq_ignore_ascii_case("CreateVnetPeering") => {
+            Some(include_str!("../templates/CreateVnetPeering.bicep"))
+        }
+        _ => None,
+    }
+}
+
+/// Operations that undo an earlier operation by deleting its object.
+fn undoes(resource_type: &str, lifecycle: &Lifecycle) -> Option<Lifecycle> {
+    match (resource_type, lifecycle) {
+        ("AzureVNet", Lifecycle::Operation(op)) if op.eq_ignore_ascii_case("RemoveVnetPeering") => {
+            Some(Lifecycle::Operation("CreateVnetPeering".into()))
+        }
+        _ => None,
+    }
+}
+
+/// Declared parameters of a template: name → declared secure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TemplateShape {
+    parameters: BTreeMap<String, bool>,
+    subscription_scope: bool,
+}
+
+fn bicep_shape(source: &str) -> TemplateShape {
+    let mut parameters = BTreeMap::new();
+    let mut secure_next = false;
+    let mut subscription_scope = false;
+    for line in source.lines().map(str::trim) {
+        if line.starts_with("@secure()") {
+            secure_next = true;
+        } else if let Some(rest) = line.strip_prefix("param ") {
+            let name: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let secure = secure_next || rest.contains("@secure()");
+            if !name.is_empty() {
+                parameters.insert(name, secure);
+            }
+            secure_next = false;
+        } else if let Some(rest) = line.strip_prefix("targetScope") {
+            subscription_scope = rest.contains("'subscription'");
+        } else if !line.starts_with('@') && !line.is_empty() && !line.starts_with("//") {
+            secure_next = false;
+        }
+    }
+    TemplateShape {
+        parameters,
+        subscription_scope,
+    }
+}
+
+fn json_shape(template: &Map<String, Value>) -> TemplateShape {
+    let parameters = template
+        .get("parameters")
+        .and_then(Value::as_object)
+        .map(|params| {
+            params
+                .iter()
+                .map(|(name, decl)| {
+                    let kind = decl
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    (name.clone(), kind.starts_with("secure"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let subscription_scope = template
+        .get("$schema")
+        .and_then(Value::as_str)
+        .is_some_and(|schema| schema.contains("subscriptionDeploymentTemplate"));
+    TemplateShape {
+        parameters,
+        subscription_scope,
+    }
+}
+
+fn is_guid(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let lengths = [8, 4, 4, 4, 12];
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip(lengths)
+            .all(|(part, len)| part.len() == len && part.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Azure's resource group name rule (the CRD enforces it too; checked here so bad input
+/// is a 400 naming the property, and nothing is written).
+fn check_resource_group(name: &str) -> Result<(), ApiError> {
+    let valid = !name.is_empty()
+        && name.len() <= 90
+        && !name.ends_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.()".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "resourcegroup_name \"{name}\" is not a valid Azure resource group name"
+        )))
+    }
+}
+
+fn check_location(location: &str) -> Result<(), ApiError> {
+    let valid = location.len() <= 64
+        && location
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && location
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ');
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "location \"{location}\" is not a valid Azure location"
+        )))
+    }
+}
+
+fn system_parameters(req: &ExecuteRequest) -> Properties {
+    let plain = |value: &str| Property {
+        kind: "string".into(),
+        value: Value::String(value.to_string()),
+    };
+    let mut props = Properties::new();
+    props.insert("resourceId".into(), plain(&req.system.resource_id));
+    props.insert("resourceName".into(), plain(&req.system.resource_name));
+    props.insert(
+        "resourceType".into(),
+        plain(&req.system.resource_type.full()),
+    );
+    props
+}
+
+fn labels(req: &ExecuteRequest) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            LABEL_RESOURCE_ID.into(),
+            label_value(&req.system.resource_id),
+        ),
+        (
+            LABEL_RESOURCE_NAME.into(),
+            label_value(&req.system.resource_name),
+        ),
+        (
+            LABEL_RESOURCE_TYPE.into(),
+            label_value(&req.system.resource_type.name),
+        ),
+        (
+            LABEL_DEPLOYMENT_LOCATION.into(),
+            label_value(&req.deployment_location.name),
+        ),
+        (
+            LABEL_LIFECYCLE.into(),
+            match &req.lifecycle {
+                Lifecycle::Operation(name) => dns_label(name, 63),
+                _ => "create".into(),
+            },
+        ),
+        (LABEL_MANAGED_BY.into(), MANAGED_BY.into()),
+    ])
+}
+
+/// The subscription a request deploys into, validated.
+fn subscription_id(req: &ExecuteRequest, ctx: &MappingContext) -> Result<String, ApiError> {
+    let subscription = req
+        .deployment_location
+        .credentials
+        .subscription_id
+        .clone()
+        .or_else(|| ctx.default_subscription_id.clone())
+        .ok_or_else(|| ApiError::bad_request("AZURE subscriptionId is missing"))?;
+    if !is_guid(&subscription) {
+        return Err(ApiError::bad_request(
+            "AZURE subscriptionId of the deployment location is not a GUID",
+        ));
+    }
+    Ok(subscription)
+}
+
+/// Checks the deployment location can authenticate; every lifecycle needs it.
+pub fn check_credentials(req: &ExecuteRequest, ctx: &MappingContext) -> Result<(), ApiError> {
+    let credentials = &req.deployment_location.credentials;
+    if !credentials.has_client_secret() && !ctx.operator_identity {
+        return Err(ApiError::bad_request("AZURE credentials are missing"));
+    }
+    subscription_id(req, ctx).map(|_| ())
+}
+
+fn credentials_secret(req: &ExecuteRequest, ctx: &MappingContext) -> Option<Secret> {
+    let credentials = &req.deployment_location.credentials;
+    if !credentials.has_client_secret() {
+        return None;
+    }
+    let data: BTreeMap<String, String> = [
+        ("tenantId", &credentials.tenant_id),
+        ("clientId", &credentials.client_id),
+        ("clientSecret", &credentials.client_secret),
+        ("subscriptionId", &credentials.subscription_id),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| value.clone().map(|v| (key.to_string(), v)))
+    .collect();
+    Some(Secret {
+        metadata: ObjectMeta {
+            name: Some(credentials_secret_name(&req.deployment_location.name)),
+            namespace: Some(ctx.namespace.clone()),
+            labels: Some(BTreeMap::from([
+                (
+                    LABEL_DEPLOYMENT_LOCATION.into(),
+                    label_value(&req.deployment_location.name),
+                ),
+                (LABEL_MANAGED_BY.into(), MANAGED_BY.into()),
+            ])),
+            ..ObjectMeta::default()
+        },
+        string_data: Some(data),
+        type_: Some("Opaque".into()),
+        ..Secret::default()
+    })
+}
+
+/// Maps a validated request to what the shim does in the cluster.
+pub fn plan(
+    req: &ExecuteRequest,
+    files: &DriverFiles,
+    ctx: &MappingContext,
+    pending: &PendingRequest,
+) -> Result<Action, ApiError> {
+    check_credentials(req, ctx)?;
+    let type_name = req.system.resource_type.name.as_str();
+    if req.lifecycle == Lifecycle::Delete {
+        return Ok(Action::Delete(DeleteTarget::Resource {
+            resource_id_label: label_value(&req.system.resource_id),
+        }));
+    }
+    if let Some(undone) = undoes(type_name, &req.lifecycle) {
+        return Ok(Action::Delete(DeleteTarget::Object {
+            name: object_name(&req.system.resource_id, &undone),
+        }));
+    }
+    let template = match files.template_for(&req.lifecycle)? {
+        Some(template) => template,
+        None => match builtin_template(type_name, &req.lifecycle) {
+            Some(source) => Template::Bicep(source.to_string()),
+            None if req.lifecycle == Lifecycle::Create => {
+                return Err(ApiError::bad_request(format!(
+                    "Unknown resource type \"{}\": no template in driverFiles and no built-in template",
+                    req.system.resource_type.full()
+                )));
+            }
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "No lifecycle script with name \"{}\"",
+                    req.lifecycle.name()
+                )));
+            }
+        },
+    };
+    let (source, shape) = match template {
+        Template::Bicep(text) => {
+            let shape = bicep_shape(&text);
+            (TemplateSource::Bicep(text), shape)
+        }
+        Template::Json(text) => {
+            let map: Map<String, Value> = serde_json::from_str(&text).map_err(|_| {
+                ApiError::bad_request("driverFiles JSON template must be an object")
+            })?;
+            let shape = json_shape(&map);
+            (TemplateSource::Json(map), shape)
+        }
+    };
+    Ok(Action::Apply(Box::new(build_plan(
+        req, ctx, pending, source, &shape,
+    )?)))
+}
+
+fn build_plan(
+    req: &ExecuteRequest,
+    ctx: &MappingContext,
+    pending: &PendingRequest,
+    template: TemplateSource,
+    shape: &TemplateShape,
+) -> Result<ApplyPlan, ApiError> {
+    let name = object_name(&req.system.resource_id, &req.lifecycle);
+    let mut properties = system_parameters(req);
+    properties.extend(req.merged_properties());
+
+    let mut parameters = BTreeMap::new();
+    let mut secure = BTreeMap::new();
+    for (param, declared_secure) in &shape.parameters {
+        let Some(property) = properties.get(param) else {
+            continue;
+        };
+        if property.value.is_null() {
+            continue;
+        }
+        if property.is_secure() || *declared_secure {
+            let text = match &property.value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            secure.insert(param.clone(), text);
+        } else {
+            parameters.insert(param.clone(), property.value.clone());
+        }
+    }
+
+    let location = ["resourcegroup_location", "location"]
+        .iter()
+        .find_map(|key| req.string_property(key))
+        .or_else(|| {
+            ["location", "region"].iter().find_map(|key| {
+                req.deployment_location
+                    .properties
+                    .get(*key)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+        });
+    let is_legacy = builtin_template(&req.system.resource_type.name, &Lifecycle::Create).is_some();
+    let resource_group = if shape.subscription_scope {
+        None
+    } else {
+        let group = req
+            .string_property("resourcegroup_name")
+            .or_else(|| {
+                req.deployment_location
+                    .properties
+                    .get("resourceGroup")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .ok_or_else(|| ApiError::missing_field("resourcegroup_name"))?;
+        check_resource_group(&group)?;
+        Some(group)
+    };
+    if let Some(location) = &location {
+        check_location(location)?;
+    }
+    if shape.subscription_scope && location.is_none() {
+        return Err(ApiError::missing_field("resourcegroup_location"));
+    }
+
+    let mut spec = AzureResourceSpec::new(String::new(), template);
+    spec.resource_group = resource_group;
+    spec.scope = if shape.subscription_scope {
+        Scope::Subscription
+    } else {
+        Scope::ResourceGroup
+    };
+    spec.subscription_id = Some(subscription_id(req, ctx)?);
+    // Legacy types deploy into groups made by an AzureResourceGroup resource, as before.
+    spec.create_resource_group = !is_legacy && location.is_some();
+    spec.location = location;
+    spec.parameters = parameters;
+    spec.credentials_secret_ref = req
+        .deployment_location
+        .credentials
+        .has_client_secret()
+        .then(|| LocalObjectRef {
+            name: credentials_secret_name(&req.deployment_location.name),
+        });
+
+    let secure_secret_name = format!("{name}-params");
+    spec.parameters_from = secure
+        .keys()
+        .map(|param| ParameterFrom {
+            name: param.clone(),
+            source: ParameterSource::SecretKeyRef(KeyRef {
+                name: secure_secret_name.clone(),
+                key: param.clone(),
+            }),
+        })
+        .collect();
+
+    let request_json = serde_json::to_string(pending)
+        .map_err(|err| ApiError::internal(format!("cannot record the request: {err}")))?;
+    let mut resource = AzureResource::new(&name, spec);
+    resource.metadata.namespace = Some(ctx.namespace.clone());
+    resource.metadata.labels = Some(labels(req));
+    resource.metadata.annotations = Some(BTreeMap::from([
+        (ANNOTATION_REQUEST.into(), request_json),
+        (
+            ANNOTATION_RESOURCE_NAME.into(),
+            req.system.resource_name.clone(),
+        ),
+        (
+            ANNOTATION_RESOURCE_ID.into(),
+            req.system.resource_id.clone(),
+        ),
+    ]));
+    resource.metadata.finalizers = Some(vec![FINALIZER.into()]);
+
+    let secure_parameters = (!secure.is_empty()).then(|| Secret {
+        metadata: ObjectMeta {
+            name: Some(secure_secret_name),
+            namespace: Some(ctx.namespace.clone()),
+            labels: Some(labels(req)),
+            ..ObjectMeta::default()
+        },
+        string_data: Some(secure),
+        type_: Some("Opaque".into()),
+        ..Secret::default()
+    });
+    Ok(ApplyPlan {
+        resource,
+        credentials: credentials_secret(req, ctx),
+        secure_parameters,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver_files::{Limits, tests::zip_of};
+    use crate::request::parse_execute;
+    use base64::Engine;
+    use serde_json::json;
+
+    const SUB: &str = "00000000-0000-0000-0000-000000000001";
+
+    fn body(lifecycle: &str, resource_type: &str, props: Value) -> Value {
+        json!({
+            "lifecycleName": lifecycle,
+            "driverFiles": "",
+            "systemProperties": {
+                "resourceId": {"type": "string", "value": "be3870d2-891c-487e-9736-ca19e4741cf4"},
+                "resourceName": {"type": "string", "value": "net-a"},
+                "resourceType": {"type": "string", "value": resource_type}
+            },
+            "resourceProperties": props,
+            "deploymentLocation": {
+                "name": "Azure Dev",
+                "type": "Azure",
+                "properties": {"tenantId": "t", "clientId": "c", "clientSecret": "s3cr3t", "subscriptionId": SUB}
+            }
+        })
+    }
+
+    fn ctx() -> MappingContext {
+        MappingContext {
+            namespace: "brent".into(),
+            ..MappingContext::default()
+        }
+    }
+
+    fn pending() -> PendingRequest {
+        PendingRequest {
+            uuid: "u-1".into(),
+            lifecycle: "Create".into(),
+            tenant_id: Some("tenant-a".into()),
+            trace: BTreeMap::new(),
+            delete: false,
+        }
+    }
+
+    fn run(body: Value) -> Result<Action, ApiError> {
+        let req = parse_execute(body.to_string().as_bytes()).unwrap();
+        let files = DriverFiles::from_zip(&req.driver_files, &Limits::default()).unwrap();
+        plan(&req, &files, &ctx(), &pending())
+    }
+
+    fn apply(action: Action) -> ApplyPlan {
+        match action {
+            Action::Apply(plan) => *plan,
+            other => panic!("expected apply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn legacy_vnet_create_uses_the_builtin_template() {
+        let plan = apply(
+            run(body(
+                "Install",
+                "resource::AzureVNet::1.0",
+                json!({
+                    "resourcegroup_name": {"type": "string", "value": "rg1"},
+                    "vnet_name": {"type": "string", "value": "vnet1"},
+                    "vnet_enable_ddos_protection": {"type": "boolean", "value": "false"},
+                    "unrelated": {"type": "string", "value": "x"}
+                }),
+            ))
+            .unwrap(),
+        );
+        let resource = &plan.resource;
+        assert_eq!(
+            resource.name_any(),
+            "r-be3870d2-891c-487e-9736-ca19e4741cf4"
+        );
+        assert_eq!(resource.namespace().as_deref(), Some("brent"));
+        assert_eq!(resource.spec.resource_group.as_deref(), Some("rg1"));
+        assert_eq!(resource.spec.subscription_id.as_deref(), Some(SUB));
+        assert!(!resource.spec.create_resource_group);
+        assert_eq!(
+            resource.spec.parameters,
+            BTreeMap::from([
+                ("vnet_enable_ddos_protection".into(), json!(false)),
+                ("vnet_name".into(), json!("vnet1")),
+            ])
+        );
+        assert!(
+            matches!(&resource.spec.template, TemplateSource::Bicep(src) if src.contains("Creator: 'Cp4na'"))
+        );
+        assert_eq!(resource.labels()[LABEL_RESOURCE_TYPE], "AzureVNet");
+        assert_eq!(
+            resource.labels()[LABEL_DEPLOYMENT_LOCATION],
+            "Azure-Dev-".to_string() + &short_digest("Azure Dev")
+        );
+        assert_eq!(resource.annotations()[ANNOTATION_RESOURCE_NAME], "net-a");
+        assert_eq!(resource.finalizers(), [FINALIZER.to_string()]);
+        let recorded: PendingRequest =
+            serde_json::from_str(&resource.annotations()[ANNOTATION_REQUEST]).unwrap();
+        assert_eq!(recorded, pending());
+        let credentials = plan.credentials.unwrap();
+        assert_eq!(
+            credentials.metadata.name.as_deref(),
+            Some("dl-azure-dev-".to_string() + &short_digest("Azure Dev")).as_deref()
+        );
+        assert_eq!(
+            resource.spec.credentials_secret_ref.as_ref().unwrap().name,
+            credentials.metadata.name.unwrap()
+        );
+        assert!(plan.secure_parameters.is_none());
+        assert!(!serde_json::to_string(&resource).unwrap().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn resource_group_type_deploys_at_subscription_scope() {
+        let plan = apply(
+            run(body(
+                "Create",
+                "resource::AzureResourceGroup::1.0",
+                json!({"resourcegroup_name": "rg1", "resourcegroup_location": "westeurope"}),
+            ))
+            .unwrap(),
+        );
+        assert_eq!(plan.resource.spec.scope, Scope::Subscription);
+        assert_eq!(plan.resource.spec.resource_group, None);
+        assert_eq!(plan.resource.spec.location.as_deref(), Some("westeurope"));
+        let mut object = plan.resource.clone();
+        object.metadata.uid = Some("uid-1".into());
+        assert_eq!(
+            topology_id(&object).unwrap(),
+            format!("/subscriptions/{SUB}/resourceGroups/rg1")
+        );
+    }
+
+    #[test]
+    fn driver_files_template_with_secure_parameters() {
+        let zip = zip_of(&[(
+            "Create.bicep",
+            b"@secure()\nparam adminPassword string\nparam size int\nparam resourceName string\nparam key string\n",
+        )]);
+        let mut request = body(
+            "Create",
+            "resource::MyVm::2.0",
+            json!({
+                "resourcegroup_name": "rg1",
+                "adminPassword": {"type": "string", "value": "pw"},
+                "size": {"type": "integer", "value": "2"},
+                "key": {"type": "key", "keyName": "k", "privateKey": "PRIV", "publicKey": "PUB"}
+            }),
+        );
+        request["driverFiles"] = json!(base64::engine::general_purpose::STANDARD.encode(zip));
+        let plan = apply(run(request).unwrap());
+        let spec = &plan.resource.spec;
+        assert_eq!(
+            spec.parameters,
+            BTreeMap::from([
+                ("resourceName".into(), json!("net-a")),
+                ("size".into(), json!(2))
+            ])
+        );
+        let secret = plan.secure_parameters.unwrap();
+        let name = secret.metadata.name.clone().unwrap();
+        assert_eq!(name, "r-be3870d2-891c-487e-9736-ca19e4741cf4-params");
+        assert_eq!(
+            secret.string_data.unwrap(),
+            BTreeMap::from([
+                ("adminPassword".into(), "pw".into()),
+                ("key".into(), "PRIV".into())
+            ])
+        );
+        assert_eq!(spec.parameters_from.len(), 2);
+        assert!(spec.create_resource_group == spec.location.is_some());
+    }
+
+    #[test]
+    fn operations_get_their_own_object_and_undo_deletes_it() {
+        let props = json!({
+            "resourcegroup_name": "rg1",
+            "initiator_vnet_name": "a", "acceptor_vnet_name": "b", "acceptor_vnet_rg_name": "rg2"
+        });
+        let plan = apply(
+            run(body(
+                "CreateVnetPeering",
+                "resource::AzureVNet::1.0",
+                props.clone(),
+            ))
+            .unwrap(),
+        );
+        assert_eq!(
+            plan.resource.name_any(),
+            "r-be3870d2-891c-487e-9736-ca19e4741cf4-createvnetpeering"
+        );
+        match run(body("removevnetpeering", "resource::AzureVNet::1.0", props)).unwrap() {
+            Action::Delete(DeleteTarget::Object { name }) => {
+                assert_eq!(name, plan.resource.name_any())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn delete_targets_every_object_of_the_resource() {
+        match run(body("Uninstall", "resource::Whatever::1.0", json!({}))).unwrap() {
+            Action::Delete(DeleteTarget::Resource { resource_id_label }) => {
+                assert_eq!(resource_id_label, "be3870d2-891c-487e-9736-ca19e4741cf4")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_mappings_are_400s() {
+        let unknown = run(body("Create", "resource::Nope::1.0", json!({}))).unwrap_err();
+        assert_eq!(
+            unknown.message,
+            "Unknown resource type \"resource::Nope::1.0\": no template in driverFiles and no built-in template"
+        );
+        let start = run(body("Start", "resource::AzureVNet::1.0", json!({}))).unwrap_err();
+        assert_eq!(start.message, "No lifecycle script with name \"Start\"");
+        let no_group = run(body(
+            "Create",
+            "resource::AzureVNet::1.0",
+            json!({"vnet_name": "v"}),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            no_group.message,
+            "'resourcegroup_name' is a required field but was not found in the request data body"
+        );
+        let mut no_creds = body("Create", "resource::AzureVNet::1.0", json!({}));
+        no_creds["deploymentLocation"]["properties"] = json!({"subscriptionId": SUB});
+        assert_eq!(
+            run(no_creds).unwrap_err().message,
+            "AZURE credentials are missing"
+        );
+        let bad_group = run(body(
+            "Create",
+            "resource::AzureVNet::1.0",
+            json!({"resourcegroup_name": "a/b"}),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            bad_group.message,
+            "resourcegroup_name \"a/b\" is not a valid Azure resource group name"
+        );
+        let mut bad_sub = body("Create", "resource::AzureVNet::1.0", json!({}));
+        bad_sub["deploymentLocation"]["properties"]["subscriptionId"] = json!("nope");
+        assert_eq!(
+            run(bad_sub).unwrap_err().message,
+            "AZURE subscriptionId of the deployment location is not a GUID"
+        );
+    }
+
+    #[test]
+    fn names_stay_dns_valid() {
+        assert_eq!(label_value("net-a"), "net-a");
+        let odd = label_value("Net A/b");
+        assert!(odd.starts_with("Net-A-b-") && odd.len() <= 63);
+        assert_eq!(label_value("Net A/b"), odd);
+        let name = object_name("Weird_ID", &Lifecycle::Operation("Do Thing".into()));
+        assert!(name.starts_with("r-weird-id-"), "{name}");
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+        let long = deployment_name("ns", &"x".repeat(100), "uid");
+        assert_eq!(long.len(), 64);
+    }
+
+    #[test]
+    fn template_shapes() {
+        let shape = bicep_shape(
+            "targetScope = 'subscription'\n@secure()\n@description('x')\nparam a string\nparam b int = 3\n",
+        );
+        assert!(shape.subscription_scope);
+        assert_eq!(
+            shape.parameters,
+            BTreeMap::from([("a".into(), true), ("b".into(), false)])
+        );
+        let json: Map<String, Value> = serde_json::from_value(json!({
+            "$schema": "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#",
+            "parameters": {"p": {"type": "secureString"}, "q": {"type": "string"}}
+        }))
+        .unwrap();
+        let shape = json_shape(&json);
+        assert!(shape.subscription_scope);
+        assert_eq!(
+            shape.parameters,
+            BTreeMap::from([("p".into(), true), ("q".into(), false)])
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! TLS from PEM files, reloaded when the files change (Secret rotation), and the
+//! accept loop serving the warp routes over it.
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+use warp::Filter;
+use warp::reply::Response;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} holds no PEM certificate")]
+    NoCertificate { path: String },
+    #[error("{path} holds no PEM private key")]
+    NoKey { path: String },
+    #[error("the private key in {path} is not usable: {source}")]
+    BadKey { path: String, source: rustls::Error },
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Loads a certificate chain and key. Errors name the file, never its content.
+pub fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
+    let shown = |p: &Path| p.display().to_string();
+    let cert_pem = read(cert)?;
+    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .filter_map(Result::ok)
+        .collect();
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate { path: shown(cert) });
+    }
+    let key_pem = read(key)?;
+    let private: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .ok()
+        .flatten()
+        .ok_or_else(|| TlsError::NoKey { path: shown(key) })?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&private).map_err(|source| {
+        TlsError::BadKey {
+            path: shown(key),
+            source,
+        }
+    })?;
+    Ok(CertifiedKey::new(chain, signing))
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Serves the current certificate; [`ReloadingCert::reload_if_changed`] swaps it when
+/// the files' modification times change and the new pair loads.
+#[derive(Debug)]
+pub struct ReloadingCert {
+    cert: PathBuf,
+    key: PathBuf,
+    state: RwLock<(Option<SystemTime>, Option<SystemTime>, Arc<CertifiedKey>)>,
+}
+
+impl ReloadingCert {
+    pub fn load(cert: &Path, key: &Path) -> Result<Self, TlsError> {
+        let stamps = (modified(cert), modified(key));
+        let current = Arc::new(load_certified_key(cert, key)?);
+        Ok(Self {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            state: RwLock::new((stamps.0, stamps.1, current)),
+        })
+    }
+
+    /// Returns whether a new certificate was installed. A half-written or invalid pair
+    /// keeps the previous certificate in service.
+    pub fn reload_if_changed(&self) -> bool {
+        let stamps = (modified(&self.cert), modified(&self.key));
+        {
+            let state = self.state.read().expect("certificate lock");
+            if (state.0, state.1) == stamps {
+                return false;
+            }
+        }
+        match load_certified_key(&self.cert, &self.key) {
+            Ok(fresh) => {
+                *self.state.write().expect("certificate lock") =
+                    (stamps.0, stamps.1, Arc::new(fresh));
+                info!(cert = %self.cert.display(), "TLS certificate reloaded");
+                true
+            }
+            Err(err) => {
+                warn!(error = %err, "TLS files changed but do not load; keeping the current certificate");
+                false
+            }
+        }
+    }
+
+    /// Polls the files every `every` for as long as the process runs.
+    pub fn watch(self: &Arc<Self>, every: Duration) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            loop {
+                ticker.tick().await;
+                this.reload_if_changed();
+            }
+        });
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.state.read().expect("certificate lock").2))
+    }
+}
+
+/// rustls server configuration (TLS 1.2 and 1.3, HTTP/1.1 and HTTP/2 by ALPN).
+pub fn server_config(resolver: Arc<ReloadingCert>) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Serves `routes` over TLS on `listener` until `shutdown` resolves.
+pub async fn serve_tls<F>(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    routes: F,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
+{
+    let acceptor = TlsAcceptor::from(config);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => return,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                warn!(error = %err, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(warp::service(routes.clone()));
+        tokio::spawn(async move {
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(err)) => {
+                        debug!(%peer, error = %err, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            if let Err(err) = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), service)
+                .await
+            {
+                debug!(%peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let cert = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+        let cert_path = dir.join("tls.crt");
+        let key_path = dir.join("tls.key");
+        std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+        std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+
+    fn current_der(resolver: &ReloadingCert) -> Vec<u8> {
+        resolver.state.read().unwrap().2.cert[0].to_vec()
+    }
+
+    #[test]
+    fn reloads_changed_files_and_keeps_serving_on_bad_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = write_pair(dir.path(), "azure-driver");
+        let resolver = ReloadingCert::load(&cert, &key).unwrap();
+        let first = current_der(&resolver);
+        assert!(!resolver.reload_if_changed());
+
+        std::thread::sleep(Duration::from_millis(20));
+        write_pair(dir.path(), "azure-driver-2");
+        let later = SystemTime::now() + Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&cert)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert!(resolver.reload_if_changed());
+        let second = current_der(&resolver);
+        assert_ne!(first, second);
+
+        std::fs::write(&key, "not a key").unwrap();
+        let later = SystemTime::now() + Duration::from_secs(10);
+        std::fs::File::options()
+            .write(true)
+            .open(&key)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert!(!resolver.reload_if_changed());
+        assert_eq!(current_der(&resolver), second);
+    }
+
+    #[test]
+    fn errors_name_the_file_not_the_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = write_pair(dir.path(), "x");
+        std::fs::write(
+            &key,
+            "-----BEGIN SECRET-----\nc2VjcmV0\n-----END SECRET-----\n",
+        )
+        .unwrap();
+        let err = load_certified_key(&cert, &key).unwrap_err().to_string();
+        assert!(
+            err.contains("tls.key") && !err.contains("c2VjcmV0"),
+            "{err}"
+        );
+    }
+}

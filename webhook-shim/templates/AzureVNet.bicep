@@ -1,0 +1,38 @@
+// Virtual network of the legacy resource type resource::AzureVNet::1.0.
+param vnet_name string
+param vnet_location string = resourceGroup().location
+param vnet_enable_ddos_protection bool = false
+@allowed(['Enabled', 'Disabled'])
+param vnet_private_endpoint_network_policies string = 'Disabled'
+@allowed(['Enabled', 'Disabled'])
+param vnet_private_link_service_network_policies string = 'Enabled'
+param vnet_default_cidr_block string = '10.0.0.0/24'
+@description('Comma-separated address prefixes.')
+param vnet_address_space string = '10.0.0.0/16'
+
+resource vnet 'Microsoft.Network/virtualNetworks@2023-09-01' = {
+  name: vnet_name
+  location: vnet_location
+  tags: {
+    Creator: 'Cp4na'
+  }
+  properties: {
+    addressSpace: {
+      addressPrefixes: split(replace(vnet_address_space, ' ', ''), ',')
+    }
+    enableDdosProtection: vnet_enable_ddos_protection
+    subnets: [
+      {
+        name: 'default'
+        properties: {
+          addressPrefix: vnet_default_cidr_block
+          privateEndpointNetworkPolicies: vnet_private_endpoint_network_policies
+          privateLinkServiceNetworkPolicies: vnet_private_link_service_network_policies
+        }
+      }
+    ]
+  }
+}
+
+output vnetId string = vnet.id
+output vnet_name string = vnet.name
