@@ -259,6 +259,12 @@ impl ArmClient {
         async move {
             let mut attempt = 0u32;
             loop {
+                // The token first: a slow token fetch must not use up the pacing slot.
+                let token = self
+                    .credential
+                    .get_token(&[&self.shared.scope], None)
+                    .await
+                    .map_err(|e| ArmError::from_credential(&e).with_correlation(correlation_id))?;
                 let throttle_wait = self
                     .shared
                     .throttle
@@ -277,11 +283,6 @@ impl ArmClient {
                         e.retry_after = Some(left);
                         e
                     })?;
-                let token = self
-                    .credential
-                    .get_token(&[&self.shared.scope], None)
-                    .await
-                    .map_err(|e| ArmError::from_credential(&e).with_correlation(correlation_id))?;
                 let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.token.secret()))
                     .map_err(|_| {
                         ArmError::bare(
