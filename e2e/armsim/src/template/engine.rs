@@ -23,6 +23,8 @@ type Result<T> = std::result::Result<T, TemplateError>;
 
 /// Nested deployments deeper than this are refused (ARM's limit is 50).
 const MAX_NESTING: usize = 50;
+/// Marks the error of a parameter default that reads a parameter not bound yet.
+const UNBOUND_PARAMETER: &str = "is read before its value is known";
 /// ARM's limit on `copy` counts.
 const MAX_COPY: i64 = 800;
 
@@ -167,6 +169,7 @@ fn mg_id(name: &str) -> String {
 /// Builds `{prefix}/providers/{namespace}/{type}/{name}/...`; names may be given
 /// as separate arguments or joined with '/'.
 fn compose_id(prefix: &str, resource_type: &str, names: &[&str]) -> Result<String> {
+    let resource_type = resource_type.trim_end_matches('/');
     let type_segments: Vec<&str> = resource_type.split('/').collect();
     let name_segments: Vec<&str> = names.iter().flat_map(|n| n.split('/')).collect();
     if type_segments.len() < 2
@@ -174,7 +177,7 @@ fn compose_id(prefix: &str, resource_type: &str, names: &[&str]) -> Result<Strin
         || name_segments.len() != type_segments.len() - 1
     {
         return Err(TemplateError::invalid_template(format!(
-            "The resource type '{resource_type}' and name '{}' are not consistent: a type with {} segment(s) needs {} name segment(s).",
+            "The resource '{}' of type '{resource_type}' has incorrect segment lengths. A nested resource type must have identical number of segments as its resource name: a type with {} segment(s) needs {} name segment(s).",
             names.join("/"),
             type_segments.len(),
             type_segments.len().saturating_sub(1)
@@ -473,67 +476,103 @@ impl<'s, 'a> Deployment<'s, 'a> {
             return Ok(IndexMap::new());
         };
         let mut reported = IndexMap::new();
-        for (name, decl) in decls {
-            let (arm_type, typed_decl) = self.declared_type(decl).ok_or_else(|| {
-                TemplateError::invalid_template(format!(
-                    "The template parameter '{name}' has no valid type: expected one of 'string, securestring, int, bool, object, secureobject, array'."
-                ))
-            })?;
-            let provided = values
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v);
-            let nullable = decl
-                .get("nullable")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let value = match provided {
-                Some(entry) => self.parameter_value(name, entry)?,
-                None => match decl.get("defaultValue") {
-                    Some(default) => {
-                        let frame = Frame {
-                            in_parameter_default: true,
-                            ..Frame::default()
-                        };
-                        self.eval_value(default, &frame).map_err(|e| {
-                            e.within(
-                                &format!("the default value of template parameter '{name}'"),
-                                None,
-                            )
-                        })?
+        // Defaults may read parameters declared after them: bind in passes until
+        // nothing more can be bound.
+        let mut pending: Vec<(&String, &'a Value)> = decls.iter().collect();
+        while !pending.is_empty() {
+            let mut deferred = Vec::new();
+            let mut last_error = None;
+            for (name, decl) in pending.iter().copied() {
+                match self.bind_parameter(name, decl, values) {
+                    Ok(typed) => {
+                        reported.insert(name.clone(), typed);
                     }
-                    None if nullable => Value::Null,
-                    None => {
-                        return Err(TemplateError::invalid_template(format!(
-                            "Deployment template validation failed: 'The value for the template parameter '{name}' is not provided. Please see https://aka.ms/arm-create-parameter-file for usage details.'."
-                        )));
+                    Err(e) if e.message.contains(UNBOUND_PARAMETER) => {
+                        deferred.push((name, decl));
+                        last_error = Some(e);
                     }
-                },
-            };
-            let value = if value.is_null() && nullable {
-                value
-            } else {
-                coerce(value, arm_type).map_err(|got| {
-                    TemplateError::invalid_template(format!(
-                        "Template parameter '{name}' was provided an invalid value. Expected a value of type '{arm_type}', but received a value of type '{}'.",
-                        type_name(&got)
-                    ))
-                })?
-            };
-            check_constraints(name, &value, decl, typed_decl)?;
-            let secure = arm_type.starts_with("Secure");
-            reported.insert(
-                name.clone(),
-                TypedValue {
-                    type_name: arm_type.to_string(),
-                    value: if secure { Value::Null } else { value.clone() },
-                },
-            );
-            self.params
-                .borrow_mut()
-                .insert(name.to_lowercase(), (name.clone(), value));
+                    Err(e) => return Err(e),
+                }
+            }
+            if deferred.len() == pending.len() {
+                return Err(last_error.unwrap_or_else(|| {
+                    TemplateError::invalid_template(
+                        "Parameter defaults refer to each other in a cycle.",
+                    )
+                }));
+            }
+            pending = deferred;
         }
+        let order: Vec<&String> = decls.keys().collect();
+        reported.sort_by(|a, _, b, _| {
+            let pos = |k: &String| order.iter().position(|o| *o == k);
+            pos(a).cmp(&pos(b))
+        });
         Ok(reported)
+    }
+
+    fn bind_parameter(
+        &self,
+        name: &String,
+        decl: &'a Value,
+        values: &Map<String, Value>,
+    ) -> Result<TypedValue> {
+        let (arm_type, typed_decl) = self.declared_type(decl).ok_or_else(|| {
+            TemplateError::invalid_template(format!(
+                "The template parameter '{name}' has no valid type: expected one of 'string, securestring, int, bool, object, secureobject, array'."
+            ))
+        })?;
+        let provided = values
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v);
+        let nullable = decl
+            .get("nullable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let value = match provided {
+            Some(entry) => self.parameter_value(name, entry)?,
+            None => match decl.get("defaultValue") {
+                Some(default) => {
+                    let frame = Frame {
+                        in_parameter_default: true,
+                        ..Frame::default()
+                    };
+                    self.eval_value(default, &frame).map_err(|e| {
+                        e.within(
+                            &format!("the default value of template parameter '{name}'"),
+                            None,
+                        )
+                    })?
+                }
+                None if nullable => Value::Null,
+                None => {
+                    return Err(TemplateError::invalid_template(format!(
+                        "Deployment template validation failed: 'The value for the template parameter '{name}' is not provided. Please see https://aka.ms/arm-create-parameter-file for usage details.'."
+                    )));
+                }
+            },
+        };
+        let value = if value.is_null() && nullable {
+            value
+        } else {
+            coerce(value, arm_type).map_err(|got| {
+                TemplateError::invalid_template(format!(
+                    "Template parameter '{name}' was provided an invalid value. Expected a value of type '{arm_type}', but received a value of type '{}'.",
+                    type_name(&got)
+                ))
+            })?
+        };
+        check_constraints(name, &value, decl, typed_decl)?;
+        let secure = arm_type.starts_with("Secure");
+        let typed = TypedValue {
+            type_name: arm_type.to_string(),
+            value: if secure { Value::Null } else { value.clone() },
+        };
+        self.params
+            .borrow_mut()
+            .insert(name.to_lowercase(), (name.clone(), value));
+        Ok(typed)
     }
 
     /// A parameter entry is `{"value": v}` or a Key Vault `{"reference": ...}`, whose
@@ -775,11 +814,21 @@ impl<'s, 'a> Deployment<'s, 'a> {
                         ))
                     });
                 }
+                let declared = self
+                    .template
+                    .get("parameters")
+                    .and_then(Value::as_object)
+                    .is_some_and(|p| p.keys().any(|k| k.eq_ignore_ascii_case(key)));
                 self.params
                     .borrow()
                     .get(&key.to_lowercase())
                     .map(|(_, v)| v.clone())
                     .ok_or_else(|| {
+                        if declared {
+                            return TemplateError::invalid_template(format!(
+                                "The template parameter '{key}' {UNBOUND_PARAMETER}."
+                            ));
+                        }
                         TemplateError::invalid_template(format!(
                             "The template parameter '{key}' is not found. Please see https://aka.ms/arm-syntax-parameters for usage details."
                         ))
@@ -2045,10 +2094,49 @@ impl<'s, 'a> Deployment<'s, 'a> {
                 "The template function '{function}' refers to '{target}', which is not a resource of the template. Please see https://aka.ms/arm-function-reference for usage details."
             )));
         }
+        if let Some(body) = self.implicit_child(target) {
+            return Ok(body);
+        }
         self.shared
             .lookup
             .get(target)
             .ok_or_else(|| not_found(target))
+    }
+
+    /// A child the resource provider creates by itself (`logs/default`,
+    /// `blobServices/default`, ...) below a resource this deployment created.
+    fn implicit_child(&self, target: &str) -> Option<Value> {
+        let trimmed = target.trim_end_matches('/');
+        let (rest, child_name) = trimmed.rsplit_once('/')?;
+        let (parent_id, child_type) = rest.rsplit_once('/')?;
+        if !parent_id.to_lowercase().contains("/providers/")
+            || child_type.eq_ignore_ascii_case("providers")
+        {
+            return None;
+        }
+        let own = {
+            let list = self.instances.borrow();
+            list.iter()
+                .position(|i| i.id.eq_ignore_ascii_case(parent_id) && i.deployed && !i.existing)
+        };
+        let parent = match own {
+            Some(i) => self.deploy(i).ok()?,
+            None => self
+                .shared
+                .planned
+                .borrow()
+                .iter()
+                .find(|p| p.id.eq_ignore_ascii_case(parent_id))
+                .map(|p| p.body.clone())?,
+        };
+        let parent_type = parent.get("type").and_then(Value::as_str)?;
+        let child_type = format!("{parent_type}/{child_type}");
+        let mut body = Map::new();
+        body.insert("id".into(), json!(trimmed));
+        body.insert("name".into(), json!(child_name));
+        body.insert("type".into(), json!(child_type));
+        runtime::synthesize(&mut body, trimmed, &child_type, &self.target.tenant_id);
+        Some(Value::Object(body))
     }
 
     // ----- outputs ------------------------------------------------------------------

@@ -172,6 +172,11 @@ pub fn call_pure(name: &str, display: &str, args: &[Value]) -> Option<Result<Val
             Ok(Value::from(s.replace(old, as_str(f, &args[2])?)))
         }),
         "split" => arity(f, args, 2, 2).and_then(|_| split(f, args)),
+        "like" => arity(f, args, 2, 2).and_then(|_| {
+            let text: Vec<char> = as_str(f, &args[0])?.to_lowercase().chars().collect();
+            let pattern: Vec<char> = as_str(f, &args[1])?.to_lowercase().chars().collect();
+            Ok(Value::Bool(wildcard_match(&text, &pattern)))
+        }),
         "join" => arity(f, args, 2, 2).and_then(|_| {
             let sep = as_str(f, &args[1])?;
             let parts: Vec<String> = as_array(f, &args[0])?.iter().map(to_text).collect();
@@ -597,6 +602,28 @@ fn substring(f: &str, args: &[Value]) -> Result<Value> {
     ))
 }
 
+/// `like()`: `*` matches any run of characters, `?` any one character.
+fn wildcard_match(text: &[char], pattern: &[char]) -> bool {
+    let (mut t, mut p) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            t += 1;
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            backtrack = Some((p, t));
+            p += 1;
+        } else if let Some((bp, bt)) = backtrack {
+            p = bp + 1;
+            t = bt + 1;
+            backtrack = Some((bp, bt + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|c| *c == '*')
+}
+
 fn decode_base64(f: &str, s: &str) -> Result<String> {
     let bytes = BASE64
         .decode(s.trim())
@@ -770,6 +797,11 @@ mod tests {
             json!("a1b")
         );
         assert_eq!(call("last", vec![json!("One Two Three")]), json!("e"));
+        assert_eq!(
+            call("like", vec![json!("abcdef"), json!("A*d?f")]),
+            json!(true)
+        );
+        assert_eq!(call("like", vec![json!("abc"), json!("a?")]), json!(false));
     }
 
     #[test]

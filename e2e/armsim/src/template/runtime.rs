@@ -93,6 +93,7 @@ pub fn synthesize(body: &mut Map<String, Value>, id: &str, resource_type: &str, 
     let Some(p) = props.as_object_mut() else {
         return;
     };
+    add_sub_resource_ids(p, id);
     match resource_type.to_lowercase().as_str() {
         "microsoft.storage/storageaccounts" => {
             set(
@@ -252,6 +253,26 @@ pub fn synthesize(body: &mut Map<String, Value>, id: &str, resource_type: &str, 
                 json!(format!("https://{name}.azure-api.net")),
             );
             set(p, "publicIPAddresses", json!([public_ip(id)]));
+            set(
+                p,
+                "portalUrl",
+                json!(format!("https://{name}.portal.azure-api.net")),
+            );
+            set(
+                p,
+                "developerPortalUrl",
+                json!(format!("https://{name}.developer.azure-api.net")),
+            );
+            set(
+                p,
+                "managementApiUrl",
+                json!(format!("https://{name}.management.azure-api.net")),
+            );
+            set(
+                p,
+                "scmUrl",
+                json!(format!("https://{name}.scm.azure-api.net")),
+            );
         }
         "microsoft.cognitiveservices/accounts" => {
             set(
@@ -289,6 +310,48 @@ pub fn synthesize(body: &mut Map<String, Value>, id: &str, resource_type: &str, 
             );
         }
         "microsoft.compute/virtualmachines" => set(p, "vmId", json!(seeded_guid(id, "vmId"))),
+        "microsoft.containerinstance/containergroups" => {
+            if let Some(Value::Object(ip)) = p.get_mut("ipAddress") {
+                ip.entry("ip").or_insert_with(|| json!(public_ip(id)));
+                let label = ip
+                    .get("dnsNameLabel")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                if let Some(label) = label {
+                    ip.entry("fqdn")
+                        .or_insert_with(|| json!(format!("{label}.{location}.azurecontainer.io")));
+                }
+            }
+        }
+        "microsoft.network/privateendpoints" => {
+            set(
+                p,
+                "customDnsConfigs",
+                json!([{
+                    "fqdn": format!("{name}.privatelink.{location}.azure.net"),
+                    "ipAddresses": [private_ip(id, "pe")],
+                }]),
+            );
+            set(
+                p,
+                "networkInterfaces",
+                json!([{"id": format!("{}/providers/Microsoft.Network/networkInterfaces/{name}.nic.{}", resource_group_of(id), seeded_guid(id, "nic"))}]),
+            );
+        }
+        "microsoft.web/certificates" => set(
+            p,
+            "thumbprint",
+            json!(seeded_hex(id, "thumbprint", 40).to_uppercase()),
+        ),
+        "microsoft.resources/deploymentscripts" => {
+            let script = p
+                .get("scriptContent")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            set(p, "outputs", script_outputs(&script));
+        }
+        "microsoft.resources/deploymentscripts/logs" => set(p, "log", json!("")),
         "microsoft.signalrservice/signalr" => {
             set(p, "hostName", json!(format!("{name}.service.signalr.net")))
         }
@@ -300,6 +363,77 @@ pub fn synthesize(body: &mut Map<String, Value>, id: &str, resource_type: &str, 
         _ => {}
     }
     set(p, "provisioningState", json!("Succeeded"));
+}
+
+fn private_ip(id: &str, purpose: &str) -> String {
+    let b = seeded_bytes(id, purpose, 2);
+    format!("10.{}.{}.{}", b[0] % 16, b[1], 4 + b[0] % 200)
+}
+
+fn resource_group_of(id: &str) -> String {
+    let lower = id.to_lowercase();
+    match lower.find("/providers/") {
+        Some(i) => id[..i].to_string(),
+        None => id.to_string(),
+    }
+}
+
+/// ARM gives every named sub-resource in a resource's properties (subnets, IP
+/// configurations, pools, ...) an id below the resource, and IP configurations a
+/// private address.
+fn add_sub_resource_ids(props: &mut Map<String, Value>, id: &str) {
+    for (key, value) in props.iter_mut() {
+        let Value::Array(items) = value else { continue };
+        for item in items.iter_mut() {
+            let Value::Object(sub) = item else { continue };
+            let Some(sub_name) = sub.get("name").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            if !sub.contains_key("properties") {
+                continue;
+            }
+            let sub_id = format!("{id}/{key}/{sub_name}");
+            if key.eq_ignore_ascii_case("ipConfigurations")
+                && let Some(Value::Object(ip_props)) = sub.get_mut("properties")
+            {
+                ip_props
+                    .entry("privateIPAddress")
+                    .or_insert_with(|| json!(private_ip(&sub_id, "private-ip")));
+            }
+            sub.entry("id").or_insert_with(|| json!(sub_id));
+        }
+    }
+}
+
+/// The outputs a deployment script reports: the keys its PowerShell assigns to
+/// `$DeploymentScriptOutputs[...]`, with string literal values where given.
+fn script_outputs(script: &str) -> Value {
+    let mut outputs = Map::new();
+    let marker = "$DeploymentScriptOutputs[";
+    let mut rest = script;
+    while let Some(pos) = rest.find(marker) {
+        rest = &rest[pos + marker.len()..];
+        let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            continue;
+        };
+        let Some(end) = rest[1..].find(quote) else {
+            break;
+        };
+        let key = rest[1..=end].to_string();
+        rest = &rest[end + 2..];
+        let assigned = rest
+            .trim_start_matches([']', ' '])
+            .strip_prefix('=')
+            .map(str::trim_start);
+        let value = assigned
+            .and_then(|v| {
+                let q = v.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+                v[1..].find(q).map(|e| v[1..=e].to_string())
+            })
+            .unwrap_or_else(|| format!("output of {key}"));
+        outputs.insert(key, json!(value));
+    }
+    Value::Object(outputs)
 }
 
 /// Sets `key` unless the template already declared it.
@@ -405,6 +539,32 @@ mod tests {
         assert_eq!(
             list_action("listKeys", id)["keys"][0]["value"],
             list_action("listKeys", id)["keys"][0]["value"]
+        );
+    }
+
+    #[test]
+    fn sub_resources_get_ids_and_scripts_their_outputs() {
+        let id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/azureFirewalls/fw";
+        let mut fw = json!({"name": "fw", "properties": {"ipConfigurations": [{"name": "cfg", "properties": {}}]}});
+        synthesize(
+            fw.as_object_mut().unwrap(),
+            id,
+            "Microsoft.Network/azureFirewalls",
+            "t",
+        );
+        let cfg = &fw["properties"]["ipConfigurations"][0];
+        assert_eq!(cfg["id"], format!("{id}/ipConfigurations/cfg"));
+        assert!(
+            cfg["properties"]["privateIPAddress"]
+                .as_str()
+                .unwrap()
+                .starts_with("10.")
+        );
+        assert_eq!(
+            script_outputs(
+                "$DeploymentScriptOutputs[\"test\"] = \"test this output\"\n$DeploymentScriptOutputs['n'] = $x"
+            ),
+            json!({"test": "test this output", "n": "output of n"})
         );
     }
 
