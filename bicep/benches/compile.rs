@@ -40,17 +40,29 @@ fn main() {
         std::process::exit(1);
     }
     let mut times = Vec::with_capacity(files.len() * ROUNDS);
+    let mut per_file: Vec<Vec<Duration>> = vec![Vec::with_capacity(ROUNDS); files.len()];
     let mut ok = 0;
     for round in 0..ROUNDS {
-        for f in &files {
+        for (i, f) in files.iter().enumerate() {
             let start = Instant::now();
             let result = bicep::compile_file(f);
-            times.push(start.elapsed());
+            let took = start.elapsed();
+            times.push(took);
+            per_file[i].push(took);
             if round == 0 && result.is_ok() {
                 ok += 1;
             }
         }
     }
+    let (slowest, slowest_median) = per_file
+        .iter_mut()
+        .enumerate()
+        .map(|(i, t)| {
+            t.sort();
+            (i, t[t.len() / 2])
+        })
+        .max_by_key(|(_, m)| *m)
+        .unwrap_or((0, Duration::ZERO));
     times.sort();
     let total: Duration = times.iter().sum();
     println!(
@@ -74,5 +86,10 @@ fn main() {
     println!(
         "mean:   {:.3} ms",
         total.as_secs_f64() * 1e3 / times.len() as f64
+    );
+    println!(
+        "slowest sample (median): {:.3} ms {}",
+        slowest_median.as_secs_f64() * 1e3,
+        files[slowest].display()
     );
 }

@@ -35,22 +35,32 @@ enum TargetScope {
     Tenant,
 }
 
+/// State shared by the files of one compilation.
+#[derive(Default)]
+pub(crate) struct Session {
+    /// Text of every file read, for locating diagnostics.
+    pub sources: HashMap<String, String>,
+    /// Files being compiled, outermost first, to detect module cycles.
+    stack: Vec<String>,
+    /// Templates of modules already compiled, by resolved name.
+    compiled: HashMap<String, Value>,
+}
+
 /// Compiles one module (the main file is the outermost module).
 pub(crate) fn compile_module(
     name: &str,
     source: &str,
     resolver: &dyn ModuleResolver,
-    sources: &mut HashMap<String, String>,
-    stack: &mut Vec<String>,
+    session: &mut Session,
 ) -> Result<Value, Vec<Diagnostic>> {
     let file = parse(source).map_err(|d| vec![d.in_file(name)])?;
     let errors = check::check(&file);
     if !errors.is_empty() {
         return Err(errors.into_iter().map(|d| d.in_file(name)).collect());
     }
-    stack.push(name.to_string());
-    let result = Emitter::new(name, &file, resolver, sources, stack).and_then(|mut e| e.emit());
-    stack.pop();
+    session.stack.push(name.to_string());
+    let result = Emitter::new(name, &file, resolver, session).and_then(|mut e| e.emit());
+    session.stack.pop();
     result.map_err(|d| vec![d.in_file(name)])
 }
 
@@ -324,8 +334,7 @@ impl<'a> Emitter<'a> {
         file_name: &'a str,
         file: &'a File,
         resolver: &'a dyn ModuleResolver,
-        sources: &mut HashMap<String, String>,
-        stack: &mut Vec<String>,
+        session: &mut Session,
     ) -> R<Self> {
         let mut em = Emitter {
             file_name,
@@ -372,7 +381,7 @@ impl<'a> Emitter<'a> {
                 }
                 DeclKind::Resource { .. } => em.add_resource(d, None, 0)?,
                 DeclKind::Module { .. } => {
-                    let m = em.load_module(d, sources, stack)?;
+                    let m = em.load_module(d, session)?;
                     em.symbols
                         .insert(name.to_string(), Sym::Mod(em.modules.len()));
                     em.modules.push(m);
@@ -515,12 +524,7 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
-    fn load_module(
-        &self,
-        d: &'a Decl,
-        sources: &mut HashMap<String, String>,
-        stack: &mut Vec<String>,
-    ) -> R<Module<'a>> {
+    fn load_module(&self, d: &'a Decl, session: &mut Session) -> R<Module<'a>> {
         let DeclKind::Module { path, value } = &d.kind else {
             unreachable!("load_module is only called for modules")
         };
@@ -555,7 +559,7 @@ impl<'a> Emitter<'a> {
                 path.span,
             )
         })?;
-        if stack.contains(&resolved) {
+        if session.stack.contains(&resolved) {
             return Err(Diagnostic::error(
                 "BCP095",
                 format!("The file is involved in a cycle (\"{resolved}\")."),
@@ -571,10 +575,15 @@ impl<'a> Emitter<'a> {
                 )
             })?;
             v
+        } else if let Some(v) = session.compiled.get(&resolved) {
+            v.clone()
         } else {
-            sources.insert(resolved.clone(), content.clone());
-            match compile_module(&resolved, &content, self.resolver, sources, stack) {
-                Ok(v) => v,
+            session.sources.insert(resolved.clone(), content.clone());
+            match compile_module(&resolved, &content, self.resolver, session) {
+                Ok(v) => {
+                    session.compiled.insert(resolved.clone(), v.clone());
+                    v
+                }
                 Err(mut errs) => {
                     let first = errs.remove(0);
                     return Err(first);

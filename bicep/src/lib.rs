@@ -179,9 +179,10 @@ pub fn compile_source(
     source: &str,
     resolver: &dyn ModuleResolver,
 ) -> Result<CompiledTemplate, Diagnostics> {
-    let mut sources: HashMap<String, String> = HashMap::new();
-    sources.insert(name.to_string(), source.to_string());
-    let result = emit::compile_module(name, source, resolver, &mut sources, &mut Vec::new());
+    let mut session = emit::Session::default();
+    session.sources.insert(name.to_string(), source.to_string());
+    let result = emit::compile_module(name, source, resolver, &mut session);
+    let sources = session.sources;
     match result {
         Ok(json) => Ok(CompiledTemplate {
             json,
