@@ -1940,8 +1940,16 @@ impl<'a> Emitter<'a> {
             ..
         } = &base.kind
             && outputs == "outputs"
-            && let Some((Sym::Mod(_), _)) = self.symbol_ref(inner, cx)?
+            && let Some((Sym::Mod(m), _)) = self.symbol_ref(inner, cx)?
         {
+            let declared = &self.modules[m].template["outputs"];
+            if declared.get(name).is_none() {
+                return Err(Diagnostic::error(
+                    "BCP053",
+                    format!("The type \"outputs\" does not contain property \"{name}\"."),
+                    span,
+                ));
+            }
             return Ok(format!("{}.{name}.value", self.ex(base, cx)?));
         }
         Ok(format!("{}.{name}", self.ex(base, cx)?))
@@ -2182,6 +2190,91 @@ impl<'a> Emitter<'a> {
         Ok(json!({ "value": self.val(value, cx)? }))
     }
 
+    /// The module's parameters must exist in its template, required ones must be
+    /// given, and the module must be deployable at the scope it is given.
+    fn check_module_params(&self, m: &Module) -> R<()> {
+        let declared = m.template["parameters"].as_object();
+        let symbol = m
+            .decl
+            .name
+            .as_ref()
+            .map(|(n, s)| (n.as_str(), *s))
+            .unwrap_or(("", m.decl.keyword_span));
+        let mut given = HashSet::new();
+        if let Some(items) = property(m.body, "params").and_then(object_items) {
+            for item in items {
+                if let ObjectItem::Property { key, .. } = item
+                    && let Some(k) = &key.name
+                {
+                    if !declared.is_some_and(|d| d.contains_key(k)) {
+                        return Err(Diagnostic::error(
+                            "BCP037",
+                            format!(
+                                "The property \"{k}\" is not allowed on objects of type \"params\". No other properties are allowed."
+                            ),
+                            key.span,
+                        ));
+                    }
+                    given.insert(k.as_str());
+                }
+            }
+        }
+        let missing: Vec<&str> = declared
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| v.get("defaultValue").is_none() && !given.contains(k.as_str()))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        if !missing.is_empty() {
+            let span = property(m.body, "params")
+                .map(|p| p.span)
+                .unwrap_or(symbol.1);
+            return Err(Diagnostic::error(
+                "BCP035",
+                format!(
+                    "The specified \"params\" object of module \"{}\" is missing the following required properties: {}.",
+                    symbol.0,
+                    missing
+                        .iter()
+                        .map(|k| format!("\"{k}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                span,
+            ));
+        }
+        let module_scope = match m.template["$schema"].as_str().unwrap_or("") {
+            s if s.contains("subscriptionDeploymentTemplate") => TargetScope::Subscription,
+            s if s.contains("managementGroupDeploymentTemplate") => TargetScope::ManagementGroup,
+            s if s.contains("tenantDeploymentTemplate") => TargetScope::Tenant,
+            _ => TargetScope::ResourceGroup,
+        };
+        let cx = match &m.looped {
+            Some(l) => self.loop_cx(&l.item, &l.index, l.iterable, "copyIndex()")?,
+            None => Cx::default(),
+        };
+        let given_scope = match self.with_deps_suppressed(|| self.scope_ref(m.scope_expr, &cx))? {
+            ScopeRef::Default => self.target,
+            ScopeRef::ResourceGroup { .. } => TargetScope::ResourceGroup,
+            ScopeRef::Subscription(_) => TargetScope::Subscription,
+            ScopeRef::ManagementGroup(_) => TargetScope::ManagementGroup,
+            ScopeRef::Tenant => TargetScope::Tenant,
+            ScopeRef::Resource(_) => {
+                return unsupported("A module scoped to a resource", m.decl.keyword_span);
+            }
+        };
+        if given_scope != module_scope {
+            return Err(Diagnostic::error(
+                "BCP134",
+                format!(
+                    "Scope {given_scope:?} is not valid for this module. Permitted scopes: {module_scope:?}. Set \"scope\" or change the module's targetScope."
+                ),
+                m.scope_expr.map(|s| s.span).unwrap_or(symbol.1),
+            ));
+        }
+        Ok(())
+    }
+
     fn module(&self, i: usize) -> R<Value> {
         let m = &self.modules[i];
         self.check_decorators(&m.decl.decorators, &["description", "batchSize"])?;
@@ -2276,6 +2369,7 @@ impl<'a> Emitter<'a> {
                         }
                     }
                 }
+                self.check_module_params(m)?;
                 let mut params = None;
                 if let Some(p) = property(m.body, "params") {
                     let params = params.insert(Map::new());

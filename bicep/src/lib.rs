@@ -254,6 +254,45 @@ mod tests {
     }
 
     #[test]
+    fn module_parameters_outputs_and_scope_are_checked() {
+        let resolver = files(&[
+            (
+                "m.bicep",
+                "param req string\nparam opt int = 1\noutput o string = req\n",
+            ),
+            ("sub.bicep", "targetScope = 'subscription'\n"),
+        ]);
+        let code = |main: &str| {
+            compile_source("main.bicep", main, &resolver).unwrap_err().0[0]
+                .diagnostic
+                .code
+                .clone()
+        };
+        assert_eq!(code("module m 'm.bicep' = {\n  name: 'a'\n}\n"), "BCP035");
+        assert_eq!(
+            code(
+                "module m 'm.bicep' = {\n  name: 'a'\n  params: {\n    req: 'x'\n    typo: 1\n  }\n}\n"
+            ),
+            "BCP037"
+        );
+        assert_eq!(
+            code(
+                "module m 'm.bicep' = {\n  name: 'a'\n  params: {\n    req: 'x'\n  }\n}\noutput x string = m.outputs.nope\n"
+            ),
+            "BCP053"
+        );
+        assert_eq!(code("module s 'sub.bicep' = {\n  name: 'a'\n}\n"), "BCP134");
+        assert!(
+            compile_source(
+                "main.bicep",
+                "module s 'sub.bicep' = {\n  name: 'a'\n  scope: subscription()\n}\n",
+                &resolver
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn missing_module_is_an_error_in_the_referring_file() {
         let err = compile_source(
             "main.bicep",
