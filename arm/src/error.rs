@@ -115,6 +115,8 @@ const RETRYABLE_CODES: &[&str] = &[
     "GatewayTimeout",
     "SubscriptionRequestsThrottled",
     "TooManyRequests",
+    // The token expired in flight; the next attempt gets a fresh one.
+    "ExpiredAuthenticationToken",
 ];
 
 /// ARM codes that mean "this request will never succeed as is".
@@ -489,6 +491,7 @@ mod tests {
             (409, "SkuNotAvailable", ErrorCategory::Terminal),
             (403, "AuthorizationFailed", ErrorCategory::Authorization),
             (401, "InvalidAuthenticationToken", ErrorCategory::Credential),
+            (401, "ExpiredAuthenticationToken", ErrorCategory::Transient),
             (404, "DeploymentNotFound", ErrorCategory::NotFound),
             (
                 404,

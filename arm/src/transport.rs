@@ -32,11 +32,14 @@ pub(crate) fn http_client(options: &ArmOptions) -> Result<reqwest::Client, ArmEr
         ));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ArmError::invalid_input("TlsConfiguration", e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    // HTTP/2 when the server offers it: many concurrent reconciles share one connection
+    // instead of each opening (and TLS-handshaking) its own.
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .user_agent(options.user_agent.clone())

@@ -4,8 +4,9 @@ mod common;
 
 use arm::models::{ActionOnUnmanage, DeploymentMode, DeploymentRequest, StackRequest};
 use arm::{
-    ArmClient, BucketLimit, CredentialCache, DeploymentScope, ErrorCategory, ErrorSource,
-    LroHandle, LroKind, PollResult, RequestObserver, RequestRecord, ThrottleLimits, WhatIfStart,
+    ArmClient, BucketLimit, CredentialCache, CredentialSpec, DeploymentScope, ErrorCategory,
+    ErrorSource, LroHandle, LroKind, PollResult, RequestObserver, RequestRecord, ThrottleLimits,
+    WhatIfStart,
 };
 use armsim::{
     BucketConfig, Credential, RequestFault, RequestFaultRule, SimConfig, ThrottlingConfig,
@@ -820,4 +821,53 @@ async fn observer_sees_every_attempt() {
             ("ensure_resource_group".into(), "PUT".into(), Some(201), 0),
         ]
     );
+}
+
+#[tokio::test]
+async fn workload_identity_exchanges_the_service_account_token() {
+    let config = SimConfig {
+        credentials: vec![Credential {
+            tenant_id: Some(TENANT.into()),
+            client_id: "wi-client".into(),
+            client_secret: None,
+            allow_assertion: true,
+        }],
+        ..SimConfig::default()
+    };
+    let h = start_with(config, |o| o).await;
+    let token_file = h._dir.path().join("sa-token");
+    let assertion = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJl";
+    std::fs::write(&token_file, assertion).unwrap();
+    let spec = CredentialSpec::WorkloadIdentity {
+        tenant_id: TENANT.into(),
+        client_id: "wi-client".into(),
+        token_file: token_file.clone(),
+    };
+    let client = h.client.with_credential(h.cache.get(&spec).unwrap());
+    ensure_rg(&client, "rg-wi").await;
+    assert!(
+        client
+            .get_resource_group(SUB, "rg-wi")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(h.sim.counters().route("POST token"), 1);
+
+    let bad_file = h._dir.path().join("bad-token");
+    std::fs::write(&bad_file, "not-a-jwt").unwrap();
+    let bad = CredentialSpec::WorkloadIdentity {
+        tenant_id: TENANT.into(),
+        client_id: "wi-client".into(),
+        token_file: bad_file,
+    };
+    let err = h
+        .client
+        .with_credential(h.cache.get(&bad).unwrap())
+        .get_resource_group(SUB, "rg-wi")
+        .await
+        .unwrap_err();
+    assert_eq!(err.source_kind, ErrorSource::Credential);
+    assert_eq!(err.category(), ErrorCategory::Credential, "{err}");
+    assert!(!err.to_string().contains("not-a-jwt"));
 }
