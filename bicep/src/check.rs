@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::ast::*;
 use crate::diag::{Diagnostic, Span};
-use crate::functions::is_builtin;
+use crate::functions::{arity, is_builtin};
 
 /// Returns every error found; empty when the file resolves.
 pub fn check(file: &File) -> Vec<Diagnostic> {
@@ -181,6 +181,28 @@ impl Resolver<'_, '_> {
                         }
                     }
                 }
+                if namespace
+                    .as_deref()
+                    .is_none_or(|ns| ns == "az" || ns == "sys")
+                    && is_builtin(namespace.as_deref(), name)
+                    && let Some((min, max)) = arity(name)
+                    && (args.len() < min || args.len() > max)
+                {
+                    let expected = match (min, max) {
+                        (a, b) if a == b => {
+                            format!("{a} argument{}", if a == 1 { "" } else { "s" })
+                        }
+                        (a, usize::MAX) => {
+                            format!("at least {a} argument{}", if a == 1 { "" } else { "s" })
+                        }
+                        (a, b) => format!("{a} to {b} arguments"),
+                    };
+                    self.errors.push(Diagnostic::error(
+                        "BCP071",
+                        format!("Expected {expected}, but got {}.", args.len()),
+                        e.span,
+                    ));
+                }
                 args.iter().for_each(|a| self.expr(a));
             }
             ExprKind::Member { base, .. } | ExprKind::ChildAccess { base, .. } => self.expr(base),
@@ -292,6 +314,8 @@ mod tests {
         assert_eq!(codes("var a = a\n"), vec!["BCP079"]);
         assert_eq!(codes("var a = b\nvar b = a\n"), vec!["BCP080", "BCP080"]);
         assert_eq!(codes("var a = nope(1)\n"), vec!["BCP057"]);
+        assert_eq!(codes("var a = base64('a', 'b')\n"), vec!["BCP071"]);
+        assert_eq!(codes("var a = sys.concat()\n"), vec!["BCP071"]);
         assert!(codes("var a = [for (x, i) in range(0, 2): map([x], y => y + i)]\n").is_empty());
     }
 }

@@ -54,7 +54,8 @@ pub(crate) fn compile_module(
     session: &mut Session,
 ) -> Result<Value, Vec<Diagnostic>> {
     let file = parse(source).map_err(|d| vec![d.in_file(name)])?;
-    let errors = check::check(&file);
+    let mut errors = check::check(&file);
+    errors.sort_by_key(|d| d.span.start);
     if !errors.is_empty() {
         return Err(errors.into_iter().map(|d| d.in_file(name)).collect());
     }
@@ -650,7 +651,7 @@ impl<'a> Emitter<'a> {
                         }
                         continue;
                     }
-                    self.check_decorators(&d.decorators, &["description", "export"])?;
+                    self.check_decorators(&d.decorators, &["description"])?;
                     if let ExprKind::For {
                         item,
                         index,

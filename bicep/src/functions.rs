@@ -148,6 +148,55 @@ pub fn is_builtin(namespace: Option<&str>, name: &str) -> bool {
     }
 }
 
+/// Accepted argument counts `(min, max)` of built-in functions whose signature is
+/// fixed; `None` for functions not listed here (not checked).
+pub fn arity(name: &str) -> Option<(usize, usize)> {
+    const MANY: usize = usize::MAX;
+    Some(match name {
+        "newGuid" | "deployment" | "environment" | "tenant" => (0, 0),
+        "utcNow" | "subscription" | "managementGroup" => (0, 1),
+        "resourceGroup" => (0, 2),
+        "any"
+        | "array"
+        | "base64"
+        | "base64ToJson"
+        | "base64ToString"
+        | "bool"
+        | "dataUri"
+        | "dataUriToString"
+        | "dateTimeFromEpoch"
+        | "dateTimeToEpoch"
+        | "empty"
+        | "first"
+        | "last"
+        | "flatten"
+        | "int"
+        | "items"
+        | "json"
+        | "length"
+        | "string"
+        | "toLower"
+        | "toUpper"
+        | "trim"
+        | "uriComponent"
+        | "uriComponentToString"
+        | "objectKeys"
+        | "nameof"
+        | "loadFileAsBase64" => (1, 1),
+        "contains" | "endsWith" | "startsWith" | "filter" | "map" | "sort" | "mapValues"
+        | "groupBy" | "indexOf" | "lastIndexOf" | "join" | "range" | "skip" | "take" | "split"
+        | "uri" => (2, 2),
+        "replace" | "reduce" => (3, 3),
+        "dateTimeAdd" | "padLeft" | "substring" | "toObject" => (2, 3),
+        "loadTextContent" => (1, 2),
+        "loadJsonContent" | "reference" => (1, 3),
+        "coalesce" | "concat" | "format" | "guid" | "max" | "min" | "uniqueString" => (1, MANY),
+        "intersection" | "resourceId" | "subscriptionResourceId" | "tenantResourceId" => (2, MANY),
+        "extensionResourceId" | "pickZones" => (3, MANY),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
