@@ -97,7 +97,12 @@ fn resolve_type<'a>(
 }
 
 /// A value for a parameter that has no default, from its type and constraints.
-fn synthesise(name: &str, decl: &Value, definitions: Option<&Map<String, Value>>) -> Value {
+fn synthesise(
+    name: &str,
+    decl: &Value,
+    definitions: Option<&Map<String, Value>>,
+    template: &Value,
+) -> Value {
     let (ty, typed) = resolve_type(decl, definitions);
     let get = |k: &str| decl.get(k).or_else(|| typed.get(k));
     if let Some(Value::Array(allowed)) = get("allowedValues")
@@ -130,12 +135,18 @@ fn synthesise(name: &str, decl: &Value, definitions: Option<&Map<String, Value>>
         }
         "bool" => json!(true),
         "array" => {
+            if let Some(shape @ Value::Array(_)) = inferred_shape(template, name) {
+                return shape;
+            }
             let items: Vec<Value> = (0..min_len.max(1))
                 .map(|i| json!(format!("{name}{i}")))
                 .collect();
             json!(items)
         }
-        "object" | "secureobject" => json!({}),
+        "object" | "secureobject" => match inferred_shape(template, name) {
+            Some(shape @ Value::Object(_)) => shape,
+            _ => json!({}),
+        },
         "securestring" => json!(fit("Sim-P@ssw0rd-2026!".into())),
         _ => {
             let lower = name.to_lowercase();
@@ -164,6 +175,113 @@ fn synthesise(name: &str, decl: &Value, definitions: Option<&Map<String, Value>>
     }
 }
 
+/// The shape of an object or array parameter as the template reads it:
+/// `parameters('p').a[0].b` makes `{"a": [{"b": "simb"}]}`.
+fn inferred_shape(template: &Value, name: &str) -> Option<Value> {
+    fn strings<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+        match v {
+            Value::String(s) => out.push(s),
+            Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            Value::Object(o) => o.values().for_each(|i| strings(i, out)),
+            _ => {}
+        }
+    }
+    fn insert(shape: &mut Value, path: &[Option<String>]) {
+        let Some((first, rest)) = path.split_first() else {
+            return;
+        };
+        let leaf = |key: &Option<String>| json!(format!("sim{}", key.as_deref().unwrap_or("item")));
+        match first {
+            Some(key) => {
+                if !shape.is_object() {
+                    *shape = json!({});
+                }
+                let entry = shape
+                    .as_object_mut()
+                    .map(|o| o.entry(key.clone()).or_insert_with(|| leaf(first)));
+                if let Some(entry) = entry
+                    && !rest.is_empty()
+                {
+                    insert(entry, rest);
+                }
+            }
+            None => {
+                if !shape.is_array() {
+                    *shape = json!([leaf(first)]);
+                }
+                if let Some(item) = shape.as_array_mut().and_then(|a| a.first_mut())
+                    && !rest.is_empty()
+                {
+                    insert(item, rest);
+                }
+            }
+        }
+    }
+    let mut texts = Vec::new();
+    strings(template, &mut texts);
+    let needle = format!("parameters('{}')", name.to_lowercase());
+    let mut shape: Option<Value> = None;
+    for text in texts {
+        let lower = text.to_lowercase();
+        let mut from = 0;
+        while let Some(pos) = lower[from..].find(&needle) {
+            let chars: Vec<char> = text[from + pos + needle.len()..].chars().collect();
+            from += pos + needle.len();
+            let mut path: Vec<Option<String>> = Vec::new();
+            let mut i = 0;
+            loop {
+                match chars.get(i) {
+                    Some('.') => {
+                        let key: String = chars[i + 1..]
+                            .iter()
+                            .take_while(|c| c.is_alphanumeric() || **c == '_')
+                            .collect();
+                        if key.is_empty() {
+                            break;
+                        }
+                        i += 1 + key.chars().count();
+                        path.push(Some(key));
+                    }
+                    Some('[') => {
+                        let mut depth = 0;
+                        let mut end = None;
+                        for (j, c) in chars.iter().enumerate().skip(i) {
+                            match c {
+                                '[' | '(' => depth += 1,
+                                ']' | ')' => {
+                                    depth -= 1;
+                                    if depth == 0 {
+                                        end = Some(j);
+                                        break;
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                        let Some(end) = end else { break };
+                        let inner: String = chars[i + 1..end].iter().collect();
+                        let literal = inner
+                            .strip_prefix('\'')
+                            .and_then(|k| k.strip_suffix('\''))
+                            .filter(|k| !k.contains('\''));
+                        path.push(literal.map(str::to_string));
+                        i = end + 1;
+                    }
+                    _ => break,
+                }
+            }
+            if !path.is_empty() {
+                let target = shape.get_or_insert_with(|| match path[0] {
+                    Some(_) => json!({}),
+                    None => json!([]),
+                });
+                insert(target, &path);
+            }
+        }
+    }
+    shape
+}
+
 fn parameters_for(template: &Value) -> Value {
     let definitions = template.get("definitions").and_then(Value::as_object);
     let mut out = Map::new();
@@ -176,7 +294,7 @@ fn parameters_for(template: &Value) -> Value {
             if decl.get("defaultValue").is_none() && !nullable {
                 out.insert(
                     name.clone(),
-                    json!({"value": synthesise(name, decl, definitions)}),
+                    json!({"value": synthesise(name, decl, definitions, template)}),
                 );
             }
         }

@@ -338,6 +338,30 @@ pub fn synthesize(body: &mut Map<String, Value>, id: &str, resource_type: &str, 
                 json!([{"id": format!("{}/providers/Microsoft.Network/networkInterfaces/{name}.nic.{}", resource_group_of(id), seeded_guid(id, "nic"))}]),
             );
         }
+        "microsoft.network/virtualnetworkgateways" | "microsoft.network/vpngateways" => {
+            if resource_type.eq_ignore_ascii_case("Microsoft.Network/vpnGateways") {
+                set(
+                    p,
+                    "ipConfigurations",
+                    json!([
+                        {"id": "Instance0", "publicIpAddress": public_ip(&format!("{id}/0")), "privateIpAddress": private_ip(id, "gw0")},
+                        {"id": "Instance1", "publicIpAddress": public_ip(&format!("{id}/1")), "privateIpAddress": private_ip(id, "gw1")},
+                    ]),
+                );
+            }
+            let address = private_ip(id, "bgp");
+            match p.get_mut("bgpSettings") {
+                Some(Value::Object(bgp)) => {
+                    bgp.entry("bgpPeeringAddress")
+                        .or_insert_with(|| json!(address));
+                }
+                _ => set(
+                    p,
+                    "bgpSettings",
+                    json!({"asn": 65515, "bgpPeeringAddress": address, "peerWeight": 0}),
+                ),
+            }
+        }
         "microsoft.web/certificates" => set(
             p,
             "thumbprint",
