@@ -4,8 +4,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use tokio::sync::OnceCell;
@@ -35,6 +37,13 @@ pub enum Error {
     Client(#[from] kube::Error),
     #[error("CRD {0} not Established within {CRD_ESTABLISHED_TIMEOUT:?}")]
     CrdNotEstablished(String),
+    #[error("kubeconfig file {path}: {source}")]
+    KubeconfigFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the TokenRequest for {0} returned no token")]
+    NoToken(String),
     #[error("waiting for CRD {name}: {source}")]
     CrdWait {
         name: String,
@@ -143,6 +152,63 @@ impl ControlPlane {
         let mut kubectl = Command::new("kubectl");
         kubectl.arg("--kubeconfig").arg(&self.kubeconfig_path);
         kubectl
+    }
+
+    /// A kubeconfig (written next to the admin one) and a client that authenticate as the
+    /// ServiceAccount `namespace/name`, for testing RBAC as the workload would see it. The
+    /// ServiceAccount must exist; its token is valid for an hour.
+    pub async fn service_account_access(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(PathBuf, kube::Client), Error> {
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client(), namespace);
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                expiration_seconds: Some(3600),
+                ..TokenRequestSpec::default()
+            },
+            ..TokenRequest::default()
+        };
+        let token = accounts
+            .create_token_request(name, &PostParams::default(), &request)
+            .await?
+            .status
+            .map(|status| status.token)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| Error::NoToken(format!("{namespace}/{name}")))?;
+        let admin = std::fs::read_to_string(&self.kubeconfig_path).map_err(|source| {
+            Error::KubeconfigFile {
+                path: self.kubeconfig_path.clone(),
+                source,
+            }
+        })?;
+        let mut kubeconfig: serde_yaml::Value =
+            serde_yaml::from_str(&admin).expect("the script writes valid YAML");
+        kubeconfig["users"][0]["name"] = format!("system:serviceaccount:{namespace}:{name}").into();
+        kubeconfig["users"][0]["user"] =
+            serde_yaml::Mapping::from_iter([("token".into(), token.into())]).into();
+        kubeconfig["contexts"][0]["context"]["user"] = kubeconfig["users"][0]["name"].clone();
+        kubeconfig["contexts"][0]["context"]["namespace"] = namespace.into();
+        let path = self
+            .kubeconfig_path
+            .with_file_name(format!("kubeconfig-sa-{namespace}-{name}"));
+        let text = serde_yaml::to_string(&kubeconfig).expect("YAML values serialize");
+        std::fs::write(&path, text).map_err(|source| Error::KubeconfigFile {
+            path: path.clone(),
+            source,
+        })?;
+        let parsed = Kubeconfig::read_from(&path).map_err(|source| Error::Kubeconfig {
+            path: path.clone(),
+            source,
+        })?;
+        let config = kube::Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
+            .await
+            .map_err(|source| Error::Kubeconfig {
+                path: path.clone(),
+                source,
+            })?;
+        Ok((path, kube::Client::try_from(config)?))
     }
 
     /// Applies the `AzureResource` CRD (server-side) and waits until it is Established.

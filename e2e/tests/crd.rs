@@ -355,3 +355,83 @@ async fn kubectl_explain_documents_fields() {
     let text = explain(control_plane, "azureresource.spec.syncInterval").await;
     assert!(text.contains("turns re-checking off"), "{text}");
 }
+
+/// RBAC is enforced: a ServiceAccount sees AzureResources only once a Role grants it.
+#[tokio::test]
+async fn service_account_access_follows_rbac() {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+    use kube::api::ObjectMeta;
+
+    let control_plane = ControlPlane::shared().await;
+    let namespace = TestNamespace::create(control_plane).await;
+    let ns = namespace.name();
+    let admin = control_plane.client();
+    let meta = |name: &str| ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: Some(ns.to_owned()),
+        ..ObjectMeta::default()
+    };
+    Api::<ServiceAccount>::namespaced(admin.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &ServiceAccount {
+                metadata: meta("reader"),
+                ..ServiceAccount::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (kubeconfig, client) = control_plane
+        .service_account_access(ns, "reader")
+        .await
+        .unwrap();
+    let as_reader: Api<AzureResource> = Api::namespaced(client, ns);
+    match as_reader.list(&Default::default()).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 403, "{status:?}"),
+        other => panic!("expected 403 before the Role exists, got {other:?}"),
+    }
+
+    Api::<Role>::namespaced(admin.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &Role {
+                metadata: meta("read-azureresources"),
+                rules: Some(vec![PolicyRule {
+                    api_groups: Some(vec!["azure-driver.io".to_owned()]),
+                    resources: Some(vec!["azureresources".to_owned()]),
+                    verbs: vec!["get".to_owned(), "list".to_owned()],
+                    ..PolicyRule::default()
+                }]),
+            },
+        )
+        .await
+        .unwrap();
+    Api::<RoleBinding>::namespaced(admin, ns)
+        .create(
+            &PostParams::default(),
+            &RoleBinding {
+                metadata: meta("reader"),
+                role_ref: RoleRef {
+                    api_group: "rbac.authorization.k8s.io".to_owned(),
+                    kind: "Role".to_owned(),
+                    name: "read-azureresources".to_owned(),
+                },
+                subjects: Some(vec![Subject {
+                    kind: "ServiceAccount".to_owned(),
+                    name: "reader".to_owned(),
+                    namespace: Some(ns.to_owned()),
+                    ..Subject::default()
+                }]),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(as_reader.list(&Default::default()).await.is_ok());
+
+    let mut kubectl = std::process::Command::new("kubectl");
+    kubectl.arg("--kubeconfig").arg(&kubeconfig);
+    kubectl.args(["auth", "can-i", "create", "azureresources"]);
+    let output = kubectl.output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "no");
+}
