@@ -201,7 +201,8 @@ pub enum DeclKind {
     Func,
     Import,
     Extension,
-    Using,
+    /// `using 'path'` (`None` for forms this compiler only recognises).
+    Using(Option<Expr>),
     Test,
     Assert(Expr),
 }
@@ -221,7 +222,7 @@ impl DeclKind {
             DeclKind::Func => "func",
             DeclKind::Import => "import",
             DeclKind::Extension => "extension",
-            DeclKind::Using => "using",
+            DeclKind::Using(_) => "using",
             DeclKind::Test => "test",
             DeclKind::Assert(_) => "assert",
         }
@@ -315,7 +316,7 @@ impl Decl {
             | DeclKind::Func
             | DeclKind::Import
             | DeclKind::Extension
-            | DeclKind::Using
+            | DeclKind::Using(_)
             | DeclKind::Test => {}
         }
     }

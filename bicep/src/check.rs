@@ -61,7 +61,7 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
             | DeclKind::Func
             | DeclKind::Import
             | DeclKind::Extension
-            | DeclKind::Using
+            | DeclKind::Using(_)
             | DeclKind::Test => {}
         }
         if let (Some((name, span)), true) = (

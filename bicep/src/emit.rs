@@ -406,7 +406,7 @@ impl<'a> Emitter<'a> {
                 DeclKind::Extension => {
                     return unsupported("An extension declaration", d.keyword_span);
                 }
-                DeclKind::Using => {
+                DeclKind::Using(_) => {
                     return unsupported("A using declaration", d.keyword_span);
                 }
                 DeclKind::Test => {
@@ -948,7 +948,11 @@ impl<'a> Emitter<'a> {
         )?;
         let secure = decorator(&d.decorators, "secure").is_some();
         let Some(ty) = ty else {
-            return unsupported("A parameter without a type", d.keyword_span);
+            return Err(Diagnostic::error(
+                "BCP279",
+                "Expected a type at this location. Please specify a valid type expression or one of the following types: \"array\", \"bool\", \"int\", \"object\", \"string\".",
+                d.keyword_span,
+            ));
         };
         let mut p = Map::new();
         p.insert("type".into(), json!(self.simple_type(ty, secure)?));

@@ -12,6 +12,7 @@ pub mod diag;
 mod emit;
 mod functions;
 pub mod lexer;
+mod params;
 pub mod parser;
 mod types;
 
@@ -158,9 +159,14 @@ impl ModuleResolver for MapResolver {
 pub fn compile_file(path: impl AsRef<Path>) -> Result<CompiledTemplate, Diagnostics> {
     let path = path.as_ref();
     let display = path.to_string_lossy().into_owned();
-    let source = std::fs::read_to_string(path).map_err(|e| {
+    let source = read_input(path, &display)?;
+    compile_source(&display, &source, &FsResolver)
+}
+
+fn read_input(path: &Path, display: &str) -> Result<String, Diagnostics> {
+    std::fs::read_to_string(path).map_err(|e| {
         Diagnostics(vec![LocatedDiagnostic {
-            path: display.clone(),
+            path: display.to_string(),
             line: 1,
             col: 1,
             diagnostic: Diagnostic::error(
@@ -169,8 +175,7 @@ pub fn compile_file(path: impl AsRef<Path>) -> Result<CompiledTemplate, Diagnost
                 Span::default(),
             ),
         }])
-    })?;
-    compile_source(&display, &source, &FsResolver)
+    })
 }
 
 /// Compiles in-memory Bicep `source` named `name`; modules come from `resolver`.
@@ -179,9 +184,42 @@ pub fn compile_source(
     source: &str,
     resolver: &dyn ModuleResolver,
 ) -> Result<CompiledTemplate, Diagnostics> {
+    run(name, source, resolver, emit::compile_module)
+}
+
+/// Compiles the `.bicepparam` file at `path` into an ARM parameters file.
+pub fn compile_params_file(path: impl AsRef<Path>) -> Result<CompiledTemplate, Diagnostics> {
+    let path = path.as_ref();
+    let display = path.to_string_lossy().into_owned();
+    let source = read_input(path, &display)?;
+    compile_params_source(&display, &source, &FsResolver)
+}
+
+/// Compiles in-memory `.bicepparam` content; its `using` template comes from `resolver`.
+pub fn compile_params_source(
+    name: &str,
+    source: &str,
+    resolver: &dyn ModuleResolver,
+) -> Result<CompiledTemplate, Diagnostics> {
+    run(name, source, resolver, params::compile_params)
+}
+
+type Compiler = fn(
+    &str,
+    &str,
+    &dyn ModuleResolver,
+    &mut emit::Session,
+) -> Result<serde_json::Value, Vec<Diagnostic>>;
+
+fn run(
+    name: &str,
+    source: &str,
+    resolver: &dyn ModuleResolver,
+    compile: Compiler,
+) -> Result<CompiledTemplate, Diagnostics> {
     let mut session = emit::Session::default();
     session.sources.insert(name.to_string(), source.to_string());
-    let result = emit::compile_module(name, source, resolver, &mut session);
+    let result = compile(name, source, resolver, &mut session);
     let sources = session.sources;
     match result {
         Ok(json) => Ok(CompiledTemplate {
@@ -290,6 +328,46 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn bicepparam_files_become_parameter_files() {
+        let resolver = files(&[(
+            "main.bicep",
+            "param name string\nparam tags object = {}\nparam count int\n",
+        )]);
+        let ok = compile_params_source(
+            "main.bicepparam",
+            "using './main.bicep'\nparam name = 'x'\nparam count = -2\nparam tags = {\n  a: [true, null]\n}\n",
+            &resolver,
+        )
+        .unwrap();
+        assert_eq!(ok.json["parameters"]["count"]["value"], -2);
+        assert_eq!(ok.json["parameters"]["tags"]["value"]["a"][0], true);
+        let missing = compile_params_source(
+            "main.bicepparam",
+            "using './main.bicep'\nparam name = 'x'\n",
+            &resolver,
+        )
+        .unwrap_err();
+        assert_eq!(missing.0[0].diagnostic.code, "BCP258");
+        let unknown = compile_params_source(
+            "main.bicepparam",
+            "using './main.bicep'\nparam name = 'x'\nparam count = 1\nparam nope = 1\n",
+            &resolver,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (unknown.0[0].diagnostic.code.as_str(), unknown.0[0].line),
+            ("BCP259", 4)
+        );
+        let expr = compile_params_source(
+            "main.bicepparam",
+            "using './main.bicep'\nparam name = toLower('X')\nparam count = 1\n",
+            &resolver,
+        )
+        .unwrap_err();
+        assert!(expr.is_unsupported());
     }
 
     #[test]

@@ -277,16 +277,18 @@ impl Parser {
             }
             "param" => {
                 name = Some(self.ident("a parameter identifier")?);
-                let ty = self.type_expr()?;
+                // `.bicepparam` files assign values without a type.
+                let ty = if matches!(self.peek(), Tok::Assign) {
+                    None
+                } else {
+                    Some(self.type_expr()?)
+                };
                 let default = if self.eat(&Tok::Assign) {
                     Some(self.expr()?)
                 } else {
                     None
                 };
-                DeclKind::Param {
-                    ty: Some(ty),
-                    default,
-                }
+                DeclKind::Param { ty, default }
             }
             "var" => {
                 name = Some(self.ident("a variable identifier")?);
@@ -357,6 +359,14 @@ impl Parser {
                 self.expect(&Tok::Assign, "the \"=\" character")?;
                 DeclKind::Assert(self.expr()?)
             }
+            // `using 'path'` names the template a `.bicepparam` file is for.
+            "using" if matches!(self.peek(), Tok::Str { .. }) => {
+                let path = self.primary(0)?;
+                if matches!(self.peek(), Tok::Ident(s) if s == "with") {
+                    self.skip_line_balanced()?;
+                }
+                DeclKind::Using(Some(path))
+            }
             "func" | "import" | "extension" | "provider" | "using" | "test" => {
                 if kw == "func" || kw == "test" {
                     name = Some(self.ident("an identifier")?);
@@ -365,7 +375,7 @@ impl Parser {
                 match kw.as_str() {
                     "func" => DeclKind::Func,
                     "import" => DeclKind::Import,
-                    "using" => DeclKind::Using,
+                    "using" => DeclKind::Using(None),
                     "test" => DeclKind::Test,
                     _ => DeclKind::Extension,
                 }

@@ -1,9 +1,10 @@
-//! `bicepc build FILE [--stdout | --outfile F]`: compiles Bicep to ARM JSON like `bicep build`.
+//! `bicepc build FILE [--stdout | --outfile F]`: compiles Bicep to ARM JSON like `bicep build`;
+//! `bicepc build-params FILE.bicepparam [...]` writes the ARM parameters file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: bicepc build <file.bicep> [--stdout | --outfile <file.json>]";
+const USAGE: &str = "usage: bicepc build <file.bicep> [--stdout | --outfile <file.json>]\n       bicepc build-params <file.bicepparam> [--stdout | --outfile <file.json>]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -15,13 +16,14 @@ fn main() -> ExitCode {
     let mut stdout = false;
     let mut outfile = None;
     let mut it = args.iter();
-    match it.next().map(String::as_str) {
-        Some("build") => {}
+    let params = match it.next().map(String::as_str) {
+        Some("build") => false,
+        Some("build-params") => true,
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
-    }
+    };
     while let Some(a) = it.next() {
         match a.as_str() {
             "--stdout" => stdout = true,
@@ -47,7 +49,12 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    match bicep::compile_file(&input) {
+    let compiled = if params {
+        bicep::compile_params_file(&input)
+    } else {
+        bicep::compile_file(&input)
+    };
+    match compiled {
         Ok(t) => {
             let text = t.to_json_string();
             if stdout {
