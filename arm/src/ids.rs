@@ -262,6 +262,13 @@ mod tests {
         assert_eq!(ext.resource_type, "roleassignments");
         assert!(!ext.id.ends_with('/'));
 
+        let sub_level = ResourceId::parse(
+            "/subscriptions/s1/providers/Microsoft.Authorization/roleAssignments/ra",
+        )
+        .unwrap();
+        assert_eq!(sub_level.namespace, "microsoft.authorization");
+        assert_eq!(sub_level.resource_type, "roleassignments");
+
         let rg = ResourceId::parse("/subscriptions/s1/resourcegroups/rg").unwrap();
         assert_eq!(rg.namespace, "microsoft.resources");
         assert_eq!(rg.resource_type, "resourcegroups");

@@ -7,7 +7,8 @@ use rustls::pki_types::pem::PemObject;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Builds a reqwest client trusting the system roots plus `ca_file`.
+/// Builds a reqwest client trusting the system roots (or, in an image without a CA store,
+/// the Mozilla roots compiled in) plus `ca_file`.
 ///
 /// The rustls configuration names its crypto provider explicitly: the workspace links
 /// rustls with both ring and aws-lc (through kube), and rustls refuses to guess a
@@ -16,6 +17,9 @@ pub(crate) fn http_client(options: &ArmOptions) -> Result<reqwest::Client, ArmEr
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+    if added == 0 {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
     if let Some(ca_file) = &options.cloud.ca_file {
         for cert in read_pem_certs(ca_file)? {
             roots.add(cert).map_err(|e| {
@@ -25,11 +29,6 @@ pub(crate) fn http_client(options: &ArmOptions) -> Result<reqwest::Client, ArmEr
                 )
             })?;
         }
-    } else if added == 0 {
-        return Err(ArmError::invalid_input(
-            "NoTrustedRoots",
-            "no system CA certificates found and AZURE_CA_FILE is not set",
-        ));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
