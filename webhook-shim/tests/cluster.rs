@@ -1,0 +1,505 @@
+//! The shim against a real kube-apiserver and librdkafka's mock Kafka cluster: requests
+//! become objects, object status (set here through the status subresource, as the
+//! controller would) becomes exactly one Kafka message per request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use azure_driver_shim::api::{DEFAULT_MAX_BODY_BYTES, Shim, routes};
+use azure_driver_shim::completion::Reporter;
+use azure_driver_shim::config::KafkaSettings;
+use azure_driver_shim::driver_files::Limits;
+use azure_driver_shim::kafka::{ResultMessage, ResultPublisher, ResultStatus};
+use azure_driver_shim::mapping::{
+    ANNOTATION_REPORTED, FINALIZER, LABEL_RESOURCE_ID, MappingContext,
+};
+use azure_driver_shim::metrics::Metrics;
+use crds::AzureResource;
+use e2e::{ControlPlane, TestNamespace};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use rdkafka::ClientConfig;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+use rdkafka::mocking::MockCluster;
+use serde_json::{Value, json};
+
+const TOPIC: &str = "lm_vnfc_lifecycle_execution_events";
+const SUB: &str = "00000000-0000-0000-0000-0000000000aa";
+
+struct Harness {
+    client: Client,
+    namespace: TestNamespace,
+    kafka: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("azure_driver_shim=debug")
+            .try_init();
+        let control_plane = ControlPlane::shared().await;
+        let namespace = TestNamespace::create(control_plane).await;
+        let kafka = MockCluster::new(1).expect("mock cluster");
+        kafka.create_topic(TOPIC, 1, 1).expect("topic");
+        Self {
+            client: control_plane.client(),
+            namespace,
+            kafka,
+        }
+    }
+
+    fn kafka_settings(&self) -> KafkaSettings {
+        KafkaSettings {
+            bootstrap_servers: self.kafka.bootstrap_servers(),
+            topic: TOPIC.into(),
+            client_config: BTreeMap::new(),
+        }
+    }
+
+    fn shim(&self) -> Shim {
+        Shim {
+            client: self.client.clone(),
+            mapping: MappingContext {
+                namespace: self.namespace.name().to_string(),
+                ..MappingContext::default()
+            },
+            publisher: ResultPublisher::new(&self.kafka_settings()).unwrap(),
+            limits: Limits::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            metrics: Metrics::default(),
+            healthy: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    fn start_reporter(&self, replica: &str) -> tokio::task::JoinHandle<()> {
+        let reporter = Reporter::new(
+            self.resources(),
+            ResultPublisher::new(&self.kafka_settings()).unwrap(),
+            replica.to_string(),
+            Metrics::default(),
+        );
+        tokio::spawn(reporter.run(Duration::from_secs(1)))
+    }
+
+    fn resources(&self) -> Api<AzureResource> {
+        Api::namespaced(self.client.clone(), self.namespace.name())
+    }
+
+    fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), self.namespace.name())
+    }
+
+    fn consumer(&self) -> StreamConsumer {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.kafka.bootstrap_servers())
+            .set("group.id", format!("count-{}", uuid::Uuid::new_v4()))
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[TOPIC]).unwrap();
+        consumer
+    }
+
+    async fn post(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = warp::test::request()
+            .method("POST")
+            .path(path)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.reply(&routes(self.shim())).await;
+        (
+            response.status().as_u16(),
+            serde_json::from_slice(response.body()).unwrap(),
+        )
+    }
+
+    /// What the controller would write: phase and outputs for the current generation.
+    async fn set_status(&self, name: &str, phase: &str, extra: Value) {
+        let object = self.resources().get(name).await.unwrap();
+        let mut status = json!({
+            "phase": phase,
+            "observedGeneration": object.metadata.generation,
+            "outputs": {"vnetId": "/subscriptions/x/vnet1"},
+        });
+        if let (Value::Object(status), Value::Object(extra)) = (&mut status, extra) {
+            status.extend(extra);
+        }
+        self.resources()
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"status": status})),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Collects every message that arrives within `quiet` of the previous one (the first
+/// within `first_within`). Consumer errors (a broker coming back) are skipped.
+async fn drain(
+    consumer: &StreamConsumer,
+    first_within: Duration,
+    quiet: Duration,
+) -> Vec<(ResultMessage, HashMap<String, String>)> {
+    let mut messages = Vec::new();
+    let mut deadline = tokio::time::Instant::now() + first_within;
+    loop {
+        let message = match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Err(_) => return messages,
+            Ok(Err(_)) => continue,
+            Ok(Ok(message)) => message,
+        };
+        let body: ResultMessage = serde_json::from_slice(message.payload().unwrap()).unwrap();
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        let value = String::from_utf8_lossy(h.value.unwrap_or_default());
+                        (h.key.to_string(), value.into_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        messages.push((body, headers));
+        deadline = tokio::time::Instant::now() + quiet;
+    }
+}
+
+fn execute_body(lifecycle: &str, resource_id: &str, resource_name: &str) -> Value {
+    json!({
+        "lifecycleName": lifecycle,
+        "driverFiles": "",
+        "systemProperties": {
+            "resourceId": {"type": "string", "value": resource_id},
+            "resourceName": {"type": "string", "value": resource_name},
+            "resourceType": {"type": "string", "value": "resource::AzureVNet::1.0"},
+            "requestId": {"type": "string", "value": "brent-req-1"}
+        },
+        "resourceProperties": {
+            "resourcegroup_name": {"type": "string", "value": "rg1"},
+            "vnet_name": {"type": "string", "value": "vnet1"},
+            "vnet_address_space": {"type": "string", "value": "10.1.0.0/16"}
+        },
+        "requestProperties": {},
+        "associatedTopology": {},
+        "deploymentLocation": {
+            "name": "azure-dev",
+            "type": "Azure",
+            "properties": {"tenantId": "tenant", "clientId": "client", "clientSecret": "very-secret", "subscriptionId": SUB}
+        }
+    })
+}
+
+async fn wait_gone(api: &Api<AzureResource>, name: &str) {
+    for _ in 0..100 {
+        if api.get_opt(name).await.unwrap().is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{name} still exists");
+}
+
+#[tokio::test]
+async fn create_then_delete_round_trip() {
+    let h = Harness::new().await;
+    let consumer = h.consumer();
+    let _reporter = h.start_reporter("replica-a");
+    let id = "6c1a0b7e-1111-4222-8333-944455556666";
+
+    let (status, body) = h
+        .post(
+            "/api/driver/lifecycle/execute",
+            &execute_body("Install", id, "net-a"),
+            &[
+                ("tenantId", "tenant-7"),
+                ("x-tracectx-TransactionId", "tx-42"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let request_id = body["requestId"].as_str().unwrap().to_string();
+    assert!(request_id.starts_with(&format!(
+        "Create::/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.Resources/deploymentStacks/"
+    )), "{request_id}");
+    assert_eq!(body["associatedTopology"], json!({}));
+
+    let name = format!("r-{id}");
+    let object = h.resources().get(&name).await.unwrap();
+    assert_eq!(object.spec.resource_group.as_deref(), Some("rg1"));
+    assert_eq!(object.spec.parameters["vnet_name"], json!("vnet1"));
+    assert_eq!(object.labels()[LABEL_RESOURCE_ID], id);
+    assert!(object.finalizers().contains(&FINALIZER.to_string()));
+    let credentials = h.secrets().get("dl-azure-dev").await.unwrap();
+    assert_eq!(
+        credentials.data.unwrap()["clientSecret"].0,
+        b"very-secret".to_vec()
+    );
+    assert!(
+        !serde_json::to_string(&object)
+            .unwrap()
+            .contains("very-secret")
+    );
+
+    // Nothing is published before the controller reports the generation done.
+    assert!(
+        drain(&consumer, Duration::from_secs(2), Duration::from_secs(1))
+            .await
+            .is_empty()
+    );
+    h.set_status(&name, "Ready", json!({})).await;
+    let messages = drain(&consumer, Duration::from_secs(20), Duration::from_secs(3)).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let (message, headers) = &messages[0];
+    assert_eq!(message.request_id, request_id);
+    assert_eq!(message.status, ResultStatus::Complete);
+    assert_eq!(message.outputs["vnetId"], json!("/subscriptions/x/vnet1"));
+    assert_eq!(message.associated_topology["neta"]["type"], json!("Azure"));
+    assert!(
+        message.associated_topology["neta"]["id"]
+            .as_str()
+            .unwrap()
+            .contains("deploymentStacks")
+    );
+    assert_eq!(headers["tenantId"], "tenant-7");
+    assert_eq!(headers["x-tracectx-transactionid"], "tx-42");
+
+    let (status, found) = h
+        .post(
+            "/api/driver/references/find",
+            &json!({"instanceName": "net-a", "driverFiles": "", "deploymentLocation": {"name": "azure-dev"}}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(found["result"]["resourceId"], json!(id));
+    assert_eq!(
+        found["result"]["associatedTopology"],
+        Value::Object(message.associated_topology.clone())
+    );
+
+    let (status, body) = h
+        .post(
+            "/api/driver/lifecycle/execute",
+            &execute_body("Uninstall", id, "net-a"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let delete_id = body["requestId"].as_str().unwrap().to_string();
+    assert!(
+        delete_id.starts_with("Delete::/subscriptions/"),
+        "{delete_id}"
+    );
+    wait_gone(&h.resources(), &name).await;
+    let messages = drain(&consumer, Duration::from_secs(20), Duration::from_secs(3)).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0].0.request_id, delete_id);
+    assert_eq!(messages[0].0.status, ResultStatus::Complete);
+    assert_eq!(
+        Value::Object(messages[0].0.associated_topology.clone()),
+        json!({"neta": null})
+    );
+
+    let (_, gone) = h
+        .post(
+            "/api/driver/references/find",
+            &json!({"instanceName": "net-a", "driverFiles": "", "deploymentLocation": {"name": "azure-dev"}}),
+            &[],
+        )
+        .await;
+    assert_eq!(gone, json!({"result": null}));
+}
+
+#[tokio::test]
+async fn failure_reports_the_arm_message() {
+    let h = Harness::new().await;
+    let consumer = h.consumer();
+    let _reporter = h.start_reporter("replica-a");
+    let id = "7d2b1c8f-2222-4333-8444-a55566667777";
+    let (status, body) = h
+        .post(
+            "/api/driver/lifecycle/execute",
+            &execute_body("Create", id, "net-b"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    h.set_status(
+        &format!("r-{id}"),
+        "Failed",
+        json!({"error": {"code": "InvalidTemplateDeployment", "message": "The subnet overlaps 10.1.0.0/16"}}),
+    )
+    .await;
+    let messages = drain(&consumer, Duration::from_secs(20), Duration::from_secs(3)).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let message = &messages[0].0;
+    assert_eq!(message.status, ResultStatus::Failed);
+    let details = message.failure_details.as_ref().unwrap();
+    assert_eq!(
+        serde_json::to_value(details.failure_code).unwrap(),
+        json!("INFRASTRUCTURE_ERROR")
+    );
+    assert_eq!(details.description, "The subnet overlaps 10.1.0.0/16");
+}
+
+#[tokio::test]
+async fn delete_of_an_unknown_resource_completes_at_once() {
+    let h = Harness::new().await;
+    let consumer = h.consumer();
+    let legacy_id = "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg1/providers/Microsoft.Resources/deployments/netc";
+    let mut body = execute_body("Delete", "8e3c2d90-3333-4444-8555-b66677778888", "net-c");
+    body["associatedTopology"] = json!({"netc": {"id": legacy_id, "type": "Azure"}});
+    let (status, answer) = h.post("/api/driver/lifecycle/execute", &body, &[]).await;
+    assert_eq!(status, 202, "{answer}");
+    let request_id = answer["requestId"].as_str().unwrap();
+    assert!(
+        request_id.starts_with(&format!("Delete::{legacy_id}::")),
+        "{request_id}"
+    );
+    let messages = drain(&consumer, Duration::from_secs(20), Duration::from_secs(2)).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].0.request_id, request_id);
+    assert_eq!(messages[0].0.status, ResultStatus::Complete);
+}
+
+#[tokio::test]
+async fn bad_requests_create_nothing() {
+    let h = Harness::new().await;
+    let id = "9f4d3ea1-4444-4555-8666-c77788889999";
+    let mut no_credentials = execute_body("Create", id, "net-d");
+    no_credentials["deploymentLocation"]["properties"] = json!({"subscriptionId": SUB});
+    let mut unknown_type = execute_body("Create", id, "net-d");
+    unknown_type["systemProperties"]["resourceType"]["value"] = json!("resource::Nope::1.0");
+    let mut bad_group = execute_body("Create", id, "net-d");
+    bad_group["resourceProperties"]["resourcegroup_name"]["value"] = json!("bad/group");
+    for body in [no_credentials, unknown_type, bad_group] {
+        let (status, answer) = h.post("/api/driver/lifecycle/execute", &body, &[]).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["status"], json!(400));
+    }
+    assert!(
+        h.resources()
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let secrets = h
+        .secrets()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        secrets.iter().all(|s| !s.name_any().starts_with("dl-")),
+        "{secrets:?}"
+    );
+}
+
+#[tokio::test]
+async fn two_replicas_publish_each_result_once() {
+    let h = Harness::new().await;
+    let consumer = h.consumer();
+    let _a = h.start_reporter("replica-a");
+    let _b = h.start_reporter("replica-b");
+    let ids: Vec<String> = (0..10)
+        .map(|i| format!("a0000000-0000-4000-8000-{i:012}"))
+        .collect();
+    let mut request_ids = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let (status, body) = h
+            .post(
+                "/api/driver/lifecycle/execute",
+                &execute_body("Create", id, &format!("net-{i}")),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        request_ids.push(body["requestId"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        h.set_status(&format!("r-{id}"), "Ready", json!({})).await;
+    }
+    let messages = drain(&consumer, Duration::from_secs(30), Duration::from_secs(5)).await;
+    let mut seen: Vec<String> = messages.into_iter().map(|(m, _)| m.request_id).collect();
+    seen.sort();
+    request_ids.sort();
+    assert_eq!(seen, request_ids);
+    for id in &ids {
+        let object = h.resources().get(&format!("r-{id}")).await.unwrap();
+        assert!(object.annotations().contains_key(ANNOTATION_REPORTED));
+    }
+}
+
+#[tokio::test]
+async fn results_survive_a_reporter_restart() {
+    let h = Harness::new().await;
+    let consumer = h.consumer();
+    let id = "b1111111-0000-4000-8000-000000000001";
+    let (status, body) = h
+        .post(
+            "/api/driver/lifecycle/execute",
+            &execute_body("Create", id, "net-r"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    // No reporter runs while the deployment finishes: the result waits on the object.
+    h.set_status(&format!("r-{id}"), "Ready", json!({})).await;
+    assert!(
+        drain(&consumer, Duration::from_secs(2), Duration::from_secs(1))
+            .await
+            .is_empty()
+    );
+    let _reporter = h.start_reporter("replica-late");
+    let messages = drain(&consumer, Duration::from_secs(20), Duration::from_secs(3)).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0].0.request_id,
+        body["requestId"].as_str().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn kafka_outage_delays_but_never_drops() {
+    let h = Harness::new().await;
+    let consumer = h.consumer();
+    let _reporter = h.start_reporter("replica-a");
+    let id = "c2222222-0000-4000-8000-000000000002";
+    let (status, body) = h
+        .post(
+            "/api/driver/lifecycle/execute",
+            &execute_body("Create", id, "net-k"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    h.kafka.broker_down(1).unwrap();
+    h.set_status(&format!("r-{id}"), "Ready", json!({})).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let object = h.resources().get(&format!("r-{id}")).await.unwrap();
+    assert!(
+        !object.annotations().contains_key(ANNOTATION_REPORTED),
+        "nothing can be reported while Kafka is down"
+    );
+    h.kafka.broker_up(1).unwrap();
+    let messages = drain(&consumer, Duration::from_secs(60), Duration::from_secs(5)).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(
+        messages[0].0.request_id,
+        body["requestId"].as_str().unwrap()
+    );
+}
