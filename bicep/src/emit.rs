@@ -955,8 +955,10 @@ impl<'a> Emitter<'a> {
             ));
         };
         let mut p = Map::new();
-        p.insert("type".into(), json!(self.simple_type(ty, secure)?));
+        let arm_type = self.simple_type(ty, secure)?;
+        p.insert("type".into(), json!(arm_type));
         if let Some(v) = default {
+            check_literal_type(v, arm_type)?;
             p.insert("defaultValue".into(), self.val(v, &Cx::default())?);
         }
         if let Some(args) = decorator(&d.decorators, "allowed")
@@ -978,7 +980,9 @@ impl<'a> Emitter<'a> {
     fn output(&self, d: &Decl, ty: &TypeExpr, value: &Expr) -> R<Value> {
         self.check_decorators(&d.decorators, &["description", "metadata"])?;
         let mut o = Map::new();
-        o.insert("type".into(), json!(self.simple_type(ty, false)?));
+        let arm_type = self.simple_type(ty, false)?;
+        o.insert("type".into(), json!(arm_type));
+        check_literal_type(value, arm_type)?;
         self.description_metadata(&d.decorators, &mut o)?;
         if let ExprKind::For {
             item,
@@ -2456,6 +2460,38 @@ fn nameof(args: &[Expr], span: Span) -> R<String> {
             arg.span,
         )
     })
+}
+
+/// A literal value must match the declared primitive type (non-literals are
+/// checked by ARM at deployment).
+fn check_literal_type(value: &Expr, arm_type: &str) -> R<()> {
+    let actual = match &value.kind {
+        ExprKind::Str { .. } => "string",
+        ExprKind::Int(_) => "int",
+        ExprKind::Unary {
+            op: UnaryOp::Minus,
+            operand,
+        } if matches!(operand.kind, ExprKind::Int(_)) => "int",
+        ExprKind::Bool(_) => "bool",
+        ExprKind::Array(_) => "array",
+        ExprKind::Object(_) => "object",
+        _ => return Ok(()),
+    };
+    let expected = match arm_type {
+        "securestring" => "string",
+        "secureObject" => "object",
+        other => other,
+    };
+    if actual == expected {
+        return Ok(());
+    }
+    Err(Diagnostic::error(
+        "BCP033",
+        format!(
+            "Expected a value of type \"{expected}\" but the provided value is of type \"{actual}\"."
+        ),
+        value.span,
+    ))
 }
 
 /// Loaded text is data, never an ARM expression.

@@ -283,6 +283,8 @@ mod tests {
         let err = compile_source("main.bicep", "type t = string\n", &files(&[])).unwrap_err();
         assert!(err.is_unsupported());
         assert_eq!(err.0[0].line, 1);
+        let err = compile_source("main.bicep", "param p int = 'a'\n", &files(&[])).unwrap_err();
+        assert_eq!(err.0[0].diagnostic.code, "BCP033");
         let err = compile_source("main.bicep", "var a = nope\n", &files(&[])).unwrap_err();
         assert!(!err.is_unsupported());
         assert_eq!(
