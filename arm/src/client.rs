@@ -344,6 +344,13 @@ impl ArmClient {
                     ),
                     Err(_) => (None, true),
                 };
+                if let Some(remaining) = outcome.as_ref().ok().and_then(|a| {
+                    header_str(&a.headers, class.remaining_header())?.parse::<f64>().ok()
+                }) {
+                    self.shared
+                        .throttle
+                        .observe_remaining(&subscription, class, remaining);
+                }
                 if let Some(wait) = retry_after
                     && matches!(status, Some(429 | 503))
                 {

@@ -16,6 +16,15 @@ pub enum RequestClass {
 }
 
 impl RequestClass {
+    /// ARM's header with the subscription's remaining requests of this class.
+    pub(crate) fn remaining_header(self) -> &'static str {
+        match self {
+            Self::Read => "x-ms-ratelimit-remaining-subscription-global-reads",
+            Self::Write => "x-ms-ratelimit-remaining-subscription-global-writes",
+            Self::Delete => "x-ms-ratelimit-remaining-subscription-global-deletes",
+        }
+    }
+
     pub fn of(method: &reqwest::Method) -> Self {
         match *method {
             reqwest::Method::GET | reqwest::Method::HEAD => Self::Read,
@@ -114,6 +123,15 @@ impl Bucket {
         refill_wait.max(self.paused_for(now))
     }
 
+    /// ARM's own count of what is left (`x-ms-ratelimit-remaining-*`): other processes may
+    /// share the subscription, so the local bucket never believes it has more than ARM.
+    pub(crate) fn observe_remaining(&mut self, remaining: f64, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.limit.per_second).min(self.limit.burst);
+        self.updated = now;
+        self.tokens = self.tokens.min(remaining);
+    }
+
     /// Nothing may be sent before `until` (ARM said so with Retry-After). A later pause
     /// never shortens an earlier, longer one.
     pub(crate) fn pause_until(&mut self, until: Instant) {
@@ -176,6 +194,17 @@ impl Throttle {
         Ok(wait)
     }
 
+    pub(crate) fn observe_remaining(
+        &self,
+        subscription: &str,
+        class: RequestClass,
+        remaining: f64,
+    ) {
+        self.with_bucket(subscription, class, |b, now| {
+            b.observe_remaining(remaining, now)
+        });
+    }
+
     pub(crate) fn pause(&self, subscription: &str, class: RequestClass, for_: Duration) {
         self.with_bucket(subscription, class, |b, now| b.pause_until(now + for_));
     }
@@ -228,6 +257,17 @@ mod tests {
             Duration::from_secs(6)
         );
         assert_eq!(bucket.take(t0 + Duration::from_secs(11)), Duration::ZERO);
+    }
+
+    #[test]
+    fn remaining_header_lowers_but_never_raises_the_level() {
+        let t0 = Instant::now();
+        let mut bucket = Bucket::new(LIMIT, t0);
+        bucket.observe_remaining(1.0, t0);
+        assert_eq!(bucket.take(t0), Duration::ZERO);
+        assert_eq!(bucket.take(t0), Duration::from_millis(500));
+        bucket.observe_remaining(100.0, t0);
+        assert_eq!(bucket.take(t0), Duration::from_millis(1000));
     }
 
     #[test]
