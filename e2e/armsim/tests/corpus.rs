@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use armsim::template::{
     DeploymentContext, EvaluationOptions, ResourceGroupInfo, ResourceLookup, TargetScope,
-    TemplateError, evaluate_with,
+    TemplateError, evaluate_with, synthesize_runtime,
 };
 use serde_json::{Map, Value, json};
 
@@ -63,14 +63,18 @@ impl ResourceLookup for PreExisting {
             }
             None => "Microsoft.Resources/resourceGroups".to_string(),
         };
-        Some(json!({
+        let mut body = json!({
             "id": resource_id,
             "name": name,
             "type": resource_type,
             "location": "eastus",
             "tags": {},
-            "properties": {"provisioningState": "Succeeded"},
-        }))
+            "properties": {},
+        });
+        if let Some(b) = body.as_object_mut() {
+            synthesize_runtime(b, resource_id, &resource_type, TENANT);
+        }
+        Some(body)
     }
 }
 

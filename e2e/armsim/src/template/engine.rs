@@ -25,6 +25,8 @@ type Result<T> = std::result::Result<T, TemplateError>;
 const MAX_NESTING: usize = 50;
 /// Marks the error of a parameter default that reads a parameter not bound yet.
 const UNBOUND_PARAMETER: &str = "is read before its value is known";
+/// User-defined functions may call each other, but not recursively.
+const MAX_FUNCTION_DEPTH: usize = 32;
 /// ARM's limit on `copy` counts.
 const MAX_COPY: i64 = 800;
 
@@ -40,6 +42,7 @@ pub fn evaluate_root(
         now: options.now.unwrap_or_else(Utc::now),
         parsed: RefCell::new(HashMap::new()),
         planned: RefCell::new(Vec::new()),
+        calls: std::cell::Cell::new(0),
     };
     let target = match &options.scope {
         TargetScope::FromContext => Target {
@@ -121,6 +124,8 @@ struct Shared<'a> {
     now: DateTime<Utc>,
     parsed: RefCell<HashMap<String, Rc<Expr>>>,
     planned: RefCell<Vec<PlannedResource>>,
+    /// User-defined functions currently being evaluated (ARM forbids recursion).
+    calls: std::cell::Cell<usize>,
 }
 
 /// The scope one (possibly nested) deployment targets.
@@ -1308,7 +1313,16 @@ impl<'s, 'a> Deployment<'s, 'a> {
             fn_args: Some(Rc::new(bound)),
             ..Frame::default()
         };
-        self.eval_value(body, &inner)
+        let depth = self.shared.calls.get();
+        if depth >= MAX_FUNCTION_DEPTH {
+            return Err(TemplateError::invalid_template(format!(
+                "The user-defined function '{name}' calls functions more than {MAX_FUNCTION_DEPTH} levels deep; recursive user-defined functions are not allowed."
+            )));
+        }
+        self.shared.calls.set(depth + 1);
+        let result = self.eval_value(body, &inner);
+        self.shared.calls.set(depth);
+        result
     }
 
     fn resource_id_function(&self, name: &str, lower: &str, vals: &[Value]) -> Result<String> {

@@ -45,6 +45,7 @@ pub fn parse(text: &str) -> Result<Expr, TemplateError> {
         chars: text.chars().collect(),
         pos: 0,
         source: text,
+        depth: 0,
     };
     parser.skip_ws();
     let expr = parser.expression()?;
@@ -55,10 +56,14 @@ pub fn parse(text: &str) -> Result<Expr, TemplateError> {
     Ok(expr)
 }
 
+/// Deeper nesting is refused rather than risking the stack.
+const MAX_DEPTH: usize = 128;
+
 struct Parser<'a> {
     chars: Vec<char>,
     pos: usize,
     source: &'a str,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -90,6 +95,16 @@ impl Parser<'_> {
     }
 
     fn expression(&mut self) -> Result<Expr, TemplateError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error(&format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        let result = self.postfix();
+        self.depth -= 1;
+        result
+    }
+
+    fn postfix(&mut self) -> Result<Expr, TemplateError> {
         self.skip_ws();
         let mut expr = self.primary()?;
         loop {
@@ -267,7 +282,17 @@ mod tests {
 
     #[test]
     fn rejects_malformed_expressions() {
-        for bad in ["concat('a'", "'open", "f(1,,2)", "f() g()", "", "a.(", "1x"] {
+        let deep = format!("{}1{}", "f(".repeat(500), ")".repeat(500));
+        for bad in [
+            "concat('a'",
+            "'open",
+            "f(1,,2)",
+            "f() g()",
+            "",
+            "a.(",
+            "1x",
+            deep.as_str(),
+        ] {
             let err = parse(bad).unwrap_err();
             assert_eq!(err.code, "InvalidTemplate", "{bad}");
             assert!(

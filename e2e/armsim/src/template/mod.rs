@@ -19,6 +19,23 @@ use serde_json::{Map, Value};
 
 pub use hash::{guid, unique_string};
 
+/// Adds to `body` (a resource as GET returns it) the runtime-only values its resource
+/// provider would report: endpoints, principal ids, sub-resource ids,
+/// `provisioningState`. Declared values are kept. Deterministic per resource id.
+pub fn synthesize_runtime(
+    body: &mut Map<String, Value>,
+    resource_id: &str,
+    resource_type: &str,
+    tenant_id: &str,
+) {
+    runtime::synthesize(body, resource_id, resource_type, tenant_id);
+}
+
+/// What a `list*` action (`listKeys`, `listSecrets`, ...) on `resource_id` returns.
+pub fn list_action(function: &str, resource_id: &str) -> Value {
+    runtime::list_action(function, resource_id)
+}
+
 /// Where a deployment runs, as ARM's `resourceGroup()`, `subscription()` and
 /// `deployment()` functions see it.
 #[derive(Debug, Clone)]

@@ -505,6 +505,12 @@ fn perturbed_templates_give_errors_not_panics() {
         json!({"outputs": {"o": {"type": "int", "value": "['text']"}}}),
         json!({"outputs": {"o": {"type": "int", "value": "[range(0, 100001)]"}}}),
     ];
+    let recursive = json!({
+        "functions": [{"namespace": "ns", "members": {"f": {"parameters": [], "output": {"type": "int", "value": "[ns.f()]"}}}}],
+        "outputs": {"o": {"type": "int", "value": "[ns.f()]"}}
+    });
+    let e = run(recursive, json!({})).unwrap_err();
+    assert!(e.message.contains("'ns.f'"), "{}", e.message);
     for t in samples {
         let e = run(t.clone(), json!({})).expect_err(&t.to_string());
         assert!(!e.message.is_empty());
