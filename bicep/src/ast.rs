@@ -26,6 +26,12 @@ pub enum ExprKind {
         name: String,
         args: Vec<Expr>,
     },
+    /// `base.name(args)` on something other than a plain symbol, e.g. `kvs[i].getSecret(...)`.
+    MethodCall {
+        base: Box<Expr>,
+        name: String,
+        args: Vec<Expr>,
+    },
     /// `base.name` (`base.?name` when `safe`).
     Member {
         base: Box<Expr>,
@@ -268,6 +274,10 @@ impl Expr {
                 }
             }
             ExprKind::Call { args, .. } => args.iter().for_each(|a| a.visit(f)),
+            ExprKind::MethodCall { base, args, .. } => {
+                base.visit(f);
+                args.iter().for_each(|a| a.visit(f));
+            }
             ExprKind::Member { base, .. }
             | ExprKind::ChildAccess { base, .. }
             | ExprKind::NonNull(base)

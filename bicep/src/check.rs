@@ -206,6 +206,10 @@ impl Resolver<'_, '_> {
                 args.iter().for_each(|a| self.expr(a));
             }
             ExprKind::Member { base, .. } | ExprKind::ChildAccess { base, .. } => self.expr(base),
+            ExprKind::MethodCall { base, args, .. } => {
+                self.expr(base);
+                args.iter().for_each(|a| self.expr(a));
+            }
             ExprKind::Index { base, index, .. } => {
                 self.expr(base);
                 self.expr(index);

@@ -1134,8 +1134,6 @@ impl<'a> Emitter<'a> {
                 "extensionResourceId(tenantResourceId('Microsoft.Management/managementGroups', {name}), {tail})"
             ),
             ScopeRef::ResourceGroup { sub, rg } => match (self.target, sub) {
-                (TargetScope::ResourceGroup, None) => format!("resourceId({rg}, {tail})"),
-
                 (_, s) => format!(
                     "extensionResourceId(format('/subscriptions/{{0}}/resourceGroups/{{1}}', {}, {rg}), {tail})",
                     s.clone()
@@ -1185,6 +1183,7 @@ impl<'a> Emitter<'a> {
     /// Recognises `sym`, `sym[i]` and `a::b` resource/module references.
     fn symbol_ref(&self, e: &Expr, cx: &Cx) -> R<Option<(Sym, Option<String>)>> {
         match &e.kind {
+            ExprKind::NonNull(inner) => self.symbol_ref(inner, cx),
             ExprKind::Ident(n) if cx.get(n).is_none() => {
                 Ok(self.symbols.get(n).map(|s| (*s, None)))
             }
@@ -1346,6 +1345,7 @@ impl<'a> Emitter<'a> {
     fn is_runtime_expr(&self, e: &Expr, locals: &mut Vec<String>) -> bool {
         let rt = |x: &Expr, l: &mut Vec<String>| self.is_runtime_expr(x, l);
         match &e.kind {
+            ExprKind::MethodCall { .. } => true,
             ExprKind::Member { base, name, .. } => {
                 if let Some(sym) = self.sym_of(base, locals) {
                     return match sym {
@@ -1722,6 +1722,13 @@ impl<'a> Emitter<'a> {
                 name,
                 args,
             } => self.call(namespace.as_deref(), name, args, e.span, cx),
+            ExprKind::MethodCall { base, name, args } => match self.symbol_ref(base, cx)? {
+                Some((Sym::Res(i), idx)) if name.starts_with("list") => {
+                    self.list_call(i, idx.as_deref(), name, args, cx)
+                }
+                Some((Sym::Res(_), _)) if name == "getSecret" => Err(getsecret_misplaced(e.span)),
+                _ => unsupported(format!("The function call \".{name}()\" here"), e.span),
+            },
             ExprKind::Member { base, name, safe } => {
                 if *safe {
                     return unsupported("The safe-dereference operator \".?\"", e.span);
@@ -1964,6 +1971,24 @@ impl<'a> Emitter<'a> {
         Ok(format!("{}.{name}", self.ex(base, cx)?))
     }
 
+    /// `res.listKeys(...)`: the `list*` action on the resource's id and API version.
+    fn list_call(
+        &self,
+        i: usize,
+        idx: Option<&str>,
+        name: &str,
+        args: &[Expr],
+        cx: &Cx,
+    ) -> R<String> {
+        self.record_dep(Sym::Res(i), idx)?;
+        let r = &self.resources[i];
+        let mut parts = vec![self.resource_id(i, idx)?, quote(&r.api_version)];
+        for a in args {
+            parts.push(self.ex(a, cx)?);
+        }
+        Ok(format!("{name}({})", parts.join(", ")))
+    }
+
     fn call(
         &self,
         namespace: Option<&str>,
@@ -1980,13 +2005,10 @@ impl<'a> Emitter<'a> {
                 && cx.get(ns).is_none()
                 && name.starts_with("list")
             {
-                self.record_dep(Sym::Res(i), None)?;
-                let r = &self.resources[i];
-                let mut parts = vec![self.resource_id(i, None)?, quote(&r.api_version)];
-                for a in args {
-                    parts.push(self.ex(a, cx)?);
-                }
-                return Ok(format!("{name}({})", parts.join(", ")));
+                return self.list_call(i, None, name, args, cx);
+            }
+            if name == "getSecret" && matches!(self.symbols.get(ns), Some(Sym::Res(_))) {
+                return Err(getsecret_misplaced(span));
             }
             return unsupported(format!("The function call \"{ns}.{name}()\""), span);
         }
@@ -2160,20 +2182,29 @@ impl<'a> Emitter<'a> {
 
     /// A module parameter: `{"value": ...}`, or a Key Vault reference for `kv.getSecret(...)`.
     fn module_param(&self, value: &Expr, cx: &Cx) -> R<Value> {
-        if let ExprKind::Call {
-            namespace: Some(ns),
-            name,
-            args,
-        } = &value.kind
-            && name == "getSecret"
-            && let Some(Sym::Res(kv)) = self.symbols.get(ns).copied()
-            && cx.get(ns).is_none()
-        {
-            self.record_dep(Sym::Res(kv), None)?;
+        let vault = match &value.kind {
+            ExprKind::Call {
+                namespace: Some(ns),
+                name,
+                args,
+            } if name == "getSecret" && cx.get(ns).is_none() => match self.symbols.get(ns) {
+                Some(Sym::Res(kv)) => Some((*kv, None, args)),
+                _ => None,
+            },
+            ExprKind::MethodCall { base, name, args } if name == "getSecret" => {
+                match self.symbol_ref(base, cx)? {
+                    Some((Sym::Res(kv), idx)) => Some((kv, idx, args)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some((kv, idx, args)) = vault {
+            self.record_dep(Sym::Res(kv), idx.as_deref())?;
             let mut reference = Map::new();
             reference.insert(
                 "keyVault".into(),
-                json!({ "id": expr_value(self.resource_id(kv, None)?) }),
+                json!({ "id": expr_value(self.resource_id(kv, idx.as_deref())?) }),
             );
             match args.as_slice() {
                 [secret] => {
@@ -2492,6 +2523,14 @@ fn check_literal_type(value: &Expr, arm_type: &str) -> R<()> {
         ),
         value.span,
     ))
+}
+
+fn getsecret_misplaced(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "BCP180",
+        "Function \"getSecret\" is not valid at this location. It can only be used when directly assigning to a module parameter with a secure decorator.",
+        span,
+    )
 }
 
 /// Loaded text is data, never an ARM expression.

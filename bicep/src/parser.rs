@@ -75,6 +75,9 @@ fn expr_depth(e: &Expr, limit: usize) -> usize {
             .max()
             .unwrap_or(0),
         ExprKind::Call { args, .. } => args.iter().map(sub).max().unwrap_or(0),
+        ExprKind::MethodCall { base, args, .. } => {
+            args.iter().map(sub).max().unwrap_or(0).max(sub(base))
+        }
         ExprKind::Member { base, .. }
         | ExprKind::ChildAccess { base, .. }
         | ExprKind::NonNull(base)
@@ -685,10 +688,16 @@ impl Parser {
                             };
                             continue;
                         }
-                        return Err(Diagnostic::unsupported(
-                            format!("Instance function call \".{name}()\""),
-                            sp,
-                        ));
+                        let args = self.call_args(depth)?;
+                        e = Expr {
+                            span: e.span.to(self.prev_span()),
+                            kind: ExprKind::MethodCall {
+                                base: Box::new(e),
+                                name,
+                                args,
+                            },
+                        };
+                        continue;
                     }
                     e = Expr {
                         span: e.span.to(sp),
