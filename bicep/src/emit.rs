@@ -1133,13 +1133,10 @@ impl<'a> Emitter<'a> {
             ScopeRef::ManagementGroup(Some(name)) => format!(
                 "extensionResourceId(tenantResourceId('Microsoft.Management/managementGroups', {name}), {tail})"
             ),
-            ScopeRef::ResourceGroup { sub, rg } => match (self.target, sub) {
-                (_, s) => format!(
-                    "extensionResourceId(format('/subscriptions/{{0}}/resourceGroups/{{1}}', {}, {rg}), {tail})",
-                    s.clone()
-                        .unwrap_or_else(|| "subscription().subscriptionId".into())
-                ),
-            },
+            ScopeRef::ResourceGroup { sub, rg } => format!(
+                "extensionResourceId(format('/subscriptions/{{0}}/resourceGroups/{{1}}', {}, {rg}), {tail})",
+                sub.as_deref().unwrap_or("subscription().subscriptionId")
+            ),
             ScopeRef::Subscription(None) => format!("subscriptionResourceId({tail})"),
             ScopeRef::Subscription(Some(s)) => format!("subscriptionResourceId({s}, {tail})"),
             ScopeRef::Tenant => format!("tenantResourceId({tail})"),
