@@ -270,60 +270,16 @@ impl ArmClient {
                     .throttle
                     .acquire(&subscription, class, options.max_retry_wait)
                     .await
-                    .map_err(|left| {
-                        let mut e = ArmError::bare(
-                            ErrorSource::ClientThrottle,
-                            "ClientThrottled",
-                            format!(
-                                "ARM asked to pause requests to subscription {subscription}; {}s left",
-                                left.as_secs()
-                            ),
-                        )
-                        .with_correlation(correlation_id);
-                        e.retry_after = Some(left);
-                        e
-                    })?;
-                let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.token.secret()))
-                    .map_err(|_| {
-                        ArmError::bare(
-                            ErrorSource::Credential,
-                            "InvalidToken",
-                            "the access token is not a valid header value",
-                        )
-                    })?;
-                auth.set_sensitive(true);
-                let mut request = self
-                    .shared
-                    .http
-                    .request(method.clone(), url.clone())
-                    .header(reqwest::header::AUTHORIZATION, auth)
-                    .header("x-ms-correlation-request-id", correlation_id)
-                    .header("x-ms-client-request-id", uuid::Uuid::new_v4().to_string())
-                    .header(reqwest::header::ACCEPT, "application/json");
-                if let Some(body) = &body {
-                    request = request
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(body.clone());
-                } else if method == Method::POST || method == Method::PUT {
-                    request = request.header(reqwest::header::CONTENT_LENGTH, "0");
-                }
+                    .map_err(|left| client_throttled(&subscription, left, correlation_id))?;
+                let request = self.request(
+                    &method,
+                    &url,
+                    token.token.secret(),
+                    correlation_id,
+                    body.as_deref(),
+                )?;
                 let started = Instant::now();
-                let outcome = match request.send().await {
-                    Ok(response) => {
-                        let status = response.status();
-                        let headers = response.headers().clone();
-                        response
-                            .bytes()
-                            .await
-                            .map(|body| Answer {
-                                status,
-                                headers,
-                                body,
-                            })
-                            .map_err(ArmError::from_transport)
-                    }
-                    Err(e) => Err(ArmError::from_transport(e)),
-                };
+                let outcome = exchange(request).await;
                 let duration = started.elapsed();
                 let status = outcome.as_ref().ok().map(|a| a.status.as_u16());
                 if let Some(observer) = &self.shared.observer {
@@ -337,25 +293,6 @@ impl ArmClient {
                         attempt,
                     });
                 }
-                let (retry_after, retryable) = match &outcome {
-                    Ok(answer) => (
-                        retry_after(&answer.headers),
-                        matches!(answer.status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504),
-                    ),
-                    Err(_) => (None, true),
-                };
-                if let Some(remaining) = outcome.as_ref().ok().and_then(|a| {
-                    header_str(&a.headers, class.remaining_header())?.parse::<f64>().ok()
-                }) {
-                    self.shared
-                        .throttle
-                        .observe_remaining(&subscription, class, remaining);
-                }
-                if let Some(wait) = retry_after
-                    && matches!(status, Some(429 | 503))
-                {
-                    self.shared.throttle.pause(&subscription, class, wait);
-                }
                 tracing::debug!(
                     status = status.unwrap_or_default(),
                     duration_ms = duration.as_millis() as u64,
@@ -367,11 +304,14 @@ impl ArmClient {
                     attempt,
                     "ARM answered"
                 );
-                let delay = retry_after.unwrap_or_else(|| backoff(options.retry_backoff, attempt));
-                if retryable && attempt < options.max_retries && delay <= options.max_retry_wait {
+                let paused = match &outcome {
+                    Ok(answer) => self.throttle_feedback(&subscription, class, answer),
+                    Err(_) => false,
+                };
+                if let Some(delay) = retry_delay(&outcome, attempt, options) {
                     attempt += 1;
-                    // A 429/503 pause makes the next acquire wait; other retries sleep here.
-                    if !(retry_after.is_some() && matches!(status, Some(429 | 503))) {
+                    // A Retry-After pause makes the next acquire wait; other retries sleep here.
+                    if !paused {
                         tokio::time::sleep(delay).await;
                     }
                     continue;
@@ -386,6 +326,59 @@ impl ArmClient {
         }
         .instrument(span)
         .await
+    }
+
+    fn request(
+        &self,
+        method: &Method,
+        url: &Url,
+        token: &str,
+        correlation_id: &str,
+        body: Option<&[u8]>,
+    ) -> Result<reqwest::RequestBuilder, ArmError> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            ArmError::bare(
+                ErrorSource::Credential,
+                "InvalidToken",
+                "the access token is not a valid header value",
+            )
+        })?;
+        auth.set_sensitive(true);
+        let request = self
+            .shared
+            .http
+            .request(method.clone(), url.clone())
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .header("x-ms-correlation-request-id", correlation_id)
+            .header("x-ms-client-request-id", uuid::Uuid::new_v4().to_string())
+            .header(reqwest::header::ACCEPT, "application/json");
+        Ok(match body {
+            Some(body) => request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_vec()),
+            None if *method == Method::POST || *method == Method::PUT => {
+                request.header(reqwest::header::CONTENT_LENGTH, "0")
+            }
+            None => request,
+        })
+    }
+
+    /// Feeds ARM's throttling signals into the shared buckets; true when a `Retry-After`
+    /// pause was set.
+    fn throttle_feedback(&self, subscription: &str, class: RequestClass, answer: &Answer) -> bool {
+        let throttle = &self.shared.throttle;
+        if let Some(remaining) = header_str(&answer.headers, class.remaining_header())
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            throttle.observe_remaining(subscription, class, remaining);
+        }
+        match retry_after(&answer.headers) {
+            Some(wait) if matches!(answer.status.as_u16(), 429 | 503) => {
+                throttle.pause(subscription, class, wait);
+                true
+            }
+            _ => false,
+        }
     }
 
     // ---- resource groups ----
@@ -906,6 +899,52 @@ impl ArmClient {
     }
 }
 
+/// Sends and reads the whole body; a body cut off midway is a transport error.
+async fn exchange(request: reqwest::RequestBuilder) -> Result<Answer, ArmError> {
+    let response = request.send().await.map_err(ArmError::from_transport)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(ArmError::from_transport)?;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Whether and after how long the client retries by itself: 408/429/5xx and transport
+/// errors, within `max_retries`, and only when the wait fits `max_retry_wait` (a longer
+/// `Retry-After` goes back to the caller).
+fn retry_delay(
+    outcome: &Result<Answer, ArmError>,
+    attempt: u32,
+    options: &ArmOptions,
+) -> Option<Duration> {
+    let (retryable, retry_after) = match outcome {
+        Ok(answer) => (
+            matches!(answer.status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504),
+            retry_after(&answer.headers),
+        ),
+        Err(error) => (error.source_kind == ErrorSource::Transport, None),
+    };
+    let delay = retry_after.unwrap_or_else(|| backoff(options.retry_backoff, attempt));
+    (retryable && attempt < options.max_retries && delay <= options.max_retry_wait).then_some(delay)
+}
+
+fn client_throttled(subscription: &str, left: Duration, correlation_id: &str) -> ArmError {
+    let mut error = ArmError::bare(
+        ErrorSource::ClientThrottle,
+        "ClientThrottled",
+        format!(
+            "ARM asked to pause requests to subscription {subscription}; {}s left",
+            left.as_secs()
+        ),
+    )
+    .with_correlation(correlation_id);
+    error.retry_after = Some(left);
+    error
+}
+
 fn resource_group_path(subscription: &str, name: &str) -> Result<String, ArmError> {
     Ok(format!(
         "{}/resourcegroups/{}",
@@ -961,6 +1000,59 @@ mod tests {
         assert_eq!(backoff(base, 0), Duration::from_millis(100));
         assert_eq!(backoff(base, 3), Duration::from_millis(800));
         assert!(backoff(base, 60) >= backoff(base, 10));
+    }
+
+    fn answer(status: u16, retry_after: Option<&str>) -> Result<Answer, ArmError> {
+        let mut headers = HeaderMap::new();
+        if let Some(v) = retry_after {
+            headers.insert("retry-after", HeaderValue::from_str(v).unwrap());
+        }
+        Ok(Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers,
+            body: bytes::Bytes::new(),
+        })
+    }
+
+    #[test]
+    fn retry_decisions() {
+        let options = ArmOptions::default()
+            .with_max_retries(2)
+            .with_retry_backoff(Duration::from_millis(100))
+            .with_max_retry_wait(Duration::from_secs(10));
+        assert_eq!(retry_delay(&answer(200, None), 0, &options), None);
+        assert_eq!(retry_delay(&answer(400, None), 0, &options), None);
+        assert_eq!(retry_delay(&answer(404, None), 0, &options), None);
+        assert_eq!(
+            retry_delay(&answer(503, None), 1, &options),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(
+            retry_delay(&answer(429, Some("3")), 0, &options),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_delay(&answer(429, Some("30")), 0, &options),
+            None,
+            "too long to wait"
+        );
+        assert_eq!(
+            retry_delay(&answer(500, None), 2, &options),
+            None,
+            "retries used up"
+        );
+        let dropped = Err(ArmError::bare(
+            ErrorSource::Transport,
+            "TransportError",
+            "reset",
+        ));
+        assert!(retry_delay(&dropped, 0, &options).is_some());
+        let credential = Err(ArmError::bare(
+            ErrorSource::Credential,
+            "AADSTS7000215",
+            "bad",
+        ));
+        assert_eq!(retry_delay(&credential, 0, &options), None);
     }
 
     #[test]
