@@ -513,7 +513,7 @@ impl<'a> Emitter<'a> {
         self.symbols.entry(symbol).or_insert(Sym::Res(idx));
         for item in body {
             if let ObjectItem::NestedResource(child) = item {
-                if looped_or_cond_nested(value) {
+                if matches!(value.kind, ExprKind::For { .. }) {
                     return unsupported(
                         "A nested resource inside a resource loop",
                         child.keyword_span,
@@ -2567,10 +2567,6 @@ fn int_value(s: &str, span: Span) -> R<Value> {
     s.parse::<i64>()
         .map(Value::from)
         .map_err(|_| Diagnostic::error("BCP010", "Expected a valid 64-bit signed integer.", span))
-}
-
-fn looped_or_cond_nested(value: &Expr) -> bool {
-    matches!(value.kind, ExprKind::For { .. })
 }
 
 /// Splits a resource/module value into its body, condition and loop.
