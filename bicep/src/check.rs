@@ -29,7 +29,29 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
             ));
         }
     }
+    // Imported names are not known without reading the imported files.
+    let imports = file
+        .decls
+        .iter()
+        .any(|d| matches!(d.kind, DeclKind::Import));
+    let functions: HashSet<&str> = file
+        .decls
+        .iter()
+        .filter(|d| matches!(d.kind, DeclKind::Func))
+        .filter_map(|d| d.name.as_ref().map(|(n, _)| n.as_str()))
+        .collect();
+    let extensions: HashSet<&str> = file
+        .decls
+        .iter()
+        .filter(|d| matches!(d.kind, DeclKind::Extension))
+        .filter_map(|d| d.name.as_ref().map(|(n, _)| n.as_str()))
+        .collect();
     let mut resolver = Resolver {
+        extensions: &extensions,
+        module_value: false,
+        in_extension_configs: false,
+        imports,
+        functions: &functions,
         symbols: &symbols,
         errors: &mut errors,
         locals: Vec::new(),
@@ -54,8 +76,11 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
                 }
             }
             DeclKind::Var { value, .. } | DeclKind::Output { value, .. } => resolver.expr(value),
-            DeclKind::Resource { value, .. } | DeclKind::Module { value, .. } => {
-                resolver.expr(value)
+            DeclKind::Resource { value, .. } => resolver.expr(value),
+            DeclKind::Module { value, .. } => {
+                resolver.module_value = true;
+                resolver.expr(value);
+                resolver.module_value = false;
             }
             DeclKind::Type(_)
             | DeclKind::Func
@@ -82,6 +107,12 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
 }
 
 struct Resolver<'a, 'b> {
+    /// Extension aliases: only a module's `extensionConfigs` may refer to them.
+    extensions: &'a HashSet<&'a str>,
+    module_value: bool,
+    in_extension_configs: bool,
+    imports: bool,
+    functions: &'a HashSet<&'a str>,
     symbols: &'a HashMap<&'a str, Span>,
     errors: &'b mut Vec<Diagnostic>,
     locals: Vec<String>,
@@ -97,13 +128,21 @@ impl Resolver<'_, '_> {
         if self.locals.iter().any(|l| l == n) {
             return;
         }
+        if self.extensions.contains(n) && !self.in_extension_configs {
+            self.errors.push(Diagnostic::error(
+                "BCP418",
+                "Extensions cannot be referenced here. Extensions can only be referenced by module extension configurations.",
+                span,
+            ));
+            return;
+        }
         if self.symbols.contains_key(n) {
             if self.nested == 0 || n != self.current {
                 self.refs.insert(n.to_string());
             }
             return;
         }
-        if n == "az" || n == "sys" {
+        if n == "az" || n == "sys" || self.imports {
             return;
         }
         self.errors.push(Diagnostic::error(
@@ -138,10 +177,21 @@ impl Resolver<'_, '_> {
                 for i in items {
                     match i {
                         ObjectItem::Property {
-                            value, decorators, ..
+                            value,
+                            decorators,
+                            key,
                         } => {
                             decorators.iter().for_each(|d| self.expr(d));
-                            self.expr(value)
+                            if let Some(k) = &key.interpolated {
+                                self.expr(k);
+                            }
+                            // Extension aliases may appear in a module's `extensionConfigs`.
+                            let configs = self.module_value
+                                && key.name.as_deref() == Some("extensionConfigs");
+                            let saved = self.in_extension_configs;
+                            self.in_extension_configs |= configs;
+                            self.expr(value);
+                            self.in_extension_configs = saved;
                         }
                         ObjectItem::Spread(x) => self.expr(x),
                         ObjectItem::NestedResource(d) => {
@@ -168,8 +218,13 @@ impl Resolver<'_, '_> {
                     }
                     Some(ns) => self.name(ns, e.span),
                     None => {
-                        if !self.symbols.contains_key(name.as_str()) && !is_builtin(None, name) {
-                            self.unknown_function(name, e.span);
+                        if self.functions.contains(name.as_str()) {
+                        } else if !self.symbols.contains_key(name.as_str())
+                            && !is_builtin(None, name)
+                        {
+                            if !self.imports {
+                                self.unknown_function(name, e.span);
+                            }
                         } else if self.symbols.contains_key(name.as_str())
                             && !is_builtin(None, name)
                         {

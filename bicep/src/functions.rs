@@ -39,6 +39,8 @@ const SYS: &[&str] = &[
     "loadYamlContent",
     "map",
     "mapValues",
+    "like",
+    "distinct",
     "max",
     "min",
     "newGuid",
@@ -184,10 +186,11 @@ pub fn arity(name: &str) -> Option<(usize, usize)> {
         | "nameof"
         | "loadFileAsBase64" => (1, 1),
         "contains" | "endsWith" | "startsWith" | "filter" | "map" | "sort" | "mapValues"
-        | "groupBy" | "indexOf" | "lastIndexOf" | "join" | "range" | "skip" | "take" | "split"
-        | "uri" => (2, 2),
+        | "indexOf" | "lastIndexOf" | "join" | "range" | "skip" | "take" | "split" | "uri" => {
+            (2, 2)
+        }
         "replace" | "reduce" => (3, 3),
-        "dateTimeAdd" | "padLeft" | "substring" | "toObject" => (2, 3),
+        "dateTimeAdd" | "padLeft" | "substring" | "toObject" | "groupBy" => (2, 3),
         "loadTextContent" => (1, 2),
         "loadJsonContent" | "reference" => (1, 3),
         "coalesce" | "concat" | "format" | "guid" | "max" | "min" | "uniqueString" => (1, MANY),

@@ -47,6 +47,8 @@ pub enum Tok {
     Slash,
     Percent,
     Pipe,
+    /// `^` (index from the end, `arr[^1]`).
+    Caret,
     Ellipsis,
     NewLine,
     Eof,
@@ -103,6 +105,7 @@ fn punct_text(tok: &Tok) -> &'static str {
         Tok::Slash => "/",
         Tok::Percent => "%",
         Tok::Pipe => "|",
+        Tok::Caret => "^",
         Tok::Ellipsis => "...",
         _ => "?",
     }
@@ -266,6 +269,13 @@ impl Lexer<'_> {
             b'/' => Tok::Slash,
             b'%' => Tok::Percent,
             b'|' => Tok::Pipe,
+            b'^' => Tok::Caret,
+            b'$' if matches!(self.peek(1), b'\'' | b'$') => {
+                return Err(Diagnostic::unsupported(
+                    "A string with a custom interpolation prefix (\"$'...'\")",
+                    Span::new(start, start + 1),
+                ));
+            }
             _ => {
                 let ch = self.src[start..].chars().next().unwrap_or('?');
                 return Err(Diagnostic::error(

@@ -18,6 +18,24 @@ pub fn parse(src: &str) -> Result<File, Diagnostic> {
     Ok(file)
 }
 
+/// The symbol an `extension` declaration introduces: its `as` alias, else its name.
+fn extension_alias(toks: &[Token]) -> Option<(String, Span)> {
+    let alias = toks
+        .windows(2)
+        .rev()
+        .find_map(|w| match (&w[0].tok, &w[1].tok) {
+            (Tok::Ident(a), Tok::Ident(n)) if a == "as" => Some((n.clone(), w[1].span)),
+            _ => None,
+        });
+    alias.or_else(|| match toks.first() {
+        Some(Token {
+            tok: Tok::Ident(n),
+            span,
+        }) => Some((n.clone(), *span)),
+        _ => None,
+    })
+}
+
 /// Longest operator chain accepted in one expression level.
 const MAX_CHAIN: usize = 100;
 /// Deepest syntax tree accepted; later passes recurse over the tree.
@@ -370,13 +388,43 @@ impl Parser {
                 }
                 DeclKind::Using(Some(path))
             }
-            "func" | "import" | "extension" | "provider" | "using" | "test" => {
-                if kw == "func" || kw == "test" {
+            // `func name(arg type, ...) returnType => body`: parsed so errors are found; the
+            // declaration itself is reported as unsupported later.
+            "func" => {
+                name = Some(self.ident("a function identifier")?);
+                self.expect(&Tok::LParen, "the \"(\" character")?;
+                self.nl_free.push(true);
+                let args = (|| {
+                    if self.eat(&Tok::RParen) {
+                        return Ok(());
+                    }
+                    loop {
+                        self.ident("a function argument identifier")?;
+                        self.type_expr()?;
+                        if self.eat(&Tok::Comma) {
+                            continue;
+                        }
+                        self.expect(&Tok::RParen, "the \")\" character")?;
+                        return Ok(());
+                    }
+                })();
+                self.nl_free.pop();
+                args?;
+                self.type_expr()?;
+                self.expect(&Tok::Arrow, "the \"=>\" characters")?;
+                self.expr()?;
+                DeclKind::Func
+            }
+            "import" | "extension" | "provider" | "using" | "test" => {
+                if kw == "test" {
                     name = Some(self.ident("an identifier")?);
                 }
+                let from = self.pos;
                 self.skip_line_balanced()?;
+                if kw == "extension" || kw == "provider" {
+                    name = extension_alias(&self.toks[from..self.pos]);
+                }
                 match kw.as_str() {
-                    "func" => DeclKind::Func,
                     "import" => DeclKind::Import,
                     "using" => DeclKind::Using(None),
                     "test" => DeclKind::Test,
@@ -712,6 +760,12 @@ impl Parser {
                     self.bump();
                     self.nl_free.push(true);
                     let inner = (|| {
+                        if matches!(self.peek(), Tok::Caret) {
+                            return Err(Diagnostic::unsupported(
+                                "Indexing from the end (\"[^n]\")",
+                                self.span(),
+                            ));
+                        }
                         let safe = self.eat(&Tok::Question);
                         let idx = self.expr()?;
                         self.expect(&Tok::RBrack, "the \"]\" character")?;
@@ -1101,12 +1155,18 @@ impl Parser {
     }
 
     fn type_expr_inner(&mut self) -> PResult<TypeExpr> {
+        // A union may start with `|`.
+        if self.eat(&Tok::Pipe) {
+            self.skip_nl();
+        }
         let first = self.type_postfix()?;
-        if !matches!(self.peek(), Tok::Pipe) {
+        if !self.next_after_newlines_is(&Tok::Pipe) {
             return Ok(first);
         }
         let mut members = vec![first];
-        while self.eat(&Tok::Pipe) {
+        while self.next_after_newlines_is(&Tok::Pipe) {
+            self.skip_nl();
+            self.bump();
             self.skip_nl();
             members.push(self.type_postfix()?);
         }
@@ -1151,9 +1211,20 @@ impl Parser {
                         kind: TypeKind::Nullable(Box::new(t)),
                     };
                 }
+                Tok::Bang => {
+                    let end = self.bump().span;
+                    t = TypeExpr {
+                        span: t.span.to(end),
+                        kind: TypeKind::Access(Box::new(t)),
+                    };
+                }
                 Tok::Dot => {
                     self.bump();
-                    let (name, sp) = self.ident("a property name")?;
+                    let (name, sp) = if matches!(self.peek(), Tok::Star) {
+                        ("*".to_string(), self.bump().span)
+                    } else {
+                        self.ident("a property name")?
+                    };
                     t = match t.kind {
                         TypeKind::Name(base) => TypeExpr {
                             span: t.span.to(sp),
@@ -1176,8 +1247,20 @@ impl Parser {
     fn type_primary(&mut self) -> PResult<TypeExpr> {
         let start = self.span();
         match self.peek().clone() {
-            Tok::Ident(name) => {
+            Tok::Ident(first) => {
                 self.bump();
+                // Namespaced generic types such as `sys.resourceInput<'...'>`.
+                let mut name = first;
+                while matches!(self.toks[self.pos].tok, Tok::Dot)
+                    && matches!(self.toks[self.pos + 1].tok, Tok::Ident(_))
+                    && matches!(self.toks.get(self.pos + 2).map(|t| &t.tok), Some(Tok::Lt))
+                {
+                    let Tok::Ident(part) = self.toks[self.pos + 1].tok.clone() else {
+                        break;
+                    };
+                    name = format!("{name}.{part}");
+                    self.pos += 2;
+                }
                 if name == "true" || name == "false" || name == "null" {
                     let e = Expr {
                         kind: if name == "null" {
@@ -1194,15 +1277,21 @@ impl Parser {
                 }
                 if matches!(self.toks[self.pos].tok, Tok::Lt) {
                     self.bump();
-                    let mut args = Vec::new();
-                    loop {
-                        args.push(self.primary(0)?);
-                        if self.eat(&Tok::Comma) {
-                            continue;
+                    self.nl_free.push(true);
+                    let args = (|| {
+                        let mut args = Vec::new();
+                        loop {
+                            args.push(self.primary(0)?);
+                            if self.eat(&Tok::Comma) {
+                                continue;
+                            }
+                            return Ok(args);
                         }
-                        break;
-                    }
-                    let end = self.expect(&Tok::Gt, "the \">\" character")?;
+                    })();
+                    let end = args
+                        .and_then(|a| self.expect(&Tok::Gt, "the \">\" character").map(|e| (a, e)));
+                    self.nl_free.pop();
+                    let (args, end) = end?;
                     return Ok(TypeExpr {
                         kind: TypeKind::Parameterized(name, args),
                         span: start.to(end),
@@ -1213,7 +1302,7 @@ impl Parser {
                     span: start,
                 })
             }
-            Tok::Str { .. } | Tok::MultiStr(_) | Tok::Int(_) | Tok::Minus => {
+            Tok::Str { .. } | Tok::MultiStr(_) | Tok::Int(_) | Tok::Minus | Tok::Bang => {
                 let e = self.unary(0)?;
                 Ok(TypeExpr {
                     span: e.span,
