@@ -577,23 +577,35 @@ async fn retry_after_pauses_the_subscription() {
         |o| o,
     )
     .await;
+    let recorder = Arc::new(Recorder::default());
+    let client = ArmClient::new_observed(
+        h.options.clone(),
+        h.cache.get(&secret_spec(SECRET)).unwrap(),
+        recorder.clone(),
+    )
+    .unwrap();
     let started = Instant::now();
     let first = {
-        let client = h.client.clone();
+        let client = client.clone();
         tokio::spawn(async move {
             client
                 .ensure_resource_group(SUB, "rg-t1", "westeurope", &BTreeMap::new())
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(
-        h.sim.counters().route("PUT resourceGroups"),
-        1,
-        "first try throttled"
-    );
+    // The client sets its pause when it reads the 429, right after reporting it to the
+    // observer, so from here on the pause lasts at least 2 s.
+    let throttled_at = tokio::time::timeout(Duration::from_secs(10), async {
+        while !recorder.0.lock().unwrap().iter().any(|r| r.2 == Some(429)) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Instant::now()
+    })
+    .await
+    .expect("first PUT answered");
+    assert_eq!(h.sim.counters().route("PUT resourceGroups"), 1);
     let second = {
-        let client = h.client.clone();
+        let client = client.clone();
         tokio::spawn(async move {
             client
                 .ensure_resource_group(SUB, "rg-t2", "westeurope", &BTreeMap::new())
@@ -601,8 +613,8 @@ async fn retry_after_pauses_the_subscription() {
         })
     };
     // A read of the same subscription is not paused by a write throttle.
-    h.client.get_resource_group(SUB, "rg-t1").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    client.get_resource_group(SUB, "rg-t1").await.unwrap();
+    tokio::time::sleep_until((throttled_at + Duration::from_millis(1700)).into()).await;
     assert_eq!(
         h.sim.counters().route("PUT resourceGroups"),
         1,
