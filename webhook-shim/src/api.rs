@@ -1,10 +1,10 @@
 //! The HTTP API: warp filters, bounded bodies, JSON errors, and the cluster writes
 //! behind each endpoint.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, Bytes};
 use crds::AzureResource;
@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 use tracing::{Instrument, info, info_span, warn};
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
@@ -46,6 +47,9 @@ pub struct Shim {
     pub metrics: Metrics,
     /// False while a component the API depends on is down; `/management/health` says 503.
     pub healthy: Arc<AtomicBool>,
+    /// Digest of the credentials Secret content last applied, by Secret name: unchanged
+    /// credentials cost no apiserver write.
+    applied_credentials: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// Who asked: `tenantId` and `x-tracectx-*` headers.
@@ -140,6 +144,24 @@ fn kube_error(err: kube::Error, what: &str) -> ApiError {
 }
 
 impl Shim {
+    pub fn new(
+        client: Client,
+        mapping: MappingContext,
+        publisher: ResultPublisher,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            client,
+            mapping,
+            publisher,
+            limits: Limits::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            metrics,
+            healthy: Arc::new(AtomicBool::new(true)),
+            applied_credentials: Arc::default(),
+        }
+    }
+
     fn resources(&self) -> Api<AzureResource> {
         Api::namespaced(self.client.clone(), &self.mapping.namespace)
     }
@@ -180,10 +202,31 @@ impl Shim {
 
     async fn apply(&self, plan: ApplyPlan, pending: &PendingRequest) -> Result<String, ApiError> {
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        for secret in plan.credentials.iter().chain(plan.secure_parameters.iter()) {
-            let name = secret.name_any();
+        if let Some(credentials) = &plan.credentials {
+            let name = credentials.name_any();
+            let digest = hex::encode(Sha256::digest(
+                serde_json::to_vec(&credentials.string_data).unwrap_or_default(),
+            ));
+            let known = self
+                .applied_credentials
+                .lock()
+                .expect("credentials cache")
+                .get(&name)
+                == Some(&digest);
+            if !known {
+                self.secrets()
+                    .patch(&name, &params, &Patch::Apply(credentials))
+                    .await
+                    .map_err(|err| kube_error(err, "Secret"))?;
+                self.applied_credentials
+                    .lock()
+                    .expect("credentials cache")
+                    .insert(name, digest);
+            }
+        }
+        if let Some(secret) = &plan.secure_parameters {
             self.secrets()
-                .patch(&name, &params, &Patch::Apply(secret))
+                .patch(&secret.name_any(), &params, &Patch::Apply(secret))
                 .await
                 .map_err(|err| kube_error(err, "Secret"))?;
         }
@@ -466,23 +509,20 @@ mod tests {
     /// refused before touching either.
     fn offline_shim() -> Shim {
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
-        Shim {
-            client: Client::try_from(config).unwrap(),
-            mapping: MappingContext {
+        Shim::new(
+            Client::try_from(config).unwrap(),
+            MappingContext {
                 namespace: "default".into(),
                 ..MappingContext::default()
             },
-            publisher: ResultPublisher::new(&KafkaSettings {
+            ResultPublisher::new(&KafkaSettings {
                 bootstrap_servers: "127.0.0.1:9".into(),
                 topic: "t".into(),
                 client_config: BTreeMap::new(),
             })
             .unwrap(),
-            limits: Limits::default(),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            metrics: Metrics::default(),
-            healthy: Arc::new(AtomicBool::new(true)),
-        }
+            Metrics::default(),
+        )
     }
 
     fn valid() -> Value {

@@ -2,14 +2,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
-use azure_driver_shim::api::{DEFAULT_MAX_BODY_BYTES, Shim, routes};
+use azure_driver_shim::api::{Shim, routes};
 use azure_driver_shim::completion::Reporter;
 use azure_driver_shim::config::{self, Args, Settings};
-use azure_driver_shim::driver_files::Limits;
 use azure_driver_shim::kafka::ResultPublisher;
 use azure_driver_shim::mapping::MappingContext;
 use azure_driver_shim::metrics::Metrics;
@@ -56,20 +55,17 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .context("cannot reach Kubernetes (KUBECONFIG or in-cluster config)")?;
     let publisher = ResultPublisher::new(&settings.kafka)?;
     let metrics = Metrics::default();
-    let healthy = Arc::new(AtomicBool::new(true));
-    let shim = Shim {
-        client: client.clone(),
-        mapping: MappingContext {
+    let shim = Shim::new(
+        client.clone(),
+        MappingContext {
             namespace: settings.namespace.clone(),
             default_subscription_id: settings.default_subscription_id.clone(),
             operator_identity: settings.operator_identity,
         },
-        publisher: publisher.clone(),
-        limits: Limits::default(),
-        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        metrics: metrics.clone(),
-        healthy: healthy.clone(),
-    };
+        publisher.clone(),
+        metrics.clone(),
+    );
+    let healthy = shim.healthy.clone();
 
     let reporter = Reporter::new(
         Api::namespaced(client, &settings.namespace),

@@ -3,14 +3,11 @@
 //! controller would) becomes exactly one Kafka message per request.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use azure_driver_shim::api::{DEFAULT_MAX_BODY_BYTES, Shim, routes};
+use azure_driver_shim::api::{Shim, routes};
 use azure_driver_shim::completion::Reporter;
 use azure_driver_shim::config::KafkaSettings;
-use azure_driver_shim::driver_files::Limits;
 use azure_driver_shim::kafka::{ResultMessage, ResultPublisher, ResultStatus};
 use azure_driver_shim::mapping::{
     ANNOTATION_REPORTED, FINALIZER, LABEL_RESOURCE_ID, MappingContext,
@@ -63,18 +60,15 @@ impl Harness {
     }
 
     fn shim(&self) -> Shim {
-        Shim {
-            client: self.client.clone(),
-            mapping: MappingContext {
+        Shim::new(
+            self.client.clone(),
+            MappingContext {
                 namespace: self.namespace.name().to_string(),
                 ..MappingContext::default()
             },
-            publisher: ResultPublisher::new(&self.kafka_settings()).unwrap(),
-            limits: Limits::default(),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            metrics: Metrics::default(),
-            healthy: Arc::new(AtomicBool::new(true)),
-        }
+            ResultPublisher::new(&self.kafka_settings()).unwrap(),
+            Metrics::default(),
+        )
     }
 
     fn start_reporter(&self, replica: &str) -> tokio::task::JoinHandle<()> {
