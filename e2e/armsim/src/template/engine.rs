@@ -21,12 +21,17 @@ use super::{
 
 type Result<T> = std::result::Result<T, TemplateError>;
 
-/// Nested deployments deeper than this are refused (ARM's limit is 50).
-const MAX_NESTING: usize = 50;
+/// Nested deployments deeper than this are refused.
+const MAX_NESTING: usize = 12;
+/// What one level of nested deployment costs against [`MAX_CALL_DEPTH`].
+const NESTED_DEPLOYMENT_WEIGHT: usize = 3;
 /// Marks the error of a parameter default that reads a parameter not bound yet.
 const UNBOUND_PARAMETER: &str = "is read before its value is known";
-/// User-defined functions may call each other, but not recursively.
-const MAX_FUNCTION_DEPTH: usize = 32;
+/// How deep function calls may nest while being evaluated, through expressions,
+/// variables, user-defined functions (which ARM forbids to recurse) and nested
+/// deployments (each counts as [`NESTED_DEPLOYMENT_WEIGHT`] calls). Bounded so that
+/// evaluation fits a 2 MiB thread stack even in debug builds.
+const MAX_CALL_DEPTH: usize = 40;
 /// ARM's limit on `copy` counts.
 const MAX_COPY: i64 = 800;
 
@@ -42,7 +47,7 @@ pub fn evaluate_root(
         now: options.now.unwrap_or_else(Utc::now),
         parsed: RefCell::new(HashMap::new()),
         planned: RefCell::new(Vec::new()),
-        calls: std::cell::Cell::new(0),
+        depth: std::cell::Cell::new(0),
     };
     let target = match &options.scope {
         TargetScope::FromContext => Target {
@@ -124,8 +129,8 @@ struct Shared<'a> {
     now: DateTime<Utc>,
     parsed: RefCell<HashMap<String, Rc<Expr>>>,
     planned: RefCell<Vec<PlannedResource>>,
-    /// User-defined functions currently being evaluated (ARM forbids recursion).
-    calls: std::cell::Cell<usize>,
+    /// Function calls currently being evaluated.
+    depth: std::cell::Cell<usize>,
 }
 
 /// The scope one (possibly nested) deployment targets.
@@ -377,8 +382,7 @@ fn run_template<'a>(
     };
     dep.expand_resources(tpl)?;
     dep.resolve_dependencies()?;
-    let count = dep.instances.borrow().len();
-    for i in 0..count {
+    for i in dep.creation_order()? {
         let (deployed, existing) = {
             let list = dep.instances.borrow();
             (list[i].deployed, list[i].existing)
@@ -787,6 +791,19 @@ impl<'s, 'a> Deployment<'s, 'a> {
     }
 
     fn call(&self, name: &str, args: &[Expr], frame: &Frame) -> Result<Value> {
+        let depth = self.shared.depth.get();
+        if depth >= MAX_CALL_DEPTH {
+            return Err(TemplateError::invalid_template(format!(
+                "The call of template function '{name}' is nested more than {MAX_CALL_DEPTH} levels deep (through expressions, variables and user-defined functions)."
+            )));
+        }
+        self.shared.depth.set(depth + 1);
+        let result = self.call_inner(name, args, frame);
+        self.shared.depth.set(depth);
+        result
+    }
+
+    fn call_inner(&self, name: &str, args: &[Expr], frame: &Frame) -> Result<Value> {
         let lower = name.to_lowercase();
         match lower.as_str() {
             "if" => {
@@ -902,6 +919,22 @@ impl<'s, 'a> Deployment<'s, 'a> {
                 self.resource_id_function(name, &lower, &vals)
                     .map(Value::from)
             }
+            l if l.contains('.') => self.user_function(name, &lower, args, frame),
+            _ => self.context_function(name, &lower, args, frame),
+        }
+    }
+
+    /// Functions of the deployment's scope and the argument-only functions; kept
+    /// out of `call_inner` so the recursive evaluation path has a small stack frame.
+    #[inline(never)]
+    fn context_function(
+        &self,
+        name: &str,
+        lower: &str,
+        args: &[Expr],
+        frame: &Frame,
+    ) -> Result<Value> {
+        match lower {
             "resourcegroup" => {
                 no_args(name, args)?;
                 let rg = self.target.resource_group.as_ref().ok_or_else(|| {
@@ -1081,10 +1114,9 @@ impl<'s, 'a> Deployment<'s, 'a> {
                 };
                 Ok(json!({"namespace": ns, "resourceTypes": types}))
             }
-            l if l.contains('.') => self.user_function(name, &lower, args, frame),
             _ => {
                 let vals = self.eval_args(args, frame)?;
-                call_pure(&lower, name, &vals).unwrap_or_else(|| {
+                call_pure(lower, name, &vals).unwrap_or_else(|| {
                     Err(TemplateError::invalid_template(format!(
                         "The template function '{name}' is not valid. Please see https://aka.ms/arm-functions for usage details."
                     )))
@@ -1313,16 +1345,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
             fn_args: Some(Rc::new(bound)),
             ..Frame::default()
         };
-        let depth = self.shared.calls.get();
-        if depth >= MAX_FUNCTION_DEPTH {
-            return Err(TemplateError::invalid_template(format!(
-                "The user-defined function '{name}' calls functions more than {MAX_FUNCTION_DEPTH} levels deep; recursive user-defined functions are not allowed."
-            )));
-        }
-        self.shared.calls.set(depth + 1);
-        let result = self.eval_value(body, &inner);
-        self.shared.calls.set(depth);
-        result
+        self.eval_value(body, &inner)
     }
 
     fn resource_id_function(&self, name: &str, lower: &str, vals: &[Value]) -> Result<String> {
@@ -1785,7 +1808,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
             deps.retain(|d| *d != i);
             self.instances.borrow_mut()[i].deps = deps;
         }
-        self.check_cycles()
+        Ok(())
     }
 
     fn match_dependency(&self, target: &str) -> Vec<usize> {
@@ -1828,8 +1851,11 @@ impl<'s, 'a> Deployment<'s, 'a> {
         all(&|i| i.name.eq_ignore_ascii_case(target))
     }
 
-    fn check_cycles(&self) -> Result<()> {
+    /// A creation order in which every resource follows its dependencies (depth-first
+    /// post-order, template order otherwise); a cycle is an error.
+    fn creation_order(&self) -> Result<Vec<usize>> {
         let list = self.instances.borrow();
+        let mut order = Vec::with_capacity(list.len());
         // 0 = unvisited, 1 = on the current path, 2 = done.
         let mut marks = vec![0u8; list.len()];
         for start in 0..list.len() {
@@ -1856,10 +1882,11 @@ impl<'s, 'a> Deployment<'s, 'a> {
                     }
                 } else {
                     marks[node] = 2;
+                    order.push(node);
                 }
             }
         }
-        Ok(())
+        Ok(order)
     }
 
     /// Deploys instance `i` (after its dependencies) and returns its body.
@@ -2007,34 +2034,16 @@ impl<'s, 'a> Deployment<'s, 'a> {
             None => json!("Incremental"),
         };
         let before = self.shared.planned.borrow().len();
-        let result = if inner {
-            let params = match props.get("parameters") {
-                Some(p) => self.eval_value(p, frame)?,
-                None => json!({}),
-            };
-            let params = params.as_object().cloned().ok_or_else(|| {
-                TemplateError::invalid_template(format!(
-                    "The parameters of nested deployment '{name}' must be an object."
-                ))
-            })?;
-            run_template(
-                self.shared,
-                target,
-                name,
-                template,
-                Source::Own(&params),
-                self.depth + 1,
-            )?
-        } else {
-            run_template(
-                self.shared,
-                target,
-                name,
-                template,
-                Source::Outer(self),
-                self.depth + 1,
-            )?
-        };
+        let depth = self.shared.depth.get();
+        if depth + NESTED_DEPLOYMENT_WEIGHT > MAX_CALL_DEPTH {
+            return Err(TemplateError::invalid_template(format!(
+                "The nested deployment '{name}' is nested too deeply within other deployments and expressions."
+            )));
+        }
+        self.shared.depth.set(depth + NESTED_DEPLOYMENT_WEIGHT);
+        let result = self.run_nested(props, template, target, name, inner, frame);
+        self.shared.depth.set(depth);
+        let result = result?;
         let output_resources: Vec<Value> = self.shared.planned.borrow()[before..]
             .iter()
             .map(|p| json!({"id": p.id}))
@@ -2060,6 +2069,45 @@ impl<'s, 'a> Deployment<'s, 'a> {
             "parameters": typed(&result.parameters, true),
             "correlationId": runtime::seeded_guid(name, "correlationId"),
         }))
+    }
+
+    fn run_nested(
+        &self,
+        props: &'a Map<String, Value>,
+        template: &'a Value,
+        target: Target,
+        name: &str,
+        inner: bool,
+        frame: &Frame,
+    ) -> Result<RunResult> {
+        if inner {
+            let params = match props.get("parameters") {
+                Some(p) => self.eval_value(p, frame)?,
+                None => json!({}),
+            };
+            let params = params.as_object().cloned().ok_or_else(|| {
+                TemplateError::invalid_template(format!(
+                    "The parameters of nested deployment '{name}' must be an object."
+                ))
+            })?;
+            run_template(
+                self.shared,
+                target,
+                name,
+                template,
+                Source::Own(&params),
+                self.depth + 1,
+            )
+        } else {
+            run_template(
+                self.shared,
+                target,
+                name,
+                template,
+                Source::Outer(self),
+                self.depth + 1,
+            )
+        }
     }
 
     /// Finds what `reference()`/`list*()` read: a resource of this template (deployed
@@ -2449,13 +2497,13 @@ fn add_duration(function: &str, base: DateTime<Utc>, duration: &str) -> Result<D
                     }
                 };
                 t = match (in_time, unit) {
-                    (false, 'Y') => months(n * 12),
+                    (false, 'Y') => n.checked_mul(12).and_then(months),
                     (false, 'M') => months(n),
-                    (false, 'W') => t.checked_add_signed(Duration::weeks(n)),
-                    (false, 'D') => t.checked_add_signed(Duration::days(n)),
-                    (true, 'H') => t.checked_add_signed(Duration::hours(n)),
-                    (true, 'M') => t.checked_add_signed(Duration::minutes(n)),
-                    (true, 'S') => t.checked_add_signed(Duration::seconds(n)),
+                    (false, 'W') => Duration::try_weeks(n).and_then(|d| t.checked_add_signed(d)),
+                    (false, 'D') => Duration::try_days(n).and_then(|d| t.checked_add_signed(d)),
+                    (true, 'H') => Duration::try_hours(n).and_then(|d| t.checked_add_signed(d)),
+                    (true, 'M') => Duration::try_minutes(n).and_then(|d| t.checked_add_signed(d)),
+                    (true, 'S') => Duration::try_seconds(n).and_then(|d| t.checked_add_signed(d)),
                     _ => None,
                 }
                 .ok_or_else(bad)?;

@@ -7,6 +7,9 @@ use serde_json::Value;
 use super::TemplateError;
 use super::value::to_text;
 
+/// Widths and precisions are capped at this many characters.
+const MAX_WIDTH: usize = 1000;
+
 fn format_error(format: &str, why: &str) -> TemplateError {
     TemplateError::invalid_template(format!(
         "Unable to evaluate template language function 'format': the format string '{format}' is not valid: {why}."
@@ -59,8 +62,9 @@ pub fn dotnet_format(format: &str, args: &[Value]) -> Result<String, TemplateErr
                 let text = format_value(arg, spec);
                 match alignment.map(|a| a.trim().parse::<i64>()) {
                     Some(Ok(width)) => {
-                        let pad =
-                            (width.unsigned_abs() as usize).saturating_sub(text.chars().count());
+                        let pad = (width.unsigned_abs() as usize)
+                            .min(MAX_WIDTH)
+                            .saturating_sub(text.chars().count());
                         if width < 0 {
                             out.push_str(&text);
                             out.extend(std::iter::repeat_n(' ', pad));
@@ -93,7 +97,9 @@ fn format_value(value: &Value, spec: Option<&str>) -> String {
     let x = n.as_f64().unwrap_or(0.0);
     let mut chars = spec.chars();
     let kind = chars.next().unwrap_or('G');
-    let precision: Option<usize> = chars.as_str().parse().ok();
+    // .NET allows at most 999999999; anything beyond a few hundred digits is
+    // refused here as it would only exhaust memory.
+    let precision: Option<usize> = chars.as_str().parse().ok().map(|p: usize| p.min(MAX_WIDTH));
     match kind {
         'N' | 'n' => group_thousands(&format!("{:.*}", precision.unwrap_or(2), x)),
         'F' | 'f' => format!("{:.*}", precision.unwrap_or(2), x),
@@ -216,6 +222,8 @@ mod tests {
         assert!(dotnet_format("{1}", &[json!("a")]).is_err());
         assert!(dotnet_format("{0", &[json!("a")]).is_err());
         assert!(dotnet_format("a}b", &[]).is_err());
+        let huge = dotnet_format("{0,-999999999}|{0:D999999999}", &[json!(1)]).unwrap();
+        assert!(huge.len() < 3000);
     }
 
     #[test]

@@ -35,9 +35,10 @@ pub fn call_pure(name: &str, display: &str, args: &[Value]) -> Option<Result<Val
             if !(0..=10_000).contains(&count) {
                 return Err(invalid_arg(f, "the count must be between 0 and 10000"));
             }
-            Ok(Value::Array(
-                (start..start + count).map(Value::from).collect(),
-            ))
+            let end = start
+                .checked_add(count)
+                .ok_or_else(|| invalid_arg(f, "the range overflows"))?;
+            Ok(Value::Array((start..end).map(Value::from).collect()))
         }),
         "true" => arity(f, args, 0, 0).map(|_| Value::Bool(true)),
         "false" => arity(f, args, 0, 0).map(|_| Value::Bool(false)),

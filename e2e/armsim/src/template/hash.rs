@@ -110,5 +110,15 @@ mod tests {
         assert_ne!(a, guid(&["a", "c"]));
         let parsed = Uuid::parse_str(&a).unwrap();
         assert_eq!(parsed.get_version_num(), 5);
+        // The same values as Python's uuid.uuid5 in ARM's namespace, which public
+        // tooling uses to predict the role assignment names Bicep/ARM generate.
+        assert_eq!(a, "2d796349-8c7e-55ec-9624-54ece82ed031");
+        assert_eq!(
+            guid(&[
+                "/subscriptions/00000000-0000-0000-0000-000000000000",
+                "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+            ]),
+            "106d16b2-dc84-55ec-ae85-b9af46d6569a"
+        );
     }
 }

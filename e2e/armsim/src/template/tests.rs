@@ -504,6 +504,9 @@ fn perturbed_templates_give_errors_not_panics() {
         json!({"outputs": {"o": {"type": "int", "value": "[format('{0}')]"}}}),
         json!({"outputs": {"o": {"type": "int", "value": "['text']"}}}),
         json!({"outputs": {"o": {"type": "int", "value": "[range(0, 100001)]"}}}),
+        json!({"outputs": {"o": {"type": "int", "value": "[range(9223372036854775807, 2)]"}}}),
+        json!({"outputs": {"o": {"type": "string", "value": "[dateTimeAdd('2020-01-01', 'P999999999999999999Y')]"}}}),
+        json!({"outputs": {"o": {"type": "string", "value": "[dateTimeAdd('2020-01-01', 'PT999999999999999999S')]"}}}),
     ];
     let recursive = json!({
         "functions": [{"namespace": "ns", "members": {"f": {"parameters": [], "output": {"type": "int", "value": "[ns.f()]"}}}}],
@@ -515,4 +518,58 @@ fn perturbed_templates_give_errors_not_panics() {
         let e = run(t.clone(), json!({})).expect_err(&t.to_string());
         assert!(!e.message.is_empty());
     }
+}
+
+#[test]
+fn deep_variable_chains_are_errors_not_stack_overflows() {
+    let mut chain = serde_json::Map::new();
+    for i in 0..500 {
+        chain.insert(format!("v{i}"), json!(format!("[variables('v{}')]", i + 1)));
+    }
+    chain.insert("v500".into(), json!("end"));
+    let e = run(json!({"variables": chain, "outputs": {"o": {"type": "string", "value": "[variables('v0')]"}}}), json!({}))
+        .unwrap_err();
+    assert!(e.message.contains("levels deep"), "{}", e.message);
+    let deep = format!("[{}1{}]", "string(".repeat(30), ")".repeat(30));
+    let d = run(
+        json!({"outputs": {"o": {"type": "string", "value": deep}}}),
+        json!({}),
+    )
+    .unwrap();
+    assert_eq!(output(&d, "o"), json!("1"));
+}
+
+#[test]
+fn deeply_nested_deployments_are_errors_not_stack_overflows() {
+    let nest = |levels: usize| {
+        let mut t = json!({"resources": [], "outputs": {"o": {"type": "string", "value": "[string(length(createArray(1, 2)))]"}}});
+        for i in 0..levels {
+            t = json!({"resources": [{
+                "type": "Microsoft.Resources/deployments", "apiVersion": "2025-04-01", "name": format!("n{i}"),
+                "properties": {"mode": "Incremental", "expressionEvaluationOptions": {"scope": "inner"}, "template": t}
+            }]});
+        }
+        t
+    };
+    let ok = run(nest(8), json!({})).unwrap();
+    assert_eq!(ok.resources.len(), 8);
+    let e = run(nest(40), json!({})).unwrap_err();
+    assert!(e.message.contains("nested"), "{}", e.message);
+}
+
+#[test]
+fn long_dependency_chains_deploy_dependencies_first() {
+    let mut resources = Vec::new();
+    for i in 0..600 {
+        let mut r = json!({"type": "A.B/c", "apiVersion": "1", "name": format!("r{i}")});
+        if i < 599 {
+            r["dependsOn"] = json!([format!("r{}", i + 1)]);
+        }
+        resources.push(r);
+    }
+    let long_chain = run(json!({"resources": resources}), json!({})).unwrap();
+    assert_eq!(
+        long_chain.resources[0].name, "r599",
+        "dependencies are created first"
+    );
 }
