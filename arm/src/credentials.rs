@@ -340,6 +340,24 @@ mod tests {
     }
 
     #[test]
+    fn cache_shares_one_credential_per_identity() {
+        let cache = CredentialCache::new(&ArmOptions::default()).unwrap();
+        let spec = |secret: &str| {
+            CredentialSpec::from_secret_data(secret_data(secret))
+                .unwrap()
+                .spec
+        };
+        let a = cache.get(&spec("one")).unwrap();
+        assert!(Arc::ptr_eq(&a, &cache.get(&spec("one")).unwrap()));
+        assert!(!Arc::ptr_eq(&a, &cache.get(&spec("two")).unwrap()));
+        cache.remove(&spec("one"));
+        assert!(!Arc::ptr_eq(&a, &cache.get(&spec("one")).unwrap()));
+        // Managed identity needs no network to be built (the token comes on first use).
+        let managed = CredentialSpec::ManagedIdentity { client_id: None };
+        assert!(cache.get(&managed).is_ok());
+    }
+
+    #[test]
     fn env_precedence_workload_then_secret_then_managed() {
         let env = |vars: &'static [(&'static str, &'static str)]| {
             move |name: &str| {
