@@ -177,6 +177,8 @@ struct Emitter<'a> {
     /// Above zero while emitting a resource id: its name's references are not
     /// dependencies of the declaration that refers to the resource.
     suppress_deps: Cell<usize>,
+    /// Set when a runtime decision rested on a computed resource property name.
+    uncertain_runtime: Cell<bool>,
     /// How many more deploy-time variable inlinings are allowed.
     inline_budget: Cell<usize>,
     /// Dependencies reached through each variable, computed once.
@@ -352,6 +354,7 @@ impl<'a> Emitter<'a> {
             loaded_values: Vec::new(),
             whole_loaded: HashMap::new(),
             suppress_deps: Cell::new(0),
+            uncertain_runtime: Cell::new(false),
             inline_budget: Cell::new(MAX_INLININGS),
             var_deps: RefCell::new(HashMap::new()),
             runtime_vars: RefCell::new(HashMap::new()),
@@ -641,6 +644,14 @@ impl<'a> Emitter<'a> {
                     }
                     if self.is_runtime_var(&name) {
                         if matches!(value.kind, ExprKind::For { .. }) {
+                            self.uncertain_runtime.set(false);
+                            self.is_runtime_expr(value, &mut Vec::new());
+                            if self.uncertain_runtime.get() {
+                                return unsupported(
+                                    "A variable loop whose body indexes a resource with a computed name",
+                                    value.span,
+                                );
+                            }
                             return Err(Diagnostic::error(
                                 "BCP182",
                                 format!(
@@ -1194,11 +1205,14 @@ impl<'a> Emitter<'a> {
                         Sym::Mod(i) => self.modules[*i].looped.is_some(),
                     };
                     if !looped {
-                        return Err(Diagnostic::error(
-                            "BCP076",
-                            "Cannot index over expression of type \"resource\". Arrays or objects are required.",
+                        // `res['id']` is a property access, handled by the caller.
+                        if plain_string(index).is_some() {
+                            return Ok(None);
+                        }
+                        return unsupported(
+                            "Indexing a resource with a computed property name",
                             e.span,
-                        ));
+                        );
                     }
                     return Ok(Some((*s, Some(self.ex(index, cx)?))));
                 }
@@ -1382,8 +1396,25 @@ impl<'a> Emitter<'a> {
                 ObjectItem::NestedResource(_) => false,
             }),
             ExprKind::Index { base, index, .. } => {
-                if self.sym_of(base, locals).is_some() {
-                    return true;
+                if let Some(sym) = self.sym_of(base, locals) {
+                    let collection = match sym {
+                        Sym::Res(i) => self.resources[i].looped.is_some(),
+                        Sym::Mod(i) => self.modules[i].looped.is_some(),
+                    } && matches!(base.kind, ExprKind::Ident(_));
+                    return match plain_string(index) {
+                        // An element of a collection: a reference, like the symbol itself.
+                        _ if collection => true,
+                        // `res['id']` reads like `res.id`.
+                        Some(key) => match sym {
+                            Sym::Res(_) => !matches!(key, "id" | "name" | "type" | "apiVersion"),
+                            Sym::Mod(_) => key != "name",
+                        },
+                        None => {
+                            // Computed property names could be compile-time constants.
+                            self.uncertain_runtime.set(true);
+                            true
+                        }
+                    };
                 }
                 rt(base, locals) || rt(index, locals)
             }
@@ -1735,6 +1766,11 @@ impl<'a> Emitter<'a> {
             ExprKind::Index { base, index, safe } => {
                 if *safe {
                     return unsupported("The safe-dereference operator \"[?\"", e.span);
+                }
+                if let Some(key) = plain_string(index)
+                    && self.symbol_ref(base, cx)?.is_some()
+                {
+                    return self.member(base, key, e.span, cx);
                 }
                 if let Some((sym, idx)) = self.symbol_ref(e, cx)? {
                     return self.resource_value(sym, idx.as_deref(), e.span);

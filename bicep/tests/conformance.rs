@@ -87,21 +87,46 @@ fn first_diff(got: &Value, want: &Value, path: &str) -> Option<String> {
     }
 }
 
-fn run_valid(dir: &Path) -> Result<(), String> {
-    let expected =
-        std::fs::read_to_string(dir.join("main.json")).map_err(|e| format!("no main.json: {e}"))?;
-    let mut want: Value = serde_json::from_str(&expected).map_err(|e| e.to_string())?;
+/// Why a valid case failed.
+enum Failure {
+    /// Compiled, but the JSON differs, or the expected file is unreadable.
+    Differs(String),
+    /// Rejected as valid Bicep this compiler does not implement.
+    Unsupported(String),
+    /// Rejected with a real error: the compiler wrongly calls valid Bicep invalid.
+    Misrejected(String),
+}
+
+impl Failure {
+    fn message(&self) -> &str {
+        match self {
+            Failure::Differs(m) | Failure::Unsupported(m) | Failure::Misrejected(m) => m,
+        }
+    }
+}
+
+fn run_valid(dir: &Path) -> Result<(), Failure> {
+    let expected = std::fs::read_to_string(dir.join("main.json"))
+        .map_err(|e| Failure::Differs(format!("no main.json: {e}")))?;
+    let mut want: Value =
+        serde_json::from_str(&expected).map_err(|e| Failure::Differs(e.to_string()))?;
     let got = bicep::compile_file(dir.join("main.bicep")).map_err(|d| {
-        d.0.first()
-            .map(|x| x.to_string())
-            .unwrap_or_else(|| "failed without diagnostics".into())
+        let text =
+            d.0.first()
+                .map(|x| x.to_string())
+                .unwrap_or_else(|| "failed without diagnostics".into());
+        if d.is_unsupported() {
+            Failure::Unsupported(text)
+        } else {
+            Failure::Misrejected(text)
+        }
     })?;
     let mut got = got.json;
     strip_generator(&mut got);
     strip_generator(&mut want);
     match first_diff(&got, &want, "$") {
         None => Ok(()),
-        Some(d) => Err(format!("output differs at {d}")),
+        Some(d) => Err(Failure::Differs(format!("output differs at {d}"))),
     }
 }
 
@@ -164,30 +189,46 @@ fn conformance_corpus() {
     for (name, cases, valid) in &folders {
         assert!(!cases.is_empty(), "no cases in {name}");
         let mut passed = 0;
+        let mut misrejected = 0;
         for dir in cases {
             let rel = dir.strip_prefix(&root).unwrap_or(dir).display().to_string();
             let result = if *valid {
                 run_valid(dir)
             } else {
-                run_invalid(dir)
+                run_invalid(dir).map_err(Failure::Differs)
             };
             match result {
                 Ok(()) => {
                     passed += 1;
                     println!("PASS {rel}");
                 }
-                Err(e) => println!("FAIL {rel}: {e}"),
+                Err(e) => {
+                    if matches!(e, Failure::Misrejected(_)) {
+                        misrejected += 1;
+                    }
+                    println!("FAIL {rel}: {}", e.message());
+                }
             }
         }
         let suffix = if *valid {
-            ""
+            format!(" ({misrejected} valid cases rejected with a real error)")
         } else {
-            " rejected on the right line"
+            " rejected on the right line".to_string()
         };
         summary.push(format!("{name}: {passed}/{}{suffix}", cases.len()));
         let floor = floors.get(*name).copied().unwrap_or(0);
         if passed < floor {
             failures.push(format!("{name}: {passed} is below the floor {floor}"));
+        }
+        // Valid Bicep must never be called invalid: at most "unsupported".
+        let ceiling = floors
+            .get(&format!("{name} misrejected"))
+            .copied()
+            .unwrap_or(0);
+        if *valid && misrejected > ceiling {
+            failures.push(format!(
+                "{name}: {misrejected} valid cases rejected with a real error (at most {ceiling})"
+            ));
         }
     }
     for s in &summary {
