@@ -441,7 +441,7 @@ async fn run(
             .collect();
         tracing::debug!(resource_group = %rg, count = stale.len(), "complete mode removes resources");
         for id in stale {
-            state.inventory.remove_tree(&id);
+            state.remove(&id);
         }
     }
     if let Some(record) = state.deployment_mut(&scope_key, &name, generation)

@@ -162,13 +162,7 @@ pub(crate) fn delete_group(
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         let mut state = task_shared.state();
-        let scope_key = scope.key();
-        state.inventory.remove_tree(&scope.id());
-        state.deployments.remove(&scope_key);
-        let prefix = format!("{scope_key}/");
-        state
-            .stacks
-            .retain(|stack_key, _| !stack_key.starts_with(&prefix));
+        state.remove(&scope.id());
         state.set_operation(&task_operation, "Succeeded", None);
     });
     Ok(Reply::empty(202)
@@ -246,7 +240,7 @@ pub(crate) fn delete_resource(
         return Ok(Reply::empty(204));
     }
     if !providers::deletes_async(resource_type) {
-        state.inventory.remove_tree(id);
+        state.remove(id);
         return Ok(Reply::empty(200));
     }
     if let Some(item) = state.inventory.get_mut(id)
@@ -267,7 +261,7 @@ pub(crate) fn delete_resource(
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         let mut state = task_shared.state();
-        state.inventory.remove_tree(&task_id);
+        state.remove(&task_id);
         state.set_operation(&task_operation, "Succeeded", None);
     });
     Ok(Reply::empty(202)

@@ -380,7 +380,7 @@ async fn run(
     for id in unmanaged.into_iter().rev() {
         match actions.for_resource(&id, &state) {
             Unmanage::Delete => {
-                state.inventory.remove_tree(&id);
+                state.remove(&id);
                 deleted.push(id);
             }
             Unmanage::Detach => detached.push(id),
@@ -458,7 +458,7 @@ pub(crate) fn delete(
         let managed = stack.resources.clone();
         for id in managed.iter().rev() {
             if actions.for_resource(id, &state) == Unmanage::Delete {
-                state.inventory.remove_tree(id);
+                state.remove(id);
             }
         }
         state.stacks.remove(&stack_key);

@@ -72,20 +72,38 @@ impl State {
             .filter(|record| record.generation == generation)
     }
 
+    /// Deletes a resource with everything below it; for a resource group that
+    /// includes its deployment history and stacks.
+    pub fn remove(&mut self, id: &str) -> Vec<String> {
+        let removed = self.inventory.remove_tree(id);
+        if let Route::ResourceGroup { subscription, name } = crate::route::parse(id) {
+            let scope = Scope {
+                subscription,
+                resource_group: Some(name),
+            };
+            let scope_key = scope.key();
+            self.deployments.remove(&scope_key);
+            let prefix = format!("{scope_key}/");
+            self.stacks
+                .retain(|stack_key, _| !stack_key.starts_with(&prefix));
+        }
+        removed
+    }
+
     /// Creates or updates one planned resource. Nested deployments become
     /// deployment records rather than inventory entries. Returns whether it is a
     /// resource that belongs in `outputResources`.
     pub fn apply(&mut self, resource: &PlannedResource, correlation_id: &str) -> bool {
         if resource.resource_type.eq_ignore_ascii_case(DEPLOYMENT_TYPE) {
             if let Route::Deployment { scope, name, .. } = crate::route::parse(&resource.id) {
-                let outputs = resource
-                    .body
-                    .pointer("/properties/outputs")
-                    .cloned()
-                    .unwrap_or_else(|| json!({}));
                 let generation = self.next_generation();
-                let record =
-                    DeploymentRecord::nested(&scope, &name, generation, correlation_id, outputs);
+                let record = DeploymentRecord::nested(
+                    &scope,
+                    &name,
+                    generation,
+                    correlation_id,
+                    resource.body.get("properties").unwrap_or(&Value::Null),
+                );
                 let records = self.deployments.entry(scope.key()).or_default();
                 records.shift_remove(&name.to_ascii_lowercase());
                 records.insert(name.to_ascii_lowercase(), record);
@@ -180,6 +198,27 @@ pub(crate) fn render_typed(values: &IndexMap<String, TypedValue>) -> Value {
     Value::Object(map)
 }
 
+/// A rendered `{"name": {"type", "value"}}` map with secure values dropped.
+fn without_secure_values(typed: &Value) -> Value {
+    let Some(map) = typed.as_object() else {
+        return json!({});
+    };
+    Value::Object(
+        map.iter()
+            .map(|(name, entry)| {
+                let secure = entry["type"]
+                    .as_str()
+                    .is_some_and(|t| t.to_ascii_lowercase().starts_with("secure"));
+                let mut entry = entry.clone();
+                if secure && let Some(object) = entry.as_object_mut() {
+                    object.remove("value");
+                }
+                (name.clone(), entry)
+            })
+            .collect(),
+    )
+}
+
 pub(crate) fn id_list(ids: &[String]) -> Value {
     Value::Array(ids.iter().map(|id| json!({ "id": id })).collect())
 }
@@ -208,20 +247,33 @@ pub(crate) struct DeploymentRecord {
 }
 
 impl DeploymentRecord {
+    /// The record of a nested deployment, from the evaluator's body for it.
     fn nested(
         scope: &Scope,
         name: &str,
         generation: u64,
         correlation_id: &str,
-        outputs: Value,
+        properties: &Value,
     ) -> Self {
         let now = Utc::now();
+        let output_resources = properties["outputResources"]
+            .as_array()
+            .map(|resources| {
+                resources
+                    .iter()
+                    .filter_map(|r| r["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
         Self {
             id: format!("{}/providers/{DEPLOYMENT_TYPE}/{name}", scope.id()),
             name: name.to_owned(),
             location: None,
             tags: None,
-            mode: "Incremental".into(),
+            mode: properties["mode"]
+                .as_str()
+                .unwrap_or("Incremental")
+                .to_owned(),
             state: "Succeeded",
             generation,
             operation_id: String::new(),
@@ -229,9 +281,9 @@ impl DeploymentRecord {
             template_hash: String::new(),
             started: now,
             ended: Some(now),
-            parameters: json!({}),
-            outputs_on_success: outputs,
-            output_resources: Vec::new(),
+            parameters: without_secure_values(&properties["parameters"]),
+            outputs_on_success: without_secure_values(&properties["outputs"]),
+            output_resources,
             error: None,
             operations: Vec::new(),
         }
@@ -364,12 +416,27 @@ mod tests {
             resource_type: DEPLOYMENT_TYPE.into(),
             name: "inner".into(),
             api_version: "2025-04-01".into(),
-            body: json!({ "properties": { "outputs": { "o": { "type": "String", "value": "v" } } } }),
+            body: json!({ "properties": {
+                "outputs": {
+                    "o": { "type": "String", "value": "v" },
+                    "key": { "type": "SecureString", "value": "hidden" }
+                },
+                "outputResources": [{ "id": "/subscriptions/s/resourceGroups/rg/providers/A.B/c/d" }]
+            } }),
             depends_on: vec![],
         };
         assert!(!state.apply(&nested, "c"));
         let record = &state.deployments["/subscriptions/s/resourcegroups/rg"]["inner"];
-        assert_eq!(record.body()["properties"]["outputs"]["o"]["value"], "v");
+        let body = record.body();
+        assert_eq!(body["properties"]["outputs"]["o"]["value"], "v");
+        assert_eq!(
+            body["properties"]["outputs"]["key"],
+            json!({ "type": "SecureString" })
+        );
+        assert_eq!(
+            body["properties"]["outputResources"][0]["id"],
+            "/subscriptions/s/resourceGroups/rg/providers/A.B/c/d"
+        );
         assert_eq!(state.inventory.items().count(), 0);
         let account = PlannedResource {
             id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/sa"

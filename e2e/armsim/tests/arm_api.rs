@@ -140,7 +140,9 @@ async fn tokens_expire() {
 
 #[tokio::test]
 async fn resource_groups_create_update_get_and_delete_with_contents() {
-    let h = Harness::start(quick_config()).await;
+    let mut config = quick_config();
+    config.latency.delete_ms = 500;
+    let h = Harness::start(config).await;
     let path = format!("{}?api-version={API}", rg_path("Group-A"));
 
     let missing = h.get(&path).await;
@@ -216,7 +218,10 @@ async fn resource_groups_create_update_get_and_delete_with_contents() {
 
 #[tokio::test]
 async fn deployment_create_poll_get_operations_and_delete_record() {
-    let h = Harness::start(quick_config()).await;
+    let mut config = quick_config();
+    config.latency.accepted_ms = 400;
+    config.latency.running_ms = 400;
+    let h = Harness::start(config).await;
     h.create_group("rg1").await;
     let path = format!("{}?api-version={API}", deployment_path("rg1", "dep1"));
     let tags = json!({ "owner": "team" });
@@ -236,16 +241,10 @@ async fn deployment_create_poll_get_operations_and_delete_record() {
     assert!(created.header("retry-after").is_some());
 
     // Progress is driven by time: Accepted, then Running, then Succeeded.
-    let first = h.get(&status_url).await;
-    assert_eq!(first.body["status"], "Accepted");
-    tokio::time::sleep(Duration::from_millis(90)).await;
-    assert_eq!(h.get(&status_url).await.body["status"], "Running");
     assert_eq!(
-        h.get(&path).await.body["properties"]["provisioningState"],
-        "Running"
+        h.status_sequence(&status_url).await,
+        ["Accepted", "Running", "Succeeded"]
     );
-    let terminal = h.wait_status(&status_url).await;
-    assert_eq!(terminal["status"], "Succeeded");
 
     let got = h.get(&path).await;
     let props = &got.body["properties"];
@@ -340,7 +339,7 @@ async fn deployment_create_poll_get_operations_and_delete_record() {
 #[tokio::test]
 async fn deployment_active_conflict_and_cancel() {
     let mut config = quick_config();
-    config.latency.running_ms = 400;
+    config.latency.running_ms = 1000;
     let h = Harness::start(config).await;
     h.create_group("rg1").await;
     let path = format!("{}?api-version={API}", deployment_path("rg1", "slow"));
@@ -374,7 +373,7 @@ async fn deployment_active_conflict_and_cancel() {
     assert_eq!(second.code(), "DeploymentCannotBeCancelled");
 
     // The canceled deployment never creates its resource, even after its time.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(h.sim.resource(&account_id("rg1", "slow1")).is_none());
     let missing = h
         .post(
@@ -633,7 +632,10 @@ async fn resources_by_id_and_providers() {
 
 #[tokio::test]
 async fn stacks_create_update_drop_and_delete_with_unmanage_actions() {
-    let h = Harness::start(quick_config()).await;
+    let mut config = quick_config();
+    config.latency.accepted_ms = 300;
+    config.latency.running_ms = 300;
+    let h = Harness::start(config).await;
     h.create_group("rg1").await;
     let path = format!("{}?api-version={STACK_API}", stack_path("rg1", "stack1"));
     let stack_body = |names: &[&str], resources: &str| {
@@ -667,12 +669,10 @@ async fn stacks_create_update_drop_and_delete_with_unmanage_actions() {
         "initializing"
     );
     let status_url = created.header("azure-asyncoperation").unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(90)).await;
     assert_eq!(
-        h.get(&path).await.body["properties"]["provisioningState"],
-        "deploying"
+        h.status_sequence(&status_url).await,
+        ["initializing", "deploying", "succeeded"]
     );
-    assert_eq!(h.wait_status(&status_url).await["status"], "succeeded");
     let got = h.get(&path).await;
     let props = &got.body["properties"];
     assert_eq!(props["provisioningState"], "succeeded");
@@ -745,4 +745,212 @@ async fn config_can_be_loaded_from_yaml() {
     let config = SimConfig::from_yaml("seed: 3\nlatency: { runningMs: 5 }").unwrap();
     let h = Harness::start(config).await;
     assert_eq!(h.sim.config().latency.running_ms, 5);
+}
+
+#[tokio::test]
+async fn nested_deployments_get_their_own_records() {
+    let h = Harness::start(quick_config()).await;
+    h.create_group("rg1").await;
+    let template = json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [{
+            "type": "Microsoft.Resources/deployments",
+            "apiVersion": "2022-09-01",
+            "name": "inner",
+            "properties": {
+                "mode": "Incremental",
+                "expressionEvaluationOptions": { "scope": "inner" },
+                "parameters": { "n": { "value": "nestedacct" } },
+                "template": {
+                    "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                    "contentVersion": "1.0.0.0",
+                    "parameters": { "n": { "type": "string" } },
+                    "resources": [{
+                        "type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01",
+                        "name": "[parameters('n')]", "location": "westeurope",
+                        "sku": { "name": "Standard_LRS" }, "kind": "StorageV2"
+                    }],
+                    "outputs": { "id": { "type": "string", "value": "[resourceId('Microsoft.Storage/storageAccounts', parameters('n'))]" } }
+                }
+            }
+        }],
+        "outputs": { "fromInner": { "type": "string", "value": "[reference('inner').outputs.id.value]" } }
+    });
+    let path = format!("{}?api-version={API}", deployment_path("rg1", "outer"));
+    let created = h
+        .put(
+            &path,
+            json!({ "properties": { "mode": "Incremental", "template": template } }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    assert_eq!(
+        h.wait_status(created.header("azure-asyncoperation").unwrap())
+            .await["status"],
+        "Succeeded"
+    );
+
+    let outer = h.get(&path).await.body;
+    assert_eq!(
+        outer["properties"]["outputs"]["fromInner"]["value"],
+        account_id("rg1", "nestedacct")
+    );
+    assert_eq!(
+        outer["properties"]["outputResources"],
+        json!([{ "id": account_id("rg1", "nestedacct") }])
+    );
+    let inner = h
+        .get(&format!(
+            "{}?api-version={API}",
+            deployment_path("rg1", "inner")
+        ))
+        .await;
+    assert_eq!(inner.status, StatusCode::OK);
+    assert_eq!(inner.body["properties"]["provisioningState"], "Succeeded");
+    assert_eq!(
+        inner.body["properties"]["outputs"]["id"]["value"],
+        account_id("rg1", "nestedacct")
+    );
+    assert!(h.sim.resource(&account_id("rg1", "nestedacct")).is_some());
+}
+
+#[tokio::test]
+async fn complete_mode_removes_what_the_template_no_longer_declares() {
+    let h = Harness::start(quick_config()).await;
+    h.create_group("rg1").await;
+    let path = format!("{}?api-version={API}", deployment_path("rg1", "dep"));
+    let first = h
+        .put(&path, storage_deployment(&["stay", "go"], json!({})))
+        .await;
+    h.wait_status(first.header("azure-asyncoperation").unwrap())
+        .await;
+    let mut complete = storage_deployment(&["stay"], json!({}));
+    complete["properties"]["mode"] = json!("Complete");
+    let second = h.put(&path, complete).await;
+    assert_eq!(
+        h.wait_status(second.header("azure-asyncoperation").unwrap())
+            .await["status"],
+        "Succeeded"
+    );
+    assert_eq!(h.get(&path).await.body["properties"]["mode"], "Complete");
+    assert!(h.sim.resource(&account_id("rg1", "stay")).is_some());
+    assert!(h.sim.resource(&account_id("rg1", "go")).is_none());
+    assert!(h.sim.resource(&rg_path("rg1")).is_some());
+}
+
+#[tokio::test]
+async fn bad_deployment_requests_change_nothing() {
+    let h = Harness::start(quick_config()).await;
+    let missing_group = h
+        .put(
+            &format!("{}?api-version={API}", deployment_path("nowhere", "dep")),
+            storage_deployment(&["a"], json!({})),
+        )
+        .await;
+    assert_eq!(missing_group.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing_group.code(), "ResourceGroupNotFound");
+
+    h.create_group("rg1").await;
+    let bad_name = h
+        .put(
+            &format!("{}?api-version={API}", deployment_path("rg1", "bad%20name")),
+            storage_deployment(&["a"], json!({})),
+        )
+        .await;
+    assert_eq!(bad_name.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_name.code(), "InvalidDeploymentName");
+
+    let no_template = h
+        .put(
+            &format!("{}?api-version={API}", deployment_path("rg1", "dep")),
+            json!({ "properties": { "mode": "Incremental" } }),
+        )
+        .await;
+    assert_eq!(no_template.code(), "InvalidRequestContent");
+    let not_json = h
+        .http
+        .put(h.url(&format!(
+            "{}?api-version={API}",
+            deployment_path("rg1", "dep")
+        )))
+        .bearer_auth(&h.token)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
+    let missing_parameter = h
+        .put(
+            &format!("{}?api-version={API}", deployment_path("rg1", "dep")),
+            json!({ "properties": { "mode": "Incremental", "template": storage_template() } }),
+        )
+        .await;
+    assert_eq!(missing_parameter.status, StatusCode::BAD_REQUEST);
+    assert!(
+        missing_parameter.code().starts_with("InvalidTemplate"),
+        "{:?}",
+        missing_parameter.body
+    );
+
+    assert_eq!(h.sim.inventory().len(), 1, "only the resource group exists");
+    let never = h
+        .get(&format!(
+            "{}?api-version={API}",
+            deployment_path("rg1", "dep")
+        ))
+        .await;
+    assert_eq!(never.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn subscription_stack_deletes_dropped_resource_groups() {
+    let h = Harness::start(quick_config()).await;
+    let path = format!(
+        "/subscriptions/{SUB}/providers/Microsoft.Resources/deploymentStacks/groups?api-version={STACK_API}"
+    );
+    let body = |groups: &[&str]| {
+        json!({
+            "location": "westeurope",
+            "properties": {
+                "template": {
+                    "$schema": "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#",
+                    "contentVersion": "1.0.0.0",
+                    "parameters": { "groups": { "type": "array" } },
+                    "resources": [{
+                        "copy": { "name": "groups", "count": "[length(parameters('groups'))]" },
+                        "type": "Microsoft.Resources/resourceGroups",
+                        "apiVersion": "2022-09-01",
+                        "name": "[parameters('groups')[copyIndex()]]",
+                        "location": "westeurope"
+                    }]
+                },
+                "parameters": { "groups": { "value": groups } },
+                "actionOnUnmanage": { "resources": "detach", "resourceGroups": "delete" },
+                "denySettings": { "mode": "none" }
+            }
+        })
+    };
+    let created = h.put(&path, body(&["stack-rg-1", "stack-rg-2"])).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    assert_eq!(
+        h.wait_status(created.header("azure-asyncoperation").unwrap())
+            .await["status"],
+        "succeeded"
+    );
+    assert!(h.sim.resource(&rg_path("stack-rg-2")).is_some());
+
+    let updated = h.put(&path, body(&["stack-rg-1"])).await;
+    assert_eq!(
+        h.wait_status(updated.header("azure-asyncoperation").unwrap())
+            .await["status"],
+        "succeeded"
+    );
+    assert!(h.sim.resource(&rg_path("stack-rg-2")).is_none());
+    assert!(h.sim.resource(&rg_path("stack-rg-1")).is_some());
+    let props = h.get(&path).await.body["properties"].clone();
+    assert_eq!(
+        props["deletedResources"],
+        json!([{ "id": rg_path("stack-rg-2") }])
+    );
 }

@@ -192,6 +192,33 @@ impl Harness {
         }
     }
 
+    /// Polls an `Azure-AsyncOperation` URL until a terminal status; returns every
+    /// distinct status seen, in order.
+    pub async fn status_sequence(&self, url: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let answer = self.get(url).await;
+            assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+            let status = answer.body["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if seen.last() != Some(&status) {
+                seen.push(status.clone());
+            }
+            let lower = status.to_ascii_lowercase();
+            if ["succeeded", "failed", "canceled"].contains(&lower.as_str()) {
+                return seen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "operation never finished: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Polls a `Location` URL until it stops answering 202; returns the final answer.
     pub async fn wait_location(&self, url: &str) -> Answer {
         let deadline = Instant::now() + Duration::from_secs(10);
