@@ -76,6 +76,8 @@ struct Res<'a> {
     symbol: String,
     /// Name as declared.
     local: String,
+    /// For `parent: coll[i]`, the element index expression (in this resource's scope).
+    parent_index: Option<&'a Expr>,
     decl: &'a Decl,
     full_type: String,
     api_version: String,
@@ -440,6 +442,7 @@ impl<'a> Emitter<'a> {
             return unsupported("A resource body that is not an object", body_expr.span);
         };
         let mut parent = parent;
+        let mut parent_index = None;
         if let Some(p) = parent {
             let pr = &self.resources[p];
             if !ty.contains('/') {
@@ -462,9 +465,25 @@ impl<'a> Emitter<'a> {
                         ));
                     }
                 },
+                // `parent: coll[i]`: one element of a resource loop.
+                ExprKind::Index {
+                    base,
+                    index,
+                    safe: false,
+                } if matches!(&base.kind, ExprKind::Ident(n)
+                    if matches!(self.symbols.get(n), Some(Sym::Res(p)) if self.resources[*p].looped.is_some())) =>
+                {
+                    let ExprKind::Ident(n) = &base.kind else {
+                        unreachable!()
+                    };
+                    if let Some(Sym::Res(p)) = self.symbols.get(n) {
+                        parent = Some(*p);
+                        parent_index = Some(&**index);
+                    }
+                }
                 _ => {
                     return unsupported(
-                        "A \"parent\" that is not a plain resource symbol",
+                        "A \"parent\" that is not a resource symbol or loop element",
                         pexpr.span,
                     );
                 }
@@ -479,6 +498,7 @@ impl<'a> Emitter<'a> {
         };
         if let Some(p) = parent
             && self.resources[p].looped.is_some()
+            && parent_index.is_none()
         {
             return unsupported("A child of a resource loop", d.keyword_span);
         }
@@ -508,6 +528,7 @@ impl<'a> Emitter<'a> {
             parent,
             depth,
             existing: *existing,
+            parent_index,
             name_expr,
             scope_expr: property(body, "scope"),
         });
@@ -1055,7 +1076,8 @@ impl<'a> Emitter<'a> {
         let cx = self.res_cx(r, idx)?;
         let own = self.ex(r.name_expr, &cx)?;
         if let Some(p) = r.parent {
-            let mut segs = self.name_segments(p, None)?;
+            let parent_idx = r.parent_index.map(|x| self.ex(x, &cx)).transpose()?;
+            let mut segs = self.name_segments(p, parent_idx.as_deref())?;
             segs.push(own);
             return Ok(segs);
         }
@@ -2142,7 +2164,8 @@ impl<'a> Emitter<'a> {
                 };
                 out.extend(props);
                 if let Some(p) = r.parent {
-                    self.record_dep(Sym::Res(p), None)?;
+                    let parent_idx = r.parent_index.map(|x| self.ex(x, &cx)).transpose()?;
+                    self.record_dep(Sym::Res(p), parent_idx.as_deref())?;
                 }
                 if let Some(d) = property(body, "dependsOn") {
                     self.explicit_deps(d, &cx)?;
