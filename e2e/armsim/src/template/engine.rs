@@ -2461,18 +2461,13 @@ fn parse_datetime(function: &str, s: &str) -> Result<DateTime<Utc>> {
     }
     Err(invalid_arg(
         function,
-        &format!("'{s}' is not a valid date and time"),
+        "the value is not a valid date and time",
     ))
 }
 
 /// Adds an ISO 8601 duration (`P1Y2M3DT4H5M6S`, optionally negative).
 fn add_duration(function: &str, base: DateTime<Utc>, duration: &str) -> Result<DateTime<Utc>> {
-    let bad = || {
-        invalid_arg(
-            function,
-            &format!("'{duration}' is not a valid ISO 8601 duration"),
-        )
-    };
+    let bad = || invalid_arg(function, "the duration is not a valid ISO 8601 duration");
     let (negative, rest) = match duration.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, duration),

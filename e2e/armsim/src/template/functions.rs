@@ -311,12 +311,11 @@ fn to_int(f: &str, v: &Value) -> Result<Value> {
             n.as_i64()
                 .unwrap_or_else(|| n.as_f64().unwrap_or(0.0) as i64),
         )),
-        Value::String(s) => s.trim().parse::<i64>().map(Value::from).map_err(|_| {
-            invalid_arg(
-                f,
-                &format!("the value '{s}' cannot be converted to an integer"),
-            )
-        }),
+        Value::String(s) => s
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| invalid_arg(f, "the string value cannot be converted to an integer")),
         Value::Bool(b) => Ok(Value::from(i64::from(*b))),
         other => Err(wrong_type(f, "Integer or String", other)),
     }
@@ -325,12 +324,11 @@ fn to_int(f: &str, v: &Value) -> Result<Value> {
 fn to_float(f: &str, v: &Value) -> Result<Value> {
     match v {
         Value::Number(n) => Ok(json!(n.as_f64().unwrap_or(0.0))),
-        Value::String(s) => s.trim().parse::<f64>().map(|x| json!(x)).map_err(|_| {
-            invalid_arg(
-                f,
-                &format!("the value '{s}' cannot be converted to a float"),
-            )
-        }),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .map(|x| json!(x))
+            .map_err(|_| invalid_arg(f, "the string value cannot be converted to a float")),
         other => Err(wrong_type(f, "Integer or String", other)),
     }
 }
@@ -667,7 +665,7 @@ fn unescape(f: &str, s: &str) -> Result<String> {
 fn combine_uri(f: &str, base: &str, relative: &str) -> Result<String> {
     let (scheme, rest) = base
         .split_once("://")
-        .ok_or_else(|| invalid_arg(f, &format!("'{base}' is not an absolute URI")))?;
+        .ok_or_else(|| invalid_arg(f, "the base value is not an absolute URI"))?;
     if relative.contains("://") {
         return Ok(relative.to_string());
     }

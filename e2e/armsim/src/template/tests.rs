@@ -573,3 +573,40 @@ fn long_dependency_chains_deploy_dependencies_first() {
         "dependencies are created first"
     );
 }
+
+#[test]
+fn errors_never_echo_secure_values() {
+    let secret = "Sup3r-S3cret-Value";
+    let uses = [
+        "[int(parameters('pw'))]",
+        "[float(parameters('pw'))]",
+        "[dateTimeAdd(parameters('pw'), 'P1D')]",
+        "[dateTimeAdd('2020-01-01', parameters('pw'))]",
+        "[uri(parameters('pw'), 'x')]",
+        "[json(parameters('pw'))]",
+        "[parameters('pw').missing]",
+        "[base64ToString(parameters('pw'))]",
+    ];
+    for expression in uses {
+        let e = run(
+            json!({
+                "parameters": {"pw": {"type": "securestring"}},
+                "resources": [],
+                "outputs": {"o": {"type": "string", "value": expression}}
+            }),
+            json!({"pw": {"value": secret}}),
+        )
+        .unwrap_err();
+        assert!(!e.message.contains(secret), "{expression}: {}", e.message);
+    }
+    let e = run(
+        json!({"parameters": {"pw": {"type": "securestring", "allowedValues": ["a"]}}, "resources": []}),
+        json!({"pw": {"value": secret}}),
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("'pw'") && !e.message.contains(secret),
+        "{}",
+        e.message
+    );
+}
