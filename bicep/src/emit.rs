@@ -987,10 +987,21 @@ impl<'a> Emitter<'a> {
             ));
         };
         let mut p = Map::new();
-        let arm_type = self.simple_type(ty, secure)?;
-        p.insert("type".into(), json!(arm_type));
+        // `any` parameters carry no ARM type.
+        let is_any = matches!(&ty.kind, TypeKind::Name(n) if n == "any" || n == "sys.any")
+            && d.decorators.is_empty();
+        let arm_type = if is_any {
+            None
+        } else {
+            Some(self.simple_type(ty, secure)?)
+        };
+        if let Some(t) = arm_type {
+            p.insert("type".into(), json!(t));
+        }
         if let Some(v) = default {
-            check_literal_type(v, arm_type)?;
+            if let Some(t) = arm_type {
+                check_literal_type(v, t)?;
+            }
             p.insert("defaultValue".into(), self.val(v, &Cx::default())?);
         }
         if let Some(args) = decorator(&d.decorators, "allowed")
