@@ -229,10 +229,13 @@ pub fn public_outputs(outputs: &[Output]) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// All outputs as Secret string data: strings as they are, anything else as JSON.
+/// All outputs as Secret string data: strings as they are, anything else as JSON. ARM
+/// answers secure outputs without their value; those are left out rather than written
+/// as `null`.
 pub fn secret_outputs(outputs: &[Output]) -> BTreeMap<String, String> {
     outputs
         .iter()
+        .filter(|o| !(o.secure && o.value.is_null()))
         .map(|o| {
             let text = match &o.value {
                 Value::String(s) => s.clone(),
@@ -344,6 +347,13 @@ mod tests {
         assert_eq!(secret["key"], "s3cret");
         assert_eq!(secret["endpoint"], "https://x");
         assert_eq!(secret["ports"], "[80,443]");
+
+        let withheld = [Output {
+            name: "key".into(),
+            value: Value::Null,
+            secure: true,
+        }];
+        assert!(secret_outputs(&withheld).is_empty());
     }
 
     #[test]

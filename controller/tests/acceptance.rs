@@ -1,0 +1,639 @@
+//! Acceptance tests: the controller, run in-process, against the real local kube-apiserver
+//! (e2e fixture, one namespace per test) and an in-process ARM simulator.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use arm::{ArmOptions, CloudConfig};
+use armsim::{RequestFault, RequestFaultRule, RunningSim, SimConfig, Simulator};
+use azure_driver_controller::{Config, Health, arm_adapter::ArmFactory, metrics::Metrics, run};
+use clap::Parser;
+use crds::{AzureResource, Phase};
+use k8s_openapi::{
+    ByteString,
+    api::{
+        core::v1::{ConfigMap, Secret},
+        events::v1::Event,
+    },
+};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+};
+use serde_json::{Value, json};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+const SUBSCRIPTION: &str = "00000000-0000-0000-0000-00000000c0de";
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A namespace, a simulator and a controller watching only that namespace.
+struct Harness {
+    client: Client,
+    namespace: String,
+    sim: RunningSim,
+    metrics: Arc<Metrics>,
+    stop: Option<oneshot::Sender<()>>,
+    controller: Option<JoinHandle<anyhow::Result<()>>>,
+    _namespace_guard: e2e::TestNamespace,
+    _tls: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start(sim_config: SimConfig) -> Harness {
+        let cp = e2e::ControlPlane::shared().await;
+        let client = cp.client();
+        let ns = e2e::TestNamespace::create(cp).await;
+        let namespace = ns.name().to_owned();
+
+        let tls = tempfile::tempdir().unwrap();
+        let sim = Simulator::start(sim_config, tls.path()).await.unwrap();
+        let cloud = CloudConfig::default()
+            .with_resource_manager_endpoint(&sim.endpoint())
+            .unwrap()
+            .with_authority_host(&sim.endpoint())
+            .unwrap()
+            .with_ca_file(sim.ca_file());
+        let options = ArmOptions::default()
+            .with_cloud(cloud)
+            .with_max_retry_wait(Duration::from_secs(5))
+            .with_retry_backoff(Duration::from_millis(100))
+            .with_default_poll_interval(Duration::from_millis(500));
+        let metrics = Arc::new(Metrics::default());
+        let factory = Arc::new(ArmFactory::new(options, metrics.clone()).unwrap());
+
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        secrets
+            .create(
+                &PostParams::default(),
+                &secret(
+                    "azure-credentials",
+                    &[
+                        ("tenantId", "11111111-1111-1111-1111-111111111111"),
+                        ("clientId", "22222222-2222-2222-2222-222222222222"),
+                        ("clientSecret", "not-a-real-secret"),
+                        ("subscriptionId", SUBSCRIPTION),
+                    ],
+                ),
+            )
+            .await
+            .unwrap();
+
+        let config = Config::parse_from([
+            "azure-driver-controller",
+            "--namespaces",
+            &namespace,
+            "--leader-election",
+            "false",
+            "--concurrency",
+            "8",
+        ]);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let controller = tokio::spawn(run(
+            client.clone(),
+            config,
+            factory,
+            metrics.clone(),
+            Arc::new(Health::default()),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Harness {
+            client,
+            namespace,
+            sim,
+            metrics,
+            stop: Some(stop),
+            controller: Some(controller),
+            _namespace_guard: ns,
+            _tls: tls,
+        }
+    }
+
+    fn api(&self) -> Api<AzureResource> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    fn resource_group_id(&self, rg: &str) -> String {
+        format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/{rg}")
+    }
+
+    async fn create(&self, object: Value) -> AzureResource {
+        let object: AzureResource = serde_json::from_value(object).unwrap();
+        self.api()
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap()
+    }
+
+    async fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        done: impl Fn(&AzureResource) -> bool,
+    ) -> AzureResource {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let object = self.api().get(name).await.unwrap();
+            if done(&object) {
+                return object;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "{name}: timed out waiting for {what}; status: {:#?}",
+                    object.status
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_ready(&self, name: &str) -> AzureResource {
+        self.wait_for(name, "Ready", |o| phase(o) == Some(Phase::Ready))
+            .await
+    }
+
+    async fn wait_gone(&self, name: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.api().get_opt(name).await.unwrap().is_some() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} was not deleted"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn delete(&self, name: &str) {
+        self.api()
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+
+    /// ARM writes (PUT, POST, DELETE) the simulator received for our subscription.
+    fn arm_writes(&self) -> u64 {
+        let counters = self.sim.counters();
+        counters
+            .subscriptions
+            .get(SUBSCRIPTION)
+            .map_or(0, |s| s.writes + s.deletes)
+    }
+
+    fn inventory_under(&self, rg: &str) -> Vec<String> {
+        let prefix = format!("{}/providers/", self.resource_group_id(rg)).to_ascii_lowercase();
+        self.sim
+            .inventory()
+            .into_iter()
+            .map(|i| i.id)
+            .filter(|id| id.to_ascii_lowercase().starts_with(&prefix))
+            .filter(|id| !id.to_ascii_lowercase().contains("/microsoft.resources/"))
+            .collect()
+    }
+
+    async fn events_for(&self, name: &str) -> Vec<Event> {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.namespace);
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect()
+    }
+
+    /// Events are published right after the status write they describe.
+    async fn wait_for_event(&self, name: &str, type_: &str, reason: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let events = self.events_for(name).await;
+            if events
+                .iter()
+                .any(|e| e.type_.as_deref() == Some(type_) && e.reason.as_deref() == Some(reason))
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {type_} {reason} event for {name} in {events:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(controller) = self.controller.take() {
+            tokio::time::timeout(Duration::from_secs(30), controller)
+                .await
+                .expect("controller stops on shutdown")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
+    Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec())))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+        ..Default::default()
+    }
+}
+
+fn phase(o: &AzureResource) -> Option<Phase> {
+    o.status.as_ref().and_then(|s| s.phase)
+}
+
+/// A storage account named by a parameter, a plain and a secure output; `tags` may
+/// carry the simulator's fault marker.
+fn storage_template(tags: Value) -> Value {
+    json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "name": {"type": "string"},
+            "token": {"type": "secureString", "defaultValue": "t0ken-value"}
+        },
+        "resources": [{
+            "type": "Microsoft.Storage/storageAccounts",
+            "apiVersion": "2023-01-01",
+            "name": "[parameters('name')]",
+            "location": "westeurope",
+            "sku": {"name": "Standard_LRS"},
+            "kind": "StorageV2",
+            "tags": tags,
+            "properties": {}
+        }],
+        "outputs": {
+            "accountId": {
+                "type": "string",
+                "value": "[resourceId('Microsoft.Storage/storageAccounts', parameters('name'))]"
+            },
+            "token": {"type": "secureString", "value": "[parameters('token')]"}
+        }
+    })
+}
+
+fn object(name: &str, rg: &str, engine: &str, policy: &str, account: &str) -> Value {
+    json!({
+        "apiVersion": "azure-driver.io/v1alpha1",
+        "kind": "AzureResource",
+        "metadata": {"name": name},
+        "spec": {
+            "resourceGroup": rg,
+            "location": "westeurope",
+            "engine": engine,
+            "deletionPolicy": policy,
+            "template": {"json": storage_template(json!({}))},
+            "parameters": {"name": account},
+            "outputsSecretRef": {"name": format!("{name}-outputs")}
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn create_ready_outputs_redeploy_and_quiet_resyncs() {
+    let h = Harness::start(SimConfig::default()).await;
+    h.create(object("web", "rg-web", "Stack", "Delete", "acct1"))
+        .await;
+    let ready = h.wait_ready("web").await;
+    let status = ready.status.clone().unwrap();
+    let expected_id = format!(
+        "{}/providers/Microsoft.Storage/storageAccounts/acct1",
+        h.resource_group_id("rg-web")
+    );
+    assert_eq!(
+        status
+            .outputs
+            .get("accountId")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase),
+        Some(expected_id.to_ascii_lowercase())
+    );
+    assert!(
+        !status.outputs.contains_key("token"),
+        "secure output in status"
+    );
+    assert!(
+        status
+            .resources
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&expected_id)),
+        "{:?}",
+        status.resources
+    );
+    assert!(h.sim.resource(&expected_id).is_some());
+    assert_eq!(ready.finalizers(), ["azure-driver.io/cleanup"]);
+
+    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), &h.namespace);
+    let outputs = secrets.get("web-outputs").await.unwrap();
+    let data = outputs.data.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&data["accountId"].0).to_ascii_lowercase(),
+        expected_id.to_ascii_lowercase()
+    );
+    // ARM never returns secure output values; what it returns must not be faked.
+    assert!(data.get("token").is_none_or(|t| t.0 != b"null"));
+    assert_eq!(
+        outputs.metadata.owner_references.unwrap()[0].uid,
+        ready.uid().unwrap()
+    );
+    for reason in ["DeploymentStarted", "Ready"] {
+        h.wait_for_event("web", "Normal", reason).await;
+    }
+
+    // Parameter change → redeploy, the old account is removed by the stack.
+    let first_hash = status.applied_hash.clone().unwrap();
+    h.api()
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"parameters": {"name": "acct2"}}})),
+        )
+        .await
+        .unwrap();
+    let redeployed = h
+        .wait_for("web", "redeploy", |o| {
+            phase(o) == Some(Phase::Ready)
+                && o.status.as_ref().and_then(|s| s.applied_hash.as_deref())
+                    != Some(first_hash.as_str())
+        })
+        .await;
+    let second_id = expected_id.replace("acct1", "acct2");
+    assert!(
+        redeployed
+            .status
+            .unwrap()
+            .resources
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&second_id))
+    );
+    assert!(h.sim.resource(&second_id).is_some());
+
+    // 100 periodic re-checks of an unchanged object: reads only.
+    h.api()
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"syncInterval": "50ms"}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let writes_before = h.arm_writes();
+    let gets_before = h.sim.counters().route("GET deploymentStacks");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.sim.counters().route("GET deploymentStacks") < gets_before + 100 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fewer than 100 re-checks"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        h.arm_writes(),
+        writes_before,
+        "an unchanged resync wrote to ARM"
+    );
+    assert_eq!(
+        phase(&h.api().get("web").await.unwrap()),
+        Some(Phase::Ready)
+    );
+
+    let text = h.metrics.encode();
+    assert!(
+        text.contains("azure_driver_arm_requests_total{operation=\"put_stack\""),
+        "{text}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deletion_per_engine_and_policy() {
+    let h = Harness::start(SimConfig::default()).await;
+    h.create(object("stack-del", "rg-a", "Stack", "Delete", "stackdel"))
+        .await;
+    h.create(object("dep-del", "rg-b", "Deployment", "Delete", "depdel"))
+        .await;
+    h.create(object(
+        "stack-orphan",
+        "rg-c",
+        "Stack",
+        "Orphan",
+        "stackorphan",
+    ))
+    .await;
+    h.create(object(
+        "dep-orphan",
+        "rg-d",
+        "Deployment",
+        "Orphan",
+        "deporphan",
+    ))
+    .await;
+    for name in ["stack-del", "dep-del", "stack-orphan", "dep-orphan"] {
+        h.wait_ready(name).await;
+    }
+    for rg in ["rg-a", "rg-b", "rg-c", "rg-d"] {
+        assert_eq!(
+            h.inventory_under(rg).len(),
+            1,
+            "{rg}: {:?}",
+            h.inventory_under(rg)
+        );
+    }
+    for name in ["stack-del", "dep-del", "stack-orphan", "dep-orphan"] {
+        h.delete(name).await;
+    }
+    for name in ["stack-del", "dep-del", "stack-orphan", "dep-orphan"] {
+        h.wait_gone(name).await;
+    }
+    assert!(
+        h.inventory_under("rg-a").is_empty(),
+        "{:?}",
+        h.inventory_under("rg-a")
+    );
+    assert!(
+        h.inventory_under("rg-b").is_empty(),
+        "{:?}",
+        h.inventory_under("rg-b")
+    );
+    assert_eq!(h.inventory_under("rg-c").len(), 1);
+    assert_eq!(h.inventory_under("rg-d").len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failing_template_is_failed_with_the_arm_code_and_a_warning() {
+    let h = Harness::start(SimConfig::default()).await;
+    let mut failing = object("broken", "rg-f", "Stack", "Delete", "broken1");
+    failing["spec"]["template"]["json"] =
+        storage_template(json!({"armsim-fail": "SkuNotAvailable"}));
+    h.create(failing).await;
+    let failed = h
+        .wait_for("broken", "Failed", |o| phase(o) == Some(Phase::Failed))
+        .await;
+    let status = failed.status.unwrap();
+    let error = status.error.unwrap();
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.status, "False");
+    assert_eq!(ready.reason, error.code);
+    let all_codes: Vec<&str> = std::iter::once(error.code.as_str())
+        .chain(error.details.iter().map(|d| d.code.as_str()))
+        .collect();
+    assert!(all_codes.contains(&"SkuNotAvailable"), "{all_codes:?}");
+    h.wait_for_event("broken", "Warning", &error.code).await;
+    // Terminal: no new attempt without a change.
+    let writes = h.arm_writes();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(h.arm_writes(), writes);
+
+    // Invalid input changes nothing in Azure and says why.
+    let config_maps: Api<ConfigMap> = Api::namespaced(h.client.clone(), &h.namespace);
+    let mut not_json = ConfigMap::default();
+    not_json.metadata.name = Some("templates".into());
+    not_json.data = Some([("main.json".to_owned(), "{ not json".to_owned())].into());
+    config_maps
+        .create(&PostParams::default(), &not_json)
+        .await
+        .unwrap();
+    let mut bad = object("bad-template", "rg-x", "Stack", "Delete", "x1");
+    bad["spec"]["template"] = json!({"configMapKeyRef": {"name": "templates", "key": "main.json"}});
+    h.create(bad).await;
+    let rejected = h
+        .wait_for("bad-template", "Failed", |o| {
+            phase(o) == Some(Phase::Failed)
+        })
+        .await;
+    let error = rejected.status.unwrap().error.unwrap();
+    assert_eq!(error.code, "InvalidTemplate");
+    assert!(error.message.contains("templates"), "{}", error.message);
+    assert!(h.inventory_under("rg-x").is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throttling_and_server_errors_still_converge() {
+    let mut config = SimConfig::default();
+    config.faults.request_rules = vec![
+        RequestFaultRule {
+            route: Some(
+                "^(PUT|GET|DELETE) (deploymentStacks|operationStatuses|resourceGroups)$".into(),
+            ),
+            probability: 0.1,
+            fault: RequestFault::Throttle {
+                retry_after_secs: 1,
+            },
+        },
+        RequestFaultRule {
+            route: Some(
+                "^(PUT|GET|DELETE) (deploymentStacks|operationStatuses|resourceGroups)$".into(),
+            ),
+            probability: 0.1,
+            fault: RequestFault::Status { status: 503 },
+        },
+    ];
+    let h = Harness::start(config).await;
+    for i in 0..5 {
+        h.create(object(
+            &format!("flaky{i}"),
+            "rg-flaky",
+            "Stack",
+            "Delete",
+            &format!("flaky{i}"),
+        ))
+        .await;
+    }
+    for i in 0..5 {
+        h.wait_ready(&format!("flaky{i}")).await;
+    }
+    assert!(
+        h.sim.counters().throttled + h.sim.counters().faults > 0,
+        "no fault was injected"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn missing_credentials_are_a_condition_and_a_new_secret_redeploys() {
+    let h = Harness::start(SimConfig::default()).await;
+    let mut spec = object("creds", "rg-creds", "Stack", "Delete", "creds1");
+    spec["spec"]["credentialsSecretRef"] = json!({"name": "team-credentials"});
+    spec["spec"]["parametersFrom"] = json!([
+        {"name": "token", "secretKeyRef": {"name": "team-params", "key": "token"}}
+    ]);
+    h.create(spec).await;
+    let waiting = h
+        .wait_for("creds", "CredentialsMissing", |o| {
+            o.status
+                .as_ref()
+                .and_then(|s| s.error.as_ref())
+                .is_some_and(|e| e.code == "CredentialsMissing")
+        })
+        .await;
+    assert_eq!(phase(&waiting), Some(Phase::Failed));
+    assert_eq!(h.arm_writes(), 0);
+
+    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), &h.namespace);
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret(
+                "team-credentials",
+                &[
+                    ("tenantId", "11111111-1111-1111-1111-111111111111"),
+                    ("clientId", "33333333-3333-3333-3333-333333333333"),
+                    ("clientSecret", "another-secret"),
+                    ("subscriptionId", SUBSCRIPTION),
+                ],
+            ),
+        )
+        .await
+        .unwrap();
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret("team-params", &[("token", "first-s3cret")]),
+        )
+        .await
+        .unwrap();
+    let ready = h.wait_ready("creds").await;
+    let first_hash = ready.status.unwrap().applied_hash.unwrap();
+
+    // A changed Secret value redeploys; the value itself never shows up in status.
+    secrets
+        .patch(
+            "team-params",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"token": "second-s3cret"}})),
+        )
+        .await
+        .unwrap();
+    let redeployed = h
+        .wait_for("creds", "redeploy after the Secret changed", |o| {
+            phase(o) == Some(Phase::Ready)
+                && o.status.as_ref().and_then(|s| s.applied_hash.as_deref())
+                    != Some(first_hash.as_str())
+        })
+        .await;
+    let text = serde_json::to_string(&redeployed).unwrap();
+    assert!(
+        !text.contains("s3cret"),
+        "a secret value leaked into the object"
+    );
+    h.stop().await;
+}
