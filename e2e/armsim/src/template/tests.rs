@@ -610,3 +610,79 @@ fn errors_never_echo_secure_values() {
         e.message
     );
 }
+
+#[test]
+fn deployment_resource_comparison_logical_and_date_functions() {
+    let template = json!({
+        "resources": [],
+        "outputs": {
+            "subRes": {"type": "string", "value": "[subscriptionResourceId('Microsoft.Resources/resourceGroups', 'rg2')]"},
+            "tenantRes": {"type": "string", "value": "[tenantResourceId('Microsoft.Authorization/policyDefinitions', 'p1')]"},
+            "extRes": {"type": "string", "value": "[extensionResourceId(resourceGroup().id, 'Microsoft.Authorization/locks', 'l1')]"},
+            "mgRes": {"type": "string", "value": "[managementGroupResourceId('mg1', 'Microsoft.Authorization/policyDefinitions', 'p1')]"},
+            "crossRg": {"type": "string", "value": "[resourceId('other', 'Microsoft.Network/virtualNetworks/subnets', 'v', 's')]"},
+            "crossSub": {"type": "string", "value": "[resourceId('s2', 'other', 'Microsoft.Web/sites', 'w')]"},
+            "toEpoch": {"type": "int", "value": "[dateTimeToEpoch('2023-02-16T00:00:00Z')]"},
+            "fromEpoch": {"type": "string", "value": "[dateTimeFromEpoch(1683040573)]"},
+            "zones": {"type": "array", "value": "[pickZones('Microsoft.Compute', 'virtualMachines', 'westus2')]"},
+            "noZones": {"type": "array", "value": "[pickZones('Microsoft.Compute', 'virtualMachines', 'northcentralus')]"},
+            "lazyIf": {"type": "string", "value": "[if(true(), 'a', reference('/subscriptions/x/resourceGroups/y/providers/A.B/c/missing').p)]"},
+            "logic": {"type": "array", "value": "[createArray(and(true(), false()), or(false(), true()), less(1, 2), greaterOrEquals('b', 'a'), not(equals('A', 'a')))]"},
+            "env": {"type": "string", "value": "[environment().suffixes.storage]"},
+            "ids": {"type": "array", "value": "[createArray(subscription().subscriptionId, tenant().tenantId, deployment().name, resourceGroup().location)]"},
+            "unique": {"type": "string", "value": "[uniqueString(subscription().subscriptionId)]"},
+            "offsets": {"type": "array", "copy": {"count": 2, "input": "[copyIndex(1)]"}}
+        }
+    });
+    let d = run(template, json!({})).unwrap();
+    let sub = "/subscriptions/00000000-0000-0000-0000-000000000000";
+    assert_eq!(
+        output(&d, "subRes"),
+        json!(format!("{sub}/resourceGroups/rg2"))
+    );
+    assert_eq!(
+        output(&d, "tenantRes"),
+        json!("/providers/Microsoft.Authorization/policyDefinitions/p1")
+    );
+    assert_eq!(
+        output(&d, "extRes"),
+        json!(format!("{RG}/providers/Microsoft.Authorization/locks/l1"))
+    );
+    assert_eq!(
+        output(&d, "mgRes"),
+        json!(
+            "/providers/Microsoft.Management/managementGroups/mg1/providers/Microsoft.Authorization/policyDefinitions/p1"
+        )
+    );
+    assert_eq!(
+        output(&d, "crossRg"),
+        json!(format!(
+            "{sub}/resourceGroups/other/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
+        ))
+    );
+    assert_eq!(
+        output(&d, "crossSub"),
+        json!("/subscriptions/s2/resourceGroups/other/providers/Microsoft.Web/sites/w")
+    );
+    assert_eq!(output(&d, "toEpoch"), json!(1_676_505_600));
+    assert_eq!(output(&d, "fromEpoch"), json!("2023-05-02T15:16:13Z"));
+    assert_eq!(output(&d, "zones"), json!(["1"]));
+    assert_eq!(output(&d, "noZones"), json!([]));
+    assert_eq!(output(&d, "lazyIf"), json!("a"));
+    assert_eq!(output(&d, "logic"), json!([false, true, true, true, true]));
+    assert_eq!(output(&d, "env"), json!("core.windows.net"));
+    assert_eq!(
+        output(&d, "ids"),
+        json!([
+            "00000000-0000-0000-0000-000000000000",
+            "tenant-1",
+            "main",
+            "westeurope"
+        ])
+    );
+    assert_eq!(
+        output(&d, "unique"),
+        json!(unique_string(&["00000000-0000-0000-0000-000000000000"]))
+    );
+    assert_eq!(output(&d, "offsets"), json!([1, 2]));
+}
