@@ -726,10 +726,7 @@ impl<'a> Emitter<'a> {
             vars = with_copy;
         }
         let mut resources = Vec::new();
-        let mut order: Vec<usize> = (0..self.resources.len()).collect();
-        // Nested children first (deepest first), then top-level resources, in source order.
-        order.sort_by_key(|i| std::cmp::Reverse(self.resources[*i].depth));
-        for i in order {
+        for i in self.emission_order() {
             if self.resources[i].existing {
                 continue;
             }
@@ -898,6 +895,28 @@ impl<'a> Emitter<'a> {
             }
             _ => unsupported(format!("This form of \"{name}\""), span),
         }
+    }
+
+    /// The official order: for each top-level resource in source order, its nested
+    /// descendants children-first; then the top-level resources themselves.
+    fn emission_order(&self) -> Vec<usize> {
+        fn descendants(em: &Emitter, parent: usize, out: &mut Vec<usize>) {
+            for (c, r) in em.resources.iter().enumerate() {
+                if r.depth > 0 && r.parent == Some(parent) {
+                    descendants(em, c, out);
+                    out.push(c);
+                }
+            }
+        }
+        let top: Vec<usize> = (0..self.resources.len())
+            .filter(|i| self.resources[*i].depth == 0)
+            .collect();
+        let mut order = Vec::with_capacity(self.resources.len());
+        for &t in &top {
+            descendants(self, t, &mut order);
+        }
+        order.extend(top);
+        order
     }
 
     fn check_decorators(&self, decorators: &[Expr], allowed: &[&str]) -> R<()> {
@@ -1248,6 +1267,13 @@ impl<'a> Emitter<'a> {
                         );
                     }
                     return Ok(Some((*s, Some(self.ex(index, cx)?))));
+                }
+                // `parent::loopedChild[i]`.
+                if matches!(base.kind, ExprKind::ChildAccess { .. })
+                    && let Some((Sym::Res(c), None)) = self.symbol_ref(base, cx)?
+                    && self.resources[c].looped.is_some()
+                {
+                    return Ok(Some((Sym::Res(c), Some(self.ex(index, cx)?))));
                 }
                 Ok(None)
             }
@@ -2212,15 +2238,13 @@ impl<'a> Emitter<'a> {
             0 => None,
             1 => conds.pop(),
             _ => {
+                // Outermost ancestor first, each level AND-ed onto the one above.
                 conds.reverse();
-                Some(expr_value(format!(
-                    "and({})",
-                    conds
-                        .iter()
-                        .map(value_to_expr)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )))
+                let mut it = conds.iter().map(value_to_expr);
+                let first = it.next().unwrap_or_default();
+                Some(expr_value(
+                    it.fold(first, |acc, c| format!("and({acc}, {c})")),
+                ))
             }
         })
     }
