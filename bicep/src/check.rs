@@ -106,6 +106,48 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
     errors
 }
 
+/// Linter findings the official compiler also reports: parameters and variables
+/// that nothing refers to.
+pub fn warnings(file: &File) -> Vec<Diagnostic> {
+    let mut used: HashSet<&str> = HashSet::new();
+    for d in &file.decls {
+        d.visit(&mut |e| match &e.kind {
+            ExprKind::Ident(n) => {
+                used.insert(n.as_str());
+            }
+            ExprKind::Call {
+                namespace: Some(ns),
+                ..
+            } => {
+                used.insert(ns.as_str());
+            }
+            _ => {}
+        });
+    }
+    file.decls
+        .iter()
+        .filter_map(|d| {
+            let (name, span) = d.name.as_ref()?;
+            if used.contains(name.as_str()) {
+                return None;
+            }
+            match d.kind {
+                DeclKind::Param { ty: Some(_), .. } => Some(Diagnostic::warning(
+                    "no-unused-params",
+                    format!("Parameter \"{name}\" is declared but never used."),
+                    *span,
+                )),
+                DeclKind::Var { .. } => Some(Diagnostic::warning(
+                    "no-unused-vars",
+                    format!("Variable \"{name}\" is declared but never used."),
+                    *span,
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 struct Resolver<'a, 'b> {
     /// Extension aliases: only a module's `extensionConfigs` may refer to them.
     extensions: &'a HashSet<&'a str>,
@@ -364,6 +406,20 @@ mod tests {
             .into_iter()
             .map(|d| d.code)
             .collect()
+    }
+
+    #[test]
+    fn warns_about_unused_parameters_and_variables() {
+        let f = parse("param used string\nparam unused int\nvar v = used\noutput o string = 'x'\n")
+            .unwrap();
+        let w: Vec<String> = warnings(&f).into_iter().map(|d| d.message).collect();
+        assert_eq!(
+            w,
+            vec![
+                "Parameter \"unused\" is declared but never used.",
+                "Variable \"v\" is declared but never used."
+            ]
+        );
     }
 
     #[test]

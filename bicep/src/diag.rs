@@ -19,11 +19,27 @@ impl Span {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "Error",
+            Severity::Warning => "Warning",
+        })
+    }
+}
+
 /// Code used for valid Bicep that this compiler does not implement.
 pub const UNSUPPORTED: &str = "BCP-UNSUPPORTED";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    pub severity: Severity,
     pub code: String,
     pub message: String,
     pub span: Span,
@@ -34,10 +50,19 @@ pub struct Diagnostic {
 impl Diagnostic {
     pub fn error(code: &str, message: impl Into<String>, span: Span) -> Self {
         Diagnostic {
+            severity: Severity::Error,
             code: code.to_string(),
             message: message.into(),
             span,
             file: None,
+        }
+    }
+
+    /// A finding that does not stop compilation.
+    pub fn warning(code: &str, message: impl Into<String>, span: Span) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message, span)
         }
     }
 
@@ -72,15 +97,15 @@ impl Diagnostic {
     pub fn render(&self, path: &str, source: &str) -> String {
         let (line, col) = self.line_col(source);
         format!(
-            "{}({line},{col}) : Error {}: {}",
-            path, self.code, self.message
+            "{}({line},{col}) : {} {}: {}",
+            path, self.severity, self.code, self.message
         )
     }
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Error {}: {}", self.code, self.message)
+        write!(f, "{} {}: {}", self.severity, self.code, self.message)
     }
 }
 

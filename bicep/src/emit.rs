@@ -44,6 +44,8 @@ pub(crate) struct Session {
     stack: Vec<String>,
     /// Templates of modules already compiled, by resolved name.
     compiled: HashMap<String, Value>,
+    /// Warnings of every file compiled.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Compiles one module (the main file is the outermost module).
@@ -54,6 +56,9 @@ pub(crate) fn compile_module(
     session: &mut Session,
 ) -> Result<Value, Vec<Diagnostic>> {
     let file = parse(source).map_err(|d| vec![d.in_file(name)])?;
+    session
+        .warnings
+        .extend(check::warnings(&file).into_iter().map(|d| d.in_file(name)));
     let mut errors = check::check(&file);
     errors.sort_by_key(|d| d.span.start);
     if !errors.is_empty() {

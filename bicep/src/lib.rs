@@ -20,14 +20,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use diag::{Diagnostic, Span, UNSUPPORTED};
+pub use diag::{Diagnostic, Severity, Span, UNSUPPORTED};
 
 /// A successfully compiled template.
 #[derive(Debug, Clone)]
 pub struct CompiledTemplate {
     pub json: serde_json::Value,
-    /// Non-fatal findings (none are produced yet; kept for callers' display).
-    pub diagnostics: Vec<Diagnostic>,
+    /// Warnings (e.g. unused parameters and variables); they do not affect the JSON.
+    pub diagnostics: Vec<LocatedDiagnostic>,
 }
 
 impl CompiledTemplate {
@@ -50,8 +50,13 @@ impl fmt::Display for LocatedDiagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}({},{}) : Error {}: {}",
-            self.path, self.line, self.col, self.diagnostic.code, self.diagnostic.message
+            "{}({},{}) : {} {}: {}",
+            self.path,
+            self.line,
+            self.col,
+            self.diagnostic.severity,
+            self.diagnostic.code,
+            self.diagnostic.message
         )
     }
 }
@@ -221,26 +226,23 @@ fn run(
     session.sources.insert(name.to_string(), source.to_string());
     let result = compile(name, source, resolver, &mut session);
     let sources = session.sources;
+    let locate = |d: Diagnostic| {
+        let file = d.file.clone().unwrap_or_else(|| name.to_string());
+        let text = sources.get(&file).map(String::as_str).unwrap_or("");
+        let (line, col) = d.line_col(text);
+        LocatedDiagnostic {
+            path: file,
+            line,
+            col,
+            diagnostic: d,
+        }
+    };
     match result {
         Ok(json) => Ok(CompiledTemplate {
             json,
-            diagnostics: Vec::new(),
+            diagnostics: session.warnings.into_iter().map(locate).collect(),
         }),
-        Err(errs) => Err(Diagnostics(
-            errs.into_iter()
-                .map(|d| {
-                    let file = d.file.clone().unwrap_or_else(|| name.to_string());
-                    let text = sources.get(&file).map(String::as_str).unwrap_or("");
-                    let (line, col) = d.line_col(text);
-                    LocatedDiagnostic {
-                        path: file,
-                        line,
-                        col,
-                        diagnostic: d,
-                    }
-                })
-                .collect(),
-        )),
+        Err(errs) => Err(Diagnostics(errs.into_iter().map(locate).collect())),
     }
 }
 

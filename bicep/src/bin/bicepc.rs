@@ -56,6 +56,9 @@ fn main() -> ExitCode {
     };
     match compiled {
         Ok(t) => {
+            for w in &t.diagnostics {
+                eprintln!("{w}");
+            }
             let text = t.to_json_string();
             if stdout {
                 println!("{text}");
