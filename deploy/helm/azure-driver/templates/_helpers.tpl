@@ -1,0 +1,129 @@
+{{/* Name of the shim's Deployment and Service: the release name when it already says azure-driver. */}}
+{{- define "azure-driver.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "azure-driver.controllerName" -}}
+{{- printf "%s-controller" (include "azure-driver.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "azure-driver.shimServiceAccount" -}}
+{{- include "azure-driver.fullname" . -}}
+{{- end -}}
+
+{{- define "azure-driver.controllerServiceAccount" -}}
+{{- include "azure-driver.controllerName" . -}}
+{{- end -}}
+
+{{- define "azure-driver.image" -}}
+{{- printf "%s:%s" .Values.docker.image (.Values.docker.version | default .Chart.AppVersion | toString) -}}
+{{- end -}}
+
+{{/* Labels every object carries. */}}
+{{- define "azure-driver.labels" -}}
+app: azure-driver
+part-of: lm
+app.kubernetes.io/name: azure-driver
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: lm
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "azure-driver.shimSelector" -}}
+app: azure-driver
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: driver-api
+{{- end -}}
+
+{{- define "azure-driver.controllerSelector" -}}
+app: azure-driver
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: controller
+{{- end -}}
+
+{{/* The shim's resources: app.resources overridden key by key by top-level resources. */}}
+{{- define "azure-driver.shimResources" -}}
+{{- $resources := deepCopy (.Values.app.resources | default dict) -}}
+{{- $resources = mergeOverwrite $resources (deepCopy (.Values.resources | default dict)) -}}
+{{- toYaml $resources -}}
+{{- end -}}
+
+{{/* Namespaces the controller watches; empty means all. The release namespace is always among them. */}}
+{{- define "azure-driver.watchNamespaces" -}}
+{{- $namespaces := .Values.controller.watchNamespaces | default list -}}
+{{- if $namespaces -}}
+{{- $namespaces = append $namespaces .Release.Namespace | uniq -}}
+{{- end -}}
+{{- join "," $namespaces -}}
+{{- end -}}
+
+{{/* Secret holding the operator's service principal, if any. */}}
+{{- define "azure-driver.credentialsSecret" -}}
+{{- if .Values.azure.credentials.existingSecret -}}
+{{- .Values.azure.credentials.existingSecret -}}
+{{- else if .Values.azure.credentials.create -}}
+{{- printf "%s-azure-credentials" .Release.Name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* RUST_LOG derived from the legacy log level. */}}
+{{- define "azure-driver.rustLog" -}}
+{{- if .Values.controller.logFilter -}}
+{{- .Values.controller.logFilter -}}
+{{- else -}}
+{{- $level := .Values.app.config.log.level | default "INFO" | lower -}}
+{{- $level = ternary "warn" $level (eq $level "warning") -}}
+{{- $level = ternary "error" $level (eq $level "critical") -}}
+{{- $level -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod security context: a fixed UID only when arbitrary UIDs are disabled. */}}
+{{- define "azure-driver.podSecurityContext" -}}
+runAsNonRoot: true
+{{- if not .Values.global.arbitraryUids }}
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+{{- end }}
+{{- if semverCompare ">=1.19-0" .Capabilities.KubeVersion.Version }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+{{- end -}}
+
+{{- define "azure-driver.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: ["ALL"]
+{{- end -}}
+
+{{/* Operator identity env (both components read it). */}}
+{{- define "azure-driver.azureEnv" -}}
+{{- with .Values.azure.subscriptionId }}
+- name: AZURE_SUBSCRIPTION_ID
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.azure.resourceManagerEndpoint }}
+- name: AZURE_RESOURCE_MANAGER_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.azure.authorityHost }}
+- name: AZURE_AUTHORITY_HOST
+  value: {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "azure-driver.operatorIdentity" -}}
+{{- if or .Values.azure.workloadIdentity.enabled (include "azure-driver.credentialsSecret" .) -}}
+true
+{{- end -}}
+{{- end -}}
