@@ -1703,7 +1703,11 @@ impl<'a> Emitter<'a> {
                     out.insert(key, self.val(value, cx)?);
                 }
                 ObjectItem::Spread(x) => return unsupported("The spread operator", x.span),
-                ObjectItem::NestedResource(_) => {}
+                // Only a resource body (emitted with `skip` keys) may declare children.
+                ObjectItem::NestedResource(_) if !skip.is_empty() => {}
+                ObjectItem::NestedResource(d) => {
+                    return Err(nested_resource_misplaced(d.keyword_span));
+                }
             }
         }
         if !copies.is_empty() {
@@ -2490,6 +2494,9 @@ impl<'a> Emitter<'a> {
                     out.insert("copy".into(), Value::Object(copy));
                 }
                 for item in m.body {
+                    if let ObjectItem::NestedResource(d) = item {
+                        return Err(nested_resource_misplaced(d.keyword_span));
+                    }
                     if let ObjectItem::Property { key, .. } = item {
                         match key.name.as_deref() {
                             Some("name" | "params" | "scope" | "dependsOn") => {}
@@ -2619,6 +2626,14 @@ fn check_literal_type(value: &Expr, arm_type: &str) -> R<()> {
         ),
         value.span,
     ))
+}
+
+fn nested_resource_misplaced(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "BCP156",
+        "Nested resources can only be declared directly in the body of a resource.",
+        span,
+    )
 }
 
 fn getsecret_misplaced(span: Span) -> Diagnostic {

@@ -285,6 +285,16 @@ mod tests {
         let err = compile_source("main.bicep", "type t = string\n", &files(&[])).unwrap_err();
         assert!(err.is_unsupported());
         assert_eq!(err.0[0].line, 1);
+        let err = compile_source(
+            "main.bicep",
+            "var v = {\n  resource r 'A.B/c@1' = {\n    name: 'x'\n  }\n}\n",
+            &files(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.0[0].diagnostic.code.as_str(), err.0[0].line),
+            ("BCP156", 2)
+        );
         let err = compile_source("main.bicep", "param p int = 'a'\n", &files(&[])).unwrap_err();
         assert_eq!(err.0[0].diagnostic.code, "BCP033");
         let err = compile_source("main.bicep", "var a = nope\n", &files(&[])).unwrap_err();
