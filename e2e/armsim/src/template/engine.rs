@@ -276,7 +276,12 @@ struct Instance<'a> {
 
 struct Deployment<'s, 'a> {
     shared: &'s Shared<'a>,
+    /// Where the template's resources go.
     target: Target,
+    /// What `resourceGroup()`, `subscription()`, `resourceId()`, ... see: the same as
+    /// `target`, except in a nested deployment with outer scope, whose functions
+    /// resolve against the parent template's scope (as ARM documents).
+    fn_target: Target,
     name: String,
     template: &'a Value,
     depth: usize,
@@ -362,9 +367,14 @@ fn run_template<'a>(
             Some(_) => return Err(section_error("variables", "an object")),
         }
     }
+    let fn_target = match &source {
+        Source::Outer(parent) => parent.fn_target.clone(),
+        Source::Own(_) => target.clone(),
+    };
     let dep = Deployment {
         shared,
         target,
+        fn_target,
         name: name.to_string(),
         template,
         depth,
@@ -937,13 +947,13 @@ impl<'s, 'a> Deployment<'s, 'a> {
         match lower {
             "resourcegroup" => {
                 no_args(name, args)?;
-                let rg = self.target.resource_group.as_ref().ok_or_else(|| {
+                let rg = self.fn_target.resource_group.as_ref().ok_or_else(|| {
                     TemplateError::invalid_template(
                         "The template function 'resourceGroup' is not expected at this location: the deployment is not at resource group scope.",
                     )
                 })?;
                 Ok(json!({
-                    "id": self.target.scope_id(),
+                    "id": self.fn_target.scope_id(),
                     "name": rg.name,
                     "type": "Microsoft.Resources/resourceGroups",
                     "location": rg.location,
@@ -953,7 +963,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
             }
             "subscription" => {
                 no_args(name, args)?;
-                let sub = self.target.subscription_id.as_ref().ok_or_else(|| {
+                let sub = self.fn_target.subscription_id.as_ref().ok_or_else(|| {
                     TemplateError::invalid_template(
                         "The template function 'subscription' is not expected at this location: the deployment is not at subscription or resource group scope.",
                     )
@@ -961,7 +971,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
                 Ok(json!({
                     "id": format!("/subscriptions/{sub}"),
                     "subscriptionId": sub,
-                    "tenantId": self.target.tenant_id,
+                    "tenantId": self.fn_target.tenant_id,
                     "displayName": "Simulated subscription",
                 }))
             }
@@ -970,8 +980,8 @@ impl<'s, 'a> Deployment<'s, 'a> {
                 Ok(json!({
                     "countryCode": "US",
                     "displayName": "Simulated tenant",
-                    "id": format!("/tenants/{}", self.target.tenant_id),
-                    "tenantId": self.target.tenant_id,
+                    "id": format!("/tenants/{}", self.fn_target.tenant_id),
+                    "tenantId": self.fn_target.tenant_id,
                 }))
             }
             "managementgroup" => {
@@ -979,7 +989,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
                 arity(name, &vals, 0, 1)?;
                 let mg = match vals.first() {
                     Some(v) => as_str(name, v)?.to_string(),
-                    None => self.target.management_group.clone().ok_or_else(|| {
+                    None => self.fn_target.management_group.clone().ok_or_else(|| {
                         TemplateError::invalid_template(
                             "The template function 'managementGroup' is not expected at this location: the deployment is not at management group scope.",
                         )
@@ -991,10 +1001,10 @@ impl<'s, 'a> Deployment<'s, 'a> {
                     "type": "Microsoft.Management/managementGroups",
                     "properties": {
                         "displayName": mg,
-                        "tenantId": self.target.tenant_id,
+                        "tenantId": self.fn_target.tenant_id,
                         "details": {"parent": {
-                            "id": mg_id(&self.target.tenant_id),
-                            "name": self.target.tenant_id,
+                            "id": mg_id(&self.fn_target.tenant_id),
+                            "name": self.fn_target.tenant_id,
                             "displayName": "Tenant Root Group",
                         }},
                     },
@@ -1018,7 +1028,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
                         "provisioningState": "Accepted",
                     },
                 });
-                if let Some(loc) = &self.target.location {
+                if let Some(loc) = &self.fn_target.location {
                     out["location"] = json!(loc);
                 }
                 Ok(out)
@@ -1026,8 +1036,8 @@ impl<'s, 'a> Deployment<'s, 'a> {
             "deployer" => {
                 no_args(name, args)?;
                 Ok(json!({
-                    "objectId": runtime::seeded_guid(&self.target.tenant_id, "deployer"),
-                    "tenantId": self.target.tenant_id,
+                    "objectId": runtime::seeded_guid(&self.fn_target.tenant_id, "deployer"),
+                    "tenantId": self.fn_target.tenant_id,
                     "userPrincipalName": "deployer@simulated.example",
                 }))
             }
@@ -1376,9 +1386,9 @@ impl<'s, 'a> Deployment<'s, 'a> {
                         invalid_arg(name, "no argument is a resource type ('Namespace/type')")
                     })?;
                 let prefix = match type_at {
-                    0 => self.target.scope_id(),
+                    0 => self.fn_target.scope_id(),
                     1 => {
-                        let sub = self.target.subscription_id.as_deref().ok_or_else(|| {
+                        let sub = self.fn_target.subscription_id.as_deref().ok_or_else(|| {
                             invalid_arg(name, "a resource group was named outside a subscription")
                         })?;
                         format!("/subscriptions/{sub}/resourceGroups/{}", strings[0])
@@ -1393,7 +1403,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
             "subscriptionresourceid" => {
                 need(2)?;
                 let (sub, rest) = if strings[0].contains('/') {
-                    let sub = self.target.subscription_id.clone().ok_or_else(|| {
+                    let sub = self.fn_target.subscription_id.clone().ok_or_else(|| {
                         invalid_arg(
                             name,
                             "the deployment is not within a subscription; pass the subscription id",
@@ -1424,7 +1434,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
             _ => {
                 need(2)?;
                 let (mg, rest) = if strings[0].contains('/') {
-                    let mg = self.target.management_group.clone().ok_or_else(|| {
+                    let mg = self.fn_target.management_group.clone().ok_or_else(|| {
                         invalid_arg(name, "the deployment is not at management group scope; pass the management group name")
                     })?;
                     (mg, &strings[..])

@@ -354,13 +354,18 @@ fn nested_deployment_with_inner_scope() {
 fn nested_deployment_with_outer_scope_sees_outer_parameters() {
     let mut m = module(false);
     m["properties"]["template"]["resources"][0]["name"] = json!("[parameters('name')]");
-    m["properties"]["template"]["outputs"] =
-        json!({"o": {"type": "string", "value": "[parameters('name')]"}});
+    m["properties"]["template"]["outputs"] = json!({
+        "o": {"type": "string", "value": "[parameters('name')]"},
+        "rg": {"type": "string", "value": "[resourceGroup().name]"}
+    });
     let d = run(
         json!({
             "parameters": {"name": {"type": "string"}},
             "resources": [m],
-            "outputs": {"o": {"type": "string", "value": "[reference('mod1').outputs.o.value]"}}
+            "outputs": {
+                "o": {"type": "string", "value": "[reference('mod1').outputs.o.value]"},
+                "rg": {"type": "string", "value": "[reference('mod1').outputs.rg.value]"}
+            }
         }),
         json!({"name": {"value": "outer"}}),
     )
@@ -371,6 +376,9 @@ fn nested_deployment_with_outer_scope_sees_outer_parameters() {
         d.resources[0].id
     );
     assert_eq!(output(&d, "o"), json!("outer"));
+    assert!(d.resources[0].id.contains("/resourceGroups/other-rg/"));
+    // With outer scope, functions resolve against the parent's resource group.
+    assert_eq!(output(&d, "rg"), json!("rg1"));
 }
 
 #[test]
