@@ -471,6 +471,17 @@ pub(crate) fn get(shared: &Shared, scope: &Scope, name: &str) -> Handled {
     Ok(Reply::json(200, record.body()))
 }
 
+/// The scope's history, oldest first.
+pub(crate) fn list(shared: &Shared, scope: &Scope) -> Handled {
+    let state = shared.state();
+    let value: Vec<Value> = state
+        .deployments
+        .get(&scope.key())
+        .map(|records| records.values().map(DeploymentRecord::body).collect())
+        .unwrap_or_default();
+    Ok(Reply::json(200, json!({ "value": value })))
+}
+
 pub(crate) fn delete(
     shared: &Arc<Shared>,
     request: &ArmRequest,

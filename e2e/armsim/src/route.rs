@@ -58,6 +58,10 @@ pub(crate) enum Route {
         subscription: String,
         name: String,
     },
+    /// `GET {scope}/providers/Microsoft.Resources/deployments`.
+    DeploymentList {
+        scope: Scope,
+    },
     Deployment {
         scope: Scope,
         name: String,
@@ -98,6 +102,7 @@ impl Route {
             Route::Admin(_) => "admin",
             Route::ResourceGroups { .. } => "resourceGroups/list",
             Route::ResourceGroup { .. } => "resourceGroups",
+            Route::DeploymentList { .. } => "deployments/list",
             Route::Deployment { action, .. } => match action {
                 DeploymentAction::Itself => "deployments",
                 DeploymentAction::Cancel => "deployments/cancel",
@@ -122,9 +127,9 @@ impl Route {
             | Route::Operation { subscription, .. }
             | Route::Provider { subscription, .. }
             | Route::Resource { subscription, .. } => Some(subscription),
-            Route::Deployment { scope, .. } | Route::Stack { scope, .. } => {
-                Some(&scope.subscription)
-            }
+            Route::Deployment { scope, .. }
+            | Route::DeploymentList { scope }
+            | Route::Stack { scope, .. } => Some(&scope.subscription),
             Route::Token { .. } | Route::Admin(_) | Route::Unknown => None,
         }
     }
@@ -225,6 +230,7 @@ pub(crate) fn parse(path: &str) -> Route {
     // lower[rest] == "providers"
     let tail = &lower[rest + 1..];
     match tail {
+        ["microsoft.resources", "deployments"] => Route::DeploymentList { scope },
         ["microsoft.resources", "deployments", _, more @ ..] => {
             let name = seg(rest + 3);
             let (action, operation) = match more {
@@ -323,6 +329,12 @@ mod tests {
             "/subscriptions/sub/resourceGroups/My-RG/providers/Microsoft.Resources/deployments/d/whatIf",
         );
         assert_eq!(what_if.name(), "deployments/whatIf");
+        assert_eq!(
+            parse(
+                "/subscriptions/sub/resourceGroups/My-RG/providers/Microsoft.Resources/deployments/"
+            ),
+            Route::DeploymentList { scope: rg_scope() }
+        );
         assert_eq!(
             parse(
                 "/subscriptions/sub/resourceGroups/My-RG/providers/Microsoft.Resources/deployments/d/bogus"

@@ -346,6 +346,9 @@ fn dispatch(shared: &Arc<Shared>, route: &Route, request: &ArmRequest) -> Handle
             Method::DELETE => resources::delete_group(shared, request, subscription, name),
             _ => Err(method_not_allowed(method)),
         },
+        Route::DeploymentList { scope } if method == Method::GET => {
+            deployments::list(shared, scope)
+        }
         Route::Deployment {
             scope,
             name,

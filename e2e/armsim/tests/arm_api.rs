@@ -324,6 +324,14 @@ async fn deployment_create_poll_get_operations_and_delete_record() {
             .any(|e| e.action == InventoryAction::Updated && e.id == account_id("rg1", "acct1"))
     );
 
+    let history = h
+        .get(&format!(
+            "{}/providers/Microsoft.Resources/deployments?api-version={API}",
+            rg_path("rg1")
+        ))
+        .await;
+    assert_eq!(history.body["value"][0]["name"], "dep1");
+
     // DELETE removes the record only.
     let deleted = h.delete(&path).await;
     assert_eq!(deleted.status, StatusCode::ACCEPTED);
