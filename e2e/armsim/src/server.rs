@@ -273,7 +273,7 @@ async fn arm(
         }
         Some(RequestFault::Status { status }) => {
             shared.counters().faults += 1;
-            return Outcome::Reply(gateway_error(status));
+            return Outcome::Reply(injected_error(status));
         }
         None => {}
     }
@@ -309,20 +309,30 @@ fn throttled(retry_after_secs: u64) -> Reply {
     .header("retry-after", retry_after_secs.to_string())
 }
 
-fn gateway_error(status: u16) -> Reply {
+/// An injected error answer: 5xx come from the gateway, 4xx as the service's own.
+fn injected_error(status: u16) -> Reply {
     let code = match status {
+        400 => "BadRequest",
+        404 => "NotFound",
+        408 => "RequestTimeout",
+        409 => "Conflict",
+        429 => "TooManyRequests",
         500 => "InternalServerError",
         502 => "BadGateway",
         503 => "ServiceUnavailable",
         504 => "GatewayTimeout",
         _ => "InjectedFault",
     };
-    error_reply(&ArmError::new(
+    let reply = error_reply(&ArmError::new(
         status,
         code,
         format!("armsim injected a {status} response."),
-    ))
-    .header("x-ms-failure-cause", "gateway")
+    ));
+    if status >= 500 {
+        reply.header("x-ms-failure-cause", "gateway")
+    } else {
+        reply
+    }
 }
 
 fn method_not_allowed(method: &Method) -> ArmError {

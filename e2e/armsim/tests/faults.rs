@@ -165,6 +165,11 @@ async fn injected_throttles_gateway_errors_and_dropped_connections() {
     assert_eq!(unavailable.header("x-ms-failure-cause"), Some("gateway"));
     set_fault(RequestFault::Status { status: 500 });
     assert_eq!(h.get(&path).await.status, StatusCode::INTERNAL_SERVER_ERROR);
+    set_fault(RequestFault::Status { status: 409 });
+    let conflict = h.get(&path).await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert_eq!(conflict.code(), "Conflict");
+    assert_eq!(conflict.header("x-ms-failure-cause"), None);
 
     set_fault(RequestFault::Drop);
     let dropped = h.http.get(h.url(&path)).bearer_auth(&h.token).send().await;
@@ -183,7 +188,7 @@ async fn injected_throttles_gateway_errors_and_dropped_connections() {
 
     let counters = h.sim.counters();
     assert_eq!(counters.throttled, 1);
-    assert_eq!(counters.faults, 3);
+    assert_eq!(counters.faults, 4);
 }
 
 #[tokio::test]
