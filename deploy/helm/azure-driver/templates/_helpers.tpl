@@ -51,7 +51,28 @@ app.kubernetes.io/component: controller
 {{- define "azure-driver.shimResources" -}}
 {{- $resources := deepCopy (.Values.app.resources | default dict) -}}
 {{- $resources = mergeOverwrite $resources (deepCopy (.Values.resources | default dict)) -}}
-{{- toYaml $resources -}}
+{{- include "azure-driver.resources" $resources -}}
+{{- end -}}
+
+{{/*
+Resource requirements with every quantity as a string: values files say `cpu: 2`, and
+server-side apply (Helm 4) rejects numbers where the schema says quantity.
+*/}}
+{{- define "azure-driver.resources" -}}
+{{- range $section, $quantities := . }}
+{{ $section }}:
+{{- range $name, $quantity := $quantities }}
+  {{ $name }}: {{ include "azure-driver.quantity" $quantity | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "azure-driver.quantity" -}}
+{{- if and (kindIs "float64" .) (eq (float64 (int64 .)) .) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- . -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Namespaces the controller watches; empty means all. The release namespace is always among them. */}}
