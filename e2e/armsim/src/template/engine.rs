@@ -536,11 +536,17 @@ impl<'s, 'a> Deployment<'s, 'a> {
         decl: &'a Value,
         values: &Map<String, Value>,
     ) -> Result<TypedValue> {
-        let (arm_type, typed_decl) = self.declared_type(decl).ok_or_else(|| {
-            TemplateError::invalid_template(format!(
-                "The template parameter '{name}' has no valid type: expected one of 'string, securestring, int, bool, object, secureobject, array'."
-            ))
-        })?;
+        // A declaration with neither `type` nor `$ref` accepts any value (Bicep's `any`).
+        let untyped = decl.get("type").is_none() && decl.get("$ref").is_none();
+        let declared = if untyped {
+            None
+        } else {
+            Some(self.declared_type(decl).ok_or_else(|| {
+                TemplateError::invalid_template(format!(
+                    "The template parameter '{name}' has no valid type: expected one of 'string, securestring, int, bool, object, secureobject, array'."
+                ))
+            })?)
+        };
         let provided = values
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -572,7 +578,8 @@ impl<'s, 'a> Deployment<'s, 'a> {
                 }
             },
         };
-        let value = if value.is_null() && nullable {
+        let (arm_type, typed_decl) = declared.unwrap_or((type_of_value(&value), decl));
+        let value = if (value.is_null() && nullable) || untyped {
             value
         } else {
             coerce(value, arm_type).map_err(|got| {

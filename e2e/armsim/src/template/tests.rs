@@ -71,6 +71,13 @@ fn parameters_defaults_variables_and_outputs() {
     assert_eq!(d.parameters["secret"].type_name, "SecureString");
     assert_eq!(d.parameters["secret"].value, Value::Null);
     assert_eq!(d.parameters["prefix"].value, json!("abc"));
+    let untyped = run(
+        json!({"parameters": {"anything": {}}, "resources": [],
+               "outputs": {"o": {"type": "object", "value": "[parameters('anything')]"}}}),
+        json!({"anything": {"value": {"k": 1}}}),
+    )
+    .unwrap();
+    assert_eq!(untyped.parameters["anything"].type_name, "Object");
 }
 
 #[test]
