@@ -678,12 +678,15 @@ impl<'a> Emitter<'a> {
                                     value.span,
                                 );
                             }
+                            let span = self
+                                .first_runtime_span(value, &mut Vec::new())
+                                .unwrap_or(value.span);
                             return Err(Diagnostic::error(
                                 "BCP182",
                                 format!(
                                     "This expression is being used in the for-body of the variable \"{name}\", which requires values that can be calculated at the start of the deployment."
                                 ),
-                                value.span,
+                                span,
                             ));
                         }
                         continue;
@@ -1514,6 +1517,39 @@ impl<'a> Emitter<'a> {
                 r
             }
             ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Null => false,
+        }
+    }
+
+    /// The span of the innermost container item that needs a runtime value, where
+    /// the official compiler reports it (the property value, not the whole loop).
+    fn first_runtime_span(&self, e: &Expr, locals: &mut Vec<String>) -> Option<Span> {
+        match &e.kind {
+            ExprKind::For {
+                item,
+                index,
+                iterable,
+                body,
+            } => {
+                if self.is_runtime_expr(iterable, locals) {
+                    return self.first_runtime_span(iterable, locals);
+                }
+                let n = locals.len();
+                locals.extend(item.iter().cloned());
+                locals.extend(index.iter().cloned());
+                let r = self.first_runtime_span(body, locals);
+                locals.truncate(n);
+                r
+            }
+            ExprKind::Object(items) => items.iter().find_map(|i| match i {
+                ObjectItem::Property { value: x, .. } | ObjectItem::Spread(x) => {
+                    self.first_runtime_span(x, locals)
+                }
+                ObjectItem::NestedResource(_) => None,
+            }),
+            ExprKind::Array(items) => items.iter().find_map(|i| match i {
+                ArrayItem::Value(x) | ArrayItem::Spread(x) => self.first_runtime_span(x, locals),
+            }),
+            _ => self.is_runtime_expr(e, locals).then_some(e.span),
         }
     }
 

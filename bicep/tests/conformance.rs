@@ -4,8 +4,15 @@
 //!
 //! Comparison rule (the official suite's): JSON equality ignoring object key order
 //! and `metadata._generator`. Invalid cases must be rejected with a real error (not
-//! an unsupported-construct report) that points at a line holding code; the corpus
-//! carries no expected diagnostics to compare positions with.
+//! an unsupported-construct report), and at least one of our errors must sit on a
+//! line where the official compiler also reports an error.
+//!
+//! The corpus ships no expected diagnostics, so `invalid-expected-lines.json` holds
+//! them: transcribed from the `main.diagnostics.bicep` baselines of the Azure/bicep
+//! repository (`src/Bicep.Core.Samples/Files/baselines/<case>/`), errors only
+//! (warnings and infos dropped), each matched to this corpus's `main.bicep` by the
+//! annotated source line's text. Cases marked `partial` list only the errors of the
+//! part of the official file that was transcribed: a subset of the official lines.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -95,12 +102,17 @@ enum Failure {
     Unsupported(String),
     /// Rejected with a real error: the compiler wrongly calls valid Bicep invalid.
     Misrejected(String),
+    /// An invalid case rejected, but with no error on an official error line.
+    WrongLine(String),
 }
 
 impl Failure {
     fn message(&self) -> &str {
         match self {
-            Failure::Differs(m) | Failure::Unsupported(m) | Failure::Misrejected(m) => m,
+            Failure::Differs(m)
+            | Failure::Unsupported(m)
+            | Failure::Misrejected(m)
+            | Failure::WrongLine(m) => m,
         }
     }
 }
@@ -130,24 +142,76 @@ fn run_valid(dir: &Path) -> Result<(), Failure> {
     }
 }
 
-fn run_invalid(dir: &Path) -> Result<(), String> {
-    let path = dir.join("main.bicep");
-    let source = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-    match bicep::compile_file(&path) {
-        Ok(_) => Err("accepted an invalid program".into()),
+/// The official compiler's error lines for one invalid case.
+struct OfficialErrors {
+    lines: Vec<usize>,
+    partial: bool,
+}
+
+fn official_errors() -> BTreeMap<String, OfficialErrors> {
+    let data: Value = serde_json::from_str(include_str!("invalid-expected-lines.json"))
+        .expect("invalid-expected-lines.json is valid JSON");
+    let Value::Object(cases) = data else {
+        panic!("invalid-expected-lines.json must be an object");
+    };
+    cases
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with('_'))
+        .map(|(name, case)| {
+            let lines = case["errorLines"]
+                .as_array()
+                .expect("errorLines is an array")
+                .iter()
+                .map(|l| l.as_u64().expect("line numbers are integers") as usize)
+                .collect();
+            let partial = case["partial"].as_bool().unwrap_or(false);
+            (name, OfficialErrors { lines, partial })
+        })
+        .collect()
+}
+
+/// Rejects with a real error on one of the official error lines; prints both sets.
+fn run_invalid(dir: &Path, official: Option<&OfficialErrors>) -> Result<(), Failure> {
+    let ours: Vec<usize> = match bicep::compile_file(dir.join("main.bicep")) {
+        Ok(_) => return Err(Failure::Differs("accepted an invalid program".into())),
         Err(d) => {
-            let first = d.0.first().ok_or("rejected without a diagnostic")?;
+            let Some(first) = d.0.first() else {
+                return Err(Failure::Differs("rejected without a diagnostic".into()));
+            };
             // "Not implemented" is no proof that the program's error was found.
-            if first.diagnostic.is_unsupported() {
-                return Err(format!("rejected only as unsupported: {first}"));
+            if d.is_unsupported() {
+                return Err(Failure::Differs(format!(
+                    "rejected only as unsupported: {first}"
+                )));
             }
-            let lines: Vec<&str> = source.lines().collect();
-            let line = lines.get(first.line - 1).map(|l| l.trim()).unwrap_or("");
-            if line.is_empty() || line.starts_with("//") {
-                return Err(format!("diagnostic on a line without code: {first}"));
-            }
-            Ok(())
+            let mut lines: Vec<usize> =
+                d.0.iter()
+                    .filter(|x| !x.diagnostic.is_unsupported() && x.path.ends_with("main.bicep"))
+                    .map(|x| x.line)
+                    .collect();
+            lines.dedup();
+            lines
         }
+    };
+    let Some(official) = official else {
+        return Err(Failure::WrongLine(format!(
+            "no official diagnostics recorded for this case (ours: {ours:?})"
+        )));
+    };
+    let matched = ours.iter().any(|l| official.lines.contains(l));
+    println!(
+        "  official error lines{}: {:?}\n  ours: {:?}\n  match: {}",
+        if official.partial { " (partial)" } else { "" },
+        official.lines,
+        ours,
+        if matched { "yes" } else { "no" }
+    );
+    if matched {
+        Ok(())
+    } else {
+        Err(Failure::WrongLine(format!(
+            "no error on an official error line (ours: {ours:?})"
+        )))
     }
 }
 
@@ -184,18 +248,22 @@ fn conformance_corpus() {
         ),
     ];
     let floors = floors();
+    let official = official_errors();
     let mut failures = Vec::new();
     let mut summary = Vec::new();
     for (name, cases, valid) in &folders {
         assert!(!cases.is_empty(), "no cases in {name}");
         let mut passed = 0;
         let mut misrejected = 0;
+        let mut wrong_line = 0;
         for dir in cases {
             let rel = dir.strip_prefix(&root).unwrap_or(dir).display().to_string();
             let result = if *valid {
                 run_valid(dir)
             } else {
-                run_invalid(dir).map_err(Failure::Differs)
+                let case = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                println!("CASE {rel}");
+                run_invalid(dir, official.get(case))
             };
             match result {
                 Ok(()) => {
@@ -203,8 +271,10 @@ fn conformance_corpus() {
                     println!("PASS {rel}");
                 }
                 Err(e) => {
-                    if matches!(e, Failure::Misrejected(_)) {
-                        misrejected += 1;
+                    match e {
+                        Failure::Misrejected(_) => misrejected += 1,
+                        Failure::WrongLine(_) => wrong_line += 1,
+                        _ => {}
                     }
                     println!("FAIL {rel}: {}", e.message());
                 }
@@ -213,12 +283,22 @@ fn conformance_corpus() {
         let suffix = if *valid {
             format!(" ({misrejected} valid cases rejected with a real error)")
         } else {
-            " rejected on the right line".to_string()
+            format!(
+                " rejected with an error on an official error line ({} rejected)",
+                passed + wrong_line
+            )
         };
         summary.push(format!("{name}: {passed}/{}{suffix}", cases.len()));
         let floor = floors.get(*name).copied().unwrap_or(0);
         if passed < floor {
             failures.push(format!("{name}: {passed} is below the floor {floor}"));
+        }
+        let rejected_floor = floors.get(&format!("{name} rejected")).copied();
+        if let Some(f) = rejected_floor.filter(|f| passed + wrong_line < *f) {
+            failures.push(format!(
+                "{name}: {} rejected is below the floor {f}",
+                passed + wrong_line
+            ));
         }
         // Valid Bicep must never be called invalid: at most "unsupported".
         let ceiling = floors
