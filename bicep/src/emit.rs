@@ -514,7 +514,7 @@ impl<'a> Emitter<'a> {
                 sym_span,
             ));
         };
-        let full_type = canonical_type(&ty).map(str::to_string).unwrap_or(ty);
+        let full_type = canonical_type(&ty, &ver).map(str::to_string).unwrap_or(ty);
         let idx = self.resources.len();
         // Nested resources are named by their path, e.g. `parent::child`.
         let qualified = match parent {

@@ -3,7 +3,9 @@
 //! The official compiler rewrites a resource type to the casing its type library
 //! uses (`microsoft.storage/storageAccounts` → `Microsoft.Storage/storageAccounts`).
 //! This table holds that casing for common types; unknown types keep the casing
-//! they were written with.
+//! they were written with. The type library spells a few types differently from one
+//! API version to the next (`Microsoft.Cache/Redis@2019-07-01` but
+//! `Microsoft.Cache/redis@2020-06-01`); `VERSIONED` holds those.
 
 const CANONICAL: &[&str] = &[
     "Microsoft.ApiManagement/service",
@@ -81,8 +83,23 @@ const CANONICAL: &[&str] = &[
     "Microsoft.Web/sites/config",
 ];
 
-/// The canonical spelling of `ty`, when it is a well-known type.
-pub fn canonical_type(ty: &str) -> Option<&'static str> {
+/// Types whose spelling changes at one API version: (spelling before, first API
+/// version of the new spelling, spelling from then on).
+const VERSIONED: &[(&str, &str, &str)] = &[(
+    "Microsoft.Cache/Redis",
+    "2020-06-01",
+    "Microsoft.Cache/redis",
+)];
+
+/// The canonical spelling of `ty` at `api_version`, when it is a well-known type.
+pub fn canonical_type(ty: &str, api_version: &str) -> Option<&'static str> {
+    // API versions are `yyyy-mm-dd[-suffix]`, so text order is date order.
+    if let Some((before, since, after)) = VERSIONED
+        .iter()
+        .find(|(before, ..)| before.eq_ignore_ascii_case(ty))
+    {
+        return Some(if api_version < *since { before } else { after });
+    }
     CANONICAL
         .iter()
         .copied()
@@ -96,9 +113,28 @@ mod tests {
     #[test]
     fn rewrites_case_of_known_types_only() {
         assert_eq!(
-            canonical_type("microsoft.storage/STORAGEaccounts"),
+            canonical_type("microsoft.storage/STORAGEaccounts", "2023-01-01"),
             Some("Microsoft.Storage/storageAccounts")
         );
-        assert_eq!(canonical_type("Contoso.Widgets/gadgets"), None);
+        assert_eq!(
+            canonical_type("Contoso.Widgets/gadgets", "2023-01-01"),
+            None
+        );
+    }
+
+    #[test]
+    fn spelling_follows_the_api_version_where_the_type_library_changed_it() {
+        assert_eq!(
+            canonical_type("Microsoft.Cache/redis", "2019-07-01"),
+            Some("Microsoft.Cache/Redis")
+        );
+        assert_eq!(
+            canonical_type("Microsoft.Cache/Redis", "2020-06-01"),
+            Some("Microsoft.Cache/redis")
+        );
+        assert_eq!(
+            canonical_type("microsoft.cache/REDIS", "2024-03-01"),
+            Some("Microsoft.Cache/redis")
+        );
     }
 }
