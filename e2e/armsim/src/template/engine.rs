@@ -2030,10 +2030,8 @@ impl<'s, 'a> Deployment<'s, 'a> {
                     "The nested deployment '{name}' has no 'properties' object."
                 ))
             })?;
-        if props.contains_key("templateLink") && !props.contains_key("template") {
-            return Err(TemplateError::invalid_template(format!(
-                "The nested deployment '{name}' uses 'templateLink', which this simulator does not implement; inline the template."
-            )));
+        if let (None, Some(link)) = (props.get("template"), props.get("templateLink")) {
+            return self.deploy_linked(raw, props, link, frame, name);
         }
         let template = props.get("template").ok_or_else(|| {
             TemplateError::invalid_template(format!(
@@ -2046,10 +2044,6 @@ impl<'s, 'a> Deployment<'s, 'a> {
             .and_then(Value::as_str)
             .is_some_and(|s| s.eq_ignore_ascii_case("inner"));
         let target = self.nested_target(raw, frame)?;
-        let mode = match props.get("mode") {
-            Some(m) => self.eval_value(m, frame)?,
-            None => json!("Incremental"),
-        };
         let before = self.shared.planned.borrow().len();
         let depth = self.shared.depth.get();
         if depth + NESTED_DEPLOYMENT_WEIGHT > MAX_CALL_DEPTH {
@@ -2060,7 +2054,90 @@ impl<'s, 'a> Deployment<'s, 'a> {
         self.shared.depth.set(depth + NESTED_DEPLOYMENT_WEIGHT);
         let result = self.run_nested(props, template, target, name, inner, frame);
         self.shared.depth.set(depth);
-        let result = result?;
+        self.nested_properties(props, frame, name, before, result?)
+    }
+
+    /// A nested deployment whose `templateLink.id` names a template spec version: its
+    /// `properties.mainTemplate`, evaluated in its own (inner) scope. URI links are
+    /// not fetched.
+    fn deploy_linked(
+        &self,
+        raw: &'a Map<String, Value>,
+        props: &'a Map<String, Value>,
+        link: &Value,
+        frame: &Frame,
+        name: &str,
+    ) -> Result<Value> {
+        let id = match link.get("id") {
+            Some(id) => self.eval_value(id, frame)?,
+            None => {
+                return Err(TemplateError::invalid_template(format!(
+                    "The nested deployment '{name}' links its template by URI ('templateLink.uri'/'relativePath'), which this simulator does not fetch; inline the template or link a template spec by 'id'."
+                )));
+            }
+        };
+        let id = as_str("templateLink", &id)?.to_string();
+        let spec = self
+            .shared
+            .planned
+            .borrow()
+            .iter()
+            .find(|p| p.id.eq_ignore_ascii_case(&id))
+            .map(|p| p.body.clone())
+            .or_else(|| self.shared.lookup.get(&id))
+            .ok_or_else(|| not_found(&id))?;
+        let template = spec
+            .pointer("/properties/mainTemplate")
+            .filter(|t| t.is_object())
+            .cloned()
+            .ok_or_else(|| {
+                TemplateError::invalid_template(format!(
+                    "The template spec version '{id}' linked by nested deployment '{name}' has no 'properties.mainTemplate'."
+                ))
+            })?;
+        let target = self.nested_target(raw, frame)?;
+        let params = match props.get("parameters") {
+            Some(p) => self.eval_value(p, frame)?,
+            None => json!({}),
+        };
+        let params = params.as_object().cloned().ok_or_else(|| {
+            TemplateError::invalid_template(format!(
+                "The parameters of nested deployment '{name}' must be an object."
+            ))
+        })?;
+        let before = self.shared.planned.borrow().len();
+        let depth = self.shared.depth.get();
+        if depth + NESTED_DEPLOYMENT_WEIGHT > MAX_CALL_DEPTH {
+            return Err(TemplateError::invalid_template(format!(
+                "The nested deployment '{name}' is nested too deeply within other deployments and expressions."
+            )));
+        }
+        self.shared.depth.set(depth + NESTED_DEPLOYMENT_WEIGHT);
+        let result = run_template(
+            self.shared,
+            target,
+            name,
+            &template,
+            Source::Own(&params),
+            self.depth + 1,
+        );
+        self.shared.depth.set(depth);
+        self.nested_properties(props, frame, name, before, result?)
+    }
+
+    /// The `properties` of a finished nested deployment, as GET returns them.
+    fn nested_properties(
+        &self,
+        props: &Map<String, Value>,
+        frame: &Frame,
+        name: &str,
+        before: usize,
+        result: RunResult,
+    ) -> Result<Value> {
+        let mode = match props.get("mode") {
+            Some(m) => self.eval_value(m, frame)?,
+            None => json!("Incremental"),
+        };
         let output_resources: Vec<Value> = self.shared.planned.borrow()[before..]
             .iter()
             .map(|p| json!({"id": p.id}))

@@ -701,3 +701,36 @@ fn deployment_resource_comparison_logical_and_date_functions() {
     );
     assert_eq!(output(&d, "offsets"), json!([1, 2]));
 }
+
+#[test]
+fn template_spec_links_deploy_the_spec_main_template() {
+    let spec_id = format!("{RG}/providers/Microsoft.Resources/templateSpecs/spec/versions/1.0");
+    let lookup = Existing(HashMap::from([(
+        spec_id.to_lowercase(),
+        json!({"id": spec_id, "properties": {"mainTemplate": {
+            "parameters": {"n": {"type": "string"}},
+            "resources": [{"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2023-01-01", "name": "[parameters('n')]"}],
+            "outputs": {"ip": {"type": "string", "value": "[reference(parameters('n')).ipAddress]"}}
+        }}}),
+    )]));
+    let template = json!({
+        "resources": [{
+            "type": "Microsoft.Resources/deployments", "apiVersion": "2025-04-01", "name": "fromSpec",
+            "properties": {"mode": "Incremental", "templateLink": {"id": spec_id}, "parameters": {"n": {"value": "ip1"}}}
+        }],
+        "outputs": {"ip": {"type": "string", "value": "[reference('fromSpec').outputs.ip.value]"}}
+    });
+    let d = evaluate(&template, &json!({}), &ctx(), &lookup).unwrap();
+    assert!(d.resources[0].id.ends_with("/publicIPAddresses/ip1"));
+    assert_eq!(
+        output(&d, "ip"),
+        d.resources[0].body["properties"]["ipAddress"]
+    );
+    let missing = evaluate(&template, &json!({}), &ctx(), &nothing()).unwrap_err();
+    assert_eq!(missing.code, "ResourceNotFound");
+    let mut by_uri = template.clone();
+    by_uri["resources"][0]["properties"]["templateLink"] =
+        json!({"uri": "https://example.invalid/t.json"});
+    let e = evaluate(&by_uri, &json!({}), &ctx(), &lookup).unwrap_err();
+    assert!(e.message.contains("templateLink.uri"), "{}", e.message);
+}
