@@ -18,7 +18,8 @@ const GENERATED_HEADER: &str =
 
 /// The `AzureResource` CRD as installed: the derived schema plus the cross-field rule
 /// "resource-group scope needs `resourceGroup`", which kube's structural-schema rewrite
-/// would flatten away if it were part of the derived schema.
+/// would flatten away if it were part of the derived schema. Install this one rather than
+/// `<AzureResource as CustomResourceExt>::crd()`, which lacks that rule.
 pub fn crd() -> CustomResourceDefinition {
     let mut crd = AzureResource::crd();
     for version in &mut crd.spec.versions {
