@@ -193,6 +193,10 @@ impl Lexer<'_> {
                         self.string()?
                     }
                 }
+                b'$' if self.dollar_multi_string_start().is_some() => {
+                    let dollars = self.dollar_multi_string_start().unwrap_or(1);
+                    self.interp_multi_string(dollars)?
+                }
                 b'0'..=b'9' => {
                     while self.peek(0).is_ascii_digit() {
                         self.pos += 1;
@@ -357,6 +361,72 @@ impl Lexer<'_> {
         }
     }
 
+    /// The number of `$` before `'''` when a multi-line interpolated string
+    /// (`$'''…${x}…'''`, `$$'''…$${x}…'''`) starts here.
+    fn dollar_multi_string_start(&self) -> Option<usize> {
+        let rest = &self.src[self.pos..];
+        let dollars = rest.bytes().take_while(|b| *b == b'$').count();
+        rest[dollars..].starts_with("'''").then_some(dollars)
+    }
+
+    /// A multi-line string whose holes open with `dollars` dollar signs and `{`;
+    /// shorter runs of `$` are literal text. No escapes, as in `'''` strings.
+    fn interp_multi_string(&mut self, dollars: usize) -> Result<Tok, Diagnostic> {
+        let start = self.pos;
+        self.pos += dollars + 3;
+        if self.src[self.pos..].starts_with("\r\n") {
+            self.pos += 2;
+        } else if self.peek(0) == b'\n' {
+            self.pos += 1;
+        }
+        let mut pieces = Vec::new();
+        let mut holes = Vec::new();
+        let mut cur = String::new();
+        loop {
+            let rest = &self.src[self.pos..];
+            if rest.is_empty() {
+                return Err(Diagnostic::error(
+                    "BCP140",
+                    "The multi-line string at this location is not terminated. Terminate it with \"'''\".",
+                    Span::new(start, start + dollars + 3),
+                ));
+            }
+            if rest.starts_with("'''") {
+                // A closing run of more than three quotes ends with the last three.
+                let quotes = rest.bytes().take_while(|b| *b == b'\'').count();
+                cur.push_str(&rest[..quotes - 3]);
+                self.pos += quotes;
+                pieces.push(cur);
+                return Ok(Tok::Str { pieces, holes });
+            }
+            let run = rest.bytes().take_while(|b| *b == b'$').count();
+            if run >= dollars && rest[run..].starts_with('{') {
+                cur.push_str(&rest[..run - dollars]);
+                self.pos += run + 1;
+                pieces.push(std::mem::take(&mut cur));
+                if self.holes >= MAX_HOLE_DEPTH {
+                    return Err(Diagnostic::error(
+                        "BCP-DEPTH",
+                        "The string interpolation is nested too deeply.",
+                        Span::new(start, self.pos),
+                    ));
+                }
+                self.holes += 1;
+                let hole = self.tokens(true);
+                self.holes -= 1;
+                holes.push(hole?);
+                continue;
+            }
+            let take = if run > 0 {
+                run
+            } else {
+                rest.chars().next().map_or(1, char::len_utf8)
+            };
+            cur.push_str(&rest[..take]);
+            self.pos += take;
+        }
+    }
+
     fn string(&mut self) -> Result<Tok, Diagnostic> {
         let start = self.pos;
         self.pos += 1;
@@ -512,6 +582,15 @@ mod tests {
             kinds("'''\nhi\\n${x}'''")[0],
             Tok::MultiStr("hi\\n${x}".into())
         );
+    }
+
+    #[test]
+    fn dollar_multiline_string_opens_holes_with_as_many_dollars() {
+        let Tok::Str { pieces, holes } = &kinds("$$'''\n${a}$${b}$$$${c}'''")[0] else {
+            panic!("not an interpolated string");
+        };
+        assert_eq!(pieces, &["${a}", "$$", ""]);
+        assert_eq!(holes.len(), 2);
     }
 
     #[test]
