@@ -1,7 +1,7 @@
 //! State shared by all reconciles.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
@@ -22,6 +22,10 @@ pub struct Context {
     pub bicep: BicepCompiler,
     /// When each object (by uid) was last checked against Azure by this process.
     last_checked: Mutex<HashMap<String, Timestamp>>,
+    /// Resource groups this process created or updated (subscription/name/location,
+    /// lower case): one PUT per group instead of one per deployment keeps writes under
+    /// ARM's per-subscription limits. Forgotten when ARM reports the group missing.
+    ensured_groups: Mutex<HashSet<String>>,
 }
 
 impl Context {
@@ -40,6 +44,7 @@ impl Context {
             operator_subscription_id,
             bicep: BicepCompiler::default(),
             last_checked: Mutex::default(),
+            ensured_groups: Mutex::default(),
         }
     }
 
@@ -55,10 +60,27 @@ impl Context {
         self.checks().remove(uid);
     }
 
-    fn checks(&self) -> std::sync::MutexGuard<'_, HashMap<String, Timestamp>> {
-        // A panic while holding this lock leaves a plain map behind: still usable.
-        self.last_checked
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    pub fn group_ensured(&self, key: &str) -> bool {
+        lock(&self.ensured_groups).contains(key)
     }
+
+    pub fn mark_group_ensured(&self, key: &str, ensured: bool) {
+        let mut groups = lock(&self.ensured_groups);
+        if ensured {
+            groups.insert(key.to_owned());
+        } else {
+            groups.remove(key);
+        }
+    }
+
+    fn checks(&self) -> std::sync::MutexGuard<'_, HashMap<String, Timestamp>> {
+        lock(&self.last_checked)
+    }
+}
+
+/// A panic while holding one of these locks leaves a plain collection behind: still usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

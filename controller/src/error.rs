@@ -53,10 +53,6 @@ pub enum Error {
     /// A call to the Kubernetes API failed.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
-
-    /// Adding or removing the finalizer failed.
-    #[error("finalizer: {0}")]
-    Finalizer(String),
 }
 
 /// One nested ARM error detail.
@@ -109,7 +105,6 @@ pub fn is_retryable_reason(code: &str, details: &[ArmDetail]) -> bool {
         "InputNotFound",
         "ArmUnavailable",
         "KubernetesApiError",
-        "FinalizerError",
     ];
     OPERATOR_RETRYABLE.contains(&code) || is_retryable_arm_code(code, details)
 }
@@ -131,7 +126,6 @@ impl Error {
             } => "arm_terminal",
             Error::ArmUnavailable { .. } => "arm_unavailable",
             Error::Kube(_) => "kube",
-            Error::Finalizer(_) => "finalizer",
         }
     }
 
@@ -146,7 +140,6 @@ impl Error {
             Error::Arm { code, .. } => code.clone(),
             Error::ArmUnavailable { .. } => "ArmUnavailable".into(),
             Error::Kube(_) => "KubernetesApiError".into(),
-            Error::Finalizer(_) => "FinalizerError".into(),
         }
     }
 
@@ -158,8 +151,7 @@ impl Error {
             | Error::CredentialsInvalid(_)
             | Error::InputNotFound { .. }
             | Error::ArmUnavailable { .. }
-            | Error::Kube(_)
-            | Error::Finalizer(_) => true,
+            | Error::Kube(_) => true,
             Error::InvalidSpec(_) | Error::InvalidTemplate(_) => false,
             Error::Arm { retryable, .. } => *retryable,
         }

@@ -7,11 +7,11 @@ use crds::{AzureResource, AzureResourceStatus};
 use k8s_openapi::{api::core::v1::Secret, jiff::Timestamp};
 use kube::{
     Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
     core::DeserializeGuard,
     runtime::{
         controller::Action as Requeue,
         events::{Event, EventType},
-        finalizer::{self, finalizer},
     },
 };
 use tracing::{info, warn};
@@ -77,20 +77,61 @@ fn jitter() -> f64 {
     rand::random::<f64>() * 2.0 - 1.0
 }
 
+/// Finalizer handling: added (and persisted) before anything reaches ARM, removed only
+/// when the cleanup reports that nothing is left to do in Azure.
 async fn reconcile_object(object: Arc<AzureResource>, ctx: &Context) -> Result<Requeue> {
     let namespace = object.namespace().unwrap_or_default();
     let api: Api<AzureResource> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, object, |event| async {
-        match event {
-            finalizer::Event::Apply(o) => apply(&o, ctx, &api).await,
-            finalizer::Event::Cleanup(o) => cleanup(&o, ctx, &api).await,
+    let has_finalizer = object.finalizers().iter().any(|f| f == FINALIZER);
+    if object.metadata.deletion_timestamp.is_some() {
+        if !has_finalizer {
+            return Ok(Requeue::await_change());
         }
-    })
-    .await
-    .map_err(|e| match e {
-        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
-    })
+        return match cleanup(&object, ctx, &api).await? {
+            Cleanup::Finished => {
+                set_finalizer(&api, &object, false).await?;
+                Ok(Requeue::await_change())
+            }
+            Cleanup::Pending(after) => Ok(Requeue::requeue(after)),
+        };
+    }
+    if !has_finalizer {
+        // The finalizer change itself triggers the next reconcile.
+        set_finalizer(&api, &object, true).await?;
+        return Ok(Requeue::await_change());
+    }
+    apply(&object, ctx, &api).await
+}
+
+/// Adds or removes our finalizer; the resourceVersion makes it fail instead of
+/// overwriting a concurrent change of the list.
+async fn set_finalizer(
+    api: &Api<AzureResource>,
+    object: &AzureResource,
+    present: bool,
+) -> Result<()> {
+    let mut finalizers: Vec<String> = object
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    if present {
+        finalizers.push(FINALIZER.to_owned());
+    }
+    let patch = serde_json::json!({
+        "metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": object.resource_version(),
+        }
+    });
+    api.patch(
+        &object.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Creates or updates the deployment; failures are recorded in status and as an Event.
@@ -196,19 +237,36 @@ async fn run_apply(
         ctx.metrics.action(action_label(&action));
         action = match action {
             Action::StartDeployment => {
-                if let (
-                    Some(location),
-                    DeploymentScope::ResourceGroup {
-                        subscription_id,
-                        resource_group,
-                    },
-                ) = (&request.ensure_resource_group, &request.target.scope)
+                let group = match (&request.ensure_resource_group, &request.target.scope) {
+                    (
+                        Some(location),
+                        DeploymentScope::ResourceGroup {
+                            subscription_id,
+                            resource_group,
+                        },
+                    ) => Some((subscription_id, resource_group, location)),
+                    _ => None,
+                };
+                let group_key = group.map(|(s, g, l)| format!("{s}/{g}/{l}").to_ascii_lowercase());
+                if let (Some((subscription_id, resource_group, location)), Some(key)) =
+                    (group, &group_key)
+                    && !ctx.group_ensured(key)
                 {
                     azure
                         .ensure_resource_group(subscription_id, resource_group, location)
                         .await?;
+                    ctx.mark_group_ensured(key, true);
                 }
-                after_start(azure.start_deployment(&request).await?)
+                match azure.start_deployment(&request).await {
+                    Err(error) if error.reason() == "ResourceGroupNotFound" => {
+                        // Deleted behind our back: create it again on the next attempt.
+                        if let Some(key) = &group_key {
+                            ctx.mark_group_ensured(key, false);
+                        }
+                        return Err(error);
+                    }
+                    outcome => after_start(outcome?),
+                }
             }
             Action::PollOperation { operation_url } => after_poll(
                 azure
@@ -333,11 +391,19 @@ async fn run_apply(
 }
 
 /// Removes (or orphans) the Azure side, then lets the finalizer go.
+/// Where the deletion of an object stands.
+enum Cleanup {
+    /// Nothing is left to do in Azure: the finalizer may go.
+    Finished,
+    /// Azure is still working: look again after this long.
+    Pending(std::time::Duration),
+}
+
 async fn cleanup(
     object: &AzureResource,
     ctx: &Context,
     api: &Api<AzureResource>,
-) -> Result<Requeue> {
+) -> Result<Cleanup> {
     let mut status = object.status.clone().unwrap_or_default();
     match run_cleanup(object, ctx, api, &mut status).await {
         Ok(next) => Ok(next),
@@ -354,7 +420,7 @@ async fn run_cleanup(
     ctx: &Context,
     api: &Api<AzureResource>,
     status: &mut AzureResourceStatus,
-) -> Result<Requeue> {
+) -> Result<Cleanup> {
     let engine = match object.spec.engine {
         crds::Engine::Stack => Engine::Stack,
         crds::Engine::Deployment => Engine::Deployment,
@@ -396,7 +462,7 @@ async fn run_cleanup(
             )
             .await;
             ctx.forget(&uid);
-            return Ok(Requeue::await_change());
+            return Ok(Cleanup::Finished);
         };
         action = match action {
             DeleteAction::WaitForDeployment { operation_url } => {
@@ -405,11 +471,11 @@ async fn run_cleanup(
                         .poll_operation(OperationKind::Deploy(engine), &url)
                         .await?
                 {
-                    return Ok(Requeue::requeue(retry_after.unwrap_or(DEFAULT_POLL)));
+                    return Ok(Cleanup::Pending(retry_after.unwrap_or(DEFAULT_POLL)));
                 }
                 match azure.get_deployment(target).await? {
                     Some(o) if o.state == ProvisioningState::Running => {
-                        return Ok(Requeue::requeue(DEFAULT_POLL));
+                        return Ok(Cleanup::Pending(DEFAULT_POLL));
                     }
                     Some(o) => status.resources = o.resources,
                     None => {}
@@ -434,7 +500,7 @@ async fn run_cleanup(
                             )
                             .await;
                         }
-                        return Ok(Requeue::requeue(after));
+                        return Ok(Cleanup::Pending(after));
                     }
                 }
             }
@@ -444,7 +510,7 @@ async fn run_cleanup(
                     .await?
                 {
                     OperationStatus::Running { retry_after } => {
-                        return Ok(Requeue::requeue(retry_after.unwrap_or(DEFAULT_POLL)));
+                        return Ok(Cleanup::Pending(retry_after.unwrap_or(DEFAULT_POLL)));
                     }
                     OperationStatus::Succeeded => DeleteAction::RemoveFinalizer,
                     OperationStatus::Failed(failure) => {
@@ -459,7 +525,7 @@ async fn run_cleanup(
             DeleteAction::DiscoverResources => match azure.get_deployment(target).await? {
                 None => DeleteAction::RemoveFinalizer,
                 Some(o) if o.state == ProvisioningState::Running => {
-                    return Ok(Requeue::requeue(DEFAULT_POLL));
+                    return Ok(Cleanup::Pending(DEFAULT_POLL));
                 }
                 Some(o) => {
                     status.resources = o.resources;
@@ -490,7 +556,7 @@ async fn run_cleanup(
                 status::deleting(status, None, generation, now);
                 status::apply(api, object, status).await?;
                 if pending {
-                    return Ok(Requeue::requeue(DEFAULT_POLL));
+                    return Ok(Cleanup::Pending(DEFAULT_POLL));
                 }
                 decide_delete(status, engine, policy)
             }
@@ -509,7 +575,7 @@ async fn run_cleanup(
                 info!(object = %object.name_any(), namespace = ?object.namespace(), "{note}");
                 publish(ctx, object, EventType::Normal, "Deleted", "Delete", note).await;
                 ctx.forget(&uid);
-                return Ok(Requeue::await_change());
+                return Ok(Cleanup::Finished);
             }
         };
     }

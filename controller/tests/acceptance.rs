@@ -460,8 +460,9 @@ async fn deletion_per_engine_and_policy() {
     }
     assert!(
         h.inventory_under("rg-a").is_empty(),
-        "{:?}",
-        h.inventory_under("rg-a")
+        "{:?} {:?}",
+        h.inventory_under("rg-a"),
+        h.sim.counters().by_route
     );
     assert!(
         h.inventory_under("rg-b").is_empty(),

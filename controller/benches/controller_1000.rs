@@ -1,0 +1,218 @@
+//! 1,000 AzureResource objects with a small template, reconciled by the controller binary
+//! against the real local apiserver and armsim. Prints time until all Ready, ARM requests
+//! and apiserver writes per object, and the controller's peak RSS and CPU seconds.
+//!
+//! `cargo bench -p azure-driver-controller --bench controller_1000`
+//! (`BENCH_OBJECTS` changes the count, `BENCH_CONCURRENCY` the controller's workers).
+
+use std::{
+    collections::BTreeMap,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use armsim::{SimConfig, Simulator};
+use crds::{AzureResource, Phase};
+use futures::{StreamExt, stream};
+use k8s_openapi::{ByteString, api::core::v1::Secret};
+use kube::{
+    Api,
+    api::{ListParams, PostParams},
+};
+use serde_json::json;
+
+/// Objects are spread over this many subscriptions (100 each at the default count), as
+/// ARM's write limits are per subscription.
+const SUBSCRIPTIONS: usize = 10;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn subscription(i: usize) -> String {
+    format!("00000000-0000-0000-0000-0000000b{:04}", i % SUBSCRIPTIONS)
+}
+
+/// Sum of the apiserver's write requests (all resources), from its own metrics.
+fn apiserver_writes(cp: &e2e::ControlPlane) -> f64 {
+    let output = cp
+        .kubectl()
+        .args(["get", "--raw", "/metrics"])
+        .output()
+        .expect("kubectl runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter(|l| {
+            ["POST", "PUT", "PATCH", "DELETE", "APPLY"]
+                .iter()
+                .any(|v| l.contains(&format!("verb=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Peak resident set (MiB) and CPU seconds (user + system) of a process.
+fn process_usage(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let peak_kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start at state (field 3).
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields
+        .get(11)
+        .zip(fields.get(12))
+        .map(|(u, s)| u.parse::<f64>().unwrap_or(0.0) + s.parse::<f64>().unwrap_or(0.0))
+        .unwrap_or(0.0);
+    let per_second: f64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0);
+    (peak_kib / 1024.0, ticks / per_second)
+}
+
+#[tokio::main]
+async fn main() {
+    let count = env_number("BENCH_OBJECTS", 1000);
+    let concurrency = env_number("BENCH_CONCURRENCY", 32);
+    let cp = e2e::ControlPlane::shared().await;
+    let ns = e2e::TestNamespace::create(cp).await;
+    let namespace = ns.name().to_owned();
+    let client = cp.client();
+    let tls = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(SimConfig::default(), tls.path())
+        .await
+        .unwrap();
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let mut secret = Secret::default();
+    secret.metadata.name = Some("azure-credentials".into());
+    secret.data = Some(
+        [
+            ("tenantId", "11111111-1111-1111-1111-111111111111"),
+            ("clientId", "22222222-2222-2222-2222-222222222222"),
+            ("clientSecret", "not-a-real-secret"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), ByteString(v.as_bytes().to_vec())))
+        .collect::<BTreeMap<_, _>>(),
+    );
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+
+    let mut controller = Command::new(env!("CARGO_BIN_EXE_azure-driver-controller"))
+        .env("KUBECONFIG", cp.kubeconfig_path())
+        .env("AZURE_RESOURCE_MANAGER_ENDPOINT", sim.endpoint())
+        .env("AZURE_AUTHORITY_HOST", sim.endpoint())
+        .env("AZURE_CA_FILE", sim.ca_file())
+        .env("RUST_LOG", "warn")
+        .args(["--namespaces", &namespace, "--leader-election", "false"])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .args(["--concurrency", &concurrency.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the controller binary starts");
+
+    let api: Api<AzureResource> = Api::namespaced(client.clone(), &namespace);
+    let writes_before = apiserver_writes(cp);
+    sim.reset_counters();
+    let started = Instant::now();
+    stream::iter(0..count)
+        .map(|i| {
+            let api = api.clone();
+            let object: AzureResource = serde_json::from_value(json!({
+                "apiVersion": "azure-driver.io/v1alpha1",
+                "kind": "AzureResource",
+                "metadata": {"name": format!("bench{i:05}")},
+                "spec": {
+                    "subscriptionId": subscription(i),
+                    "resourceGroup": format!("rg-bench-{}", i % SUBSCRIPTIONS),
+                    "location": "westeurope",
+                    "template": {"json": {
+                        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                        "contentVersion": "1.0.0.0",
+                        "parameters": {"name": {"type": "string"}},
+                        "resources": [{
+                            "type": "Microsoft.Storage/storageAccounts",
+                            "apiVersion": "2023-01-01",
+                            "name": "[parameters('name')]",
+                            "location": "westeurope",
+                            "sku": {"name": "Standard_LRS"},
+                            "kind": "StorageV2",
+                            "properties": {}
+                        }],
+                        "outputs": {"id": {"type": "string", "value": "[resourceId('Microsoft.Storage/storageAccounts', parameters('name'))]"}}
+                    }},
+                    "parameters": {"name": format!("bench{i:05}")}
+                }
+            }))
+            .unwrap();
+            async move { api.create(&PostParams::default(), &object).await.unwrap() }
+        })
+        .buffer_unordered(50)
+        .collect::<Vec<_>>()
+        .await;
+    let created = started.elapsed();
+
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let ready_after = loop {
+        let objects = api.list(&ListParams::default()).await.unwrap().items;
+        let ready = objects
+            .iter()
+            .filter(|o| o.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready))
+            .count();
+        if ready == count {
+            break started.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {ready}/{count} Ready after 15 min"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let (peak_mib, cpu_seconds) = process_usage(controller.id());
+    let counters = sim.counters();
+    let arm_requests = counters.total() - counters.route("POST token");
+    let writes = apiserver_writes(cp) - writes_before - count as f64;
+    controller.kill().unwrap();
+    controller.wait().unwrap();
+
+    let n = count as f64;
+    println!(
+        "controller benchmark: {count} objects, {SUBSCRIPTIONS} subscriptions, concurrency {concurrency}"
+    );
+    println!(
+        "  objects created in          {:>10.2} s",
+        created.as_secs_f64()
+    );
+    println!(
+        "  all Ready after             {:>10.2} s",
+        ready_after.as_secs_f64()
+    );
+    println!(
+        "  ARM requests per object     {:>10.2}  ({arm_requests} total, {} throttled by armsim)",
+        arm_requests as f64 / n,
+        counters.throttled
+    );
+    println!(
+        "  apiserver writes per object {:>10.2}  (controller only: status, finalizer, events, {writes} total)",
+        writes / n
+    );
+    println!("  controller peak RSS         {peak_mib:>10.1} MiB");
+    println!("  controller CPU              {cpu_seconds:>10.2} s");
+    drop(ns);
+}
