@@ -22,7 +22,7 @@ use warp::{Filter, Reply};
 use crate::completion::object_request_id;
 use crate::driver_files::{DriverFiles, Limits};
 use crate::error::ApiError;
-use crate::kafka::{Envelope, ResultMessage, ResultPublisher};
+use crate::kafka::{Envelope, MESSAGE_VERSION, ResultMessage, ResultPublisher};
 use crate::mapping::{
     ANNOTATION_REQUEST, ANNOTATION_RESOURCE_ID, Action, ApplyPlan, DeleteTarget, FIELD_MANAGER,
     LABEL_LIFECYCLE, LABEL_RESOURCE_ID, LABEL_RESOURCE_NAME, MappingContext, PendingRequest,
@@ -31,7 +31,6 @@ use crate::mapping::{
 use crate::metrics::Metrics;
 use crate::request::{self, ExecuteRequest, Lifecycle};
 
-pub const MESSAGE_VERSION: &str = "1.0.0";
 /// Bodies above this are refused with 413 (base64 driver files included).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 12 * 1024 * 1024;
 const TRACE_HEADER_PREFIX: &str = "x-tracectx-";
