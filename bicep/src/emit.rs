@@ -871,16 +871,28 @@ impl<'a> Emitter<'a> {
                     text.trim_start_matches('\u{feff}').to_string(),
                 ))
             }
-            ("loadTextContent", 2)
-                if plain_string(&args[1]).is_some_and(|e| e.eq_ignore_ascii_case("utf-8")) =>
-            {
-                let (_, text) = self
+            ("loadTextContent", 2) => {
+                let Some(encoding) = plain_string(&args[1]) else {
+                    return Err(Diagnostic::error(
+                        "BCP032",
+                        "The value must be a compile-time constant.",
+                        args[1].span,
+                    ));
+                };
+                let (_, bytes) = self
                     .resolver
-                    .resolve(self.file_name, path)
+                    .resolve_bytes(self.file_name, path)
                     .map_err(read_error)?;
-                Ok(Value::String(
-                    text.trim_start_matches('\u{feff}').to_string(),
-                ))
+                match decode_text(&bytes, encoding) {
+                    Some(text) => Ok(Value::String(text)),
+                    None => Err(Diagnostic::error(
+                        "BCP070",
+                        format!(
+                            "Argument of type \"'{encoding}'\" is not assignable to parameter of type \"'iso-8859-1' | 'us-ascii' | 'utf-16' | 'utf-16BE' | 'utf-8'\"."
+                        ),
+                        args[1].span,
+                    )),
+                }
             }
             ("loadFileAsBase64", 1) => {
                 use base64::Engine;
@@ -2745,9 +2757,65 @@ fn unwrap_body(value: &Expr) -> R<(&Expr, Option<&Expr>, Option<LoopSpec<'_>>)> 
     }
 }
 
+/// Decodes a loaded text file the way the official compiler does: a byte-order
+/// mark wins over the requested encoding; without one, `encoding` decides
+/// (`us-ascii` turns bytes above 127 into `?`). `None` for an unknown encoding.
+fn decode_text(bytes: &[u8], encoding: &str) -> Option<String> {
+    let utf16 = |b: &[u8], big: bool| {
+        let units: Vec<u16> = b
+            .chunks_exact(2)
+            .map(|c| {
+                if big {
+                    u16::from_be_bytes([c[0], c[1]])
+                } else {
+                    u16::from_le_bytes([c[0], c[1]])
+                }
+            })
+            .collect();
+        String::from_utf16_lossy(&units)
+    };
+    let known = ["utf-8", "utf-16", "utf-16be", "us-ascii", "iso-8859-1"];
+    let encoding = encoding.to_ascii_lowercase();
+    if !known.contains(&encoding.as_str()) {
+        return None;
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+        return Some(String::from_utf8_lossy(rest).into_owned());
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        return Some(utf16(rest, false));
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        return Some(utf16(rest, true));
+    }
+    Some(match encoding.as_str() {
+        "utf-16" => utf16(bytes, false),
+        "utf-16be" => utf16(bytes, true),
+        "us-ascii" => bytes
+            .iter()
+            .map(|&b| if b < 0x80 { b as char } else { '?' })
+            .collect(),
+        "iso-8859-1" => bytes.iter().map(|&b| b as char).collect(),
+        _ => String::from_utf8_lossy(bytes).into_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loaded_text_honours_byte_order_marks_then_the_requested_encoding() {
+        assert_eq!(
+            decode_text(b"\xEF\xBB\xBFh\xC3\xA9", "us-ascii").unwrap(),
+            "h\u{e9}"
+        );
+        assert_eq!(decode_text(b"\xFF\xFEh\x00", "utf-8").unwrap(), "h");
+        assert_eq!(decode_text(b"\x00h", "utf-16BE").unwrap(), "h");
+        assert_eq!(decode_text(b"h\xE9", "iso-8859-1").unwrap(), "h\u{e9}");
+        assert_eq!(decode_text(b"h\xE9", "us-ascii").unwrap(), "h?");
+        assert_eq!(decode_text(b"h", "windows-1250"), None);
+    }
 
     #[test]
     fn culture_order_is_case_insensitive_with_lower_first() {

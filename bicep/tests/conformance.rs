@@ -117,6 +117,19 @@ impl Failure {
     }
 }
 
+/// The file named by a BCP091 "could not read" error when it is indeed absent from
+/// the case's folder: the corpus was shipped without it (binary assets), so the
+/// rejection is right and no misrejection.
+fn missing_corpus_file(dir: &Path, d: &bicep::Diagnostics) -> Option<String> {
+    let first = d.0.first()?;
+    if first.diagnostic.code != "BCP091" {
+        return None;
+    }
+    let named = first.diagnostic.message.split("could not read \"").nth(1)?;
+    let path = named.split('"').next()?;
+    (!dir.join(path).exists()).then(|| path.to_string())
+}
+
 fn run_valid(dir: &Path) -> Result<(), Failure> {
     let expected = std::fs::read_to_string(dir.join("main.json"))
         .map_err(|e| Failure::Differs(format!("no main.json: {e}")))?;
@@ -129,6 +142,8 @@ fn run_valid(dir: &Path) -> Result<(), Failure> {
                 .unwrap_or_else(|| "failed without diagnostics".into());
         if d.is_unsupported() {
             Failure::Unsupported(text)
+        } else if let Some(missing) = missing_corpus_file(dir, &d) {
+            Failure::Differs(format!("the corpus lacks {missing}, which this case loads"))
         } else {
             Failure::Misrejected(text)
         }
