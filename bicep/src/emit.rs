@@ -398,12 +398,8 @@ impl<'a> Emitter<'a> {
                     em.modules.push(m);
                 }
                 DeclKind::Metadata(_) | DeclKind::Output { .. } => {}
-                DeclKind::Type(_) => {
-                    return unsupported(
-                        "A user-defined type (needs languageVersion 2.0)",
-                        d.keyword_span,
-                    );
-                }
+                // Emitted under `definitions` (languageVersion 2.0) or rejected there.
+                DeclKind::Type(_) => {}
                 DeclKind::Func => {
                     return unsupported(
                         "A user-defined function (needs languageVersion 2.0)",
@@ -655,6 +651,28 @@ impl<'a> Emitter<'a> {
         let mut vars = Map::new();
         let mut var_copies = Vec::new();
         let mut outputs = Map::new();
+        let symbolic = self.needs_language_version_2();
+        let mut definitions = Map::new();
+        let mut exported_vars = Vec::new();
+        if symbolic {
+            if let Some(d) = self
+                .file
+                .decls
+                .iter()
+                .find(|d| matches!(d.kind, DeclKind::Resource { .. } | DeclKind::Module { .. }))
+            {
+                return unsupported(
+                    "A resource or module in a languageVersion 2.0 template",
+                    d.keyword_span,
+                );
+            }
+            for d in &self.file.decls {
+                if let (DeclKind::Type(ty), Some((name, _))) = (&d.kind, &d.name) {
+                    self.check_decorators(&d.decorators, &[])?;
+                    definitions.insert(name.clone(), self.type_schema(ty)?);
+                }
+            }
+        }
         for d in &self.file.decls {
             let name = d.name.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
             match &d.kind {
@@ -665,8 +683,14 @@ impl<'a> Emitter<'a> {
                     params.insert(name, self.param(d, ty.as_ref(), default.as_ref())?);
                 }
                 DeclKind::Var { ty, value } => {
-                    if let Some(t) = ty {
-                        return unsupported("A typed variable (needs languageVersion 2.0)", t.span);
+                    if decorator(&d.decorators, "export").is_some() {
+                        let Some(t) = ty else {
+                            return unsupported(
+                                "An exported variable without a declared type",
+                                d.keyword_span,
+                            );
+                        };
+                        exported_vars.push((name.clone(), self.type_schema(t)?));
                     }
                     if self.is_runtime_var(&name) {
                         if matches!(value.kind, ExprKind::For { .. }) {
@@ -691,7 +715,7 @@ impl<'a> Emitter<'a> {
                         }
                         continue;
                     }
-                    self.check_decorators(&d.decorators, &["description"])?;
+                    self.check_decorators(&d.decorators, &["description", "export"])?;
                     if let ExprKind::For {
                         item,
                         index,
@@ -744,17 +768,36 @@ impl<'a> Emitter<'a> {
         for i in 0..self.modules.len() {
             resources.push(self.module(i)?);
         }
+        if !exported_vars.is_empty() {
+            exported_vars.sort_by(|a, b| a.0.cmp(&b.0));
+            let list = exported_vars
+                .into_iter()
+                .map(|(name, ty)| json!({"name": name, "type": ty}))
+                .collect();
+            metadata.insert("__bicep_exported_variables!".into(), Value::Array(list));
+        }
         let mut out = Map::new();
         out.insert("$schema".into(), json!(schema));
+        if symbolic {
+            out.insert("languageVersion".into(), json!("2.0"));
+        }
         out.insert("contentVersion".into(), json!("1.0.0.0"));
         out.insert("metadata".into(), Value::Object(metadata));
+        if !definitions.is_empty() {
+            out.insert("definitions".into(), Value::Object(definitions));
+        }
         if !params.is_empty() {
             out.insert("parameters".into(), Value::Object(params));
         }
         if !vars.is_empty() {
             out.insert("variables".into(), Value::Object(vars));
         }
-        out.insert("resources".into(), Value::Array(resources));
+        if symbolic {
+            // No resources here: symbolic-name resource emission is not implemented.
+            out.insert("resources".into(), json!({}));
+        } else {
+            out.insert("resources".into(), Value::Array(resources));
+        }
         if !outputs.is_empty() {
             out.insert("outputs".into(), Value::Object(outputs));
         }
@@ -937,6 +980,50 @@ impl<'a> Emitter<'a> {
         }
         order.extend(top);
         order
+    }
+
+    /// User-defined types and typed variables switch the official compiler to
+    /// `languageVersion: "2.0"`.
+    fn needs_language_version_2(&self) -> bool {
+        self.file.decls.iter().any(|d| {
+            matches!(
+                d.kind,
+                DeclKind::Type(_) | DeclKind::Var { ty: Some(_), .. }
+            )
+        })
+    }
+
+    /// The ARM type schema of a type expression, for `definitions` and exports.
+    fn type_schema(&self, ty: &TypeExpr) -> R<Value> {
+        match &ty.kind {
+            TypeKind::Name(n) => {
+                let n = n.strip_prefix("sys.").unwrap_or(n);
+                if matches!(n, "string" | "int" | "bool" | "object" | "array") {
+                    return Ok(json!({"type": n}));
+                }
+                let declared = self.file.decls.iter().any(|d| {
+                    matches!(d.kind, DeclKind::Type(_))
+                        && d.name.as_ref().is_some_and(|(x, _)| x == n)
+                });
+                if declared {
+                    Ok(json!({"$ref": format!("#/definitions/{n}")}))
+                } else {
+                    unsupported(format!("The type \"{n}\""), ty.span)
+                }
+            }
+            TypeKind::Object(props) => {
+                let mut properties = Map::new();
+                for p in props {
+                    let Some(name) = &p.name else {
+                        return unsupported("An additional-properties type (\"*:\")", p.ty.span);
+                    };
+                    self.check_decorators(&p.decorators, &[])?;
+                    properties.insert(name.clone(), self.type_schema(&p.ty)?);
+                }
+                Ok(json!({"type": "object", "properties": properties}))
+            }
+            _ => unsupported("This type expression", ty.span),
+        }
     }
 
     fn check_decorators(&self, decorators: &[Expr], allowed: &[&str]) -> R<()> {

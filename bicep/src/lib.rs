@@ -281,8 +281,28 @@ mod tests {
     }
 
     #[test]
+    fn user_defined_types_and_typed_variables_emit_language_version_2() {
+        let main = "type Pair = {\n  a: string\n  b: int\n}\n@export()\nvar p Pair = {\n  a: 'x'\n  b: 1\n}\n";
+        let t = compile_source("main.bicep", main, &files(&[])).unwrap();
+        assert_eq!(t.json["languageVersion"], "2.0");
+        assert_eq!(
+            t.json["definitions"]["Pair"]["properties"]["b"]["type"],
+            "int"
+        );
+        assert_eq!(
+            t.json["metadata"]["__bicep_exported_variables!"][0]["type"]["$ref"],
+            "#/definitions/Pair"
+        );
+        assert_eq!(t.json["resources"], serde_json::json!({}));
+        let with_resource = format!("{main}resource r 'A.B/c@2020-01-01' = {{\n  name: 'x'\n}}\n");
+        let err = compile_source("main.bicep", &with_resource, &files(&[])).unwrap_err();
+        assert!(err.is_unsupported());
+    }
+
+    #[test]
     fn unsupported_constructs_are_flagged_for_fallback() {
-        let err = compile_source("main.bicep", "type t = string\n", &files(&[])).unwrap_err();
+        let err =
+            compile_source("main.bicep", "func f() string => 'a'\n", &files(&[])).unwrap_err();
         assert!(err.is_unsupported());
         assert_eq!(err.0[0].line, 1);
         let err = compile_source(
