@@ -186,6 +186,9 @@ struct Emitter<'a> {
     suppress_deps: Cell<usize>,
     /// Set when a runtime decision rested on a computed resource property name.
     uncertain_runtime: Cell<bool>,
+    /// While set, computed property names whose every possible constant value is a
+    /// deploy-time property (`id`, `name`, …) do not count as runtime access.
+    resolve_computed_keys: Cell<bool>,
     /// How many more deploy-time variable inlinings are allowed.
     inline_budget: Cell<usize>,
     /// Dependencies reached through each variable, computed once.
@@ -362,6 +365,7 @@ impl<'a> Emitter<'a> {
             whole_loaded: HashMap::new(),
             suppress_deps: Cell::new(0),
             uncertain_runtime: Cell::new(false),
+            resolve_computed_keys: Cell::new(false),
             inline_budget: Cell::new(MAX_INLININGS),
             var_deps: RefCell::new(HashMap::new()),
             runtime_vars: RefCell::new(HashMap::new()),
@@ -694,17 +698,24 @@ impl<'a> Emitter<'a> {
                     }
                     if self.is_runtime_var(&name) {
                         if matches!(value.kind, ExprKind::For { .. }) {
+                            // The official compiler types computed keys: a body whose
+                            // keys can only name deploy-time properties is valid (and,
+                            // like every runtime variable, inlined where used).
+                            self.resolve_computed_keys.set(true);
                             self.uncertain_runtime.set(false);
-                            self.is_runtime_expr(value, &mut Vec::new());
+                            let runtime = self.is_runtime_expr(value, &mut Vec::new());
+                            let span = self.first_runtime_span(value, &mut Vec::new());
+                            self.resolve_computed_keys.set(false);
+                            if !runtime {
+                                continue;
+                            }
                             if self.uncertain_runtime.get() {
                                 return unsupported(
                                     "A variable loop whose body indexes a resource with a computed name",
                                     value.span,
                                 );
                             }
-                            let span = self
-                                .first_runtime_span(value, &mut Vec::new())
-                                .unwrap_or(value.span);
+                            let span = span.unwrap_or(value.span);
                             return Err(Diagnostic::error(
                                 "BCP182",
                                 format!(
@@ -1576,6 +1587,17 @@ impl<'a> Emitter<'a> {
                             Sym::Mod(_) => key != "name",
                         },
                         None => {
+                            let deploy_time = |k: &String| match sym {
+                                Sym::Res(_) => {
+                                    matches!(k.as_str(), "id" | "name" | "type" | "apiVersion")
+                                }
+                                Sym::Mod(_) => k == "name",
+                            };
+                            if self.resolve_computed_keys.get()
+                                && let Some(keys) = self.const_strings(index, locals, 0)
+                            {
+                                return !keys.iter().all(deploy_time);
+                            }
                             // Computed property names could be compile-time constants.
                             self.uncertain_runtime.set(true);
                             true
@@ -1649,6 +1671,90 @@ impl<'a> Emitter<'a> {
                 ArrayItem::Value(x) | ArrayItem::Spread(x) => self.first_runtime_span(x, locals),
             }),
             _ => self.is_runtime_expr(e, locals).then_some(e.span),
+        }
+    }
+
+    /// Every string `e` can evaluate to, when that is known at compile time
+    /// (literals, constant variables, interpolation of constants, constant array
+    /// items, `first`/`last`, both branches of a condition).
+    fn const_strings(&self, e: &Expr, locals: &[String], depth: usize) -> Option<Vec<String>> {
+        if depth > 32 {
+            return None;
+        }
+        let one = |x: &Expr| self.const_strings(x, locals, depth + 1);
+        match &e.kind {
+            ExprKind::Str { pieces, holes } => {
+                let mut acc = vec![pieces[0].clone()];
+                for (hole, piece) in holes.iter().zip(&pieces[1..]) {
+                    let vals = one(hole)?;
+                    acc = acc
+                        .iter()
+                        .flat_map(|a| vals.iter().map(move |v| format!("{a}{v}{piece}")))
+                        .collect();
+                }
+                Some(acc)
+            }
+            ExprKind::Ident(n) if !locals.contains(n) => match &self.vars.get(n.as_str())?.kind {
+                DeclKind::Var { value, .. } => one(value),
+                _ => None,
+            },
+            ExprKind::Paren(x) => one(x),
+            ExprKind::Ternary {
+                then, otherwise, ..
+            } => {
+                let mut v = one(then)?;
+                v.extend(one(otherwise)?);
+                Some(v)
+            }
+            ExprKind::Index { base, index, .. } => {
+                let items = self.const_array(base, locals, depth + 1)?;
+                let ExprKind::Int(i) = &index.kind else {
+                    return None;
+                };
+                let i: usize = i.parse().ok()?;
+                one(items.get(i)?)
+            }
+            ExprKind::Call {
+                namespace: None,
+                name,
+                args,
+            } if args.len() == 1 && (name == "first" || name == "last") => {
+                let items = self.const_array(&args[0], locals, depth + 1)?;
+                let item = if name == "first" {
+                    items.first()
+                } else {
+                    items.last()
+                };
+                one(item?)
+            }
+            _ => None,
+        }
+    }
+
+    /// The items of a constant array literal, directly or through variables.
+    fn const_array<'e>(
+        &'e self,
+        e: &'e Expr,
+        locals: &[String],
+        depth: usize,
+    ) -> Option<Vec<&'e Expr>> {
+        if depth > 32 {
+            return None;
+        }
+        match &e.kind {
+            ExprKind::Array(items) => items
+                .iter()
+                .map(|i| match i {
+                    ArrayItem::Value(x) => Some(x),
+                    ArrayItem::Spread(_) => None,
+                })
+                .collect(),
+            ExprKind::Ident(n) if !locals.contains(n) => match &self.vars.get(n.as_str())?.kind {
+                DeclKind::Var { value, .. } => self.const_array(value, locals, depth + 1),
+                _ => None,
+            },
+            ExprKind::Paren(x) => self.const_array(x, locals, depth + 1),
+            _ => None,
         }
     }
 

@@ -300,6 +300,22 @@ mod tests {
     }
 
     #[test]
+    fn loop_variables_may_index_resources_with_keys_known_to_be_deploy_time() {
+        let res = "param c bool\nresource s 'Microsoft.Storage/storageAccounts@2022-09-01' = {\n  name: 's'\n}\nvar keys = ['id', 'properties']\n";
+        let ok = format!(
+            "{res}var v = [for i in range(0, 2): {{\n  a: s[c ? 'id' : 'name']\n  b: s[first(keys)]\n}}]\n"
+        );
+        assert!(compile_source("main.bicep", &ok, &files(&[])).is_ok());
+        let bad =
+            format!("{res}var v = [for i in range(0, 2): {{\n  a: s[c ? 'id' : keys[1]]\n}}]\n");
+        let err = compile_source("main.bicep", &bad, &files(&[])).unwrap_err();
+        assert_eq!(
+            (err.0[0].diagnostic.code.as_str(), err.0[0].line),
+            ("BCP182", 7)
+        );
+    }
+
+    #[test]
     fn unsupported_constructs_are_flagged_for_fallback() {
         let err =
             compile_source("main.bicep", "func f() string => 'a'\n", &files(&[])).unwrap_err();
