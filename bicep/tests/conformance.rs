@@ -186,7 +186,13 @@ fn official_errors() -> BTreeMap<String, OfficialErrors> {
 }
 
 /// Rejects with a real error on one of the official error lines; prints both sets.
-fn run_invalid(dir: &Path, official: Option<&OfficialErrors>) -> Result<(), Failure> {
+/// Counts in `precise` the cases where every line we report an error on is an
+/// official error line.
+fn run_invalid(
+    dir: &Path,
+    official: Option<&OfficialErrors>,
+    precise: &mut usize,
+) -> Result<(), Failure> {
     let ours: Vec<usize> = match bicep::compile_file(dir.join("main.bicep")) {
         Ok(_) => return Err(Failure::Differs("accepted an invalid program".into())),
         Err(d) => {
@@ -214,12 +220,21 @@ fn run_invalid(dir: &Path, official: Option<&OfficialErrors>) -> Result<(), Fail
         )));
     };
     let matched = ours.iter().any(|l| official.lines.contains(l));
+    let stray: Vec<usize> = ours
+        .iter()
+        .copied()
+        .filter(|l| !official.lines.contains(l))
+        .collect();
+    if stray.is_empty() {
+        *precise += 1;
+    }
     println!(
-        "  official error lines{}: {:?}\n  ours: {:?}\n  match: {}",
+        "  official error lines{}: {:?}\n  ours: {:?}\n  match: {}\n  ours not official: {:?}",
         if official.partial { " (partial)" } else { "" },
         official.lines,
         ours,
-        if matched { "yes" } else { "no" }
+        if matched { "yes" } else { "no" },
+        stray
     );
     if matched {
         Ok(())
@@ -271,6 +286,7 @@ fn conformance_corpus() {
         let mut passed = 0;
         let mut misrejected = 0;
         let mut wrong_line = 0;
+        let mut precise = 0;
         for dir in cases {
             let rel = dir.strip_prefix(&root).unwrap_or(dir).display().to_string();
             let result = if *valid {
@@ -278,7 +294,7 @@ fn conformance_corpus() {
             } else {
                 let case = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
                 println!("CASE {rel}");
-                run_invalid(dir, official.get(case))
+                run_invalid(dir, official.get(case), &mut precise)
             };
             match result {
                 Ok(()) => {
@@ -299,7 +315,7 @@ fn conformance_corpus() {
             format!(" ({misrejected} valid cases rejected with a real error)")
         } else {
             format!(
-                " rejected with an error on an official error line ({} rejected)",
+                " rejected with an error on an official error line ({} rejected, {precise} with every error on an official error line)",
                 passed + wrong_line
             )
         };
@@ -307,6 +323,12 @@ fn conformance_corpus() {
         let floor = floors.get(*name).copied().unwrap_or(0);
         if passed < floor {
             failures.push(format!("{name}: {passed} is below the floor {floor}"));
+        }
+        let precise_floor = floors.get(&format!("{name} precise")).copied();
+        if let Some(f) = precise_floor.filter(|f| !*valid && precise < *f) {
+            failures.push(format!(
+                "{name}: {precise} cases with every error on an official error line, below the floor {f}"
+            ));
         }
         let rejected_floor = floors.get(&format!("{name} rejected")).copied();
         if let Some(f) = rejected_floor.filter(|f| passed + wrong_line < *f) {
