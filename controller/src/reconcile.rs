@@ -4,7 +4,10 @@
 use std::{sync::Arc, time::Instant};
 
 use crds::{AzureResource, AzureResourceStatus};
-use k8s_openapi::{api::core::v1::Secret, jiff::Timestamp};
+use k8s_openapi::{
+    api::core::v1::{ObjectReference, Secret},
+    jiff::Timestamp,
+};
 use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
@@ -45,6 +48,16 @@ pub async fn reconcile(
             // One malformed object must not stop the others: report it and wait for a fix.
             warn!(name = ?invalid.metadata.name, namespace = ?invalid.metadata.namespace,
                   error = %invalid.error, "invalid AzureResource");
+            let note = format!("the object cannot be read: {}", invalid.error);
+            publish(
+                &ctx,
+                &guard.object_ref(&()),
+                EventType::Warning,
+                "InvalidObject",
+                "Read",
+                &note,
+            )
+            .await;
             Ok(Requeue::await_change())
         }
     };
@@ -181,7 +194,7 @@ async fn record_error(
     status::apply(api, object, status).await?;
     publish(
         ctx,
-        object,
+        &object.object_ref(&()),
         EventType::Warning,
         &error.reason(),
         "Reconcile",
@@ -296,7 +309,7 @@ async fn run_apply(
                     };
                     publish(
                         ctx,
-                        object,
+                        &object.object_ref(&()),
                         EventType::Normal,
                         "DriftDetected",
                         "Check",
@@ -327,7 +340,7 @@ async fn run_apply(
                 info!(object = %object.name_any(), namespace = %namespace, "{note}");
                 publish(
                     ctx,
-                    object,
+                    &object.object_ref(&()),
                     EventType::Normal,
                     "DeploymentStarted",
                     "Deploy",
@@ -353,7 +366,7 @@ async fn run_apply(
                 info!(object = %object.name_any(), namespace = %namespace, "ready");
                 publish(
                     ctx,
-                    object,
+                    &object.object_ref(&()),
                     EventType::Normal,
                     "Ready",
                     "Deploy",
@@ -370,7 +383,7 @@ async fn run_apply(
                       reason = %error.reason(), error = %error, "deployment failed");
                 publish(
                     ctx,
-                    object,
+                    &object.object_ref(&()),
                     EventType::Warning,
                     &error.reason(),
                     "Deploy",
@@ -454,7 +467,7 @@ async fn run_cleanup(
             // Only RemoveFinalizer runs without ARM.
             publish(
                 ctx,
-                object,
+                &object.object_ref(&()),
                 EventType::Normal,
                 "Deleted",
                 "Delete",
@@ -492,7 +505,7 @@ async fn run_cleanup(
                         if announce_start {
                             publish(
                                 ctx,
-                                object,
+                                &object.object_ref(&()),
                                 EventType::Normal,
                                 "DeleteStarted",
                                 "Delete",
@@ -537,7 +550,7 @@ async fn run_cleanup(
                 if announce_start {
                     publish(
                         ctx,
-                        object,
+                        &object.object_ref(&()),
                         EventType::Normal,
                         "DeleteStarted",
                         "Delete",
@@ -573,7 +586,15 @@ async fn run_cleanup(
                     crds::DeletionPolicy::Orphan => "Azure resources left in place",
                 };
                 info!(object = %object.name_any(), namespace = ?object.namespace(), "{note}");
-                publish(ctx, object, EventType::Normal, "Deleted", "Delete", note).await;
+                publish(
+                    ctx,
+                    &object.object_ref(&()),
+                    EventType::Normal,
+                    "Deleted",
+                    "Delete",
+                    note,
+                )
+                .await;
                 ctx.forget(&uid);
                 return Ok(Cleanup::Finished);
             }
@@ -584,7 +605,7 @@ async fn run_cleanup(
 /// Events are best effort: a failure to record one must not fail the reconcile.
 async fn publish(
     ctx: &Context,
-    object: &AzureResource,
+    regarding: &ObjectReference,
     type_: EventType,
     reason: &str,
     action: &str,
@@ -597,7 +618,7 @@ async fn publish(
         action: action.into(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
+    if let Err(e) = ctx.recorder.publish(&event, regarding).await {
         warn!(error = %e, reason, "could not publish event");
     }
 }
