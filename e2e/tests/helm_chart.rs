@@ -1,0 +1,425 @@
+//! The Helm chart: lint, rendering with the legacy values file and the `--set` commands
+//! users already run, the Dockerfile lint, and `helm install`/`upgrade` into the real
+//! local apiserver (the generated certificate covers the service names and survives the
+//! upgrade).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use e2e::{ControlPlane, TestNamespace};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use serde::Deserialize as _;
+use serde_yaml::Value;
+
+/// The Python driver's values file, unchanged.
+const LEGACY_VALUES: &str = "deploy/helm/azure-driver/ci/legacy-values.yaml";
+
+/// helm and hadolint, installed once per test binary by deploy/scripts/install-tools.sh.
+fn tools() -> &'static Path {
+    static TOOLS: OnceLock<PathBuf> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let output = Command::new(e2e::repo_root().join("deploy/scripts/install-tools.sh"))
+            .output()
+            .expect("install-tools.sh runs");
+        assert!(
+            output.status.success(),
+            "install-tools.sh failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).expect("UTF-8 path");
+        PathBuf::from(stdout.lines().last().expect("the bin directory").trim())
+    })
+}
+
+fn chart() -> PathBuf {
+    e2e::repo_root().join("deploy/helm/azure-driver")
+}
+
+fn run(mut command: Command) -> String {
+    let output = command.output().expect("the command runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn helm(args: &[&str]) -> Command {
+    let mut command = Command::new(tools().join("helm"));
+    command.args(args).current_dir(e2e::repo_root());
+    command
+}
+
+/// The rendered objects.
+fn documents(rendered: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(rendered)
+        .map(|document| Value::deserialize(document).expect("helm renders valid YAML"))
+        .filter(|document| !document.is_null())
+        .collect()
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} rendered"))
+}
+
+fn env<'a>(container: &'a Value, name: &str) -> Option<&'a str> {
+    container["env"]
+        .as_sequence()?
+        .iter()
+        .find(|e| e["name"] == name)?["value"]
+        .as_str()
+}
+
+/// Subject alternative names of a PEM certificate, as openssl prints them.
+fn alt_names(pem: &[u8]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tls.crt");
+    std::fs::write(&path, pem).unwrap();
+    let mut openssl = Command::new("openssl");
+    openssl
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(&path);
+    run(openssl)
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter_map(|part| part.strip_prefix("DNS:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn chart_lints_clean_with_its_defaults_and_the_legacy_values() {
+    let lint = run(helm(&["lint", "--strict", chart().to_str().unwrap()]));
+    assert!(lint.contains("0 chart(s) failed"), "{lint}");
+    let lint = run(helm(&[
+        "lint",
+        "--strict",
+        chart().to_str().unwrap(),
+        "-f",
+        LEGACY_VALUES,
+    ]));
+    assert!(lint.contains("0 chart(s) failed"), "{lint}");
+}
+
+#[test]
+fn legacy_values_and_set_commands_keep_their_meaning() {
+    let rendered = run(helm(&[
+        "template",
+        "azure-driver",
+        chart().to_str().unwrap(),
+        "-n",
+        "lm",
+        "-f",
+        LEGACY_VALUES,
+        "--set",
+        "docker.image=azure-driver",
+        "--set",
+        "docker.version=2.1.0",
+        "--set",
+        "app.config.env.NUM_PROCESSES=3",
+        "--set",
+        "app.config.env.NUM_THREADS=5",
+        "--set",
+        "resources.requests.cpu=250m",
+        "--set",
+        "resources.limits.cpu=1500m",
+    ]));
+    let objects = documents(&rendered);
+
+    let shim = find(&objects, "Deployment", "azure-driver");
+    assert_eq!(shim["spec"]["replicas"], 1);
+    let pod = &shim["spec"]["template"];
+    assert_eq!(pod["metadata"]["labels"]["app"], "azure-driver");
+    assert_eq!(pod["metadata"]["labels"]["part-of"], "lm");
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(container["image"], "azure-driver:2.1.0");
+    assert_eq!(container["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(env(container, "NUM_PROCESSES"), Some("3"));
+    assert_eq!(env(container, "NUM_THREADS"), Some("5"));
+    assert_eq!(env(container, "LOG_TYPE"), Some("logstash"));
+    assert_eq!(env(container, "LOG_LEVEL"), Some("INFO"));
+    assert_eq!(env(container, "SSL_ENABLED"), Some("true"));
+    // --set resources.* overrides app.resources key by key; the rest of the legacy values stay.
+    assert_eq!(container["resources"]["requests"]["cpu"], "250m");
+    assert_eq!(container["resources"]["limits"]["cpu"], "1500m");
+    assert_eq!(container["resources"]["limits"]["memory"], "2Gi");
+    assert_eq!(container["resources"]["requests"]["memory"], "1Gi");
+    assert_eq!(container["livenessProbe"]["initialDelaySeconds"], 90);
+    assert_eq!(container["livenessProbe"]["httpGet"]["scheme"], "HTTPS");
+    assert_eq!(container["readinessProbe"]["periodSeconds"], 10);
+    assert_eq!(
+        pod["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            [0]["weight"],
+        100
+    );
+    assert!(
+        pod["spec"]["securityContext"]["runAsUser"].is_null(),
+        "arbitraryUids leaves the UID to the platform"
+    );
+
+    let config = find(&objects, "ConfigMap", "azure-driver-config");
+    let file: Value =
+        serde_yaml::from_str(config["data"]["azuredriver_config.yml"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        file["messaging"]["connection_address"],
+        "cp4na-o-events-kafka-bootstrap:9092"
+    );
+    assert_eq!(file["messaging"]["api_version_auto_timeout_ms"], 10000);
+    assert_eq!(file["application"]["port"], 7275);
+    assert_eq!(file["application"]["ssl"]["enabled"], true);
+
+    let tls = find(&objects, "Secret", "azure-driver-tls");
+    let pem = tls["data"]["tls.crt"].as_str().unwrap();
+    let pem = base64_decode(pem);
+    let names = alt_names(&pem);
+    for expected in ["azure-driver", "azure-driver.lm", "azure-driver.lm.svc"] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} not in {names:?}"
+        );
+    }
+
+    let service = find(&objects, "Service", "azure-driver");
+    assert_eq!(service["spec"]["type"], "ClusterIP");
+    assert_eq!(service["spec"]["ports"][0]["port"], 7275);
+    let ingress = find(&objects, "Ingress", "azure-driver");
+    assert_eq!(ingress["spec"]["rules"][0]["host"], "azure-driver.lm");
+    // route.enabled, but there is no route.openshift.io API in `helm template`.
+    assert!(objects.iter().all(|o| o["kind"] != "Route"));
+    let controller = find(&objects, "Deployment", "azure-driver-controller");
+    assert_eq!(
+        env(
+            &controller["spec"]["template"]["spec"]["containers"][0],
+            "LOG_FORMAT"
+        ),
+        Some("json")
+    );
+}
+
+#[test]
+fn service_autoscaler_route_and_fixed_uid_options_render() {
+    let rendered = run(helm(&[
+        "template",
+        "azure-driver",
+        chart().to_str().unwrap(),
+        "-n",
+        "lm",
+        "--kube-version",
+        "1.33.0",
+        "--api-versions",
+        "route.openshift.io/v1/Route",
+        "--set",
+        "service.type=NodePort",
+        "--set",
+        "app.autoscaler.enabled=true",
+        "--set",
+        "global.arbitraryUids=false",
+        "--set",
+        "networkPolicy.enabled=true",
+        "--set",
+        "controller.watchNamespaces={team-a,team-b}",
+        "--set",
+        "app.config.security.ssl.enabled=false",
+    ]));
+    let objects = documents(&rendered);
+    let service = find(&objects, "Service", "azure-driver");
+    assert_eq!(service["spec"]["ports"][0]["nodePort"], 30258);
+    let hpa = find(&objects, "HorizontalPodAutoscaler", "azure-driver");
+    assert_eq!(hpa["apiVersion"], "autoscaling/v2");
+    let shim = find(&objects, "Deployment", "azure-driver");
+    assert!(
+        shim["spec"]["replicas"].is_null(),
+        "the autoscaler owns replicas"
+    );
+    let pod = &shim["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsUser"], 65532);
+    assert_eq!(
+        pod["containers"][0]["livenessProbe"]["httpGet"]["scheme"],
+        "HTTP"
+    );
+    assert!(
+        objects.iter().all(|o| o["kind"] != "Secret"),
+        "no TLS secret without TLS"
+    );
+    let route = find(&objects, "Route", "azure-driver");
+    assert_eq!(route["spec"]["tls"]["termination"], "passthrough");
+    find(&objects, "NetworkPolicy", "azure-driver");
+    let controller = find(&objects, "Deployment", "azure-driver-controller");
+    assert_eq!(
+        env(
+            &controller["spec"]["template"]["spec"]["containers"][0],
+            "WATCH_NAMESPACES"
+        ),
+        Some("team-a,team-b,lm")
+    );
+    for namespace in ["team-a", "team-b", "lm"] {
+        assert!(
+            objects.iter().any(|o| o["kind"] == "RoleBinding"
+                && o["metadata"]["name"] == "azure-driver-controller"
+                && o["metadata"]["namespace"] == namespace),
+            "no controller RoleBinding in {namespace}"
+        );
+    }
+    assert!(
+        objects.iter().all(|o| !(o["kind"] == "ClusterRoleBinding"
+            && o["roleRef"]["name"] == "lm-azure-driver-controller")),
+        "watching namespaces must not bind the reconcile role cluster-wide"
+    );
+
+    let hpa_120 = run(helm(&[
+        "template",
+        "azure-driver",
+        chart().to_str().unwrap(),
+        "--kube-version",
+        "1.20.2",
+        "--set",
+        "app.autoscaler.enabled=true",
+    ]));
+    let objects = documents(&hpa_120);
+    let hpa = find(&objects, "HorizontalPodAutoscaler", "azure-driver");
+    assert_eq!(hpa["apiVersion"], "autoscaling/v2beta2");
+}
+
+#[test]
+fn bad_values_are_rejected_by_the_schema() {
+    for bad in [
+        "app.replicas=many",
+        "app.config.log.level=LOUD",
+        "service.type=Mesh",
+        "controller.logFormat=xml",
+    ] {
+        let output = helm(&["template", "x", chart().to_str().unwrap(), "--set", bad])
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{bad} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("schema"), "{bad}: {stderr}");
+    }
+    let output = helm(&[
+        "template",
+        "x",
+        chart().to_str().unwrap(),
+        "--set",
+        "azure.credentials.create=true",
+    ])
+    .output()
+    .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("azure.credentials.tenantId is required")
+    );
+}
+
+#[test]
+fn chart_crd_is_the_generated_one() {
+    let generated =
+        std::fs::read_to_string(e2e::repo_root().join("deploy/crds/azureresources.yaml")).unwrap();
+    let packaged = std::fs::read_to_string(chart().join("crds/azureresources.yaml")).unwrap();
+    assert!(
+        generated == packaged,
+        "deploy/helm/azure-driver/crds/azureresources.yaml is stale: copy deploy/crds/azureresources.yaml"
+    );
+}
+
+#[test]
+fn dockerfile_is_hadolint_clean() {
+    let mut hadolint = Command::new(tools().join("hadolint"));
+    hadolint.arg("Dockerfile").current_dir(e2e::repo_root());
+    run(hadolint);
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .expect("valid base64")
+}
+
+#[tokio::test]
+async fn installs_into_the_apiserver_and_upgrade_keeps_the_certificate() {
+    let control_plane = ControlPlane::shared().await;
+    let namespace = TestNamespace::create(control_plane).await;
+    let ns = namespace.name();
+    let kubeconfig = control_plane.kubeconfig_path().to_str().unwrap().to_owned();
+    let install = |verb: &str| {
+        run(helm(&[
+            verb,
+            "azure-driver",
+            chart().to_str().unwrap(),
+            "-n",
+            ns,
+            "--kubeconfig",
+            &kubeconfig,
+            "-f",
+            LEGACY_VALUES,
+            "--set",
+            "docker.image=azure-driver",
+            "--set",
+            "docker.version=2.1.0",
+        ]))
+    };
+    install("install");
+    let secrets: Api<Secret> = Api::namespaced(control_plane.client(), ns);
+    let first = secrets.get("azure-driver-tls").await.unwrap();
+    let crt = first.data.as_ref().unwrap()["tls.crt"].0.clone();
+    let names = alt_names(&crt);
+    for expected in [
+        "azure-driver".to_owned(),
+        format!("azure-driver.{ns}"),
+        format!("azure-driver.{ns}.svc"),
+    ] {
+        assert!(names.contains(&expected), "{expected} not in {names:?}");
+    }
+    let deployments: Api<Deployment> = Api::namespaced(control_plane.client(), ns);
+    let shim = deployments.get("azure-driver").await.unwrap();
+    let labels = shim
+        .spec
+        .unwrap()
+        .template
+        .metadata
+        .unwrap()
+        .labels
+        .unwrap();
+    assert_eq!(labels["app"], "azure-driver");
+    assert_eq!(labels["part-of"], "lm");
+    deployments.get("azure-driver-controller").await.unwrap();
+
+    install("upgrade");
+    let second = secrets.get("azure-driver-tls").await.unwrap();
+    assert!(
+        second.data.as_ref().unwrap()["tls.crt"].0 == crt,
+        "the certificate changed on upgrade"
+    );
+    assert!(second.data.unwrap()["tls.key"] == first.data.unwrap()["tls.key"]);
+
+    // The documented way to hand the certificate to lmctl.
+    let mut kubectl = control_plane.kubectl();
+    kubectl.args([
+        "-n",
+        ns,
+        "get",
+        "secret",
+        "azure-driver-tls",
+        "-o",
+        r#"go-template={{index .data "tls.crt"}}"#,
+    ]);
+    assert_eq!(base64_decode(&run(kubectl)), crt);
+
+    run(helm(&[
+        "uninstall",
+        "azure-driver",
+        "-n",
+        ns,
+        "--kubeconfig",
+        &kubeconfig,
+    ]));
+    // The certificate registered with the orchestrator outlives the release.
+    secrets.get("azure-driver-tls").await.unwrap();
+}

@@ -1,0 +1,490 @@
+//! The chart's RBAC on the real apiserver: what each ServiceAccount may do (nothing more
+//! than listed), and the controller and the shim doing their whole job as processes that
+//! authenticate with the chart's ServiceAccount tokens, not as admin.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crds::{AzureResource, Phase};
+use e2e::{ControlPlane, TestNamespace};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Api;
+use serde_json::{Value, json};
+
+/// helm, installed once per test binary by deploy/scripts/install-tools.sh.
+fn helm_binary() -> &'static Path {
+    static HELM: OnceLock<PathBuf> = OnceLock::new();
+    HELM.get_or_init(|| {
+        let output = Command::new(e2e::repo_root().join("deploy/scripts/install-tools.sh"))
+            .output()
+            .expect("install-tools.sh runs");
+        assert!(
+            output.status.success(),
+            "install-tools.sh failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).expect("UTF-8 path");
+        PathBuf::from(stdout.lines().last().expect("the bin directory").trim()).join("helm")
+    })
+}
+
+fn run(mut command: Command) -> String {
+    let output = command.output().expect("the command runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn helm_install(control_plane: &ControlPlane, namespace: &str, settings: &[String]) {
+    let mut helm = Command::new(helm_binary());
+    helm.current_dir(e2e::repo_root())
+        .args([
+            "install",
+            "azure-driver",
+            "deploy/helm/azure-driver",
+            "-n",
+            namespace,
+        ])
+        .arg("--kubeconfig")
+        .arg(control_plane.kubeconfig_path());
+    for setting in settings {
+        helm.args(["--set", setting]);
+    }
+    run(helm);
+}
+
+/// (resource, resource names) → verbs, as `kubectl auth can-i --list` shows them, without
+/// what every authenticated user may do (discovery, self reviews).
+type Permissions = BTreeMap<(String, String), BTreeSet<String>>;
+
+fn can_i_list(kubeconfig: &Path, namespace: &str) -> Permissions {
+    let mut kubectl = Command::new("kubectl");
+    kubectl
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["auth", "can-i", "--list", "-n", namespace]);
+    let table = run(kubectl);
+    let mut lines = table.lines();
+    let header = lines.next().expect("a header line");
+    let column = |name: &str| {
+        header
+            .find(name)
+            .unwrap_or_else(|| panic!("no {name} column in {header}"))
+    };
+    let (urls, names, verbs) = (
+        column("Non-Resource URLs"),
+        column("Resource Names"),
+        column("Verbs"),
+    );
+    let mut permissions = Permissions::new();
+    for line in lines {
+        let cell = |from: usize, to: usize| {
+            line.get(from..to.min(line.len()))
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        };
+        let resource = cell(0, urls);
+        // Rows without a resource are non-resource URLs (discovery, health).
+        if resource.is_empty() || resource.starts_with("selfsubject") {
+            continue;
+        }
+        let entry = permissions
+            .entry((
+                resource,
+                cell(names, verbs).trim_matches(['[', ']']).to_owned(),
+            ))
+            .or_default();
+        entry.extend(
+            cell(verbs, line.len())
+                .trim_matches(['[', ']'])
+                .split_whitespace()
+                .map(str::to_owned),
+        );
+    }
+    permissions
+}
+
+fn expected(rows: &[(&str, &str, &str)]) -> Permissions {
+    rows.iter()
+        .map(|(resource, names, verbs)| {
+            (
+                ((*resource).to_owned(), (*names).to_owned()),
+                verbs.split_whitespace().map(str::to_owned).collect(),
+            )
+        })
+        .collect()
+}
+
+const CRD_READ: (&str, &str, &str) = (
+    "customresourcedefinitions.apiextensions.k8s.io",
+    "azureresources.azure-driver.io",
+    "get list watch",
+);
+const RECONCILE: [(&str, &str, &str); 6] = [
+    ("azureresources.azure-driver.io", "", "get list watch patch"),
+    ("azureresources.azure-driver.io/status", "", "patch"),
+    ("azureresources.azure-driver.io/finalizers", "", "update"),
+    ("secrets", "", "get list watch create patch"),
+    ("configmaps", "", "get list watch"),
+    ("events.events.k8s.io", "", "create patch"),
+];
+
+#[tokio::test]
+async fn service_accounts_have_exactly_the_listed_permissions() {
+    let control_plane = ControlPlane::shared().await;
+    let release = TestNamespace::create(control_plane).await;
+    let watched = TestNamespace::create(control_plane).await;
+    let other = TestNamespace::create(control_plane).await;
+    helm_install(
+        control_plane,
+        release.name(),
+        &[format!("controller.watchNamespaces={{{}}}", watched.name())],
+    );
+    let (controller, _) = control_plane
+        .service_account_access(release.name(), "azure-driver-controller")
+        .await
+        .unwrap();
+    let (shim, _) = control_plane
+        .service_account_access(release.name(), "azure-driver")
+        .await
+        .unwrap();
+
+    let mut in_release = expected(&RECONCILE);
+    in_release.extend(expected(&[
+        CRD_READ,
+        ("leases.coordination.k8s.io", "", "create"),
+        (
+            "leases.coordination.k8s.io",
+            "azure-driver-controller",
+            "get patch",
+        ),
+    ]));
+    assert_eq!(can_i_list(&controller, release.name()), in_release);
+    let mut in_watched = expected(&RECONCILE);
+    in_watched.extend(expected(&[CRD_READ]));
+    assert_eq!(can_i_list(&controller, watched.name()), in_watched);
+    assert_eq!(can_i_list(&controller, other.name()), expected(&[CRD_READ]));
+
+    assert_eq!(
+        can_i_list(&shim, release.name()),
+        expected(&[
+            (
+                "azureresources.azure-driver.io",
+                "",
+                "get list watch create patch delete"
+            ),
+            ("secrets", "", "create patch"),
+        ])
+    );
+    assert_eq!(can_i_list(&shim, watched.name()), Permissions::new());
+}
+
+#[tokio::test]
+async fn cluster_wide_controller_reconciles_in_every_namespace_only() {
+    let control_plane = ControlPlane::shared().await;
+    let release = TestNamespace::create(control_plane).await;
+    let other = TestNamespace::create(control_plane).await;
+    helm_install(
+        control_plane,
+        release.name(),
+        &["controller.leaderElection.enabled=false".into()],
+    );
+    let (controller, _) = control_plane
+        .service_account_access(release.name(), "azure-driver-controller")
+        .await
+        .unwrap();
+    let mut everywhere = expected(&RECONCILE);
+    everywhere.extend(expected(&[CRD_READ]));
+    assert_eq!(can_i_list(&controller, other.name()), everywhere);
+    assert_eq!(can_i_list(&controller, release.name()), everywhere);
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Builds the binaries the chart runs (and the test doubles: ARM simulator, Kafka broker)
+/// into this test's target directory and returns its profile directory.
+fn built_binaries() -> PathBuf {
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args([
+            "build",
+            "-p",
+            "azure-driver-controller",
+            "-p",
+            "azure-driver-shim",
+            "-p",
+            "armsim",
+        ])
+        .args(["--bins", "--example", "kafka-test-broker"])
+        .current_dir(e2e::repo_root());
+    run(cargo);
+    // target/debug/deps/rbac_chart-<hash> → target/debug
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_path_buf()
+}
+
+fn first_line(stdout: ChildStdout) -> (String, BufReader<ChildStdout>) {
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    (line.trim().to_owned(), reader)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The Kafka broker's stdout, one JSON line per message, read on a thread of its own.
+fn kafka_messages(reader: BufReader<ChildStdout>) -> std::sync::mpsc::Receiver<Value> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if let Ok(message) = serde_json::from_str::<Value>(&line)
+                && sender.send(message).is_err()
+            {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+fn result_of(messages: &std::sync::mpsc::Receiver<Value>, request_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = messages
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no result for {request_id} on Kafka"));
+        if message["value"]["requestId"] == request_id {
+            return message["value"].clone();
+        }
+    }
+}
+
+/// POST over HTTPS, trusting only the chart's CA and checking the certificate names the
+/// in-cluster service address.
+fn post(ca: &Path, host: &str, port: u16, path: &str, body: &Value) -> Value {
+    let mut curl = Command::new("curl");
+    curl.args(["--silent", "--show-error", "--fail-with-body", "--cacert"])
+        .arg(ca)
+        .arg("--resolve")
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .args(["-H", "content-type: application/json", "--data-binary"])
+        .arg(body.to_string())
+        .arg(format!("https://{host}:{port}{path}"));
+    serde_json::from_str(&run(curl)).expect("a JSON answer")
+}
+
+fn request(lifecycle: &str, resource_id: &str) -> Value {
+    json!({
+        "lifecycleName": lifecycle,
+        "driverFiles": "",
+        "systemProperties": {
+            "resourceId": {"type": "string", "value": resource_id},
+            "resourceName": {"type": "string", "value": "rg-rbac"},
+            "resourceType": {"type": "string", "value": "resource::AzureResourceGroup::1.0"}
+        },
+        "resourceProperties": {
+            "resourcegroup_name": {"type": "string", "value": "rg-rbac"},
+            "resourcegroup_location": {"type": "string", "value": "westeurope"}
+        },
+        "requestProperties": {},
+        "deploymentLocation": {"name": "azure-rbac", "type": "Azure", "properties": {
+            "tenantId": "tenant-rbac", "clientId": "client-rbac", "clientSecret": "secret-rbac",
+            "subscriptionId": "00000000-0000-0000-0000-0000000000ab"}}
+    })
+}
+
+#[tokio::test]
+async fn controller_and_shim_do_their_job_with_the_chart_service_accounts() {
+    let bin = built_binaries();
+    let control_plane = ControlPlane::shared().await;
+    let namespace = TestNamespace::create(control_plane).await;
+    let ns = namespace.name();
+
+    let (broker, bootstrap) = {
+        let mut child = Command::new(bin.join("examples/kafka-test-broker"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the Kafka test broker starts");
+        let (bootstrap, reader) = first_line(child.stdout.take().unwrap());
+        ((Killed(child), kafka_messages(reader)), bootstrap)
+    };
+    let tls_dir = tempfile::tempdir().unwrap();
+    let (_armsim, endpoint) = {
+        let mut child = Command::new(bin.join("armsim"))
+            .args(["--listen", "127.0.0.1:0", "--tls-dir"])
+            .arg(tls_dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("armsim starts");
+        let (endpoint, _) = first_line(child.stdout.take().unwrap());
+        (Killed(child), endpoint)
+    };
+
+    helm_install(
+        control_plane,
+        ns,
+        &[
+            format!("controller.watchNamespaces={{{ns}}}"),
+            format!("app.config.override.messaging.connection_address={bootstrap}"),
+        ],
+    );
+    let (controller_kubeconfig, _) = control_plane
+        .service_account_access(ns, "azure-driver-controller")
+        .await
+        .unwrap();
+    let (shim_kubeconfig, _) = control_plane
+        .service_account_access(ns, "azure-driver")
+        .await
+        .unwrap();
+
+    // The shim gets the files the chart mounts: its config file and the generated TLS pair.
+    let files = tempfile::tempdir().unwrap();
+    let config_maps: Api<ConfigMap> = Api::namespaced(control_plane.client(), ns);
+    let config = config_maps.get("azure-driver-config").await.unwrap();
+    std::fs::write(
+        files.path().join("azuredriver_config.yml"),
+        &config.data.unwrap()["azuredriver_config.yml"],
+    )
+    .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(control_plane.client(), ns);
+    let tls = secrets.get("azure-driver-tls").await.unwrap().data.unwrap();
+    for key in ["tls.crt", "tls.key", "ca.crt"] {
+        std::fs::write(files.path().join(key), &tls[key].0).unwrap();
+    }
+
+    let _controller = Killed(
+        Command::new(bin.join("azure-driver-controller"))
+            .args([
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--namespaces",
+                ns,
+                "--lease-namespace",
+                ns,
+            ])
+            .env("KUBECONFIG", &controller_kubeconfig)
+            .env("AZURE_RESOURCE_MANAGER_ENDPOINT", &endpoint)
+            .env("AZURE_AUTHORITY_HOST", &endpoint)
+            .env("AZURE_CA_FILE", tls_dir.path().join("ca.pem"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the controller starts"),
+    );
+    let port = free_port();
+    let _shim = Killed(
+        Command::new(bin.join("azure-driver-shim"))
+            .arg("--config")
+            .arg(files.path().join("azuredriver_config.yml"))
+            .arg("--tls-cert")
+            .arg(files.path().join("tls.crt"))
+            .arg("--tls-key")
+            .arg(files.path().join("tls.key"))
+            .args(["--namespace", ns])
+            .env("KUBECONFIG", &shim_kubeconfig)
+            .env("DRIVER_PORT", port.to_string())
+            .env("LOG_LEVEL", "WARNING")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the shim starts"),
+    );
+
+    let host = format!("azure-driver.{ns}.svc");
+    let ca = files.path().join("ca.crt");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut curl = Command::new("curl");
+        curl.args(["--silent", "--fail", "--cacert"])
+            .arg(&ca)
+            .arg("--resolve")
+            .arg(format!("{host}:{port}:127.0.0.1"))
+            .arg(format!("https://{host}:{port}/management/health"));
+        if curl.output().is_ok_and(|o| o.status.success()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the shim never became healthy");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    let execute = "/api/driver/lifecycle/execute";
+    let resource_id = "a0000000-0000-4000-8000-0000000000ab";
+    let (_broker, messages) = broker;
+    let accepted = post(&ca, &host, port, execute, &request("Create", resource_id));
+    let created = result_of(&messages, accepted["requestId"].as_str().unwrap());
+    assert_eq!(created["status"], "COMPLETE", "{created}");
+    assert_eq!(
+        created["associatedTopology"]["rgrbac"]["id"],
+        "/subscriptions/00000000-0000-0000-0000-0000000000ab/resourceGroups/rg-rbac"
+    );
+
+    // kubectl users: a template from a ConfigMap, parameters from a Secret and a
+    // ConfigMap, outputs written to a Secret the controller creates.
+    let mut kubectl = control_plane.kubectl();
+    kubectl
+        .args(["apply", "-n", ns, "-f"])
+        .arg(e2e::repo_root().join("deploy/examples/configmap-template.yaml"));
+    run(kubectl);
+    let objects: Api<AzureResource> = Api::namespaced(control_plane.client(), ns);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let object = objects.get("demo-sql").await.unwrap();
+        let phase = object.status.and_then(|status| status.phase);
+        if phase == Some(Phase::Ready) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "demo-sql is {phase:?}, not Ready"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let outputs = secrets.get("demo-sql-outputs").await.unwrap();
+    assert!(outputs.data.unwrap().contains_key("fqdn"));
+    let mut kubectl = control_plane.kubectl();
+    kubectl.args([
+        "delete",
+        "-n",
+        ns,
+        "azureresource",
+        "demo-sql",
+        "--timeout=120s",
+    ]);
+    run(kubectl);
+
+    let accepted = post(&ca, &host, port, execute, &request("Delete", resource_id));
+    let deleted = result_of(&messages, accepted["requestId"].as_str().unwrap());
+    assert_eq!(deleted["status"], "COMPLETE", "{deleted}");
+    assert_eq!(deleted["associatedTopology"], json!({"rgrbac": null}));
+}
