@@ -180,7 +180,27 @@ async fn kill_9_during_concurrent_creates_and_deletes_converges() {
         controller = spawn_controller(&env, port, &["--leader-election", "false"]);
     }
 
-    // Delete every other object (both engines), with more kills during the deletes.
+    // Most objects deployed (some still running): delete half of them, both engines,
+    // with more kills during the deletes.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let ready = api
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter(|o| o.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready))
+            .count();
+        if ready >= 40 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {ready} Ready before the deletes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let deleted: Vec<&String> = names
         .iter()
         .enumerate()
@@ -240,14 +260,19 @@ async fn kill_9_during_concurrent_creates_and_deletes_converges() {
             "{name} missing"
         );
     }
+    let mut deleted_deployed = 0;
     for name in &deleted {
         assert!(
             env.sim.resource(&account_id(name)).is_none(),
             "{name} left behind"
         );
+        if created.contains_key(&account_id(name).to_ascii_lowercase()) {
+            deleted_deployed += 1;
+        }
     }
+    assert!(deleted_deployed > 0, "no deleted object had been deployed");
     println!(
-        "chaos: seed {seed}, {} objects, {} deleted, {kills} kill -9, converged {converged:?} after the last kill, {} resources created once each",
+        "chaos: seed {seed}, {} objects, {} deleted ({deleted_deployed} of them after their resources existed), {kills} kill -9, converged {converged:?} after the last kill, {} resources created once each",
         names.len(),
         deleted.len(),
         created.len()
