@@ -638,3 +638,53 @@ async fn missing_credentials_are_a_condition_and_a_new_secret_redeploys() {
     );
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drift_is_detected_and_repaired_at_the_sync_interval() {
+    let h = Harness::start(SimConfig::default()).await;
+    let mut spec = object("drifty", "rg-drift", "Deployment", "Delete", "drift1");
+    spec["spec"]["syncInterval"] = json!("1s");
+    h.create(spec).await;
+    h.wait_ready("drifty").await;
+    let id = format!(
+        "{}/providers/Microsoft.Storage/storageAccounts/drift1",
+        h.resource_group_id("rg-drift")
+    );
+    assert_eq!(h.sim.created_count(&id), 1);
+
+    // Someone deletes the account behind the operator's back.
+    let options = ArmOptions::default().with_cloud(
+        CloudConfig::default()
+            .with_resource_manager_endpoint(&h.sim.endpoint())
+            .unwrap()
+            .with_authority_host(&h.sim.endpoint())
+            .unwrap()
+            .with_ca_file(h.sim.ca_file()),
+    );
+    let credentials = arm::CredentialCache::new(&options).unwrap();
+    let credential = credentials
+        .get(&arm::CredentialSpec::ClientSecret {
+            tenant_id: "11111111-1111-1111-1111-111111111111".into(),
+            client_id: "44444444-4444-4444-4444-444444444444".into(),
+            client_secret: arm::Secret::new("someone-else".to_owned()),
+        })
+        .unwrap();
+    let client = arm::ArmClient::new(options, credential).unwrap();
+    if let Some(handle) = client.delete_resource_by_id(&id).await.unwrap() {
+        client.wait(&handle).await.unwrap();
+    }
+    assert!(h.sim.resource(&id).is_none());
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.sim.resource(&id).is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "drift was not repaired"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(h.sim.created_count(&id), 2);
+    h.wait_for_event("drifty", "Normal", "DriftDetected").await;
+    h.wait_ready("drifty").await;
+    h.stop().await;
+}
