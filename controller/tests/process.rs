@@ -165,7 +165,11 @@ async fn kill_9_during_concurrent_creates_and_deletes_converges() {
     let names: Vec<String> = (0..50).map(|i| format!("chaos{i:02}")).collect();
     let creates = names.iter().enumerate().map(|(i, name)| {
         let api = api.clone();
-        let engine = if i.is_multiple_of(2) { "Stack" } else { "Deployment" };
+        let engine = if i.is_multiple_of(2) {
+            "Stack"
+        } else {
+            "Deployment"
+        };
         let object = object(name, engine);
         async move { api.create(&PostParams::default(), &object).await.unwrap() }
     });
