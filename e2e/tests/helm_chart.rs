@@ -363,6 +363,14 @@ async fn installs_into_the_apiserver_and_upgrade_keeps_the_certificate() {
             "docker.image=azure-driver",
             "--set",
             "docker.version=2.1.0",
+            "--set",
+            "app.config.env.NUM_PROCESSES=2",
+            "--set",
+            "app.config.env.NUM_THREADS=4",
+            "--set",
+            "resources.requests.cpu=500m",
+            "--set",
+            "resources.limits.cpu=2",
         ]))
     };
     install("install");
@@ -379,14 +387,20 @@ async fn installs_into_the_apiserver_and_upgrade_keeps_the_certificate() {
     }
     let deployments: Api<Deployment> = Api::namespaced(control_plane.client(), ns);
     let shim = deployments.get("azure-driver").await.unwrap();
-    let labels = shim
-        .spec
+    let template = shim.spec.unwrap().template;
+    let container = &template.spec.as_ref().unwrap().containers[0];
+    let resources = container.resources.as_ref().unwrap();
+    assert_eq!(resources.limits.as_ref().unwrap()["cpu"].0, "2");
+    assert_eq!(resources.requests.as_ref().unwrap()["cpu"].0, "500m");
+    assert_eq!(resources.limits.as_ref().unwrap()["memory"].0, "2Gi");
+    let threads = container
+        .env
+        .as_ref()
         .unwrap()
-        .template
-        .metadata
-        .unwrap()
-        .labels
-        .unwrap();
+        .iter()
+        .find(|e| e.name == "NUM_THREADS");
+    assert_eq!(threads.and_then(|e| e.value.as_deref()), Some("4"));
+    let labels = template.metadata.unwrap().labels.unwrap();
     assert_eq!(labels["app"], "azure-driver");
     assert_eq!(labels["part-of"], "lm");
     deployments.get("azure-driver-controller").await.unwrap();
