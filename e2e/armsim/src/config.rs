@@ -40,6 +40,12 @@ pub struct SimConfig {
     pub latency: LatencyConfig,
     pub throttling: ThrottlingConfig,
     pub faults: FaultConfig,
+    /// Test convenience: resource types (case-insensitive regexes, anchored) that
+    /// templates may read or declare `existing` without creating them first. An
+    /// absent resource of a matching type answers the evaluator as if it existed,
+    /// with the runtime values its provider would report. Never stored in the
+    /// inventory and never served by resource GETs. Empty = nothing is assumed.
+    pub assume_existing: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -52,6 +58,7 @@ impl Default for SimConfig {
             latency: LatencyConfig::default(),
             throttling: ThrottlingConfig::default(),
             faults: FaultConfig::default(),
+            assume_existing: Vec::new(),
         }
     }
 }
@@ -225,6 +232,16 @@ pub(crate) struct CompiledConfig {
     pub config: SimConfig,
     pub resource_rules: Vec<CompiledResourceRule>,
     pub request_rules: Vec<CompiledRequestRule>,
+    pub assume_existing: Vec<Regex>,
+}
+
+impl CompiledConfig {
+    /// Whether `assumeExisting` covers this resource type.
+    pub fn assumes_existing(&self, resource_type: &str) -> bool {
+        self.assume_existing
+            .iter()
+            .any(|pattern| pattern.is_match(resource_type))
+    }
 }
 
 #[derive(Debug)]
@@ -325,10 +342,25 @@ impl SimConfig {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let assume_existing = self
+            .assume_existing
+            .iter()
+            .map(|pattern| {
+                RegexBuilder::new(&format!("^(?:{pattern})$"))
+                    .case_insensitive(true)
+                    .build()
+                    .map_err(|source| ConfigError::Regex {
+                        field: "assumeExisting",
+                        pattern: pattern.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(CompiledConfig {
             config: self.clone(),
             resource_rules,
             request_rules,
+            assume_existing,
         })
     }
 }

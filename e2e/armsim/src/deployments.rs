@@ -168,7 +168,10 @@ pub(crate) fn evaluate_and_preflight(
         &parts.template,
         &parts.parameters,
         context,
-        &InventoryLookup(shared),
+        &InventoryLookup {
+            shared,
+            tenant_id: &context.tenant_id,
+        },
     )
     .map_err(|e| {
         let error = ArmError::bad_request(e.code, e.message);

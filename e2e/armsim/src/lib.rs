@@ -26,4 +26,4 @@ pub use config::{
 };
 pub use counters::{Counters, SubscriptionCounters};
 pub use inventory::{InventoryAction, InventoryEvent, InventoryItem};
-pub use sim::{RunningSim, Simulator};
+pub use sim::{RunningSim, Simulator, assumed_resource, resource_type_of};

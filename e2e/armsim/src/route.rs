@@ -91,6 +91,11 @@ pub(crate) enum Route {
         id: String,
         resource_type: String,
     },
+    /// A deployment at management group or tenant scope, which the simulator
+    /// does not serve; `scope` is the path before `/providers/Microsoft.Resources`.
+    UnservedDeploymentScope {
+        scope: String,
+    },
     Unknown,
 }
 
@@ -116,6 +121,7 @@ impl Route {
             Route::Operation { status: false, .. } => "operationResults",
             Route::Provider { .. } => "providers",
             Route::Resource { .. } => "resources",
+            Route::UnservedDeploymentScope { .. } => "deployments",
             Route::Unknown => "unknown",
         }
     }
@@ -130,7 +136,10 @@ impl Route {
             Route::Deployment { scope, .. }
             | Route::DeploymentList { scope }
             | Route::Stack { scope, .. } => Some(&scope.subscription),
-            Route::Token { .. } | Route::Admin(_) | Route::Unknown => None,
+            Route::Token { .. }
+            | Route::Admin(_)
+            | Route::UnservedDeploymentScope { .. }
+            | Route::Unknown => None,
         }
     }
 }
@@ -158,6 +167,20 @@ fn percent_decode(segment: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `/providers/Microsoft.Management/managementGroups/{mg}/providers/Microsoft.Resources/deployments/...`
+/// and `/providers/Microsoft.Resources/deployments/...` (tenant).
+fn unserved_deployment_scope(segments: &[String], lower: &[&str]) -> Route {
+    let deployments = lower
+        .windows(3)
+        .position(|w| w == ["providers", "microsoft.resources", "deployments"]);
+    match deployments {
+        Some(at) if lower.first() == Some(&"providers") => Route::UnservedDeploymentScope {
+            scope: format!("/{}", segments[..at].join("/")),
+        },
+        _ => Route::Unknown,
+    }
 }
 
 pub(crate) fn parse(path: &str) -> Route {
@@ -225,7 +248,7 @@ pub(crate) fn parse(path: &str) -> Route {
             },
             2,
         ),
-        _ => return Route::Unknown,
+        _ => return unserved_deployment_scope(&segments, &lower),
     };
     // lower[rest] == "providers"
     let tail = &lower[rest + 1..];
@@ -391,6 +414,18 @@ mod tests {
             Route::Unknown
         );
         assert_eq!(parse("/nothing"), Route::Unknown);
+        assert_eq!(
+            parse(
+                "/providers/Microsoft.Management/managementGroups/mg/providers/Microsoft.Resources/deployments/d"
+            ),
+            Route::UnservedDeploymentScope {
+                scope: "/providers/Microsoft.Management/managementGroups/mg".into()
+            }
+        );
+        assert_eq!(
+            parse("/providers/Microsoft.Resources/deployments/d"),
+            Route::UnservedDeploymentScope { scope: "/".into() }
+        );
     }
 
     #[test]

@@ -401,6 +401,13 @@ fn dispatch(shared: &Arc<Shared>, route: &Route, request: &ArmRequest) -> Handle
             Method::DELETE => resources::delete_resource(shared, request, id, resource_type),
             _ => Err(method_not_allowed(method)),
         },
+        Route::UnservedDeploymentScope { scope } => Err(ArmError::bad_request(
+            "UnsupportedDeploymentScope",
+            format!(
+                "Deployments at scope '{}' are not implemented by the ARM simulator; it serves resource group and subscription scopes.",
+                if scope == "/" { "/ (tenant)" } else { scope }
+            ),
+        )),
         _ => Err(ArmError::not_found(
             "NotFound",
             "The requested path is not served by the ARM simulator.",
