@@ -26,6 +26,9 @@ const HISTORY_TRIM_TO: usize = 600;
 /// ...and refuses new ones past this (only reachable with that many running).
 const HISTORY_MAX: usize = 800;
 
+/// The evaluator's code for a template that reads an absent resource.
+const RESOURCE_NOT_FOUND: &str = "ResourceNotFound";
+
 /// The parts of a deployment (or stack) PUT body the evaluator needs.
 pub(crate) struct TemplateRequest {
     pub template: Value,
@@ -274,7 +277,24 @@ pub(crate) fn put(
     if is_active(shared) {
         return Err(active(name));
     }
-    let evaluated = evaluate_and_preflight(shared, &parts, &context)?;
+    // A template reading a resource that does not exist passes validation; as in
+    // ARM, the deployment starts and fails when it gets there.
+    let (evaluated, run_time_failure) = match evaluate_and_preflight(shared, &parts, &context) {
+        Ok(evaluated) => (evaluated, None),
+        Err(error) if error.code == RESOURCE_NOT_FOUND => (
+            EvaluatedDeployment {
+                resources: Vec::new(),
+                outputs: indexmap::IndexMap::new(),
+                parameters: indexmap::IndexMap::new(),
+            },
+            Some(ErrorDetail {
+                code: error.code,
+                message: error.message,
+                target: error.target,
+            }),
+        ),
+        Err(error) => return Err(error),
+    };
     let mode = parts
         .properties
         .get("mode")
@@ -336,7 +356,10 @@ pub(crate) fn put(
         name.to_owned(),
         generation,
         operation.clone(),
-        Arc::new(evaluated.resources),
+        match run_time_failure {
+            None => Ok(evaluated.resources),
+            Some(detail) => Err(detail),
+        },
         complete,
     ));
     let retry_after = shared.config().config.retry_after_secs;
@@ -374,13 +397,14 @@ fn trim_history(
 
 /// Drives one deployment through Accepted → Running → Succeeded/Failed on the
 /// configured clock. Stops quietly when the record was canceled or replaced.
+/// `plan` is the resources to create, or the error it fails with once running.
 async fn run(
     shared: Arc<Shared>,
     scope: Scope,
     name: String,
     generation: u64,
     operation: String,
-    plan: Arc<Vec<PlannedResource>>,
+    plan: Result<Vec<PlannedResource>, ErrorDetail>,
     complete: bool,
 ) {
     let config = shared.config();
@@ -399,6 +423,20 @@ async fn run(
         state.set_operation(&operation, "Running", None);
     }
     tokio::time::sleep(Duration::from_millis(latency.running_ms)).await;
+    let plan = match plan {
+        Ok(plan) => plan,
+        Err(detail) => {
+            let mut state = shared.state();
+            if let Some(record) = state.deployment_mut(&scope_key, &name, generation)
+                && record.state == "Running"
+            {
+                let error = deployment_failed(vec![detail]);
+                record.finish("Failed", Some(error.clone()));
+                state.set_operation(&operation, "Failed", Some(error));
+            }
+            return;
+        }
+    };
     for resource in plan.iter() {
         let started = Utc::now();
         if latency.per_resource_ms > 0 {

@@ -962,3 +962,89 @@ async fn subscription_stack_deletes_dropped_resource_groups() {
         json!([{ "id": rg_path("stack-rg-2") }])
     );
 }
+
+/// A template that reads a virtual network by id, with a secure and a plain output.
+fn reads_vnet_template() -> Value {
+    json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": { "secret": { "type": "securestring" } },
+        "resources": [],
+        "outputs": {
+            "vnetLocation": {
+                "type": "string",
+                "value": "[reference(resourceId('Microsoft.Network/virtualNetworks', 'hub'), '2023-09-01', 'Full').location]"
+            },
+            "echoed": { "type": "securestring", "value": "[parameters('secret')]" }
+        }
+    })
+}
+
+#[tokio::test]
+async fn reading_an_absent_resource_fails_the_deployment_unless_assumed() {
+    let h = Harness::start(quick_config()).await;
+    h.create_group("rg-ref").await;
+    let path = format!("{}?api-version={API}", deployment_path("rg-ref", "reads"));
+    let body = json!({ "properties": {
+        "mode": "Incremental",
+        "template": reads_vnet_template(),
+        "parameters": { "secret": { "value": "hunter2-secret" } }
+    }});
+
+    let created = h.put(&path, body.clone()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let status = h
+        .wait_status(created.header("azure-asyncoperation").unwrap())
+        .await;
+    assert_eq!(status["status"], "Failed");
+    let got = h.get(&path).await;
+    let error = &got.body["properties"]["error"];
+    assert_eq!(error["code"], "DeploymentFailed");
+    assert_eq!(error["details"][0]["code"], "ResourceNotFound");
+    let vnet = format!(
+        "{}/providers/Microsoft.Network/virtualNetworks/hub",
+        rg_path("rg-ref")
+    );
+    assert!(
+        error["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&vnet),
+        "{error}"
+    );
+    assert!(got.body["properties"].get("outputs").is_none());
+
+    let mut config = quick_config();
+    config.assume_existing = vec!["microsoft.network/.*".into()];
+    h.sim.update_config(config).unwrap();
+    let created = h.put(&path, body).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let status = h
+        .wait_status(created.header("azure-asyncoperation").unwrap())
+        .await;
+    assert_eq!(status["status"], "Succeeded", "{status}");
+    let got = h.get(&path).await;
+    let outputs = &got.body["properties"]["outputs"];
+    assert_eq!(outputs["vnetLocation"]["value"], "westeurope");
+    assert_eq!(outputs["echoed"]["type"], "SecureString");
+    assert!(outputs["echoed"].get("value").is_none(), "{outputs}");
+    assert!(!got.body.to_string().contains("hunter2-secret"));
+    assert!(
+        h.sim.resource(&vnet).is_none(),
+        "assumed resources are not stored"
+    );
+    assert_eq!(
+        h.get(&format!("{vnet}?api-version=2023-09-01"))
+            .await
+            .status,
+        404
+    );
+}
+
+#[test]
+fn assume_existing_patterns_are_checked() {
+    let bad = SimConfig::from_yaml("assumeExisting: ['(']").unwrap_err();
+    assert!(bad.to_string().contains("assumeExisting"), "{bad}");
+    let good = SimConfig::from_yaml("assumeExisting: ['Microsoft.KeyVault/vaults']").unwrap();
+    assert_eq!(good.assume_existing, vec!["Microsoft.KeyVault/vaults"]);
+}
