@@ -281,12 +281,15 @@ impl Reporter {
     }
 
     fn evaluate(&self, store: &Store<AzureResource>, object: &AzureResource) {
-        let siblings = object.labels().get(LABEL_RESOURCE_ID).is_some_and(|id| {
-            store.state().iter().any(|other| {
-                other.labels().get(LABEL_RESOURCE_ID) == Some(id)
-                    && other.name_any() != object.name_any()
-            })
-        });
+        // Only a deletion waits for siblings; skipping the scan otherwise keeps sweeps linear.
+        let deleting = object.metadata.deletion_timestamp.is_some();
+        let siblings = deleting
+            && object.labels().get(LABEL_RESOURCE_ID).is_some_and(|id| {
+                store.state().iter().any(|other| {
+                    other.labels().get(LABEL_RESOURCE_ID) == Some(id)
+                        && other.name_any() != object.name_any()
+                })
+            });
         let decision = decide(object, &self.replica, unix_now(), siblings);
         if decision == Decision::Nothing {
             return;
