@@ -46,6 +46,29 @@ pub struct SimConfig {
     /// with the runtime values its provider would report. Never stored in the
     /// inventory and never served by resource GETs. Empty = nothing is assumed.
     pub assume_existing: Vec<String>,
+    pub managed_identity: ManagedIdentityConfig,
+}
+
+/// The managed identity the IMDS and App Service token endpoints speak for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedIdentityConfig {
+    /// Tenant of the issued tokens.
+    pub tenant_id: String,
+    /// The identity's client id; a request naming another `client_id` is refused.
+    pub client_id: String,
+    /// The secret App Service hands the process as `IDENTITY_HEADER`.
+    pub identity_header: String,
+}
+
+impl Default for ManagedIdentityConfig {
+    fn default() -> Self {
+        Self {
+            tenant_id: "11111111-1111-1111-1111-111111111111".into(),
+            client_id: "5a1e7c3d-0000-4000-8000-00000000a2d1".into(),
+            identity_header: "armsim-identity-header".into(),
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -59,6 +82,7 @@ impl Default for SimConfig {
             throttling: ThrottlingConfig::default(),
             faults: FaultConfig::default(),
             assume_existing: Vec::new(),
+            managed_identity: ManagedIdentityConfig::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ mod counters;
 mod deployments;
 mod error;
 mod faults;
+mod identity;
 mod inventory;
 mod providers;
 mod resources;
@@ -21,8 +22,9 @@ mod throttle;
 mod tls;
 
 pub use config::{
-    BucketConfig, ConfigError, Credential, FaultConfig, FaultStage, LatencyConfig, RequestFault,
-    RequestFaultRule, ResourceFaultRule, SimConfig, ThrottlingConfig,
+    BucketConfig, ConfigError, Credential, FaultConfig, FaultStage, LatencyConfig,
+    ManagedIdentityConfig, RequestFault, RequestFaultRule, ResourceFaultRule, SimConfig,
+    ThrottlingConfig,
 };
 pub use counters::{Counters, SubscriptionCounters};
 pub use inventory::{InventoryAction, InventoryEvent, InventoryItem};

@@ -91,6 +91,10 @@ pub(crate) enum Route {
         id: String,
         resource_type: String,
     },
+    /// A managed identity token request (IMDS or App Service form).
+    IdentityToken {
+        protocol: crate::identity::Protocol,
+    },
     /// A deployment at management group or tenant scope, which the simulator
     /// does not serve; `scope` is the path before `/providers/Microsoft.Resources`.
     UnservedDeploymentScope {
@@ -122,6 +126,7 @@ impl Route {
             Route::Provider { .. } => "providers",
             Route::Resource { .. } => "resources",
             Route::UnservedDeploymentScope { .. } => "deployments",
+            Route::IdentityToken { .. } => "identityToken",
             Route::Unknown => "unknown",
         }
     }
@@ -139,6 +144,7 @@ impl Route {
             Route::Token { .. }
             | Route::Admin(_)
             | Route::UnservedDeploymentScope { .. }
+            | Route::IdentityToken { .. }
             | Route::Unknown => None,
         }
     }
@@ -195,6 +201,16 @@ pub(crate) fn parse(path: &str) -> Route {
 
     match lower.as_slice() {
         [_, "oauth2", "v2.0", "token"] => return Route::Token { tenant: seg(0) },
+        ["metadata", "identity", "oauth2", "token"] => {
+            return Route::IdentityToken {
+                protocol: crate::identity::Protocol::Imds,
+            };
+        }
+        ["msi", "token"] => {
+            return Route::IdentityToken {
+                protocol: crate::identity::Protocol::AppService,
+            };
+        }
         ["_armsim", "counters"] => return Route::Admin(AdminRoute::Counters),
         ["_armsim", "inventory"] => return Route::Admin(AdminRoute::Inventory),
         ["_armsim", "events"] => return Route::Admin(AdminRoute::Events),

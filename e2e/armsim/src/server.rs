@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use crate::auth::{TokenInfo, check_token_request};
 use crate::config::{RequestFault, SimConfig};
 use crate::error::ArmError;
+use crate::identity;
 use crate::route::{AdminRoute, Route};
 use crate::sim::Shared;
 use crate::throttle::{RequestClass, SubscriptionBuckets, retry_after_secs};
@@ -168,6 +169,13 @@ async fn handle(
     let outcome = match &route {
         Route::Token { tenant } => Outcome::Reply(token(&shared, tenant, &parts.method, &body)),
         Route::Admin(admin) => Outcome::Reply(admin_request(&shared, admin, &parts.method, &body)),
+        Route::IdentityToken { protocol } => Outcome::Reply(identity_token(
+            &shared,
+            *protocol,
+            &parts.method,
+            &query,
+            &header,
+        )),
         _ => {
             arm(
                 &shared,
@@ -444,6 +452,38 @@ fn token(shared: &Shared, tenant: &str, method: &Method, body: &Bytes) -> Reply 
             )
         }
         Err(error) => Reply::json(error.status, error.body()),
+    }
+}
+
+fn identity_token(
+    shared: &Shared,
+    protocol: identity::Protocol,
+    method: &Method,
+    query: &HashMap<String, String>,
+    header: &dyn Fn(&str) -> Option<String>,
+) -> Reply {
+    shared
+        .counters()
+        .record(&format!("{method} identityToken"), None, RequestClass::Read);
+    if method != Method::GET {
+        return error_reply(&method_not_allowed(method));
+    }
+    let config = shared.config();
+    let identity = &config.config.managed_identity;
+    match identity::check_request(protocol, identity, query, header) {
+        Ok(request) => {
+            let lifetime = config.config.token_lifetime_secs;
+            let access_token = shared.tokens().issue(
+                &identity.tenant_id,
+                &request.client_id,
+                Duration::from_secs(lifetime),
+            );
+            Reply::json(
+                200,
+                identity::token_body(&request, &access_token, lifetime, Utc::now().timestamp()),
+            )
+        }
+        Err(error) => Reply::json(error.status, error.body),
     }
 }
 

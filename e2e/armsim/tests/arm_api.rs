@@ -1048,3 +1048,66 @@ fn assume_existing_patterns_are_checked() {
     let good = SimConfig::from_yaml("assumeExisting: ['Microsoft.KeyVault/vaults']").unwrap();
     assert_eq!(good.assume_existing, vec!["Microsoft.KeyVault/vaults"]);
 }
+
+#[tokio::test]
+async fn managed_identity_tokens_from_imds_and_app_service_endpoints() {
+    let h = Harness::start(quick_config()).await;
+    let identity = armsim::ManagedIdentityConfig::default();
+    let imds = h.url(
+        "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F",
+    );
+
+    let refused = h.http.get(&imds).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+
+    let granted = h
+        .http
+        .get(&imds)
+        .header("Metadata", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(granted.status(), StatusCode::OK);
+    let body: Value = granted.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["resource"], "https://management.azure.com/");
+    assert_eq!(body["client_id"], identity.client_id.as_str());
+    assert_eq!(body["expires_in"], "3599");
+    let token = body["access_token"].as_str().unwrap();
+    let groups = h
+        .http
+        .get(h.url(&format!(
+            "/subscriptions/{SUB}/resourcegroups?api-version={API}"
+        )))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        groups.status(),
+        StatusCode::OK,
+        "the token is accepted by ARM"
+    );
+
+    let app_service =
+        h.url("/msi/token?api-version=2019-08-01&resource=https%3A%2F%2Fmanagement.azure.com%2F");
+    let wrong = h
+        .http
+        .get(&app_service)
+        .header("X-IDENTITY-HEADER", "guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let right = h
+        .http
+        .get(&app_service)
+        .header("X-IDENTITY-HEADER", identity.identity_header.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::OK);
+    assert_eq!(h.sim.counters().route("GET identityToken"), 4);
+}
