@@ -442,7 +442,7 @@ const EXPECTED_FAILURES: &[(&str, &str)] = &[
     // resourceId(subscription().id, ...): a '/subscriptions/...' id is no subscription id.
     (
         "101/deployment-script-with-storage",
-        "of type '/subscriptions/",
+        "'resourceId': argument 1 '/subscriptions/",
     ),
     // A nested deployment linked to a template spec version that does not exist.
     ("101/template-spec-deploy", "templateSpecs/"),

@@ -1392,6 +1392,18 @@ impl<'s, 'a> Deployment<'s, 'a> {
                     .ok_or_else(|| {
                         invalid_arg(name, "no argument is a resource type ('Namespace/type')")
                     })?;
+                // ARM reads the first argument containing '/' as the type, so a full
+                // id such as `subscription().id` passed as the subscription lands there.
+                if strings[type_at].starts_with('/') {
+                    return Err(invalid_arg(
+                        name,
+                        &format!(
+                            "argument {} '{}' is a resource id where a subscription id, resource group name or resource type ('Namespace/type') goes (use subscription().subscriptionId, not subscription().id)",
+                            type_at + 1,
+                            strings[type_at]
+                        ),
+                    ));
+                }
                 let prefix = match type_at {
                     0 => self.fn_target.scope_id(),
                     1 => {

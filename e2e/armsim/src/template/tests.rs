@@ -200,6 +200,27 @@ fn resource_ids_names_and_unique_string_follow_arm() {
 }
 
 #[test]
+fn resource_id_names_a_full_id_passed_as_subscription() {
+    let e = run(
+        json!({
+            "outputs": {
+                "id": {"type": "string", "value": "[resourceId(subscription().id, 'rg', 'Microsoft.ManagedIdentity/userAssignedIdentities', 'u')]"}
+            }
+        }),
+        json!({}),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, "InvalidTemplate");
+    assert!(
+        e.message
+            .contains("'resourceId': argument 1 '/subscriptions/")
+            && e.message.contains("subscription().subscriptionId"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
 fn copy_loops_conditions_and_children() {
     let d = run(
         json!({
