@@ -204,6 +204,38 @@ pub(crate) fn evaluate_and_preflight(
     }
 }
 
+/// The evaluation a PUT starts from, and what its run creates: the planned
+/// resources, or the error it fails with once running. A template reading a
+/// resource that does not exist passes validation; as in ARM, the deployment
+/// starts and fails when it gets there.
+pub(crate) type RunPlan = Result<Vec<PlannedResource>, ErrorDetail>;
+
+pub(crate) fn evaluate_for_run(
+    shared: &Shared,
+    parts: &TemplateRequest,
+    context: &DeploymentContext,
+) -> Result<(EvaluatedDeployment, RunPlan), ArmError> {
+    match evaluate_and_preflight(shared, parts, context) {
+        Ok(mut evaluated) => {
+            let plan = std::mem::take(&mut evaluated.resources);
+            Ok((evaluated, Ok(plan)))
+        }
+        Err(error) if error.code == RESOURCE_NOT_FOUND => Ok((
+            EvaluatedDeployment {
+                resources: Vec::new(),
+                outputs: indexmap::IndexMap::new(),
+                parameters: indexmap::IndexMap::new(),
+            },
+            Err(ErrorDetail {
+                code: error.code,
+                message: error.message,
+                target: error.target,
+            }),
+        )),
+        Err(error) => Err(error),
+    }
+}
+
 pub(crate) fn template_hash(template: &Value) -> String {
     let digest = Sha256::digest(template.to_string().as_bytes());
     let mut first = [0u8; 8];
@@ -277,24 +309,7 @@ pub(crate) fn put(
     if is_active(shared) {
         return Err(active(name));
     }
-    // A template reading a resource that does not exist passes validation; as in
-    // ARM, the deployment starts and fails when it gets there.
-    let (evaluated, run_time_failure) = match evaluate_and_preflight(shared, &parts, &context) {
-        Ok(evaluated) => (evaluated, None),
-        Err(error) if error.code == RESOURCE_NOT_FOUND => (
-            EvaluatedDeployment {
-                resources: Vec::new(),
-                outputs: indexmap::IndexMap::new(),
-                parameters: indexmap::IndexMap::new(),
-            },
-            Some(ErrorDetail {
-                code: error.code,
-                message: error.message,
-                target: error.target,
-            }),
-        ),
-        Err(error) => return Err(error),
-    };
+    let (evaluated, plan) = evaluate_for_run(shared, &parts, &context)?;
     let mode = parts
         .properties
         .get("mode")
@@ -356,10 +371,7 @@ pub(crate) fn put(
         name.to_owned(),
         generation,
         operation.clone(),
-        match run_time_failure {
-            None => Ok(evaluated.resources),
-            Some(detail) => Err(detail),
-        },
+        plan,
         complete,
     ));
     let retry_after = shared.config().config.retry_after_secs;
@@ -404,7 +416,7 @@ async fn run(
     name: String,
     generation: u64,
     operation: String,
-    plan: Result<Vec<PlannedResource>, ErrorDetail>,
+    plan: RunPlan,
     complete: bool,
 ) {
     let config = shared.config();

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::config::FaultStage;
 use crate::deployments::{
-    context, deployment_failed, evaluate_and_preflight, operation_result_url, template_request,
+    RunPlan, context, deployment_failed, evaluate_for_run, operation_result_url, template_request,
     validate_name,
 };
 use crate::error::{ArmError, ErrorDetail};
@@ -21,7 +21,6 @@ use crate::sim::Shared;
 use crate::state::{
     DEPLOYMENT_TYPE, RESOURCE_GROUP_TYPE, elapsed, id_list, iso_duration, render_typed,
 };
-use crate::template::PlannedResource;
 
 const STACK_TYPE: &str = "Microsoft.Resources/deploymentStacks";
 
@@ -237,7 +236,7 @@ pub(crate) fn put(
     if existing_active(shared) {
         return Err(in_progress(name));
     }
-    let evaluated = evaluate_and_preflight(shared, &parts, &context)?;
+    let (evaluated, plan) = evaluate_for_run(shared, &parts, &context)?;
 
     let (status, body, operation, generation, previous) = {
         let mut state = shared.state();
@@ -284,7 +283,7 @@ pub(crate) fn put(
         stack_key,
         generation,
         operation.clone(),
-        Arc::new(evaluated.resources),
+        plan,
         previous,
         actions,
     ));
@@ -317,7 +316,7 @@ async fn run(
     stack_key: String,
     generation: u64,
     operation: String,
-    plan: Arc<Vec<PlannedResource>>,
+    plan: RunPlan,
     previous: Vec<String>,
     actions: UnmanageActions,
 ) {
@@ -337,6 +336,18 @@ async fn run(
         return;
     }
     tokio::time::sleep(Duration::from_millis(latency.running_ms)).await;
+    let plan = match plan {
+        Ok(plan) => plan,
+        Err(detail) => {
+            let mut state = shared.state();
+            if let Some(stack) = stack_mut(&mut state, &stack_key, generation) {
+                let error = deployment_failed(vec![detail]);
+                stack.finish("failed", Some(error.clone()));
+                state.set_operation(&operation, "failed", Some(error));
+            }
+            return;
+        }
+    };
     let mut managed: Vec<String> = Vec::new();
     for resource in plan.iter() {
         if latency.per_resource_ms > 0 {

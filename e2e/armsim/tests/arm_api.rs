@@ -1111,3 +1111,39 @@ async fn managed_identity_tokens_from_imds_and_app_service_endpoints() {
     assert_eq!(right.status(), StatusCode::OK);
     assert_eq!(h.sim.counters().route("GET identityToken"), 4);
 }
+
+#[tokio::test]
+async fn a_stack_reading_an_absent_resource_fails_while_deploying() {
+    let h = Harness::start(quick_config()).await;
+    h.create_group("rg-stack-ref").await;
+    let path = format!(
+        "{}?api-version={STACK_API}",
+        stack_path("rg-stack-ref", "reads")
+    );
+    let created = h
+        .put(
+            &path,
+            json!({ "properties": {
+                "template": reads_vnet_template(),
+                "parameters": { "secret": { "value": "hunter2-secret" } },
+                "actionOnUnmanage": { "resources": "detach" },
+                "denySettings": { "mode": "none" }
+            }}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let status = h
+        .wait_status(created.header("azure-asyncoperation").unwrap())
+        .await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let got = h.get(&path).await;
+    let error = &got.body["properties"]["error"];
+    assert_eq!(error["code"], "DeploymentFailed", "{}", got.body);
+    assert_eq!(error["details"][0]["code"], "ResourceNotFound");
+    assert!(
+        error["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("virtualNetworks/hub")
+    );
+}
