@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crds::{AzureResource, DeletionPolicy, DeploymentMode, Scope};
+use crds::{AzureResource, DeletionPolicy, DeploymentMode, Scope, deployment_name};
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -12,9 +12,6 @@ use crate::azure::{
     DeploymentRequest, DeploymentScope, Engine, Mode, Parameters, Target, UnmanageAction,
 };
 use crate::error::{Error, Result};
-
-/// ARM's limit for deployment names (stacks allow 90).
-const MAX_NAME_LEN: usize = 64;
 
 /// What the object refers to, read from the cluster. `Debug` hides parameter values.
 #[derive(Clone, PartialEq)]
@@ -49,25 +46,6 @@ impl fmt::Debug for ResolvedInputs {
 /// A `parametersFrom` value: JSON when it parses as JSON, else the string itself.
 pub fn parameter_value(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
-}
-
-/// The deployment (or stack) name of an object: readable, unique through the uid, at most
-/// 64 characters of `[-\w._()]`, stable for the object's lifetime.
-pub fn deployment_name(namespace: &str, name: &str, uid: &str) -> String {
-    let digest = hex::encode(Sha256::digest(uid.as_bytes()));
-    let suffix = &digest[..12];
-    let readable: String = format!("{namespace}-{name}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.()".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(MAX_NAME_LEN - suffix.len() - 1)
-        .collect();
-    format!("{readable}-{suffix}")
 }
 
 /// The ARM target of an object, without resolving its inputs (deletion needs only this).
@@ -341,24 +319,6 @@ spec:
         assert_eq!(build(&o, &inputs(&o)).unwrap().mode, Mode::Incremental);
         o.spec.engine = crds::Engine::Deployment;
         assert_eq!(build(&o, &inputs(&o)).unwrap().mode, Mode::Complete);
-    }
-
-    #[test]
-    fn names_are_short_valid_and_unique_per_uid() {
-        let long = "x".repeat(253);
-        let a = deployment_name("ns", &long, "uid-1");
-        let b = deployment_name("ns", &long, "uid-2");
-        assert!(a.len() <= MAX_NAME_LEN);
-        assert_ne!(a, b);
-        assert!(
-            a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.()".contains(c))
-        );
-        assert_eq!(
-            deployment_name("ns", "web.app", "u"),
-            deployment_name("ns", "web.app", "u")
-        );
-        assert!(deployment_name("ns", "web.app", "u").starts_with("ns-web.app-"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod azure_resource;
 mod crd;
+mod naming;
 pub mod patterns;
 mod sync_interval;
 
@@ -15,4 +16,5 @@ pub use azure_resource::{
     ParameterSource, Phase, Scope, TemplateConfigMapRef, TemplateLanguage, TemplateSource,
 };
 pub use crd::{CRD_NAME, crd, crd_yaml};
+pub use naming::deployment_name;
 pub use sync_interval::InvalidSyncInterval;

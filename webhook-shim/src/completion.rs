@@ -442,7 +442,7 @@ mod tests {
     }
 
     fn expected_request_id(lifecycle: &str) -> String {
-        let name = crate::mapping::deployment_name("ns", "r-abc", "uid-1");
+        let name = crds::deployment_name("ns", "r-abc", "uid-1");
         format!(
             "{lifecycle}::/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.Resources/deploymentStacks/{name}::u1"
         )

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crds::{
     AzureResource, AzureResourceSpec, KeyRef, LocalObjectRef, ParameterFrom, ParameterSource,
-    Scope, TemplateSource,
+    Scope, TemplateSource, deployment_name,
 };
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -39,9 +39,6 @@ pub const ANNOTATION_RESOURCE_ID: &str = "azure-driver.io/resource-id";
 pub const FINALIZER: &str = "azure-driver.io/shim-report";
 /// Field manager of the shim's server-side applies.
 pub const FIELD_MANAGER: &str = "azure-driver-shim";
-
-/// Longest ARM deployment or stack name; the controller's naming rule.
-const MAX_DEPLOYMENT_NAME_LEN: usize = 64;
 
 /// Everything about a request the completion needs, stored on the object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,25 +162,6 @@ pub fn object_name(resource_id: &str, lifecycle: &Lifecycle) -> String {
 /// Secret holding a deployment location's credentials.
 pub fn credentials_secret_name(location: &str) -> String {
     format!("dl-{}", dns_label(location, 60))
-}
-
-/// The controller's deployment/stack name rule (`controller::build::deployment_name`):
-/// readable, unique through the uid, at most 64 characters.
-pub fn deployment_name(namespace: &str, name: &str, uid: &str) -> String {
-    let digest = hex::encode(Sha256::digest(uid.as_bytes()));
-    let suffix = &digest[..12];
-    let readable: String = format!("{namespace}-{name}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.()".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(MAX_DEPLOYMENT_NAME_LEN - suffix.len() - 1)
-        .collect();
-    format!("{readable}-{suffix}")
 }
 
 /// ARM id of the deployment stack an object produces (known once it has a uid).
@@ -936,8 +914,6 @@ mod tests {
             name.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         );
-        let long = deployment_name("ns", &"x".repeat(100), "uid");
-        assert_eq!(long.len(), 64);
     }
 
     #[test]
