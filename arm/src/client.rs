@@ -15,6 +15,7 @@ use crate::throttle::{RequestClass, Throttle};
 use azure_core::credentials::TokenCredential;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -464,12 +465,7 @@ impl ArmClient {
         request: &DeploymentRequest,
     ) -> Result<Started<Deployment>, ArmError> {
         let url = self.deployment_url(scope, name, "")?;
-        let mut request = request.clone();
-        if request.location.is_none() {
-            request.location = scope.body_location().map(str::to_string);
-        }
-        let body = serde_json::to_value(&request)
-            .map_err(|e| ArmError::invalid_input("InvalidRequestContent", e.to_string()))?;
+        let body = scoped_body(request, scope)?;
         let cid = new_correlation_id();
         self.start(
             "put_deployment",
@@ -531,12 +527,7 @@ impl ArmClient {
         request: &DeploymentRequest,
     ) -> Result<Value, ArmError> {
         let url = self.deployment_url(scope, name, "/validate")?;
-        let mut request = request.clone();
-        if request.location.is_none() {
-            request.location = scope.body_location().map(str::to_string);
-        }
-        let body = serde_json::to_value(&request)
-            .map_err(|e| ArmError::invalid_input("InvalidRequestContent", e.to_string()))?;
+        let body = scoped_body(request, scope)?;
         let cid = new_correlation_id();
         self.send("validate_deployment", Method::POST, url, Some(&body), &cid)
             .await?
@@ -552,12 +543,7 @@ impl ArmClient {
     ) -> Result<WhatIfStart, ArmError> {
         let resource_url = self.deployment_url(scope, name, "")?;
         let url = self.deployment_url(scope, name, "/whatIf")?;
-        let mut request = request.clone();
-        if request.location.is_none() {
-            request.location = scope.body_location().map(str::to_string);
-        }
-        let body = serde_json::to_value(&request)
-            .map_err(|e| ArmError::invalid_input("InvalidRequestContent", e.to_string()))?;
+        let body = scoped_body(request, scope)?;
         let cid = new_correlation_id();
         let answer = self
             .send("what_if", Method::POST, url, Some(&body), &cid)
@@ -616,12 +602,7 @@ impl ArmClient {
         request: &StackRequest,
     ) -> Result<Started<DeploymentStack>, ArmError> {
         let url = self.stack_url(scope, name)?;
-        let mut request = request.clone();
-        if request.location.is_none() {
-            request.location = scope.body_location().map(str::to_string);
-        }
-        let body = serde_json::to_value(&request)
-            .map_err(|e| ArmError::invalid_input("InvalidRequestContent", e.to_string()))?;
+        let body = scoped_body(request, scope)?;
         let cid = new_correlation_id();
         self.start("put_stack", LroOperation::StackPut, url, &body, &cid)
             .await
@@ -979,6 +960,19 @@ fn subscription_of(url: &Url) -> String {
         }
     }
     String::new()
+}
+
+/// The JSON body of a deployment or stack request, with the scope's location filled in when
+/// the request names none (ARM requires one at subscription scope).
+fn scoped_body(request: &impl Serialize, scope: &DeploymentScope) -> Result<Value, ArmError> {
+    let mut body = serde_json::to_value(request)
+        .map_err(|e| ArmError::invalid_input("InvalidRequestContent", e.to_string()))?;
+    if let (Some(location), Some(fields)) = (scope.body_location(), body.as_object_mut()) {
+        fields
+            .entry("location")
+            .or_insert_with(|| Value::String(location.to_owned()));
+    }
+    Ok(body)
 }
 
 #[cfg(test)]
