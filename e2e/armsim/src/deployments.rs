@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::config::FaultStage;
 use crate::error::{ArmError, ErrorDetail};
 use crate::faults::resource_fault;
+use crate::locks::LockedOperation;
 use crate::route::{Scope, key};
 use crate::server::{ArmRequest, Handled, Reply};
 use crate::sim::{InventoryLookup, Shared};
@@ -456,6 +457,7 @@ async fn run(
         }
         let fault = resource_fault(&config, resource, FaultStage::Deploy);
         let mut state = shared.state();
+        let fault = fault.or_else(|| state.locks.refusal(LockedOperation::Write, &resource.id));
         let Some(record) = state.deployment_mut(&scope_key, &name, generation) else {
             return;
         };
@@ -493,8 +495,22 @@ async fn run(
             .map(|item| item.id.clone())
             .collect();
         tracing::debug!(resource_group = %rg, count = stale.len(), "complete mode removes resources");
+        let mut refused = Vec::new();
         for id in stale {
-            state.remove(&id);
+            match state.locks.refusal(LockedOperation::Delete, &id) {
+                Some(detail) => refused.push(detail),
+                None => {
+                    state.remove(&id);
+                }
+            }
+        }
+        if !refused.is_empty()
+            && let Some(record) = state.deployment_mut(&scope_key, &name, generation)
+            && record.state == "Running"
+        {
+            let error = deployment_failed(refused);
+            record.finish("Failed", Some(error.clone()));
+            state.set_operation(&operation, "Failed", Some(error));
         }
     }
     if let Some(record) = state.deployment_mut(&scope_key, &name, generation)

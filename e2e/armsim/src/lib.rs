@@ -10,6 +10,7 @@ mod error;
 mod faults;
 mod identity;
 mod inventory;
+mod locks;
 mod providers;
 mod resources;
 mod route;

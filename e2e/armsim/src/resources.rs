@@ -8,11 +8,13 @@ use serde_json::{Value, json};
 use crate::deployments::{operation_result_url, resource_group_not_found, validate_name};
 use crate::error::ArmError;
 use crate::inventory::InventoryItem;
+use crate::locks::LockedOperation;
 use crate::providers;
 use crate::route::Scope;
 use crate::server::{ArmRequest, Handled, Reply};
 use crate::sim::Shared;
 use crate::state::{RESOURCE_GROUP_TYPE, is_terminal};
+use crate::template::PlannedResource;
 
 fn group_scope(subscription: &str, name: &str) -> Scope {
     Scope {
@@ -89,6 +91,7 @@ pub(crate) fn put_group(
         None => (201, name.to_owned()),
     };
     let stored_id = group_scope(subscription, &stored_name).id();
+    state.locks.check(LockedOperation::Write, &stored_id)?;
     let group = json!({
         "id": stored_id,
         "name": stored_name,
@@ -152,7 +155,11 @@ pub(crate) fn delete_group(
             .inventory
             .get_mut(&scope.id())
             .ok_or_else(|| resource_group_not_found(name))?;
-        group.body["properties"]["provisioningState"] = json!("Deleting");
+        let group_id = group.id.clone();
+        state.locks.check(LockedOperation::Delete, &group_id)?;
+        if let Some(group) = state.inventory.get_mut(&group_id) {
+            group.body["properties"]["provisioningState"] = json!("Deleting");
+        }
         state.start_operation("Running", 200)
     };
     let config = shared.config();
@@ -199,7 +206,7 @@ fn check_api_version(request: &ArmRequest, resource_type: &str) -> Result<(), Ar
 }
 
 /// 404 for a missing resource, or for its missing resource group, as ARM tells them apart.
-fn missing(state: &crate::state::State, id: &str, resource_type: &str) -> ArmError {
+pub(crate) fn missing(state: &crate::state::State, id: &str, resource_type: &str) -> ArmError {
     if let Some(rg) = missing_group(state, id) {
         return resource_group_not_found(&rg);
     }
@@ -224,6 +231,63 @@ pub(crate) fn get_resource(
     }
 }
 
+/// Creates or replaces one resource by id, as its provider's PUT does. The
+/// stored body is the request's with ARM's `id`, `name`, `type` and
+/// `provisioningState`.
+pub(crate) fn put_resource(
+    shared: &Shared,
+    request: &ArmRequest,
+    id: &str,
+    resource_type: &str,
+) -> Handled {
+    check_api_version(request, resource_type)?;
+    let mut body = request.json_body()?;
+    for field in ["id", "name", "type"] {
+        body.remove(field);
+    }
+    let mut state = shared.state();
+    if let Some(rg) = missing_group(&state, id) {
+        return Err(resource_group_not_found(&rg));
+    }
+    let segments: Vec<&str> = id.split('/').collect();
+    let name = segments.last().copied().unwrap_or_default().to_owned();
+    if resource_type.matches('/').count() > 1 {
+        let parent = segments[..segments.len() - 2].join("/");
+        if !state.inventory.contains(&parent) {
+            let parent_name = segments[segments.len() - 3];
+            return Err(ArmError::not_found(
+                "ParentResourceNotFound",
+                format!(
+                    "Can not perform requested operation on nested resource. Parent resource '{parent_name}' not found."
+                ),
+            ));
+        }
+    }
+    state.locks.check(LockedOperation::Write, id)?;
+    let status = if state.inventory.contains(id) {
+        200
+    } else {
+        201
+    };
+    state.apply(
+        &PlannedResource {
+            id: id.to_owned(),
+            resource_type: resource_type.to_owned(),
+            name,
+            api_version: request.api_version().to_owned(),
+            body: Value::Object(body),
+            depends_on: Vec::new(),
+        },
+        &request.correlation_id,
+    );
+    let stored = state
+        .inventory
+        .get(id)
+        .map(|item| item.body.clone())
+        .unwrap_or_default();
+    Ok(Reply::json(status, stored))
+}
+
 pub(crate) fn delete_resource(
     shared: &Arc<Shared>,
     request: &ArmRequest,
@@ -239,6 +303,7 @@ pub(crate) fn delete_resource(
         }
         return Ok(Reply::empty(204));
     }
+    state.locks.check(LockedOperation::Delete, id)?;
     if !providers::deletes_async(resource_type) {
         state.remove(id);
         return Ok(Reply::empty(200));

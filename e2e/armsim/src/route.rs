@@ -91,6 +91,13 @@ pub(crate) enum Route {
         id: String,
         resource_type: String,
     },
+    /// `{scope}/providers/Microsoft.Authorization/locks[/{name}]`; no name lists.
+    Lock {
+        subscription: String,
+        /// Canonical id of the locked subscription, resource group or resource.
+        scope: String,
+        name: Option<String>,
+    },
     /// A managed identity token request (IMDS or App Service form).
     IdentityToken {
         protocol: crate::identity::Protocol,
@@ -125,6 +132,8 @@ impl Route {
             Route::Operation { status: false, .. } => "operationResults",
             Route::Provider { .. } => "providers",
             Route::Resource { .. } => "resources",
+            Route::Lock { name: Some(_), .. } => "locks",
+            Route::Lock { name: None, .. } => "locks/list",
             Route::UnservedDeploymentScope { .. } => "deployments",
             Route::IdentityToken { .. } => "identityToken",
             Route::Unknown => "unknown",
@@ -137,7 +146,8 @@ impl Route {
             | Route::ResourceGroup { subscription, .. }
             | Route::Operation { subscription, .. }
             | Route::Provider { subscription, .. }
-            | Route::Resource { subscription, .. } => Some(subscription),
+            | Route::Resource { subscription, .. }
+            | Route::Lock { subscription, .. } => Some(subscription),
             Route::Deployment { scope, .. }
             | Route::DeploymentList { scope }
             | Route::Stack { scope, .. } => Some(&scope.subscription),
@@ -189,6 +199,42 @@ fn unserved_deployment_scope(segments: &[String], lower: &[&str]) -> Route {
     }
 }
 
+/// A lock route when the path ends in `providers/Microsoft.Authorization/locks[/{name}]`;
+/// the scope before it must be a subscription, resource group or resource.
+fn lock(segments: &[String], lower: &[&str]) -> Option<Route> {
+    let (scope_len, name) = match lower {
+        [.., "providers", "microsoft.authorization", "locks"] => (lower.len() - 3, None),
+        [.., "providers", "microsoft.authorization", "locks", _] => {
+            (lower.len() - 4, segments.last().cloned())
+        }
+        _ => return None,
+    };
+    let (subscription, scope) = match &lower[..scope_len] {
+        ["subscriptions", _] => (
+            segments[1].clone(),
+            format!("/subscriptions/{}", segments[1]),
+        ),
+        _ => match parse(&format!("/{}", segments[..scope_len].join("/"))) {
+            Route::ResourceGroup { subscription, name } => {
+                let scope = Scope {
+                    subscription: subscription.clone(),
+                    resource_group: Some(name),
+                };
+                (subscription, scope.id())
+            }
+            Route::Resource {
+                subscription, id, ..
+            } => (subscription, id),
+            _ => return Some(Route::Unknown),
+        },
+    };
+    Some(Route::Lock {
+        subscription,
+        scope,
+        name,
+    })
+}
+
 pub(crate) fn parse(path: &str) -> Route {
     let segments: Vec<String> = path
         .split('/')
@@ -198,6 +244,9 @@ pub(crate) fn parse(path: &str) -> Route {
     let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
     let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
     let seg = |i: usize| segments[i].clone();
+    if let Some(route) = lock(&segments, &lower) {
+        return route;
+    }
 
     match lower.as_slice() {
         [_, "oauth2", "v2.0", "token"] => return Route::Token { tenant: seg(0) },
@@ -441,6 +490,40 @@ mod tests {
         assert_eq!(
             parse("/providers/Microsoft.Resources/deployments/d"),
             Route::UnservedDeploymentScope { scope: "/".into() }
+        );
+    }
+
+    #[test]
+    fn locks_at_subscription_group_and_resource_scopes() {
+        let lock = |scope: &str, name: Option<&str>| Route::Lock {
+            subscription: "sub".into(),
+            scope: scope.into(),
+            name: name.map(str::to_owned),
+        };
+        assert_eq!(
+            parse(
+                "/subscriptions/sub/resourcegroups/My-RG/providers/microsoft.authorization/LOCKS/keep"
+            ),
+            lock("/subscriptions/sub/resourceGroups/My-RG", Some("keep"))
+        );
+        assert_eq!(
+            parse("/subscriptions/sub/providers/Microsoft.Authorization/locks/keep"),
+            lock("/subscriptions/sub", Some("keep"))
+        );
+        let route = parse(
+            "/subscriptions/sub/resourceGroups/My-RG/providers/Microsoft.Network/virtualNetworks/v/providers/Microsoft.Authorization/locks",
+        );
+        assert_eq!(
+            route,
+            lock(
+                "/subscriptions/sub/resourceGroups/My-RG/providers/Microsoft.Network/virtualNetworks/v",
+                None
+            )
+        );
+        assert_eq!(route.name(), "locks/list");
+        assert_eq!(
+            parse("/providers/Microsoft.Authorization/locks/keep"),
+            Route::Unknown
         );
     }
 

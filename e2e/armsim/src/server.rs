@@ -24,7 +24,7 @@ use crate::identity;
 use crate::route::{AdminRoute, Route};
 use crate::sim::Shared;
 use crate::throttle::{RequestClass, SubscriptionBuckets, retry_after_secs};
-use crate::{deployments, faults, resources, stacks};
+use crate::{deployments, faults, locks, resources, stacks};
 
 /// What a handler answers.
 #[derive(Debug)]
@@ -405,10 +405,24 @@ fn dispatch(shared: &Arc<Shared>, route: &Route, request: &ArmRequest) -> Handle
         Route::Resource {
             id, resource_type, ..
         } => match *method {
+            Method::PUT => resources::put_resource(shared, request, id, resource_type),
             Method::GET => resources::get_resource(shared, request, id, resource_type),
             Method::DELETE => resources::delete_resource(shared, request, id, resource_type),
             _ => Err(method_not_allowed(method)),
         },
+        Route::Lock {
+            scope,
+            name: Some(name),
+            ..
+        } => match *method {
+            Method::PUT => locks::put(shared, request, scope, name),
+            Method::GET => locks::get(shared, request, scope, name),
+            Method::DELETE => locks::delete(shared, request, scope, name),
+            _ => Err(method_not_allowed(method)),
+        },
+        Route::Lock {
+            scope, name: None, ..
+        } if method == Method::GET => locks::list(shared, request, scope),
         Route::UnservedDeploymentScope { scope } => Err(ArmError::bad_request(
             "UnsupportedDeploymentScope",
             format!(
@@ -495,8 +509,10 @@ fn admin_request(shared: &Shared, route: &AdminRoute, method: &Method, body: &By
             Reply::empty(204)
         }
         (AdminRoute::Inventory, &Method::GET) => {
-            let items: Vec<_> = shared.state().inventory.items().cloned().collect();
-            Reply::json(200, json!({ "value": items }))
+            let state = shared.state();
+            let items: Vec<_> = state.inventory.items().cloned().collect();
+            let locks: Vec<_> = state.locks.all().map(locks::LockRecord::body).collect();
+            Reply::json(200, json!({ "value": items, "locks": locks }))
         }
         (AdminRoute::Events, &Method::GET) => {
             Reply::json(200, json!({ "value": shared.state().inventory.events() }))

@@ -15,6 +15,7 @@ use crate::deployments::{
 };
 use crate::error::{ArmError, ErrorDetail};
 use crate::faults::resource_fault;
+use crate::locks::LockedOperation;
 use crate::route::{Scope, key};
 use crate::server::{ArmRequest, Handled, Reply};
 use crate::sim::Shared;
@@ -87,6 +88,8 @@ pub(crate) struct StackRecord {
     pub detached: Vec<String>,
     pub deleted: Vec<String>,
     pub failed: Vec<(String, ErrorDetail)>,
+    /// Managed resources a delete was refused for (`status: deleteFailed`).
+    pub delete_failed: Vec<String>,
     pub error: Option<ArmError>,
     pub deployment_id: String,
 }
@@ -111,7 +114,14 @@ impl StackRecord {
         let resources: Vec<Value> = self
             .resources
             .iter()
-            .map(|id| json!({ "id": id, "status": "managed", "denyStatus": deny_status }))
+            .map(|id| {
+                let status = if self.delete_failed.iter().any(|f| key(f) == key(id)) {
+                    "deleteFailed"
+                } else {
+                    "managed"
+                };
+                json!({ "id": id, "status": status, "denyStatus": deny_status })
+            })
             .collect();
         let failed: Vec<Value> = self
             .failed
@@ -172,6 +182,39 @@ fn in_progress(name: &str) -> ArmError {
             "The deployment stack '{name}' has an operation in progress. Wait for it to complete."
         ),
     )
+}
+
+/// A stack operation whose resource deletes were refused (locked resources).
+fn delete_resources_failed(refused: &[(String, ErrorDetail)]) -> ArmError {
+    ArmError::new(
+        400,
+        "DeploymentStackDeleteResourcesFailed",
+        "One or more resources could not be deleted. See the stack's failedResources for details.",
+    )
+    .with_details(refused.iter().map(|(_, detail)| detail.clone()).collect())
+}
+
+/// Deletes each resource the actions say to delete, unless a lock refuses it.
+/// Returns the deleted ids and the refused ones with why.
+fn delete_unless_locked(
+    state: &mut crate::state::State,
+    ids: impl Iterator<Item = String>,
+    actions: UnmanageActions,
+) -> (Vec<String>, Vec<String>, Vec<(String, ErrorDetail)>) {
+    let mut deleted = Vec::new();
+    let mut detached = Vec::new();
+    let mut refused = Vec::new();
+    for id in ids {
+        if actions.for_resource(&id, state) == Unmanage::Detach {
+            detached.push(id);
+        } else if let Some(detail) = state.locks.refusal(LockedOperation::Delete, &id) {
+            refused.push((id, detail));
+        } else {
+            state.remove(&id);
+            deleted.push(id);
+        }
+    }
+    (deleted, detached, refused)
 }
 
 fn status_url(shared: &Shared, scope: &Scope, operation: &str, api_version: &str) -> String {
@@ -267,6 +310,7 @@ pub(crate) fn put(
             detached: Vec::new(),
             deleted: Vec::new(),
             failed: Vec::new(),
+            delete_failed: Vec::new(),
             error: None,
             deployment_id: format!(
                 "{}/providers/{DEPLOYMENT_TYPE}/{name}-{}",
@@ -355,6 +399,7 @@ async fn run(
         }
         let fault = resource_fault(&config, resource, FaultStage::Deploy);
         let mut state = shared.state();
+        let fault = fault.or_else(|| state.locks.refusal(LockedOperation::Write, &resource.id));
         let Some(stack) = stack_mut(&mut state, &stack_key, generation) else {
             return;
         };
@@ -386,25 +431,27 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(latency.delete_ms)).await;
     }
     let mut state = shared.state();
-    let mut deleted = Vec::new();
-    let mut detached = Vec::new();
-    for id in unmanaged.into_iter().rev() {
-        match actions.for_resource(&id, &state) {
-            Unmanage::Delete => {
-                state.remove(&id);
-                deleted.push(id);
-            }
-            Unmanage::Detach => detached.push(id),
-        }
-    }
+    let (deleted, detached, refused) =
+        delete_unless_locked(&mut state, unmanaged.into_iter().rev(), actions);
     let Some(stack) = stack_mut(&mut state, &stack_key, generation) else {
         return;
     };
     stack.resources = managed;
     stack.deleted = deleted;
     stack.detached = detached;
-    stack.finish("succeeded", None);
-    state.set_operation(&operation, "succeeded", None);
+    if refused.is_empty() {
+        stack.finish("succeeded", None);
+        state.set_operation(&operation, "succeeded", None);
+        return;
+    }
+    let error = delete_resources_failed(&refused);
+    stack
+        .resources
+        .extend(refused.iter().map(|(id, _)| id.clone()));
+    stack.delete_failed = refused.iter().map(|(id, _)| id.clone()).collect();
+    stack.failed = refused;
+    stack.finish("failed", Some(error.clone()));
+    state.set_operation(&operation, "failed", Some(error));
 }
 
 pub(crate) fn get(shared: &Shared, scope: &Scope, name: &str) -> Handled {
@@ -467,13 +514,25 @@ pub(crate) fn delete(
             return;
         };
         let managed = stack.resources.clone();
-        for id in managed.iter().rev() {
-            if actions.for_resource(id, &state) == Unmanage::Delete {
-                state.remove(id);
-            }
+        let (deleted, _, refused) =
+            delete_unless_locked(&mut state, managed.into_iter().rev(), actions);
+        if refused.is_empty() {
+            state.stacks.remove(&stack_key);
+            state.set_operation(&task_operation, "succeeded", None);
+            return;
         }
-        state.stacks.remove(&stack_key);
-        state.set_operation(&task_operation, "succeeded", None);
+        // ARM keeps a stack whose resources could not all be deleted, failed,
+        // still managing what is left.
+        let error = delete_resources_failed(&refused);
+        if let Some(stack) = state.stacks.get_mut(&stack_key) {
+            let gone: HashSet<String> = deleted.iter().map(|id| key(id)).collect();
+            stack.resources.retain(|id| !gone.contains(&key(id)));
+            stack.deleted = deleted;
+            stack.delete_failed = refused.iter().map(|(id, _)| id.clone()).collect();
+            stack.failed = refused;
+            stack.finish("failed", Some(error.clone()));
+        }
+        state.set_operation(&task_operation, "failed", Some(error));
     });
     Ok(Reply::empty(202)
         .header(

@@ -24,6 +24,7 @@ pub(crate) struct State {
     /// Stacks by lower-cased stack id.
     pub stacks: HashMap<String, crate::stacks::StackRecord>,
     pub operations: HashMap<String, LongOp>,
+    pub locks: crate::locks::Locks,
     generation: u64,
 }
 
@@ -72,10 +73,11 @@ impl State {
             .filter(|record| record.generation == generation)
     }
 
-    /// Deletes a resource with everything below it; for a resource group that
-    /// includes its deployment history and stacks.
+    /// Deletes a resource with everything below it, locks included; for a
+    /// resource group that includes its deployment history and stacks.
     pub fn remove(&mut self, id: &str) -> Vec<String> {
         let removed = self.inventory.remove_tree(id);
+        self.locks.remove_at_or_below(id);
         if let Route::ResourceGroup { subscription, name } = crate::route::parse(id) {
             let scope = Scope {
                 subscription,
