@@ -284,6 +284,16 @@ impl RunningSim {
             .map(|item| item.body.clone())
     }
 
+    /// Every management lock as a `GET` of it answers, sorted by lock id.
+    pub fn locks(&self) -> Vec<Value> {
+        self.shared
+            .state()
+            .locks
+            .all()
+            .map(crate::locks::LockRecord::body)
+            .collect()
+    }
+
     /// How many times this id went from absent to present.
     pub fn created_count(&self, id: &str) -> usize {
         self.shared.state().inventory.created_count(id)

@@ -137,6 +137,7 @@ async fn a_group_lock_refuses_deleting_the_group_until_it_is_removed() {
     assert!(ids.contains(&group.to_ascii_lowercase()));
     assert!(ids.contains(&account.to_ascii_lowercase()));
     assert_eq!(locks, vec![created.body.clone()]);
+    assert_eq!(h.sim.locks(), locks);
     assert_eq!(
         h.sim.resource(&group).unwrap()["properties"]["provisioningState"],
         "Succeeded",
@@ -337,4 +338,86 @@ async fn a_stack_delete_with_a_locked_managed_resource_fails_and_keeps_it() {
     );
     assert_eq!(h.get(&path).await.status, StatusCode::NOT_FOUND);
     assert!(h.sim.resource(&kept).is_none());
+}
+
+#[tokio::test]
+async fn complete_mode_and_stack_updates_keep_locked_resources_and_fail() {
+    let h = Harness::start(quick_config()).await;
+    h.create_group("tidy").await;
+    assert_eq!(
+        deploy_accounts(&h, "tidy", &["stay", "pinned"]).await["status"],
+        "Succeeded"
+    );
+    let pinned = account_id("tidy", "pinned");
+    assert_eq!(
+        h.put(&lock_path(&pinned, "pin"), lock_body("CanNotDelete"))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let mut complete = storage_deployment(&["stay"], json!({}));
+    complete["properties"]["mode"] = json!("Complete");
+    let created = h
+        .put(
+            &format!("{}?api-version={API}", deployment_path("tidy", "complete")),
+            complete,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let status = h
+        .wait_status(created.header("azure-asyncoperation").unwrap())
+        .await;
+    assert_eq!(status["status"], "Failed");
+    assert_eq!(status["error"]["code"], "DeploymentFailed");
+    assert_eq!(
+        status["error"]["details"][0]["message"],
+        scope_locked("delete", &pinned, &pinned)
+    );
+    assert!(h.sim.resource(&pinned).is_some());
+
+    h.create_group("stack-tidy").await;
+    let path = format!("{}?api-version={STACK_API}", stack_path("stack-tidy", "st"));
+    let stack_body = |names: &[&str]| {
+        let mut body = storage_deployment(names, json!({}));
+        let properties = body["properties"].as_object_mut().unwrap();
+        properties.remove("mode");
+        properties.insert(
+            "actionOnUnmanage".into(),
+            json!({ "resources": "delete", "resourceGroups": "delete" }),
+        );
+        properties.insert("denySettings".into(), json!({ "mode": "none" }));
+        body
+    };
+    let created = h.put(&path, stack_body(&["keep", "dropped"])).await;
+    assert_eq!(
+        h.wait_status(created.header("azure-asyncoperation").unwrap())
+            .await["status"],
+        "succeeded"
+    );
+    let dropped = account_id("stack-tidy", "dropped");
+    assert_eq!(
+        h.put(&lock_path(&dropped, "pin"), lock_body("ReadOnly"))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let updated = h.put(&path, stack_body(&["keep"])).await;
+    let status = h
+        .wait_status(updated.header("azure-asyncoperation").unwrap())
+        .await;
+    assert_eq!(status["status"], "failed");
+    assert_eq!(
+        status["error"]["code"],
+        "DeploymentStackDeleteResourcesFailed"
+    );
+    assert_eq!(status["error"]["details"][0]["code"], "ScopeLocked");
+    let props = h.get(&path).await.body["properties"].clone();
+    assert_eq!(
+        props["resources"],
+        json!([
+            { "id": account_id("stack-tidy", "keep"), "status": "managed", "denyStatus": "none" },
+            { "id": dropped, "status": "deleteFailed", "denyStatus": "none" }
+        ])
+    );
+    assert!(h.sim.resource(&dropped).is_some());
 }
