@@ -161,6 +161,21 @@ pub struct DeploymentObservation {
     pub error: Option<ArmFailure>,
 }
 
+impl DeploymentObservation {
+    /// A plain resource (or resource group) that exists: it stands for itself.
+    pub fn existing_resource(id: &str) -> Self {
+        DeploymentObservation {
+            id: Some(id.to_owned()),
+            provisioning_state_text: "Succeeded".into(),
+            state: ProvisioningState::Succeeded,
+            correlation_id: None,
+            outputs: vec![],
+            resources: vec![id.to_owned()],
+            error: None,
+        }
+    }
+}
+
 /// Answer to a DELETE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeleteOutcome {

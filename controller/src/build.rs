@@ -3,7 +3,10 @@
 
 use std::fmt;
 
-use crds::{AzureResource, DeletionPolicy, DeploymentMode, Scope, deployment_name};
+use crds::{
+    AdoptedId, AdoptedKind, AzureResource, AzureResourceSpec, DeletionPolicy, DeploymentMode,
+    Scope, deployment_name,
+};
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -11,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::azure::{
     DeploymentRequest, DeploymentScope, Engine, Mode, Parameters, Target, UnmanageAction,
 };
+use crate::decide::Removal;
 use crate::error::{Error, Result};
 
 /// What the object refers to, read from the cluster. `Debug` hides parameter values.
@@ -91,6 +95,64 @@ pub fn target(object: &AzureResource, credential_subscription_id: Option<&str>) 
             &object.name_any(),
             &uid,
         ),
+    })
+}
+
+/// The Azure object an object stands for: what is observed and, on deletion, removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owned {
+    /// A deployment or deployment stack (deployed from the template, or adopted).
+    Deployment(Target),
+    /// An adopted resource group or other resource, removed by id.
+    Resource(String),
+}
+
+/// What the object owns in Azure: its own deployment, or the adopted id.
+pub fn owned(object: &AzureResource, credential_subscription_id: Option<&str>) -> Result<Owned> {
+    let Some(adopt) = &object.spec.adopt else {
+        return target(object, credential_subscription_id).map(Owned::Deployment);
+    };
+    let adopted = AdoptedId::parse(&adopt.id).map_err(|e| Error::InvalidSpec(e.to_string()))?;
+    let scope = match adopted.resource_group {
+        Some(resource_group) => DeploymentScope::ResourceGroup {
+            subscription_id: adopted.subscription_id,
+            resource_group,
+        },
+        // Reads and deletes of a subscription-level deployment do not use its location.
+        None => DeploymentScope::Subscription {
+            subscription_id: adopted.subscription_id,
+            location: object.spec.location.clone().unwrap_or_default(),
+        },
+    };
+    Ok(match adopted.kind {
+        AdoptedKind::Stack { name } => Owned::Deployment(Target {
+            scope,
+            engine: Engine::Stack,
+            name,
+        }),
+        AdoptedKind::Deployment { name } => Owned::Deployment(Target {
+            scope,
+            engine: Engine::Deployment,
+            name,
+        }),
+        AdoptedKind::ResourceGroup | AdoptedKind::Resource => Owned::Resource(adopted.id),
+    })
+}
+
+/// How deleting the object removes its Azure side (read from the spec alone, so that an
+/// orphaning delete needs no credentials).
+pub fn removal(spec: &AzureResourceSpec) -> Result<Removal> {
+    let Some(adopt) = &spec.adopt else {
+        return Ok(match spec.engine {
+            crds::Engine::Stack => Removal::Stack,
+            crds::Engine::Deployment => Removal::Deployment,
+        });
+    };
+    let adopted = AdoptedId::parse(&adopt.id).map_err(|e| Error::InvalidSpec(e.to_string()))?;
+    Ok(match adopted.kind {
+        AdoptedKind::Stack { .. } => Removal::Stack,
+        AdoptedKind::Deployment { .. } => Removal::Deployment,
+        AdoptedKind::ResourceGroup | AdoptedKind::Resource => Removal::Resource,
     })
 }
 
@@ -194,7 +256,7 @@ spec:
 
     fn inputs(object: &AzureResource) -> ResolvedInputs {
         let template = match &object.spec.template {
-            crds::TemplateSource::Json(t) => Value::Object(t.clone()),
+            Some(crds::TemplateSource::Json(t)) => Value::Object(t.clone()),
             _ => json!({}),
         };
         ResolvedInputs {
@@ -326,5 +388,75 @@ spec:
         assert_eq!(parameter_value("3"), json!(3));
         assert_eq!(parameter_value("{\"a\":1}"), json!({"a": 1}));
         assert_eq!(parameter_value("plain text"), json!("plain text"));
+    }
+
+    const ADOPT_YAML: &str = r#"
+apiVersion: azure-driver.io/v1alpha1
+kind: AzureResource
+metadata:
+  name: legacy
+  namespace: brent
+  uid: 0b8c1f7e-0000-4000-8000-000000000002
+spec:
+  adopt:
+    id: ID
+"#;
+
+    fn adopting(id: &str) -> Result<Owned> {
+        owned(&object(&ADOPT_YAML.replace("ID", id)), None)
+    }
+
+    #[test]
+    fn adopted_ids_own_what_they_name() {
+        let sub = "00000000-0000-0000-0000-000000000001";
+        let group = DeploymentScope::ResourceGroup {
+            subscription_id: sub.into(),
+            resource_group: "rg-a".into(),
+        };
+        assert_eq!(
+            adopting(&format!(
+                "/subscriptions/{sub}/resourceGroups/rg-a/providers/Microsoft.Resources/deployments/vnet1"
+            ))
+            .unwrap(),
+            Owned::Deployment(Target {
+                scope: group.clone(),
+                engine: Engine::Deployment,
+                name: "vnet1".into()
+            })
+        );
+        assert_eq!(
+            adopting(&format!(
+                "/subscriptions/{sub}/resourceGroups/rg-a/providers/Microsoft.Resources/deploymentStacks/s"
+            ))
+            .unwrap(),
+            Owned::Deployment(Target {
+                scope: group,
+                engine: Engine::Stack,
+                name: "s".into()
+            })
+        );
+        let rg = format!("/subscriptions/{sub}/resourceGroups/rg-a");
+        assert_eq!(adopting(&rg).unwrap(), Owned::Resource(rg.clone()));
+        assert!(matches!(
+            adopting("/subscriptions/x/locations/y"),
+            Err(Error::InvalidSpec(_))
+        ));
+        let stack = object(&ADOPT_YAML.replace(
+            "ID",
+            &format!("/subscriptions/{sub}/providers/Microsoft.Resources/deploymentStacks/s"),
+        ));
+        assert_eq!(removal(&stack.spec).unwrap(), Removal::Stack);
+        let group = object(&ADOPT_YAML.replace("ID", &rg));
+        assert_eq!(removal(&group.spec).unwrap(), Removal::Resource);
+    }
+
+    #[test]
+    fn objects_with_a_template_own_their_deployment() {
+        let o = object(BASE);
+        assert_eq!(
+            owned(&o, None).unwrap(),
+            Owned::Deployment(target(&o, None).unwrap())
+        );
+        assert_eq!(removal(&o.spec).unwrap(), Removal::Stack);
     }
 }

@@ -147,6 +147,19 @@ pub fn after_observe(observation: Option<DeploymentObservation>) -> Action {
     }
 }
 
+/// After a GET of an adopted deployment, stack or resource (`None`: it does not exist).
+/// Nothing is ever deployed for an adopted object: its state is only reported.
+pub fn after_adopt_observe(observation: Option<DeploymentObservation>, id: &str) -> Action {
+    match observation {
+        None => Action::RecordFailure(ArmFailure {
+            code: "ResourceNotFound".into(),
+            message: format!("the adopted {id} does not exist in Azure"),
+            details: vec![],
+        }),
+        some => after_observe(some),
+    }
+}
+
 /// After the periodic check: redeploy when the deployment is gone, did not succeed, or
 /// any of its resources vanished; else look again after the interval.
 pub fn after_drift_check(
@@ -170,7 +183,7 @@ pub enum DeleteAction {
     DeleteStack { unmanage: UnmanageAction },
     /// Poll a running stack deletion.
     PollDelete { operation_url: String },
-    /// Deployment engine, resources unknown: read them from the deployment.
+    /// Resources unknown: read them from the deployment (or take the adopted id).
     DiscoverResources,
     /// DELETE these ids (the deepest level of those left: children first).
     DeleteResources { ids: Vec<String> },
@@ -180,10 +193,30 @@ pub enum DeleteAction {
     RemoveFinalizer,
 }
 
+/// How an object's Azure side is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Delete the deployment stack: ARM deletes (or detaches) what it manages.
+    Stack,
+    /// Delete the deployment's resources by id, children first, then its record.
+    Deployment,
+    /// Delete one adopted resource (or resource group) by id.
+    Resource,
+}
+
+impl From<Engine> for Removal {
+    fn from(engine: Engine) -> Self {
+        match engine {
+            Engine::Stack => Removal::Stack,
+            Engine::Deployment => Removal::Deployment,
+        }
+    }
+}
+
 /// The next step of deleting an object.
 pub fn decide_delete(
     status: &AzureResourceStatus,
-    engine: Engine,
+    removal: Removal,
     policy: DeletionPolicy,
 ) -> DeleteAction {
     if status.phase == Some(Phase::Deploying) {
@@ -192,23 +225,27 @@ pub fn decide_delete(
         };
     }
     let deleting = status.phase == Some(Phase::Deleting);
-    match (engine, policy) {
-        (Engine::Deployment, DeletionPolicy::Orphan) => DeleteAction::RemoveFinalizer,
-        (Engine::Stack, _) => match operation_url(status).filter(|_| deleting) {
+    match (removal, policy) {
+        (Removal::Deployment | Removal::Resource, DeletionPolicy::Orphan) => {
+            DeleteAction::RemoveFinalizer
+        }
+        (Removal::Stack, _) => match operation_url(status).filter(|_| deleting) {
             Some(operation_url) => DeleteAction::PollDelete { operation_url },
             None => DeleteAction::DeleteStack {
                 unmanage: crate::build::unmanage_action(policy),
             },
         },
-        (Engine::Deployment, DeletionPolicy::Delete) => {
+        (Removal::Deployment | Removal::Resource, DeletionPolicy::Delete) => {
             if !status.resources.is_empty() {
                 DeleteAction::DeleteResources {
                     ids: deepest(&status.resources),
                 }
-            } else if deleting {
+            } else if !deleting {
+                DeleteAction::DiscoverResources
+            } else if removal == Removal::Deployment {
                 DeleteAction::DeleteRecord
             } else {
-                DeleteAction::DiscoverResources
+                DeleteAction::RemoveFinalizer
             }
         }
     }
@@ -504,7 +541,7 @@ mod tests {
     #[test]
     fn delete_waits_for_a_running_deployment() {
         let s = status(Phase::Deploying, HASH);
-        for engine in [Engine::Stack, Engine::Deployment] {
+        for engine in [Removal::Stack, Removal::Deployment, Removal::Resource] {
             assert_eq!(
                 decide_delete(&s, engine, DeletionPolicy::Delete),
                 DeleteAction::WaitForDeployment {
@@ -518,13 +555,13 @@ mod tests {
     fn stack_delete_and_orphan() {
         let s = status(Phase::Ready, HASH);
         assert_eq!(
-            decide_delete(&s, Engine::Stack, DeletionPolicy::Delete),
+            decide_delete(&s, Removal::Stack, DeletionPolicy::Delete),
             DeleteAction::DeleteStack {
                 unmanage: UnmanageAction::Delete
             }
         );
         assert_eq!(
-            decide_delete(&s, Engine::Stack, DeletionPolicy::Orphan),
+            decide_delete(&s, Removal::Stack, DeletionPolicy::Orphan),
             DeleteAction::DeleteStack {
                 unmanage: UnmanageAction::Detach
             }
@@ -532,7 +569,7 @@ mod tests {
         let mut deleting = status(Phase::Deleting, HASH);
         deleting.deployment.as_mut().unwrap().operation_url = Some("https://del".into());
         assert_eq!(
-            decide_delete(&deleting, Engine::Stack, DeletionPolicy::Delete),
+            decide_delete(&deleting, Removal::Stack, DeletionPolicy::Delete),
             DeleteAction::PollDelete {
                 operation_url: "https://del".into()
             }
@@ -544,11 +581,11 @@ mod tests {
         let rg = "/subscriptions/s/resourceGroups/rg/providers";
         let mut s = status(Phase::Ready, HASH);
         assert_eq!(
-            decide_delete(&s, Engine::Deployment, DeletionPolicy::Orphan),
+            decide_delete(&s, Removal::Deployment, DeletionPolicy::Orphan),
             DeleteAction::RemoveFinalizer
         );
         assert_eq!(
-            decide_delete(&s, Engine::Deployment, DeletionPolicy::Delete),
+            decide_delete(&s, Removal::Deployment, DeletionPolicy::Delete),
             DeleteAction::DiscoverResources
         );
         s.resources = vec![
@@ -558,7 +595,7 @@ mod tests {
             format!("{rg}/Microsoft.Network/virtualNetworks/v/subnets/b"),
         ];
         assert_eq!(
-            decide_delete(&s, Engine::Deployment, DeletionPolicy::Delete),
+            decide_delete(&s, Removal::Deployment, DeletionPolicy::Delete),
             DeleteAction::DeleteResources {
                 ids: vec![
                     format!("{rg}/Microsoft.Network/virtualNetworks/v/subnets/a"),
@@ -569,7 +606,7 @@ mod tests {
         let mut done = status(Phase::Deleting, HASH);
         done.resources.clear();
         assert_eq!(
-            decide_delete(&done, Engine::Deployment, DeletionPolicy::Delete),
+            decide_delete(&done, Removal::Deployment, DeletionPolicy::Delete),
             DeleteAction::DeleteRecord
         );
     }
@@ -584,5 +621,59 @@ mod tests {
             }),
             Some((Some("u".into()), DEFAULT_POLL))
         );
+    }
+
+    #[test]
+    fn adopted_resources_are_deleted_by_id_without_a_record() {
+        let id = "/subscriptions/s/resourceGroups/rg-legacy";
+        let mut s = status(Phase::Ready, HASH);
+        assert_eq!(
+            decide_delete(&s, Removal::Resource, DeletionPolicy::Orphan),
+            DeleteAction::RemoveFinalizer
+        );
+        assert_eq!(
+            decide_delete(&s, Removal::Resource, DeletionPolicy::Delete),
+            DeleteAction::DiscoverResources
+        );
+        s.resources = vec![id.into()];
+        assert_eq!(
+            decide_delete(&s, Removal::Resource, DeletionPolicy::Delete),
+            DeleteAction::DeleteResources {
+                ids: vec![id.into()]
+            }
+        );
+        let mut done = status(Phase::Deleting, HASH);
+        done.resources.clear();
+        assert_eq!(
+            decide_delete(&done, Removal::Resource, DeletionPolicy::Delete),
+            DeleteAction::RemoveFinalizer
+        );
+    }
+
+    #[test]
+    fn adopted_objects_are_observed_never_deployed() {
+        let id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Resources/deployments/d";
+        match after_adopt_observe(None, id) {
+            Action::RecordFailure(f) => {
+                assert_eq!(f.code, "ResourceNotFound");
+                assert!(f.message.contains(id));
+            }
+            other => panic!("{other:?}"),
+        }
+        let ok = observation(ProvisioningState::Succeeded);
+        assert_eq!(
+            after_adopt_observe(Some(ok.clone()), id),
+            Action::RecordSuccess(ok)
+        );
+        assert_eq!(
+            after_adopt_observe(Some(observation(ProvisioningState::Running)), id),
+            Action::Requeue {
+                after: DEFAULT_POLL
+            }
+        );
+        assert!(matches!(
+            after_adopt_observe(Some(observation(ProvisioningState::Failed)), id),
+            Action::RecordFailure(_)
+        ));
     }
 }

@@ -36,7 +36,7 @@ pub fn referenced_inputs(spec: &AzureResourceSpec) -> Vec<(InputKind, String)> {
             .as_ref()
             .map_or(DEFAULT_CREDENTIALS_SECRET.to_owned(), |r| r.name.clone()),
     ));
-    if let TemplateSource::ConfigMapKeyRef(r) = &spec.template {
+    if let Some(TemplateSource::ConfigMapKeyRef(r)) = &spec.template {
         refs.push((InputKind::ConfigMap, r.name.clone()));
     }
     for p in &spec.parameters_from {
@@ -96,7 +96,10 @@ pub async fn inputs(
     credential_subscription_id: Option<String>,
 ) -> Result<ResolvedInputs> {
     let spec = &object.spec;
-    let template = match &spec.template {
+    let source = spec.template.as_ref().ok_or_else(|| {
+        Error::InvalidSpec("spec.template is required unless spec.adopt is set".into())
+    })?;
+    let template = match source {
         TemplateSource::Json(t) => Value::Object(t.clone()),
         TemplateSource::Bicep(source) => (*compiler.compile(source).await?).clone(),
         TemplateSource::ConfigMapKeyRef(r) => {

@@ -20,10 +20,10 @@ use kube::{
 use tracing::{info, warn};
 
 use crate::azure::{
-    DeleteOutcome, DeploymentScope, Engine, OperationKind, OperationStatus, ProvisioningState,
-    UnmanageAction,
+    DeleteOutcome, DeploymentObservation, DeploymentScope, Engine, OperationKind, OperationStatus,
+    ProvisioningState, Target, UnmanageAction,
 };
-use crate::build;
+use crate::build::{self, Owned};
 use crate::context::Context;
 use crate::decide::{
     self, Action, DEFAULT_POLL, DeleteAction, Observed, after_drift_check, after_observe,
@@ -34,7 +34,7 @@ use crate::error::{Error, Result, backoff};
 use crate::status;
 
 /// Finalizer that keeps an object until its Azure resources are handled.
-pub const FINALIZER: &str = "azure-driver.io/cleanup";
+pub const FINALIZER: &str = crds::CLEANUP_FINALIZER;
 
 /// Entry point for the kube-runtime `Controller`.
 pub async fn reconcile(
@@ -116,8 +116,9 @@ async fn reconcile_object(object: Arc<AzureResource>, ctx: &Context) -> Result<R
     apply(&object, ctx, &api).await
 }
 
-/// Adds or removes our finalizer; the resourceVersion makes it fail instead of
-/// overwriting a concurrent change of the list.
+/// Adds or removes our finalizer. The JSON patch tests the list it read, so a concurrent
+/// change of the list fails it instead of being overwritten, while changes elsewhere (our
+/// own status writes) do not.
 async fn set_finalizer(
     api: &Api<AzureResource>,
     object: &AzureResource,
@@ -132,16 +133,15 @@ async fn set_finalizer(
     if present {
         finalizers.push(FINALIZER.to_owned());
     }
-    let patch = serde_json::json!({
-        "metadata": {
-            "finalizers": finalizers,
-            "resourceVersion": object.resource_version(),
-        }
-    });
+    let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+        {"op": "test", "path": "/metadata/finalizers", "value": object.metadata.finalizers},
+        {"op": "add", "path": "/metadata/finalizers", "value": finalizers},
+    ]))
+    .expect("a JSON patch of two operations");
     api.patch(
         &object.name_any(),
         &PatchParams::default(),
-        &Patch::Merge(&patch),
+        &Patch::Json::<()>(patch),
     )
     .await?;
     Ok(())
@@ -151,7 +151,12 @@ async fn set_finalizer(
 async fn apply(object: &AzureResource, ctx: &Context, api: &Api<AzureResource>) -> Result<Requeue> {
     let mut status = object.status.clone().unwrap_or_default();
     let mut hash = None;
-    match run_apply(object, ctx, api, &mut status, &mut hash).await {
+    let result = if object.spec.adopt.is_some() {
+        run_adopted(object, ctx, api, &mut status).await
+    } else {
+        run_apply(object, ctx, api, &mut status, &mut hash).await
+    };
+    match result {
         Ok(next) => Ok(next),
         Err(error) => {
             let terminal = !error.is_retryable();
@@ -403,7 +408,88 @@ async fn run_apply(
     }
 }
 
-/// Removes (or orphans) the Azure side, then lets the finalizer go.
+/// An adopted object: report the state of what it names; nothing is ever deployed.
+async fn run_adopted(
+    object: &AzureResource,
+    ctx: &Context,
+    api: &Api<AzureResource>,
+    status: &mut AzureResourceStatus,
+) -> Result<Requeue> {
+    let namespace = object.namespace().unwrap_or_default();
+    let (credentials, credential_subscription) = dereference::credentials(
+        &ctx.client,
+        &namespace,
+        &object.spec,
+        ctx.operator_subscription_id.as_deref(),
+    )
+    .await?;
+    let owned = build::owned(object, credential_subscription.as_deref())?;
+    let sync_interval = object
+        .spec
+        .sync_interval()
+        .map_err(|e| Error::InvalidSpec(e.to_string()))?;
+    let azure = ctx.azure.api(&credentials)?;
+    let (id, observation) = match &owned {
+        Owned::Deployment(target) => (
+            format!("{:?} {}", target.engine, target.name),
+            azure.get_deployment(target).await?,
+        ),
+        Owned::Resource(id) => (
+            id.clone(),
+            azure
+                .resource_exists(id)
+                .await?
+                .then(|| DeploymentObservation::existing_resource(id)),
+        ),
+    };
+    let generation = object.metadata.generation;
+    let now = Timestamp::now();
+    let before = status.clone();
+    let (next, event) = match decide::after_adopt_observe(observation, &id) {
+        Action::RecordSuccess(observation) => {
+            if let Some(secret) = &object.spec.outputs_secret_ref {
+                let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+                status::apply_outputs_secret(&secrets, object, &secret.name, &observation.outputs)
+                    .await?;
+            }
+            status::succeeded(status, &observation, generation, now);
+            let next = sync_interval.map_or_else(Requeue::await_change, Requeue::requeue);
+            (next, None)
+        }
+        Action::RecordFailure(failure) => {
+            let error = status::arm_error(&failure);
+            status::failed(status, &error, true, None, generation, now);
+            let next = if error.is_retryable() {
+                Requeue::requeue(backoff(status.failures, None, jitter()))
+            } else {
+                Requeue::await_change()
+            };
+            (next, Some(error))
+        }
+        Action::Requeue { after } => return Ok(Requeue::requeue(after)),
+        other => unreachable!("an adopted object is only observed, never {other:?}"),
+    };
+    // A periodic check that finds nothing new writes nothing.
+    let unchanged = before.phase == status.phase
+        && before.resources == status.resources
+        && before.outputs == status.outputs
+        && before.observed_generation == status.observed_generation
+        && event.is_none();
+    if !unchanged {
+        status::apply(api, object, status).await?;
+        let (type_, reason, note) = match &event {
+            None => (
+                EventType::Normal,
+                "Ready".to_owned(),
+                format!("adopted {id}"),
+            ),
+            Some(error) => (EventType::Warning, error.reason(), error.to_string()),
+        };
+        publish(ctx, &object.object_ref(&()), type_, &reason, "Adopt", &note).await;
+    }
+    Ok(next)
+}
+
 /// Where the deletion of an object stands.
 enum Cleanup {
     /// Nothing is left to do in Azure: the finalizer may go.
@@ -434,18 +520,15 @@ async fn run_cleanup(
     api: &Api<AzureResource>,
     status: &mut AzureResourceStatus,
 ) -> Result<Cleanup> {
-    let engine = match object.spec.engine {
-        crds::Engine::Stack => Engine::Stack,
-        crds::Engine::Deployment => Engine::Deployment,
-    };
+    let removal = build::removal(&object.spec)?;
     let policy = object.spec.deletion_policy;
     let generation = object.metadata.generation;
     let now = Timestamp::now();
     let uid = object.uid().unwrap_or_default();
-    let mut action = decide_delete(status, engine, policy);
+    let mut action = decide_delete(status, removal, policy);
 
     let mut azure = None;
-    let mut target = None;
+    let mut owned = None;
     if action != DeleteAction::RemoveFinalizer {
         let namespace = object.namespace().unwrap_or_default();
         let (credentials, subscription) = dereference::credentials(
@@ -455,7 +538,7 @@ async fn run_cleanup(
             ctx.operator_subscription_id.as_deref(),
         )
         .await?;
-        target = Some(build::target(object, subscription.as_deref())?);
+        owned = Some(build::owned(object, subscription.as_deref())?);
         azure = Some(ctx.azure.api(&credentials)?);
     }
     // Announce the start of deletion once, when this reconcile first writes Deleting.
@@ -463,7 +546,7 @@ async fn run_cleanup(
 
     loop {
         ctx.metrics.action(delete_action_label(&action));
-        let (Some(azure), Some(target)) = (&azure, &target) else {
+        let (Some(azure), Some(owned)) = (&azure, &owned) else {
             // Only RemoveFinalizer runs without ARM.
             publish(
                 ctx,
@@ -479,9 +562,10 @@ async fn run_cleanup(
         };
         action = match action {
             DeleteAction::WaitForDeployment { operation_url } => {
+                let target = deployment_of(owned)?;
                 if let Some(url) = operation_url
                     && let OperationStatus::Running { retry_after } = azure
-                        .poll_operation(OperationKind::Deploy(engine), &url)
+                        .poll_operation(OperationKind::Deploy(target.engine), &url)
                         .await?
                 {
                     return Ok(Cleanup::Pending(retry_after.unwrap_or(DEFAULT_POLL)));
@@ -494,9 +578,10 @@ async fn run_cleanup(
                     None => {}
                 }
                 status::deleting(status, None, generation, now);
-                decide_delete(status, engine, policy)
+                decide_delete(status, removal, policy)
             }
             DeleteAction::DeleteStack { unmanage } => {
+                let target = deployment_of(owned)?;
                 match after_stack_delete(azure.delete_deployment(target, unmanage).await?) {
                     None => DeleteAction::RemoveFinalizer,
                     Some((operation_url, after)) => {
@@ -535,16 +620,23 @@ async fn run_cleanup(
                     }
                 }
             }
-            DeleteAction::DiscoverResources => match azure.get_deployment(target).await? {
-                None => DeleteAction::RemoveFinalizer,
-                Some(o) if o.state == ProvisioningState::Running => {
-                    return Ok(Cleanup::Pending(DEFAULT_POLL));
-                }
-                Some(o) => {
-                    status.resources = o.resources;
+            DeleteAction::DiscoverResources => match owned {
+                Owned::Resource(id) => {
+                    status.resources = vec![id.clone()];
                     status::deleting(status, None, generation, now);
-                    decide_delete(status, engine, policy)
+                    decide_delete(status, removal, policy)
                 }
+                Owned::Deployment(target) => match azure.get_deployment(target).await? {
+                    None => DeleteAction::RemoveFinalizer,
+                    Some(o) if o.state == ProvisioningState::Running => {
+                        return Ok(Cleanup::Pending(DEFAULT_POLL));
+                    }
+                    Some(o) => {
+                        status.resources = o.resources;
+                        status::deleting(status, None, generation, now);
+                        decide_delete(status, removal, policy)
+                    }
+                },
             },
             DeleteAction::DeleteResources { ids } => {
                 if announce_start {
@@ -571,12 +663,12 @@ async fn run_cleanup(
                 if pending {
                     return Ok(Cleanup::Pending(DEFAULT_POLL));
                 }
-                decide_delete(status, engine, policy)
+                decide_delete(status, removal, policy)
             }
             DeleteAction::DeleteRecord => {
                 // Only the history record: its resources are gone already.
                 azure
-                    .delete_deployment(target, UnmanageAction::Delete)
+                    .delete_deployment(deployment_of(owned)?, UnmanageAction::Delete)
                     .await?;
                 DeleteAction::RemoveFinalizer
             }
@@ -599,6 +691,16 @@ async fn run_cleanup(
                 return Ok(Cleanup::Finished);
             }
         };
+    }
+}
+
+/// The deployment or stack an action on one needs; an adopted plain resource has none.
+fn deployment_of(owned: &Owned) -> Result<&Target> {
+    match owned {
+        Owned::Deployment(target) => Ok(target),
+        Owned::Resource(id) => Err(Error::InvalidSpec(format!(
+            "{id} is not a deployment or deployment stack"
+        ))),
     }
 }
 

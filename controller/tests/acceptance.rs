@@ -688,3 +688,85 @@ async fn drift_is_detected_and_repaired_at_the_sync_interval() {
     h.wait_ready("drifty").await;
     h.stop().await;
 }
+
+fn adopting(name: &str, id: &str) -> Value {
+    json!({
+        "apiVersion": "azure-driver.io/v1alpha1",
+        "kind": "AzureResource",
+        "metadata": {"name": name},
+        "spec": {"adopt": {"id": id}}
+    })
+}
+
+/// What the Python azure-driver left behind (a plain deployment and a resource group) is
+/// taken over by id: reported Ready with its resources, deleted with the object, and
+/// nothing is ever deployed for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn adopted_deployments_and_resource_groups_are_observed_then_deleted() {
+    let h = Harness::start(SimConfig::default()).await;
+    // A deployment nobody manages any more: deployed, then orphaned.
+    h.create(object(
+        "legacy",
+        "rg-legacy",
+        "Deployment",
+        "Orphan",
+        "legacyacct",
+    ))
+    .await;
+    let legacy = h.wait_ready("legacy").await;
+    let deployment_id = legacy.status.unwrap().deployment.unwrap().id.unwrap();
+    h.delete("legacy").await;
+    h.wait_gone("legacy").await;
+    assert_eq!(h.inventory_under("rg-legacy").len(), 1);
+    let group_id = h.resource_group_id("rg-legacy");
+
+    let writes_before = h.arm_writes();
+    h.create(adopting("adopt-deployment", &deployment_id)).await;
+    h.create(adopting("adopt-group", &group_id)).await;
+    h.create(adopting(
+        "adopt-missing",
+        &h.resource_group_id("rg-never-existed"),
+    ))
+    .await;
+    let adopted = h.wait_ready("adopt-deployment").await;
+    let status = adopted.status.unwrap();
+    assert_eq!(status.resources, h.inventory_under("rg-legacy"));
+    assert!(
+        status.outputs["accountId"]
+            .as_str()
+            .unwrap()
+            .ends_with("/legacyacct")
+    );
+    let group = h.wait_ready("adopt-group").await;
+    assert_eq!(group.status.unwrap().resources, vec![group_id.clone()]);
+    let missing = h
+        .wait_for("adopt-missing", "Failed", |o| {
+            phase(o) == Some(Phase::Failed)
+        })
+        .await;
+    assert_eq!(
+        missing.status.unwrap().error.unwrap().code,
+        "ResourceNotFound"
+    );
+    h.wait_for_event("adopt-missing", "Warning", "ResourceNotFound")
+        .await;
+    assert_eq!(h.arm_writes(), writes_before, "adopting wrote to ARM");
+
+    // Deleting the deployment's object deletes the resources it created and its record.
+    h.delete("adopt-deployment").await;
+    h.wait_gone("adopt-deployment").await;
+    assert!(h.inventory_under("rg-legacy").is_empty());
+    assert_eq!(
+        h.sim.counters().by_route.get("DELETE deployments"),
+        Some(&1),
+        "the deployment record is deleted once"
+    );
+    assert!(h.sim.resource(&group_id).is_some());
+    // Deleting the group's object deletes the group; a missing one is simply gone.
+    h.delete("adopt-group").await;
+    h.delete("adopt-missing").await;
+    h.wait_gone("adopt-group").await;
+    h.wait_gone("adopt-missing").await;
+    assert!(h.sim.resource(&group_id).is_none());
+    h.stop().await;
+}

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use crate::crd::{arm_template_schema, json_value_map_schema};
 use crate::patterns::{
-    DATA_KEY, DATA_KEY_MAX_LEN, DEPLOYMENT_NAME, DEPLOYMENT_NAME_MAX_LEN, DNS_SUBDOMAIN,
-    DNS_SUBDOMAIN_MAX_LEN, LOCATION, LOCATION_MAX_LEN, RESOURCE_GROUP, RESOURCE_GROUP_MAX_LEN,
-    SUBSCRIPTION_ID, SYNC_INTERVAL, TEMPLATE_KEY,
+    ARM_ID, ARM_ID_MAX_LEN, DATA_KEY, DATA_KEY_MAX_LEN, DEPLOYMENT_NAME, DEPLOYMENT_NAME_MAX_LEN,
+    DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX_LEN, LOCATION, LOCATION_MAX_LEN, RESOURCE_GROUP,
+    RESOURCE_GROUP_MAX_LEN, SUBSCRIPTION_ID, SYNC_INTERVAL, TEMPLATE_KEY,
 };
 
 /// Desired state of an Azure deployment: a Bicep or ARM template, its parameters, and
@@ -89,7 +89,18 @@ pub struct AzureResourceSpec {
     pub scope: Scope,
 
     /// The template to deploy: exactly one of `bicep`, `json` or `configMapKeyRef`.
-    pub template: TemplateSource,
+    /// Exactly one of `template` and `adopt` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateSource>,
+
+    /// An Azure resource group, deployment, deployment stack or resource that already
+    /// exists (for example one made by the Python azure-driver) and that this object takes
+    /// over instead of deploying a template: its state is reported in status, and with
+    /// `deletionPolicy: Delete` deleting the object deletes it (a deployment's resources,
+    /// a stack with everything it manages, a resource group with its content). Exactly one
+    /// of `template` and `adopt` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<Adopt>,
 
     /// Template parameters by name; values are any JSON value (plain values, not the
     /// `{"value": ...}` wrapper of ARM parameter files).
@@ -193,6 +204,15 @@ pub enum TemplateSource {
     /// Key of a ConfigMap in the same namespace holding the template; a key ending in
     /// `.bicep` holds Bicep, one ending in `.json` an ARM template.
     ConfigMapKeyRef(TemplateConfigMapRef),
+}
+
+/// An existing Azure object this `AzureResource` owns.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct Adopt {
+    /// Its ARM id, such as
+    /// `/subscriptions/{id}/resourceGroups/{group}/providers/Microsoft.Resources/deployments/{name}`.
+    #[schemars(regex(pattern = ARM_ID), length(min = 1, max = ARM_ID_MAX_LEN))]
+    pub id: String,
 }
 
 /// Language of a template.
@@ -400,7 +420,8 @@ impl AzureResourceSpec {
             location: None,
             create_resource_group: true,
             scope: Scope::default(),
-            template,
+            template: Some(template),
+            adopt: None,
             parameters: BTreeMap::new(),
             parameters_from: Vec::new(),
             credentials_secret_ref: None,
@@ -409,6 +430,16 @@ impl AzureResourceSpec {
             mode: DeploymentMode::default(),
             outputs_secret_ref: None,
             sync_interval: default_sync_interval(),
+        }
+    }
+
+    /// A spec with every default applied that takes over the existing Azure object `id`.
+    pub fn adopting(id: impl Into<String>) -> Self {
+        AzureResourceSpec {
+            resource_group: None,
+            template: None,
+            adopt: Some(Adopt { id: id.into() }),
+            ..AzureResourceSpec::new("", TemplateSource::Bicep(String::new()))
         }
     }
 }

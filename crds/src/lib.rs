@@ -4,17 +4,19 @@
 //! [`crd()`] is the `CustomResourceDefinition` exactly as it is installed (and as `crdgen`
 //! writes it to `deploy/crds/azureresources.yaml`).
 
+mod adopt;
 mod azure_resource;
 mod crd;
 mod naming;
 pub mod patterns;
 mod sync_interval;
 
+pub use adopt::{AdoptedId, AdoptedKind, InvalidAdoptedId};
 pub use azure_resource::{
-    AzureResource, AzureResourceSpec, AzureResourceStatus, DeletionPolicy, DeploymentMode,
+    Adopt, AzureResource, AzureResourceSpec, AzureResourceStatus, DeletionPolicy, DeploymentMode,
     DeploymentStatus, Engine, ErrorDetail, ErrorStatus, KeyRef, LocalObjectRef, ParameterFrom,
     ParameterSource, Phase, Scope, TemplateConfigMapRef, TemplateLanguage, TemplateSource,
 };
 pub use crd::{CRD_NAME, crd, crd_yaml};
-pub use naming::deployment_name;
+pub use naming::{CLEANUP_FINALIZER, deployment_name};
 pub use sync_interval::InvalidSyncInterval;

@@ -4,6 +4,10 @@ use sha2::{Digest, Sha256};
 
 use crate::patterns::DEPLOYMENT_NAME_MAX_LEN;
 
+/// The controller's finalizer: an object keeps it until its Azure side is deleted (or
+/// orphaned). The shim sets it itself on objects it creates only to delete.
+pub const CLEANUP_FINALIZER: &str = "azure-driver.io/cleanup";
+
 /// The ARM deployment (or deployment stack) name of an object: readable, unique through
 /// the uid, at most 64 characters of `[-\w._()]`, stable for the object's lifetime — so a
 /// restarted controller re-attaches instead of deploying twice, and the shim can name the

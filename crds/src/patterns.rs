@@ -38,6 +38,12 @@ pub const DEPLOYMENT_NAME_MAX_LEN: u32 = 64;
 /// `syncInterval`: `0`, or Go-style durations made of `h`, `m`, `s`, `ms` parts (`1h30m`).
 pub const SYNC_INTERVAL: &str = r"^(0|([0-9]+(ms|s|m|h))+)$";
 
+/// An ARM id below a subscription: `/subscriptions/{guid}` followed by name/value
+/// segment pairs (`/resourceGroups/{g}`, `/providers/{namespace}`, `/{type}/{name}`...).
+pub const ARM_ID: &str = r"^/subscriptions/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(/[^/?#]+/[^/?#]+)+$";
+/// Longest ARM id accepted.
+pub const ARM_ID_MAX_LEN: u32 = 2048;
+
 #[cfg(test)]
 mod tests {
     use regex::Regex;
@@ -109,6 +115,27 @@ mod tests {
             DEPLOYMENT_NAME,
             &["azd-ns-name-1a2b", "a.b(c)"],
             &["", "a b", "a/b"],
+        );
+    }
+
+    #[test]
+    fn arm_id() {
+        let sub = "/subscriptions/00000000-0000-0000-0000-000000000001";
+        check(
+            ARM_ID,
+            &[
+                &format!("{sub}/resourceGroups/rg"),
+                &format!("{sub}/resourceGroups/rg/providers/Microsoft.Resources/deployments/d"),
+                &format!("{sub}/providers/Microsoft.Resources/deploymentStacks/s"),
+            ],
+            &[
+                sub,
+                "/subscriptions/x/resourceGroups/rg",
+                &format!("{sub}/resourceGroups"),
+                &format!("{sub}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks"),
+                &format!("{sub}/resourceGroups//x"),
+                "resourceGroups/rg",
+            ],
         );
     }
 }

@@ -100,7 +100,7 @@ async fn examples_are_accepted_and_read_back_typed() {
     let sql = api.get("demo-sql").await.unwrap();
     assert!(matches!(
         sql.spec.template,
-        crds::TemplateSource::ConfigMapKeyRef(_)
+        Some(crds::TemplateSource::ConfigMapKeyRef(_))
     ));
     assert_eq!(sql.spec.parameters_from.len(), 2);
     let vnet = api.get("demo-vnet").await.unwrap();
@@ -162,6 +162,16 @@ async fn invalid_objects_are_rejected_naming_the_field() {
             "resource group scope without resource group",
             json!({"template": bicep}),
             "spec.resourceGroup",
+        ),
+        (
+            "a template and an adopted id",
+            json!({"resourceGroup": "rg", "template": bicep, "adopt": {"id": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg"}}),
+            "spec",
+        ),
+        (
+            "an adopted id that is not an ARM id",
+            json!({"adopt": {"id": "rg-legacy"}}),
+            "spec.adopt.id",
         ),
         (
             "unknown engine",

@@ -737,7 +737,7 @@ mod tests {
             ])
         );
         assert!(
-            matches!(&resource.spec.template, TemplateSource::Bicep(src) if src.contains("Creator: 'Cp4na'"))
+            matches!(&resource.spec.template, Some(TemplateSource::Bicep(src)) if src.contains("Creator: 'Cp4na'"))
         );
         assert_eq!(resource.labels()[LABEL_RESOURCE_TYPE], "AzureVNet");
         assert_eq!(
