@@ -26,7 +26,8 @@ use crate::kafka::{Envelope, MESSAGE_VERSION, ResultMessage, ResultPublisher};
 use crate::mapping::{
     ANNOTATION_REQUEST, ANNOTATION_RESOURCE_ID, Action, ApplyPlan, DeleteTarget, FIELD_MANAGER,
     LABEL_LIFECYCLE, LABEL_RESOURCE_ID, LABEL_RESOURCE_NAME, MappingContext, PendingRequest,
-    label_value, object_name, request_id, topology_entry_name, topology_id,
+    adopt_for_delete, label_value, object_name, request_id, topology_arm_id, topology_entry_name,
+    topology_id,
 };
 use crate::metrics::Metrics;
 use crate::request::{self, ExecuteRequest, Lifecycle};
@@ -271,7 +272,10 @@ impl Shim {
             .find(|o| o.name_any() == primary)
             .or_else(|| objects.first())
         else {
-            return self.report_gone(req, pending, whole_resource).await;
+            return match topology_arm_id(req).filter(|_| whole_resource) {
+                Some(arm_id) => self.delete_adopted(req, pending, &arm_id).await,
+                None => self.report_gone(req, pending, whole_resource).await,
+            };
         };
         let record = json!({"metadata": {"annotations": {
             ANNOTATION_REQUEST: serde_json::to_string(pending).map_err(|e| ApiError::internal(e.to_string()))?
@@ -297,8 +301,31 @@ impl Shim {
         Ok(object_request_id(&recorded, pending))
     }
 
-    /// Delete of something with no object (already gone, or created by the Python
-    /// driver): COMPLETE, published before answering so the result cannot be lost.
+    /// Delete of a resource with no object whose ARM id Brent holds (made by the Python
+    /// driver, or deleted before): an object adopting that id is created and deleted, so
+    /// the controller removes it from Azure and the result is reported like any delete.
+    async fn delete_adopted(
+        &self,
+        req: &ExecuteRequest,
+        pending: &PendingRequest,
+        arm_id: &str,
+    ) -> Result<String, ApiError> {
+        let plan = adopt_for_delete(req, &self.mapping, pending, arm_id)?;
+        let name = plan.resource.name_any();
+        let request_id = self.apply(plan, pending).await?;
+        match self
+            .resources()
+            .delete(&name, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => Ok(request_id),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(request_id),
+            Err(err) => Err(kube_error(err, "AzureResource delete")),
+        }
+    }
+
+    /// Delete of something with no object and no ARM id in the topology: COMPLETE,
+    /// published before answering so the result cannot be lost.
     async fn report_gone(
         &self,
         req: &ExecuteRequest,
@@ -306,13 +333,7 @@ impl Shim {
         whole_resource: bool,
     ) -> Result<String, ApiError> {
         let entry = topology_entry_name(&req.system.resource_name);
-        let arm_id = req
-            .associated_topology
-            .get(&entry)
-            .and_then(|e| e.get("id"))
-            .and_then(Value::as_str)
-            .unwrap_or(&req.system.resource_id)
-            .to_string();
+        let arm_id = topology_arm_id(req).unwrap_or_else(|| req.system.resource_id.clone());
         let request_id = request_id(&pending.lifecycle, &arm_id, &pending.uuid);
         let mut topology = Map::new();
         if whole_resource {

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use crate::kafka::{Envelope, FailureCode, ResultMessage, ResultPublisher};
 use crate::mapping::{
     ANNOTATION_CLAIM, ANNOTATION_REPORTED, ANNOTATION_REQUEST, ANNOTATION_RESOURCE_NAME, FINALIZER,
-    LABEL_MANAGED_BY, LABEL_RESOURCE_ID, MANAGED_BY, PendingRequest, request_id, stack_id,
+    LABEL_MANAGED_BY, LABEL_RESOURCE_ID, MANAGED_BY, PendingRequest, arm_id, request_id,
     topology_entry_name, topology_id,
 };
 use crate::metrics::Metrics;
@@ -114,7 +114,7 @@ fn entry_name(object: &AzureResource) -> String {
 
 /// The request id answered with 202 for this object's pending request.
 pub fn object_request_id(object: &AzureResource, pending: &PendingRequest) -> String {
-    let arm_id = stack_id(object).unwrap_or_else(|| object.name_any());
+    let arm_id = arm_id(object).unwrap_or_else(|| object.name_any());
     request_id(&pending.lifecycle, &arm_id, &pending.uuid)
 }
 
@@ -123,13 +123,24 @@ fn is_operation_object(object: &AzureResource) -> bool {
     pending(object).is_some_and(|p| !p.delete && p.lifecycle != "Create")
 }
 
-/// Decides what the shim owes Brent for one object. `siblings_remaining`: other objects
-/// of the same resource still exist (a resource Delete completes when all are gone).
+/// The controller gave up deleting this object for now: a terminal ARM error (a lock, a
+/// missing permission) recorded after the deletion began (deletion bumps the generation,
+/// so an older failure of the deployment itself does not count).
+fn failed_while_deleting(object: &AzureResource) -> bool {
+    object.metadata.deletion_timestamp.is_some()
+        && object.status.as_ref().is_some_and(|s| {
+            s.phase == Some(Phase::Failed) && s.observed_generation == object.metadata.generation
+        })
+}
+
+/// Decides what the shim owes Brent for one object. `siblings`: the other objects of the
+/// same resource while it is deleted (a resource Delete completes when all are gone, and
+/// fails when any of them cannot be deleted).
 pub fn decide(
     object: &AzureResource,
     replica: &str,
     now: i64,
-    siblings_remaining: bool,
+    siblings: &[&AzureResource],
 ) -> Decision {
     let has_finalizer = object.finalizers().iter().any(|f| f == FINALIZER);
     let deleting = object.metadata.deletion_timestamp.is_some();
@@ -161,7 +172,22 @@ pub fn decide(
     };
     let request_id = object_request_id(object, &pending);
     if deleting {
-        if !has_finalizer || !only_ours_left || siblings_remaining {
+        if !has_finalizer {
+            return Decision::Nothing;
+        }
+        let failed = std::iter::once(object)
+            .chain(siblings.iter().copied())
+            .find(|o| failed_while_deleting(o));
+        if let Some(failed) = failed.filter(|_| pending.delete) {
+            let (code, description) = failure_description(failed);
+            return Decision::Publish {
+                uuid: pending.uuid,
+                message: Box::new(ResultMessage::failed(request_id, code, description)),
+                envelope,
+                release: false,
+            };
+        }
+        if !only_ours_left || !siblings.is_empty() {
             return Decision::Nothing;
         }
         let message = if pending.delete {
@@ -281,16 +307,20 @@ impl Reporter {
     }
 
     fn evaluate(&self, store: &Store<AzureResource>, object: &AzureResource) {
-        // Only a deletion waits for siblings; skipping the scan otherwise keeps sweeps linear.
+        // Only a deletion looks at siblings; skipping the scan otherwise keeps sweeps linear.
         let deleting = object.metadata.deletion_timestamp.is_some();
-        let siblings = deleting
-            && object.labels().get(LABEL_RESOURCE_ID).is_some_and(|id| {
-                store.state().iter().any(|other| {
-                    other.labels().get(LABEL_RESOURCE_ID) == Some(id)
-                        && other.name_any() != object.name_any()
-                })
-            });
-        let decision = decide(object, &self.replica, unix_now(), siblings);
+        let state = if deleting { store.state() } else { Vec::new() };
+        let resource_id = object.labels().get(LABEL_RESOURCE_ID);
+        let siblings: Vec<&AzureResource> = state
+            .iter()
+            .map(|other| other.as_ref())
+            .filter(|other| {
+                resource_id.is_some()
+                    && other.labels().get(LABEL_RESOURCE_ID) == resource_id
+                    && other.name_any() != object.name_any()
+            })
+            .collect();
+        let decision = decide(object, &self.replica, unix_now(), &siblings);
         if decision == Decision::Nothing {
             return;
         }
@@ -466,7 +496,7 @@ mod tests {
             &with_status(object("Create", false), Phase::Ready, 2),
             "me",
             0,
-            false,
+            &[],
         ));
         assert_eq!(message.request_id, expected_request_id("Create"));
         assert_eq!(message.status, crate::kafka::ResultStatus::Complete);
@@ -483,7 +513,7 @@ mod tests {
                 &with_status(object("Create", false), Phase::Ready, 1),
                 "me",
                 0,
-                false
+                &[]
             ),
             Decision::Nothing
         );
@@ -492,12 +522,12 @@ mod tests {
                 &with_status(object("Create", false), Phase::Deploying, 2),
                 "me",
                 0,
-                false
+                &[]
             ),
             Decision::Nothing
         );
         assert_eq!(
-            decide(&object("Create", false), "me", 0, false),
+            decide(&object("Create", false), "me", 0, &[]),
             Decision::Nothing
         );
     }
@@ -510,7 +540,7 @@ mod tests {
             message: "Deployment template validation failed".into(),
             details: vec![],
         });
-        let (message, _, _) = published(decide(&failed, "me", 0, false));
+        let (message, _, _) = published(decide(&failed, "me", 0, &[]));
         let details = message.failure_details.unwrap();
         assert_eq!(details.failure_code, FailureCode::InfrastructureError);
         assert_eq!(details.description, "Deployment template validation failed");
@@ -521,7 +551,7 @@ mod tests {
         let mut done = with_status(object("Create", false), Phase::Ready, 2);
         done.annotations_mut()
             .insert(ANNOTATION_REPORTED.into(), "u1".into());
-        assert_eq!(decide(&done, "me", 0, false), Decision::Nothing);
+        assert_eq!(decide(&done, "me", 0, &[]), Decision::Nothing);
     }
 
     #[test]
@@ -530,13 +560,13 @@ mod tests {
         claimed
             .annotations_mut()
             .insert(ANNOTATION_CLAIM.into(), claim_value("u1", "other", 1000));
-        assert_eq!(decide(&claimed, "me", 1010, false), Decision::Nothing);
+        assert_eq!(decide(&claimed, "me", 1010, &[]), Decision::Nothing);
         assert!(matches!(
-            decide(&claimed, "me", 1000 + CLAIM_TTL_SECS, false),
+            decide(&claimed, "me", 1000 + CLAIM_TTL_SECS, &[]),
             Decision::Publish { .. }
         ));
         assert!(matches!(
-            decide(&claimed, "other", 1010, false),
+            decide(&claimed, "other", 1010, &[]),
             Decision::Publish { .. }
         ));
     }
@@ -545,10 +575,11 @@ mod tests {
     fn delete_completes_once_the_controller_let_go() {
         let mut deleting = object("Delete", true);
         deleting.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
-        assert_eq!(decide(&deleting, "me", 0, false), Decision::Nothing);
+        assert_eq!(decide(&deleting, "me", 0, &[]), Decision::Nothing);
         deleting.metadata.finalizers = Some(vec![FINALIZER.into()]);
-        assert_eq!(decide(&deleting, "me", 0, true), Decision::Nothing);
-        let (message, _, release) = published(decide(&deleting, "me", 0, false));
+        let sibling = object("Configure", false);
+        assert_eq!(decide(&deleting, "me", 0, &[&sibling]), Decision::Nothing);
+        let (message, _, release) = published(decide(&deleting, "me", 0, &[]));
         assert!(release);
         assert_eq!(message.request_id, expected_request_id("Delete"));
         assert_eq!(
@@ -558,7 +589,7 @@ mod tests {
         deleting
             .annotations_mut()
             .insert(ANNOTATION_REPORTED.into(), "u1".into());
-        assert_eq!(decide(&deleting, "me", 0, false), Decision::Release);
+        assert_eq!(decide(&deleting, "me", 0, &[]), Decision::Release);
     }
 
     #[test]
@@ -566,10 +597,38 @@ mod tests {
         let mut deleting = object("Create", false);
         deleting.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
         deleting.metadata.finalizers = Some(vec![FINALIZER.into()]);
-        let (message, _, _) = published(decide(&deleting, "me", 0, false));
+        let (message, _, _) = published(decide(&deleting, "me", 0, &[]));
         assert_eq!(
             message.failure_details.unwrap().failure_code,
             FailureCode::InternalError
         );
+    }
+
+    #[test]
+    fn a_terminal_failure_while_deleting_fails_the_delete_once() {
+        let mut deleting = object("Delete", true);
+        deleting.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+        // Failed before the deletion began (older generation): not the delete's answer.
+        let mut failed = with_status(deleting.clone(), Phase::Failed, 1);
+        assert_eq!(decide(&failed, "me", 0, &[]), Decision::Nothing);
+        failed.status.as_mut().unwrap().observed_generation = Some(2);
+        failed.status.as_mut().unwrap().error = Some(ErrorStatus {
+            code: "ScopeLocked".into(),
+            message: "The scope 'rg1' cannot perform delete operation".into(),
+            details: vec![],
+        });
+        let (message, _, release) = published(decide(&failed, "me", 0, &[]));
+        assert!(!release, "the object stays until Azure lets go");
+        assert_eq!(message.request_id, expected_request_id("Delete"));
+        let details = message.failure_details.unwrap();
+        assert_eq!(details.failure_code, FailureCode::InfrastructureError);
+        assert!(details.description.contains("cannot perform delete"));
+        // A sibling's failure fails the whole resource's delete.
+        let (sibling_failure, _, _) = published(decide(&deleting, "me", 0, &[&failed]));
+        assert_eq!(sibling_failure.status, crate::kafka::ResultStatus::Failed);
+        failed
+            .annotations_mut()
+            .insert(ANNOTATION_REPORTED.into(), "u1".into());
+        assert_eq!(decide(&failed, "me", 0, &[]), Decision::Nothing);
     }
 }

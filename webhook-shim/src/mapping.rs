@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use crds::{
-    AzureResource, AzureResourceSpec, KeyRef, LocalObjectRef, ParameterFrom, ParameterSource,
-    Scope, TemplateSource, deployment_name,
+    AdoptedId, AzureResource, AzureResourceSpec, CLEANUP_FINALIZER, KeyRef, LocalObjectRef,
+    ParameterFrom, ParameterSource, Scope, TemplateSource, deployment_name,
 };
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -183,8 +183,16 @@ pub fn stack_id(object: &AzureResource) -> Option<String> {
     })
 }
 
+/// The ARM id an object stands for in request ids: the adopted id, else its stack.
+pub fn arm_id(object: &AzureResource) -> Option<String> {
+    match &object.spec.adopt {
+        Some(adopt) => Some(adopt.id.clone()),
+        None => stack_id(object),
+    }
+}
+
 /// The id recorded in associatedTopology: the resource group for the legacy
-/// resource-group type (as the Python driver did), else the stack.
+/// resource-group type (as the Python driver did), else the adopted id or the stack.
 pub fn topology_id(object: &AzureResource) -> Option<String> {
     let is_group = object
         .labels()
@@ -195,13 +203,82 @@ pub fn topology_id(object: &AzureResource) -> Option<String> {
             "/subscriptions/{}/resourceGroups/{group}",
             object.spec.subscription_id.as_deref()?
         )),
-        _ => stack_id(object),
+        _ => arm_id(object),
     }
 }
 
 /// Topology entry name the Python driver used: the resource name without `-`.
 pub fn topology_entry_name(resource_name: &str) -> String {
     resource_name.replace('-', "")
+}
+
+/// The ARM id Brent holds for a resource: its entry in associatedTopology, named as the
+/// Python driver named it.
+pub fn topology_arm_id(req: &ExecuteRequest) -> Option<String> {
+    req.associated_topology
+        .get(&topology_entry_name(&req.system.resource_name))
+        .and_then(|entry| entry.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// A Delete of a resource without objects (made by the Python driver, or deleted
+/// before): an object adopting the id Brent holds, created with both finalizers so that
+/// it is deleted at once and stays until the controller removed the id from Azure and
+/// the shim reported the result.
+pub fn adopt_for_delete(
+    req: &ExecuteRequest,
+    ctx: &MappingContext,
+    pending: &PendingRequest,
+    arm_id: &str,
+) -> Result<ApplyPlan, ApiError> {
+    let adopted = AdoptedId::parse(arm_id).map_err(|err| {
+        ApiError::bad_request(format!(
+            "associatedTopology entry \"{}\": {err}",
+            topology_entry_name(&req.system.resource_name)
+        ))
+    })?;
+    let mut spec = AzureResourceSpec::adopting(arm_id);
+    spec.subscription_id = Some(adopted.subscription_id);
+    spec.credentials_secret_ref = req
+        .deployment_location
+        .credentials
+        .has_client_secret()
+        .then(|| LocalObjectRef {
+            name: credentials_secret_name(&req.deployment_location.name),
+        });
+    let mut resource = AzureResource::new(
+        &object_name(&req.system.resource_id, &Lifecycle::Create),
+        spec,
+    );
+    resource.metadata.namespace = Some(ctx.namespace.clone());
+    resource.metadata.labels = Some(labels(req));
+    resource.metadata.annotations = Some(annotations(req, pending)?);
+    resource.metadata.finalizers = Some(vec![FINALIZER.into(), CLEANUP_FINALIZER.into()]);
+    Ok(ApplyPlan {
+        resource,
+        credentials: credentials_secret(req, ctx),
+        secure_parameters: None,
+    })
+}
+
+fn annotations(
+    req: &ExecuteRequest,
+    pending: &PendingRequest,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let request_json = serde_json::to_string(pending)
+        .map_err(|err| ApiError::internal(format!("cannot record the request: {err}")))?;
+    Ok(BTreeMap::from([
+        (ANNOTATION_REQUEST.into(), request_json),
+        (
+            ANNOTATION_RESOURCE_NAME.into(),
+            req.system.resource_name.clone(),
+        ),
+        (
+            ANNOTATION_RESOURCE_ID.into(),
+            req.system.resource_id.clone(),
+        ),
+    ]))
 }
 
 /// `<Lifecycle>::<armId>::<uuid>`.
@@ -611,22 +688,10 @@ fn build_plan(
         })
         .collect();
 
-    let request_json = serde_json::to_string(pending)
-        .map_err(|err| ApiError::internal(format!("cannot record the request: {err}")))?;
     let mut resource = AzureResource::new(&name, spec);
     resource.metadata.namespace = Some(ctx.namespace.clone());
     resource.metadata.labels = Some(labels(req));
-    resource.metadata.annotations = Some(BTreeMap::from([
-        (ANNOTATION_REQUEST.into(), request_json),
-        (
-            ANNOTATION_RESOURCE_NAME.into(),
-            req.system.resource_name.clone(),
-        ),
-        (
-            ANNOTATION_RESOURCE_ID.into(),
-            req.system.resource_id.clone(),
-        ),
-    ]));
+    resource.metadata.annotations = Some(annotations(req, pending)?);
     resource.metadata.finalizers = Some(vec![FINALIZER.into()]);
 
     let secure_parameters = (!secure.is_empty()).then(|| Secret {
@@ -857,6 +922,43 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn python_driver_topology_ids_are_adopted_for_deletion() {
+        let deployment = format!(
+            "/subscriptions/{SUB}/resourceGroups/rg-a/providers/Microsoft.Resources/deployments/neta"
+        );
+        let mut delete = body("Delete", "resource::AzureVNet::1.0", json!({}));
+        delete["associatedTopology"] = json!({"neta": {"id": deployment, "type": "Azure"}});
+        let req = parse_execute(delete.to_string().as_bytes()).unwrap();
+        let held = topology_arm_id(&req).unwrap();
+        assert_eq!(held, deployment);
+        let pending = PendingRequest {
+            delete: true,
+            ..pending()
+        };
+        let plan = adopt_for_delete(&req, &ctx(), &pending, &held).unwrap();
+        let object = &plan.resource;
+        assert_eq!(object.name_any(), "r-be3870d2-891c-487e-9736-ca19e4741cf4");
+        assert_eq!(object.spec.adopt.as_ref().unwrap().id, deployment);
+        assert_eq!(object.spec.template, None);
+        assert_eq!(object.spec.subscription_id.as_deref(), Some(SUB));
+        assert_eq!(
+            object.finalizers(),
+            [FINALIZER.to_string(), CLEANUP_FINALIZER.to_string()]
+        );
+        assert_eq!(arm_id(object).unwrap(), deployment);
+        assert!(plan.credentials.is_some());
+
+        let bad = adopt_for_delete(&req, &ctx(), &pending, "rg-a").unwrap_err();
+        assert_eq!(bad.status, 400);
+        assert!(
+            bad.body()["localizedMessage"]
+                .as_str()
+                .unwrap()
+                .contains("associatedTopology entry \"neta\"")
+        );
     }
 
     #[test]
