@@ -192,14 +192,19 @@ pub fn build(object: &AzureResource, inputs: &ResolvedInputs) -> Result<Deployme
     };
     let on_unmanage = unmanage_action(spec.deletion_policy);
 
-    let applied_hash = applied_hash(&[
+    let mut hashed = vec![
         json!(format!("{target:?}")),
         inputs.template.clone(),
         Value::Object(parameters.clone()),
         json!(format!(
             "{mode:?}/{ensure_resource_group:?}/{on_unmanage:?}"
         )),
-    ]);
+    ];
+    // Only when set: objects without a token keep the hash they were deployed with.
+    if let Some(token) = &spec.redeploy_token {
+        hashed.push(json!(token));
+    }
+    let applied_hash = applied_hash(&hashed);
     Ok(DeploymentRequest {
         target,
         template: inputs.template.clone(),
@@ -381,6 +386,20 @@ spec:
         assert_eq!(build(&o, &inputs(&o)).unwrap().mode, Mode::Incremental);
         o.spec.engine = crds::Engine::Deployment;
         assert_eq!(build(&o, &inputs(&o)).unwrap().mode, Mode::Complete);
+    }
+
+    #[test]
+    fn a_new_redeploy_token_changes_the_hash() {
+        let mut o = object(BASE);
+        let plain = build(&o, &inputs(&o)).unwrap().applied_hash;
+        o.spec.redeploy_token = Some("request-1".into());
+        let first = build(&o, &inputs(&o)).unwrap().applied_hash;
+        o.spec.redeploy_token = Some("request-2".into());
+        let second = build(&o, &inputs(&o)).unwrap().applied_hash;
+        assert_ne!(plain, first);
+        assert_ne!(first, second);
+        o.spec.redeploy_token = None;
+        assert_eq!(build(&o, &inputs(&o)).unwrap().applied_hash, plain);
     }
 
     #[test]

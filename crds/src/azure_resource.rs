@@ -137,6 +137,13 @@ pub struct AzureResourceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs_secret_ref: Option<LocalObjectRef>,
 
+    /// Any text. Changing it deploys the template again although nothing else changed,
+    /// and retries a failed deployment (the shim sets it to each request's id, so that
+    /// every Brent request is carried out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub redeploy_token: Option<String>,
+
     /// How often a Ready object is re-checked against Azure, as a duration such as `1h`,
     /// `30m`, `90s` or `1h30m`; `0` turns re-checking off.
     #[serde(default = "default_sync_interval")]
@@ -429,6 +436,7 @@ impl AzureResourceSpec {
             deletion_policy: DeletionPolicy::default(),
             mode: DeploymentMode::default(),
             outputs_secret_ref: None,
+            redeploy_token: None,
             sync_interval: default_sync_interval(),
         }
     }

@@ -668,6 +668,9 @@ fn build_plan(
     spec.create_resource_group = !is_legacy && location.is_some();
     spec.location = location;
     spec.parameters = parameters;
+    // Every request is carried out: an unchanged Create deploys again (and a failed one
+    // is retried) instead of repeating the last result.
+    spec.redeploy_token = Some(pending.uuid.clone());
     spec.credentials_secret_ref = req
         .deployment_location
         .credentials
@@ -793,6 +796,7 @@ mod tests {
         assert_eq!(resource.namespace().as_deref(), Some("brent"));
         assert_eq!(resource.spec.resource_group.as_deref(), Some("rg1"));
         assert_eq!(resource.spec.subscription_id.as_deref(), Some(SUB));
+        assert_eq!(resource.spec.redeploy_token.as_deref(), Some("u-1"));
         assert!(!resource.spec.create_resource_group);
         assert_eq!(
             resource.spec.parameters,

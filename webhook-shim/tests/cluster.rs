@@ -349,23 +349,128 @@ async fn failure_reports_the_arm_message() {
 }
 
 #[tokio::test]
-async fn delete_of_an_unknown_resource_completes_at_once() {
+async fn delete_without_objects_or_topology_completes_at_once() {
     let h = Harness::new().await;
     let consumer = h.consumer();
-    let legacy_id = "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg1/providers/Microsoft.Resources/deployments/netc";
-    let mut body = execute_body("Delete", "8e3c2d90-3333-4444-8555-b66677778888", "net-c");
-    body["associatedTopology"] = json!({"netc": {"id": legacy_id, "type": "Azure"}});
+    let id = "8e3c2d90-3333-4444-8555-b66677778888";
+    let body = execute_body("Delete", id, "net-c");
     let (status, answer) = h.post("/api/driver/lifecycle/execute", &body, &[]).await;
     assert_eq!(status, 202, "{answer}");
     let request_id = answer["requestId"].as_str().unwrap();
     assert!(
-        request_id.starts_with(&format!("Delete::{legacy_id}::")),
+        request_id.starts_with(&format!("Delete::{id}::")),
         "{request_id}"
     );
     let messages = drain(&consumer, Duration::from_secs(20), Duration::from_secs(2)).await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].0.request_id, request_id);
     assert_eq!(messages[0].0.status, ResultStatus::Complete);
+    assert!(
+        h.resources()
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+/// Stands in for the controller (not running here): lets go of the object.
+async fn controller_lets_go(h: &Harness, name: &str) {
+    h.resources()
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"finalizers": [FINALIZER]}})),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn delete_of_a_python_driver_resource_waits_for_azure_and_reports_its_refusal() {
+    let h = Harness::new().await;
+    let _reporter = h.start_reporter("replica-a");
+    let consumer = h.consumer();
+    let id = "8e3c2d90-3333-4444-8555-b66677778889";
+    let legacy_id = format!(
+        "/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.Resources/deployments/netc"
+    );
+    let mut body = execute_body("Delete", id, "net-c");
+    body["associatedTopology"] = json!({"netc": {"id": legacy_id, "type": "Azure"}});
+    let (status, answer) = h.post("/api/driver/lifecycle/execute", &body, &[]).await;
+    assert_eq!(status, 202, "{answer}");
+    let first = answer["requestId"].as_str().unwrap().to_string();
+    assert!(
+        first.starts_with(&format!("Delete::{legacy_id}::")),
+        "{first}"
+    );
+
+    // An object adopting the id, deleted at once, held by both finalizers.
+    let name = format!("r-{id}");
+    let object = h.resources().get(&name).await.unwrap();
+    assert_eq!(object.spec.adopt.as_ref().unwrap().id, legacy_id);
+    assert!(object.metadata.deletion_timestamp.is_some());
+    assert_eq!(object.finalizers(), [FINALIZER, crds::CLEANUP_FINALIZER]);
+    // The apiserver bumps the generation when the deletion begins; failures recorded
+    // for this generation are the delete's own.
+    assert_eq!(object.metadata.generation, Some(2));
+    assert!(
+        drain(&consumer, Duration::from_secs(3), Duration::from_secs(1))
+            .await
+            .is_empty()
+    );
+
+    // Azure refuses (a lock): one FAILED with ARM's message; the object stays.
+    h.set_status(&name, "Failed", json!({"error": {"code": "ScopeLocked",
+        "message": "The scope 'rg1' cannot perform delete operation because following scope(s) are locked"}}))
+        .await;
+    let messages = drain(&consumer, Duration::from_secs(20), Duration::from_secs(2)).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let failed = &messages[0].0;
+    assert_eq!(failed.request_id, first);
+    assert_eq!(failed.status, ResultStatus::Failed);
+    let details = failed.failure_details.as_ref().unwrap();
+    assert_eq!(
+        serde_json::to_value(details.failure_code).unwrap(),
+        json!("INFRASTRUCTURE_ERROR")
+    );
+    assert!(
+        details.description.contains("locked"),
+        "{}",
+        details.description
+    );
+
+    // The lock is lifted and the controller's retry succeeds: nothing more is reported.
+    controller_lets_go(&h, &name).await;
+    assert!(
+        drain(&consumer, Duration::from_secs(5), Duration::from_secs(1))
+            .await
+            .is_empty()
+    );
+    assert!(h.resources().get_opt(&name).await.unwrap().is_none());
+
+    // Brent asks again: the id is adopted again (gone from Azure, so the controller lets
+    // go at once) and this request completes, removing the topology entry.
+    let (status, answer) = h.post("/api/driver/lifecycle/execute", &body, &[]).await;
+    assert_eq!(status, 202, "{answer}");
+    let second = answer["requestId"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    controller_lets_go(&h, &name).await;
+    let messages = drain(&consumer, Duration::from_secs(20), Duration::from_secs(2)).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0].0.request_id, second);
+    assert_eq!(messages[0].0.status, ResultStatus::Complete);
+    assert_eq!(
+        Value::Object(messages[0].0.associated_topology.clone()),
+        json!({"netc": null})
+    );
+
+    // A topology id that is not an ARM id is refused and creates nothing.
+    body["associatedTopology"] = json!({"netc": {"id": "netc-deployment", "type": "Azure"}});
+    let (status, answer) = h.post("/api/driver/lifecycle/execute", &body, &[]).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(h.resources().get_opt(&name).await.unwrap().is_none());
 }
 
 #[tokio::test]
