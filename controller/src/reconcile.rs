@@ -459,11 +459,8 @@ async fn run_adopted(
         Action::RecordFailure(failure) => {
             let error = status::arm_error(&failure);
             status::failed(status, &error, true, None, generation, now);
-            let next = if error.is_retryable() {
-                Requeue::requeue(backoff(status.failures, None, jitter()))
-            } else {
-                Requeue::await_change()
-            };
+            // Looking costs one read: keep looking (the id may appear, access be granted).
+            let next = Requeue::requeue(backoff(status.failures, None, jitter()));
             (next, Some(error))
         }
         Action::Requeue { after } => return Ok(Requeue::requeue(after)),
