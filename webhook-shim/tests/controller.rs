@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use azure_driver_shim::api::{Shim, routes};
@@ -14,17 +15,25 @@ use azure_driver_shim::kafka::{ResultMessage, ResultPublisher, ResultStatus};
 use azure_driver_shim::mapping::MappingContext;
 use azure_driver_shim::metrics::Metrics;
 use base64::Engine;
+use bytes::Bytes;
 use crds::AzureResource;
 use e2e::{ControlPlane, TestNamespace};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
 use kube::Api;
 use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
+use tokio_rustls::TlsConnector;
 
 const TOPIC: &str = "lm_vnfc_lifecycle_execution_events";
 const SUB: &str = "00000000-0000-0000-0000-0000000000dd";
+const EXECUTE: &str = "/api/driver/lifecycle/execute";
+const RESULT_WITHIN: Duration = Duration::from_secs(120);
 
 struct Killed(Child);
 
@@ -104,6 +113,174 @@ fn start_controller(
     Killed(child)
 }
 
+/// The product as Brent meets it: armsim and the controller as processes in a namespace
+/// of their own, the shim and its completion reporter in-process, results read from the
+/// mock Kafka cluster by `consumer`.
+struct Harness {
+    shim: Shim,
+    consumer: StreamConsumer,
+    armsim_endpoint: String,
+    tls_dir: tempfile::TempDir,
+    _controller: Killed,
+    _armsim: Killed,
+    _kafka: MockCluster<'static, DefaultProducerContext>,
+    _namespace: TestNamespace,
+}
+
+impl Harness {
+    async fn start() -> Self {
+        let bin = built_binaries();
+        let control_plane = ControlPlane::shared().await;
+        let namespace = TestNamespace::create(control_plane).await;
+        let tls_dir = tempfile::tempdir().unwrap();
+        let (armsim, armsim_endpoint) = start_armsim(&bin, tls_dir.path());
+        let controller = start_controller(
+            &bin,
+            control_plane.kubeconfig_path(),
+            namespace.name(),
+            &armsim_endpoint,
+            &tls_dir.path().join("ca.pem"),
+        );
+        let kafka = MockCluster::new(1).unwrap();
+        kafka.create_topic(TOPIC, 1, 1).unwrap();
+        let settings = KafkaSettings {
+            bootstrap_servers: kafka.bootstrap_servers(),
+            topic: TOPIC.into(),
+            client_config: Default::default(),
+        };
+        let resources: Api<AzureResource> =
+            Api::namespaced(control_plane.client(), namespace.name());
+        let reporter = Reporter::new(
+            resources,
+            ResultPublisher::new(&settings).unwrap(),
+            "e2e".into(),
+            Metrics::default(),
+        );
+        tokio::spawn(reporter.run(Duration::from_secs(2)));
+        let shim = Shim::new(
+            control_plane.client(),
+            MappingContext {
+                namespace: namespace.name().to_string(),
+                ..MappingContext::default()
+            },
+            ResultPublisher::new(&settings).unwrap(),
+            Metrics::default(),
+        );
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", kafka.bootstrap_servers())
+            .set("group.id", "e2e")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[TOPIC]).unwrap();
+        Self {
+            shim,
+            consumer,
+            armsim_endpoint,
+            tls_dir,
+            _controller: controller,
+            _armsim: armsim,
+            _kafka: kafka,
+            _namespace: namespace,
+        }
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = warp::test::request()
+            .method("POST")
+            .path(path)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .reply(&routes(self.shim.clone()))
+            .await;
+        (
+            response.status().as_u16(),
+            serde_json::from_slice(response.body()).unwrap(),
+        )
+    }
+
+    /// Sends a lifecycle request, expects 202 and returns its one result from Kafka.
+    async fn execute(&self, body: &Value) -> ResultMessage {
+        let (status, accepted) = self.post(EXECUTE, body).await;
+        assert_eq!(status, 202, "{accepted}");
+        self.result_of(accepted["requestId"].as_str().unwrap())
+            .await
+    }
+
+    /// Waits for the result of `request_id`; fails on any other message in between.
+    async fn result_of(&self, request_id: &str) -> ResultMessage {
+        let deadline = tokio::time::Instant::now() + RESULT_WITHIN;
+        loop {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Err(_) => panic!("no result for {request_id} within {RESULT_WITHIN:?}"),
+                Ok(Err(_)) => continue,
+                Ok(Ok(message)) => {
+                    let body: ResultMessage =
+                        serde_json::from_slice(message.payload().unwrap()).unwrap();
+                    assert_eq!(body.request_id, request_id, "unexpected message {body:?}");
+                    return body;
+                }
+            }
+        }
+    }
+
+    async fn no_more_messages(&self) {
+        if let Ok(Ok(message)) =
+            tokio::time::timeout(Duration::from_secs(3), self.consumer.recv()).await
+        {
+            panic!(
+                "unexpected extra message: {:?}",
+                message.payload_view::<str>()
+            );
+        }
+    }
+
+    /// Ids of every resource armsim holds (`GET /_armsim/inventory`), over HTTPS trusting
+    /// the CA armsim wrote.
+    async fn inventory(&self) -> Vec<String> {
+        let pem = std::fs::read(self.tls_dir.path().join("ca.pem")).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let authority = self
+            .armsim_endpoint
+            .strip_prefix("https://")
+            .expect("armsim's endpoint is https");
+        let host = authority.rsplit_once(':').unwrap().0;
+        let tcp = tokio::net::TcpStream::connect(authority).await.unwrap();
+        let tls = TlsConnector::from(Arc::new(config))
+            .connect(ServerName::try_from(host.to_string()).unwrap(), tcp)
+            .await
+            .unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let request = hyper::Request::get("/_armsim/inventory")
+            .header("host", authority)
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let inventory: Value = serde_json::from_slice(&body).unwrap();
+        inventory["value"]
+            .as_array()
+            .expect("the inventory lists its items in 'value'")
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_ascii_lowercase())
+            .collect()
+    }
+}
+
 fn location() -> Value {
     json!({"name": "azure-e2e", "type": "Azure", "properties": {
         "tenantId": "tenant-e2e", "clientId": "client-e2e", "clientSecret": "secret-e2e",
@@ -125,128 +302,70 @@ fn request(lifecycle: &str, id: &str, name: &str, kind: &str, props: Value) -> V
     })
 }
 
-async fn post(shim: &Shim, path: &str, body: &Value) -> (u16, Value) {
-    let response = warp::test::request()
-        .method("POST")
-        .path(path)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .reply(&routes(shim.clone()))
-        .await;
-    (
-        response.status().as_u16(),
-        serde_json::from_slice(response.body()).unwrap(),
+fn resource_group_request(lifecycle: &str, id: &str, group: &str) -> Value {
+    request(
+        lifecycle,
+        id,
+        group,
+        "resource::AzureResourceGroup::1.0",
+        json!({"resourcegroup_name": {"type": "string", "value": group},
+               "resourcegroup_location": {"type": "string", "value": "westeurope"}}),
     )
 }
 
-/// Waits for the result of `request_id`; fails on any other message in between.
-async fn result_of(consumer: &StreamConsumer, request_id: &str, within: Duration) -> ResultMessage {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Err(_) => panic!("no result for {request_id} within {within:?}"),
-            Ok(Err(_)) => continue,
-            Ok(Ok(message)) => {
-                let body: ResultMessage =
-                    serde_json::from_slice(message.payload().unwrap()).unwrap();
-                assert_eq!(body.request_id, request_id, "unexpected message {body:?}");
-                return body;
-            }
-        }
-    }
+/// The properties Brent holds for a virtual network (and sends with each of its
+/// lifecycle requests and operations).
+fn vnet_properties(group: &str, vnet: &str, address_space: &str, subnet: &str) -> Value {
+    json!({"resourcegroup_name": {"type": "string", "value": group},
+           "vnet_name": {"type": "string", "value": vnet},
+           "vnet_location": {"type": "string", "value": "westeurope"},
+           "vnet_enable_ddos_protection": {"type": "boolean", "value": "false"},
+           "vnet_address_space": {"type": "string", "value": address_space},
+           "vnet_default_cidr_block": {"type": "string", "value": subnet}})
 }
 
-async fn no_more_messages(consumer: &StreamConsumer) {
-    if let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(3), consumer.recv()).await {
-        panic!(
-            "unexpected extra message: {:?}",
-            message.payload_view::<str>()
-        );
-    }
+fn group_arm_id(group: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/{group}")
+}
+
+fn vnet_arm_id(group: &str, vnet: &str) -> String {
+    format!(
+        "{}/providers/Microsoft.Network/virtualNetworks/{vnet}",
+        group_arm_id(group)
+    )
 }
 
 #[tokio::test]
 async fn brent_requests_round_trip_through_the_controller_and_armsim() {
-    let bin = built_binaries();
-    let control_plane = ControlPlane::shared().await;
-    let namespace = TestNamespace::create(control_plane).await;
-    let tls_dir = tempfile::tempdir().unwrap();
-    let (_armsim, endpoint) = start_armsim(&bin, tls_dir.path());
-    let _controller = start_controller(
-        &bin,
-        control_plane.kubeconfig_path(),
-        namespace.name(),
-        &endpoint,
-        &tls_dir.path().join("ca.pem"),
-    );
-    let kafka = MockCluster::new(1).unwrap();
-    kafka.create_topic(TOPIC, 1, 1).unwrap();
-    let settings = KafkaSettings {
-        bootstrap_servers: kafka.bootstrap_servers(),
-        topic: TOPIC.into(),
-        client_config: Default::default(),
-    };
-    let resources: Api<AzureResource> = Api::namespaced(control_plane.client(), namespace.name());
-    let reporter = Reporter::new(
-        resources.clone(),
-        ResultPublisher::new(&settings).unwrap(),
-        "e2e".into(),
-        Metrics::default(),
-    );
-    tokio::spawn(reporter.run(Duration::from_secs(2)));
-    let shim = Shim::new(
-        control_plane.client(),
-        MappingContext {
-            namespace: namespace.name().to_string(),
-            ..MappingContext::default()
-        },
-        ResultPublisher::new(&settings).unwrap(),
-        Metrics::default(),
-    );
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka.bootstrap_servers())
-        .set("group.id", "e2e")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[TOPIC]).unwrap();
-    let execute = "/api/driver/lifecycle/execute";
-    let within = Duration::from_secs(120);
+    let harness = Harness::start().await;
 
     // Resource group (legacy type, subscription scope).
     let group_id = "e0000000-0000-4000-8000-000000000001";
-    let (status, body) = post(&shim, execute, &request("Create", group_id, "rg-e2e", "resource::AzureResourceGroup::1.0",
-        json!({"resourcegroup_name": {"type": "string", "value": "rg-e2e"}, "resourcegroup_location": {"type": "string", "value": "westeurope"}}))).await;
-    assert_eq!(status, 202, "{body}");
-    let group = result_of(&consumer, body["requestId"].as_str().unwrap(), within).await;
+    let group = harness
+        .execute(&resource_group_request("Create", group_id, "rg-e2e"))
+        .await;
     assert_eq!(group.status, ResultStatus::Complete, "{group:?}");
     assert_eq!(
         group.associated_topology["rge2e"],
-        json!({"id": format!("/subscriptions/{SUB}/resourceGroups/rg-e2e"), "type": "Azure"})
+        json!({"id": group_arm_id("rg-e2e"), "type": "Azure"})
     );
 
     // Virtual network in it (legacy type).
     let vnet_id = "e0000000-0000-4000-8000-000000000002";
-    let (status, body) = post(
-        &shim,
-        execute,
-        &request(
+    let vnet = harness
+        .execute(&request(
             "Install",
             vnet_id,
             "vnet-e2e",
             "resource::AzureVNet::1.0",
-            json!({"resourcegroup_name": {"type": "string", "value": "rg-e2e"},
-               "vnet_name": {"type": "string", "value": "vnet-e2e"},
-               "vnet_location": {"type": "string", "value": "westeurope"},
-               "vnet_enable_ddos_protection": {"type": "boolean", "value": "false"},
-               "vnet_address_space": {"type": "string", "value": "10.10.0.0/16, 10.20.0.0/16"},
-               "vnet_default_cidr_block": {"type": "string", "value": "10.10.0.0/24"}}),
-        ),
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
-    let vnet_request = body["requestId"].as_str().unwrap().to_string();
-    let vnet = result_of(&consumer, &vnet_request, within).await;
+            vnet_properties(
+                "rg-e2e",
+                "vnet-e2e",
+                "10.10.0.0/16, 10.20.0.0/16",
+                "10.10.0.0/24",
+            ),
+        ))
+        .await;
     assert_eq!(vnet.status, ResultStatus::Complete, "{vnet:?}");
     assert!(
         vnet.outputs["vnetId"]
@@ -271,28 +390,24 @@ async fn brent_requests_round_trip_through_the_controller_and_armsim() {
     );
     configure["requestProperties"] = json!({"label": {"type": "string", "value": "edge"}});
     configure["driverFiles"] = json!(base64::engine::general_purpose::STANDARD.encode(zip));
-    let (status, body) = post(&shim, execute, &configure).await;
-    assert_eq!(status, 202, "{body}");
-    let configured = result_of(&consumer, body["requestId"].as_str().unwrap(), within).await;
+    let configured = harness.execute(&configure).await;
     assert_eq!(configured.status, ResultStatus::Complete, "{configured:?}");
     assert_eq!(configured.outputs["nsgName"], json!("vnet-e2e-edge"));
 
     // Find.
-    let (status, found) = post(
-        &shim,
-        "/api/driver/references/find",
-        &json!({"instanceName": "vnet-e2e", "driverFiles": "", "deploymentLocation": location()}),
-    )
-    .await;
+    let (status, found) = harness
+        .post(
+            "/api/driver/references/find",
+            &json!({"instanceName": "vnet-e2e", "driverFiles": "", "deploymentLocation": location()}),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(found["result"]["resourceId"], json!(vnet_id));
     assert_eq!(found["result"]["outputs"]["vnetId"], vnet.outputs["vnetId"]);
 
     // Failure in Azure: the resource group does not exist.
-    let (status, body) = post(&shim, execute, &request("Create", "e0000000-0000-4000-8000-000000000003", "vnet-bad", "resource::AzureVNet::1.0",
+    let failed = harness.execute(&request("Create", "e0000000-0000-4000-8000-000000000003", "vnet-bad", "resource::AzureVNet::1.0",
         json!({"resourcegroup_name": {"type": "string", "value": "rg-missing"}, "vnet_name": {"type": "string", "value": "vnet-bad"}}))).await;
-    assert_eq!(status, 202, "{body}");
-    let failed = result_of(&consumer, body["requestId"].as_str().unwrap(), within).await;
     assert_eq!(failed.status, ResultStatus::Failed, "{failed:?}");
     let details = failed.failure_details.unwrap();
     assert_eq!(
@@ -306,31 +421,153 @@ async fn brent_requests_round_trip_through_the_controller_and_armsim() {
     );
 
     // Delete of the vnet (and its Configure object).
-    let (status, body) = post(
-        &shim,
-        execute,
-        &request(
+    let deleted = harness
+        .execute(&request(
             "Uninstall",
             vnet_id,
             "vnet-e2e",
             "resource::AzureVNet::1.0",
             json!({}),
-        ),
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
-    let deleted = result_of(&consumer, body["requestId"].as_str().unwrap(), within).await;
+        ))
+        .await;
     assert_eq!(deleted.status, ResultStatus::Complete, "{deleted:?}");
     assert_eq!(
         Value::Object(deleted.associated_topology),
         json!({"vnete2e": null})
     );
-    let (_, gone) = post(
-        &shim,
-        "/api/driver/references/find",
-        &json!({"instanceName": "vnet-e2e", "driverFiles": "", "deploymentLocation": location()}),
-    )
-    .await;
+    let (_, gone) = harness
+        .post(
+            "/api/driver/references/find",
+            &json!({"instanceName": "vnet-e2e", "driverFiles": "", "deploymentLocation": location()}),
+        )
+        .await;
     assert_eq!(gone, json!({"result": null}));
-    no_more_messages(&consumer).await;
+    harness.no_more_messages().await;
+}
+
+/// Operation CreateVnetPeering of `resource::AzureVNet::1.0` through the controller and
+/// armsim: the peering is made in both directions, the acceptor's side by a nested
+/// deployment in the acceptor's resource group, and deleting the initiator vnet (its
+/// Create and CreateVnetPeering objects) takes both sides away and leaves the acceptor.
+#[tokio::test]
+async fn vnet_peering_is_made_both_ways_and_deleted_with_the_initiator_vnet() {
+    let harness = Harness::start().await;
+    let vnet_type = "resource::AzureVNet::1.0";
+    let groups = [
+        ("e1000000-0000-4000-8000-00000000000a", "rg-peer-a"),
+        ("e1000000-0000-4000-8000-00000000000b", "rg-peer-b"),
+    ];
+    let vnets = [
+        (
+            "e1000000-0000-4000-8000-0000000000a1",
+            "vnet-a",
+            vnet_properties("rg-peer-a", "vnet-a", "10.1.0.0/16", "10.1.0.0/24"),
+        ),
+        (
+            "e1000000-0000-4000-8000-0000000000b1",
+            "vnet-b",
+            vnet_properties("rg-peer-b", "vnet-b", "10.2.0.0/16", "10.2.0.0/24"),
+        ),
+    ];
+    for (id, group) in groups {
+        let created = harness
+            .execute(&resource_group_request("Create", id, group))
+            .await;
+        assert_eq!(created.status, ResultStatus::Complete, "{created:?}");
+    }
+    for (id, name, properties) in &vnets {
+        let created = harness
+            .execute(&request("Create", id, name, vnet_type, properties.clone()))
+            .await;
+        assert_eq!(created.status, ResultStatus::Complete, "{created:?}");
+    }
+    let initiator_side = format!(
+        "{}/virtualNetworkPeerings/vnet-a-to-vnet-b",
+        vnet_arm_id("rg-peer-a", "vnet-a")
+    );
+    let acceptor_side = format!(
+        "{}/virtualNetworkPeerings/vnet-b-to-vnet-a",
+        vnet_arm_id("rg-peer-b", "vnet-b")
+    );
+    let held = |inventory: &[String], id: &str| inventory.contains(&id.to_ascii_lowercase());
+
+    let (initiator_id, initiator_name, initiator_properties) = &vnets[0];
+    let mut create_peering = request(
+        "CreateVnetPeering",
+        initiator_id,
+        initiator_name,
+        vnet_type,
+        initiator_properties.clone(),
+    );
+    create_peering["requestProperties"] = json!({
+        "initiator_vnet_name": {"type": "string", "value": "vnet-a"},
+        "initiator_vnet_rg_name": {"type": "string", "value": "rg-peer-a"},
+        "acceptor_vnet_name": {"type": "string", "value": "vnet-b"},
+        "acceptor_vnet_rg_name": {"type": "string", "value": "rg-peer-b"}
+    });
+    let peered = harness.execute(&create_peering).await;
+    assert_eq!(peered.status, ResultStatus::Complete, "{peered:?}");
+    assert!(peered.associated_topology.is_empty(), "{peered:?}");
+    assert!(
+        peered.outputs["peeringId"]
+            .as_str()
+            .is_some_and(|id| id.eq_ignore_ascii_case(&initiator_side)),
+        "{peered:?}"
+    );
+    let inventory = harness.inventory().await;
+    assert!(held(&inventory, &initiator_side), "{inventory:#?}");
+    assert!(held(&inventory, &acceptor_side), "{inventory:#?}");
+
+    let deleted = harness
+        .execute(&request(
+            "Delete",
+            initiator_id,
+            initiator_name,
+            vnet_type,
+            json!({}),
+        ))
+        .await;
+    assert_eq!(deleted.status, ResultStatus::Complete, "{deleted:?}");
+    assert_eq!(
+        Value::Object(deleted.associated_topology),
+        json!({"vneta": null})
+    );
+    let inventory = harness.inventory().await;
+    assert!(!held(&inventory, &initiator_side), "{inventory:#?}");
+    assert!(!held(&inventory, &acceptor_side), "{inventory:#?}");
+    assert!(
+        !held(&inventory, &vnet_arm_id("rg-peer-a", "vnet-a")),
+        "{inventory:#?}"
+    );
+    assert!(
+        held(&inventory, &vnet_arm_id("rg-peer-b", "vnet-b")),
+        "{inventory:#?}"
+    );
+
+    let (acceptor_id, acceptor_name, _) = &vnets[1];
+    let deleted = harness
+        .execute(&request(
+            "Delete",
+            acceptor_id,
+            acceptor_name,
+            vnet_type,
+            json!({}),
+        ))
+        .await;
+    assert_eq!(deleted.status, ResultStatus::Complete, "{deleted:?}");
+    for (id, group) in groups {
+        let deleted = harness
+            .execute(&resource_group_request("Delete", id, group))
+            .await;
+        assert_eq!(deleted.status, ResultStatus::Complete, "{deleted:?}");
+    }
+    let inventory = harness.inventory().await;
+    for (group, vnet) in [("rg-peer-a", "vnet-a"), ("rg-peer-b", "vnet-b")] {
+        assert!(
+            !held(&inventory, &vnet_arm_id(group, vnet)),
+            "{inventory:#?}"
+        );
+        assert!(!held(&inventory, &group_arm_id(group)), "{inventory:#?}");
+    }
+    harness.no_more_messages().await;
 }
