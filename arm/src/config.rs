@@ -1,6 +1,7 @@
 //! Endpoints, trust and limits of a client, from the environment or built explicitly.
 
 use crate::error::ArmError;
+use crate::managed_identity::ManagedIdentitySource;
 use crate::throttle::ThrottleLimits;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,8 +10,9 @@ use url::Url;
 pub const DEFAULT_RESOURCE_MANAGER_ENDPOINT: &str = "https://management.azure.com";
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 
-/// Which cloud to talk to: ARM endpoint, Entra authority and extra trusted CAs. The same
-/// knobs serve sovereign clouds, TLS-intercepting proxies and the simulator.
+/// Which cloud to talk to: ARM endpoint, Entra authority, extra trusted CAs and the host's
+/// managed-identity endpoint. The same knobs serve sovereign clouds, TLS-intercepting
+/// proxies and the simulator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CloudConfig {
     /// ARM base URL, https only.
@@ -19,6 +21,8 @@ pub struct CloudConfig {
     pub authority_host: Url,
     /// PEM bundle trusted in addition to the system roots.
     pub ca_file: Option<PathBuf>,
+    /// Where [`crate::CredentialSpec::ManagedIdentity`] gets its tokens.
+    pub managed_identity: ManagedIdentitySource,
 }
 
 impl Default for CloudConfig {
@@ -28,12 +32,14 @@ impl Default for CloudConfig {
                 .expect("valid constant URL"),
             authority_host: Url::parse(DEFAULT_AUTHORITY_HOST).expect("valid constant URL"),
             ca_file: None,
+            managed_identity: ManagedIdentitySource::default(),
         }
     }
 }
 
 impl CloudConfig {
-    /// Reads `AZURE_RESOURCE_MANAGER_ENDPOINT`, `AZURE_AUTHORITY_HOST` and `AZURE_CA_FILE`.
+    /// Reads `AZURE_RESOURCE_MANAGER_ENDPOINT`, `AZURE_AUTHORITY_HOST`, `AZURE_CA_FILE` and
+    /// the managed identity's variables (see [`ManagedIdentitySource::from_lookup`]).
     pub fn from_env() -> Result<Self, ArmError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -49,6 +55,7 @@ impl CloudConfig {
             config = config.with_authority_host(&authority)?;
         }
         config.ca_file = non_empty("AZURE_CA_FILE").map(PathBuf::from);
+        config.managed_identity = ManagedIdentitySource::from_lookup(&lookup)?;
         Ok(config)
     }
 
@@ -64,6 +71,11 @@ impl CloudConfig {
 
     pub fn with_ca_file(mut self, ca_file: impl Into<PathBuf>) -> Self {
         self.ca_file = Some(ca_file.into());
+        self
+    }
+
+    pub fn with_managed_identity(mut self, source: ManagedIdentitySource) -> Self {
+        self.managed_identity = source;
         self
     }
 
@@ -214,6 +226,23 @@ mod tests {
         );
         assert_eq!(config.arm_scope(), "https://127.0.0.1:8443/.default");
         assert_eq!(config.ca_file, Some(PathBuf::from("/tmp/ca.pem")));
+        assert_eq!(config.managed_identity, ManagedIdentitySource::default());
+
+        let app_service = CloudConfig::from_lookup(lookup(&[
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:41741/msi/token"),
+            ("IDENTITY_HEADER", "header"),
+        ]))
+        .unwrap();
+        assert!(matches!(
+            app_service.managed_identity,
+            ManagedIdentitySource::AppService { .. }
+        ));
+        let err = CloudConfig::from_lookup(lookup(&[
+            ("IDENTITY_ENDPOINT", "127.0.0.1:41741"),
+            ("IDENTITY_HEADER", "header"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.code, "InvalidEndpoint");
     }
 
     #[test]

@@ -2,12 +2,12 @@
 
 use crate::config::{ArmOptions, CloudConfig};
 use crate::error::ArmError;
+use crate::managed_identity::ManagedIdentityCredential;
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::http::{ClientOptions, Transport};
 use azure_identity::{
     ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
     WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use sha2::{Digest, Sha256};
@@ -200,8 +200,8 @@ impl fmt::Debug for CredentialCache {
 }
 
 impl CredentialCache {
-    /// Token requests go to `options.cloud.authority_host` through a client trusting
-    /// `options.cloud.ca_file`.
+    /// Token requests go to `options.cloud.authority_host` (managed identities: to
+    /// `options.cloud.managed_identity`) through a client trusting `options.cloud.ca_file`.
     pub fn new(options: &ArmOptions) -> Result<Self, ArmError> {
         Ok(Self {
             cloud: options.cloud.clone(),
@@ -275,18 +275,11 @@ impl CredentialCache {
                     .map_err(|e| ArmError::from_credential(&e))?
             }
             CredentialSpec::ManagedIdentity { client_id } => {
-                // The managed-identity endpoint is host-local (IMDS or App Service), not
-                // the authority, so only the transport is shared.
-                let client_options = ClientOptions {
-                    transport: Some(Transport::new(Arc::new(self.http.clone()))),
-                    ..Default::default()
-                };
-                let options = ManagedIdentityCredentialOptions {
-                    user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
-                    client_options,
-                };
-                ManagedIdentityCredential::new(Some(options))
-                    .map_err(|e| ArmError::from_credential(&e))?
+                Arc::new(ManagedIdentityCredential::new(
+                    self.http.clone(),
+                    self.cloud.managed_identity.clone(),
+                    client_id.clone(),
+                ))
             }
         };
         Ok(credential)

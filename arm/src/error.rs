@@ -376,7 +376,7 @@ pub(crate) fn parse_retry_after(
 }
 
 /// Display of an error and its sources, joined.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -8,7 +8,9 @@
 //!   [`ArmError::category`]).
 //! - [`CredentialCache`] shares one credential (and its token cache) per identity.
 //! - [`CloudConfig`] / [`ArmOptions`] read `AZURE_RESOURCE_MANAGER_ENDPOINT`,
-//!   `AZURE_AUTHORITY_HOST` and `AZURE_CA_FILE`.
+//!   `AZURE_AUTHORITY_HOST`, `AZURE_CA_FILE` and the managed identity's endpoint
+//!   ([`ManagedIdentitySource`]: `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`,
+//!   `AZURE_POD_IDENTITY_AUTHORITY_HOST`).
 
 mod client;
 mod config;
@@ -16,6 +18,7 @@ mod credentials;
 mod error;
 mod ids;
 mod lro;
+mod managed_identity;
 pub mod models;
 mod throttle;
 mod transport;
@@ -35,4 +38,5 @@ pub use ids::{
     validate_resource_group_name, validate_stack_name,
 };
 pub use lro::{LroHandle, LroKind, LroOperation, PollResult};
+pub use managed_identity::{DEFAULT_IMDS_AUTHORITY, ManagedIdentitySource};
 pub use throttle::{BucketLimit, RequestClass, ThrottleLimits};

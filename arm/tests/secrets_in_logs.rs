@@ -2,7 +2,11 @@
 
 mod common;
 
-use armsim::{Credential, SimConfig};
+use arm::{
+    ArmClient, ArmOptions, CloudConfig, CredentialCache, CredentialSpec, ErrorSource,
+    TokenCredential,
+};
+use armsim::{Credential, ManagedIdentityConfig, SimConfig};
 use common::*;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -19,6 +23,32 @@ impl std::io::Write for Captured {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+const IDENTITY_HEADER: &str = "identity-header-secret-logs-2277";
+
+/// A client on the system-assigned identity of an App Service host whose
+/// `IDENTITY_HEADER` is `header`.
+fn managed_identity_client(
+    h: &Harness,
+    header: &str,
+) -> (ArmClient, ArmOptions, Arc<dyn TokenCredential>) {
+    let endpoint = format!("{}/msi/token", h.sim.endpoint());
+    let cloud = CloudConfig::from_lookup(|name| match name {
+        "AZURE_RESOURCE_MANAGER_ENDPOINT" => Some(h.sim.endpoint()),
+        "AZURE_CA_FILE" => Some(h.sim.ca_file().display().to_string()),
+        "IDENTITY_ENDPOINT" => Some(endpoint.clone()),
+        "IDENTITY_HEADER" => Some(header.to_string()),
+        _ => None,
+    })
+    .unwrap();
+    let options = h.options.clone().with_cloud(cloud);
+    let credential = CredentialCache::new(&options)
+        .unwrap()
+        .get(&CredentialSpec::ManagedIdentity { client_id: None })
+        .unwrap();
+    let client = ArmClient::new(options.clone(), credential.clone()).unwrap();
+    (client, options, credential)
 }
 
 // The only test of this binary: tracing caches per-callsite interest process-wide, so a
@@ -43,6 +73,10 @@ async fn no_secret_in_logs_or_errors() {
             client_secret: Some(SECRET.into()),
             allow_assertion: false,
         }],
+        managed_identity: ManagedIdentityConfig {
+            identity_header: IDENTITY_HEADER.into(),
+            ..ManagedIdentityConfig::default()
+        },
         ..SimConfig::default()
     };
     let h = start_with(config, |o| o).await;
@@ -81,19 +115,48 @@ async fn no_secret_in_logs_or_errors() {
         .unwrap();
     let token = token.token.secret().to_string();
 
+    let wrong_header = "wrong-identity-header-logs-4411";
+    let (managed, managed_options, managed_credential) =
+        managed_identity_client(&h, IDENTITY_HEADER);
+    ensure_rg(&managed, "rg-logs-mi").await;
+    let managed_token = managed_credential
+        .get_token(&[&managed_options.cloud.arm_scope()], None)
+        .await
+        .unwrap();
+    let managed_token = managed_token.token.secret().to_string();
+    let (refused, refused_options, _) = managed_identity_client(&h, wrong_header);
+    let managed_error = refused
+        .get_resource_group(SUB, "rg-logs-mi")
+        .await
+        .unwrap_err();
+    assert_eq!(managed_error.source_kind, ErrorSource::Credential);
+
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("arm_request"), "spans were captured:\n{logs}");
     assert!(
         logs.contains("correlation_id"),
         "spans carry the correlation id"
     );
+    assert!(
+        logs.contains("requesting a managed identity token"),
+        "the managed identity's token requests were captured"
+    );
     let texts = [
         logs,
         format!("{failure} {failure:?} {credential_error} {credential_error:?}"),
         format!("{request:?} {:?}", secret_spec(SECRET)),
+        format!("{managed_error} {managed_error:?} {managed_options:?} {refused_options:?}"),
     ];
     for text in &texts {
-        for secret in [SECRET, wrong, password, token.as_str()] {
+        for secret in [
+            SECRET,
+            wrong,
+            password,
+            token.as_str(),
+            IDENTITY_HEADER,
+            wrong_header,
+            managed_token.as_str(),
+        ] {
             assert!(!text.contains(secret), "secret leaked into:\n{text}");
         }
     }
