@@ -134,6 +134,8 @@ const TERMINAL_CODES: &[&str] = &[
     "MissingSubscriptionRegistration",
     "DeploymentCannotBeCancelled",
     "InvalidName",
+    // 409, but a management lock stays until somebody removes it.
+    "ScopeLocked",
 ];
 
 /// Entra error codes (AADSTS numbers) of bad credentials rather than an unreachable service:
@@ -489,6 +491,7 @@ mod tests {
             (400, "LocationRequired", ErrorCategory::Terminal),
             (403, "RequestDisallowedByPolicy", ErrorCategory::Terminal),
             (409, "SkuNotAvailable", ErrorCategory::Terminal),
+            (409, "ScopeLocked", ErrorCategory::Terminal),
             (403, "AuthorizationFailed", ErrorCategory::Authorization),
             (401, "InvalidAuthenticationToken", ErrorCategory::Credential),
             (401, "ExpiredAuthenticationToken", ErrorCategory::Transient),

@@ -501,6 +501,11 @@ async fn cleanup(
     api: &Api<AzureResource>,
 ) -> Result<Cleanup> {
     let mut status = object.status.clone().unwrap_or_default();
+    // Deleting is a new operation: its failures count from zero. The apiserver bumps the
+    // generation when the deletion begins, so a status of an older one is from before.
+    if status.observed_generation != object.metadata.generation {
+        status.failures = 0;
+    }
     match run_cleanup(object, ctx, api, &mut status).await {
         Ok(next) => Ok(next),
         Err(error) => {

@@ -26,6 +26,7 @@ use crate::mapping::{
     topology_entry_name, topology_id,
 };
 use crate::metrics::Metrics;
+use crate::request::Lifecycle;
 
 /// How long a publication claim blocks other replicas.
 pub const CLAIM_TTL_SECS: i64 = 60;
@@ -118,18 +119,20 @@ pub fn object_request_id(object: &AzureResource, pending: &PendingRequest) -> St
     request_id(&pending.lifecycle, &arm_id, &pending.uuid)
 }
 
-/// Whether this object is the one operation objects' creation made (not `r-<id>` itself).
-fn is_operation_object(object: &AzureResource) -> bool {
-    pending(object).is_some_and(|p| !p.delete && p.lifecycle != "Create")
-}
+/// Failed attempts to delete after which a Delete is answered FAILED although the
+/// controller deems the error transient (a missing permission, say): about 2.5 minutes of
+/// its backoff.
+pub const DELETE_ATTEMPTS_BEFORE_FAILED: u32 = 5;
 
-/// The controller gave up deleting this object for now: a terminal ARM error (a lock, a
-/// missing permission) recorded after the deletion began (deletion bumps the generation,
-/// so an older failure of the deployment itself does not count).
+/// Deleting this object failed for now: a terminal ARM error (a lock), or repeated
+/// failures, recorded after the deletion began (deletion bumps the generation, so an older
+/// failure of the deployment itself does not count). The controller keeps retrying.
 fn failed_while_deleting(object: &AzureResource) -> bool {
     object.metadata.deletion_timestamp.is_some()
         && object.status.as_ref().is_some_and(|s| {
-            s.phase == Some(Phase::Failed) && s.observed_generation == object.metadata.generation
+            s.observed_generation == object.metadata.generation
+                && (s.phase == Some(Phase::Failed)
+                    || (s.error.is_some() && s.failures >= DELETE_ATTEMPTS_BEFORE_FAILED))
         })
 }
 
@@ -187,12 +190,15 @@ pub fn decide(
                 release: false,
             };
         }
-        if !only_ours_left || !siblings.is_empty() {
+        // A resource Delete waits for all its objects; an operation's undo (e.g.
+        // RemoveVnetPeering) removes one object and leaves the resource in the topology.
+        let whole_resource = pending.lifecycle == Lifecycle::Delete.name();
+        if !only_ours_left || (whole_resource && !siblings.is_empty()) {
             return Decision::Nothing;
         }
         let message = if pending.delete {
             let mut topology = Map::new();
-            if !is_operation_object(object) {
+            if whole_resource {
                 topology.insert(entry_name(object), Value::Null);
             }
             ResultMessage::complete(request_id, Map::new(), topology)
@@ -623,6 +629,18 @@ mod tests {
         let details = message.failure_details.unwrap();
         assert_eq!(details.failure_code, FailureCode::InfrastructureError);
         assert!(details.description.contains("cannot perform delete"));
+        // Transient errors fail the delete only once they keep coming.
+        let mut retrying = deleting.clone();
+        retrying.status = failed.status.clone();
+        let status = retrying.status.as_mut().unwrap();
+        status.phase = Some(Phase::Deleting);
+        status.failures = DELETE_ATTEMPTS_BEFORE_FAILED - 1;
+        assert_eq!(decide(&retrying, "me", 0, &[]), Decision::Nothing);
+        retrying.status.as_mut().unwrap().failures = DELETE_ATTEMPTS_BEFORE_FAILED;
+        assert!(matches!(
+            decide(&retrying, "me", 0, &[]),
+            Decision::Publish { release: false, .. }
+        ));
         // A sibling's failure fails the whole resource's delete.
         let (sibling_failure, _, _) = published(decide(&deleting, "me", 0, &[&failed]));
         assert_eq!(sibling_failure.status, crate::kafka::ResultStatus::Failed);
@@ -630,5 +648,17 @@ mod tests {
             .annotations_mut()
             .insert(ANNOTATION_REPORTED.into(), "u1".into());
         assert_eq!(decide(&failed, "me", 0, &[]), Decision::Nothing);
+    }
+
+    #[test]
+    fn an_operation_undo_completes_alone_and_keeps_the_resource_in_the_topology() {
+        let mut undo = object("RemoveVnetPeering", true);
+        undo.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+        undo.metadata.finalizers = Some(vec![FINALIZER.into()]);
+        let vnet = object("Create", false);
+        let (message, _, release) = published(decide(&undo, "me", 0, &[&vnet]));
+        assert!(release);
+        assert_eq!(message.status, crate::kafka::ResultStatus::Complete);
+        assert!(message.associated_topology.is_empty(), "{message:?}");
     }
 }

@@ -18,7 +18,7 @@ use base64::Engine;
 use bytes::Bytes;
 use crds::AzureResource;
 use e2e::{ControlPlane, TestNamespace};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use kube::Api;
 use rdkafka::ClientConfig;
@@ -235,9 +235,15 @@ impl Harness {
         }
     }
 
-    /// Ids of every resource armsim holds (`GET /_armsim/inventory`), over HTTPS trusting
-    /// the CA armsim wrote.
-    async fn inventory(&self) -> Vec<String> {
+    /// One HTTPS request to armsim, trusting the CA it wrote; the answer's status and JSON
+    /// body (`null` when empty).
+    async fn armsim(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> (u16, Value) {
         let pem = std::fs::read(self.tls_dir.path().join("ca.pem")).unwrap();
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
@@ -264,20 +270,82 @@ impl Harness {
             .await
             .unwrap();
         tokio::spawn(connection);
-        let request = hyper::Request::get("/_armsim/inventory")
-            .header("host", authority)
-            .body(Empty::<Bytes>::new())
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", authority);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = sender
+            .send_request(request.body(Full::new(Bytes::from(body))).unwrap())
+            .await
             .unwrap();
-        let response = sender.send_request(request).await.unwrap();
-        assert_eq!(response.status(), 200);
+        let status = response.status().as_u16();
         let body = response.into_body().collect().await.unwrap().to_bytes();
-        let inventory: Value = serde_json::from_slice(&body).unwrap();
+        let body = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).unwrap()
+        };
+        (status, body)
+    }
+
+    /// An ARM call as the deployment location's service principal would make it.
+    async fn arm(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let form = "grant_type=client_credentials&client_id=client-e2e&client_secret=secret-e2e\
+                    &scope=https%3A%2F%2Fmanagement.azure.com%2F.default";
+        let (status, token) = self
+            .armsim(
+                "POST",
+                "/tenant-e2e/oauth2/v2.0/token",
+                &[("content-type", "application/x-www-form-urlencoded")],
+                form.into(),
+            )
+            .await;
+        assert_eq!(status, 200, "{token}");
+        let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        self.armsim(
+            method,
+            path,
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            body,
+        )
+        .await
+    }
+
+    /// Ids of every resource armsim holds (`GET /_armsim/inventory`), lower-cased.
+    async fn inventory(&self) -> Vec<String> {
+        let (status, inventory) = self
+            .armsim("GET", "/_armsim/inventory", &[], String::new())
+            .await;
+        assert_eq!(status, 200, "{inventory}");
         inventory["value"]
             .as_array()
             .expect("the inventory lists its items in 'value'")
             .iter()
             .map(|item| item["id"].as_str().unwrap().to_ascii_lowercase())
             .collect()
+    }
+
+    /// Polls armsim until `id` is gone.
+    async fn wait_gone_from_azure(&self, id: &str) {
+        let deadline = tokio::time::Instant::now() + RESULT_WITHIN;
+        while held(&self.inventory().await, id) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} is still in Azure"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 }
 
@@ -322,6 +390,11 @@ fn vnet_properties(group: &str, vnet: &str, address_space: &str, subnet: &str) -
            "vnet_enable_ddos_protection": {"type": "boolean", "value": "false"},
            "vnet_address_space": {"type": "string", "value": address_space},
            "vnet_default_cidr_block": {"type": "string", "value": subnet}})
+}
+
+/// Whether an inventory (lower-cased ids) holds `id`.
+fn held(inventory: &[String], id: &str) -> bool {
+    inventory.contains(&id.to_ascii_lowercase())
 }
 
 fn group_arm_id(group: &str) -> String {
@@ -445,12 +518,11 @@ async fn brent_requests_round_trip_through_the_controller_and_armsim() {
     harness.no_more_messages().await;
 }
 
-/// Operation CreateVnetPeering of `resource::AzureVNet::1.0` through the controller and
-/// armsim: the peering is made in both directions, the acceptor's side by a nested
-/// deployment in the acceptor's resource group, and deleting the initiator vnet (its
-/// Create and CreateVnetPeering objects) takes both sides away and leaves the acceptor.
+/// Operations CreateVnetPeering / RemoveVnetPeering of `resource::AzureVNet::1.0`: the
+/// peering is made in both directions, the acceptor's side in the acceptor's resource
+/// group, and removing it takes both sides away and leaves the networks.
 #[tokio::test]
-async fn vnet_peering_is_made_both_ways_and_deleted_with_the_initiator_vnet() {
+async fn vnet_peering_is_created_both_ways_and_removed_through_the_controller_and_armsim() {
     let harness = Harness::start().await;
     let vnet_type = "resource::AzureVNet::1.0";
     let groups = [
@@ -489,7 +561,6 @@ async fn vnet_peering_is_made_both_ways_and_deleted_with_the_initiator_vnet() {
         "{}/virtualNetworkPeerings/vnet-b-to-vnet-a",
         vnet_arm_id("rg-peer-b", "vnet-b")
     );
-    let held = |inventory: &[String], id: &str| inventory.contains(&id.to_ascii_lowercase());
 
     let (initiator_id, initiator_name, initiator_properties) = &vnets[0];
     let mut create_peering = request(
@@ -518,43 +589,34 @@ async fn vnet_peering_is_made_both_ways_and_deleted_with_the_initiator_vnet() {
     assert!(held(&inventory, &initiator_side), "{inventory:#?}");
     assert!(held(&inventory, &acceptor_side), "{inventory:#?}");
 
-    let deleted = harness
-        .execute(&request(
-            "Delete",
-            initiator_id,
-            initiator_name,
-            vnet_type,
-            json!({}),
-        ))
-        .await;
-    assert_eq!(deleted.status, ResultStatus::Complete, "{deleted:?}");
-    assert_eq!(
-        Value::Object(deleted.associated_topology),
-        json!({"vneta": null})
+    let mut remove_peering = create_peering.clone();
+    remove_peering["lifecycleName"] = json!("RemoveVnetPeering");
+    let removed = harness.execute(&remove_peering).await;
+    assert_eq!(removed.status, ResultStatus::Complete, "{removed:?}");
+    assert!(
+        removed.associated_topology.is_empty(),
+        "the vnet stays in the topology: {removed:?}"
     );
     let inventory = harness.inventory().await;
     assert!(!held(&inventory, &initiator_side), "{inventory:#?}");
     assert!(!held(&inventory, &acceptor_side), "{inventory:#?}");
-    assert!(
-        !held(&inventory, &vnet_arm_id("rg-peer-a", "vnet-a")),
-        "{inventory:#?}"
-    );
-    assert!(
-        held(&inventory, &vnet_arm_id("rg-peer-b", "vnet-b")),
-        "{inventory:#?}"
-    );
+    for (group, vnet) in [("rg-peer-a", "vnet-a"), ("rg-peer-b", "vnet-b")] {
+        assert!(
+            held(&inventory, &vnet_arm_id(group, vnet)),
+            "{inventory:#?}"
+        );
+    }
 
-    let (acceptor_id, acceptor_name, _) = &vnets[1];
-    let deleted = harness
-        .execute(&request(
-            "Delete",
-            acceptor_id,
-            acceptor_name,
-            vnet_type,
-            json!({}),
-        ))
-        .await;
-    assert_eq!(deleted.status, ResultStatus::Complete, "{deleted:?}");
+    for (id, name, _) in &vnets {
+        let deleted = harness
+            .execute(&request("Delete", id, name, vnet_type, json!({})))
+            .await;
+        assert_eq!(deleted.status, ResultStatus::Complete, "{deleted:?}");
+        assert_eq!(
+            Value::Object(deleted.associated_topology),
+            json!({name.replace('-', ""): null})
+        );
+    }
     for (id, group) in groups {
         let deleted = harness
             .execute(&resource_group_request("Delete", id, group))
@@ -569,5 +631,132 @@ async fn vnet_peering_is_made_both_ways_and_deleted_with_the_initiator_vnet() {
         );
         assert!(!held(&inventory, &group_arm_id(group)), "{inventory:#?}");
     }
+    harness.no_more_messages().await;
+}
+
+/// What the Python driver made: a resource group through the API and a plain ARM
+/// deployment, known to Brent only by the ids in associatedTopology. Their Deletes remove
+/// them from Azure, answer with the Python request id shape, and a delete Azure refuses
+/// (a management lock) gives FAILED with ARM's message until the lock is gone.
+#[tokio::test]
+async fn python_driver_resources_delete_and_a_locked_one_fails_until_unlocked() {
+    let harness = Harness::start().await;
+    let version = "api-version=2021-04-01";
+    let group_path = group_arm_id("rg-legacy");
+    for group in [&group_path, &group_arm_id("rg-legacy-net")] {
+        let (status, body) = harness
+            .arm(
+                "PUT",
+                &format!("{group}?{version}"),
+                json!({"location": "westeurope", "tags": {"Creator": "Cp4na"}}),
+            )
+            .await;
+        assert!(status == 200 || status == 201, "{status} {body}");
+    }
+    let deployment_id = format!(
+        "/subscriptions/{SUB}/resourceGroups/rg-legacy-net/providers/Microsoft.Resources/deployments/vnet-legacy"
+    );
+    let template = json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [{
+            "type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-09-01",
+            "name": "vnet-legacy", "location": "westeurope", "tags": {"Creator": "Cp4na"},
+            "properties": {"addressSpace": {"addressPrefixes": ["10.50.0.0/16"]}}
+        }]
+    });
+    let (status, body) = harness
+        .arm(
+            "PUT",
+            &format!("{deployment_id}?{version}"),
+            json!({"properties": {"mode": "Incremental", "template": template}}),
+        )
+        .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let vnet_id = vnet_arm_id("rg-legacy-net", "vnet-legacy");
+    let deadline = tokio::time::Instant::now() + RESULT_WITHIN;
+    while !held(&harness.inventory().await, &vnet_id) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the legacy deployment never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The virtual network: its deployment's resources and record go; the group stays.
+    let mut delete_vnet = request(
+        "Delete",
+        "f0000000-0000-4000-8000-000000000001",
+        "vnet-legacy",
+        "resource::AzureVNet::1.0",
+        json!({}),
+    );
+    delete_vnet["associatedTopology"] =
+        json!({"vnetlegacy": {"id": deployment_id, "type": "Azure"}});
+    let (status, accepted) = harness.post(EXECUTE, &delete_vnet).await;
+    assert_eq!(status, 202, "{accepted}");
+    let request_id = accepted["requestId"].as_str().unwrap();
+    let uuid = request_id
+        .strip_prefix(&format!("Delete::{deployment_id}::"))
+        .unwrap_or_else(|| panic!("not the Python request id shape: {request_id}"));
+    assert!(uuid::Uuid::parse_str(uuid).is_ok(), "{request_id}");
+    let deleted = harness.result_of(request_id).await;
+    assert_eq!(deleted.status, ResultStatus::Complete, "{deleted:?}");
+    assert_eq!(
+        Value::Object(deleted.associated_topology),
+        json!({"vnetlegacy": null})
+    );
+    let inventory = harness.inventory().await;
+    assert!(!held(&inventory, &vnet_id), "{inventory:#?}");
+    assert!(held(&inventory, &group_path), "{inventory:#?}");
+    let (status, _) = harness
+        .arm("GET", &format!("{deployment_id}?{version}"), Value::Null)
+        .await;
+    assert_eq!(status, 404, "the deployment record is deleted too");
+
+    // The resource group, locked: FAILED with ARM's message, and it stays.
+    let lock =
+        format!("{group_path}/providers/Microsoft.Authorization/locks/keep?api-version=2020-05-01");
+    let (status, body) = harness
+        .arm(
+            "PUT",
+            &lock,
+            json!({"properties": {"level": "CanNotDelete"}}),
+        )
+        .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let mut delete_group = request(
+        "Delete",
+        "f0000000-0000-4000-8000-000000000002",
+        "rg-legacy",
+        "resource::AzureResourceGroup::1.0",
+        json!({}),
+    );
+    delete_group["associatedTopology"] = json!({"rglegacy": {"id": group_path, "type": "Azure"}});
+    let refused = harness.execute(&delete_group).await;
+    assert_eq!(refused.status, ResultStatus::Failed, "{refused:?}");
+    let details = refused.failure_details.unwrap();
+    assert_eq!(
+        serde_json::to_value(details.failure_code).unwrap(),
+        json!("INFRASTRUCTURE_ERROR")
+    );
+    assert!(
+        details.description.contains("locked"),
+        "{}",
+        details.description
+    );
+    assert!(held(&harness.inventory().await, &group_path));
+
+    // Unlocked, the controller's retry deletes it (nothing more is published for the
+    // failed request); Brent's next Delete completes and drops the topology entry.
+    let (status, body) = harness.arm("DELETE", &lock, Value::Null).await;
+    assert!(status == 200 || status == 204, "{status} {body}");
+    harness.wait_gone_from_azure(&group_path).await;
+    let completed = harness.execute(&delete_group).await;
+    assert_eq!(completed.status, ResultStatus::Complete, "{completed:?}");
+    assert_eq!(
+        Value::Object(completed.associated_topology),
+        json!({"rglegacy": null})
+    );
     harness.no_more_messages().await;
 }
