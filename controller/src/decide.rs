@@ -147,6 +147,20 @@ pub fn after_observe(observation: Option<DeploymentObservation>) -> Action {
     }
 }
 
+/// A finished deployment answers the spec it was started for (`running_hash`): when the
+/// object changed meanwhile (`desired_hash`), its outcome is not this generation's answer
+/// and the current spec is deployed at once instead of at the next change or check.
+pub fn unless_superseded(action: Action, running_hash: Option<&str>, desired_hash: &str) -> Action {
+    match action {
+        Action::RecordSuccess(_) | Action::RecordFailure(_)
+            if running_hash != Some(desired_hash) =>
+        {
+            Action::StartDeployment
+        }
+        other => other,
+    }
+}
+
 /// After a GET of an adopted deployment, stack or resource (`None`: it does not exist).
 /// Nothing is ever deployed for an adopted object: its state is only reported.
 pub fn after_adopt_observe(observation: Option<DeploymentObservation>, id: &str) -> Action {
@@ -675,5 +689,30 @@ mod tests {
             after_adopt_observe(Some(observation(ProvisioningState::Failed)), id),
             Action::RecordFailure(_)
         ));
+    }
+
+    #[test]
+    fn an_outcome_for_an_older_spec_deploys_the_current_one() {
+        let done = Action::RecordSuccess(observation(ProvisioningState::Succeeded));
+        assert_eq!(
+            unless_superseded(done.clone(), Some(HASH), HASH),
+            done.clone()
+        );
+        assert_eq!(
+            unless_superseded(done, Some("older"), HASH),
+            Action::StartDeployment
+        );
+        let failed = after_observe(Some(observation(ProvisioningState::Failed)));
+        assert_eq!(
+            unless_superseded(failed, Some("older"), HASH),
+            Action::StartDeployment
+        );
+        let running = Action::Requeue {
+            after: DEFAULT_POLL,
+        };
+        assert_eq!(
+            unless_superseded(running.clone(), Some("older"), HASH),
+            running
+        );
     }
 }

@@ -286,14 +286,23 @@ async fn run_apply(
                     outcome => after_start(outcome?),
                 }
             }
-            Action::PollOperation { operation_url } => after_poll(
-                azure
-                    .poll_operation(OperationKind::Deploy(request.target.engine), &operation_url)
-                    .await?,
+            Action::PollOperation { operation_url } => decide::unless_superseded(
+                after_poll(
+                    azure
+                        .poll_operation(
+                            OperationKind::Deploy(request.target.engine),
+                            &operation_url,
+                        )
+                        .await?,
+                ),
+                status.applied_hash.as_deref(),
+                &request.applied_hash,
             ),
-            Action::ObserveDeployment => {
-                after_observe(azure.get_deployment(&request.target).await?)
-            }
+            Action::ObserveDeployment => decide::unless_superseded(
+                after_observe(azure.get_deployment(&request.target).await?),
+                status.applied_hash.as_deref(),
+                &request.applied_hash,
+            ),
             Action::CheckDrift => {
                 let observation = azure.get_deployment(&request.target).await?;
                 let mut missing = 0;

@@ -770,3 +770,45 @@ async fn adopted_deployments_and_resource_groups_are_observed_then_deleted() {
     assert!(h.sim.resource(&group_id).is_none());
     h.stop().await;
 }
+
+/// A change made while ARM still deploys the previous spec is deployed as soon as that
+/// deployment ends, and only then is the object Ready for its generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_during_a_deployment_is_deployed_when_it_ends() {
+    let mut config = SimConfig::default();
+    config.latency.running_ms = 4000;
+    let h = Harness::start(config).await;
+    h.create(object(
+        "moving",
+        "rg-moving",
+        "Deployment",
+        "Delete",
+        "firstacct",
+    ))
+    .await;
+    h.wait_for("moving", "Deploying", |o| {
+        phase(o) == Some(Phase::Deploying)
+    })
+    .await;
+    let changed = h
+        .api()
+        .patch(
+            "moving",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"parameters": {"name": "secondacct"}}})),
+        )
+        .await
+        .unwrap();
+    let ready = h
+        .wait_for("moving", "Ready for the changed spec", |o| {
+            phase(o) == Some(Phase::Ready)
+                && o.status.as_ref().unwrap().observed_generation == changed.metadata.generation
+        })
+        .await;
+    let account = ready.status.unwrap().outputs["accountId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(account.ends_with("/secondacct"), "{account}");
+    h.stop().await;
+}
