@@ -20,8 +20,8 @@ use kube::{
 use tracing::{info, warn};
 
 use crate::azure::{
-    DeleteOutcome, DeploymentObservation, DeploymentScope, Engine, OperationKind, OperationStatus,
-    ProvisioningState, Target, UnmanageAction,
+    Credentials, DeleteOutcome, DeploymentObservation, DeploymentScope, Engine, OperationKind,
+    OperationStatus, ProvisioningState, Target, UnmanageAction,
 };
 use crate::build::{self, Owned};
 use crate::context::Context;
@@ -217,13 +217,7 @@ async fn run_apply(
     hash: &mut Option<String>,
 ) -> Result<Requeue> {
     let namespace = object.namespace().unwrap_or_default();
-    let (credentials, credential_subscription) = dereference::credentials(
-        &ctx.client,
-        &namespace,
-        &object.spec,
-        ctx.operator_subscription_id.as_deref(),
-    )
-    .await?;
+    let (credentials, credential_subscription) = credentials_of(object, ctx).await?;
     let inputs = dereference::inputs(
         &ctx.client,
         &ctx.bicep,
@@ -425,13 +419,7 @@ async fn run_adopted(
     status: &mut AzureResourceStatus,
 ) -> Result<Requeue> {
     let namespace = object.namespace().unwrap_or_default();
-    let (credentials, credential_subscription) = dereference::credentials(
-        &ctx.client,
-        &namespace,
-        &object.spec,
-        ctx.operator_subscription_id.as_deref(),
-    )
-    .await?;
+    let (credentials, credential_subscription) = credentials_of(object, ctx).await?;
     let owned = build::owned(object, credential_subscription.as_deref())?;
     let sync_interval = object
         .spec
@@ -541,14 +529,7 @@ async fn run_cleanup(
     let mut azure = None;
     let mut owned = None;
     if action != DeleteAction::RemoveFinalizer {
-        let namespace = object.namespace().unwrap_or_default();
-        let (credentials, subscription) = dereference::credentials(
-            &ctx.client,
-            &namespace,
-            &object.spec,
-            ctx.operator_subscription_id.as_deref(),
-        )
-        .await?;
+        let (credentials, subscription) = credentials_of(object, ctx).await?;
         owned = Some(build::owned(object, subscription.as_deref())?);
         azure = Some(ctx.azure.api(&credentials)?);
     }
@@ -703,6 +684,20 @@ async fn run_cleanup(
             }
         };
     }
+}
+
+/// The object's credentials and the subscription they name, per DESIGN.md's order.
+async fn credentials_of(
+    object: &AzureResource,
+    ctx: &Context,
+) -> Result<(Credentials, Option<String>)> {
+    dereference::credentials(
+        &ctx.client,
+        &object.namespace().unwrap_or_default(),
+        &object.spec,
+        ctx.operator_subscription_id.as_deref(),
+    )
+    .await
 }
 
 /// The deployment or stack an action on one needs; an adopted plain resource has none.

@@ -240,13 +240,7 @@ pub fn adopt_for_delete(
     })?;
     let mut spec = AzureResourceSpec::adopting(arm_id);
     spec.subscription_id = Some(adopted.subscription_id);
-    spec.credentials_secret_ref = req
-        .deployment_location
-        .credentials
-        .has_client_secret()
-        .then(|| LocalObjectRef {
-            name: credentials_secret_name(&req.deployment_location.name),
-        });
+    spec.credentials_secret_ref = credentials_secret_ref(req);
     let mut resource = AzureResource::new(
         &object_name(&req.system.resource_id, &Lifecycle::Create),
         spec,
@@ -501,6 +495,16 @@ pub fn check_credentials(req: &ExecuteRequest, ctx: &MappingContext) -> Result<(
     subscription_id(req, ctx).map(|_| ())
 }
 
+/// The Secret holding the deployment location's credentials, when it carries any.
+fn credentials_secret_ref(req: &ExecuteRequest) -> Option<LocalObjectRef> {
+    req.deployment_location
+        .credentials
+        .has_client_secret()
+        .then(|| LocalObjectRef {
+            name: credentials_secret_name(&req.deployment_location.name),
+        })
+}
+
 fn credentials_secret(req: &ExecuteRequest, ctx: &MappingContext) -> Option<Secret> {
     let credentials = &req.deployment_location.credentials;
     if !credentials.has_client_secret() {
@@ -671,13 +675,7 @@ fn build_plan(
     // Every request is carried out: an unchanged Create deploys again (and a failed one
     // is retried) instead of repeating the last result.
     spec.redeploy_token = Some(pending.uuid.clone());
-    spec.credentials_secret_ref = req
-        .deployment_location
-        .credentials
-        .has_client_secret()
-        .then(|| LocalObjectRef {
-            name: credentials_secret_name(&req.deployment_location.name),
-        });
+    spec.credentials_secret_ref = credentials_secret_ref(req);
 
     let secure_secret_name = format!("{name}-params");
     spec.parameters_from = secure
