@@ -85,6 +85,11 @@ impl Harness {
         Api::namespaced(self.client.clone(), self.namespace.name())
     }
 
+    async fn no_objects(&self) -> bool {
+        let list = self.resources().list(&ListParams::default()).await.unwrap();
+        list.items.is_empty()
+    }
+
     fn secrets(&self) -> Api<Secret> {
         Api::namespaced(self.client.clone(), self.namespace.name())
     }
@@ -365,14 +370,7 @@ async fn delete_without_objects_or_topology_completes_at_once() {
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].0.request_id, request_id);
     assert_eq!(messages[0].0.status, ResultStatus::Complete);
-    assert!(
-        h.resources()
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert!(h.no_objects().await);
 }
 
 /// Stands in for the controller (not running here): lets go of the object.
@@ -488,14 +486,7 @@ async fn bad_requests_create_nothing() {
         assert_eq!(status, 400, "{answer}");
         assert_eq!(answer["status"], json!(400));
     }
-    assert!(
-        h.resources()
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert!(h.no_objects().await);
     let secrets = h
         .secrets()
         .list(&ListParams::default())
