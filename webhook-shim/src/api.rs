@@ -19,7 +19,7 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use crate::completion::object_request_id;
+use crate::completion::{object_request_id, publish_once, superseded};
 use crate::driver_files::{DriverFiles, Limits};
 use crate::error::ApiError;
 use crate::kafka::{Envelope, MESSAGE_VERSION, ResultMessage, ResultPublisher};
@@ -231,6 +231,19 @@ impl Shim {
                 .map_err(|err| kube_error(err, "Secret"))?;
         }
         let name = plan.resource.name_any();
+        let existing = self
+            .resources()
+            .get_opt(&name)
+            .await
+            .map_err(|err| kube_error(err, "AzureResource"))?;
+        if let Some(existing) = existing {
+            if existing.metadata.deletion_timestamp.is_some() {
+                return Err(ApiError::unavailable(format!(
+                    "{name} is being deleted; retry once its Delete completed"
+                )));
+            }
+            self.answer_superseded(&existing, pending).await?;
+        }
         let applied = self
             .resources()
             .patch(&name, &params, &Patch::Apply(&plan.resource))
@@ -277,6 +290,7 @@ impl Shim {
                 None => self.report_gone(req, pending, whole_resource).await,
             };
         };
+        self.answer_superseded(reporter, pending).await?;
         let record = json!({"metadata": {"annotations": {
             ANNOTATION_REQUEST: serde_json::to_string(pending).map_err(|e| ApiError::internal(e.to_string()))?
         }}});
@@ -299,6 +313,40 @@ impl Shim {
             }
         }
         Ok(object_request_id(&recorded, pending))
+    }
+
+    /// A request about to replace one on `object` that has no result yet: that one gets
+    /// its FAILED first, so that no accepted request goes unanswered. Nothing is written
+    /// when this fails (the caller answers 503 and Brent retries).
+    async fn answer_superseded(
+        &self,
+        object: &AzureResource,
+        pending: &PendingRequest,
+    ) -> Result<(), ApiError> {
+        let Some((uuid, message, envelope)) = superseded(object, &pending.uuid) else {
+            return Ok(());
+        };
+        let published = publish_once(
+            &self.resources(),
+            &self.publisher,
+            &self.metrics,
+            &pending.uuid,
+            object,
+            &uuid,
+            &message,
+            &envelope,
+        )
+        .await
+        .map_err(|err| {
+            warn!(error = %err, "the result of a replaced request could not be published");
+            ApiError::unavailable("the earlier request's result could not be published; retry")
+        })?;
+        match published {
+            Some(_) => Ok(()),
+            None => Err(ApiError::unavailable(
+                "the resource changed while this request was recorded; retry",
+            )),
+        }
     }
 
     /// Delete of a resource with no object whose ARM id Brent holds (made by the Python

@@ -47,7 +47,8 @@ pub enum Decision {
     Release,
 }
 
-fn pending(object: &AzureResource) -> Option<PendingRequest> {
+/// The request recorded on the object, if any.
+pub fn pending(object: &AzureResource) -> Option<PendingRequest> {
     object
         .annotations()
         .get(ANNOTATION_REQUEST)
@@ -134,6 +135,30 @@ fn failed_while_deleting(object: &AzureResource) -> bool {
                 && (s.phase == Some(Phase::Failed)
                     || (s.error.is_some() && s.failures >= DELETE_ATTEMPTS_BEFORE_FAILED))
         })
+}
+
+/// The result owed for the request on `object` when request `by` is about to replace it
+/// before it was answered: FAILED, so that the earlier request is not left without one.
+/// `None` when it was answered already, or the same request is recorded again.
+pub fn superseded(object: &AzureResource, by: &str) -> Option<(String, ResultMessage, Envelope)> {
+    let pending = pending(object)?;
+    let reported = object
+        .annotations()
+        .get(ANNOTATION_REPORTED)
+        .is_some_and(|r| *r == pending.uuid);
+    if reported || pending.uuid == by {
+        return None;
+    }
+    let message = ResultMessage::failed(
+        object_request_id(object, &pending),
+        FailureCode::InternalError,
+        format!("request {by} for the same resource replaced this one before it completed"),
+    );
+    let envelope = Envelope {
+        tenant_id: pending.tenant_id,
+        trace: pending.trace,
+    };
+    Some((pending.uuid, message, envelope))
 }
 
 /// Decides what the shim owes Brent for one object. `siblings`: the other objects of the
@@ -255,6 +280,62 @@ pub enum ReportError {
     Publish(#[from] crate::kafka::PublishError),
 }
 
+/// Publishes `message` for request `uuid` of `object` unless another replica is doing
+/// so: claims it with a patch conditioned on the object's resourceVersion (one writer
+/// wins), publishes, records it as reported. `None` when the claim was lost (the object
+/// changed: re-evaluate it later).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the claim needs the object and the publication its message and envelope"
+)]
+pub async fn publish_once(
+    api: &Api<AzureResource>,
+    publisher: &ResultPublisher,
+    metrics: &Metrics,
+    holder: &str,
+    object: &AzureResource,
+    uuid: &str,
+    message: &ResultMessage,
+    envelope: &Envelope,
+) -> Result<Option<AzureResource>, ReportError> {
+    let name = object.name_any();
+    let claim = json!({"metadata": {
+        "resourceVersion": object.resource_version(),
+        "annotations": {ANNOTATION_CLAIM: claim_value(uuid, holder, unix_now())}
+    }});
+    match api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&claim))
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 || status.code == 404 => {
+            debug!(object = %name, "object changed before the claim; re-evaluating later");
+            return Ok(None);
+        }
+        Err(err) => return Err(err.into()),
+    }
+    if let Err(err) = publisher.publish(message, envelope).await {
+        metrics.publish_failures.inc();
+        return Err(err.into());
+    }
+    metrics.record_result(&message.status);
+    info!(
+        request_id = %message.request_id,
+        status = ?message.status,
+        object = %name,
+        tracectx = %crate::logging::trace_field(&envelope.trace),
+        "lifecycle result published"
+    );
+    let mut annotations = BTreeMap::new();
+    annotations.insert(ANNOTATION_REPORTED, Value::String(uuid.to_owned()));
+    annotations.insert(ANNOTATION_CLAIM, Value::Null);
+    let mark = json!({"metadata": {"annotations": annotations}});
+    Ok(Some(
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&mark))
+            .await?,
+    ))
+}
+
 /// Watches the shim's objects and reports their results.
 #[derive(Clone)]
 pub struct Reporter {
@@ -350,7 +431,6 @@ impl Reporter {
     }
 
     async fn act(&self, object: &AzureResource, decision: Decision) -> Result<(), ReportError> {
-        let name = object.name_any();
         match decision {
             Decision::Nothing => Ok(()),
             Decision::Release => self.release(object).await,
@@ -360,43 +440,20 @@ impl Reporter {
                 envelope,
                 release,
             } => {
-                // Claim: conditioned on the resourceVersion we decided on, so one replica wins.
-                let claim = json!({"metadata": {
-                    "resourceVersion": object.resource_version(),
-                    "annotations": {ANNOTATION_CLAIM: claim_value(&uuid, &self.replica, unix_now())}
-                }});
-                match self
-                    .api
-                    .patch(&name, &PatchParams::default(), &Patch::Merge(&claim))
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(status)) if status.code == 409 || status.code == 404 => {
-                        debug!(object = %name, "object changed before the claim; re-evaluating later");
-                        return Ok(());
-                    }
-                    Err(err) => return Err(err.into()),
-                }
-                if let Err(err) = self.publisher.publish(&message, &envelope).await {
-                    self.metrics.publish_failures.inc();
-                    return Err(err.into());
-                }
-                self.metrics.record_result(&message.status);
-                info!(
-                    request_id = %message.request_id,
-                    status = ?message.status,
-                    object = %name,
-                    tracectx = %crate::logging::trace_field(&envelope.trace),
-                    "lifecycle result published"
-                );
-                let mut annotations = BTreeMap::new();
-                annotations.insert(ANNOTATION_REPORTED, Value::String(uuid));
-                annotations.insert(ANNOTATION_CLAIM, Value::Null);
-                let mark = json!({"metadata": {"annotations": annotations}});
-                let marked = self
-                    .api
-                    .patch(&name, &PatchParams::default(), &Patch::Merge(&mark))
-                    .await?;
+                let Some(marked) = publish_once(
+                    &self.api,
+                    &self.publisher,
+                    &self.metrics,
+                    &self.replica,
+                    object,
+                    &uuid,
+                    &message,
+                    &envelope,
+                )
+                .await?
+                else {
+                    return Ok(());
+                };
                 if release {
                     self.release(&marked).await?;
                 }
@@ -660,5 +717,28 @@ mod tests {
         assert!(release);
         assert_eq!(message.status, crate::kafka::ResultStatus::Complete);
         assert!(message.associated_topology.is_empty(), "{message:?}");
+    }
+
+    #[test]
+    fn a_replaced_request_without_a_result_fails() {
+        let running = object("Create", false);
+        let (uuid, message, envelope) = superseded(&running, "u2").unwrap();
+        assert_eq!(uuid, "u1");
+        assert_eq!(message.request_id, expected_request_id("Create"));
+        assert_eq!(message.status, crate::kafka::ResultStatus::Failed);
+        assert!(
+            message
+                .failure_details
+                .unwrap()
+                .description
+                .contains("request u2")
+        );
+        assert_eq!(envelope.tenant_id.as_deref(), Some("t1"));
+        assert_eq!(superseded(&running, "u1"), None);
+        let mut answered = running.clone();
+        answered
+            .annotations_mut()
+            .insert(ANNOTATION_REPORTED.into(), "u1".into());
+        assert_eq!(superseded(&answered, "u2"), None);
     }
 }

@@ -373,6 +373,50 @@ async fn delete_without_objects_or_topology_completes_at_once() {
     assert!(h.no_objects().await);
 }
 
+/// Requests that replace one still running: the running one is answered FAILED first, so
+/// each accepted request has exactly one result.
+#[tokio::test]
+async fn a_request_replacing_an_unanswered_one_answers_it() {
+    let h = Harness::new().await;
+    let _reporter = h.start_reporter("replica-a");
+    let consumer = h.consumer();
+    let id = "8e3c2d90-3333-4444-8555-b6667777888a";
+    let execute = "/api/driver/lifecycle/execute";
+    let mut ids = Vec::new();
+    for lifecycle in ["Create", "Create", "Delete"] {
+        let (status, answer) = h
+            .post(execute, &execute_body(lifecycle, id, "net-e"), &[])
+            .await;
+        assert_eq!(status, 202, "{answer}");
+        ids.push(answer["requestId"].as_str().unwrap().to_string());
+    }
+    let messages = drain(&consumer, Duration::from_secs(20), Duration::from_secs(3)).await;
+    let results: Vec<(&str, ResultStatus)> = messages
+        .iter()
+        .map(|(m, _)| (m.request_id.as_str(), m.status))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            (ids[0].as_str(), ResultStatus::Failed),
+            (ids[1].as_str(), ResultStatus::Failed),
+            (ids[2].as_str(), ResultStatus::Complete),
+        ]
+    );
+    assert!(
+        messages[1]
+            .0
+            .failure_details
+            .as_ref()
+            .unwrap()
+            .description
+            .contains("replaced"),
+        "{:?}",
+        messages[1].0
+    );
+    assert!(h.no_objects().await);
+}
+
 /// Stands in for the controller (not running here): lets go of the object.
 async fn controller_lets_go(h: &Harness, name: &str) {
     h.resources()
@@ -437,6 +481,22 @@ async fn delete_of_a_python_driver_resource_waits_for_azure_and_reports_its_refu
         details.description.contains("locked"),
         "{}",
         details.description
+    );
+
+    // A Create while the Delete still runs is refused (retry later) and changes nothing.
+    let before = h.resources().get(&name).await.unwrap();
+    let (status, answer) = h
+        .post(
+            "/api/driver/lifecycle/execute",
+            &execute_body("Create", id, "net-c"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    let after = h.resources().get(&name).await.unwrap();
+    assert_eq!(
+        after.metadata.resource_version,
+        before.metadata.resource_version
     );
 
     // The lock is lifted and the controller's retry succeeds: nothing more is reported.
