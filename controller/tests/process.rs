@@ -4,7 +4,7 @@
 use std::{
     collections::BTreeMap,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Child,
     time::{Duration, Instant},
 };
 
@@ -80,20 +80,18 @@ fn spawn_controller(env: &Env, port: u16, extra: &[&str]) -> Child {
 }
 
 fn spawn(kubeconfig: &Path, sim: &RunningSim, namespace: &str, port: u16, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_azure-driver-controller"))
-        .env("KUBECONFIG", kubeconfig)
-        .env("AZURE_RESOURCE_MANAGER_ENDPOINT", sim.endpoint())
-        .env("AZURE_AUTHORITY_HOST", sim.endpoint())
-        .env("AZURE_CA_FILE", sim.ca_file())
-        .env("RUST_LOG", "warn")
-        .args(["--namespaces", namespace])
-        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
-        .args(["--lease-namespace", namespace])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
+    e2e::process::controller_command(
+        Path::new(env!("CARGO_BIN_EXE_azure-driver-controller")),
+        kubeconfig,
+        namespace,
+        &sim.endpoint(),
+        &sim.ca_file(),
+    )
+    .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+    .args(["--lease-namespace", namespace])
+    .args(extra)
+    .spawn()
+    .unwrap()
 }
 
 fn object(name: &str, engine: &str) -> AzureResource {

@@ -1,5 +1,5 @@
 //! Throughput and latency of the client against an in-process armsim, printed as numbers.
-//! `cargo bench -p arm --bench client_throughput`
+//! `cargo bench -p e2e --bench arm_client_throughput`
 
 use arm::models::{DeploymentMode, DeploymentRequest};
 use arm::{

@@ -1,7 +1,7 @@
 //! Throughput of the simulator: deployments driven to completion by concurrent
 //! clients, and the latency of plain reads. Prints numbers; asserts nothing.
 //!
-//! `cargo bench -p armsim --bench throughput` (env `ARMSIM_BENCH_DEPLOYMENTS`,
+//! `cargo bench -p e2e --bench armsim_throughput` (env `ARMSIM_BENCH_DEPLOYMENTS`,
 //! default 1000, and `ARMSIM_BENCH_CLIENTS`, default 32).
 
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Compile-time benchmark over the conformance samples: prints the median and p99
-//! per-sample compile time. Run with `cargo bench -p bicep --bench compile`.
+//! per-sample compile time. Run with `cargo bench -p e2e --bench bicep_compile`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 20;
@@ -9,7 +9,7 @@ const ROUNDS: usize = 20;
 fn samples() -> Vec<PathBuf> {
     let shared = std::env::var_os("AZURE_DRIVER_SHARED_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+        .unwrap_or_else(|| e2e::repo_root().join("../shared"));
     let root = shared.join("bicep-conformance/samples");
     let mut out = Vec::new();
     for tier in std::fs::read_dir(&root).into_iter().flatten().flatten() {

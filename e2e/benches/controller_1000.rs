@@ -2,12 +2,12 @@
 //! against the real local apiserver and armsim. Prints time until all Ready, ARM requests
 //! and apiserver writes per object, and the controller's peak RSS and CPU seconds.
 //!
-//! `cargo bench -p azure-driver-controller --bench controller_1000`
+//! `cargo bench -p e2e --bench controller_1000`
 //! (`BENCH_OBJECTS` changes the count, `BENCH_CONCURRENCY` the controller's workers).
 
 use std::{
     collections::BTreeMap,
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -86,6 +86,7 @@ fn process_usage(pid: u32) -> (f64, f64) {
 async fn main() {
     let count = env_number("BENCH_OBJECTS", 1000);
     let concurrency = env_number("BENCH_CONCURRENCY", 32);
+    let bin = e2e::process::built_binaries(&["azure-driver-controller"], &[]);
     let cp = e2e::ControlPlane::shared().await;
     let ns = e2e::TestNamespace::create(cp).await;
     let namespace = ns.name().to_owned();
@@ -113,19 +114,18 @@ async fn main() {
         .await
         .unwrap();
 
-    let mut controller = Command::new(env!("CARGO_BIN_EXE_azure-driver-controller"))
-        .env("KUBECONFIG", cp.kubeconfig_path())
-        .env("AZURE_RESOURCE_MANAGER_ENDPOINT", sim.endpoint())
-        .env("AZURE_AUTHORITY_HOST", sim.endpoint())
-        .env("AZURE_CA_FILE", sim.ca_file())
-        .env("RUST_LOG", "warn")
-        .args(["--namespaces", &namespace, "--leader-election", "false"])
-        .args(["--metrics-addr", "127.0.0.1:0"])
-        .args(["--concurrency", &concurrency.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the controller binary starts");
+    let mut controller = e2e::process::controller_command(
+        &bin.join("azure-driver-controller"),
+        cp.kubeconfig_path(),
+        &namespace,
+        &sim.endpoint(),
+        &sim.ca_file(),
+    )
+    .args(["--leader-election", "false"])
+    .args(["--metrics-addr", "127.0.0.1:0"])
+    .args(["--concurrency", &concurrency.to_string()])
+    .spawn()
+    .expect("the controller binary starts");
 
     let api: Api<AzureResource> = Api::namespaced(client.clone(), &namespace);
     let writes_before = apiserver_writes(cp);

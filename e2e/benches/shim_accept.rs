@@ -3,23 +3,18 @@
 //! librdkafka's mock cluster. Each request is a Create of its own resource, so every one
 //! costs the full set of apiserver writes.
 //!
-//! `cargo bench -p azure-driver-shim --bench accept [-- <requests> <clients>]`
+//! `cargo bench -p e2e --bench shim_accept [-- <requests> <clients>]`
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use azure_driver_shim::api::{Shim, routes};
-use azure_driver_shim::config::KafkaSettings;
-use azure_driver_shim::kafka::ResultPublisher;
-use azure_driver_shim::mapping::MappingContext;
-use azure_driver_shim::metrics::Metrics;
+use azure_driver_shim::api::routes;
 use azure_driver_shim::tls::{ReloadingCert, serve_tls, server_config};
 use bytes::Bytes;
+use e2e::shim::MockKafka;
 use e2e::{ControlPlane, TestNamespace};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rdkafka::mocking::MockCluster;
 use rustls::pki_types::ServerName;
 use serde_json::json;
 use tokio_rustls::TlsConnector;
@@ -60,21 +55,8 @@ async fn main() {
 
     let control_plane = ControlPlane::shared().await;
     let namespace = TestNamespace::create(control_plane).await;
-    let kafka = MockCluster::new(1).unwrap();
-    let shim = Shim::new(
-        control_plane.client(),
-        MappingContext {
-            namespace: namespace.name().to_string(),
-            ..MappingContext::default()
-        },
-        ResultPublisher::new(&KafkaSettings {
-            bootstrap_servers: kafka.bootstrap_servers(),
-            topic: "bench".into(),
-            client_config: BTreeMap::new(),
-        })
-        .unwrap(),
-        Metrics::default(),
-    );
+    let kafka = MockKafka::start();
+    let shim = kafka.shim(control_plane.client(), namespace.name());
 
     let dir = tempfile::tempdir().unwrap();
     let cert = rcgen::generate_simple_self_signed(vec!["azure-driver".to_string()]).unwrap();

@@ -2,10 +2,15 @@
 //!
 //! [`ControlPlane::shared`] runs one real etcd + kube-apiserver + kube-controller-manager
 //! per test binary (via `scripts/control-plane.sh`) with the `AzureResource` CRD
-//! installed; [`TestNamespace`] gives each test its own namespace on it.
+//! installed; [`TestNamespace`] gives each test its own namespace on it. [`process`]
+//! builds and runs the workspace's binaries (armsim, the controller) as child processes;
+//! [`shim`] (feature `shim`) runs the shim in process on librdkafka's mock cluster.
 
 mod control_plane;
 mod namespace;
+pub mod process;
+#[cfg(feature = "shim")]
+pub mod shim;
 
 use std::path::{Path, PathBuf};
 

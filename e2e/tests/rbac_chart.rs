@@ -5,11 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crds::{AzureResource, Phase};
+use e2e::process::{ArmsimProcess, KilledOnDrop, built_binaries, controller_command, first_line};
 use e2e::{ControlPlane, TestNamespace};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
@@ -208,48 +209,6 @@ async fn cluster_wide_controller_reconciles_in_every_namespace_only() {
     assert_eq!(can_i_list(&controller, release.name()), everywhere);
 }
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Builds the binaries the chart runs (and the test doubles: ARM simulator, Kafka broker)
-/// into this test's target directory and returns its profile directory.
-fn built_binaries() -> PathBuf {
-    let mut cargo = Command::new(env!("CARGO"));
-    cargo
-        .args([
-            "build",
-            "-p",
-            "azure-driver-controller",
-            "-p",
-            "azure-driver-shim",
-            "-p",
-            "armsim",
-        ])
-        .args(["--bins", "--example", "kafka-test-broker"])
-        .current_dir(e2e::repo_root());
-    run(cargo);
-    // target/debug/deps/rbac_chart-<hash> → target/debug
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_path_buf()
-}
-
-fn first_line(stdout: ChildStdout) -> (String, BufReader<ChildStdout>) {
-    let mut reader = BufReader::new(stdout);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    (line.trim().to_owned(), reader)
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -322,7 +281,11 @@ fn request(lifecycle: &str, resource_id: &str) -> Value {
 
 #[tokio::test]
 async fn controller_and_shim_do_their_job_with_the_chart_service_accounts() {
-    let bin = built_binaries();
+    // The binaries the chart runs, and the test doubles: ARM simulator, Kafka broker.
+    let bin = built_binaries(
+        &["azure-driver-controller", "azure-driver-shim", "armsim"],
+        &["--example", "kafka-test-broker"],
+    );
     let control_plane = ControlPlane::shared().await;
     let namespace = TestNamespace::create(control_plane).await;
     let ns = namespace.name();
@@ -335,20 +298,13 @@ async fn controller_and_shim_do_their_job_with_the_chart_service_accounts() {
             .spawn()
             .expect("the Kafka test broker starts");
         let (bootstrap, reader) = first_line(child.stdout.take().unwrap());
-        ((Killed(child), kafka_messages(reader)), bootstrap)
+        (
+            (KilledOnDrop::new(child), kafka_messages(reader)),
+            bootstrap,
+        )
     };
     let tls_dir = tempfile::tempdir().unwrap();
-    let (_armsim, endpoint) = {
-        let mut child = Command::new(bin.join("armsim"))
-            .args(["--listen", "127.0.0.1:0", "--tls-dir"])
-            .arg(tls_dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("armsim starts");
-        let (endpoint, _) = first_line(child.stdout.take().unwrap());
-        (Killed(child), endpoint)
-    };
+    let armsim = ArmsimProcess::start(&bin, tls_dir.path());
 
     helm_install(
         control_plane,
@@ -382,28 +338,20 @@ async fn controller_and_shim_do_their_job_with_the_chart_service_accounts() {
         std::fs::write(files.path().join(key), &tls[key].0).unwrap();
     }
 
-    let _controller = Killed(
-        Command::new(bin.join("azure-driver-controller"))
-            .args([
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--namespaces",
-                ns,
-                "--lease-namespace",
-                ns,
-            ])
-            .env("KUBECONFIG", &controller_kubeconfig)
-            .env("AZURE_RESOURCE_MANAGER_ENDPOINT", &endpoint)
-            .env("AZURE_AUTHORITY_HOST", &endpoint)
-            .env("AZURE_CA_FILE", tls_dir.path().join("ca.pem"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the controller starts"),
+    let _controller = KilledOnDrop::new(
+        controller_command(
+            &bin.join("azure-driver-controller"),
+            &controller_kubeconfig,
+            ns,
+            &armsim.endpoint,
+            &armsim.ca_file,
+        )
+        .args(["--metrics-addr", "127.0.0.1:0", "--lease-namespace", ns])
+        .spawn()
+        .expect("the controller starts"),
     );
     let port = free_port();
-    let _shim = Killed(
+    let _shim = KilledOnDrop::new(
         Command::new(bin.join("azure-driver-shim"))
             .arg("--config")
             .arg(files.path().join("azuredriver_config.yml"))

@@ -2,185 +2,62 @@
 //! ARM simulator), results on librdkafka's mock cluster. The controller and armsim run as
 //! their own binaries, built here into this test's target directory.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use azure_driver_shim::api::{Shim, routes};
-use azure_driver_shim::completion::Reporter;
-use azure_driver_shim::config::KafkaSettings;
-use azure_driver_shim::kafka::{ResultMessage, ResultPublisher, ResultStatus};
-use azure_driver_shim::mapping::MappingContext;
-use azure_driver_shim::metrics::Metrics;
+use azure_driver_shim::api::routes;
+use azure_driver_shim::kafka::{ResultMessage, ResultStatus};
 use base64::Engine;
 use bytes::Bytes;
-use crds::AzureResource;
+use e2e::process::{ArmsimProcess, KilledOnDrop, built_binaries};
+use e2e::shim::ShimOnMockKafka;
 use e2e::{ControlPlane, TestNamespace};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use kube::Api;
-use rdkafka::ClientConfig;
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
 use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
 use tokio_rustls::TlsConnector;
 
-const TOPIC: &str = "lm_vnfc_lifecycle_execution_events";
 const SUB: &str = "00000000-0000-0000-0000-0000000000dd";
 const EXECUTE: &str = "/api/driver/lifecycle/execute";
 const RESULT_WITHIN: Duration = Duration::from_secs(120);
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Builds the other binaries into this test's target directory and returns it.
-fn built_binaries() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-p",
-            "azure-driver-controller",
-            "-p",
-            "armsim",
-            "--bins",
-        ])
-        .current_dir(e2e::repo_root())
-        .status()
-        .expect("cargo runs");
-    assert!(
-        status.success(),
-        "building the controller and armsim failed"
-    );
-    // target/debug/deps/controller-<hash> → target/debug
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_path_buf()
-}
-
-fn start_armsim(bin: &Path, tls_dir: &Path) -> (Killed, String) {
-    let mut child = Command::new(bin.join("armsim"))
-        .args(["--listen", "127.0.0.1:0", "--tls-dir"])
-        .arg(tls_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("armsim starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (Killed(child), line.trim().to_string())
-}
-
-fn start_controller(
-    bin: &Path,
-    kubeconfig: &Path,
-    namespace: &str,
-    endpoint: &str,
-    ca: &Path,
-) -> Killed {
-    let child = Command::new(bin.join("azure-driver-controller"))
-        .args([
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--leader-election",
-            "false",
-        ])
-        .args(["--namespaces", namespace])
-        .env("KUBECONFIG", kubeconfig)
-        .env("AZURE_RESOURCE_MANAGER_ENDPOINT", endpoint)
-        .env("AZURE_AUTHORITY_HOST", endpoint)
-        .env("AZURE_CA_FILE", ca)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the controller starts");
-    Killed(child)
-}
-
 /// The product as Brent meets it: armsim and the controller as processes in a namespace
 /// of their own, the shim and its completion reporter in-process, results read from the
-/// mock Kafka cluster by `consumer`.
+/// mock Kafka cluster by `shim_on_kafka.consumer`.
 struct Harness {
-    shim: Shim,
-    consumer: StreamConsumer,
-    armsim_endpoint: String,
-    tls_dir: tempfile::TempDir,
-    _controller: Killed,
-    _armsim: Killed,
-    _kafka: MockCluster<'static, DefaultProducerContext>,
+    shim_on_kafka: ShimOnMockKafka,
+    _controller: KilledOnDrop,
+    simulator: ArmsimProcess,
+    _tls_dir: tempfile::TempDir,
     _namespace: TestNamespace,
 }
 
 impl Harness {
     async fn start() -> Self {
-        let bin = built_binaries();
+        let bin = built_binaries(&["azure-driver-controller", "armsim"], &[]);
         let control_plane = ControlPlane::shared().await;
         let namespace = TestNamespace::create(control_plane).await;
         let tls_dir = tempfile::tempdir().unwrap();
-        let (armsim, armsim_endpoint) = start_armsim(&bin, tls_dir.path());
-        let controller = start_controller(
-            &bin,
-            control_plane.kubeconfig_path(),
-            namespace.name(),
-            &armsim_endpoint,
-            &tls_dir.path().join("ca.pem"),
+        let armsim = ArmsimProcess::start(&bin, tls_dir.path());
+        let controller = KilledOnDrop::new(
+            armsim
+                .lone_controller(&bin, control_plane.kubeconfig_path(), namespace.name())
+                .spawn()
+                .expect("the controller starts"),
         );
-        let kafka = MockCluster::new(1).unwrap();
-        kafka.create_topic(TOPIC, 1, 1).unwrap();
-        let settings = KafkaSettings {
-            bootstrap_servers: kafka.bootstrap_servers(),
-            topic: TOPIC.into(),
-            client_config: Default::default(),
-        };
-        let resources: Api<AzureResource> =
-            Api::namespaced(control_plane.client(), namespace.name());
-        let reporter = Reporter::new(
-            resources,
-            ResultPublisher::new(&settings).unwrap(),
-            "e2e".into(),
-            Metrics::default(),
-        );
-        tokio::spawn(reporter.run(Duration::from_secs(2)));
-        let shim = Shim::new(
+        let shim_on_kafka = ShimOnMockKafka::start(
             control_plane.client(),
-            MappingContext {
-                namespace: namespace.name().to_string(),
-                ..MappingContext::default()
-            },
-            ResultPublisher::new(&settings).unwrap(),
-            Metrics::default(),
+            namespace.name(),
+            "e2e",
+            Duration::from_secs(2),
         );
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", kafka.bootstrap_servers())
-            .set("group.id", "e2e")
-            .set("auto.offset.reset", "earliest")
-            .create()
-            .unwrap();
-        consumer.subscribe(&[TOPIC]).unwrap();
         Self {
-            shim,
-            consumer,
-            armsim_endpoint,
-            tls_dir,
+            shim_on_kafka,
             _controller: controller,
-            _armsim: armsim,
-            _kafka: kafka,
+            simulator: armsim,
+            _tls_dir: tls_dir,
             _namespace: namespace,
         }
     }
@@ -191,7 +68,7 @@ impl Harness {
             .path(path)
             .header("content-type", "application/json")
             .body(body.to_string())
-            .reply(&routes(self.shim.clone()))
+            .reply(&routes(self.shim_on_kafka.shim.clone()))
             .await;
         (
             response.status().as_u16(),
@@ -211,7 +88,7 @@ impl Harness {
     async fn result_of(&self, request_id: &str) -> ResultMessage {
         let deadline = tokio::time::Instant::now() + RESULT_WITHIN;
         loop {
-            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+            match tokio::time::timeout_at(deadline, self.shim_on_kafka.consumer.recv()).await {
                 Err(_) => panic!("no result for {request_id} within {RESULT_WITHIN:?}"),
                 Ok(Err(_)) => continue,
                 Ok(Ok(message)) => {
@@ -226,7 +103,7 @@ impl Harness {
 
     async fn no_more_messages(&self) {
         if let Ok(Ok(message)) =
-            tokio::time::timeout(Duration::from_secs(3), self.consumer.recv()).await
+            tokio::time::timeout(Duration::from_secs(3), self.shim_on_kafka.consumer.recv()).await
         {
             panic!(
                 "unexpected extra message: {:?}",
@@ -244,7 +121,7 @@ impl Harness {
         headers: &[(&str, &str)],
         body: String,
     ) -> (u16, Value) {
-        let pem = std::fs::read(self.tls_dir.path().join("ca.pem")).unwrap();
+        let pem = std::fs::read(&self.simulator.ca_file).unwrap();
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
             roots.add(cert.unwrap()).unwrap();
@@ -257,7 +134,8 @@ impl Harness {
         .with_root_certificates(roots)
         .with_no_client_auth();
         let authority = self
-            .armsim_endpoint
+            .simulator
+            .endpoint
             .strip_prefix("https://")
             .expect("armsim's endpoint is https");
         let host = authority.rsplit_once(':').unwrap().0;

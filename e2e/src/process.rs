@@ -1,0 +1,131 @@
+//! The workspace's binaries as child processes: built with the profile of the running
+//! test or benchmark, killed when their handle is dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A child process that is killed (and reaped) when dropped, so a failing test or a
+/// finished benchmark leaves nothing running.
+pub struct KilledOnDrop(Child);
+
+impl KilledOnDrop {
+    pub fn new(child: Child) -> Self {
+        Self(child)
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Builds the binaries of `packages` (with `extra` cargo arguments such as
+/// `--example NAME`) into the running executable's target directory and profile, and
+/// returns that profile directory (where the binaries are, examples under `examples/`).
+pub fn built_binaries(packages: &[&str], extra: &[&str]) -> PathBuf {
+    // target/<profile>/deps/<test or bench>-<hash> → target/<profile>
+    let profile_dir = std::env::current_exe()
+        .expect("the running executable has a path")
+        .parent()
+        .and_then(Path::parent)
+        .expect("the executable lives in <target>/<profile>/deps")
+        .to_path_buf();
+    let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["build", "--profile", profile, "--bins"]);
+    for package in packages {
+        cargo.args(["-p", package]);
+    }
+    let status = cargo
+        .args(extra)
+        .current_dir(crate::repo_root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {packages:?} failed");
+    profile_dir
+}
+
+/// The first line a child writes to stdout (armsim and the Kafka test broker announce
+/// their address there), and the reader for the rest.
+pub fn first_line<R: std::io::Read>(stdout: R) -> (String, BufReader<R>) {
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    reader
+        .read_line(&mut line)
+        .expect("the child's stdout is readable");
+    (line.trim().to_owned(), reader)
+}
+
+/// The `armsim` binary serving HTTPS on an ephemeral port, its CA in `tls_dir`.
+pub struct ArmsimProcess {
+    pub endpoint: String,
+    pub ca_file: PathBuf,
+    _process: KilledOnDrop,
+}
+
+impl ArmsimProcess {
+    pub fn start(bin_dir: &Path, tls_dir: &Path) -> Self {
+        let mut child = Command::new(bin_dir.join("armsim"))
+            .args(["--listen", "127.0.0.1:0", "--tls-dir"])
+            .arg(tls_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("armsim starts");
+        let (endpoint, _) = first_line(child.stdout.take().expect("stdout is piped"));
+        Self {
+            endpoint,
+            ca_file: tls_dir.join("ca.pem"),
+            _process: KilledOnDrop::new(child),
+        }
+    }
+
+    /// The controller binary from `bin_dir` as the only replica (no leader election,
+    /// metrics on an ephemeral port) watching `namespace`, against this simulator.
+    pub fn lone_controller(&self, bin_dir: &Path, kubeconfig: &Path, namespace: &str) -> Command {
+        let mut command = controller_command(
+            &bin_dir.join("azure-driver-controller"),
+            kubeconfig,
+            namespace,
+            &self.endpoint,
+            &self.ca_file,
+        );
+        command
+            .args(["--metrics-addr", "127.0.0.1:0"])
+            .args(["--leader-election", "false"]);
+        command
+    }
+}
+
+/// The controller binary watching `namespace` through `kubeconfig`, with ARM (and its
+/// token authority) at `arm_endpoint` trusted through `ca_file`; logs at warn to stderr.
+/// Callers add the flags their case is about (metrics address, leader election, …).
+pub fn controller_command(
+    binary: &Path,
+    kubeconfig: &Path,
+    namespace: &str,
+    arm_endpoint: &str,
+    ca_file: &Path,
+) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .env("KUBECONFIG", kubeconfig)
+        .env("AZURE_RESOURCE_MANAGER_ENDPOINT", arm_endpoint)
+        .env("AZURE_AUTHORITY_HOST", arm_endpoint)
+        .env("AZURE_CA_FILE", ca_file)
+        .env("RUST_LOG", "warn")
+        .args(["--namespaces", namespace])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    command
+}
