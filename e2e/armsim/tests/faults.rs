@@ -287,25 +287,9 @@ async fn counters_reset_and_admin_api() {
     let body: serde_json::Value = admin.json().await.unwrap();
     assert_eq!(body["byRoute"]["PUT resourceGroups"], 1);
 
-    let inventory: serde_json::Value = h
-        .http
-        .get(h.url("/_armsim/inventory"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let inventory: serde_json::Value = h.get("/_armsim/inventory").await.body;
     assert_eq!(inventory["value"][0]["id"], rg_path("rg1"));
-    let events: serde_json::Value = h
-        .http
-        .get(h.url("/_armsim/events"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events: serde_json::Value = h.get("/_armsim/events").await.body;
     assert_eq!(events["value"][0]["action"], "created");
 
     let reset = h

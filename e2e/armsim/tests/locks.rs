@@ -30,17 +30,9 @@ fn vnet_id(rg: &str, name: &str) -> String {
     )
 }
 
-/// `GET /_armsim/inventory` (no token): the resource ids and the lock bodies.
+/// `GET /_armsim/inventory`: the resource ids and the lock bodies.
 async fn inventory(h: &Harness) -> (Vec<String>, Vec<Value>) {
-    let body: Value = h
-        .http
-        .get(h.url("/_armsim/inventory"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = h.get("/_armsim/inventory").await.body;
     let ids = body["value"]
         .as_array()
         .unwrap()
