@@ -812,3 +812,60 @@ async fn a_change_during_a_deployment_is_deployed_when_it_ends() {
     assert!(account.ends_with("/secondacct"), "{account}");
     h.stop().await;
 }
+
+/// `mode: Complete` (Deployment engine): a resource the template no longer declares is
+/// deleted from the resource group by ARM; in Incremental mode it would stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn complete_mode_removes_what_the_template_no_longer_declares() {
+    let h = Harness::start(SimConfig::default()).await;
+    let two_accounts = json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {"names": {"type": "array"}},
+        "resources": [{
+            "type": "Microsoft.Storage/storageAccounts",
+            "apiVersion": "2023-01-01",
+            "name": "[parameters('names')[copyIndex()]]",
+            "copy": {"name": "accounts", "count": "[length(parameters('names'))]"},
+            "location": "westeurope",
+            "sku": {"name": "Standard_LRS"},
+            "kind": "StorageV2",
+            "properties": {}
+        }]
+    });
+    let mut object = json!({
+        "apiVersion": "azure-driver.io/v1alpha1",
+        "kind": "AzureResource",
+        "metadata": {"name": "complete"},
+        "spec": {
+            "resourceGroup": "rg-complete",
+            "location": "westeurope",
+            "engine": "Deployment",
+            "mode": "Complete",
+            "template": {"json": two_accounts},
+            "parameters": {"names": ["keepacct", "dropacct"]}
+        }
+    });
+    h.create(object.clone()).await;
+    h.wait_ready("complete").await;
+    assert_eq!(h.inventory_under("rg-complete").len(), 2);
+    object["spec"]["parameters"]["names"] = json!(["keepacct"]);
+    let changed = h
+        .api()
+        .patch(
+            "complete",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": object["spec"]})),
+        )
+        .await
+        .unwrap();
+    h.wait_for("complete", "Ready for the smaller template", |o| {
+        phase(o) == Some(Phase::Ready)
+            && o.status.as_ref().unwrap().observed_generation == changed.metadata.generation
+    })
+    .await;
+    let left = h.inventory_under("rg-complete");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].ends_with("/keepacct"), "{left:?}");
+    h.stop().await;
+}
