@@ -426,23 +426,18 @@ async fn run_adopted(
         .sync_interval()
         .map_err(|e| Error::InvalidSpec(e.to_string()))?;
     let azure = ctx.azure.api(&credentials)?;
-    let (id, observation) = match &owned {
-        Owned::Deployment(target) => (
-            format!("{:?} {}", target.engine, target.name),
-            azure.get_deployment(target).await?,
-        ),
-        Owned::Resource(id) => (
-            id.clone(),
-            azure
-                .resource_exists(id)
-                .await?
-                .then(|| DeploymentObservation::existing_resource(id)),
-        ),
+    let observation = match &owned {
+        Owned::Deployment(target) => azure.get_deployment(target).await?,
+        Owned::Resource(id) => azure
+            .resource_exists(id)
+            .await?
+            .then(|| DeploymentObservation::existing_resource(id)),
     };
+    let id = object.spec.adopt.as_ref().map_or("", |a| a.id.as_str());
     let generation = object.metadata.generation;
     let now = Timestamp::now();
     let before = status.clone();
-    let (next, event) = match decide::after_adopt_observe(observation, &id) {
+    let (next, event) = match decide::after_adopt_observe(observation, id) {
         Action::RecordSuccess(observation) => {
             if let Some(secret) = &object.spec.outputs_secret_ref {
                 let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
