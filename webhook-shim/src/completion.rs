@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use crate::kafka::{Envelope, FailureCode, ResultMessage, ResultPublisher};
 use crate::mapping::{
     ANNOTATION_CLAIM, ANNOTATION_REPORTED, ANNOTATION_REQUEST, ANNOTATION_RESOURCE_NAME, FINALIZER,
-    LABEL_MANAGED_BY, LABEL_RESOURCE_ID, MANAGED_BY, PendingRequest, arm_id, request_id,
+    LABEL_MANAGED_BY, LABEL_RESOURCE_ID, MANAGED_BY, PendingRequest, request_id,
     topology_entry_name, topology_id,
 };
 use crate::metrics::Metrics;
@@ -115,8 +115,9 @@ fn entry_name(object: &AzureResource) -> String {
 }
 
 /// The request id answered with 202 for this object's pending request.
+/// Its ARM id is the one the topology names (as the Python driver's request ids did).
 pub fn object_request_id(object: &AzureResource, pending: &PendingRequest) -> String {
-    let arm_id = arm_id(object).unwrap_or_else(|| object.name_any());
+    let arm_id = topology_id(object).unwrap_or_else(|| object.name_any());
     request_id(&pending.lifecycle, &arm_id, &pending.uuid)
 }
 

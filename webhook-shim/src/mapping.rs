@@ -184,7 +184,7 @@ pub fn stack_id(object: &AzureResource) -> Option<String> {
 }
 
 /// The ARM id an object stands for in request ids: the adopted id, else its stack.
-pub fn arm_id(object: &AzureResource) -> Option<String> {
+fn arm_id(object: &AzureResource) -> Option<String> {
     match &object.spec.adopt {
         Some(adopt) => Some(adopt.id.clone()),
         None => stack_id(object),

@@ -296,6 +296,13 @@ async fn brent_requests_round_trip_through_the_controller_and_armsim() {
         .execute(&resource_group_request("Create", group_id, "rg-e2e"))
         .await;
     assert_eq!(group.status, ResultStatus::Complete, "{group:?}");
+    // As the Python driver did, the request id names the ARM id the topology holds.
+    assert!(
+        group
+            .request_id
+            .starts_with(&format!("Create::{}::", group_arm_id("rg-e2e"))),
+        "{group:?}"
+    );
     assert_eq!(
         group.associated_topology["rge2e"],
         json!({"id": group_arm_id("rg-e2e"), "type": "Azure"})
