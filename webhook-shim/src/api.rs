@@ -323,7 +323,7 @@ impl Shim {
         object: &AzureResource,
         pending: &PendingRequest,
     ) -> Result<(), ApiError> {
-        let Some((uuid, message, envelope)) = superseded(object, &pending.uuid) else {
+        let Some(outcome) = superseded(object, &pending.uuid) else {
             return Ok(());
         };
         let published = publish_once(
@@ -332,9 +332,7 @@ impl Shim {
             &self.metrics,
             &pending.uuid,
             object,
-            &uuid,
-            &message,
-            &envelope,
+            &outcome,
         )
         .await
         .map_err(|err| {

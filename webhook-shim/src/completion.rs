@@ -31,6 +31,15 @@ use crate::request::Lifecycle;
 /// How long a publication claim blocks other replicas.
 pub const CLAIM_TTL_SECS: i64 = 60;
 
+/// One result to publish: the request it answers (by uuid), the message and its record
+/// headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub uuid: String,
+    pub message: ResultMessage,
+    pub envelope: Envelope,
+}
+
 /// What to do about one object now.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
@@ -38,9 +47,7 @@ pub enum Decision {
     /// Publish this result for the pending request, then record it (and, when
     /// `release`, drop the shim's finalizer so the object goes away).
     Publish {
-        uuid: String,
-        message: Box<ResultMessage>,
-        envelope: Envelope,
+        outcome: Box<Outcome>,
         release: bool,
     },
     /// The result was published already; only the finalizer is left to drop.
@@ -141,7 +148,7 @@ fn failed_while_deleting(object: &AzureResource) -> bool {
 /// The result owed for the request on `object` when request `by` is about to replace it
 /// before it was answered: FAILED, so that the earlier request is not left without one.
 /// `None` when it was answered already, or the same request is recorded again.
-pub fn superseded(object: &AzureResource, by: &str) -> Option<(String, ResultMessage, Envelope)> {
+pub fn superseded(object: &AzureResource, by: &str) -> Option<Outcome> {
     let pending = pending(object)?;
     let reported = object
         .annotations()
@@ -159,7 +166,11 @@ pub fn superseded(object: &AzureResource, by: &str) -> Option<(String, ResultMes
         tenant_id: pending.tenant_id,
         trace: pending.trace,
     };
-    Some((pending.uuid, message, envelope))
+    Some(Outcome {
+        uuid: pending.uuid,
+        message,
+        envelope,
+    })
 }
 
 /// Decides what the shim owes Brent for one object. `siblings`: the other objects of the
@@ -210,9 +221,11 @@ pub fn decide(
         if let Some(failed) = failed.filter(|_| pending.delete) {
             let (code, description) = failure_description(failed);
             return Decision::Publish {
-                uuid: pending.uuid,
-                message: Box::new(ResultMessage::failed(request_id, code, description)),
-                envelope,
+                outcome: Box::new(Outcome {
+                    uuid: pending.uuid,
+                    message: ResultMessage::failed(request_id, code, description),
+                    envelope,
+                }),
                 release: false,
             };
         }
@@ -236,9 +249,11 @@ pub fn decide(
             )
         };
         return Decision::Publish {
-            uuid: pending.uuid,
-            message: Box::new(message),
-            envelope,
+            outcome: Box::new(Outcome {
+                uuid: pending.uuid,
+                message,
+                envelope,
+            }),
             release: true,
         };
     }
@@ -266,9 +281,11 @@ pub fn decide(
         _ => return Decision::Nothing,
     };
     Decision::Publish {
-        uuid: pending.uuid,
-        message: Box::new(message),
-        envelope,
+        outcome: Box::new(Outcome {
+            uuid: pending.uuid,
+            message,
+            envelope,
+        }),
         release: false,
     }
 }
@@ -285,20 +302,19 @@ pub enum ReportError {
 /// so: claims it with a patch conditioned on the object's resourceVersion (one writer
 /// wins), publishes, records it as reported. `None` when the claim was lost (the object
 /// changed: re-evaluate it later).
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the claim needs the object and the publication its message and envelope"
-)]
 pub async fn publish_once(
     api: &Api<AzureResource>,
     publisher: &ResultPublisher,
     metrics: &Metrics,
     holder: &str,
     object: &AzureResource,
-    uuid: &str,
-    message: &ResultMessage,
-    envelope: &Envelope,
+    outcome: &Outcome,
 ) -> Result<Option<AzureResource>, ReportError> {
+    let Outcome {
+        uuid,
+        message,
+        envelope,
+    } = outcome;
     let name = object.name_any();
     let claim = json!({"metadata": {
         "resourceVersion": object.resource_version(),
@@ -328,7 +344,7 @@ pub async fn publish_once(
         "lifecycle result published"
     );
     let mut annotations = BTreeMap::new();
-    annotations.insert(ANNOTATION_REPORTED, Value::String(uuid.to_owned()));
+    annotations.insert(ANNOTATION_REPORTED, Value::String(uuid.clone()));
     annotations.insert(ANNOTATION_CLAIM, Value::Null);
     let mark = json!({"metadata": {"annotations": annotations}});
     Ok(Some(
@@ -435,21 +451,14 @@ impl Reporter {
         match decision {
             Decision::Nothing => Ok(()),
             Decision::Release => self.release(object).await,
-            Decision::Publish {
-                uuid,
-                message,
-                envelope,
-                release,
-            } => {
+            Decision::Publish { outcome, release } => {
                 let Some(marked) = publish_once(
                     &self.api,
                     &self.publisher,
                     &self.metrics,
                     &self.replica,
                     object,
-                    &uuid,
-                    &message,
-                    &envelope,
+                    &outcome,
                 )
                 .await?
                 else {
@@ -544,12 +553,7 @@ mod tests {
 
     fn published(decision: Decision) -> (ResultMessage, Envelope, bool) {
         match decision {
-            Decision::Publish {
-                message,
-                envelope,
-                release,
-                ..
-            } => (*message, envelope, release),
+            Decision::Publish { outcome, release } => (outcome.message, outcome.envelope, release),
             other => panic!("expected publish, got {other:?}"),
         }
     }
@@ -723,7 +727,11 @@ mod tests {
     #[test]
     fn a_replaced_request_without_a_result_fails() {
         let running = object("Create", false);
-        let (uuid, message, envelope) = superseded(&running, "u2").unwrap();
+        let Outcome {
+            uuid,
+            message,
+            envelope,
+        } = superseded(&running, "u2").unwrap();
         assert_eq!(uuid, "u1");
         assert_eq!(message.request_id, expected_request_id("Create"));
         assert_eq!(message.status, crate::kafka::ResultStatus::Failed);
