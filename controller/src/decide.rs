@@ -135,16 +135,22 @@ pub fn after_observe(observation: Option<DeploymentObservation>) -> Action {
         },
         ProvisioningState::Succeeded => Action::RecordSuccess(observation),
         ProvisioningState::Failed | ProvisioningState::Canceled => {
-            Action::RecordFailure(observation.error.unwrap_or_else(|| ArmFailure {
-                code: format!("Deployment{}", observation.provisioning_state_text),
-                message: format!(
-                    "the deployment ended in state {}",
-                    observation.provisioning_state_text
-                ),
-                details: vec![],
-            }))
+            Action::RecordFailure(failure_of(observation))
         }
     }
+}
+
+/// The error of a deployment that ended Failed or Canceled (ARM's, else one naming the
+/// state).
+fn failure_of(observation: DeploymentObservation) -> ArmFailure {
+    observation.error.unwrap_or_else(|| ArmFailure {
+        code: format!("Deployment{}", observation.provisioning_state_text),
+        message: format!(
+            "the deployment ended in state {}",
+            observation.provisioning_state_text
+        ),
+        details: vec![],
+    })
 }
 
 /// A finished deployment answers the spec it was started for (`running_hash`): when the
@@ -161,16 +167,34 @@ pub fn unless_superseded(action: Action, running_hash: Option<&str>, desired_has
     }
 }
 
+/// What observing an adopted object leads to: it is never deployed, only reported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdoptAction {
+    /// It exists and is settled: record it Ready.
+    RecordReady(DeploymentObservation),
+    /// It is missing, or its deployment failed: record that, and look again later.
+    RecordFailure(ArmFailure),
+    /// Its deployment still runs: look again after this long.
+    Requeue { after: Duration },
+}
+
 /// After a GET of an adopted deployment, stack or resource (`None`: it does not exist).
-/// Nothing is ever deployed for an adopted object: its state is only reported.
-pub fn after_adopt_observe(observation: Option<DeploymentObservation>, id: &str) -> Action {
-    match observation {
-        None => Action::RecordFailure(ArmFailure {
+pub fn after_adopt_observe(observation: Option<DeploymentObservation>, id: &str) -> AdoptAction {
+    let Some(observation) = observation else {
+        return AdoptAction::RecordFailure(ArmFailure {
             code: "ResourceNotFound".into(),
             message: format!("the adopted {id} does not exist in Azure"),
             details: vec![],
-        }),
-        some => after_observe(some),
+        });
+    };
+    match observation.state {
+        ProvisioningState::Running => AdoptAction::Requeue {
+            after: DEFAULT_POLL,
+        },
+        ProvisioningState::Succeeded => AdoptAction::RecordReady(observation),
+        ProvisioningState::Failed | ProvisioningState::Canceled => {
+            AdoptAction::RecordFailure(failure_of(observation))
+        }
     }
 }
 
@@ -668,7 +692,7 @@ mod tests {
     fn adopted_objects_are_observed_never_deployed() {
         let id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Resources/deployments/d";
         match after_adopt_observe(None, id) {
-            Action::RecordFailure(f) => {
+            AdoptAction::RecordFailure(f) => {
                 assert_eq!(f.code, "ResourceNotFound");
                 assert!(f.message.contains(id));
             }
@@ -677,17 +701,17 @@ mod tests {
         let ok = observation(ProvisioningState::Succeeded);
         assert_eq!(
             after_adopt_observe(Some(ok.clone()), id),
-            Action::RecordSuccess(ok)
+            AdoptAction::RecordReady(ok)
         );
         assert_eq!(
             after_adopt_observe(Some(observation(ProvisioningState::Running)), id),
-            Action::Requeue {
+            AdoptAction::Requeue {
                 after: DEFAULT_POLL
             }
         );
         assert!(matches!(
             after_adopt_observe(Some(observation(ProvisioningState::Failed)), id),
-            Action::RecordFailure(_)
+            AdoptAction::RecordFailure(_)
         ));
     }
 

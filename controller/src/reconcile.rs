@@ -26,8 +26,8 @@ use crate::azure::{
 use crate::build::{self, Owned};
 use crate::context::Context;
 use crate::decide::{
-    self, Action, DEFAULT_POLL, DeleteAction, Observed, after_drift_check, after_observe,
-    after_poll, after_stack_delete, after_start, decide_delete,
+    self, Action, AdoptAction, DEFAULT_POLL, DeleteAction, Observed, after_drift_check,
+    after_observe, after_poll, after_stack_delete, after_start, decide_delete,
 };
 use crate::dereference;
 use crate::error::{Error, Result, backoff};
@@ -438,7 +438,7 @@ async fn run_adopted(
     let now = Timestamp::now();
     let before = status.clone();
     let (next, event) = match decide::after_adopt_observe(observation, id) {
-        Action::RecordSuccess(observation) => {
+        AdoptAction::RecordReady(observation) => {
             if let Some(secret) = &object.spec.outputs_secret_ref {
                 let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
                 status::apply_outputs_secret(&secrets, object, &secret.name, &observation.outputs)
@@ -448,15 +448,14 @@ async fn run_adopted(
             let next = sync_interval.map_or_else(Requeue::await_change, Requeue::requeue);
             (next, None)
         }
-        Action::RecordFailure(failure) => {
+        AdoptAction::RecordFailure(failure) => {
             let error = status::arm_error(&failure);
             status::failed(status, &error, true, None, generation, now);
             // Looking costs one read: keep looking (the id may appear, access be granted).
             let next = Requeue::requeue(backoff(status.failures, None, jitter()));
             (next, Some(error))
         }
-        Action::Requeue { after } => return Ok(Requeue::requeue(after)),
-        other => unreachable!("an adopted object is only observed, never {other:?}"),
+        AdoptAction::Requeue { after } => return Ok(Requeue::requeue(after)),
     };
     // A periodic check that finds nothing new writes nothing.
     let unchanged = before.phase == status.phase
