@@ -13,6 +13,8 @@ pub mod process;
 pub mod shim;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 
 pub use control_plane::{ControlPlane, Error, install_crypto_provider};
 pub use namespace::TestNamespace;
@@ -23,4 +25,22 @@ pub fn repo_root() -> PathBuf {
         .parent()
         .expect("the e2e crate lives inside the repository")
         .to_path_buf()
+}
+
+/// Directory holding helm and hadolint, installed once per test binary by
+/// `deploy/scripts/install-tools.sh` (which prints it last).
+pub fn deploy_tools() -> &'static Path {
+    static TOOLS: OnceLock<PathBuf> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let output = Command::new(repo_root().join("deploy/scripts/install-tools.sh"))
+            .output()
+            .expect("install-tools.sh runs");
+        assert!(
+            output.status.success(),
+            "install-tools.sh failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).expect("UTF-8 path");
+        PathBuf::from(stdout.lines().last().expect("the bin directory").trim())
+    })
 }

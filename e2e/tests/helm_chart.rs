@@ -3,9 +3,8 @@
 //! local apiserver (the generated certificate covers the service names and survives the
 //! upgrade).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use base64::Engine as _;
 use e2e::{ControlPlane, TestNamespace};
@@ -17,23 +16,6 @@ use serde_yaml::Value;
 
 /// The Python driver's values file, unchanged.
 const LEGACY_VALUES: &str = "deploy/helm/azure-driver/ci/legacy-values.yaml";
-
-/// helm and hadolint, installed once per test binary by deploy/scripts/install-tools.sh.
-fn tools() -> &'static Path {
-    static TOOLS: OnceLock<PathBuf> = OnceLock::new();
-    TOOLS.get_or_init(|| {
-        let output = Command::new(e2e::repo_root().join("deploy/scripts/install-tools.sh"))
-            .output()
-            .expect("install-tools.sh runs");
-        assert!(
-            output.status.success(),
-            "install-tools.sh failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8(output.stdout).expect("UTF-8 path");
-        PathBuf::from(stdout.lines().last().expect("the bin directory").trim())
-    })
-}
 
 fn chart() -> PathBuf {
     e2e::repo_root().join("deploy/helm/azure-driver")
@@ -51,7 +33,7 @@ fn run(mut command: Command) -> String {
 }
 
 fn helm(args: &[&str]) -> Command {
-    let mut command = Command::new(tools().join("helm"));
+    let mut command = Command::new(e2e::deploy_tools().join("helm"));
     command.args(args).current_dir(e2e::repo_root());
     command
 }
@@ -331,7 +313,7 @@ fn chart_crd_is_the_generated_one() {
 
 #[test]
 fn dockerfile_is_hadolint_clean() {
-    let mut hadolint = Command::new(tools().join("hadolint"));
+    let mut hadolint = Command::new(e2e::deploy_tools().join("hadolint"));
     hadolint.arg("Dockerfile").current_dir(e2e::repo_root());
     run(hadolint);
 }

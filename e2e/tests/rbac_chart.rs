@@ -4,9 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{ChildStdout, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crds::{AzureResource, Phase};
@@ -15,23 +14,6 @@ use e2e::{ControlPlane, TestNamespace};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use serde_json::{Value, json};
-
-/// helm, installed once per test binary by deploy/scripts/install-tools.sh.
-fn helm_binary() -> &'static Path {
-    static HELM: OnceLock<PathBuf> = OnceLock::new();
-    HELM.get_or_init(|| {
-        let output = Command::new(e2e::repo_root().join("deploy/scripts/install-tools.sh"))
-            .output()
-            .expect("install-tools.sh runs");
-        assert!(
-            output.status.success(),
-            "install-tools.sh failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8(output.stdout).expect("UTF-8 path");
-        PathBuf::from(stdout.lines().last().expect("the bin directory").trim()).join("helm")
-    })
-}
 
 fn run(mut command: Command) -> String {
     let output = command.output().expect("the command runs");
@@ -45,7 +27,7 @@ fn run(mut command: Command) -> String {
 }
 
 fn helm_install(control_plane: &ControlPlane, namespace: &str, settings: &[String]) {
-    let mut helm = Command::new(helm_binary());
+    let mut helm = Command::new(e2e::deploy_tools().join("helm"));
     helm.current_dir(e2e::repo_root())
         .args([
             "install",
