@@ -28,8 +28,10 @@ use crate::mapping::{
 use crate::metrics::Metrics;
 use crate::request::Lifecycle;
 
-/// How long a publication claim blocks other replicas.
-pub const CLAIM_TTL_SECS: i64 = 60;
+/// How long a publication claim blocks other replicas: longer than the holder can still be
+/// delivering (queue wait plus librdkafka's delivery timeout), with a margin for clock skew.
+pub const CLAIM_TTL_SECS: i64 =
+    (crate::kafka::QUEUE_TIMEOUT.as_secs() + crate::kafka::DELIVERY_TIMEOUT.as_secs() + 30) as i64;
 
 /// One result to publish: the request it answers (by uuid), the message and its record
 /// headers.

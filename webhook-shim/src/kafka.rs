@@ -113,18 +113,34 @@ pub struct ResultPublisher {
     topic: String,
 }
 
+/// librdkafka gives up delivering a result after this long (`message.timeout.ms`, at most
+/// this whatever the settings say): a publication claim outlives every delivery attempt.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a publish waits for room in librdkafka's queue before delivery starts.
+pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The producer settings: idempotent, all in-sync replicas, user settings on top
-/// (except those that would break idempotence).
+/// (except those that would break idempotence or outlive a publication claim).
 pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &settings.bootstrap_servers)
-        .set("message.timeout.ms", "120000")
         .set("client.id", "azure-driver-shim");
     for (key, value) in &settings.client_config {
         config.set(key, value);
     }
-    config.set("enable.idempotence", "true").set("acks", "all");
+    let cap = DELIVERY_TIMEOUT.as_millis() as u64;
+    let timeout = ["message.timeout.ms", "delivery.timeout.ms"]
+        .iter()
+        .filter_map(|key| config.get(key).and_then(|v| v.parse::<u64>().ok()))
+        .filter(|ms| *ms > 0)
+        .min()
+        .map_or(cap, |ms| ms.min(cap));
+    config
+        .remove("delivery.timeout.ms")
+        .set("message.timeout.ms", timeout.to_string())
+        .set("enable.idempotence", "true")
+        .set("acks", "all");
     config
 }
 
@@ -169,7 +185,7 @@ impl ResultPublisher {
             .payload(&payload)
             .headers(headers);
         self.producer
-            .send(record, Duration::from_secs(5))
+            .send(record, QUEUE_TIMEOUT)
             .await
             .map(|_| ())
             .map_err(|(source, _)| PublishError::Delivery {
@@ -229,6 +245,29 @@ mod tests {
         assert_eq!(config.get("enable.idempotence"), Some("true"));
         assert_eq!(config.get("acks"), Some("all"));
         assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(config.get("message.timeout.ms"), Some("120000"));
+    }
+
+    #[test]
+    fn delivery_never_outlasts_the_cap() {
+        let with = |key: &str, value: &str| {
+            client_config(&KafkaSettings {
+                bootstrap_servers: "b:9092".into(),
+                topic: "t".into(),
+                client_config: BTreeMap::from([(key.into(), value.into())]),
+            })
+        };
+        let longer = with("delivery.timeout.ms", "300000");
+        assert_eq!(longer.get("message.timeout.ms"), Some("120000"));
+        assert_eq!(longer.get("delivery.timeout.ms"), None);
+        assert_eq!(
+            with("message.timeout.ms", "0").get("message.timeout.ms"),
+            Some("120000")
+        );
+        assert_eq!(
+            with("message.timeout.ms", "30000").get("message.timeout.ms"),
+            Some("30000")
+        );
     }
 
     #[tokio::test]
