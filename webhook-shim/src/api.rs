@@ -5,20 +5,23 @@ use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use crds::AzureResource;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, info, info_span, warn};
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use crate::auth::Authenticator;
 use crate::completion::{object_request_id, publish_once, superseded};
 use crate::driver_files::{DriverFiles, Limits};
 use crate::error::ApiError;
@@ -26,15 +29,93 @@ use crate::kafka::{Envelope, MESSAGE_VERSION, ResultMessage, ResultPublisher};
 use crate::mapping::{
     ANNOTATION_REQUEST, ANNOTATION_RESOURCE_ID, Action, ApplyPlan, DeleteTarget, FIELD_MANAGER,
     LABEL_LIFECYCLE, LABEL_RESOURCE_ID, LABEL_RESOURCE_NAME, MappingContext, PendingRequest,
-    adopt_for_delete, label_value, object_name, request_id, topology_arm_id, topology_entry_name,
-    topology_id,
+    adopt_for_delete, authorise, label_value, object_name, owner_digest, request_id,
+    topology_arm_id, topology_entry_name, topology_id,
 };
 use crate::metrics::Metrics;
 use crate::request::{self, ExecuteRequest, Lifecycle};
+use crate::tls::ClientCertificate;
 
 /// Bodies above this are refused with 413 (base64 driver files included).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 12 * 1024 * 1024;
 const TRACE_HEADER_PREFIX: &str = "x-tracectx-";
+/// API requests served at once; more are answered 503 with `Retry-After`.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
+/// Memory the API's requests in flight may hold together (see [`Admission`]).
+pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 160 * 1024 * 1024;
+/// A request body must arrive within this (408 otherwise).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Copies of each body byte a request may hold at once: the body buffer (up to twice its
+/// length while it grows), the parsed JSON, the decoded archive.
+const BODY_COPIES: usize = 4;
+/// Copies of each inflated driver-files byte: the file, the template text and what is
+/// built from it (bounded by the object size cap).
+const FILE_COPIES: u64 = 2;
+/// Seconds a caller refused with 503 is asked to wait.
+const RETRY_AFTER_SECS: &str = "1";
+
+/// Bounds on the API's requests in flight: their number, and the memory they hold, charged
+/// before it is taken (body bytes as they arrive, driver files before they are inflated).
+/// Worst case of one request: 4 × 12 MiB body + 2 × 16 MiB files = 80 MiB.
+#[derive(Clone)]
+pub struct Admission {
+    requests: Arc<Semaphore>,
+    memory_kib: Arc<Semaphore>,
+}
+
+/// One admitted request: its slot and the memory charged to it, released when dropped.
+pub struct Ticket {
+    _slot: OwnedSemaphorePermit,
+    memory_kib: Arc<Semaphore>,
+    charged: Option<OwnedSemaphorePermit>,
+}
+
+fn busy() -> ApiError {
+    ApiError::unavailable("The driver is busy; retry shortly")
+}
+
+impl Admission {
+    pub fn new(max_requests: usize, memory_bytes: usize) -> Self {
+        Self {
+            requests: Arc::new(Semaphore::new(max_requests)),
+            memory_kib: Arc::new(Semaphore::new(memory_bytes.div_ceil(1024))),
+        }
+    }
+
+    /// A slot for one more request, or 503.
+    pub fn admit(&self) -> Result<Ticket, ApiError> {
+        let slot = self
+            .requests
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| busy())?;
+        Ok(Ticket {
+            _slot: slot,
+            memory_kib: self.memory_kib.clone(),
+            charged: None,
+        })
+    }
+}
+
+impl Ticket {
+    /// Charges `bytes` more to this request, or 503 when the budget is spent.
+    pub fn charge(&mut self, bytes: u64) -> Result<(), ApiError> {
+        let kib = u32::try_from(bytes.div_ceil(1024)).map_err(|_| busy())?;
+        if kib == 0 {
+            return Ok(());
+        }
+        let permit = self
+            .memory_kib
+            .clone()
+            .try_acquire_many_owned(kib)
+            .map_err(|_| busy())?;
+        match &mut self.charged {
+            Some(charged) => charged.merge(permit),
+            None => self.charged = Some(permit),
+        }
+        Ok(())
+    }
+}
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -47,6 +128,8 @@ pub struct Shim {
     pub metrics: Metrics,
     /// False while a component the API depends on is down; `/management/health` says 503.
     pub healthy: Arc<AtomicBool>,
+    pub authenticator: Authenticator,
+    pub admission: Admission,
     /// Digest of the credentials Secret content last applied, by Secret name: unchanged
     /// credentials cost no apiserver write.
     applied_credentials: Arc<Mutex<HashMap<String, String>>>,
@@ -101,8 +184,27 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Reads a body (chunked or not) up to `max` bytes.
-async fn read_bounded<S, B>(stream: S, max: usize) -> Result<Bytes, ApiError>
+/// Reads a body (chunked or not) up to `max` bytes within [`BODY_TIMEOUT`], charging
+/// the memory it takes to `ticket` before taking it.
+async fn read_bounded<S, B>(stream: S, max: usize, ticket: &mut Ticket) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    tokio::time::timeout(BODY_TIMEOUT, read_body(stream, max, ticket))
+        .await
+        .map_err(|_| {
+            ApiError::with_status(
+                408,
+                format!(
+                    "Request body not received within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            )
+        })?
+}
+
+async fn read_body<S, B>(stream: S, max: usize, ticket: &mut Ticket) -> Result<Bytes, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
@@ -118,6 +220,7 @@ where
                 format!("Request body is larger than {max} bytes"),
             ));
         }
+        ticket.charge((chunk.remaining() * BODY_COPIES) as u64)?;
         while chunk.has_remaining() {
             let part = chunk.chunk();
             body.extend_from_slice(part);
@@ -130,6 +233,9 @@ where
 
 fn kube_error(err: kube::Error, what: &str) -> ApiError {
     match err {
+        kube::Error::Api(status) if status.code == 413 => {
+            ApiError::with_status(413, format!("{what} is too large: {}", status.message))
+        }
         kube::Error::Api(status) if status.code == 422 || status.code == 400 => {
             ApiError::bad_request(format!("{what} was rejected: {}", status.message))
         }
@@ -158,6 +264,8 @@ impl Shim {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             metrics,
             healthy: Arc::new(AtomicBool::new(true)),
+            authenticator: Authenticator::default(),
+            admission: Admission::new(DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MEMORY_BUDGET_BYTES),
             applied_credentials: Arc::default(),
         }
     }
@@ -171,9 +279,16 @@ impl Shim {
     }
 
     /// `POST /api/driver/lifecycle/execute`.
-    pub async fn execute(&self, body: &[u8], caller: &Caller) -> Result<Value, ApiError> {
+    pub async fn execute(
+        &self,
+        body: &[u8],
+        caller: &Caller,
+        ticket: &mut Ticket,
+    ) -> Result<Value, ApiError> {
         let req = request::parse_execute(body)?;
-        let files = DriverFiles::from_zip(&req.driver_files, &self.limits)?;
+        let files = DriverFiles::from_zip_charged(&req.driver_files, &self.limits, &mut |bytes| {
+            ticket.charge(bytes * FILE_COPIES)
+        })?;
         let pending = PendingRequest {
             uuid: uuid::Uuid::new_v4().to_string(),
             lifecycle: req.lifecycle.name().to_string(),
@@ -181,14 +296,16 @@ impl Shim {
             trace: caller.trace.clone(),
             delete: false,
         };
-        let request_id = match crate::mapping::plan(&req, &files, &self.mapping, &pending)? {
-            Action::Apply(plan) => self.apply(*plan, &pending).await?,
+        let action = crate::mapping::plan(&req, &files, &self.mapping, &pending)?;
+        let owner = owner_digest(&req, &self.mapping, pending.tenant_id.as_deref())?;
+        let request_id = match action {
+            Action::Apply(plan) => self.apply(&req, *plan, &pending, &owner).await?,
             Action::Delete(target) => {
                 let pending = PendingRequest {
                     delete: true,
                     ..pending
                 };
-                self.delete(&req, target, &pending).await?
+                self.delete(&req, target, &pending, &owner).await?
             }
         };
         info!(
@@ -200,56 +317,120 @@ impl Shim {
         Ok(json!({"requestId": request_id, "associatedTopology": {}, "version": MESSAGE_VERSION}))
     }
 
-    async fn apply(&self, plan: ApplyPlan, pending: &PendingRequest) -> Result<String, ApiError> {
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        if let Some(credentials) = &plan.credentials {
-            let name = credentials.name_any();
-            let digest = hex::encode(Sha256::digest(
-                serde_json::to_vec(&credentials.string_data).unwrap_or_default(),
-            ));
-            let known = self
-                .applied_credentials
-                .lock()
-                .expect("credentials cache")
-                .get(&name)
-                == Some(&digest);
-            if !known {
-                self.secrets()
-                    .patch(&name, &params, &Patch::Apply(credentials))
-                    .await
-                    .map_err(|err| kube_error(err, "Secret"))?;
-                self.applied_credentials
-                    .lock()
-                    .expect("credentials cache")
-                    .insert(name, digest);
-            }
+    /// Writes a validated plan: authorise against the resource's objects, dry-run the
+    /// object, then the Secrets, the earlier request's result, the object. Whatever the
+    /// shim or the apiserver refuses before the object's apply leaves everything as it was.
+    async fn apply(
+        &self,
+        req: &ExecuteRequest,
+        plan: ApplyPlan,
+        pending: &PendingRequest,
+        owner: &str,
+    ) -> Result<String, ApiError> {
+        let name = plan.resource.name_any();
+        let existing = self.get(&name).await?;
+        let primary_name = object_name(&req.system.resource_id, &Lifecycle::Create);
+        let primary = if primary_name == name {
+            None
+        } else {
+            self.get(&primary_name).await?
+        };
+        authorise(owner, &existing.iter().chain(&primary).collect::<Vec<_>>())?;
+        if let Some(existing) = &existing
+            && existing.metadata.deletion_timestamp.is_some()
+        {
+            return Err(ApiError::unavailable(format!(
+                "{name} is being deleted; retry once its Delete completed"
+            )));
         }
-        if let Some(secret) = &plan.secure_parameters {
+        let apply = PatchParams::apply(FIELD_MANAGER).force();
+        self.resources()
+            .patch(
+                &name,
+                &apply.clone().dry_run(),
+                &Patch::Apply(&plan.resource),
+            )
+            .await
+            .map_err(|err| kube_error(err, "AzureResource"))?;
+
+        if let Some(credentials) = &plan.credentials {
+            self.apply_credentials(credentials).await?;
+        }
+        let mut secure_parameters = plan.secure_parameters;
+        let params_owned = match (&mut secure_parameters, &existing) {
+            (Some(secret), Some(existing)) => {
+                secret.metadata.owner_references =
+                    existing.controller_owner_ref(&()).map(|r| vec![r]);
+                true
+            }
+            _ => false,
+        };
+        if let Some(secret) = &secure_parameters {
             self.secrets()
-                .patch(&secret.name_any(), &params, &Patch::Apply(secret))
+                .patch(&secret.name_any(), &apply, &Patch::Apply(secret))
                 .await
                 .map_err(|err| kube_error(err, "Secret"))?;
         }
-        let name = plan.resource.name_any();
-        let existing = self
-            .resources()
-            .get_opt(&name)
-            .await
-            .map_err(|err| kube_error(err, "AzureResource"))?;
-        if let Some(existing) = existing {
-            if existing.metadata.deletion_timestamp.is_some() {
-                return Err(ApiError::unavailable(format!(
-                    "{name} is being deleted; retry once its Delete completed"
-                )));
-            }
-            self.answer_superseded(&existing, pending).await?;
+        if let Some(existing) = &existing {
+            self.answer_superseded(existing, pending).await?;
         }
         let applied = self
             .resources()
-            .patch(&name, &params, &Patch::Apply(&plan.resource))
+            .patch(&name, &apply, &Patch::Apply(&plan.resource))
             .await
             .map_err(|err| kube_error(err, "AzureResource"))?;
+        if let Some(secret) = secure_parameters.filter(|_| !params_owned) {
+            // A new object's uid exists only now; the Secret had to be there before the
+            // controller could read it.
+            let owned =
+                json!({"metadata": {"ownerReferences": [applied.controller_owner_ref(&())]}});
+            self.secrets()
+                .patch(
+                    &secret.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&owned),
+                )
+                .await
+                .map_err(|err| kube_error(err, "Secret"))?;
+        }
         Ok(object_request_id(&applied, pending))
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<AzureResource>, ApiError> {
+        self.resources()
+            .get_opt(name)
+            .await
+            .map_err(|err| kube_error(err, "AzureResource"))
+    }
+
+    /// Applies a credentials Secret unless this replica applied the same content already.
+    async fn apply_credentials(&self, credentials: &Secret) -> Result<(), ApiError> {
+        let name = credentials.name_any();
+        let digest = hex::encode(Sha256::digest(
+            serde_json::to_vec(&credentials.string_data).unwrap_or_default(),
+        ));
+        let known = self
+            .applied_credentials
+            .lock()
+            .expect("credentials cache")
+            .get(&name)
+            == Some(&digest);
+        if known {
+            return Ok(());
+        }
+        self.secrets()
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(credentials),
+            )
+            .await
+            .map_err(|err| kube_error(err, "Secret"))?;
+        self.applied_credentials
+            .lock()
+            .expect("credentials cache")
+            .insert(name, digest);
+        Ok(())
     }
 
     async fn delete(
@@ -257,6 +438,7 @@ impl Shim {
         req: &ExecuteRequest,
         target: DeleteTarget,
         pending: &PendingRequest,
+        owner: &str,
     ) -> Result<String, ApiError> {
         let api = self.resources();
         let (objects, whole_resource) = match &target {
@@ -279,6 +461,7 @@ impl Shim {
                 false,
             ),
         };
+        authorise(owner, &objects.iter().collect::<Vec<_>>())?;
         let primary = object_name(&req.system.resource_id, &Lifecycle::Create);
         let Some(reporter) = objects
             .iter()
@@ -286,7 +469,7 @@ impl Shim {
             .or_else(|| objects.first())
         else {
             return match topology_arm_id(req).filter(|_| whole_resource) {
-                Some(arm_id) => self.delete_adopted(req, pending, &arm_id).await,
+                Some(arm_id) => self.delete_adopted(req, pending, owner, &arm_id).await,
                 None => self.report_gone(req, pending, whole_resource).await,
             };
         };
@@ -354,11 +537,12 @@ impl Shim {
         &self,
         req: &ExecuteRequest,
         pending: &PendingRequest,
+        owner: &str,
         arm_id: &str,
     ) -> Result<String, ApiError> {
         let plan = adopt_for_delete(req, &self.mapping, pending, arm_id)?;
         let name = plan.resource.name_any();
-        let request_id = self.apply(plan, pending).await?;
+        let request_id = self.apply(req, plan, pending, owner).await?;
         match self
             .resources()
             .delete(&name, &DeleteParams::default())
@@ -462,22 +646,32 @@ impl Endpoint {
     }
 }
 
-async fn answer(
+/// One API request: authenticate, admit, read the body, handle, answer.
+async fn answer<S, B>(
     shim: Shim,
     endpoint: Endpoint,
     headers: HeaderMap,
-    body: Result<Bytes, ApiError>,
-) -> Response {
+    certificate: Option<ClientCertificate>,
+    body: S,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
     let caller = Caller::from_headers(&headers);
     let span = info_span!("request", endpoint = endpoint.name(), tracectx = %crate::logging::trace_field(&caller.trace));
     async {
-        let result = match (check_json_content_type(&headers), body) {
-            (Err(err), _) | (Ok(()), Err(err)) => Err(err),
-            (Ok(()), Ok(body)) => match endpoint {
-                Endpoint::Execute => shim.execute(&body, &caller).await,
+        let result = async {
+            shim.authenticator.check(&headers, certificate)?;
+            let mut ticket = shim.admission.admit()?;
+            check_json_content_type(&headers)?;
+            let body = read_bounded(body, shim.max_body_bytes, &mut ticket).await?;
+            match endpoint {
+                Endpoint::Execute => shim.execute(&body, &caller, &mut ticket).await,
                 Endpoint::Find => shim.find(&body).await,
-            },
-        };
+            }
+        }
+        .await;
         let mut response = match &result {
             Ok(value) => json_response(endpoint.success(), value),
             Err(err) => {
@@ -490,16 +684,25 @@ async fn answer(
         if let Some(Ok(value)) = caller.tenant_id.as_ref().map(|t| t.parse()) {
             response.headers_mut().insert("tenantId", value);
         }
+        match response.status() {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                response.headers_mut().insert(
+                    warp::http::header::RETRY_AFTER,
+                    warp::http::HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
+            }
+            StatusCode::UNAUTHORIZED => {
+                response.headers_mut().insert(
+                    warp::http::header::WWW_AUTHENTICATE,
+                    warp::http::HeaderValue::from_static("Bearer"),
+                );
+            }
+            _ => {}
+        }
         response
     }
     .instrument(span)
     .await
-}
-
-fn bounded_body(
-    max: usize,
-) -> impl Filter<Extract = (Result<Bytes, ApiError>,), Error = warp::Rejection> + Clone {
-    warp::body::stream().then(move |stream| read_bounded(stream, max))
 }
 
 /// All routes of the shim.
@@ -508,19 +711,24 @@ pub fn routes(shim: Shim) -> impl Filter<Extract = (Response,), Error = Infallib
         let shim = shim.clone();
         warp::any().map(move || shim.clone())
     };
-    let max = shim.max_body_bytes;
     let execute = warp::path!("api" / "driver" / "lifecycle" / "execute")
         .and(warp::post())
         .and(with_shim.clone())
         .and(warp::header::headers_cloned())
-        .and(bounded_body(max))
-        .then(|shim, headers, body| answer(shim, Endpoint::Execute, headers, body));
+        .and(warp::ext::optional::<ClientCertificate>())
+        .and(warp::body::stream())
+        .then(|shim, headers, certificate, body| {
+            answer(shim, Endpoint::Execute, headers, certificate, body)
+        });
     let find = warp::path!("api" / "driver" / "references" / "find")
         .and(warp::post())
         .and(with_shim.clone())
         .and(warp::header::headers_cloned())
-        .and(bounded_body(max))
-        .then(|shim, headers, body| answer(shim, Endpoint::Find, headers, body));
+        .and(warp::ext::optional::<ClientCertificate>())
+        .and(warp::body::stream())
+        .then(|shim, headers, certificate, body| {
+            answer(shim, Endpoint::Find, headers, certificate, body)
+        });
     let health = warp::path!("management" / "health")
         .and(warp::get())
         .and(with_shim.clone())

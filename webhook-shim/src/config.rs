@@ -90,6 +90,20 @@ pub struct Args {
     /// Identity of this replica in publication claims (defaults to the host name).
     #[arg(long, env = "HOSTNAME")]
     pub replica_id: Option<String>,
+    /// PEM CA bundle: API callers must present a client certificate it signed (mutual TLS).
+    #[arg(long, env = "CLIENT_CA_FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// File of bearer tokens, one a line: API callers must send one of them
+    /// (`Authorization: Bearer ...`); re-read every 5 s, so a rotated Secret needs no restart.
+    #[arg(long, env = "API_TOKENS_FILE")]
+    pub api_tokens_file: Option<PathBuf>,
+    /// API requests served at once; more are answered 503 with Retry-After.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = crate::api::DEFAULT_MAX_CONCURRENT_REQUESTS)]
+    pub max_concurrent_requests: usize,
+    /// MiB the requests in flight may hold together (bodies and driver files); requests
+    /// that would exceed it are answered 503 with Retry-After.
+    #[arg(long, env = "REQUEST_MEMORY_MIB", default_value_t = crate::api::DEFAULT_MEMORY_BUDGET_BYTES / (1024 * 1024))]
+    pub request_memory_mib: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +134,10 @@ pub struct Settings {
     pub default_subscription_id: Option<String>,
     pub operator_identity: bool,
     pub replica_id: String,
+    pub client_ca: Option<PathBuf>,
+    pub api_tokens_file: Option<PathBuf>,
+    pub max_concurrent_requests: usize,
+    pub request_memory_bytes: usize,
 }
 
 fn yaml_path<'a>(root: &'a Yaml, path: &[&str]) -> Option<&'a Yaml> {
@@ -309,6 +327,10 @@ pub fn resolve(args: &Args, file: &Yaml) -> Result<Settings, ConfigError> {
             .replica_id
             .clone()
             .unwrap_or_else(|| format!("shim-{}", uuid::Uuid::new_v4())),
+        client_ca: args.client_ca.clone(),
+        api_tokens_file: args.api_tokens_file.clone(),
+        max_concurrent_requests: args.max_concurrent_requests.max(1),
+        request_memory_bytes: args.request_memory_mib.max(1) * 1024 * 1024,
     })
 }
 

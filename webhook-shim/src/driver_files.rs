@@ -69,6 +69,16 @@ fn normalise_entry_path(raw: &str) -> Result<String, ApiError> {
 impl DriverFiles {
     /// Reads a ZIP archive. Empty input is an empty package.
     pub fn from_zip(bytes: &[u8], limits: &Limits) -> Result<Self, ApiError> {
+        Self::from_zip_charged(bytes, limits, &mut |_| Ok(()))
+    }
+
+    /// [`DriverFiles::from_zip`], calling `charge` with the bytes each entry will take
+    /// before inflating it (its declared size), and again should it inflate to more.
+    pub fn from_zip_charged(
+        bytes: &[u8],
+        limits: &Limits,
+        charge: &mut dyn FnMut(u64) -> Result<(), ApiError>,
+    ) -> Result<Self, ApiError> {
         if bytes.is_empty() {
             return Ok(Self::default());
         }
@@ -104,6 +114,8 @@ impl DriverFiles {
             }
             // Header sizes can lie: count the bytes actually inflated.
             let budget = limits.max_file_bytes.min(limits.max_total_bytes - total);
+            let declared = entry.size().min(budget);
+            charge(declared)?;
             let mut content = Vec::new();
             (&mut entry)
                 .take(budget + 1)
@@ -114,6 +126,7 @@ impl DriverFiles {
                     "driverFiles expand beyond the size limit at entry \"{path}\""
                 )));
             }
+            charge((content.len() as u64).saturating_sub(declared))?;
             total += content.len() as u64;
             files.insert(path, content);
         }

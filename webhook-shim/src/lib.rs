@@ -2,6 +2,7 @@
 //! `AzureResource` objects: requests become objects, object status becomes Kafka results.
 
 pub mod api;
+pub mod auth;
 pub mod completion;
 pub mod config;
 pub mod driver_files;

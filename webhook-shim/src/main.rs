@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
-use azure_driver_shim::api::{Shim, routes};
+use azure_driver_shim::api::{Admission, Shim, routes};
+use azure_driver_shim::auth::{Authenticator, TokenFile};
 use azure_driver_shim::completion::Reporter;
 use azure_driver_shim::config::{self, Args, Settings};
 use azure_driver_shim::kafka::ResultPublisher;
@@ -19,7 +20,8 @@ use tracing::{error, info};
 
 /// How often every object is re-checked for results owed (expired claims, failed publishes).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
-const CERT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the TLS pair and the API token file are re-read.
+const CREDENTIAL_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -55,7 +57,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .context("cannot reach Kubernetes (KUBECONFIG or in-cluster config)")?;
     let publisher = ResultPublisher::new(&settings.kafka)?;
     let metrics = Metrics::default();
-    let shim = Shim::new(
+    let mut shim = Shim::new(
         client.clone(),
         MappingContext {
             namespace: settings.namespace.clone(),
@@ -65,6 +67,27 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         publisher.clone(),
         metrics.clone(),
     );
+    shim.admission = Admission::new(
+        settings.max_concurrent_requests,
+        settings.request_memory_bytes,
+    );
+    if settings.client_ca.is_some() && !settings.ssl_enabled {
+        anyhow::bail!("--client-ca needs TLS (SSL_ENABLED=true)");
+    }
+    shim.authenticator = Authenticator {
+        client_certificate: settings.client_ca.is_some(),
+        tokens: match &settings.api_tokens_file {
+            Some(path) => {
+                let tokens =
+                    Arc::new(TokenFile::load(path).with_context(|| {
+                        format!("cannot read API tokens from {}", path.display())
+                    })?);
+                tokens.watch(CREDENTIAL_POLL_INTERVAL);
+                Some(tokens)
+            }
+            None => None,
+        },
+    };
     let healthy = shim.healthy.clone();
 
     let reporter = Reporter::new(
@@ -87,25 +110,33 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     info!(
         %addr,
         tls = settings.ssl_enabled,
+        client_certificates = settings.client_ca.is_some(),
+        bearer_tokens = settings.api_tokens_file.is_some(),
         topic = %settings.kafka.topic,
         namespace = %settings.namespace,
         "azure-driver-shim listening"
     );
-    if settings.ssl_enabled {
+    let tls_config = if settings.ssl_enabled {
         let resolver = Arc::new(tls::ReloadingCert::load(
             &settings.tls_cert,
             &settings.tls_key,
         )?);
-        resolver.watch(CERT_POLL_INTERVAL);
-        let config = tls::server_config(resolver)?;
-        tls::serve_tls(listener, config, routes(shim), shutdown_signal()).await;
+        resolver.watch(CREDENTIAL_POLL_INTERVAL);
+        Some(match &settings.client_ca {
+            Some(client_ca) => tls::server_config_with_client_ca(resolver, client_ca)?,
+            None => tls::server_config(resolver)?,
+        })
     } else {
-        warp::serve(routes(shim))
-            .incoming(listener)
-            .graceful(shutdown_signal())
-            .run()
-            .await;
-    }
+        None
+    };
+    tls::serve(
+        listener,
+        tls_config,
+        routes(shim),
+        tls::ConnectionLimits::default(),
+        shutdown_signal(),
+    )
+    .await;
     info!("shutting down; flushing Kafka");
     publisher.flush(Duration::from_secs(10))?;
     Ok(())

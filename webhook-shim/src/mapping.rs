@@ -2,20 +2,21 @@
 
 use std::collections::BTreeMap;
 
+use bicep::ast::{DeclKind, ExprKind};
 use crds::{
     AdoptedId, AzureResource, AzureResourceSpec, CLEANUP_FINALIZER, KeyRef, LocalObjectRef,
     ParameterFrom, ParameterSource, Scope, TemplateSource, deployment_name,
 };
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::driver_files::{DriverFiles, Template};
 use crate::error::ApiError;
-use crate::request::{ExecuteRequest, Lifecycle, Properties, Property};
+use crate::request::{Credentials, ExecuteRequest, Lifecycle, Properties, Property};
 
 pub const LABEL_RESOURCE_ID: &str = "azure-driver.io/resource-id";
 pub const LABEL_RESOURCE_NAME: &str = "azure-driver.io/resource-name";
@@ -39,6 +40,14 @@ pub const ANNOTATION_RESOURCE_ID: &str = "azure-driver.io/resource-id";
 pub const FINALIZER: &str = "azure-driver.io/shim-report";
 /// Field manager of the shim's server-side applies.
 pub const FIELD_MANAGER: &str = "azure-driver-shim";
+/// [`owner_digest`] of the credentials that created the resource: requests about it with
+/// other credentials are refused.
+pub const ANNOTATION_OWNER: &str = "azure-driver.io/owner";
+/// etcd refuses writes over 1.5 MiB (its default `--max-request-bytes`); an object the
+/// shim applies stays under 1 MiB so that status and metadata still fit beside it.
+pub const MAX_OBJECT_BYTES: usize = 1024 * 1024;
+/// The apiserver refuses Secrets whose data exceeds 1 MiB.
+pub const MAX_SECRET_BYTES: usize = 1024 * 1024;
 
 /// Everything about a request the completion needs, stored on the object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +94,7 @@ pub enum DeleteTarget {
 pub struct ApplyPlan {
     pub resource: AzureResource,
     pub credentials: Option<Secret>,
+    /// `<object>-params`; the caller adds the object's ownerReference once its uid is known.
     pub secure_parameters: Option<Secret>,
 }
 
@@ -159,9 +169,110 @@ pub fn object_name(resource_id: &str, lifecycle: &Lifecycle) -> String {
     }
 }
 
-/// Secret holding a deployment location's credentials.
-pub fn credentials_secret_name(location: &str) -> String {
-    format!("dl-{}", dns_label(location, 60))
+/// SHA-256 of `fields`, each length-prefixed so that no two field lists share a digest.
+fn fields_digest(fields: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for field in fields {
+        hasher.update((field.len() as u64).to_be_bytes());
+        hasher.update(field.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Secret holding one client's credentials for one tenant and deployment location (the
+/// exact name: locations differing only in case never share it), named by a digest.
+pub fn credentials_secret_name(
+    tenant_header: Option<&str>,
+    location: &str,
+    credentials: &Credentials,
+) -> String {
+    let digest = fields_digest(&[
+        tenant_header.unwrap_or_default(),
+        location,
+        credentials.tenant_id.as_deref().unwrap_or_default(),
+        credentials.client_id.as_deref().unwrap_or_default(),
+    ]);
+    format!("dl-{}", &digest[..40])
+}
+
+/// Who a request acts as: its `tenantId` header and the deployment location's Azure
+/// tenant, client and subscription. The client secret is left out, so rotating it keeps
+/// the resource's owner.
+pub fn owner_digest(
+    req: &ExecuteRequest,
+    ctx: &MappingContext,
+    tenant_header: Option<&str>,
+) -> Result<String, ApiError> {
+    let credentials = &req.deployment_location.credentials;
+    let subscription = subscription_id(req, ctx)?;
+    Ok(fields_digest(&[
+        tenant_header.unwrap_or_default(),
+        credentials.tenant_id.as_deref().unwrap_or_default(),
+        credentials.client_id.as_deref().unwrap_or_default(),
+        &subscription,
+    ]))
+}
+
+/// Refuses (403) a request acting as `owner` about a resource any of whose `objects` was
+/// created by someone else. Objects made before ownership was recorded bind to the next
+/// Create.
+pub fn authorise(owner: &str, objects: &[&AzureResource]) -> Result<(), ApiError> {
+    let foreign = objects.iter().find(|object| {
+        object
+            .annotations()
+            .get(ANNOTATION_OWNER)
+            .is_some_and(|bound| bound != owner)
+    });
+    match foreign {
+        Some(object) => Err(ApiError::with_status(
+            403,
+            format!(
+                "resource {} was created with other credentials (tenant, client or subscription)",
+                object
+                    .annotations()
+                    .get(ANNOTATION_RESOURCE_ID)
+                    .map(String::as_str)
+                    .unwrap_or_else(|| object.meta().name.as_deref().unwrap_or_default())
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Refuses (413) an object etcd could not store, or a Secret the apiserver would reject,
+/// before anything is written.
+pub fn check_sizes(plan: &ApplyPlan) -> Result<(), ApiError> {
+    let object_bytes = serde_json::to_vec(&plan.resource)
+        .map_err(|err| ApiError::internal(format!("cannot encode the AzureResource: {err}")))?
+        .len();
+    if object_bytes > MAX_OBJECT_BYTES {
+        return Err(ApiError::with_status(
+            413,
+            format!(
+                "The template and parameters make an AzureResource of {object_bytes} bytes; at most {MAX_OBJECT_BYTES} bytes fit in the cluster's store"
+            ),
+        ));
+    }
+    for secret in [&plan.credentials, &plan.secure_parameters]
+        .into_iter()
+        .flatten()
+    {
+        let data_bytes: usize = secret
+            .string_data
+            .iter()
+            .flatten()
+            .map(|(key, value)| key.len() + value.len())
+            .sum();
+        if data_bytes > MAX_SECRET_BYTES {
+            return Err(ApiError::with_status(
+                413,
+                format!(
+                    "Secure values of {data_bytes} bytes exceed the {MAX_SECRET_BYTES} bytes a Secret holds"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// ARM id of the deployment stack an object produces (known once it has a uid).
@@ -240,30 +351,37 @@ pub fn adopt_for_delete(
     })?;
     let mut spec = AzureResourceSpec::adopting(arm_id);
     spec.subscription_id = Some(adopted.subscription_id);
-    spec.credentials_secret_ref = credentials_secret_ref(req);
+    spec.credentials_secret_ref = credentials_secret_ref(req, pending);
     let mut resource = AzureResource::new(
         &object_name(&req.system.resource_id, &Lifecycle::Create),
         spec,
     );
     resource.metadata.namespace = Some(ctx.namespace.clone());
     resource.metadata.labels = Some(labels(req));
-    resource.metadata.annotations = Some(annotations(req, pending)?);
+    resource.metadata.annotations = Some(annotations(req, ctx, pending)?);
     resource.metadata.finalizers = Some(vec![FINALIZER.into(), CLEANUP_FINALIZER.into()]);
-    Ok(ApplyPlan {
+    let plan = ApplyPlan {
         resource,
-        credentials: credentials_secret(req, ctx),
+        credentials: credentials_secret(req, ctx, pending),
         secure_parameters: None,
-    })
+    };
+    check_sizes(&plan)?;
+    Ok(plan)
 }
 
 fn annotations(
     req: &ExecuteRequest,
+    ctx: &MappingContext,
     pending: &PendingRequest,
 ) -> Result<BTreeMap<String, String>, ApiError> {
     let request_json = serde_json::to_string(pending)
         .map_err(|err| ApiError::internal(format!("cannot record the request: {err}")))?;
     Ok(BTreeMap::from([
         (ANNOTATION_REQUEST.into(), request_json),
+        (
+            ANNOTATION_OWNER.into(),
+            owner_digest(req, ctx, pending.tenant_id.as_deref())?,
+        ),
         (
             ANNOTATION_RESOURCE_NAME.into(),
             req.system.resource_name.clone(),
@@ -321,34 +439,37 @@ struct TemplateShape {
     subscription_scope: bool,
 }
 
-fn bicep_shape(source: &str) -> TemplateShape {
+/// Declared parameters and target scope of a Bicep template, from the `bicep` crate's
+/// parser (decorators spanning lines, comments and strings are read as Bicep reads them).
+fn bicep_shape(source: &str) -> Result<TemplateShape, ApiError> {
+    let file = bicep::parser::parse(source).map_err(|diagnostic| {
+        ApiError::bad_request(format!(
+            "The Bicep template does not parse: {} {}",
+            diagnostic.code, diagnostic.message
+        ))
+    })?;
     let mut parameters = BTreeMap::new();
-    let mut secure_next = false;
     let mut subscription_scope = false;
-    for line in source.lines().map(str::trim) {
-        if line.starts_with("@secure()") {
-            secure_next = true;
-        } else if let Some(rest) = line.strip_prefix("param ") {
-            let name: String = rest
-                .trim_start()
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            let secure = secure_next || rest.contains("@secure()");
-            if !name.is_empty() {
-                parameters.insert(name, secure);
+    for decl in &file.decls {
+        match (&decl.kind, &decl.name) {
+            (DeclKind::Param { .. }, Some((name, _))) => {
+                let secure = decl.decorators.iter().any(|d| {
+                    matches!(&d.kind, ExprKind::Call { namespace, name, .. }
+                        if name == "secure" && namespace.as_deref().is_none_or(|ns| ns == "sys"))
+                });
+                parameters.insert(name.clone(), secure);
             }
-            secure_next = false;
-        } else if let Some(rest) = line.strip_prefix("targetScope") {
-            subscription_scope = rest.contains("'subscription'");
-        } else if !line.starts_with('@') && !line.is_empty() && !line.starts_with("//") {
-            secure_next = false;
+            (DeclKind::TargetScope(scope), _) => {
+                subscription_scope = matches!(&scope.kind, ExprKind::Str { pieces, holes }
+                    if holes.is_empty() && pieces.len() == 1 && pieces[0] == "subscription");
+            }
+            _ => {}
         }
     }
-    TemplateShape {
+    Ok(TemplateShape {
         parameters,
         subscription_scope,
-    }
+    })
 }
 
 fn json_shape(template: &Map<String, Value>) -> TemplateShape {
@@ -496,16 +617,25 @@ pub fn check_credentials(req: &ExecuteRequest, ctx: &MappingContext) -> Result<(
 }
 
 /// The Secret holding the deployment location's credentials, when it carries any.
-fn credentials_secret_ref(req: &ExecuteRequest) -> Option<LocalObjectRef> {
-    req.deployment_location
-        .credentials
-        .has_client_secret()
-        .then(|| LocalObjectRef {
-            name: credentials_secret_name(&req.deployment_location.name),
-        })
+fn credentials_secret_ref(
+    req: &ExecuteRequest,
+    pending: &PendingRequest,
+) -> Option<LocalObjectRef> {
+    let credentials = &req.deployment_location.credentials;
+    credentials.has_client_secret().then(|| LocalObjectRef {
+        name: credentials_secret_name(
+            pending.tenant_id.as_deref(),
+            &req.deployment_location.name,
+            credentials,
+        ),
+    })
 }
 
-fn credentials_secret(req: &ExecuteRequest, ctx: &MappingContext) -> Option<Secret> {
+fn credentials_secret(
+    req: &ExecuteRequest,
+    ctx: &MappingContext,
+    pending: &PendingRequest,
+) -> Option<Secret> {
     let credentials = &req.deployment_location.credentials;
     if !credentials.has_client_secret() {
         return None;
@@ -521,7 +651,11 @@ fn credentials_secret(req: &ExecuteRequest, ctx: &MappingContext) -> Option<Secr
     .collect();
     Some(Secret {
         metadata: ObjectMeta {
-            name: Some(credentials_secret_name(&req.deployment_location.name)),
+            name: Some(credentials_secret_name(
+                pending.tenant_id.as_deref(),
+                &req.deployment_location.name,
+                credentials,
+            )),
             namespace: Some(ctx.namespace.clone()),
             labels: Some(BTreeMap::from([
                 (
@@ -577,7 +711,7 @@ pub fn plan(
     };
     let (source, shape) = match template {
         Template::Bicep(text) => {
-            let shape = bicep_shape(&text);
+            let shape = bicep_shape(&text)?;
             (TemplateSource::Bicep(text), shape)
         }
         Template::Json(text) => {
@@ -675,7 +809,7 @@ fn build_plan(
     // Every request is carried out: an unchanged Create deploys again (and a failed one
     // is retried) instead of repeating the last result.
     spec.redeploy_token = Some(pending.uuid.clone());
-    spec.credentials_secret_ref = credentials_secret_ref(req);
+    spec.credentials_secret_ref = credentials_secret_ref(req, pending);
 
     let secure_secret_name = format!("{name}-params");
     spec.parameters_from = secure
@@ -692,7 +826,7 @@ fn build_plan(
     let mut resource = AzureResource::new(&name, spec);
     resource.metadata.namespace = Some(ctx.namespace.clone());
     resource.metadata.labels = Some(labels(req));
-    resource.metadata.annotations = Some(annotations(req, pending)?);
+    resource.metadata.annotations = Some(annotations(req, ctx, pending)?);
     resource.metadata.finalizers = Some(vec![FINALIZER.into()]);
 
     let secure_parameters = (!secure.is_empty()).then(|| Secret {
@@ -706,11 +840,13 @@ fn build_plan(
         type_: Some("Opaque".into()),
         ..Secret::default()
     });
-    Ok(ApplyPlan {
+    let plan = ApplyPlan {
         resource,
-        credentials: credentials_secret(req, ctx),
+        credentials: credentials_secret(req, ctx, pending),
         secure_parameters,
-    })
+    };
+    check_sizes(&plan)?;
+    Ok(plan)
 }
 
 #[cfg(test)]
@@ -817,9 +953,10 @@ mod tests {
             serde_json::from_str(&resource.annotations()[ANNOTATION_REQUEST]).unwrap();
         assert_eq!(recorded, pending());
         let credentials = plan.credentials.unwrap();
-        assert_eq!(
-            credentials.metadata.name.as_deref(),
-            Some("dl-azure-dev-".to_string() + &short_digest("Azure Dev")).as_deref()
+        let credentials_name = credentials.metadata.name.clone().unwrap();
+        assert!(
+            credentials_name.starts_with("dl-") && credentials_name.len() == 43,
+            "{credentials_name}"
         );
         assert_eq!(
             resource.spec.credentials_secret_ref.as_ref().unwrap().name,
@@ -1024,7 +1161,8 @@ mod tests {
     fn template_shapes() {
         let shape = bicep_shape(
             "targetScope = 'subscription'\n@secure()\n@description('x')\nparam a string\nparam b int = 3\n",
-        );
+        )
+        .unwrap();
         assert!(shape.subscription_scope);
         assert_eq!(
             shape.parameters,
@@ -1040,6 +1178,153 @@ mod tests {
         assert_eq!(
             shape.parameters,
             BTreeMap::from([("p".into(), true), ("q".into(), false)])
+        );
+    }
+
+    #[test]
+    fn secure_parameters_are_found_by_the_bicep_parser() {
+        let shape = bicep_shape(
+            "@secure()\n@metadata({\n  owner: 'ops'\n  note: 'param fake string'\n})\nparam adminPassword string\n// @secure()\nparam size int\n@sys.secure()\nparam key string\nvar text = '''\n@secure()\n'''\nparam plain string\n",
+        )
+        .unwrap();
+        assert!(!shape.subscription_scope);
+        assert_eq!(
+            shape.parameters,
+            BTreeMap::from([
+                ("adminPassword".into(), true),
+                ("key".into(), true),
+                ("plain".into(), false),
+                ("size".into(), false),
+            ])
+        );
+        let broken = bicep_shape("param p string = {").unwrap_err();
+        assert_eq!(broken.status, 400);
+        assert!(
+            broken
+                .message
+                .starts_with("The Bicep template does not parse")
+        );
+    }
+
+    #[test]
+    fn credentials_secrets_are_per_tenant_exact_location_and_client() {
+        let credentials = |client: &str| Credentials {
+            tenant_id: Some("t".into()),
+            client_id: Some(client.into()),
+            client_secret: Some("s".into()),
+            subscription_id: Some(SUB.into()),
+        };
+        let base = credentials_secret_name(Some("tenant-a"), "Azure Dev", &credentials("c"));
+        let others = [
+            credentials_secret_name(Some("tenant-b"), "Azure Dev", &credentials("c")),
+            credentials_secret_name(None, "Azure Dev", &credentials("c")),
+            credentials_secret_name(Some("tenant-a"), "azure dev", &credentials("c")),
+            credentials_secret_name(Some("tenant-a"), "Azure Dev", &credentials("c2")),
+        ];
+        assert!(others.iter().all(|other| *other != base), "{others:?}");
+        let rotated = Credentials {
+            client_secret: Some("new".into()),
+            ..credentials("c")
+        };
+        assert_eq!(
+            credentials_secret_name(Some("tenant-a"), "Azure Dev", &rotated),
+            base
+        );
+    }
+
+    fn owned_by(owner: &str) -> AzureResource {
+        let mut object = AzureResource::new("r-x", AzureResourceSpec::adopting("/subscriptions/x"));
+        object.metadata.annotations = Some(BTreeMap::from([
+            (ANNOTATION_OWNER.to_string(), owner.to_string()),
+            (ANNOTATION_RESOURCE_ID.to_string(), "res-1".to_string()),
+        ]));
+        object
+    }
+
+    #[test]
+    fn requests_with_other_credentials_are_forbidden() {
+        let req = |tenant_id: &str, client: &str, secret: &str, subscription: &str| {
+            let mut request = body("Create", "resource::AzureVNet::1.0", json!({}));
+            request["deploymentLocation"]["properties"] = json!({
+                "tenantId": tenant_id, "clientId": client, "clientSecret": secret, "subscriptionId": subscription
+            });
+            parse_execute(request.to_string().as_bytes()).unwrap()
+        };
+        let owner = owner_digest(&req("t", "c", "s3cr3t", SUB), &ctx(), Some("tenant-a")).unwrap();
+        let rotated_secret =
+            owner_digest(&req("t", "c", "rotated", SUB), &ctx(), Some("tenant-a")).unwrap();
+        assert_eq!(rotated_secret, owner);
+        let other_sub = "00000000-0000-0000-0000-000000000002";
+        for (tenant_header, request) in [
+            (Some("tenant-b"), req("t", "c", "s3cr3t", SUB)),
+            (None, req("t", "c", "s3cr3t", SUB)),
+            (Some("tenant-a"), req("t2", "c", "s3cr3t", SUB)),
+            (Some("tenant-a"), req("t", "c2", "s3cr3t", SUB)),
+            (Some("tenant-a"), req("t", "c", "s3cr3t", other_sub)),
+        ] {
+            let other = owner_digest(&request, &ctx(), tenant_header).unwrap();
+            let refused = authorise(&other, &[&owned_by(&owner)]).unwrap_err();
+            assert_eq!(refused.status, 403);
+            assert_eq!(
+                refused.message,
+                "resource res-1 was created with other credentials (tenant, client or subscription)"
+            );
+        }
+        assert!(authorise(&owner, &[&owned_by(&owner)]).is_ok());
+        let unbound = AzureResource::new("r-old", AzureResourceSpec::adopting("/subscriptions/x"));
+        assert!(authorise(&owner, &[&unbound]).is_ok());
+
+        let plan = apply(
+            run(body(
+                "Create",
+                "resource::AzureVNet::1.0",
+                json!({"resourcegroup_name": "rg1"}),
+            ))
+            .unwrap(),
+        );
+        let creator =
+            owner_digest(&req("t", "c", "s3cr3t", SUB), &ctx(), Some("tenant-a")).unwrap();
+        assert_eq!(plan.resource.annotations()[ANNOTATION_OWNER], creator);
+        assert!(!plan.resource.annotations()[ANNOTATION_OWNER].contains("s3cr3t"));
+    }
+
+    #[test]
+    fn objects_and_secrets_over_what_the_cluster_stores_are_413() {
+        // Incompressible (digests), so that the archive passes the compression-ratio check.
+        let big: String = (0..MAX_OBJECT_BYTES / 64)
+            .map(|i| hex::encode(Sha256::digest(i.to_string())))
+            .collect();
+        let template = format!("param note string = '{big}'\n");
+        let zip = zip_of(&[("Create.bicep", template.as_bytes())]);
+        let mut request = body(
+            "Create",
+            "resource::MyVm::2.0",
+            json!({"resourcegroup_name": "rg1"}),
+        );
+        request["driverFiles"] = json!(base64::engine::general_purpose::STANDARD.encode(zip));
+        let refused = run(request).unwrap_err();
+        assert_eq!(refused.status, 413);
+        assert!(
+            refused
+                .message
+                .contains(&format!("at most {MAX_OBJECT_BYTES} bytes")),
+            "{}",
+            refused.message
+        );
+
+        let zip = zip_of(&[("Create.bicep", b"@secure()\nparam pw string\n")]);
+        let mut request = body(
+            "Create",
+            "resource::MyVm::2.0",
+            json!({"resourcegroup_name": "rg1", "pw": {"type": "password", "value": big}}),
+        );
+        request["driverFiles"] = json!(base64::engine::general_purpose::STANDARD.encode(zip));
+        let refused = run(request).unwrap_err();
+        assert_eq!(refused.status, 413);
+        assert!(
+            refused.message.starts_with("Secure values of"),
+            "{}",
+            refused.message
         );
     }
 }

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -145,6 +144,66 @@ pub fn server_config(resolver: Arc<ReloadingCert>) -> Result<Arc<ServerConfig>, 
     Ok(Arc::new(config))
 }
 
+/// Limits of every connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// The TLS handshake must end within this.
+    pub handshake: Duration,
+    /// A request's headers must arrive within this; an HTTP/1 connection idle this long
+    /// between requests is closed as well.
+    pub header_read: Duration,
+    /// An HTTP/2 connection whose peer stops answering pings is closed after this.
+    pub keep_alive_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            handshake: Duration::from_secs(10),
+            header_read: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Client certificate state of the connection a request came on, as a request extension:
+/// true when the client presented a certificate the configured client CA verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCertificate(pub bool);
+
+/// rustls server configuration that verifies client certificates against the CAs in
+/// `client_ca` when one is presented (probes present none, so the handshake allows that
+/// and the API refuses such callers with 401).
+pub fn server_config_with_client_ca(
+    resolver: Arc<ReloadingCert>,
+    client_ca: &Path,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let pem = read(client_ca)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()).filter_map(Result::ok) {
+        roots.add(cert)?;
+    }
+    if roots.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: client_ca.display().to_string(),
+        });
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|err| TlsError::Config(rustls::Error::General(err.to_string())))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// Serves `routes` over TLS on `listener` until `shutdown` resolves.
 pub async fn serve_tls<F>(
     listener: TcpListener,
@@ -154,7 +213,28 @@ pub async fn serve_tls<F>(
 ) where
     F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
 {
-    let acceptor = TlsAcceptor::from(config);
+    serve(
+        listener,
+        Some(config),
+        routes,
+        ConnectionLimits::default(),
+        shutdown,
+    )
+    .await;
+}
+
+/// Serves `routes` on `listener`, over TLS when `config` is given, until `shutdown`
+/// resolves. Every request carries its connection's [`ClientCertificate`].
+pub async fn serve<F>(
+    listener: TcpListener,
+    config: Option<Arc<ServerConfig>>,
+    routes: F,
+    limits: ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
+{
+    let acceptor = config.map(TlsAcceptor::from);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -170,27 +250,57 @@ pub async fn serve_tls<F>(
             }
         };
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(warp::service(routes.clone()));
+        let routes = routes.clone();
         tokio::spawn(async move {
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(err)) => {
-                        debug!(%peer, error = %err, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-            if let Err(err) = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await
-            {
-                debug!(%peer, error = %err, "connection ended with an error");
-            }
+            let Some(acceptor) = acceptor else {
+                serve_connection(TokioIo::new(tcp), routes, ClientCertificate(false), limits).await;
+                return;
+            };
+            let tls = match tokio::time::timeout(limits.handshake, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(err)) => {
+                    debug!(%peer, error = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            // rustls hands out peer certificates only after its verifier accepted them.
+            let certified = ClientCertificate(tls.get_ref().1.peer_certificates().is_some());
+            serve_connection(TokioIo::new(tls), routes, certified, limits).await;
         });
+    }
+}
+
+async fn serve_connection<I, F>(
+    io: TokioIo<I>,
+    routes: F,
+    certificate: ClientCertificate,
+    limits: ConnectionLimits,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
+{
+    let service = warp::service(routes);
+    let with_certificate = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+        request.extensions_mut().insert(certificate);
+        let mut service = service.clone();
+        async move { tower_service::Service::call(&mut service, request).await }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.keep_alive_timeout))
+        .keep_alive_timeout(limits.keep_alive_timeout);
+    if let Err(err) = builder.serve_connection(io, with_certificate).await {
+        debug!(error = %err, "connection ended with an error");
     }
 }
 

@@ -240,7 +240,9 @@ async fn create_then_delete_round_trip() {
     assert_eq!(object.spec.parameters["vnet_name"], json!("vnet1"));
     assert_eq!(object.labels()[LABEL_RESOURCE_ID], id);
     assert!(object.finalizers().contains(&FINALIZER.to_string()));
-    let credentials = h.secrets().get("dl-azure-dev").await.unwrap();
+    let credentials_name = &object.spec.credentials_secret_ref.as_ref().unwrap().name;
+    assert!(credentials_name.starts_with("dl-"), "{credentials_name}");
+    let credentials = h.secrets().get(credentials_name).await.unwrap();
     assert_eq!(
         credentials.data.unwrap()["clientSecret"].0,
         b"very-secret".to_vec()
@@ -292,7 +294,7 @@ async fn create_then_delete_round_trip() {
         .post(
             "/api/driver/lifecycle/execute",
             &execute_body("Uninstall", id, "net-a"),
-            &[],
+            &[("tenantId", "tenant-7")],
         )
         .await;
     assert_eq!(status, 202, "{body}");
