@@ -21,6 +21,7 @@ use crate::parser::parse_recovering;
 use crate::registry;
 use crate::type_schema::TypeSchemas;
 
+mod symbolic;
 mod user_functions;
 use crate::types::library_spelling;
 
@@ -244,6 +245,8 @@ struct Emitter<'a> {
     runtime_vars: RefCell<HashMap<String, bool>>,
     /// Experimental features of the nearest `bicepconfig.json`.
     features: Features,
+    /// Emitting languageVersion 2.0: resources are named by their symbols.
+    symbolic: Cell<bool>,
     /// Errors of declarations that failed; emission goes on with the others.
     errors: RefCell<Vec<Diagnostic>>,
     /// Resources and modules whose declaration failed.
@@ -463,6 +466,7 @@ impl<'a> Emitter<'a> {
             errors: RefCell::new(Vec::new()),
             broken: HashSet::new(),
             features: Features::for_file(file_name, resolver),
+            symbolic: Cell::new(false),
         };
         for d in &file.decls {
             if let Err(e) = em.declare(d, session) {
@@ -909,18 +913,8 @@ impl<'a> Emitter<'a> {
         let value = |e: &Expr| self.val(e, &Cx::default());
         let schemas = TypeSchemas::new(self.declared_types(), &value);
         let mut definitions = Map::new();
+        self.symbolic.set(symbolic);
         if symbolic {
-            if let Some(d) = self
-                .file
-                .decls
-                .iter()
-                .find(|d| matches!(d.kind, DeclKind::Resource { .. } | DeclKind::Module { .. }))
-            {
-                self.fail(Diagnostic::unsupported(
-                    "A resource or module in a languageVersion 2.0 template",
-                    d.keyword_span,
-                ));
-            }
             for d in &self.file.decls {
                 if let (DeclKind::Type(ty), Some((name, _))) = (&d.kind, &d.name) {
                     let schema = self
@@ -957,13 +951,14 @@ impl<'a> Emitter<'a> {
             with_copy.extend(vars);
             vars = with_copy;
         }
+        // Named by symbol in a 2.0 template, where `existing` resources are emitted too.
         let mut resources = Vec::new();
         for i in self.emission_order() {
-            if self.resources[i].existing {
+            if self.resources[i].existing && !symbolic {
                 continue;
             }
             match self.resource(i) {
-                Ok(r) => resources.push(r),
+                Ok(r) => resources.push((self.symbol_name(Sym::Res(i)), r)),
                 Err(e) => self.fail(e),
             }
         }
@@ -972,7 +967,7 @@ impl<'a> Emitter<'a> {
         }
         for i in 0..self.modules.len() {
             match self.module(i) {
-                Ok(m) => resources.push(m),
+                Ok(m) => resources.push((self.symbol_name(Sym::Mod(i)), m)),
                 Err(e) => self.fail(e),
             }
         }
@@ -1014,10 +1009,13 @@ impl<'a> Emitter<'a> {
             out.insert("variables".into(), Value::Object(vars));
         }
         if symbolic {
-            // No resources here: symbolic-name resource emission is not implemented.
-            out.insert("resources".into(), json!({}));
+            out.insert(
+                "resources".into(),
+                Value::Object(resources.into_iter().collect()),
+            );
         } else {
-            out.insert("resources".into(), Value::Array(resources));
+            let list = resources.into_iter().map(|(_, r)| r).collect();
+            out.insert("resources".into(), Value::Array(list));
         }
         if !outputs.is_empty() {
             out.insert("outputs".into(), Value::Object(outputs));
@@ -1467,7 +1465,7 @@ impl<'a> Emitter<'a> {
         if let Some((sym, idx)) = self.symbol_ref(e, cx)? {
             return match sym {
                 Sym::Res(i) => {
-                    self.record_dep(sym, idx.as_deref())?;
+                    self.record_weak_dep(sym, idx.as_deref())?;
                     let r = &self.resources[i];
                     if r.full_type
                         .eq_ignore_ascii_case("Microsoft.Resources/resourceGroups")
@@ -1641,12 +1639,33 @@ impl<'a> Emitter<'a> {
     }
 
     fn record_dep(&self, sym: Sym, idx: Option<&str>) -> R<()> {
+        self.record_dep_on(sym, idx, false)
+    }
+
+    /// A reference that reads no state of the resource (its id, name, type or API
+    /// version, a function on it, its use as parent or scope): an existing
+    /// resource referred to so is no dependency even in a 2.0 template.
+    fn record_weak_dep(&self, sym: Sym, idx: Option<&str>) -> R<()> {
+        self.record_dep_on(sym, idx, true)
+    }
+
+    fn record_dep_on(&self, sym: Sym, idx: Option<&str>, weak: bool) -> R<()> {
         if self.suppress_deps.get() > 0 {
             return Ok(());
         }
         match sym {
             Sym::Res(i) => {
                 let r = &self.resources[i];
+                if self.symbolic.get() && !(r.existing && weak) {
+                    let per_reference = r.looped.is_some() && names_one_element(idx);
+                    let entry = self.symbolic_dep(sym, idx.filter(|_| per_reference));
+                    self.deps.borrow_mut().push(Dep {
+                        symbol: r.symbol.clone(),
+                        entry,
+                        per_reference,
+                    });
+                    return Ok(());
+                }
                 if r.existing {
                     // Existing resources are not deployed: depend on what their id uses.
                     let cx = self.res_cx(r, idx)?;
@@ -1655,7 +1674,7 @@ impl<'a> Emitter<'a> {
                         self.scope_ref(Some(s), &cx)?;
                     }
                     if let Some(p) = r.parent {
-                        self.record_dep(Sym::Res(p), None)?;
+                        self.record_weak_dep(Sym::Res(p), None)?;
                     }
                     return Ok(());
                 }
@@ -1675,7 +1694,9 @@ impl<'a> Emitter<'a> {
                 let m = &self.modules[i];
                 let symbol = m.decl.name.clone().unwrap_or_default().0;
                 let per_reference = m.looped.is_some() && names_one_element(idx);
-                let entry = if m.looped.is_some() && !per_reference {
+                let entry = if self.symbolic.get() {
+                    self.symbolic_dep(sym, idx.filter(|_| per_reference))
+                } else if m.looped.is_some() && !per_reference {
                     symbol.clone()
                 } else {
                     format!("[{}]", self.module_id(i, idx)?)
@@ -2446,6 +2467,9 @@ impl<'a> Emitter<'a> {
             );
         }
         self.record_dep(sym, idx)?;
+        if self.symbolic.get() {
+            return self.symbolic_full(i, idx);
+        }
         Ok(format!(
             "reference({}, {}, 'full')",
             self.resource_id(i, idx)?,
@@ -2490,7 +2514,11 @@ impl<'a> Emitter<'a> {
 
     fn member(&self, base: &Expr, name: &str, span: Span, cx: &Cx) -> R<String> {
         if let Some((sym, idx)) = self.symbol_ref(base, cx)? {
-            self.record_dep(sym, idx.as_deref())?;
+            if matches!(name, "id" | "name" | "type" | "apiVersion") {
+                self.record_weak_dep(sym, idx.as_deref())?;
+            } else {
+                self.record_dep(sym, idx.as_deref())?;
+            }
             return match sym {
                 Sym::Res(i) => {
                     let r = &self.resources[i];
@@ -2501,6 +2529,13 @@ impl<'a> Emitter<'a> {
                         }),
                         "type" => Ok(quote(&r.full_type)),
                         "apiVersion" => Ok(quote(&r.api_version)),
+                        "properties" if self.symbolic.get() => {
+                            Ok(self.symbolic_properties(sym, idx.as_deref()))
+                        }
+                        other if self.symbolic.get() => Ok(format!(
+                            "{}.{other}",
+                            self.symbolic_full(i, idx.as_deref())?
+                        )),
                         "properties" => Ok(format!(
                             "reference({}, {})",
                             self.resource_id(i, idx.as_deref())?,
@@ -2522,6 +2557,10 @@ impl<'a> Emitter<'a> {
                         };
                         self.with_deps_suppressed(|| self.ex(m.name_expr, &mcx))
                     }
+                    "outputs" if self.symbolic.get() => Ok(format!(
+                        "{}.outputs",
+                        self.symbolic_properties(sym, idx.as_deref())
+                    )),
                     "outputs" => Ok(format!(
                         "reference({}, {}).outputs",
                         self.module_id(i, idx.as_deref())?,
@@ -2562,9 +2601,14 @@ impl<'a> Emitter<'a> {
         args: &[Expr],
         cx: &Cx,
     ) -> R<String> {
-        self.record_dep(Sym::Res(i), idx)?;
+        self.record_weak_dep(Sym::Res(i), idx)?;
         let r = &self.resources[i];
-        let mut parts = vec![self.resource_id(i, idx)?, quote(&r.api_version)];
+        let target = if self.symbolic.get() {
+            self.symbolic_ref(Sym::Res(i), idx)
+        } else {
+            self.resource_id(i, idx)?
+        };
+        let mut parts = vec![target, quote(&r.api_version)];
         for a in args {
             parts.push(self.ex(a, cx)?);
         }
@@ -2634,6 +2678,10 @@ impl<'a> Emitter<'a> {
         let deps = self.collect_deps(
             || {
                 let cx = self.res_cx(r, None)?;
+                // Only a 2.0 template emits existing resources.
+                if r.existing {
+                    out.insert("existing".into(), json!(true));
+                }
                 out.insert("type".into(), json!(r.full_type));
                 out.insert("apiVersion".into(), json!(r.api_version));
                 // The declaration depends on what its own name refers to.
@@ -2673,6 +2721,17 @@ impl<'a> Emitter<'a> {
                             out.insert("scope".into(), json!("/"));
                         }
                         ScopeRef::Default => {}
+                        // An existing resource of another group or subscription.
+                        ScopeRef::ResourceGroup { sub, rg } if r.existing => {
+                            if let Some(sub) = sub {
+                                out.insert("subscriptionId".into(), expr_value_or_literal(&sub));
+                            }
+                            out.insert("resourceGroup".into(), expr_value_or_literal(&rg));
+                        }
+                        ScopeRef::Subscription(sub) if r.existing => {
+                            let sub = sub.unwrap_or_else(|| "subscription().subscriptionId".into());
+                            out.insert("subscriptionId".into(), expr_value_or_literal(&sub));
+                        }
                         _ => return unsupported("Deploying a resource to another scope", s.span),
                     }
                 }
@@ -2702,7 +2761,7 @@ impl<'a> Emitter<'a> {
                 out.extend(props);
                 if let Some(p) = r.parent {
                     let parent_idx = r.parent_index.map(|x| self.ex(x, &cx)).transpose()?;
-                    self.record_dep(Sym::Res(p), parent_idx.as_deref())?;
+                    self.record_weak_dep(Sym::Res(p), parent_idx.as_deref())?;
                 }
                 if let Some(d) = property(body, "dependsOn") {
                     self.explicit_deps(d, &cx)?;
@@ -2791,7 +2850,7 @@ impl<'a> Emitter<'a> {
             _ => None,
         };
         if let Some((kv, idx, args)) = vault {
-            self.record_dep(Sym::Res(kv), idx.as_deref())?;
+            self.record_weak_dep(Sym::Res(kv), idx.as_deref())?;
             let mut reference = Map::new();
             reference.insert(
                 "keyVault".into(),

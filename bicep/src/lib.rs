@@ -331,9 +331,14 @@ mod tests {
             "#/definitions/Pair"
         );
         assert_eq!(t.json["resources"], serde_json::json!({}));
-        let with_resource = format!("{main}resource r 'A.B/c@2020-01-01' = {{\n  name: 'x'\n}}\n");
-        let err = compile_source("main.bicep", &with_resource, &files(&[])).unwrap_err();
-        assert!(err.is_unsupported());
+        // Resources of a 2.0 template are named by their symbols.
+        let with_resource = format!(
+            "{main}resource r 'A.B/c@2020-01-01' = {{\n  name: 'x'\n}}\nresource e 'A.B/c@2020-01-01' existing = {{\n  name: 'y'\n}}\noutput o object = {{\n  a: r.properties\n  b: e.properties\n}}\n"
+        );
+        let t = compile_source("main.bicep", &with_resource, &files(&[])).unwrap();
+        assert_eq!(t.json["resources"]["r"]["type"], "A.B/c");
+        assert_eq!(t.json["resources"]["e"]["existing"], true);
+        assert_eq!(t.json["outputs"]["o"]["value"]["a"], "[reference('r')]");
     }
 
     #[test]

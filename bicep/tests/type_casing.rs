@@ -7,55 +7,14 @@
 //! `type@apiVersion` its type library knows takes the library's spelling however
 //! it is written ([`bicep::types::library_spelling`]).
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use bicep::types::library_spelling;
 use bicep::{MapResolver, compile_source};
+use common::{sample_dirs, text_files};
 use serde_json::Value;
-
-fn samples_dir() -> PathBuf {
-    let shared = std::env::var_os("AZURE_DRIVER_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    shared.join("bicep-conformance/samples")
-}
-
-fn sample_dirs() -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(samples_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .flat_map(|tier| {
-            std::fs::read_dir(tier.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-        })
-        .map(|case| case.path())
-        .filter(|p| p.join("main.bicep").is_file())
-        .collect();
-    out.sort();
-    out
-}
-
-/// Every text file under `dir`, keyed by its path relative to `dir`.
-fn text_files(dir: &Path) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(text) = std::fs::read_to_string(&p) {
-                let rel = p.strip_prefix(dir).unwrap_or(&p);
-                out.insert(rel.to_string_lossy().replace('\\', "/"), text);
-            }
-        }
-    }
-    out
-}
 
 /// Upper-cases the type name of every `resource` declaration and returns the new
 /// text with the upper-cased names. With `unknown_versions`, API versions move to
