@@ -152,11 +152,27 @@ pub enum TypeKind {
     Nullable(Box<TypeExpr>),
     Union(Vec<TypeExpr>),
     Object(Vec<ObjectTypeProperty>),
-    Tuple(Vec<TypeExpr>),
+    /// Items with their decorators.
+    Tuple(Vec<ObjectTypeProperty>),
     /// `resource<'type@version'>` and other parameterized types.
     Parameterized(String, Vec<Expr>),
-    /// `T.prop`, `T[*]`, `T[0]`.
-    Access(Box<TypeExpr>),
+    /// `T.prop`, `T.*`, `T[*]`, `T[0]` on something other than a plain name (dotted
+    /// names stay one [`TypeKind::Name`]).
+    Access(Box<TypeExpr>, TypeAccess),
+    /// `T!`.
+    NonNull(Box<TypeExpr>),
+}
+
+/// One step into a type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeAccess {
+    Property(String),
+    /// `.*`: the additional properties.
+    AdditionalProperties,
+    /// `[*]`: the items of an array.
+    Items,
+    /// `[n]`: one item of a tuple.
+    Index(usize),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -204,7 +220,12 @@ pub enum DeclKind {
         value: Expr,
     },
     Type(TypeExpr),
-    Func,
+    /// `func name(arg type, ...) outputType => body`.
+    Func {
+        params: Vec<(String, TypeExpr)>,
+        output: TypeExpr,
+        body: Expr,
+    },
     Import,
     Extension,
     /// `using 'path'` (`None` for forms this compiler only recognises).
@@ -225,7 +246,7 @@ impl DeclKind {
             DeclKind::Module { .. } => "module",
             DeclKind::Output { .. } => "output",
             DeclKind::Type(_) => "type",
-            DeclKind::Func => "func",
+            DeclKind::Func { .. } => "func",
             DeclKind::Import => "import",
             DeclKind::Extension => "extension",
             DeclKind::Using(_) => "using",
@@ -238,6 +259,8 @@ impl DeclKind {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct File {
     pub decls: Vec<Decl>,
+    /// Names of declarations that did not parse: declared, so not reported as undefined.
+    pub unparsed_names: Vec<String>,
 }
 
 impl Expr {
@@ -323,7 +346,7 @@ impl Decl {
             DeclKind::Var { value, .. } | DeclKind::Output { value, .. } => value.visit(f),
             DeclKind::Resource { value, .. } | DeclKind::Module { value, .. } => value.visit(f),
             DeclKind::Type(_)
-            | DeclKind::Func
+            | DeclKind::Func { .. }
             | DeclKind::Import
             | DeclKind::Extension
             | DeclKind::Using(_)

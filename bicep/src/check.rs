@@ -29,6 +29,9 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
             ));
         }
     }
+    for name in &file.unparsed_names {
+        symbols.entry(name.as_str()).or_default();
+    }
     // Imported names are not known without reading the imported files.
     let imports = file
         .decls
@@ -37,7 +40,7 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
     let functions: HashSet<&str> = file
         .decls
         .iter()
-        .filter(|d| matches!(d.kind, DeclKind::Func))
+        .filter(|d| matches!(d.kind, DeclKind::Func { .. }))
         .filter_map(|d| d.name.as_ref().map(|(n, _)| n.as_str()))
         .collect();
     let extensions: HashSet<&str> = file
@@ -55,11 +58,11 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
         symbols: &symbols,
         errors: &mut errors,
         locals: Vec::new(),
-        refs: HashSet::new(),
+        refs: HashMap::new(),
         current: String::new(),
         nested: 0,
     };
-    let mut graph: HashMap<String, (Span, HashSet<String>)> = HashMap::new();
+    let mut graph: HashMap<String, (Span, HashMap<String, Span>)> = HashMap::new();
     for d in &file.decls {
         resolver.refs.clear();
         resolver.current = d.name.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
@@ -83,7 +86,7 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
                 resolver.module_value = false;
             }
             DeclKind::Type(_)
-            | DeclKind::Func
+            | DeclKind::Func { .. }
             | DeclKind::Import
             | DeclKind::Extension
             | DeclKind::Using(_)
@@ -158,7 +161,8 @@ struct Resolver<'a, 'b> {
     symbols: &'a HashMap<&'a str, Span>,
     errors: &'b mut Vec<Diagnostic>,
     locals: Vec<String>,
-    refs: HashSet<String>,
+    /// Declarations referred to, with the first reference's span.
+    refs: HashMap<String, Span>,
     /// Name of the declaration being resolved.
     current: String,
     /// Depth inside nested resource bodies, which may refer to their ancestors.
@@ -180,7 +184,7 @@ impl Resolver<'_, '_> {
         }
         if self.symbols.contains_key(n) {
             if self.nested == 0 || n != self.current {
-                self.refs.insert(n.to_string());
+                self.refs.entry(n.to_string()).or_insert(span);
             }
             return;
         }
@@ -362,38 +366,52 @@ impl Resolver<'_, '_> {
     }
 }
 
-fn cycles(graph: &HashMap<String, (Span, HashSet<String>)>, errors: &mut Vec<Diagnostic>) {
+/// Self-references (BCP079) and cycles (BCP080), each reported at the reference
+/// that closes the loop, as the official compiler does.
+fn cycles(graph: &HashMap<String, (Span, HashMap<String, Span>)>, errors: &mut Vec<Diagnostic>) {
     let mut names: Vec<&String> = graph.keys().collect();
     names.sort_by_key(|n| graph[*n].0.start);
     for start in names {
-        let (span, direct) = &graph[start];
-        if direct.contains(start) {
+        let (_, direct) = &graph[start];
+        if let Some(own) = direct.get(start) {
             errors.push(Diagnostic::error(
                 "BCP079",
                 "This expression is referencing its own declaration, which is not allowed.",
-                *span,
+                *own,
             ));
             continue;
         }
-        // Is `start` reachable from itself through other declarations?
-        let mut seen = HashSet::new();
-        let mut stack: Vec<&String> = direct.iter().collect();
-        while let Some(n) = stack.pop() {
-            if n == start {
-                errors.push(Diagnostic::error(
-                    "BCP080",
-                    format!("The expression is involved in a cycle (\"{start}\")."),
-                    *span,
-                ));
-                break;
-            }
-            if seen.insert(n.clone())
-                && let Some((_, next)) = graph.get(n)
-            {
-                stack.extend(next.iter());
-            }
+        let mut refs: Vec<(&String, &Span)> = direct.iter().collect();
+        refs.sort_by_key(|(_, s)| s.start);
+        if let Some((_, span)) = refs.into_iter().find(|(r, _)| reaches(graph, r, start)) {
+            errors.push(Diagnostic::error(
+                "BCP080",
+                format!("The expression is involved in a cycle (\"{start}\")."),
+                *span,
+            ));
         }
     }
+}
+
+/// True when declaration `target` is reachable from `from` through references.
+fn reaches(
+    graph: &HashMap<String, (Span, HashMap<String, Span>)>,
+    from: &str,
+    target: &str,
+) -> bool {
+    let mut seen = HashSet::new();
+    let mut stack = vec![from];
+    while let Some(n) = stack.pop() {
+        if n == target {
+            return true;
+        }
+        if seen.insert(n)
+            && let Some((_, next)) = graph.get(n)
+        {
+            stack.extend(next.keys().map(String::as_str));
+        }
+    }
+    false
 }
 
 #[cfg(test)]

@@ -14,9 +14,16 @@ use serde_json::{Map, Value, json};
 use crate::ModuleResolver;
 use crate::ast::*;
 use crate::check;
+use crate::config::Features;
 use crate::diag::{Diagnostic, Span};
-use crate::parser::parse;
-use crate::types::canonical_type;
+use crate::language_version;
+use crate::parser::parse_recovering;
+use crate::registry;
+use crate::type_schema::TypeSchemas;
+
+mod symbolic;
+mod user_functions;
+use crate::types::library_spelling;
 
 const DEPLOYMENTS_TYPE: &str = "Microsoft.Resources/deployments";
 const DEPLOYMENTS_API: &str = "2025-04-01";
@@ -55,19 +62,59 @@ pub(crate) fn compile_module(
     resolver: &dyn ModuleResolver,
     session: &mut Session,
 ) -> Result<Value, Vec<Diagnostic>> {
-    let file = parse(source).map_err(|d| vec![d.in_file(name)])?;
+    let (file, mut errors) = parse_recovering(source);
+    errors.extend(check::check(&file));
+    if !errors.is_empty() {
+        return Err(in_source_order(errors, name));
+    }
     session
         .warnings
         .extend(check::warnings(&file).into_iter().map(|d| d.in_file(name)));
-    let mut errors = check::check(&file);
-    errors.sort_by_key(|d| d.span.start);
-    if !errors.is_empty() {
-        return Err(errors.into_iter().map(|d| d.in_file(name)).collect());
-    }
     session.stack.push(name.to_string());
-    let result = Emitter::new(name, &file, resolver, session).and_then(|mut e| e.emit());
+    let emitter = Emitter::new(name, &file, resolver, session);
+    let result = emitter.emit();
     session.stack.pop();
-    result.map_err(|d| vec![d.in_file(name)])
+    let mut errors = emitter.errors.into_inner();
+    let json = match result {
+        Ok(json) => json,
+        Err(e) => {
+            errors.push(e);
+            Value::Null
+        }
+    };
+    if errors.is_empty() {
+        return Ok(json);
+    }
+    let broken = emitter.broken;
+    // Imports are not implemented: the names they bring are unknown, not undefined.
+    let imports = file
+        .decls
+        .iter()
+        .any(|d| matches!(d.kind, DeclKind::Import));
+    errors.retain(|d| !is_cascade(d, &broken, imports));
+    Err(in_source_order(errors, name))
+}
+
+/// Errors sorted by position, each reported once, attributed to `file` unless they
+/// belong to another one.
+fn in_source_order(mut errors: Vec<Diagnostic>, file: &str) -> Vec<Diagnostic> {
+    errors = errors.into_iter().map(|d| d.in_file(file)).collect();
+    errors.sort_by(|a, b| a.file.cmp(&b.file).then(a.span.start.cmp(&b.span.start)));
+    errors.dedup_by(|a, b| a.file == b.file && a.span == b.span && a.code == b.code);
+    // The file's own errors first, as the official compiler lists them.
+    errors.sort_by_key(|d| d.file.as_deref() != Some(file));
+    errors
+}
+
+/// An undefined-name error for a declaration that failed itself (reported
+/// already), or for what an unimplemented import may bring.
+fn is_cascade(d: &Diagnostic, broken: &HashSet<String>, imports: bool) -> bool {
+    let undefined = matches!(d.code.as_str(), "BCP057" | "BCP302");
+    undefined
+        && (imports
+            || broken
+                .iter()
+                .any(|n| d.message.contains(&format!("\"{n}\""))))
 }
 
 struct LoopSpec<'a> {
@@ -131,6 +178,8 @@ fn names_one_element(idx: Option<&str>) -> bool {
 /// Loop and lambda variables in scope, mapped to their ARM expression text.
 #[derive(Clone, Default)]
 struct Cx {
+    /// Inside a user-defined function: loaded files are inlined, not variables.
+    in_function: bool,
     locals: Vec<(String, String)>,
 }
 
@@ -194,6 +243,51 @@ struct Emitter<'a> {
     /// Dependencies reached through each variable, computed once.
     var_deps: RefCell<HashMap<String, Vec<Dep>>>,
     runtime_vars: RefCell<HashMap<String, bool>>,
+    /// Experimental features of the nearest `bicepconfig.json`.
+    features: Features,
+    /// Emitting languageVersion 2.0: resources are named by their symbols.
+    symbolic: Cell<bool>,
+    /// Errors of declarations that failed; emission goes on with the others.
+    errors: RefCell<Vec<Diagnostic>>,
+    /// Resources and modules whose declaration failed.
+    broken: HashSet<String>,
+}
+
+/// What the official compiler writes into templates that use experimental features.
+const EXPERIMENTAL_WARNING: &str = "This template uses ARM features that are experimental. Experimental features should be enabled for testing purposes only, as there are no guarantees about the quality or stability of these features. Do not enable these settings for any production usage, or your production environment may be subject to breaking.";
+
+/// Decorators a type (of a `type`, a typed parameter or output) may carry.
+const TYPE_DECORATORS: &[&str] = &[
+    "description",
+    "metadata",
+    "secure",
+    "sealed",
+    "discriminator",
+    "export",
+    "allowed",
+    "minValue",
+    "maxValue",
+    "minLength",
+    "maxLength",
+];
+
+/// A built-in type name (not shadowed by a user-defined type): the classic emission.
+fn is_primitive(ty: &TypeExpr, schemas: &TypeSchemas) -> bool {
+    match &ty.kind {
+        TypeKind::Name(n) => !n.contains('.') && !schemas.is_declared(n) || n.starts_with("sys."),
+        _ => false,
+    }
+}
+
+/// The template sections filled declaration by declaration.
+#[derive(Default)]
+struct Parts {
+    metadata: Map<String, Value>,
+    params: Map<String, Value>,
+    vars: Map<String, Value>,
+    var_copies: Vec<Value>,
+    outputs: Map<String, Value>,
+    exported_vars: Vec<(String, Value)>,
 }
 
 fn unsupported<T>(what: impl std::fmt::Display, span: Span) -> R<T> {
@@ -348,7 +442,7 @@ impl<'a> Emitter<'a> {
         file: &'a File,
         resolver: &'a dyn ModuleResolver,
         session: &mut Session,
-    ) -> R<Self> {
+    ) -> Self {
         let mut em = Emitter {
             file_name,
             file,
@@ -369,66 +463,87 @@ impl<'a> Emitter<'a> {
             inline_budget: Cell::new(MAX_INLININGS),
             var_deps: RefCell::new(HashMap::new()),
             runtime_vars: RefCell::new(HashMap::new()),
+            errors: RefCell::new(Vec::new()),
+            broken: HashSet::new(),
+            features: Features::for_file(file_name, resolver),
+            symbolic: Cell::new(false),
         };
         for d in &file.decls {
-            let name = d.name.as_ref().map(|(n, _)| n.as_str()).unwrap_or("");
-            match &d.kind {
-                DeclKind::TargetScope(e) => {
-                    em.target = match plain_string(e) {
-                        Some("resourceGroup") => TargetScope::ResourceGroup,
-                        Some("subscription") => TargetScope::Subscription,
-                        Some("managementGroup") => TargetScope::ManagementGroup,
-                        Some("tenant") => TargetScope::Tenant,
-                        _ => {
-                            return Err(Diagnostic::error(
-                                "BCP033",
-                                "Expected a value of type \"'managementGroup' | 'resourceGroup' | 'subscription' | 'tenant'\".",
-                                e.span,
-                            ));
-                        }
-                    };
-                }
-                DeclKind::Param { .. } => {
-                    em.params.insert(name, d);
-                }
-                DeclKind::Var { .. } => {
-                    em.vars.insert(name, d);
-                }
-                DeclKind::Resource { .. } => em.add_resource(d, None, 0)?,
-                DeclKind::Module { .. } => {
-                    let m = em.load_module(d, session)?;
-                    em.symbols
-                        .insert(name.to_string(), Sym::Mod(em.modules.len()));
-                    em.modules.push(m);
-                }
-                DeclKind::Metadata(_) | DeclKind::Output { .. } => {}
-                // Emitted under `definitions` (languageVersion 2.0) or rejected there.
-                DeclKind::Type(_) => {}
-                DeclKind::Func => {
-                    return unsupported(
-                        "A user-defined function (needs languageVersion 2.0)",
-                        d.keyword_span,
-                    );
-                }
-                DeclKind::Import => {
-                    return unsupported("An import declaration", d.keyword_span);
-                }
-                DeclKind::Extension => {
-                    return unsupported("An extension declaration", d.keyword_span);
-                }
-                DeclKind::Using(_) => {
-                    return unsupported("A using declaration", d.keyword_span);
-                }
-                DeclKind::Test => {
-                    return unsupported("A test declaration", d.keyword_span);
-                }
-                DeclKind::Assert(_) => {
-                    return unsupported("An assert declaration", d.keyword_span);
+            if let Err(e) = em.declare(d, session) {
+                em.fail(e);
+                if let Some((n, _)) = &d.name {
+                    em.broken.insert(n.clone());
                 }
             }
         }
-        em.hoist_loaded_files()?;
-        Ok(em)
+        if let Err(e) = em.hoist_loaded_files() {
+            em.fail(e);
+        }
+        em
+    }
+
+    /// Records one declaration: its kind of symbol, its resource or module.
+    fn declare(&mut self, d: &'a Decl, session: &mut Session) -> R<()> {
+        let name = d.name.as_ref().map(|(n, _)| n.as_str()).unwrap_or("");
+        match &d.kind {
+            DeclKind::TargetScope(e) => {
+                self.target = match plain_string(e) {
+                    Some("resourceGroup") => TargetScope::ResourceGroup,
+                    Some("subscription") => TargetScope::Subscription,
+                    Some("managementGroup") => TargetScope::ManagementGroup,
+                    Some("tenant") => TargetScope::Tenant,
+                    _ => {
+                        return Err(Diagnostic::error(
+                            "BCP033",
+                            "Expected a value of type \"'managementGroup' | 'resourceGroup' | 'subscription' | 'tenant'\".",
+                            e.span,
+                        ));
+                    }
+                };
+            }
+            DeclKind::Param { .. } => {
+                self.params.insert(name, d);
+            }
+            DeclKind::Var { .. } => {
+                self.vars.insert(name, d);
+            }
+            DeclKind::Resource { .. } => self.add_resource(d, None, 0)?,
+            DeclKind::Module { .. } => {
+                let m = self.load_module(d, session)?;
+                self.symbols
+                    .insert(name.to_string(), Sym::Mod(self.modules.len()));
+                self.modules.push(m);
+            }
+            DeclKind::Metadata(_) | DeclKind::Output { .. } => {}
+            // Emitted under `definitions` (languageVersion 2.0) or rejected there.
+            DeclKind::Type(_) => {}
+            // Emitted under `functions`.
+            DeclKind::Func { .. } => {}
+            DeclKind::Import => {
+                return unsupported("An import declaration", d.keyword_span);
+            }
+            DeclKind::Extension => {
+                return unsupported("An extension declaration", d.keyword_span);
+            }
+            DeclKind::Using(_) => {
+                return unsupported("A using declaration", d.keyword_span);
+            }
+            // Test blocks are for `bicep test`; the build ignores them.
+            DeclKind::Test => {}
+            DeclKind::Assert(_) if self.features.is_enabled("assertions") => {}
+            DeclKind::Assert(_) => {
+                return unsupported(
+                    "An assert declaration without the \"assertions\" experimental feature",
+                    d.keyword_span,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the error of one declaration; the others are still emitted.
+    fn fail(&self, e: Diagnostic) {
+        self.errors.borrow_mut().push(e);
     }
 
     fn add_resource(&mut self, d: &'a Decl, parent: Option<usize>, depth: usize) -> R<()> {
@@ -514,7 +629,9 @@ impl<'a> Emitter<'a> {
                 sym_span,
             ));
         };
-        let full_type = canonical_type(&ty, &ver).map(str::to_string).unwrap_or(ty);
+        let full_type = library_spelling(&ty, &ver)
+            .map(str::to_string)
+            .unwrap_or(ty);
         let idx = self.resources.len();
         // Nested resources are named by their path, e.g. `parent::child`.
         let qualified = match parent {
@@ -554,6 +671,41 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
+    /// The compiled template of a registry module, read from the module cache: this
+    /// compiler never downloads one, so a module missing there is reported (as
+    /// unsupported, since the official compiler could restore it).
+    fn registry_template(&self, reference: &str, span: Span) -> R<Value> {
+        let not_cached = || {
+            Diagnostic::error(
+                crate::diag::UNSUPPORTED,
+                format!(
+                    "The registry module \"{reference}\" is not in the module cache: this compiler does not download modules. Restore it with the official \"bicep restore\" and pass its cache directory with --module-cache DIR."
+                ),
+                span,
+            )
+        };
+        let Some(parsed) = registry::parse(reference) else {
+            return Err(Diagnostic::error(
+                crate::diag::UNSUPPORTED,
+                format!(
+                    "The module reference \"{reference}\" is not supported by this compiler: only \"br:<registry>/<repository>:<tag>\" and \"br/public:\" references are read from a module cache."
+                ),
+                span,
+            ));
+        };
+        let (_, text) = self
+            .resolver
+            .resolve_registry(&parsed)
+            .ok_or_else(not_cached)?;
+        serde_json::from_str(&text).map_err(|e| {
+            Diagnostic::error(
+                "BCP188",
+                format!("The referenced ARM template has errors: {e}"),
+                span,
+            )
+        })
+    }
+
     fn load_module(&self, d: &'a Decl, session: &mut Session) -> R<Module<'a>> {
         let DeclKind::Module { path, value } = &d.kind else {
             unreachable!("load_module is only called for modules")
@@ -565,13 +717,11 @@ impl<'a> Emitter<'a> {
                 path.span,
             ));
         };
-        if rel.starts_with("br:")
-            || rel.starts_with("br/")
-            || rel.starts_with("ts:")
-            || rel.starts_with("ts/")
-        {
-            return unsupported(format!("A registry module reference \"{rel}\""), path.span);
-        }
+        let registry_template = if registry::is_external(rel) {
+            Some(self.registry_template(rel, path.span)?)
+        } else {
+            None
+        };
         let (body_expr, cond, looped) = unwrap_body(value)?;
         let Some(body) = object_items(body_expr) else {
             return unsupported("A module body that is not an object", body_expr.span);
@@ -582,6 +732,17 @@ impl<'a> Emitter<'a> {
                 d.keyword_span,
             );
         };
+        if let Some(template) = registry_template {
+            return Ok(Module {
+                decl: d,
+                body,
+                cond,
+                looped,
+                name_expr,
+                scope_expr: property(body, "scope"),
+                template,
+            });
+        }
         let (resolved, content) = self.resolver.resolve(self.file_name, rel).map_err(|e| {
             Diagnostic::error(
                 "BCP091",
@@ -616,6 +777,7 @@ impl<'a> Emitter<'a> {
                 }
                 Err(mut errs) => {
                     let first = errs.remove(0);
+                    self.errors.borrow_mut().extend(errs);
                     return Err(first);
                 }
             }
@@ -631,7 +793,100 @@ impl<'a> Emitter<'a> {
         })
     }
 
-    fn emit(&mut self) -> R<Value> {
+    /// Emits one parameter, variable, output or metadata declaration into `parts`.
+    fn emit_declaration(&self, d: &Decl, parts: &mut Parts, schemas: &TypeSchemas) -> R<()> {
+        let name = d.name.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
+        match &d.kind {
+            DeclKind::Metadata(e) => {
+                parts.metadata.insert(name, self.val(e, &Cx::default())?);
+            }
+            DeclKind::Param { ty, default } => {
+                let param = match ty {
+                    Some(t) if !is_primitive(t, schemas) => {
+                        self.typed_param(d, t, default, schemas)?
+                    }
+                    _ => self.param(d, ty.as_ref(), default.as_ref())?,
+                };
+                parts.params.insert(name, param);
+            }
+            DeclKind::Var { ty, value } => {
+                if decorator(&d.decorators, "export").is_some() {
+                    let Some(t) = ty else {
+                        return unsupported(
+                            "An exported variable without a declared type",
+                            d.keyword_span,
+                        );
+                    };
+                    parts.exported_vars.push((name.clone(), schemas.schema(t)?));
+                }
+                if self.is_runtime_var(&name) {
+                    if matches!(value.kind, ExprKind::For { .. }) {
+                        // The official compiler types computed keys: a body whose
+                        // keys can only name deploy-time properties is valid (and,
+                        // like every runtime variable, inlined where used).
+                        self.resolve_computed_keys.set(true);
+                        self.uncertain_runtime.set(false);
+                        let runtime = self.is_runtime_expr(value, &mut Vec::new());
+                        let span = self.first_runtime_span(value, &mut Vec::new());
+                        self.resolve_computed_keys.set(false);
+                        if !runtime {
+                            return Ok(());
+                        }
+                        if self.uncertain_runtime.get() {
+                            return unsupported(
+                                "A variable loop whose body indexes a resource with a computed name",
+                                value.span,
+                            );
+                        }
+                        let span = span.unwrap_or(value.span);
+                        return Err(Diagnostic::error(
+                            "BCP182",
+                            format!(
+                                "This expression is being used in the for-body of the variable \"{name}\", which requires values that can be calculated at the start of the deployment."
+                            ),
+                            span,
+                        ));
+                    }
+                    return Ok(());
+                }
+                self.check_decorators(&d.decorators, &["description", "export"])?;
+                if let ExprKind::For {
+                    item,
+                    index,
+                    iterable,
+                    body,
+                } = &value.kind
+                {
+                    let cx = self.loop_cx(
+                        item,
+                        index,
+                        iterable,
+                        &format!("copyIndex({})", quote(&name)),
+                    )?;
+                    parts.var_copies.push(json!({
+                        "name": name,
+                        "count": expr_value(format!("length({})", self.ex(iterable, &Cx::default())?)),
+                        "input": self.var_loop_input(body, &cx)?,
+                    }));
+                } else {
+                    let v = match self.whole_loaded.get(&value.span.start) {
+                        Some(v) => v.clone(),
+                        None => self.val(value, &Cx::default())?,
+                    };
+                    parts.vars.insert(name, v);
+                }
+            }
+            DeclKind::Output { ty, value } => {
+                parts
+                    .outputs
+                    .insert(name, self.output(d, ty, value, schemas)?);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn emit(&self) -> R<Value> {
         let schema = match self.target {
             TargetScope::ResourceGroup => {
                 "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
@@ -646,119 +901,47 @@ impl<'a> Emitter<'a> {
                 "https://schema.management.azure.com/schemas/2019-08-01/tenantDeploymentTemplate.json#"
             }
         };
-        let mut metadata = Map::new();
-        metadata.insert(
+        let mut parts = Parts::default();
+        parts.metadata.insert(
             "_generator".into(),
             json!({"name": "bicepc", "version": env!("CARGO_PKG_VERSION")}),
         );
-        let mut params = Map::new();
-        let mut vars = Map::new();
-        let mut var_copies = Vec::new();
-        let mut outputs = Map::new();
-        let symbolic = self.needs_language_version_2();
+        let experimental = self.features.experimental_language_version();
+        let symbolic = experimental.is_some()
+            || self.features.is_enabled("symbolicNameCodegen")
+            || language_version::needs_symbolic_names(self.file);
+        let value = |e: &Expr| self.val(e, &Cx::default());
+        let schemas = TypeSchemas::new(self.declared_types(), &value);
         let mut definitions = Map::new();
-        let mut exported_vars = Vec::new();
+        self.symbolic.set(symbolic);
         if symbolic {
-            if let Some(d) = self
-                .file
-                .decls
-                .iter()
-                .find(|d| matches!(d.kind, DeclKind::Resource { .. } | DeclKind::Module { .. }))
-            {
-                return unsupported(
-                    "A resource or module in a languageVersion 2.0 template",
-                    d.keyword_span,
-                );
-            }
             for d in &self.file.decls {
                 if let (DeclKind::Type(ty), Some((name, _))) = (&d.kind, &d.name) {
-                    self.check_decorators(&d.decorators, &[])?;
-                    definitions.insert(name.clone(), self.type_schema(ty)?);
+                    let schema = self
+                        .check_decorators(&d.decorators, TYPE_DECORATORS)
+                        .and_then(|()| schemas.definition(d, ty));
+                    match schema {
+                        Ok(schema) => {
+                            definitions.insert(name.clone(), schema);
+                        }
+                        Err(e) => self.fail(e),
+                    }
                 }
             }
         }
         for d in &self.file.decls {
-            let name = d.name.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
-            match &d.kind {
-                DeclKind::Metadata(e) => {
-                    metadata.insert(name, self.val(e, &Cx::default())?);
-                }
-                DeclKind::Param { ty, default } => {
-                    params.insert(name, self.param(d, ty.as_ref(), default.as_ref())?);
-                }
-                DeclKind::Var { ty, value } => {
-                    if decorator(&d.decorators, "export").is_some() {
-                        let Some(t) = ty else {
-                            return unsupported(
-                                "An exported variable without a declared type",
-                                d.keyword_span,
-                            );
-                        };
-                        exported_vars.push((name.clone(), self.type_schema(t)?));
-                    }
-                    if self.is_runtime_var(&name) {
-                        if matches!(value.kind, ExprKind::For { .. }) {
-                            // The official compiler types computed keys: a body whose
-                            // keys can only name deploy-time properties is valid (and,
-                            // like every runtime variable, inlined where used).
-                            self.resolve_computed_keys.set(true);
-                            self.uncertain_runtime.set(false);
-                            let runtime = self.is_runtime_expr(value, &mut Vec::new());
-                            let span = self.first_runtime_span(value, &mut Vec::new());
-                            self.resolve_computed_keys.set(false);
-                            if !runtime {
-                                continue;
-                            }
-                            if self.uncertain_runtime.get() {
-                                return unsupported(
-                                    "A variable loop whose body indexes a resource with a computed name",
-                                    value.span,
-                                );
-                            }
-                            let span = span.unwrap_or(value.span);
-                            return Err(Diagnostic::error(
-                                "BCP182",
-                                format!(
-                                    "This expression is being used in the for-body of the variable \"{name}\", which requires values that can be calculated at the start of the deployment."
-                                ),
-                                span,
-                            ));
-                        }
-                        continue;
-                    }
-                    self.check_decorators(&d.decorators, &["description", "export"])?;
-                    if let ExprKind::For {
-                        item,
-                        index,
-                        iterable,
-                        body,
-                    } = &value.kind
-                    {
-                        let cx = self.loop_cx(
-                            item,
-                            index,
-                            iterable,
-                            &format!("copyIndex({})", quote(&name)),
-                        )?;
-                        var_copies.push(json!({
-                            "name": name,
-                            "count": expr_value(format!("length({})", self.ex(iterable, &Cx::default())?)),
-                            "input": self.var_loop_input(body, &cx)?,
-                        }));
-                    } else {
-                        let v = match self.whole_loaded.get(&value.span.start) {
-                            Some(v) => v.clone(),
-                            None => self.val(value, &Cx::default())?,
-                        };
-                        vars.insert(name, v);
-                    }
-                }
-                DeclKind::Output { ty, value } => {
-                    outputs.insert(name, self.output(d, ty, value)?);
-                }
-                _ => {}
+            if let Err(e) = self.emit_declaration(d, &mut parts, &schemas) {
+                self.fail(e);
             }
         }
+        let Parts {
+            mut metadata,
+            params,
+            mut vars,
+            var_copies,
+            outputs,
+            mut exported_vars,
+        } = parts;
         for (k, v) in self.loaded_values.iter().enumerate() {
             vars.insert(format!("$fxv#{k}"), v.clone());
         }
@@ -768,16 +951,25 @@ impl<'a> Emitter<'a> {
             with_copy.extend(vars);
             vars = with_copy;
         }
+        // Named by symbol in a 2.0 template, where `existing` resources are emitted too.
         let mut resources = Vec::new();
         for i in self.emission_order() {
-            if self.resources[i].existing {
+            if self.resources[i].existing && !symbolic {
                 continue;
             }
-            resources.push(self.resource(i)?);
+            match self.resource(i) {
+                Ok(r) => resources.push((self.symbol_name(Sym::Res(i)), r)),
+                Err(e) => self.fail(e),
+            }
         }
-        self.check_module_names()?;
+        if let Err(e) = self.check_module_names() {
+            self.fail(e);
+        }
         for i in 0..self.modules.len() {
-            resources.push(self.module(i)?);
+            match self.module(i) {
+                Ok(m) => resources.push((self.symbol_name(Sym::Mod(i)), m)),
+                Err(e) => self.fail(e),
+            }
         }
         if !exported_vars.is_empty() {
             exported_vars.sort_by(|a, b| a.0.cmp(&b.0));
@@ -790,12 +982,25 @@ impl<'a> Emitter<'a> {
         let mut out = Map::new();
         out.insert("$schema".into(), json!(schema));
         if symbolic {
-            out.insert("languageVersion".into(), json!("2.0"));
+            out.insert(
+                "languageVersion".into(),
+                json!(experimental.unwrap_or("2.0")),
+            );
+        }
+        if experimental.is_some() {
+            metadata.insert("_EXPERIMENTAL_WARNING".into(), json!(EXPERIMENTAL_WARNING));
+            metadata.insert(
+                "_EXPERIMENTAL_FEATURES_ENABLED".into(),
+                json!(self.features.experimental_engine_features()),
+            );
         }
         out.insert("contentVersion".into(), json!("1.0.0.0"));
         out.insert("metadata".into(), Value::Object(metadata));
         if !definitions.is_empty() {
             out.insert("definitions".into(), Value::Object(definitions));
+        }
+        if let Some(functions) = self.user_functions(&schemas) {
+            out.insert("functions".into(), functions);
         }
         if !params.is_empty() {
             out.insert("parameters".into(), Value::Object(params));
@@ -804,15 +1009,38 @@ impl<'a> Emitter<'a> {
             out.insert("variables".into(), Value::Object(vars));
         }
         if symbolic {
-            // No resources here: symbolic-name resource emission is not implemented.
-            out.insert("resources".into(), json!({}));
+            out.insert(
+                "resources".into(),
+                Value::Object(resources.into_iter().collect()),
+            );
         } else {
-            out.insert("resources".into(), Value::Array(resources));
+            let list = resources.into_iter().map(|(_, r)| r).collect();
+            out.insert("resources".into(), Value::Array(list));
         }
         if !outputs.is_empty() {
             out.insert("outputs".into(), Value::Object(outputs));
         }
+        let asserts = self.asserts();
+        if !asserts.is_empty() {
+            out.insert("asserts".into(), Value::Object(asserts));
+        }
         Ok(Value::Object(out))
+    }
+
+    /// `assert` declarations (experimental): each a boolean expression ARM checks.
+    fn asserts(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        for d in &self.file.decls {
+            if let (DeclKind::Assert(e), Some((name, _))) = (&d.kind, &d.name) {
+                match self.val(e, &Cx::default()) {
+                    Ok(v) => {
+                        out.insert(name.clone(), v);
+                    }
+                    Err(err) => self.fail(err),
+                }
+            }
+        }
+        out
     }
 
     /// Two modules deploying under the same name to the same scope would overwrite
@@ -993,48 +1221,14 @@ impl<'a> Emitter<'a> {
         order
     }
 
-    /// User-defined types and typed variables switch the official compiler to
-    /// `languageVersion: "2.0"`.
-    fn needs_language_version_2(&self) -> bool {
-        self.file.decls.iter().any(|d| {
-            matches!(
-                d.kind,
-                DeclKind::Type(_) | DeclKind::Var { ty: Some(_), .. }
-            )
-        })
-    }
-
-    /// The ARM type schema of a type expression, for `definitions` and exports.
-    fn type_schema(&self, ty: &TypeExpr) -> R<Value> {
-        match &ty.kind {
-            TypeKind::Name(n) => {
-                let n = n.strip_prefix("sys.").unwrap_or(n);
-                if matches!(n, "string" | "int" | "bool" | "object" | "array") {
-                    return Ok(json!({"type": n}));
-                }
-                let declared = self.file.decls.iter().any(|d| {
-                    matches!(d.kind, DeclKind::Type(_))
-                        && d.name.as_ref().is_some_and(|(x, _)| x == n)
-                });
-                if declared {
-                    Ok(json!({"$ref": format!("#/definitions/{n}")}))
-                } else {
-                    unsupported(format!("The type \"{n}\""), ty.span)
-                }
-            }
-            TypeKind::Object(props) => {
-                let mut properties = Map::new();
-                for p in props {
-                    let Some(name) = &p.name else {
-                        return unsupported("An additional-properties type (\"*:\")", p.ty.span);
-                    };
-                    self.check_decorators(&p.decorators, &[])?;
-                    properties.insert(name.clone(), self.type_schema(&p.ty)?);
-                }
-                Ok(json!({"type": "object", "properties": properties}))
-            }
-            _ => unsupported("This type expression", ty.span),
-        }
+    /// The user-defined types of this file, by name.
+    fn declared_types(&self) -> HashMap<String, &'a Decl> {
+        self.file
+            .decls
+            .iter()
+            .filter(|d| matches!(d.kind, DeclKind::Type(_)))
+            .filter_map(|d| d.name.as_ref().map(|(n, _)| (n.clone(), d)))
+            .collect()
     }
 
     fn check_decorators(&self, decorators: &[Expr], allowed: &[&str]) -> R<()> {
@@ -1157,13 +1351,41 @@ impl<'a> Emitter<'a> {
         Ok(Value::Object(p))
     }
 
-    fn output(&self, d: &Decl, ty: &TypeExpr, value: &Expr) -> R<Value> {
-        self.check_decorators(&d.decorators, &["description", "metadata"])?;
-        let mut o = Map::new();
-        let arm_type = self.simple_type(ty, false)?;
-        o.insert("type".into(), json!(arm_type));
-        check_literal_type(value, arm_type)?;
-        self.description_metadata(&d.decorators, &mut o)?;
+    /// A parameter of a user-defined type or aggregate type syntax (languageVersion 2.0).
+    fn typed_param(
+        &self,
+        d: &Decl,
+        ty: &TypeExpr,
+        default: &Option<Expr>,
+        schemas: &TypeSchemas,
+    ) -> R<Value> {
+        self.check_decorators(&d.decorators, TYPE_DECORATORS)?;
+        let mut p = schemas.decorated(ty, &d.decorators)?;
+        if let (Some(v), Value::Object(m)) = (default, &mut p) {
+            m.insert("defaultValue".into(), self.val(v, &Cx::default())?);
+        }
+        if let (Some([a]), Value::Object(m)) = (decorator(&d.decorators, "allowed"), &mut p) {
+            m.insert("allowedValues".into(), self.val(a, &Cx::default())?);
+        }
+        Ok(p)
+    }
+
+    fn output(&self, d: &Decl, ty: &TypeExpr, value: &Expr, schemas: &TypeSchemas) -> R<Value> {
+        let mut o = if is_primitive(ty, schemas) {
+            self.check_decorators(&d.decorators, &["description", "metadata"])?;
+            let mut o = Map::new();
+            let arm_type = self.simple_type(ty, false)?;
+            o.insert("type".into(), json!(arm_type));
+            check_literal_type(value, arm_type)?;
+            self.description_metadata(&d.decorators, &mut o)?;
+            o
+        } else {
+            self.check_decorators(&d.decorators, TYPE_DECORATORS)?;
+            match schemas.decorated(ty, &d.decorators)? {
+                Value::Object(o) => o,
+                _ => Map::new(),
+            }
+        };
         if let ExprKind::For {
             item,
             index,
@@ -1243,7 +1465,7 @@ impl<'a> Emitter<'a> {
         if let Some((sym, idx)) = self.symbol_ref(e, cx)? {
             return match sym {
                 Sym::Res(i) => {
-                    self.record_dep(sym, idx.as_deref())?;
+                    self.record_weak_dep(sym, idx.as_deref())?;
                     let r = &self.resources[i];
                     if r.full_type
                         .eq_ignore_ascii_case("Microsoft.Resources/resourceGroups")
@@ -1417,12 +1639,33 @@ impl<'a> Emitter<'a> {
     }
 
     fn record_dep(&self, sym: Sym, idx: Option<&str>) -> R<()> {
+        self.record_dep_on(sym, idx, false)
+    }
+
+    /// A reference that reads no state of the resource (its id, name, type or API
+    /// version, a function on it, its use as parent or scope): an existing
+    /// resource referred to so is no dependency even in a 2.0 template.
+    fn record_weak_dep(&self, sym: Sym, idx: Option<&str>) -> R<()> {
+        self.record_dep_on(sym, idx, true)
+    }
+
+    fn record_dep_on(&self, sym: Sym, idx: Option<&str>, weak: bool) -> R<()> {
         if self.suppress_deps.get() > 0 {
             return Ok(());
         }
         match sym {
             Sym::Res(i) => {
                 let r = &self.resources[i];
+                if self.symbolic.get() && !(r.existing && weak) {
+                    let per_reference = r.looped.is_some() && names_one_element(idx);
+                    let entry = self.symbolic_dep(sym, idx.filter(|_| per_reference));
+                    self.deps.borrow_mut().push(Dep {
+                        symbol: r.symbol.clone(),
+                        entry,
+                        per_reference,
+                    });
+                    return Ok(());
+                }
                 if r.existing {
                     // Existing resources are not deployed: depend on what their id uses.
                     let cx = self.res_cx(r, idx)?;
@@ -1431,7 +1674,7 @@ impl<'a> Emitter<'a> {
                         self.scope_ref(Some(s), &cx)?;
                     }
                     if let Some(p) = r.parent {
-                        self.record_dep(Sym::Res(p), None)?;
+                        self.record_weak_dep(Sym::Res(p), None)?;
                     }
                     return Ok(());
                 }
@@ -1451,7 +1694,9 @@ impl<'a> Emitter<'a> {
                 let m = &self.modules[i];
                 let symbol = m.decl.name.clone().unwrap_or_default().0;
                 let per_reference = m.looped.is_some() && names_one_element(idx);
-                let entry = if m.looped.is_some() && !per_reference {
+                let entry = if self.symbolic.get() {
+                    self.symbolic_dep(sym, idx.filter(|_| per_reference))
+                } else if m.looped.is_some() && !per_reference {
                     symbol.clone()
                 } else {
                     format!("[{}]", self.module_id(i, idx)?)
@@ -1842,6 +2087,16 @@ impl<'a> Emitter<'a> {
                 namespace,
                 name,
                 args,
+            } if cx.in_function
+                && LOAD_FUNCTIONS.contains(&name.as_str())
+                && namespace.as_deref().is_none_or(|n| n == "sys") =>
+            {
+                Ok(escape_loaded(self.load_file(name, args, e.span)?))
+            }
+            ExprKind::Call {
+                namespace,
+                name,
+                args,
             } if name == "nameof" && namespace.as_deref().is_none_or(|n| n == "sys") => {
                 Ok(literal_string(&nameof(args, e.span)?))
             }
@@ -2067,14 +2322,20 @@ impl<'a> Emitter<'a> {
                 _ => unsupported(format!("The function call \".{name}()\" here"), e.span),
             },
             ExprKind::Member { base, name, safe } => {
-                if *safe {
-                    return unsupported("The safe-dereference operator \".?\"", e.span);
+                if *safe || is_safe_chain(base) {
+                    if self.symbol_ref(base, cx)?.is_some() {
+                        return unsupported("The safe-dereference operator on a resource", e.span);
+                    }
+                    return Ok(try_get(&self.ex(base, cx)?, &quote(name), *safe));
                 }
                 self.member(base, name, e.span, cx)
             }
             ExprKind::Index { base, index, safe } => {
-                if *safe {
-                    return unsupported("The safe-dereference operator \"[?\"", e.span);
+                if *safe || is_safe_chain(base) {
+                    if self.symbol_ref(base, cx)?.is_some() {
+                        return unsupported("The safe-dereference operator on a resource", e.span);
+                    }
+                    return Ok(try_get(&self.ex(base, cx)?, &self.ex(index, cx)?, *safe));
                 }
                 if let Some(key) = plain_string(index)
                     && self.symbol_ref(base, cx)?.is_some()
@@ -2206,6 +2467,9 @@ impl<'a> Emitter<'a> {
             );
         }
         self.record_dep(sym, idx)?;
+        if self.symbolic.get() {
+            return self.symbolic_full(i, idx);
+        }
         Ok(format!(
             "reference({}, {}, 'full')",
             self.resource_id(i, idx)?,
@@ -2250,7 +2514,11 @@ impl<'a> Emitter<'a> {
 
     fn member(&self, base: &Expr, name: &str, span: Span, cx: &Cx) -> R<String> {
         if let Some((sym, idx)) = self.symbol_ref(base, cx)? {
-            self.record_dep(sym, idx.as_deref())?;
+            if matches!(name, "id" | "name" | "type" | "apiVersion") {
+                self.record_weak_dep(sym, idx.as_deref())?;
+            } else {
+                self.record_dep(sym, idx.as_deref())?;
+            }
             return match sym {
                 Sym::Res(i) => {
                     let r = &self.resources[i];
@@ -2261,6 +2529,13 @@ impl<'a> Emitter<'a> {
                         }),
                         "type" => Ok(quote(&r.full_type)),
                         "apiVersion" => Ok(quote(&r.api_version)),
+                        "properties" if self.symbolic.get() => {
+                            Ok(self.symbolic_properties(sym, idx.as_deref()))
+                        }
+                        other if self.symbolic.get() => Ok(format!(
+                            "{}.{other}",
+                            self.symbolic_full(i, idx.as_deref())?
+                        )),
                         "properties" => Ok(format!(
                             "reference({}, {})",
                             self.resource_id(i, idx.as_deref())?,
@@ -2282,6 +2557,10 @@ impl<'a> Emitter<'a> {
                         };
                         self.with_deps_suppressed(|| self.ex(m.name_expr, &mcx))
                     }
+                    "outputs" if self.symbolic.get() => Ok(format!(
+                        "{}.outputs",
+                        self.symbolic_properties(sym, idx.as_deref())
+                    )),
                     "outputs" => Ok(format!(
                         "reference({}, {}).outputs",
                         self.module_id(i, idx.as_deref())?,
@@ -2322,9 +2601,14 @@ impl<'a> Emitter<'a> {
         args: &[Expr],
         cx: &Cx,
     ) -> R<String> {
-        self.record_dep(Sym::Res(i), idx)?;
+        self.record_weak_dep(Sym::Res(i), idx)?;
         let r = &self.resources[i];
-        let mut parts = vec![self.resource_id(i, idx)?, quote(&r.api_version)];
+        let target = if self.symbolic.get() {
+            self.symbolic_ref(Sym::Res(i), idx)
+        } else {
+            self.resource_id(i, idx)?
+        };
+        let mut parts = vec![target, quote(&r.api_version)];
         for a in args {
             parts.push(self.ex(a, cx)?);
         }
@@ -2359,6 +2643,9 @@ impl<'a> Emitter<'a> {
             "nameof" => return Ok(quote(&nameof(args, span)?)),
             n if LOAD_FUNCTIONS.contains(&n) => {
                 return match self.loaded.get(&span.start) {
+                    None if cx.in_function => Ok(value_to_expr(&escape_loaded(
+                        self.load_file(name, args, span)?,
+                    ))),
                     Some(k) => Ok(format!("variables('$fxv#{k}')")),
                     None if self.whole_loaded.contains_key(&span.start) => {
                         Ok(value_to_expr(&self.whole_loaded[&span.start]))
@@ -2372,6 +2659,13 @@ impl<'a> Emitter<'a> {
         for a in args {
             parts.push(self.ex(a, cx)?);
         }
+        if namespace.is_none() && self.is_user_function(name) {
+            return Ok(format!(
+                "{}.{name}({})",
+                user_functions::NAMESPACE,
+                parts.join(", ")
+            ));
+        }
         Ok(format!("{name}({})", parts.join(", ")))
     }
 
@@ -2384,6 +2678,10 @@ impl<'a> Emitter<'a> {
         let deps = self.collect_deps(
             || {
                 let cx = self.res_cx(r, None)?;
+                // Only a 2.0 template emits existing resources.
+                if r.existing {
+                    out.insert("existing".into(), json!(true));
+                }
                 out.insert("type".into(), json!(r.full_type));
                 out.insert("apiVersion".into(), json!(r.api_version));
                 // The declaration depends on what its own name refers to.
@@ -2423,6 +2721,17 @@ impl<'a> Emitter<'a> {
                             out.insert("scope".into(), json!("/"));
                         }
                         ScopeRef::Default => {}
+                        // An existing resource of another group or subscription.
+                        ScopeRef::ResourceGroup { sub, rg } if r.existing => {
+                            if let Some(sub) = sub {
+                                out.insert("subscriptionId".into(), expr_value_or_literal(&sub));
+                            }
+                            out.insert("resourceGroup".into(), expr_value_or_literal(&rg));
+                        }
+                        ScopeRef::Subscription(sub) if r.existing => {
+                            let sub = sub.unwrap_or_else(|| "subscription().subscriptionId".into());
+                            out.insert("subscriptionId".into(), expr_value_or_literal(&sub));
+                        }
                         _ => return unsupported("Deploying a resource to another scope", s.span),
                     }
                 }
@@ -2452,7 +2761,7 @@ impl<'a> Emitter<'a> {
                 out.extend(props);
                 if let Some(p) = r.parent {
                     let parent_idx = r.parent_index.map(|x| self.ex(x, &cx)).transpose()?;
-                    self.record_dep(Sym::Res(p), parent_idx.as_deref())?;
+                    self.record_weak_dep(Sym::Res(p), parent_idx.as_deref())?;
                 }
                 if let Some(d) = property(body, "dependsOn") {
                     self.explicit_deps(d, &cx)?;
@@ -2541,7 +2850,7 @@ impl<'a> Emitter<'a> {
             _ => None,
         };
         if let Some((kv, idx, args)) = vault {
-            self.record_dep(Sym::Res(kv), idx.as_deref())?;
+            self.record_weak_dep(Sym::Res(kv), idx.as_deref())?;
             let mut reference = Map::new();
             reference.insert(
                 "keyVault".into(),
@@ -2810,6 +3119,26 @@ fn expr_value_or_literal(expr: &str) -> Value {
         literal_string(&expr[1..expr.len() - 1])
     } else {
         expr_value(expr.to_string())
+    }
+}
+
+/// True when `e` ends in a safe access (`a.?b`, `a[?i]`, and accesses after one):
+/// ARM's `tryGet` takes the whole remaining path.
+fn is_safe_chain(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Member { base, safe, .. } | ExprKind::Index { base, safe, .. } => {
+            *safe || is_safe_chain(base)
+        }
+        _ => false,
+    }
+}
+
+/// `tryGet(base, key)` for a safe access; a further access on a safe chain
+/// extends the `tryGet` that `base` already is.
+fn try_get(base: &str, key: &str, starts_chain: bool) -> String {
+    match base.strip_suffix(')') {
+        Some(open) if !starts_chain && base.starts_with("tryGet(") => format!("{open}, {key})"),
+        _ => format!("tryGet({base}, {key})"),
     }
 }
 

@@ -8,13 +8,18 @@
 
 pub mod ast;
 mod check;
+mod config;
 pub mod diag;
 mod emit;
 mod functions;
+mod language_version;
 pub mod lexer;
 mod params;
 pub mod parser;
-mod types;
+mod recovery;
+pub mod registry;
+mod type_schema;
+pub mod types;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -97,13 +102,28 @@ pub trait ModuleResolver {
         self.resolve(from, relative)
             .map(|(name, text)| (name, text.into_bytes()))
     }
+
+    /// The compiled template (ARM JSON) of a restored registry module and where it
+    /// was found; `None` when no module cache holds it.
+    fn resolve_registry(&self, _reference: &registry::RegistryRef) -> Option<(String, String)> {
+        None
+    }
 }
 
-/// Resolves paths on the local file system.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FsResolver;
+/// Resolves paths on the local file system, and registry modules from a module
+/// cache laid out as the official compiler's (`~/.bicep`) when one is given.
+#[derive(Debug, Default, Clone)]
+pub struct FsResolver {
+    pub module_cache: Option<PathBuf>,
+}
 
 impl ModuleResolver for FsResolver {
+    fn resolve_registry(&self, reference: &registry::RegistryRef) -> Option<(String, String)> {
+        let path = registry::cached_template_path(self.module_cache.as_deref()?, reference);
+        let text = std::fs::read_to_string(&path).ok()?;
+        Some((path.to_string_lossy().into_owned(), text))
+    }
+
     fn resolve(&self, from: &str, relative: &str) -> Result<(String, String), String> {
         let base = Path::new(from).parent().unwrap_or(Path::new(""));
         let path: PathBuf = base.join(relative);
@@ -162,10 +182,19 @@ impl ModuleResolver for MapResolver {
 
 /// Compiles the Bicep file at `path`.
 pub fn compile_file(path: impl AsRef<Path>) -> Result<CompiledTemplate, Diagnostics> {
+    compile_file_with(path, &FsResolver::default())
+}
+
+/// Compiles the Bicep file at `path` with modules and loaded files from `resolver`
+/// (e.g. an [`FsResolver`] with a module cache).
+pub fn compile_file_with(
+    path: impl AsRef<Path>,
+    resolver: &dyn ModuleResolver,
+) -> Result<CompiledTemplate, Diagnostics> {
     let path = path.as_ref();
     let display = path.to_string_lossy().into_owned();
     let source = read_input(path, &display)?;
-    compile_source(&display, &source, &FsResolver)
+    compile_source(&display, &source, resolver)
 }
 
 fn read_input(path: &Path, display: &str) -> Result<String, Diagnostics> {
@@ -194,10 +223,18 @@ pub fn compile_source(
 
 /// Compiles the `.bicepparam` file at `path` into an ARM parameters file.
 pub fn compile_params_file(path: impl AsRef<Path>) -> Result<CompiledTemplate, Diagnostics> {
+    compile_params_file_with(path, &FsResolver::default())
+}
+
+/// Like [`compile_params_file`], with files from `resolver`.
+pub fn compile_params_file_with(
+    path: impl AsRef<Path>,
+    resolver: &dyn ModuleResolver,
+) -> Result<CompiledTemplate, Diagnostics> {
     let path = path.as_ref();
     let display = path.to_string_lossy().into_owned();
     let source = read_input(path, &display)?;
-    compile_params_source(&display, &source, &FsResolver)
+    compile_params_source(&display, &source, resolver)
 }
 
 /// Compiles in-memory `.bicepparam` content; its `using` template comes from `resolver`.
@@ -294,9 +331,14 @@ mod tests {
             "#/definitions/Pair"
         );
         assert_eq!(t.json["resources"], serde_json::json!({}));
-        let with_resource = format!("{main}resource r 'A.B/c@2020-01-01' = {{\n  name: 'x'\n}}\n");
-        let err = compile_source("main.bicep", &with_resource, &files(&[])).unwrap_err();
-        assert!(err.is_unsupported());
+        // Resources of a 2.0 template are named by their symbols.
+        let with_resource = format!(
+            "{main}resource r 'A.B/c@2020-01-01' = {{\n  name: 'x'\n}}\nresource e 'A.B/c@2020-01-01' existing = {{\n  name: 'y'\n}}\noutput o object = {{\n  a: r.properties\n  b: e.properties\n}}\n"
+        );
+        let t = compile_source("main.bicep", &with_resource, &files(&[])).unwrap();
+        assert_eq!(t.json["resources"]["r"]["type"], "A.B/c");
+        assert_eq!(t.json["resources"]["e"]["existing"], true);
+        assert_eq!(t.json["outputs"]["o"]["value"]["a"], "[reference('r')]");
     }
 
     #[test]
@@ -317,8 +359,8 @@ mod tests {
 
     #[test]
     fn unsupported_constructs_are_flagged_for_fallback() {
-        let err =
-            compile_source("main.bicep", "func f() string => 'a'\n", &files(&[])).unwrap_err();
+        let err = compile_source("main.bicep", "import * as x from 'x.bicep'\n", &files(&[]))
+            .unwrap_err();
         assert!(err.is_unsupported());
         assert_eq!(err.0[0].line, 1);
         let err = compile_source(
@@ -418,6 +460,72 @@ mod tests {
         )
         .unwrap_err();
         assert!(expr.is_unsupported());
+    }
+
+    #[test]
+    fn every_error_of_a_file_is_reported_in_one_run() {
+        let main =
+            "param a int = 'x'\nvar b = \nparam c bool = 1\nvar d = nope\noutput o string = b\n";
+        let err = compile_source("main.bicep", main, &files(&[])).unwrap_err();
+        let found: Vec<(usize, &str)> = err
+            .0
+            .iter()
+            .map(|d| (d.line, d.diagnostic.code.as_str()))
+            .collect();
+        // `b` did not parse, so `output o` refers to a declared name: no error there.
+        assert_eq!(found, [(2, "BCP009"), (4, "BCP057")]);
+        let semantic = compile_source(
+            "main.bicep",
+            "param a int = 'x'\nparam c bool = 1\nvar d = 1\n",
+            &files(&[]),
+        )
+        .unwrap_err();
+        let lines: Vec<usize> = semantic.0.iter().map(|d| d.line).collect();
+        assert_eq!(lines, [1, 2]);
+    }
+
+    /// Serves one restored registry module, as a module cache would.
+    struct OneCachedModule;
+
+    impl ModuleResolver for OneCachedModule {
+        fn resolve(&self, _: &str, relative: &str) -> Result<(String, String), String> {
+            Err(format!("no file {relative}"))
+        }
+
+        fn resolve_registry(&self, r: &registry::RegistryRef) -> Option<(String, String)> {
+            let template = r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0", "parameters": {"n": {"type": "string"}}, "resources": []}"#;
+            (r.repository == "infra/store").then(|| ("cache".to_string(), template.to_string()))
+        }
+    }
+
+    #[test]
+    fn registry_modules_come_from_the_module_cache_or_are_named_as_missing() {
+        let module = |path: &str| {
+            format!("module m '{path}' = {{\n  name: 'm'\n  params: {{\n    n: 'x'\n  }}\n}}\n")
+        };
+        let t = compile_source(
+            "main.bicep",
+            &module("br:contoso.azurecr.io/infra/store:v1"),
+            &OneCachedModule,
+        )
+        .unwrap();
+        assert_eq!(
+            t.json["resources"][0]["properties"]["template"]["parameters"]["n"]["type"],
+            "string"
+        );
+        let missing = compile_source(
+            "main.bicep",
+            &module("br:contoso.azurecr.io/infra/other:v1"),
+            &OneCachedModule,
+        )
+        .unwrap_err();
+        assert!(missing.is_unsupported());
+        assert!(
+            missing.0[0]
+                .diagnostic
+                .message
+                .contains("\"br:contoso.azurecr.io/infra/other:v1\" is not in the module cache")
+        );
     }
 
     #[test]

@@ -5,17 +5,43 @@
 
 use crate::ast::*;
 use crate::diag::{Diagnostic, Span};
-use crate::lexer::{Tok, Token, describe, lex};
+use crate::lexer::{Tok, Token, describe};
 
-/// Parses a whole Bicep file.
+/// Parses a whole Bicep file, stopping at the first error.
 pub fn parse(src: &str) -> Result<File, Diagnostic> {
-    let tokens = lex(src)?;
-    let mut p = Parser::new(tokens);
-    let file = p.file()?;
-    for d in &file.decls {
-        check_depth(d)?;
+    let (file, errors) = parse_recovering(src);
+    match errors.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(file),
     }
-    Ok(file)
+}
+
+/// Most errors reported for one file; past that the rest is noise.
+const MAX_ERRORS: usize = 100;
+
+/// Parses a whole Bicep file, reporting every lexical and syntax error (in source
+/// order) with the declarations that parsed. A declaration with an error is
+/// dropped, its name kept in [`File::unparsed_names`].
+pub fn parse_recovering(src: &str) -> (File, Vec<Diagnostic>) {
+    let (tokens, mut errors) = crate::recovery::lex_recovering(src, MAX_ERRORS);
+    let line_starts = crate::recovery::line_start_flags(src, &tokens);
+    let mut p = Parser::new(tokens);
+    let mut syntax_errors = Vec::new();
+    let mut file = p.file(&line_starts, &mut syntax_errors);
+    // A line with a lexical error was cut short: its syntax errors are noise.
+    let lexical_lines: Vec<usize> = errors.iter().map(|e| e.line_col(src).0).collect();
+    syntax_errors.retain(|e| !lexical_lines.contains(&e.line_col(src).0));
+    errors.extend(syntax_errors);
+    file.decls.retain(|d| match check_depth(d) {
+        Ok(()) => true,
+        Err(e) => {
+            errors.push(e);
+            false
+        }
+    });
+    errors.sort_by_key(|d| d.span.start);
+    errors.truncate(MAX_ERRORS);
+    (file, errors)
 }
 
 /// The symbol an `extension` declaration introduces: its `as` alias, else its name.
@@ -242,17 +268,32 @@ impl Parser {
         }
     }
 
-    fn file(&mut self) -> PResult<File> {
-        let mut decls = Vec::new();
+    /// Every declaration that parses; after an error, parsing resumes at the next
+    /// line that starts (in column 1) with a decorator or a keyword.
+    fn file(&mut self, line_starts: &[bool], errors: &mut Vec<Diagnostic>) -> File {
+        let mut file = File::default();
         loop {
             self.skip_nl();
-            if matches!(self.peek(), Tok::Eof) {
-                return Ok(File { decls });
+            if matches!(self.peek(), Tok::Eof) || errors.len() >= MAX_ERRORS {
+                return file;
             }
-            let decorators = self.decorators()?;
-            let decl = self.decl(decorators)?;
-            self.end_of_line()?;
-            decls.push(decl);
+            let start = self.pos;
+            let parsed = self.decorators().and_then(|decorators| {
+                let decl = self.decl(decorators)?;
+                self.end_of_line()?;
+                Ok(decl)
+            });
+            match parsed {
+                Ok(decl) => file.decls.push(decl),
+                Err(e) => {
+                    errors.push(e);
+                    file.unparsed_names
+                        .extend(crate::recovery::declared_name(&self.toks[start..]));
+                    self.pos = crate::recovery::next_declaration(&self.toks, line_starts, start);
+                    self.nl_free = vec![false];
+                    self.nesting = 0;
+                }
+            }
         }
     }
 
@@ -270,6 +311,15 @@ impl Parser {
             }
             out.push(e);
             self.end_of_line()?;
+        }
+        if let Some(last) = out.last()
+            && matches!(self.peek(), Tok::Eof | Tok::RBrace | Tok::RBrack)
+        {
+            return Err(Diagnostic::error(
+                "BCP147",
+                "Expected a declaration after the decorator.",
+                last.span,
+            ));
         }
         Ok(out)
     }
@@ -388,32 +438,34 @@ impl Parser {
                 }
                 DeclKind::Using(Some(path))
             }
-            // `func name(arg type, ...) returnType => body`: parsed so errors are found; the
-            // declaration itself is reported as unsupported later.
             "func" => {
                 name = Some(self.ident("a function identifier")?);
                 self.expect(&Tok::LParen, "the \"(\" character")?;
                 self.nl_free.push(true);
-                let args = (|| {
+                let params = (|| {
+                    let mut params = Vec::new();
                     if self.eat(&Tok::RParen) {
-                        return Ok(());
+                        return Ok(params);
                     }
                     loop {
-                        self.ident("a function argument identifier")?;
-                        self.type_expr()?;
+                        let (arg, _) = self.ident("a function argument identifier")?;
+                        params.push((arg, self.type_expr()?));
                         if self.eat(&Tok::Comma) {
                             continue;
                         }
                         self.expect(&Tok::RParen, "the \")\" character")?;
-                        return Ok(());
+                        return Ok(params);
                     }
                 })();
                 self.nl_free.pop();
-                args?;
-                self.type_expr()?;
+                let params = params?;
+                let output = self.type_expr()?;
                 self.expect(&Tok::Arrow, "the \"=>\" characters")?;
-                self.expr()?;
-                DeclKind::Func
+                DeclKind::Func {
+                    params,
+                    output,
+                    body: self.expr()?,
+                }
             }
             "import" | "extension" | "provider" | "using" | "test" => {
                 if kw == "test" {
@@ -457,13 +509,20 @@ impl Parser {
             let t = &self.toks[self.pos];
             match t.tok {
                 Tok::Eof => {
+                    // The file ends where the closing bracket was expected: on
+                    // its last line.
+                    let last_line = self.toks[..self.pos]
+                        .iter()
+                        .rev()
+                        .find(|t| matches!(t.tok, Tok::NewLine))
+                        .map_or(outer_open, |t| t.span);
                     return if depth == 0 {
                         Ok(())
                     } else {
                         Err(Diagnostic::error(
                             "BCP018",
                             "This bracket is not closed.",
-                            outer_open,
+                            last_line,
                         ))
                     };
                 }
@@ -483,6 +542,7 @@ impl Parser {
 
     /// The value of a resource or module: an object, `if (...) {...}` or a `for`.
     fn decl_body(&mut self) -> PResult<Expr> {
+        let after_assign = self.prev_span();
         // The body may start on the line after `=`.
         self.skip_nl();
         let start = self.span();
@@ -506,10 +566,11 @@ impl Parser {
             }
             Tok::LBrace => self.object(),
             Tok::LBrack => self.primary(0),
+            // A body missing from the end of the line is reported there.
             _ => Err(Diagnostic::error(
                 "BCP018",
                 "Expected the \"{\", \"[\" or \"if\" at this location.",
-                start,
+                Span::new(after_assign.end, after_assign.end),
             )),
         }
     }
@@ -607,6 +668,14 @@ impl Parser {
                         Tok::Comma => {
                             i += 1;
                             skip(&mut i, &self.toks);
+                            // `(a, , b) =>`: a lambda with a parameter missing.
+                            if matches!(self.toks[i].tok, Tok::Comma) {
+                                return Err(Diagnostic::error(
+                                    "BCP015",
+                                    "Expected a variable identifier at this location.",
+                                    self.toks[i].span,
+                                ));
+                            }
                         }
                         Tok::RParen => {}
                         _ => return Ok(None),
@@ -767,6 +836,12 @@ impl Parser {
                             ));
                         }
                         let safe = self.eat(&Tok::Question);
+                        if matches!(self.peek(), Tok::Caret) {
+                            return Err(Diagnostic::unsupported(
+                                "Indexing from the end (\"[^n]\")",
+                                self.span(),
+                            ));
+                        }
                         let idx = self.expr()?;
                         self.expect(&Tok::RBrack, "the \"]\" character")?;
                         Ok((safe, idx))
@@ -1195,13 +1270,21 @@ impl Parser {
                 }
                 Tok::LBrack => {
                     self.bump();
-                    while !matches!(self.peek(), Tok::RBrack | Tok::Eof) {
-                        self.bump();
-                    }
+                    let access = match self.bump().tok {
+                        Tok::Star => TypeAccess::Items,
+                        Tok::Int(n) => TypeAccess::Index(n.parse().unwrap_or(usize::MAX)),
+                        _ => {
+                            return Err(Diagnostic::error(
+                                "BCP390",
+                                "The array item type access operator requires \"*\" or an integer literal.",
+                                self.prev_span(),
+                            ));
+                        }
+                    };
                     let end = self.expect(&Tok::RBrack, "the \"]\" character")?;
                     t = TypeExpr {
                         span: t.span.to(end),
-                        kind: TypeKind::Access(Box::new(t)),
+                        kind: TypeKind::Access(Box::new(t), access),
                     };
                 }
                 Tok::Question => {
@@ -1215,7 +1298,7 @@ impl Parser {
                     let end = self.bump().span;
                     t = TypeExpr {
                         span: t.span.to(end),
-                        kind: TypeKind::Access(Box::new(t)),
+                        kind: TypeKind::NonNull(Box::new(t)),
                     };
                 }
                 Tok::Dot => {
@@ -1230,13 +1313,23 @@ impl Parser {
                             span: t.span.to(sp),
                             kind: TypeKind::Name(format!("{base}.{name}")),
                         },
-                        other => TypeExpr {
-                            span: t.span.to(sp),
-                            kind: TypeKind::Access(Box::new(TypeExpr {
-                                kind: other,
-                                span: t.span,
-                            })),
-                        },
+                        other => {
+                            let access = if name == "*" {
+                                TypeAccess::AdditionalProperties
+                            } else {
+                                TypeAccess::Property(name)
+                            };
+                            TypeExpr {
+                                span: t.span.to(sp),
+                                kind: TypeKind::Access(
+                                    Box::new(TypeExpr {
+                                        kind: other,
+                                        span: t.span,
+                                    }),
+                                    access,
+                                ),
+                            }
+                        }
                     };
                 }
                 _ => return Ok(t),
@@ -1335,8 +1428,12 @@ impl Parser {
                         if self.eat(&Tok::RBrack) {
                             break;
                         }
-                        let _ = self.decorators()?;
-                        items.push(self.type_expr()?);
+                        let decorators = self.decorators()?;
+                        items.push(ObjectTypeProperty {
+                            decorators,
+                            name: None,
+                            ty: self.type_expr()?,
+                        });
                         self.eat(&Tok::Comma);
                     }
                     Ok(TypeExpr {

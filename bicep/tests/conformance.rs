@@ -14,17 +14,13 @@
 //! annotated source line's text. Cases marked `partial` list only the errors of the
 //! part of the official file that was transcribed: a subset of the official lines.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::{corpus_dir, first_diff, strip_generator};
 use serde_json::Value;
-
-fn corpus_dir() -> PathBuf {
-    let shared = std::env::var_os("AZURE_DRIVER_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    shared.join("bicep-conformance")
-}
 
 fn case_dirs(root: &Path, depth: usize) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -44,54 +40,6 @@ fn case_dirs(root: &Path, depth: usize) -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-fn strip_generator(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            if let Some(Value::Object(meta)) = m.get_mut("metadata") {
-                meta.remove("_generator");
-                if meta.is_empty() {
-                    m.remove("metadata");
-                }
-            }
-            m.values_mut().for_each(strip_generator);
-        }
-        Value::Array(a) => a.iter_mut().for_each(strip_generator),
-        _ => {}
-    }
-}
-
-/// The first place where `got` and `want` differ, as a JSON path.
-fn first_diff(got: &Value, want: &Value, path: &str) -> Option<String> {
-    match (got, want) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, bv) in b {
-                match a.get(k) {
-                    Some(av) => {
-                        if let Some(d) = first_diff(av, bv, &format!("{path}.{k}")) {
-                            return Some(d);
-                        }
-                    }
-                    None => return Some(format!("{path}.{k} missing")),
-                }
-            }
-            a.keys()
-                .find(|k| !b.contains_key(*k))
-                .map(|k| format!("{path}.{k} unexpected"))
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            if a.len() != b.len() {
-                return Some(format!("{path} has {} items, want {}", a.len(), b.len()));
-            }
-            a.iter()
-                .zip(b)
-                .enumerate()
-                .find_map(|(i, (x, y))| first_diff(x, y, &format!("{path}[{i}]")))
-        }
-        _ if got == want => None,
-        _ => Some(format!("{path}: got {got}, want {want}")),
-    }
 }
 
 /// Why a valid case failed.

@@ -1,10 +1,12 @@
-//! `bicepc build FILE [--stdout | --outfile F]`: compiles Bicep to ARM JSON like `bicep build`;
-//! `bicepc build-params FILE.bicepparam [...]` writes the ARM parameters file.
+//! `bicepc build FILE [--stdout | --outfile F] [--module-cache DIR]`: compiles Bicep to ARM
+//! JSON like `bicep build`; `bicepc build-params FILE.bicepparam [...]` writes the ARM
+//! parameters file. Registry modules come only from the module cache `DIR` (the official
+//! compiler's layout, default `~/.bicep`, filled by `bicep restore`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: bicepc build <file.bicep> [--stdout | --outfile <file.json>]\n       bicepc build-params <file.bicepparam> [--stdout | --outfile <file.json>]";
+const USAGE: &str = "usage: bicepc build <file.bicep> [--stdout | --outfile <file.json>] [--module-cache <dir>]\n       bicepc build-params <file.bicepparam> [--stdout | --outfile <file.json>] [--module-cache <dir>]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -15,6 +17,7 @@ fn main() -> ExitCode {
     let mut input = None;
     let mut stdout = false;
     let mut outfile = None;
+    let mut resolver = bicep::FsResolver::default();
     let mut it = args.iter();
     let params = match it.next().map(String::as_str) {
         Some("build") => false,
@@ -34,6 +37,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             },
+            "--module-cache" => match it.next() {
+                Some(d) => resolver.module_cache = Some(PathBuf::from(d)),
+                None => {
+                    eprintln!("--module-cache needs a directory\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             s if s.starts_with("--") => {
                 eprintln!("unknown option {s}\n{USAGE}");
                 return ExitCode::from(2);
@@ -50,9 +60,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let compiled = if params {
-        bicep::compile_params_file(&input)
+        bicep::compile_params_file_with(&input, &resolver)
     } else {
-        bicep::compile_file(&input)
+        bicep::compile_file_with(&input, &resolver)
     };
     match compiled {
         Ok(t) => {

@@ -674,6 +674,44 @@ fn corpus_baselines_evaluate() {
     );
 }
 
+/// What `bicepc` makes of every valid baseline it compiles deploys as the official
+/// compiler's `main.json` does: both succeed, or both fail with the same error
+/// (some baselines exercise the language with values no deployment accepts, such
+/// as a boolean in a string output).
+#[test]
+fn compiled_baselines_deploy_like_the_official_output() {
+    let root = shared_dir().join("bicep-conformance/baselines/valid");
+    let official = cases(&root);
+    let mut deployed = 0;
+    let mut compiled = 0;
+    let mut differences = Vec::new();
+    for (case, expected) in &official {
+        let Ok(ours) = bicep::compile_file(root.join(case).join("main.bicep")) else {
+            println!("baselines {case}: not compiled");
+            continue;
+        };
+        compiled += 1;
+        let outcome = |template: &Value| {
+            let (ctx, options) = scope_for(template);
+            let params = parameters_for(template);
+            evaluate_with(template, &params, &ctx, &PreExisting, &options)
+                .map(|_| ())
+                .map_err(|e| format!("{} {}", e.code, e.message))
+        };
+        let (ours, theirs) = (outcome(&ours.json), outcome(expected));
+        println!("baselines {case}: {ours:?}");
+        if ours.is_ok() {
+            deployed += 1;
+        }
+        if ours != theirs {
+            differences.push(format!("{case}: ours {ours:?}, official {theirs:?}"));
+        }
+    }
+    println!("compiled baselines: {deployed} of {compiled} deployed");
+    assert!(compiled >= 30, "only {compiled} baselines compiled");
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
 /// Perturbing the samples (dropping keys, replacing values) must give errors or
 /// results, never panics.
 #[test]

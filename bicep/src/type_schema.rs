@@ -1,0 +1,568 @@
+//! ARM type schemas of Bicep type expressions: the `definitions` of a
+//! languageVersion 2.0 template and the types of its parameters and outputs.
+//!
+//! The rules follow the official compiler: a union of literals becomes
+//! `allowedValues` sorted by the literals' Bicep spelling; an array of such a union
+//! carries the `allowedValues` itself; `@discriminator` unions become a
+//! `discriminator` mapping (nested discriminated unions flattened into it); access
+//! into a user type (`T.prop`, `T.*`, `T[*]`, `T[0]`) becomes a JSON pointer `$ref`.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::ast::*;
+use crate::diag::{Diagnostic, Span};
+
+type R<T> = Result<T, Diagnostic>;
+
+const BUILTIN_TYPES: &[&str] = &["string", "int", "bool", "object", "array"];
+
+/// Schemas of the type expressions of one file.
+pub(crate) struct TypeSchemas<'a> {
+    /// User-defined types by name (local and imported).
+    declared: HashMap<String, &'a Decl>,
+    /// Decorator arguments as JSON values.
+    value: &'a dyn Fn(&Expr) -> R<Value>,
+}
+
+fn unsupported<T>(what: &str, span: Span) -> R<T> {
+    Err(Diagnostic::unsupported(what, span))
+}
+
+fn decorator_args<'e>(decorators: &'e [Expr], name: &str) -> Option<&'e [Expr]> {
+    decorators.iter().find_map(|d| match &d.kind {
+        ExprKind::Call {
+            namespace,
+            name: n,
+            args,
+        } if n == name && namespace.as_deref().is_none_or(|ns| ns == "sys") => {
+            Some(args.as_slice())
+        }
+        _ => None,
+    })
+}
+
+fn plain_string(e: &Expr) -> Option<&str> {
+    match &e.kind {
+        ExprKind::Str { pieces, holes } if holes.is_empty() => Some(&pieces[0]),
+        _ => None,
+    }
+}
+
+/// The JSON value of a literal type's expression (`'a'`, `-1`, `!true`, `null`).
+fn literal_expr(e: &Expr) -> Option<Value> {
+    match &e.kind {
+        ExprKind::Str { .. } => plain_string(e).map(|s| json!(s)),
+        ExprKind::Int(n) => n.parse::<i64>().ok().map(Value::from),
+        ExprKind::Bool(b) => Some(json!(b)),
+        ExprKind::Null => Some(Value::Null),
+        ExprKind::Paren(x) => literal_expr(x),
+        ExprKind::Unary { op, operand } => match (op, literal_expr(operand)?) {
+            (UnaryOp::Minus, Value::Number(n)) => n.as_i64().map(|n| json!(-n)),
+            (UnaryOp::Not, Value::Bool(b)) => Some(json!(!b)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// How the official compiler spells a literal type; union members sort by it.
+fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("'{s}'"),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(display).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{ {} }}",
+            m.iter()
+                .map(|(k, v)| format!("{k}: {}", display(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn json_type(v: &Value) -> Option<&'static str> {
+    Some(match v {
+        Value::String(_) => "string",
+        Value::Number(_) => "int",
+        Value::Bool(_) => "bool",
+        Value::Object(_) => "object",
+        Value::Array(_) => "array",
+        Value::Null => return None,
+    })
+}
+
+fn sorted_unique(mut values: Vec<Value>) -> Vec<Value> {
+    values.sort_by_key(display);
+    values.dedup();
+    values
+}
+
+fn merge(schema: &mut Value, key: &str, v: Value) {
+    if let Value::Object(m) = schema {
+        m.insert(key.to_string(), v);
+    }
+}
+
+impl<'a> TypeSchemas<'a> {
+    pub fn new(declared: HashMap<String, &'a Decl>, value: &'a dyn Fn(&Expr) -> R<Value>) -> Self {
+        TypeSchemas { declared, value }
+    }
+
+    /// True when `name` (as written, without `sys.`) is a user-defined type.
+    pub fn is_declared(&self, name: &str) -> bool {
+        self.declared.contains_key(name)
+    }
+
+    fn declared_type(&self, name: &str) -> Option<&'a TypeExpr> {
+        match &self.declared.get(name)?.kind {
+            DeclKind::Type(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The schema of a `type` declaration, for `definitions`.
+    pub fn definition(&self, d: &Decl, ty: &TypeExpr) -> R<Value> {
+        let mut schema = self.decorated(ty, &d.decorators)?;
+        if decorator_args(&d.decorators, "export").is_some() {
+            let meta = schema
+                .as_object_mut()
+                .map(|m| m.entry("metadata").or_insert_with(|| json!({})));
+            if let Some(Value::Object(meta)) = meta {
+                meta.insert("__bicep_export!".into(), json!(true));
+            }
+        }
+        Ok(schema)
+    }
+
+    /// The schema of `ty` with the modifiers its declaration's decorators add.
+    pub fn decorated(&self, ty: &TypeExpr, decorators: &[Expr]) -> R<Value> {
+        let base = match decorator_args(decorators, "discriminator") {
+            // On a reference the decorator changes nothing: the referenced type says it.
+            Some([prop]) if is_union(ty) => match plain_string(prop) {
+                Some(p) => self.discriminated(ty, p)?,
+                None => return unsupported("A computed discriminator", prop.span),
+            },
+            _ => self.schema(ty)?,
+        };
+        self.modifiers(base, decorators)
+    }
+
+    fn modifiers(&self, mut schema: Value, decorators: &[Expr]) -> R<Value> {
+        if decorator_args(decorators, "secure").is_some() {
+            let secure = match schema.get("type").and_then(Value::as_str) {
+                Some("string") => Some("securestring"),
+                Some("object") => Some("secureObject"),
+                _ => None,
+            };
+            if let Some(t) = secure {
+                merge(&mut schema, "type", json!(t));
+            }
+        }
+        if decorator_args(decorators, "sealed").is_some() {
+            merge(&mut schema, "additionalProperties", json!(false));
+        }
+        let mut meta = Map::new();
+        if let Some([m]) = decorator_args(decorators, "metadata")
+            && let Value::Object(m) = (self.value)(m)?
+        {
+            meta.extend(m);
+        }
+        for key in ["minLength", "maxLength", "minValue", "maxValue"] {
+            if let Some([a]) = decorator_args(decorators, key) {
+                merge(&mut schema, key, (self.value)(a)?);
+            }
+        }
+        if let Some([d]) = decorator_args(decorators, "description") {
+            meta.insert("description".into(), (self.value)(d)?);
+        }
+        if !meta.is_empty() {
+            let existing = schema
+                .as_object_mut()
+                .map(|m| m.entry("metadata").or_insert_with(|| json!({})));
+            if let Some(Value::Object(existing)) = existing {
+                existing.extend(meta);
+            }
+        }
+        Ok(schema)
+    }
+
+    /// The schema of a type expression.
+    pub fn schema(&self, ty: &TypeExpr) -> R<Value> {
+        match &ty.kind {
+            TypeKind::Name(n) => self.named(n, ty.span),
+            TypeKind::Literal(e) => match literal_expr(e) {
+                Some(v) => Ok(match json_type(&v) {
+                    Some(t) => json!({"type": t, "allowedValues": [v]}),
+                    None => json!({"allowedValues": [v]}),
+                }),
+                None => unsupported("This literal type", e.span),
+            },
+            TypeKind::Array(inner) => match self.syntactic_literals(inner) {
+                Some(values) => Ok(json!({"type": "array", "allowedValues": values})),
+                None => Ok(json!({"type": "array", "items": self.schema(inner)?})),
+            },
+            TypeKind::Nullable(inner) => {
+                let mut s = self.schema(inner)?;
+                merge(&mut s, "nullable", json!(true));
+                Ok(s)
+            }
+            TypeKind::NonNull(inner) => {
+                let mut s = self.schema(inner)?;
+                merge(&mut s, "nullable", json!(false));
+                Ok(s)
+            }
+            TypeKind::Union(_) => self.union(ty),
+            TypeKind::Object(props) => self.object(props),
+            TypeKind::Tuple(items) => {
+                let prefix = items
+                    .iter()
+                    .map(|i| self.decorated(&i.ty, &i.decorators))
+                    .collect::<R<Vec<_>>>()?;
+                Ok(json!({"type": "array", "prefixItems": prefix, "items": false}))
+            }
+            TypeKind::Access(..) => Ok(json!({"$ref": self.pointer(ty)?.0})),
+            TypeKind::Parameterized(name, _) => {
+                unsupported(&format!("The type \"{name}<...>\""), ty.span)
+            }
+        }
+    }
+
+    fn named(&self, n: &str, span: Span) -> R<Value> {
+        if let Some(builtin) = n.strip_prefix("sys.") {
+            return builtin_schema(builtin, span);
+        }
+        if n.contains('.') {
+            return Ok(json!({"$ref": self.name_pointer(n, span)?.0}));
+        }
+        if self.is_declared(n) {
+            return Ok(json!({"$ref": format!("#/definitions/{n}")}));
+        }
+        builtin_schema(n, span)
+    }
+
+    fn object(&self, props: &[ObjectTypeProperty]) -> R<Value> {
+        let mut properties = Map::new();
+        let mut out = Map::new();
+        out.insert("type".into(), json!("object"));
+        for p in props {
+            let schema = self.decorated(&p.ty, &p.decorators)?;
+            match &p.name {
+                Some(name) => {
+                    properties.insert(name.clone(), schema);
+                }
+                None => {
+                    out.insert("additionalProperties".into(), schema);
+                }
+            }
+        }
+        out.insert("properties".into(), Value::Object(properties));
+        Ok(Value::Object(out))
+    }
+
+    /// A union of literals: the members' type and their sorted values; `null`
+    /// among them makes the type nullable.
+    fn union(&self, ty: &TypeExpr) -> R<Value> {
+        let Some(values) = self.literals(ty) else {
+            return unsupported("A union of types that are not literals", ty.span);
+        };
+        let nullable = values.iter().any(Value::is_null);
+        let values: Vec<Value> = values.into_iter().filter(|v| !v.is_null()).collect();
+        let mut out = Map::new();
+        if let Some(t) = values.first().and_then(json_type) {
+            out.insert("type".into(), json!(t));
+        }
+        out.insert("allowedValues".into(), Value::Array(values));
+        if nullable {
+            out.insert("nullable".into(), json!(true));
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// Allowed values of an array's item type written as literals or a union.
+    fn syntactic_literals(&self, ty: &TypeExpr) -> Option<Vec<Value>> {
+        match &ty.kind {
+            TypeKind::Literal(_)
+            | TypeKind::Union(_)
+            | TypeKind::Object(_)
+            | TypeKind::Tuple(_) => self.literals(ty),
+            _ => None,
+        }
+    }
+
+    /// Every value a literal type (or union of them, through aliases) allows.
+    fn literals(&self, ty: &TypeExpr) -> Option<Vec<Value>> {
+        let values = match &ty.kind {
+            TypeKind::Literal(e) => vec![literal_expr(e)?],
+            TypeKind::Union(members) => {
+                let mut all = Vec::new();
+                for m in members {
+                    all.extend(self.literals(m)?);
+                }
+                all
+            }
+            TypeKind::Name(n) if !n.contains('.') => self.literals(self.declared_type(n)?)?,
+            TypeKind::Object(props) => {
+                let mut m = Map::new();
+                for p in props {
+                    let [v] = self.literals(&p.ty)?.try_into().ok()?;
+                    if !p.decorators.is_empty() {
+                        return None;
+                    }
+                    m.insert(p.name.clone()?, v);
+                }
+                vec![Value::Object(m)]
+            }
+            TypeKind::Tuple(items) => {
+                let mut a = Vec::new();
+                for i in items {
+                    let [v] = self.literals(&i.ty)?.try_into().ok()?;
+                    a.push(v);
+                }
+                vec![Value::Array(a)]
+            }
+            _ => return None,
+        };
+        Some(sorted_unique(values))
+    }
+
+    /// `@discriminator(prop)` on a union: each member object keyed by its literal
+    /// `prop` value; members that are discriminated unions themselves are flattened.
+    fn discriminated(&self, ty: &TypeExpr, prop: &str) -> R<Value> {
+        let (inner, nullable) = match &ty.kind {
+            TypeKind::Nullable(x) => (&**x, Some(true)),
+            TypeKind::NonNull(x) => (&**x, Some(false)),
+            _ => (ty, None),
+        };
+        let mut mapping = Map::new();
+        self.mapping_entries(inner, prop, &mut mapping)?;
+        let mut out = json!({
+            "type": "object",
+            "discriminator": {"propertyName": prop, "mapping": mapping},
+        });
+        if let Some(n) = nullable {
+            merge(&mut out, "nullable", json!(n));
+        }
+        Ok(out)
+    }
+
+    fn mapping_entries(&self, ty: &TypeExpr, prop: &str, out: &mut Map<String, Value>) -> R<()> {
+        match &ty.kind {
+            TypeKind::Union(members) => {
+                for m in members {
+                    self.mapping_entries(m, prop, out)?;
+                }
+                Ok(())
+            }
+            TypeKind::Name(n) if self.is_declared(n) => {
+                let decl = self.declared[n.as_str()];
+                let DeclKind::Type(decl_ty) = &decl.kind else {
+                    return unsupported("This discriminated union member", ty.span);
+                };
+                if decorator_args(&decl.decorators, "discriminator").is_some()
+                    || matches!(decl_ty.kind, TypeKind::Union(_))
+                {
+                    return self.mapping_entries(decl_ty, prop, out);
+                }
+                let key = self.discriminator_value(decl_ty, prop, ty.span)?;
+                out.insert(key, json!({"$ref": format!("#/definitions/{n}")}));
+                Ok(())
+            }
+            TypeKind::Object(_) => {
+                let key = self.discriminator_value(ty, prop, ty.span)?;
+                out.insert(key, self.schema(ty)?);
+                Ok(())
+            }
+            _ => unsupported("This discriminated union member", ty.span),
+        }
+    }
+
+    fn discriminator_value(&self, ty: &TypeExpr, prop: &str, span: Span) -> R<String> {
+        let found = match &ty.kind {
+            TypeKind::Object(props) => props
+                .iter()
+                .find(|p| p.name.as_deref() == Some(prop))
+                .and_then(|p| match &p.ty.kind {
+                    TypeKind::Literal(e) => plain_string(e).map(str::to_string),
+                    _ => None,
+                }),
+            TypeKind::Name(n) if self.is_declared(n) => {
+                return self.discriminator_value(self.declared_type(n).unwrap_or(ty), prop, span);
+            }
+            _ => None,
+        };
+        found.ok_or_else(|| {
+            Diagnostic::error(
+                "BCP364",
+                format!(
+                    "The property \"{prop}\" must be a required string literal on all union member types."
+                ),
+                span,
+            )
+        })
+    }
+
+    /// The JSON pointer into `definitions` an access type names, and the type there.
+    fn pointer(&self, ty: &'a TypeExpr) -> R<(String, &'a TypeExpr)> {
+        match &ty.kind {
+            TypeKind::Name(n) => self.name_pointer(n, ty.span),
+            TypeKind::Access(base, access) => {
+                let (ptr, target) = self.pointer(base)?;
+                self.step(ptr, target, access, ty.span)
+            }
+            _ => unsupported("Accessing into this type", ty.span),
+        }
+    }
+
+    fn name_pointer(&self, dotted: &str, span: Span) -> R<(String, &'a TypeExpr)> {
+        let mut parts = dotted.split('.');
+        let root = parts.next().unwrap_or_default();
+        let Some(mut target) = self.declared_type(root) else {
+            return unsupported(&format!("The type \"{dotted}\""), span);
+        };
+        let mut ptr = format!("#/definitions/{root}");
+        for part in parts {
+            let access = if part == "*" {
+                TypeAccess::AdditionalProperties
+            } else {
+                TypeAccess::Property(part.to_string())
+            };
+            (ptr, target) = self.step(ptr, target, &access, span)?;
+        }
+        Ok((ptr, target))
+    }
+
+    /// One access step, following aliases to the type that holds the member.
+    fn step(
+        &self,
+        mut ptr: String,
+        mut target: &'a TypeExpr,
+        access: &TypeAccess,
+        span: Span,
+    ) -> R<(String, &'a TypeExpr)> {
+        for _ in 0..64 {
+            let found = match (&target.kind, access) {
+                (TypeKind::Object(props), TypeAccess::Property(p)) => props
+                    .iter()
+                    .find(|x| x.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(p)))
+                    .map(|x| (format!("{ptr}/properties/{p}"), &x.ty)),
+                (TypeKind::Object(props), TypeAccess::AdditionalProperties) => props
+                    .iter()
+                    .find(|x| x.name.is_none())
+                    .map(|x| (format!("{ptr}/additionalProperties"), &x.ty)),
+                (TypeKind::Array(item), TypeAccess::Items) => {
+                    Some((format!("{ptr}/items"), &**item))
+                }
+                (TypeKind::Tuple(items), TypeAccess::Index(i)) => items
+                    .get(*i)
+                    .map(|x| (format!("{ptr}/prefixItems/{i}"), &x.ty)),
+                (TypeKind::Name(n), _) if !n.contains('.') && self.is_declared(n) => {
+                    ptr = format!("#/definitions/{n}");
+                    target = self.declared_type(n).unwrap_or(target);
+                    continue;
+                }
+                _ => None,
+            };
+            return found.ok_or_else(|| Diagnostic::unsupported("This type access", span));
+        }
+        unsupported("This type access", span)
+    }
+}
+
+/// A union, possibly nullable or non-null.
+fn is_union(ty: &TypeExpr) -> bool {
+    match &ty.kind {
+        TypeKind::Union(_) => true,
+        TypeKind::Nullable(inner) | TypeKind::NonNull(inner) => is_union(inner),
+        _ => false,
+    }
+}
+
+fn builtin_schema(n: &str, span: Span) -> R<Value> {
+    match n {
+        "any" => Ok(json!({})),
+        n if BUILTIN_TYPES.contains(&n) => Ok(json!({"type": n})),
+        _ => Err(Diagnostic::error(
+            "BCP302",
+            format!(
+                "The name \"{n}\" is not a valid type. Please specify one of the following types: \"array\", \"bool\", \"int\", \"object\", \"string\"."
+            ),
+            span,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::parse;
+
+    fn definitions(src: &str) -> Value {
+        let file = parse(src).unwrap();
+        let declared = file
+            .decls
+            .iter()
+            .filter(|d| matches!(d.kind, DeclKind::Type(_)))
+            .filter_map(|d| d.name.as_ref().map(|(n, _)| (n.clone(), d)))
+            .collect();
+        let value = |e: &Expr| literal_expr(e).ok_or_else(|| Diagnostic::unsupported("x", e.span));
+        let schemas = TypeSchemas::new(declared, &value);
+        let mut out = Map::new();
+        for d in &file.decls {
+            if let (DeclKind::Type(t), Some((n, _))) = (&d.kind, &d.name) {
+                out.insert(n.clone(), schemas.definition(d, t).unwrap());
+            }
+        }
+        Value::Object(out)
+    }
+
+    #[test]
+    fn unions_of_literals_sort_by_their_bicep_spelling() {
+        let d = definitions(
+            "type u = 'pop' | 'crackle'\ntype m = ('b' | 10 | -10 | true | null | 'a')[]\ntype n = 'x' | null\n",
+        );
+        assert_eq!(
+            d["u"],
+            json!({"type": "string", "allowedValues": ["crackle", "pop"]})
+        );
+        assert_eq!(
+            d["m"],
+            json!({"type": "array", "allowedValues": ["a", "b", -10, 10, null, true]})
+        );
+        assert_eq!(
+            d["n"],
+            json!({"type": "string", "allowedValues": ["x"], "nullable": true})
+        );
+    }
+
+    #[test]
+    fn access_types_point_into_definitions() {
+        let d = definitions(
+            "type o = {\n  p: {\n    q: int\n  }\n  *: string\n}\ntype a = o.p.q\ntype b = o.*\ntype t = [string, int]\ntype c = t[1]\ntype arr = int[]\ntype e = arr[*]\n",
+        );
+        assert_eq!(d["a"]["$ref"], "#/definitions/o/properties/p/properties/q");
+        assert_eq!(d["b"]["$ref"], "#/definitions/o/additionalProperties");
+        assert_eq!(d["c"]["$ref"], "#/definitions/t/prefixItems/1");
+        assert_eq!(d["e"]["$ref"], "#/definitions/arr/items");
+    }
+
+    #[test]
+    fn discriminated_unions_map_each_member_by_its_tag() {
+        let d = definitions(
+            "type a = {\n  kind: 'a'\n}\n@discriminator('kind')\ntype u = a | { kind: 'b' }\n@discriminator('kind')\ntype v = (u | { kind: 'c' })?\n",
+        );
+        let mapping = &d["v"]["discriminator"]["mapping"];
+        assert_eq!(mapping["a"], json!({"$ref": "#/definitions/a"}));
+        assert_eq!(
+            mapping["b"]["properties"]["kind"]["allowedValues"],
+            json!(["b"])
+        );
+        assert_eq!(mapping["c"]["type"], "object");
+        assert_eq!(d["v"]["nullable"], true);
+    }
+}
