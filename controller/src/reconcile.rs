@@ -249,6 +249,14 @@ async fn run_apply(
         ctx.metrics.action(action_label(&action));
         action = match action {
             Action::StartDeployment => {
+                // Refused before the first ARM write, not after the deployment ran.
+                if let Some(secret) = &object.spec.outputs_secret_ref {
+                    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+                    status::outputs_secret_access(
+                        secrets.get_opt(&secret.name).await?.as_ref(),
+                        &uid,
+                    )?;
+                }
                 let group = match (&request.ensure_resource_group, &request.target.scope) {
                     (
                         Some(location),

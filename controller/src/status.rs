@@ -10,7 +10,7 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Resource, ResourceExt,
-    api::{Patch, PatchParams},
+    api::{Patch, PatchParams, PostParams},
 };
 use serde_json::{Value, json};
 
@@ -266,34 +266,97 @@ pub async fn apply(
     Ok(())
 }
 
-/// Writes the outputs Secret, owned by the object so that it is garbage collected with it.
+/// Label the operator puts on the outputs Secrets it creates; a Secret created by someone
+/// else receives outputs only when it carries this label too.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+
+/// How the outputs of an object may reach the Secret its `outputsSecretRef` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputsSecret {
+    /// No such Secret: create it, owned by the object (deleted with it).
+    Create,
+    /// The operator's own Secret for this object.
+    UpdateOwned,
+    /// A Secret someone else made and labelled for the operator: data only, never an
+    /// ownerReference (deleting the object must not delete it).
+    UpdateLabelled,
+}
+
+/// Decides whether `object_uid`'s outputs may be written into `existing`: never into a
+/// Secret the operator did not create that lacks its label, nor into another object's.
+pub fn outputs_secret_access(existing: Option<&Secret>, object_uid: &str) -> Result<OutputsSecret> {
+    let Some(secret) = existing else {
+        return Ok(OutputsSecret::Create);
+    };
+    let owners = secret
+        .metadata
+        .owner_references
+        .as_deref()
+        .unwrap_or_default();
+    if owners.iter().any(|owner| owner.uid == object_uid) {
+        return Ok(OutputsSecret::UpdateOwned);
+    }
+    let labelled = secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get(MANAGED_BY_LABEL))
+        .is_some_and(|manager| manager == FIELD_MANAGER);
+    let owned_by_other_object = owners
+        .iter()
+        .any(|owner| owner.kind == AzureResource::kind(&()));
+    if labelled && !owned_by_other_object {
+        return Ok(OutputsSecret::UpdateLabelled);
+    }
+    Err(Error::InvalidSpec(format!(
+        "outputsSecretRef names Secret {} which the operator did not create for this object; label it {MANAGED_BY_LABEL}={FIELD_MANAGER} to receive outputs, or name another Secret",
+        secret.metadata.name.as_deref().unwrap_or_default()
+    )))
+}
+
+/// Writes the outputs Secret: created owned by the object (garbage collected with it), or
+/// updated when [`outputs_secret_access`] allows it.
 pub async fn apply_outputs_secret(
     secrets: &Api<Secret>,
     object: &AzureResource,
     name: &str,
     outputs: &[Output],
 ) -> Result<()> {
-    let owner = object
-        .controller_owner_ref(&())
+    let uid = object
+        .uid()
         .ok_or_else(|| Error::InvalidSpec("object has no uid".into()))?;
-    let patch = json!({
+    let access = outputs_secret_access(secrets.get_opt(name).await?.as_ref(), &uid)?;
+    let mut metadata = json!({
+        "name": name,
+        "labels": {MANAGED_BY_LABEL: FIELD_MANAGER},
+    });
+    if access != OutputsSecret::UpdateLabelled {
+        metadata["ownerReferences"] = json!([object.controller_owner_ref(&())]);
+    }
+    let secret = json!({
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {
-            "name": name,
-            "ownerReferences": [owner],
-            "labels": {"app.kubernetes.io/managed-by": FIELD_MANAGER},
-        },
+        "metadata": metadata,
         "type": "Opaque",
         "stringData": secret_outputs(outputs),
     });
-    secrets
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+    match access {
+        // Create, not apply: a Secret made by someone else in the meantime is not taken over.
+        OutputsSecret::Create => {
+            let secret: Secret = serde_json::from_value(secret)
+                .map_err(|err| Error::InvalidSpec(format!("outputs Secret: {err}")))?;
+            secrets.create(&PostParams::default(), &secret).await?;
+        }
+        OutputsSecret::UpdateOwned | OutputsSecret::UpdateLabelled => {
+            secrets
+                .patch(
+                    name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&secret),
+                )
+                .await?;
+        }
+    }
     Ok(())
 }
 
@@ -449,5 +512,65 @@ mod tests {
         let text = "é".repeat(3000);
         let t = truncate(&text, 4095);
         assert!(t.len() <= 4095 + "…".len());
+    }
+
+    #[test]
+    fn outputs_go_only_into_secrets_the_operator_made_or_that_carry_its_label() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+        let secret = |owner: Option<(&str, &str)>, label: Option<&str>| Secret {
+            metadata: ObjectMeta {
+                name: Some("db".into()),
+                owner_references: owner.map(|(kind, uid)| {
+                    vec![OwnerReference {
+                        api_version: "x/v1".into(),
+                        kind: kind.into(),
+                        name: "o".into(),
+                        uid: uid.into(),
+                        ..OwnerReference::default()
+                    }]
+                }),
+                labels: label.map(|manager| {
+                    BTreeMap::from([(MANAGED_BY_LABEL.to_string(), manager.to_string())])
+                }),
+                ..ObjectMeta::default()
+            },
+            ..Secret::default()
+        };
+        assert_eq!(
+            outputs_secret_access(None, "u1").unwrap(),
+            OutputsSecret::Create
+        );
+        assert_eq!(
+            outputs_secret_access(
+                Some(&secret(Some(("AzureResource", "u1")), Some(FIELD_MANAGER))),
+                "u1"
+            )
+            .unwrap(),
+            OutputsSecret::UpdateOwned
+        );
+        assert_eq!(
+            outputs_secret_access(Some(&secret(None, Some(FIELD_MANAGER))), "u1").unwrap(),
+            OutputsSecret::UpdateLabelled
+        );
+        assert_eq!(
+            outputs_secret_access(
+                Some(&secret(Some(("Deployment", "d1")), Some(FIELD_MANAGER))),
+                "u1"
+            )
+            .unwrap(),
+            OutputsSecret::UpdateLabelled
+        );
+        for foreign in [
+            secret(None, None),
+            secret(None, Some("helm")),
+            secret(Some(("AzureResource", "u2")), Some(FIELD_MANAGER)),
+        ] {
+            let err = outputs_secret_access(Some(&foreign), "u1").unwrap_err();
+            assert!(
+                err.to_string().contains("did not create for this object"),
+                "{err}"
+            );
+            assert!(!err.is_retryable());
+        }
     }
 }

@@ -199,6 +199,8 @@ fn service_autoscaler_route_and_fixed_uid_options_render() {
         "--api-versions",
         "route.openshift.io/v1/Route",
         "--set",
+        "route.enabled=true",
+        "--set",
         "service.type=NodePort",
         "--set",
         "app.autoscaler.enabled=true",
@@ -268,6 +270,109 @@ fn service_autoscaler_route_and_fixed_uid_options_render() {
     let objects = documents(&hpa_120);
     let hpa = find(&objects, "HorizontalPodAutoscaler", "azure-driver");
     assert_eq!(hpa["apiVersion"], "autoscaling/v2beta2");
+}
+
+#[test]
+fn defaults_admit_only_the_orchestrator_and_watch_the_release_namespace() {
+    let chart = chart();
+    let template = |extra: &[&str]| {
+        let mut args = vec![
+            "template",
+            "azure-driver",
+            chart.to_str().unwrap(),
+            "-n",
+            "lm",
+            "--kube-version",
+            "1.33.0",
+            "--api-versions",
+            "route.openshift.io/v1/Route",
+        ];
+        args.extend_from_slice(extra);
+        documents(&run(helm(&args)))
+    };
+    let objects = template(&[
+        "--set",
+        "azure.credentials.existingSecret=operator-credentials",
+    ]);
+    assert!(objects.iter().all(|o| o["kind"] != "Route"));
+    assert!(objects.iter().all(|o| o["kind"] != "PodDisruptionBudget"));
+    let policy = find(&objects, "NetworkPolicy", "azure-driver");
+    assert_eq!(
+        policy["spec"]["policyTypes"],
+        serde_yaml::from_str::<Value>("[Ingress]").unwrap()
+    );
+    let rule = &policy["spec"]["ingress"][0];
+    assert_eq!(rule["ports"][0]["port"], "driver-api");
+    assert_eq!(
+        rule["from"],
+        serde_yaml::from_str::<Value>("[{podSelector: {}}]").unwrap(),
+        "only pods of the release namespace"
+    );
+    let shim = find(&objects, "Deployment", "azure-driver");
+    let container = &shim["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(env(container, "AZURE_DRIVER_OPERATOR_IDENTITY"), None);
+    let controller = find(&objects, "Deployment", "azure-driver-controller");
+    assert_eq!(
+        env(
+            &controller["spec"]["template"]["spec"]["containers"][0],
+            "WATCH_NAMESPACES"
+        ),
+        Some("lm")
+    );
+    assert!(objects.iter().all(|o| o["kind"] != "ClusterRoleBinding"
+        || o["metadata"]["name"] != "lm-azure-driver-controller"));
+
+    let objects = template(&[
+        "--set",
+        "networkPolicy.orchestrator.namespace=cp4na",
+        "--set",
+        "networkPolicy.orchestrator.podLabels.app=brent",
+        "--set",
+        "networkPolicy.egress.enabled=true",
+        "--set",
+        "app.replicas=2",
+        "--set",
+        "controller.replicas=2",
+        "--set",
+        "controller.watchAllNamespaces=true",
+        "--set",
+        "azure.credentials.existingSecret=operator-credentials",
+        "--set",
+        "azure.shimUsesOperatorIdentity=true",
+    ]);
+    let policy = find(&objects, "NetworkPolicy", "azure-driver");
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"],
+        serde_yaml::from_str::<Value>(
+            "[{podSelector: {matchLabels: {app: brent}}, namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: cp4na}}}]"
+        )
+        .unwrap()
+    );
+    assert_eq!(
+        policy["spec"]["policyTypes"],
+        serde_yaml::from_str::<Value>("[Ingress, Egress]").unwrap()
+    );
+    assert_eq!(policy["spec"]["egress"][0]["ports"][1]["protocol"], "UDP");
+    for name in ["azure-driver", "azure-driver-controller"] {
+        let budget = find(&objects, "PodDisruptionBudget", name);
+        assert_eq!(budget["apiVersion"], "policy/v1");
+        assert_eq!(budget["spec"]["maxUnavailable"], 1);
+    }
+    let shim = find(&objects, "Deployment", "azure-driver");
+    let container = &shim["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        env(container, "AZURE_DRIVER_OPERATOR_IDENTITY"),
+        Some("true")
+    );
+    let controller = find(&objects, "Deployment", "azure-driver-controller");
+    assert_eq!(
+        env(
+            &controller["spec"]["template"]["spec"]["containers"][0],
+            "WATCH_NAMESPACES"
+        ),
+        Some("")
+    );
+    find(&objects, "ClusterRoleBinding", "lm-azure-driver-controller");
 }
 
 #[test]

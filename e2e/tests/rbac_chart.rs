@@ -172,7 +172,7 @@ async fn service_accounts_have_exactly_the_listed_permissions() {
 }
 
 #[tokio::test]
-async fn cluster_wide_controller_reconciles_in_every_namespace_only() {
+async fn by_default_the_controller_reconciles_in_the_release_namespace_only() {
     let control_plane = ControlPlane::shared().await;
     let release = TestNamespace::create(control_plane).await;
     let other = TestNamespace::create(control_plane).await;
@@ -180,6 +180,29 @@ async fn cluster_wide_controller_reconciles_in_every_namespace_only() {
         control_plane,
         release.name(),
         &["controller.leaderElection.enabled=false".into()],
+    );
+    let (controller, _) = control_plane
+        .service_account_access(release.name(), "azure-driver-controller")
+        .await
+        .unwrap();
+    let mut in_release = expected(&RECONCILE);
+    in_release.extend(expected(&[CRD_READ]));
+    assert_eq!(can_i_list(&controller, release.name()), in_release);
+    assert_eq!(can_i_list(&controller, other.name()), expected(&[CRD_READ]));
+}
+
+#[tokio::test]
+async fn cluster_wide_controller_reconciles_in_every_namespace_only() {
+    let control_plane = ControlPlane::shared().await;
+    let release = TestNamespace::create(control_plane).await;
+    let other = TestNamespace::create(control_plane).await;
+    helm_install(
+        control_plane,
+        release.name(),
+        &[
+            "controller.leaderElection.enabled=false".into(),
+            "controller.watchAllNamespaces=true".into(),
+        ],
     );
     let (controller, _) = control_plane
         .service_account_access(release.name(), "azure-driver-controller")

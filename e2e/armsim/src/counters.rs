@@ -18,6 +18,10 @@ pub struct Counters {
     pub throttled: u64,
     /// Injected request faults (5xx and dropped connections; throttles count in `throttled`).
     pub faults: u64,
+    /// Authenticated ARM requests by the client id of their token, then by
+    /// `"METHOD route subscription"` (`-` without one): who did what where.
+    #[serde(default)]
+    pub by_client: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -37,6 +41,29 @@ impl Counters {
 
     pub fn total(&self) -> u64 {
         self.by_route.values().sum()
+    }
+
+    /// Requests made with `client_id`'s tokens, by `"METHOD route subscription"`.
+    pub fn client(&self, client_id: &str) -> BTreeMap<String, u64> {
+        self.by_client.get(client_id).cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn record_caller(
+        &mut self,
+        client_id: &str,
+        route_key: &str,
+        subscription: Option<&str>,
+    ) {
+        let key = format!(
+            "{route_key} {}",
+            subscription.map_or_else(|| "-".to_owned(), str::to_ascii_lowercase)
+        );
+        *self
+            .by_client
+            .entry(client_id.to_owned())
+            .or_default()
+            .entry(key)
+            .or_default() += 1;
     }
 
     pub(crate) fn record(

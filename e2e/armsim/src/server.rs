@@ -245,6 +245,9 @@ async fn arm(
         Ok(caller) => caller,
         Err(error) => return Outcome::Reply(error_reply(&error)),
     };
+    shared
+        .counters()
+        .record_caller(&caller.client_id, &route_key, subscription.as_deref());
     if query.get("api-version").is_none_or(|v| v.is_empty()) {
         return Outcome::Reply(error_reply(&ArmError::bad_request(
             "MissingApiVersionParameter",

@@ -77,11 +77,10 @@ server-side apply (Helm 4) rejects numbers where the schema says quantity.
 
 {{/* Namespaces the controller watches; empty means all. The release namespace is always among them. */}}
 {{- define "azure-driver.watchNamespaces" -}}
+{{- if not .Values.controller.watchAllNamespaces -}}
 {{- $namespaces := .Values.controller.watchNamespaces | default list -}}
-{{- if $namespaces -}}
-{{- $namespaces = append $namespaces .Release.Namespace | uniq -}}
+{{- join "," (append $namespaces .Release.Namespace | uniq) -}}
 {{- end -}}
-{{- join "," $namespaces -}}
 {{- end -}}
 
 {{/* Secret holding the operator's service principal, if any. */}}
@@ -143,8 +142,27 @@ capabilities:
 {{- end }}
 {{- end -}}
 
+{{/* Objects made by the shim may fall back to the operator identity only when the values say so. */}}
 {{- define "azure-driver.operatorIdentity" -}}
-{{- if or .Values.azure.workloadIdentity.enabled (include "azure-driver.credentialsSecret" .) -}}
+{{- if and .Values.azure.shimUsesOperatorIdentity (or .Values.azure.workloadIdentity.enabled (include "azure-driver.credentialsSecret" .)) -}}
 true
 {{- end -}}
+{{- end -}}
+
+{{/* The one egress rule of both NetworkPolicies: networkPolicy.egress ports (TCP, and UDP for DNS) to its peers. */}}
+{{- define "azure-driver.egressRule" -}}
+{{- $egress := .Values.networkPolicy.egress -}}
+- ports:
+    {{- range $port := $egress.ports }}
+    - port: {{ $port }}
+      protocol: TCP
+    {{- if eq (int $port) 53 }}
+    - port: 53
+      protocol: UDP
+    {{- end }}
+    {{- end }}
+  {{- with $egress.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end -}}
