@@ -1195,6 +1195,19 @@ impl<'a> Emitter<'a> {
                     unsupported("loadJsonContent of a file that is not strict JSON", span)
                 })
             }
+            ("loadYamlContent", 1) => {
+                let (_, text) = self
+                    .resolver
+                    .resolve(self.file_name, path)
+                    .map_err(read_error)?;
+                serde_yaml::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| {
+                    Diagnostic::error(
+                        "BCP-YAML",
+                        format!("The file \"{path}\" is not valid YAML: {e}"),
+                        span,
+                    )
+                })
+            }
             _ => unsupported(format!("This form of \"{name}\""), span),
         }
     }
@@ -2330,6 +2343,34 @@ impl<'a> Emitter<'a> {
                 }
                 self.member(base, name, e.span, cx)
             }
+            ExprKind::Index {
+                base,
+                index: from_end,
+                safe,
+            } if matches!(
+                from_end.kind,
+                ExprKind::Unary {
+                    op: UnaryOp::FromEnd,
+                    ..
+                }
+            ) =>
+            {
+                let ExprKind::Unary { operand, .. } = &from_end.kind else {
+                    unreachable!()
+                };
+                let (b, n) = (self.ex(base, cx)?, self.ex(operand, cx)?);
+                Ok(if *safe {
+                    format!("tryIndexFromEnd({b}, {n})")
+                } else if is_safe_chain(base) {
+                    try_get(
+                        &b,
+                        &format!("createObject('value', {n}, 'fromEnd', true())"),
+                        false,
+                    )
+                } else {
+                    format!("indexFromEnd({b}, {n})")
+                })
+            }
             ExprKind::Index { base, index, safe } => {
                 if *safe || is_safe_chain(base) {
                     if self.symbol_ref(base, cx)?.is_some() {
@@ -2358,6 +2399,7 @@ impl<'a> Emitter<'a> {
             ExprKind::Paren(x) => self.ex(x, cx),
             ExprKind::Unary { op, operand } => match op {
                 UnaryOp::Not => Ok(format!("not({})", self.ex(operand, cx)?)),
+                UnaryOp::FromEnd => unsupported("\"^\" outside an index", e.span),
                 UnaryOp::Minus => match &operand.kind {
                     ExprKind::Int(s) => Ok(int_value(&format!("-{s}"), e.span)?.to_string()),
                     _ => unsupported("Unary minus on a non-literal", e.span),
@@ -2877,6 +2919,9 @@ impl<'a> Emitter<'a> {
         if matches!(value.kind, ExprKind::For { .. }) {
             return unsupported("A loop as a module parameter value", value.span);
         }
+        if conditional_get_secret(value) {
+            return unsupported("A Key Vault reference chosen by a condition", value.span);
+        }
         Ok(json!({ "value": self.val(value, cx)? }))
     }
 
@@ -3122,6 +3167,22 @@ fn expr_value_or_literal(expr: &str) -> Value {
     }
 }
 
+/// True when a branch of a condition is a `getSecret(...)` call: the official
+/// compiler turns that into a conditional Key Vault reference.
+fn conditional_get_secret(e: &Expr) -> bool {
+    let is_get_secret = |x: &Expr| match &x.kind {
+        ExprKind::Call { name, .. } | ExprKind::MethodCall { name, .. } => name == "getSecret",
+        _ => conditional_get_secret(x),
+    };
+    match &e.kind {
+        ExprKind::Ternary {
+            then, otherwise, ..
+        } => is_get_secret(then) || is_get_secret(otherwise),
+        ExprKind::Paren(x) => conditional_get_secret(x),
+        _ => false,
+    }
+}
+
 /// True when `e` ends in a safe access (`a.?b`, `a[?i]`, and accesses after one):
 /// ARM's `tryGet` takes the whole remaining path.
 fn is_safe_chain(e: &Expr) -> bool {
@@ -3134,10 +3195,12 @@ fn is_safe_chain(e: &Expr) -> bool {
 }
 
 /// `tryGet(base, key)` for a safe access; a further access on a safe chain
-/// extends the `tryGet` that `base` already is.
+/// extends the `tryGet` (or `tryIndexFromEnd`) that `base` already is.
 fn try_get(base: &str, key: &str, starts_chain: bool) -> String {
+    let extends =
+        !starts_chain && (base.starts_with("tryGet(") || base.starts_with("tryIndexFromEnd("));
     match base.strip_suffix(')') {
-        Some(open) if !starts_chain && base.starts_with("tryGet(") => format!("{open}, {key})"),
+        Some(open) if extends => format!("{open}, {key})"),
         _ => format!("tryGet({base}, {key})"),
     }
 }
