@@ -1384,7 +1384,9 @@ impl<'a> Emitter<'a> {
     }
 
     fn output(&self, d: &Decl, ty: &TypeExpr, value: &Expr, schemas: &TypeSchemas) -> R<Value> {
-        let mut o = if is_primitive(ty, schemas) {
+        // Secure outputs exist only in languageVersion 2.0, typed like parameters.
+        let secure = decorator(&d.decorators, "secure").is_some();
+        let mut o = if is_primitive(ty, schemas) && !secure {
             self.check_decorators(&d.decorators, &["description", "metadata"])?;
             let mut o = Map::new();
             let arm_type = self.simple_type(ty, false)?;

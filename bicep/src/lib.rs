@@ -342,6 +342,19 @@ mod tests {
     }
 
     #[test]
+    fn secure_outputs_emit_language_version_2_with_secure_types() {
+        let t = compile_source(
+            "main.bicep",
+            "@secure()\noutput s string = 'x'\n@secure()\noutput o object = {}\n",
+            &files(&[]),
+        )
+        .unwrap();
+        assert_eq!(t.json["languageVersion"], "2.0");
+        assert_eq!(t.json["outputs"]["s"]["type"], "securestring");
+        assert_eq!(t.json["outputs"]["o"]["type"], "secureObject");
+    }
+
+    #[test]
     fn loop_variables_may_index_resources_with_keys_known_to_be_deploy_time() {
         let res = "param c bool\nresource s 'Microsoft.Storage/storageAccounts@2022-09-01' = {\n  name: 's'\n}\nvar keys = ['id', 'properties']\n";
         let ok = format!(
