@@ -17,6 +17,7 @@ use crate::check;
 use crate::config::Features;
 use crate::diag::{Diagnostic, Span};
 use crate::language_version;
+use crate::module_name;
 use crate::parser::parse_recovering;
 use crate::registry;
 use crate::type_schema::TypeSchemas;
@@ -148,7 +149,8 @@ struct Module<'a> {
     body: &'a [ObjectItem],
     cond: Option<&'a Expr>,
     looped: Option<LoopSpec<'a>>,
-    name_expr: &'a Expr,
+    /// As written, or generated from the symbol when the module has no `name`.
+    name_expr: Expr,
     scope_expr: Option<&'a Expr>,
     template: Value,
 }
@@ -726,11 +728,12 @@ impl<'a> Emitter<'a> {
         let Some(body) = object_items(body_expr) else {
             return unsupported("A module body that is not an object", body_expr.span);
         };
-        let Some(name_expr) = property(body, "name") else {
-            return unsupported(
-                "A module without \"name\" (needs languageVersion 2.0)",
-                d.keyword_span,
-            );
+        let name_expr = match property(body, "name") {
+            Some(n) => n.clone(),
+            None => {
+                let symbol = d.name.as_ref().map(|(n, _)| n.as_str()).unwrap_or("");
+                module_name::generated(symbol, looped.is_some(), d.keyword_span)
+            }
         };
         if let Some(template) = registry_template {
             return Ok(Module {
@@ -1052,7 +1055,7 @@ impl<'a> Emitter<'a> {
                 continue;
             }
             let (name, scope) = self.with_deps_suppressed(|| {
-                let name = self.ex(m.name_expr, &Cx::default())?;
+                let name = self.ex(&m.name_expr, &Cx::default())?;
                 let scope = match self.scope_ref(m.scope_expr, &Cx::default())? {
                     ScopeRef::Default => String::new(),
                     ScopeRef::ResourceGroup { sub, rg } => format!("rg:{sub:?}/{rg}"),
@@ -1590,7 +1593,7 @@ impl<'a> Emitter<'a> {
             (Some(l), None) => self.loop_cx(&l.item, &l.index, l.iterable, "copyIndex()")?,
             _ => Cx::default(),
         };
-        let name = self.ex(m.name_expr, &cx)?;
+        let name = self.ex(&m.name_expr, &cx)?;
         let scope = self.scope_ref(m.scope_expr, &cx)?;
         self.id_for(&scope, DEPLOYMENTS_TYPE, &[name])
     }
@@ -2599,7 +2602,7 @@ impl<'a> Emitter<'a> {
                             (Some(l), Some(x)) => self.loop_cx(&l.item, &l.index, l.iterable, x)?,
                             _ => Cx::default(),
                         };
-                        self.with_deps_suppressed(|| self.ex(m.name_expr, &mcx))
+                        self.with_deps_suppressed(|| self.ex(&m.name_expr, &mcx))
                     }
                     "outputs" if self.symbolic.get() => Ok(format!(
                         "{}.outputs",
@@ -3025,7 +3028,7 @@ impl<'a> Emitter<'a> {
                 };
                 out.insert("type".into(), json!(DEPLOYMENTS_TYPE));
                 out.insert("apiVersion".into(), json!(DEPLOYMENTS_API));
-                out.insert("name".into(), self.val(m.name_expr, &cx)?);
+                out.insert("name".into(), self.val(&m.name_expr, &cx)?);
                 // Deployments above resource-group level need a location for their metadata.
                 let location = if self.target == TargetScope::ResourceGroup {
                     json!("[resourceGroup().location]")
