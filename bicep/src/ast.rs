@@ -87,6 +87,8 @@ pub enum ExprKind {
 pub enum UnaryOp {
     Not,
     Minus,
+    /// `^n` as an index: counted from the end.
+    FromEnd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

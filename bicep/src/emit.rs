@@ -17,6 +17,7 @@ use crate::check;
 use crate::config::Features;
 use crate::diag::{Diagnostic, Span};
 use crate::language_version;
+use crate::module_name;
 use crate::parser::parse_recovering;
 use crate::registry;
 use crate::type_schema::TypeSchemas;
@@ -148,7 +149,8 @@ struct Module<'a> {
     body: &'a [ObjectItem],
     cond: Option<&'a Expr>,
     looped: Option<LoopSpec<'a>>,
-    name_expr: &'a Expr,
+    /// As written, or generated from the symbol when the module has no `name`.
+    name_expr: Expr,
     scope_expr: Option<&'a Expr>,
     template: Value,
 }
@@ -726,11 +728,12 @@ impl<'a> Emitter<'a> {
         let Some(body) = object_items(body_expr) else {
             return unsupported("A module body that is not an object", body_expr.span);
         };
-        let Some(name_expr) = property(body, "name") else {
-            return unsupported(
-                "A module without \"name\" (needs languageVersion 2.0)",
-                d.keyword_span,
-            );
+        let name_expr = match property(body, "name") {
+            Some(n) => n.clone(),
+            None => {
+                let symbol = d.name.as_ref().map(|(n, _)| n.as_str()).unwrap_or("");
+                module_name::generated(symbol, looped.is_some(), d.keyword_span)
+            }
         };
         if let Some(template) = registry_template {
             return Ok(Module {
@@ -1052,7 +1055,7 @@ impl<'a> Emitter<'a> {
                 continue;
             }
             let (name, scope) = self.with_deps_suppressed(|| {
-                let name = self.ex(m.name_expr, &Cx::default())?;
+                let name = self.ex(&m.name_expr, &Cx::default())?;
                 let scope = match self.scope_ref(m.scope_expr, &Cx::default())? {
                     ScopeRef::Default => String::new(),
                     ScopeRef::ResourceGroup { sub, rg } => format!("rg:{sub:?}/{rg}"),
@@ -1193,6 +1196,19 @@ impl<'a> Emitter<'a> {
                     .map_err(read_error)?;
                 serde_json::from_str(text.trim_start_matches('\u{feff}')).or_else(|_| {
                     unsupported("loadJsonContent of a file that is not strict JSON", span)
+                })
+            }
+            ("loadYamlContent", 1) => {
+                let (_, text) = self
+                    .resolver
+                    .resolve(self.file_name, path)
+                    .map_err(read_error)?;
+                serde_yaml::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| {
+                    Diagnostic::error(
+                        "BCP-YAML",
+                        format!("The file \"{path}\" is not valid YAML: {e}"),
+                        span,
+                    )
                 })
             }
             _ => unsupported(format!("This form of \"{name}\""), span),
@@ -1371,7 +1387,9 @@ impl<'a> Emitter<'a> {
     }
 
     fn output(&self, d: &Decl, ty: &TypeExpr, value: &Expr, schemas: &TypeSchemas) -> R<Value> {
-        let mut o = if is_primitive(ty, schemas) {
+        // Secure outputs exist only in languageVersion 2.0, typed like parameters.
+        let secure = decorator(&d.decorators, "secure").is_some();
+        let mut o = if is_primitive(ty, schemas) && !secure {
             self.check_decorators(&d.decorators, &["description", "metadata"])?;
             let mut o = Map::new();
             let arm_type = self.simple_type(ty, false)?;
@@ -1575,7 +1593,7 @@ impl<'a> Emitter<'a> {
             (Some(l), None) => self.loop_cx(&l.item, &l.index, l.iterable, "copyIndex()")?,
             _ => Cx::default(),
         };
-        let name = self.ex(m.name_expr, &cx)?;
+        let name = self.ex(&m.name_expr, &cx)?;
         let scope = self.scope_ref(m.scope_expr, &cx)?;
         self.id_for(&scope, DEPLOYMENTS_TYPE, &[name])
     }
@@ -2330,6 +2348,34 @@ impl<'a> Emitter<'a> {
                 }
                 self.member(base, name, e.span, cx)
             }
+            ExprKind::Index {
+                base,
+                index: from_end,
+                safe,
+            } if matches!(
+                from_end.kind,
+                ExprKind::Unary {
+                    op: UnaryOp::FromEnd,
+                    ..
+                }
+            ) =>
+            {
+                let ExprKind::Unary { operand, .. } = &from_end.kind else {
+                    unreachable!()
+                };
+                let (b, n) = (self.ex(base, cx)?, self.ex(operand, cx)?);
+                Ok(if *safe {
+                    format!("tryIndexFromEnd({b}, {n})")
+                } else if is_safe_chain(base) {
+                    try_get(
+                        &b,
+                        &format!("createObject('value', {n}, 'fromEnd', true())"),
+                        false,
+                    )
+                } else {
+                    format!("indexFromEnd({b}, {n})")
+                })
+            }
             ExprKind::Index { base, index, safe } => {
                 if *safe || is_safe_chain(base) {
                     if self.symbol_ref(base, cx)?.is_some() {
@@ -2358,6 +2404,7 @@ impl<'a> Emitter<'a> {
             ExprKind::Paren(x) => self.ex(x, cx),
             ExprKind::Unary { op, operand } => match op {
                 UnaryOp::Not => Ok(format!("not({})", self.ex(operand, cx)?)),
+                UnaryOp::FromEnd => unsupported("\"^\" outside an index", e.span),
                 UnaryOp::Minus => match &operand.kind {
                     ExprKind::Int(s) => Ok(int_value(&format!("-{s}"), e.span)?.to_string()),
                     _ => unsupported("Unary minus on a non-literal", e.span),
@@ -2555,7 +2602,7 @@ impl<'a> Emitter<'a> {
                             (Some(l), Some(x)) => self.loop_cx(&l.item, &l.index, l.iterable, x)?,
                             _ => Cx::default(),
                         };
-                        self.with_deps_suppressed(|| self.ex(m.name_expr, &mcx))
+                        self.with_deps_suppressed(|| self.ex(&m.name_expr, &mcx))
                     }
                     "outputs" if self.symbolic.get() => Ok(format!(
                         "{}.outputs",
@@ -2877,6 +2924,9 @@ impl<'a> Emitter<'a> {
         if matches!(value.kind, ExprKind::For { .. }) {
             return unsupported("A loop as a module parameter value", value.span);
         }
+        if conditional_get_secret(value) {
+            return unsupported("A Key Vault reference chosen by a condition", value.span);
+        }
         Ok(json!({ "value": self.val(value, cx)? }))
     }
 
@@ -2978,7 +3028,7 @@ impl<'a> Emitter<'a> {
                 };
                 out.insert("type".into(), json!(DEPLOYMENTS_TYPE));
                 out.insert("apiVersion".into(), json!(DEPLOYMENTS_API));
-                out.insert("name".into(), self.val(m.name_expr, &cx)?);
+                out.insert("name".into(), self.val(&m.name_expr, &cx)?);
                 // Deployments above resource-group level need a location for their metadata.
                 let location = if self.target == TargetScope::ResourceGroup {
                     json!("[resourceGroup().location]")
@@ -3122,6 +3172,22 @@ fn expr_value_or_literal(expr: &str) -> Value {
     }
 }
 
+/// True when a branch of a condition is a `getSecret(...)` call: the official
+/// compiler turns that into a conditional Key Vault reference.
+fn conditional_get_secret(e: &Expr) -> bool {
+    let is_get_secret = |x: &Expr| match &x.kind {
+        ExprKind::Call { name, .. } | ExprKind::MethodCall { name, .. } => name == "getSecret",
+        _ => conditional_get_secret(x),
+    };
+    match &e.kind {
+        ExprKind::Ternary {
+            then, otherwise, ..
+        } => is_get_secret(then) || is_get_secret(otherwise),
+        ExprKind::Paren(x) => conditional_get_secret(x),
+        _ => false,
+    }
+}
+
 /// True when `e` ends in a safe access (`a.?b`, `a[?i]`, and accesses after one):
 /// ARM's `tryGet` takes the whole remaining path.
 fn is_safe_chain(e: &Expr) -> bool {
@@ -3134,10 +3200,12 @@ fn is_safe_chain(e: &Expr) -> bool {
 }
 
 /// `tryGet(base, key)` for a safe access; a further access on a safe chain
-/// extends the `tryGet` that `base` already is.
+/// extends the `tryGet` (or `tryIndexFromEnd`) that `base` already is.
 fn try_get(base: &str, key: &str, starts_chain: bool) -> String {
+    let extends =
+        !starts_chain && (base.starts_with("tryGet(") || base.starts_with("tryIndexFromEnd("));
     match base.strip_suffix(')') {
-        Some(open) if !starts_chain && base.starts_with("tryGet(") => format!("{open}, {key})"),
+        Some(open) if extends => format!("{open}, {key})"),
         _ => format!("tryGet({base}, {key})"),
     }
 }

@@ -14,6 +14,7 @@ mod emit;
 mod functions;
 mod language_version;
 pub mod lexer;
+mod module_name;
 mod params;
 pub mod parser;
 mod recovery;
@@ -339,6 +340,39 @@ mod tests {
         assert_eq!(t.json["resources"]["r"]["type"], "A.B/c");
         assert_eq!(t.json["resources"]["e"]["existing"], true);
         assert_eq!(t.json["outputs"]["o"]["value"]["a"], "[reference('r')]");
+    }
+
+    #[test]
+    fn modules_without_a_name_get_the_official_generated_name() {
+        let resolver = files(&[("m.bicep", "param n string = 'x'\n")]);
+        let t = compile_source(
+            "main.bicep",
+            "module store 'm.bicep' = {}\nmodule each 'm.bicep' = [for i in range(0, 2): {}]\n",
+            &resolver,
+        )
+        .unwrap();
+        assert_eq!(t.json["languageVersion"], "2.0");
+        assert_eq!(
+            t.json["resources"]["store"]["name"],
+            "[format('store-{0}', uniqueString('store', deployment().name))]"
+        );
+        assert_eq!(
+            t.json["resources"]["each"]["name"],
+            "[format('each-{0}-{1}', copyIndex(), uniqueString('each', deployment().name))]"
+        );
+    }
+
+    #[test]
+    fn secure_outputs_emit_language_version_2_with_secure_types() {
+        let t = compile_source(
+            "main.bicep",
+            "@secure()\noutput s string = 'x'\n@secure()\noutput o object = {}\n",
+            &files(&[]),
+        )
+        .unwrap();
+        assert_eq!(t.json["languageVersion"], "2.0");
+        assert_eq!(t.json["outputs"]["s"]["type"], "securestring");
+        assert_eq!(t.json["outputs"]["o"]["type"], "secureObject");
     }
 
     #[test]

@@ -829,20 +829,20 @@ impl Parser {
                     self.bump();
                     self.nl_free.push(true);
                     let inner = (|| {
-                        if matches!(self.peek(), Tok::Caret) {
-                            return Err(Diagnostic::unsupported(
-                                "Indexing from the end (\"[^n]\")",
-                                self.span(),
-                            ));
-                        }
                         let safe = self.eat(&Tok::Question);
-                        if matches!(self.peek(), Tok::Caret) {
-                            return Err(Diagnostic::unsupported(
-                                "Indexing from the end (\"[^n]\")",
-                                self.span(),
-                            ));
-                        }
-                        let idx = self.expr()?;
+                        let idx = if matches!(self.peek(), Tok::Caret) {
+                            let caret = self.bump().span;
+                            let operand = self.expr()?;
+                            Expr {
+                                span: caret.to(operand.span),
+                                kind: ExprKind::Unary {
+                                    op: UnaryOp::FromEnd,
+                                    operand: Box::new(operand),
+                                },
+                            }
+                        } else {
+                            self.expr()?
+                        };
                         self.expect(&Tok::RBrack, "the \"]\" character")?;
                         Ok((safe, idx))
                     })();

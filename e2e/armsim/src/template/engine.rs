@@ -274,6 +274,33 @@ struct Instance<'a> {
     state: State,
 }
 
+impl Instance<'_> {
+    /// True when a languageVersion 2.0 reference names this instance: its symbolic
+    /// name (every element of a loop), or `symbol[i]` for element `i` of its loop.
+    fn names_symbol(&self, target: &str) -> bool {
+        let Some(symbolic) = self.symbolic.as_deref() else {
+            return false;
+        };
+        if symbolic == target {
+            return true;
+        }
+        let element = target
+            .strip_prefix(symbolic)
+            .and_then(|rest| rest.strip_prefix('['))
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(|i| i.parse::<i64>().ok());
+        let own_index = self.loop_name.as_deref().and_then(|l| {
+            self.frame
+                .loops
+                .iter()
+                .rev()
+                .find(|(name, _)| name.eq_ignore_ascii_case(l))
+                .map(|(_, i)| *i)
+        });
+        element.is_some() && element == own_index
+    }
+}
+
 struct Deployment<'s, 'a> {
     shared: &'s Shared<'a>,
     /// Where the template's resources go.
@@ -1850,7 +1877,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
                 .collect()
         };
         if self.v2 {
-            let found = all(&|i| i.symbolic.as_deref() == Some(target));
+            let found = all(&|i| i.names_symbol(target));
             if !found.is_empty() {
                 return found;
             }
@@ -2225,7 +2252,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
             if target.starts_with('/') {
                 by(&|i| i.id.eq_ignore_ascii_case(target))
             } else if self.v2 {
-                by(&|i| i.symbolic.as_deref() == Some(target))
+                by(&|i| i.names_symbol(target))
                     .or_else(|| by(&|i| i.name.eq_ignore_ascii_case(target)))
             } else {
                 let matches: Vec<usize> = list

@@ -460,6 +460,32 @@ fn language_version_2_symbolic_resources_existing_and_functions() {
 }
 
 #[test]
+fn language_version_2_names_one_loop_element_as_symbol_index() {
+    let template = json!({
+        "languageVersion": "2.0",
+        "resources": {
+            "ips": {"copy": {"name": "ips", "count": 2}, "type": "Microsoft.Network/publicIPAddresses",
+                    "apiVersion": "2023-01-01", "name": "[format('ip{0}', copyIndex())]", "location": "westeurope", "properties": {}},
+            "nic": {"type": "Microsoft.Network/networkInterfaces", "apiVersion": "2023-01-01", "name": "nic",
+                    "location": "westeurope", "dependsOn": ["[format('ips[{0}]', 1)]"], "properties": {}}
+        },
+        "outputs": {
+            "second": {"type": "string", "value": "[reference(format('ips[{0}]', 1), '2023-01-01', 'full').name]"}
+        }
+    });
+    let d = run(template.clone(), json!({})).unwrap();
+    assert_eq!(output(&d, "second"), json!("ip1"));
+    let mut missing = template;
+    missing["resources"]["nic"]["dependsOn"] = json!(["[format('ips[{0}]', 2)]"]);
+    let err = run(missing, json!({})).unwrap_err();
+    assert!(
+        err.message.contains("'ips[2]' is not defined"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
 fn subscription_scope_creates_resource_groups_and_deploys_into_them() {
     let sub_ctx = DeploymentContext {
         resource_group: None,
