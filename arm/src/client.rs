@@ -721,6 +721,19 @@ impl ArmClient {
         self.get_optional("get_resource", url).await
     }
 
+    /// Creates or replaces a resource by id with its type's newest stable api-version
+    /// (a synchronous PUT; resources whose provider answers 201/202 asynchronously are
+    /// returned as first answered).
+    pub async fn put_resource_by_id(&self, id: &str, body: &Value) -> Result<Value, ArmError> {
+        let id = ResourceId::parse(id)?;
+        let version = self.api_version_for(&id).await?;
+        let url = self.url(&id.id, &version)?;
+        let cid = new_correlation_id();
+        self.send("put_resource", Method::PUT, url, Some(body), &cid)
+            .await?
+            .success(&cid)
+    }
+
     /// Deletes a resource by id with its type's newest stable api-version. `None` when the
     /// deletion finished at once or the resource is already gone.
     pub async fn delete_resource_by_id(&self, id: &str) -> Result<Option<LroHandle>, ArmError> {

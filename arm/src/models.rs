@@ -257,8 +257,34 @@ pub struct WhatIfChange {
     /// `Create | Delete | Ignore | Deploy | NoChange | Modify | Unsupported`.
     #[serde(default)]
     pub change_type: String,
+    /// The resource as it is in Azure (absent for `Create`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delta: Option<Value>,
+    pub before: Option<Value>,
+    /// The resource as the template would make it (absent for `Delete`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+    /// Property-level changes (for `Modify` and `Deploy`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delta: Vec<WhatIfPropertyChange>,
+}
+
+/// One property change of a what-if `Modify`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WhatIfPropertyChange {
+    /// Dotted property path, such as `properties.sku.name` or `tags.env`.
+    #[serde(default)]
+    pub path: String,
+    /// `Create | Delete | Modify | Array | NoEffect`.
+    #[serde(default)]
+    pub property_change_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+    /// Element changes of an `Array` change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<WhatIfPropertyChange>,
 }
 
 /// What happens to resources and resource groups a stack no longer manages.

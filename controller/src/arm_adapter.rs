@@ -5,9 +5,10 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use arm::{
     ArmClient, ArmError, ArmOptions, CredentialCache, CredentialSpec, ErrorCategory, ErrorSource,
     LroHandle, LroKind, LroOperation, PollResult, RequestObserver, RequestRecord, Secret,
+    WhatIfStart,
     models::{
         ActionOnUnmanage, DenySettings, Deployment, DeploymentRequestProperties, DeploymentStack,
-        StackRequest, StackRequestProperties, TypedValue,
+        StackRequest, StackRequestProperties, TypedValue, WhatIfPropertyChange, WhatIfResult,
     },
 };
 use async_trait::async_trait;
@@ -15,8 +16,9 @@ use async_trait::async_trait;
 use crate::azure::{
     ArmFailure, AzureApi, AzureApiFactory, Credentials, DeleteOutcome, DeploymentObservation,
     DeploymentRequest, DeploymentScope, Engine, Mode, OperationKind, OperationStatus, Output,
-    ProvisioningState, StartOutcome, Target, UnmanageAction,
+    ProvisioningState, StartOutcome, Target, UnmanageAction, WhatIfOutcome,
 };
+use crate::drift::{ChangeType, PropertyChange, ResourceChange};
 use crate::error::{ArmDetail, Error, Result};
 use crate::metrics::Metrics;
 
@@ -212,6 +214,54 @@ fn stack_observation(s: DeploymentStack) -> DeploymentObservation {
     }
 }
 
+/// The body of a deployment PUT or what-if for the request.
+fn deployment_body(request: &DeploymentRequest) -> arm::models::DeploymentRequest {
+    arm::models::DeploymentRequest {
+        location: None,
+        tags: BTreeMap::new(),
+        properties: DeploymentRequestProperties {
+            mode: match request.mode {
+                Mode::Incremental => arm::models::DeploymentMode::Incremental,
+                Mode::Complete => arm::models::DeploymentMode::Complete,
+            },
+            template: Some(request.template.clone()),
+            template_link: None,
+            parameters: request.parameters.0.clone(),
+        },
+    }
+}
+
+fn property_change(p: WhatIfPropertyChange) -> PropertyChange {
+    PropertyChange {
+        path: p.path,
+        change_type: p.property_change_type,
+        before: p.before,
+        after: p.after,
+    }
+}
+
+/// A finished what-if: its changes, or ARM's error when it failed.
+fn what_if_outcome(result: WhatIfResult) -> WhatIfOutcome {
+    if let Some(e) = result
+        .error
+        .filter(|_| result.status.eq_ignore_ascii_case("failed"))
+    {
+        return WhatIfOutcome::Failed(detail_failure(&e));
+    }
+    WhatIfOutcome::Done(
+        result
+            .properties
+            .changes
+            .into_iter()
+            .map(|c| ResourceChange {
+                id: c.resource_id,
+                change_type: ChangeType::parse(&c.change_type),
+                delta: c.delta.into_iter().map(property_change).collect(),
+            })
+            .collect(),
+    )
+}
+
 /// Only URLs this process can poll after a restart are handed out (see [`OperationKind`]);
 /// for others the caller observes the resource itself.
 fn delete_outcome(handle: Option<LroHandle>) -> DeleteOutcome {
@@ -244,22 +294,9 @@ impl AzureApi for ArmApi {
         let arm_scope = scope(&target.scope);
         let (handle, resumed) = match target.engine {
             Engine::Deployment => {
-                let body = arm::models::DeploymentRequest {
-                    location: None,
-                    tags: BTreeMap::new(),
-                    properties: DeploymentRequestProperties {
-                        mode: match request.mode {
-                            Mode::Incremental => arm::models::DeploymentMode::Incremental,
-                            Mode::Complete => arm::models::DeploymentMode::Complete,
-                        },
-                        template: Some(request.template.clone()),
-                        template_link: None,
-                        parameters: request.parameters.0.clone(),
-                    },
-                };
                 let started = self
                     .client
-                    .put_deployment(&arm_scope, &target.name, &body)
+                    .put_deployment(&arm_scope, &target.name, &deployment_body(request))
                     .await
                     .map_err(error)?;
                 (started.handle, started.resumed)
@@ -376,6 +413,47 @@ impl AzureApi for ArmApi {
             .await
             .map_err(error)?
             .is_some())
+    }
+
+    async fn what_if(&self, request: &DeploymentRequest) -> Result<WhatIfOutcome> {
+        let target = &request.target;
+        let started = self
+            .client
+            .what_if(
+                &scope(&target.scope),
+                &target.name,
+                &deployment_body(request),
+            )
+            .await
+            .map_err(error)?;
+        Ok(match started {
+            WhatIfStart::Done(result) => what_if_outcome(result),
+            WhatIfStart::Running(handle) => WhatIfOutcome::Running {
+                retry_after: Some(handle.wait_time()),
+                operation_url: handle.operation_url,
+            },
+        })
+    }
+
+    async fn poll_what_if(&self, operation_url: &str) -> Result<WhatIfOutcome> {
+        let mut handle = LroHandle {
+            operation: LroOperation::WhatIf,
+            kind: LroKind::Location,
+            operation_url: operation_url.to_owned(),
+            resource_url: operation_url.to_owned(),
+            not_before: None,
+            correlation_id: uuid::Uuid::new_v4().to_string(),
+        };
+        Ok(match self.client.poll(&mut handle).await.map_err(error)? {
+            PollResult::InProgress { retry_after, .. } => WhatIfOutcome::Running {
+                operation_url: operation_url.to_owned(),
+                retry_after: Some(retry_after),
+            },
+            PollResult::Done(body) => {
+                what_if_outcome(ArmClient::what_if_result(body).map_err(error)?)
+            }
+            PollResult::Failed(e) => WhatIfOutcome::Failed(failure(&e)),
+        })
     }
 }
 

@@ -188,6 +188,20 @@ pub enum DeleteOutcome {
     },
 }
 
+/// Where a what-if stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WhatIfOutcome {
+    /// Finished: ARM's list of changes.
+    Done(Vec<crate::drift::ResourceChange>),
+    /// Running: poll `operation_url` after `retry_after`.
+    Running {
+        operation_url: String,
+        retry_after: Option<Duration>,
+    },
+    /// ARM could not compute it (for example the template no longer evaluates).
+    Failed(ArmFailure),
+}
+
 /// The ARM calls the reconciler makes, for one credential.
 #[async_trait]
 pub trait AzureApi: Send + Sync {
@@ -213,6 +227,11 @@ pub trait AzureApi: Send + Sync {
     ) -> Result<DeleteOutcome>;
     async fn delete_resource(&self, id: &str) -> Result<DeleteOutcome>;
     async fn resource_exists(&self, id: &str) -> Result<bool>;
+    /// Starts a what-if of the request (a deployment what-if at the target's scope and
+    /// name, for either engine): reads only, changes nothing.
+    async fn what_if(&self, request: &DeploymentRequest) -> Result<WhatIfOutcome>;
+    /// Polls a running what-if.
+    async fn poll_what_if(&self, operation_url: &str) -> Result<WhatIfOutcome>;
 }
 
 /// Service principal credentials read from a Secret. `Debug` hides the secret.

@@ -10,6 +10,7 @@ use kube::{Client, runtime::events::Recorder};
 
 use crate::azure::AzureApiFactory;
 use crate::bicep_compiler::BicepCompiler;
+use crate::decide::PendingWhatIf;
 use crate::metrics::Metrics;
 
 pub struct Context {
@@ -26,6 +27,8 @@ pub struct Context {
     /// lower case): one PUT per group instead of one per deployment keeps writes under
     /// ARM's per-subscription limits. Forgotten when ARM reports the group missing.
     ensured_groups: Mutex<HashSet<String>>,
+    /// What-ifs started and not yet read, by object uid.
+    pending_what_ifs: Mutex<HashMap<String, PendingWhatIf>>,
 }
 
 impl Context {
@@ -45,6 +48,7 @@ impl Context {
             bicep: BicepCompiler::default(),
             last_checked: Mutex::default(),
             ensured_groups: Mutex::default(),
+            pending_what_ifs: Mutex::default(),
         }
     }
 
@@ -58,6 +62,19 @@ impl Context {
 
     pub fn forget(&self, uid: &str) {
         self.checks().remove(uid);
+        self.set_pending_what_if(uid, None);
+    }
+
+    pub fn pending_what_if(&self, uid: &str) -> Option<PendingWhatIf> {
+        lock(&self.pending_what_ifs).get(uid).cloned()
+    }
+
+    pub fn set_pending_what_if(&self, uid: &str, pending: Option<PendingWhatIf>) {
+        let mut pending_what_ifs = lock(&self.pending_what_ifs);
+        match pending {
+            Some(p) => pending_what_ifs.insert(uid.to_owned(), p),
+            None => pending_what_ifs.remove(uid),
+        };
     }
 
     pub fn group_ensured(&self, key: &str) -> bool {

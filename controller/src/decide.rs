@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
-use crds::{AzureResourceStatus, DeletionPolicy, Phase};
+use crds::{AzureResourceStatus, DeletionPolicy, DriftPolicy, Phase};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::azure::{
     ArmFailure, DeleteOutcome, DeploymentObservation, Engine, OperationStatus, ProvisioningState,
-    StartOutcome, UnmanageAction,
+    StartOutcome, UnmanageAction, WhatIfOutcome,
 };
+use crate::drift::ResourceChange;
 use crate::error::is_retryable_reason;
 
 /// Poll interval when ARM gives no `Retry-After` (ARM itself suggests up to 60 s; the
@@ -28,6 +29,19 @@ pub enum Action {
     ObserveDeployment,
     /// A Ready object is due for its periodic check: GET only, redeploy on drift.
     CheckDrift,
+    /// The deployment is healthy: ask ARM's what-if how Azure differs from the template.
+    StartWhatIf,
+    /// GET a running what-if's result.
+    PollWhatIf { operation_url: String },
+    /// Remember a running what-if and read it after `after`.
+    AwaitWhatIf {
+        operation_url: String,
+        after: Duration,
+    },
+    /// Judge and record what the what-if found.
+    RecordDrift(Vec<ResourceChange>),
+    /// ARM could not run the what-if: report it, check again at the next interval.
+    DriftCheckFailed(ArmFailure),
     /// Record that a deployment was accepted and is running.
     RecordStarted {
         operation_url: Option<String>,
@@ -54,6 +68,32 @@ pub struct Observed<'a> {
     /// When this process last checked the object against Azure (not persisted: a
     /// restart checks once, with reads only).
     pub last_checked: Option<Timestamp>,
+    pub drift_policy: DriftPolicy,
+    /// Value of the `azure-driver.io/check-drift` annotation.
+    pub check_drift_annotation: Option<&'a str>,
+    /// A what-if this process started for the object and has not read yet.
+    pub pending_what_if: Option<&'a PendingWhatIf>,
+}
+
+/// A running what-if, kept in memory (after a restart the next check starts another).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingWhatIf {
+    pub operation_url: String,
+    /// The applied hash it was started for: a what-if of an older spec is not read.
+    pub applied_hash: String,
+    pub due: Timestamp,
+}
+
+/// A new value of the check-drift annotation asks for a check now.
+fn drift_check_requested(o: &Observed<'_>) -> bool {
+    let answered = o
+        .status
+        .drift
+        .as_ref()
+        .and_then(|d| d.check_request.as_deref());
+    o.drift_policy != DriftPolicy::Ignore
+        && o.check_drift_annotation.is_some()
+        && o.check_drift_annotation != answered
 }
 
 /// The first step of a reconcile of a live (not deleted) object.
@@ -66,23 +106,7 @@ pub fn decide(o: &Observed<'_>) -> Action {
             Some(operation_url) => Action::PollOperation { operation_url },
             None => Action::ObserveDeployment,
         },
-        Some(Phase::Ready) if same_hash => match o.sync_interval {
-            None => Action::AwaitChange,
-            Some(interval) => {
-                let last = o
-                    .last_checked
-                    .or_else(|| finished_at(status))
-                    .unwrap_or(o.now);
-                let elapsed = o.now.duration_since(last).unsigned_abs();
-                if elapsed >= interval {
-                    Action::CheckDrift
-                } else {
-                    Action::Requeue {
-                        after: interval - elapsed,
-                    }
-                }
-            }
-        },
+        Some(Phase::Ready) if same_hash => check_when_due(o),
         Some(Phase::Failed)
             if same_hash
                 && o.generation == status.observed_generation
@@ -91,6 +115,45 @@ pub fn decide(o: &Observed<'_>) -> Action {
             Action::AwaitChange
         }
         _ => Action::StartDeployment,
+    }
+}
+
+/// A Ready, unchanged object: read a pending what-if when due, check on request or
+/// when the sync interval has passed, else wait.
+fn check_when_due(o: &Observed<'_>) -> Action {
+    if let Some(pending) = o
+        .pending_what_if
+        .filter(|p| p.applied_hash == o.desired_hash)
+    {
+        let wait = o.now.duration_since(pending.due);
+        return if wait.is_negative() {
+            Action::Requeue {
+                after: wait.unsigned_abs(),
+            }
+        } else {
+            Action::PollWhatIf {
+                operation_url: pending.operation_url.clone(),
+            }
+        };
+    }
+    if drift_check_requested(o) {
+        return Action::CheckDrift;
+    }
+    let Some(interval) = o.sync_interval else {
+        return Action::AwaitChange;
+    };
+    let last = o
+        .last_checked
+        .or_else(|| last_drift_check(o.status))
+        .or_else(|| finished_at(o.status))
+        .unwrap_or(o.now);
+    let elapsed = o.now.duration_since(last).unsigned_abs();
+    if elapsed >= interval {
+        Action::CheckDrift
+    } else {
+        Action::Requeue {
+            after: interval - elapsed,
+        }
     }
 }
 
@@ -212,6 +275,41 @@ pub fn after_drift_check(
     sync_interval.map_or(Action::AwaitChange, |after| Action::Requeue { after })
 }
 
+/// After the GET of the deployment at a periodic check: a gone or unhealthy deployment
+/// (or, with `driftPolicy: Ignore`, a missing resource) is deployed again as before; a
+/// healthy one is compared with the template by what-if unless the policy is `Ignore`.
+pub fn after_deployment_check(
+    observation: Option<&DeploymentObservation>,
+    missing_resources: usize,
+    sync_interval: Option<Duration>,
+    policy: DriftPolicy,
+) -> Action {
+    match after_drift_check(observation, missing_resources, sync_interval) {
+        Action::StartDeployment => Action::StartDeployment,
+        _ if policy != DriftPolicy::Ignore => Action::StartWhatIf,
+        next => next,
+    }
+}
+
+/// After starting or polling a what-if. A running one is read after ARM's `Retry-After`,
+/// but no later than one sync interval: the check's answer is due within the interval.
+pub fn after_what_if(outcome: WhatIfOutcome, sync_interval: Option<Duration>) -> Action {
+    match outcome {
+        WhatIfOutcome::Done(changes) => Action::RecordDrift(changes),
+        WhatIfOutcome::Running {
+            operation_url,
+            retry_after,
+        } => {
+            let wait = retry_after.unwrap_or(DEFAULT_POLL);
+            Action::AwaitWhatIf {
+                operation_url,
+                after: sync_interval.map_or(wait, |interval| wait.min(interval)),
+            }
+        }
+        WhatIfOutcome::Failed(failure) => Action::DriftCheckFailed(failure),
+    }
+}
+
 /// What the delete path does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeleteAction {
@@ -314,6 +412,14 @@ fn operation_url(status: &AzureResourceStatus) -> Option<String> {
         .and_then(|d| d.operation_url.clone())
 }
 
+fn last_drift_check(status: &AzureResourceStatus) -> Option<Timestamp> {
+    status
+        .drift
+        .as_ref()
+        .and_then(|d| d.last_check_time.as_ref())
+        .map(|t| t.0)
+}
+
 fn finished_at(status: &AzureResourceStatus) -> Option<Timestamp> {
     status
         .deployment
@@ -370,6 +476,9 @@ mod tests {
             now: at(0),
             sync_interval: Some(Duration::from_secs(3600)),
             last_checked: None,
+            drift_policy: DriftPolicy::Report,
+            check_drift_annotation: None,
+            pending_what_if: None,
         }
     }
 
@@ -737,6 +846,136 @@ mod tests {
         assert_eq!(
             unless_superseded(running.clone(), Some("older"), HASH),
             running
+        );
+    }
+
+    #[test]
+    fn a_pending_what_if_is_read_when_due_and_only_for_the_current_spec() {
+        let s = status(Phase::Ready, HASH);
+        let pending = PendingWhatIf {
+            operation_url: "https://whatif".into(),
+            applied_hash: HASH.into(),
+            due: at(10),
+        };
+        let mut o = observed(&s);
+        o.pending_what_if = Some(&pending);
+        assert_eq!(
+            decide(&o),
+            Action::Requeue {
+                after: Duration::from_secs(10)
+            }
+        );
+        o.now = at(10);
+        assert_eq!(
+            decide(&o),
+            Action::PollWhatIf {
+                operation_url: "https://whatif".into()
+            }
+        );
+        let older = PendingWhatIf {
+            applied_hash: "older".into(),
+            ..pending.clone()
+        };
+        o.pending_what_if = Some(&older);
+        assert_eq!(
+            decide(&o),
+            Action::Requeue {
+                after: Duration::from_secs(3590)
+            }
+        );
+    }
+
+    #[test]
+    fn a_new_check_drift_annotation_checks_at_once_unless_ignored() {
+        let mut s = status(Phase::Ready, HASH);
+        let mut o = observed(&s);
+        o.sync_interval = None;
+        o.check_drift_annotation = Some("1");
+        assert_eq!(decide(&o), Action::CheckDrift);
+        o.drift_policy = DriftPolicy::Ignore;
+        assert_eq!(decide(&o), Action::AwaitChange);
+
+        s.drift = Some(crds::DriftStatus {
+            check_request: Some("1".into()),
+            ..Default::default()
+        });
+        let mut answered = observed(&s);
+        answered.sync_interval = None;
+        answered.check_drift_annotation = Some("1");
+        assert_eq!(decide(&answered), Action::AwaitChange);
+        answered.check_drift_annotation = Some("2");
+        assert_eq!(decide(&answered), Action::CheckDrift);
+    }
+
+    #[test]
+    fn the_last_drift_check_in_status_times_the_next_one_after_a_restart() {
+        let mut s = status(Phase::Ready, HASH);
+        s.drift = Some(crds::DriftStatus {
+            last_check_time: Some(Time(at(3000))),
+            ..Default::default()
+        });
+        let mut o = observed(&s);
+        o.now = at(3600);
+        assert_eq!(
+            decide(&o),
+            Action::Requeue {
+                after: Duration::from_secs(3000)
+            }
+        );
+    }
+
+    #[test]
+    fn a_healthy_deployment_gets_a_what_if_unless_drift_is_ignored() {
+        let ok = observation(ProvisioningState::Succeeded);
+        let hour = Some(Duration::from_secs(3600));
+        for policy in [DriftPolicy::Report, DriftPolicy::Correct] {
+            assert_eq!(
+                after_deployment_check(Some(&ok), 0, hour, policy),
+                Action::StartWhatIf
+            );
+            assert_eq!(
+                after_deployment_check(None, 0, hour, policy),
+                Action::StartDeployment
+            );
+        }
+        assert_eq!(
+            after_deployment_check(Some(&ok), 0, hour, DriftPolicy::Ignore),
+            Action::Requeue {
+                after: Duration::from_secs(3600)
+            }
+        );
+        assert_eq!(
+            after_deployment_check(Some(&ok), 1, hour, DriftPolicy::Ignore),
+            Action::StartDeployment
+        );
+    }
+
+    #[test]
+    fn a_running_what_if_is_read_within_the_sync_interval() {
+        let running = |retry_after| WhatIfOutcome::Running {
+            operation_url: "https://whatif".into(),
+            retry_after,
+        };
+        assert_eq!(
+            after_what_if(
+                running(Some(Duration::from_secs(30))),
+                Some(Duration::from_secs(1))
+            ),
+            Action::AwaitWhatIf {
+                operation_url: "https://whatif".into(),
+                after: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(
+            after_what_if(running(None), None),
+            Action::AwaitWhatIf {
+                operation_url: "https://whatif".into(),
+                after: DEFAULT_POLL
+            }
+        );
+        assert_eq!(
+            after_what_if(WhatIfOutcome::Done(vec![]), None),
+            Action::RecordDrift(vec![])
         );
     }
 }

@@ -12,6 +12,7 @@ pub mod build;
 pub mod context;
 pub mod decide;
 pub mod dereference;
+pub mod drift;
 pub mod error;
 pub mod http;
 pub mod metrics;

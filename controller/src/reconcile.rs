@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use crds::{AzureResource, AzureResourceStatus};
+use crds::{AzureResource, AzureResourceSpec, AzureResourceStatus, DriftPolicy, ParameterSource};
 use k8s_openapi::{
     api::core::v1::{ObjectReference, Secret},
     jiff::Timestamp,
@@ -26,10 +26,12 @@ use crate::azure::{
 use crate::build::{self, Owned};
 use crate::context::Context;
 use crate::decide::{
-    self, Action, AdoptAction, DEFAULT_POLL, DeleteAction, Observed, after_drift_check,
-    after_observe, after_poll, after_stack_delete, after_start, decide_delete,
+    self, Action, AdoptAction, DEFAULT_POLL, DeleteAction, Observed, PendingWhatIf,
+    after_deployment_check, after_observe, after_poll, after_stack_delete, after_start,
+    after_what_if, decide_delete,
 };
 use crate::dereference;
+use crate::drift::{self, DriftVerdict};
 use crate::error::{Error, Result, backoff};
 use crate::status;
 
@@ -237,6 +239,12 @@ async fn run_apply(
     let uid = object.uid().unwrap_or_default();
     let generation = object.metadata.generation;
     let now = Timestamp::now();
+    let drift_policy = object.spec.drift_policy;
+    let check_drift_annotation = object
+        .annotations()
+        .get(crds::CHECK_DRIFT_ANNOTATION)
+        .map(String::as_str);
+    let pending_what_if = ctx.pending_what_if(&uid);
     let mut action = decide::decide(&Observed {
         generation,
         status,
@@ -244,6 +252,9 @@ async fn run_apply(
         now,
         sync_interval,
         last_checked: ctx.last_checked(&uid),
+        drift_policy,
+        check_drift_annotation,
+        pending_what_if: pending_what_if.as_ref(),
     });
     loop {
         ctx.metrics.action(action_label(&action));
@@ -308,13 +319,26 @@ async fn run_apply(
             Action::CheckDrift => {
                 let observation = azure.get_deployment(&request.target).await?;
                 let mut missing = 0;
-                for id in &status.resources {
-                    if !azure.resource_exists(id).await? {
-                        missing += 1;
+                if drift_policy == DriftPolicy::Ignore {
+                    // Without what-if, a resource's existence is all that is checked.
+                    for id in &status.resources {
+                        if !azure.resource_exists(id).await? {
+                            missing += 1;
+                        }
+                    }
+                    let before = status.clone();
+                    status::drift_unchecked(status);
+                    if *status != before {
+                        status::apply(api, object, status).await?;
                     }
                 }
                 ctx.mark_checked(&uid, now);
-                let next = after_drift_check(observation.as_ref(), missing, sync_interval);
+                let next = after_deployment_check(
+                    observation.as_ref(),
+                    missing,
+                    sync_interval,
+                    drift_policy,
+                );
                 if next == Action::StartDeployment {
                     let note = match &observation {
                         None => "the deployment is gone from Azure".to_owned(),
@@ -334,6 +358,103 @@ async fn run_apply(
                     .await;
                 }
                 next
+            }
+            Action::StartWhatIf => after_what_if(azure.what_if(&request).await?, sync_interval),
+            Action::PollWhatIf { operation_url } => {
+                let outcome = azure.poll_what_if(&operation_url).await?;
+                ctx.set_pending_what_if(&uid, None);
+                after_what_if(outcome, sync_interval)
+            }
+            Action::AwaitWhatIf {
+                operation_url,
+                after,
+            } => {
+                let due = k8s_openapi::jiff::SignedDuration::try_from(after)
+                    .ok()
+                    .and_then(|after| now.checked_add(after).ok())
+                    .unwrap_or(now);
+                ctx.set_pending_what_if(
+                    &uid,
+                    Some(PendingWhatIf {
+                        operation_url,
+                        applied_hash: request.applied_hash.clone(),
+                        due,
+                    }),
+                );
+                return Ok(Requeue::requeue(after));
+            }
+            Action::RecordDrift(changes) => {
+                let secrets = drift::secure_values(
+                    &request.template,
+                    &request.parameters.0,
+                    &secret_parameters(&object.spec),
+                );
+                let report = drift::report(
+                    &changes,
+                    &secrets,
+                    check_drift_annotation.map(str::to_owned),
+                    now,
+                );
+                let verdict = drift::verdict(drift_policy, &report, status.drift.as_ref());
+                let note = drift::describe(&report);
+                let before = serde_json::to_value(&*status).ok();
+                status::drift_checked(
+                    status,
+                    report,
+                    verdict == DriftVerdict::Redeploy,
+                    generation,
+                    now,
+                );
+                ctx.mark_checked(&uid, now);
+                if verdict == DriftVerdict::Redeploy {
+                    // The deployment's own status write records the report.
+                    info!(object = %object.name_any(), namespace = %namespace, "{note}");
+                    publish(
+                        ctx,
+                        &object.object_ref(&()),
+                        EventType::Normal,
+                        "DriftDetected",
+                        "Check",
+                        &format!("{note}; deploying the template again"),
+                    )
+                    .await;
+                    Action::StartDeployment
+                } else {
+                    // Times are written in whole seconds: a check within the same second
+                    // that finds the same writes nothing.
+                    if serde_json::to_value(&*status).ok() != before {
+                        status::apply(api, object, status).await?;
+                    }
+                    if verdict == (DriftVerdict::Report { announce: true }) {
+                        warn!(object = %object.name_any(), namespace = %namespace, "{note}");
+                        publish(
+                            ctx,
+                            &object.object_ref(&()),
+                            EventType::Warning,
+                            "Drifted",
+                            "Check",
+                            &note,
+                        )
+                        .await;
+                    }
+                    return Ok(sync_interval.map_or_else(Requeue::await_change, Requeue::requeue));
+                }
+            }
+            Action::DriftCheckFailed(failure) => {
+                let error = status::arm_error(&failure);
+                ctx.mark_checked(&uid, now);
+                warn!(object = %object.name_any(), namespace = %namespace,
+                      reason = %error.reason(), error = %error, "drift check failed");
+                publish(
+                    ctx,
+                    &object.object_ref(&()),
+                    EventType::Warning,
+                    "DriftCheckFailed",
+                    "Check",
+                    &error.to_string(),
+                )
+                .await;
+                return Ok(sync_interval.map_or_else(Requeue::await_change, Requeue::requeue));
             }
             Action::RecordStarted {
                 operation_url,
@@ -702,6 +823,15 @@ async fn credentials_of(
     .await
 }
 
+/// Names of the parameters read from Secrets: their values are secure.
+fn secret_parameters(spec: &AzureResourceSpec) -> Vec<&str> {
+    spec.parameters_from
+        .iter()
+        .filter(|p| matches!(p.source, ParameterSource::SecretKeyRef(_)))
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
 /// The deployment or stack an action on one needs; an adopted plain resource has none.
 fn deployment_of(owned: &Owned) -> Result<&Target> {
     match owned {
@@ -746,6 +876,11 @@ fn action_label(action: &Action) -> &'static str {
         Action::PollOperation { .. } => "poll_operation",
         Action::ObserveDeployment => "observe_deployment",
         Action::CheckDrift => "check_drift",
+        Action::StartWhatIf => "start_what_if",
+        Action::PollWhatIf { .. } => "poll_what_if",
+        Action::AwaitWhatIf { .. } => "await_what_if",
+        Action::RecordDrift(_) => "record_drift",
+        Action::DriftCheckFailed(_) => "drift_check_failed",
         Action::RecordStarted { .. } => "record_started",
         Action::RecordSuccess(_) => "record_success",
         Action::RecordFailure(_) => "record_failure",

@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use crds::{AzureResource, AzureResourceStatus, DeploymentStatus, ErrorDetail, ErrorStatus, Phase};
+use crds::{
+    AzureResource, AzureResourceStatus, DeploymentStatus, DriftStatus, ErrorDetail, ErrorStatus,
+    Phase,
+};
 use k8s_openapi::{
     api::core::v1::Secret,
     apimachinery::pkg::apis::meta::v1::{Condition, Time},
@@ -15,6 +18,7 @@ use kube::{
 use serde_json::{Value, json};
 
 use crate::azure::{ArmFailure, DeploymentObservation, Output};
+use crate::drift;
 use crate::error::{ArmDetail, Error, Result};
 
 /// The one field manager for everything the controller applies.
@@ -22,6 +26,9 @@ pub const FIELD_MANAGER: &str = "azure-driver-controller";
 
 /// `Ready` condition type.
 pub const READY: &str = "Ready";
+
+/// `Drifted` condition type: True while the last drift check found drift.
+pub const DRIFTED: &str = "Drifted";
 
 /// Sets the `Ready` condition, keeping `lastTransitionTime` when the status is unchanged.
 pub fn set_ready(
@@ -32,16 +39,29 @@ pub fn set_ready(
     generation: Option<i64>,
     now: Timestamp,
 ) {
-    let value = if ready { "True" } else { "False" };
+    set_condition(status, READY, ready, reason, message, generation, now);
+}
+
+/// Sets a condition, keeping `lastTransitionTime` when its status is unchanged.
+fn set_condition(
+    status: &mut AzureResourceStatus,
+    type_: &str,
+    value: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let value = if value { "True" } else { "False" };
     let since = status
         .conditions
         .iter()
-        .find(|c| c.type_ == READY && c.status == value)
+        .find(|c| c.type_ == type_ && c.status == value)
         .map(|c| c.last_transition_time.clone())
         .unwrap_or(Time(now));
-    status.conditions.retain(|c| c.type_ != READY);
+    status.conditions.retain(|c| c.type_ != type_);
     status.conditions.push(Condition {
-        type_: READY.into(),
+        type_: type_.into(),
         status: value.into(),
         reason: reason.into(),
         // The API server limits messages to 32 KiB; ARM messages can be long.
@@ -49,6 +69,31 @@ pub fn set_ready(
         observed_generation: generation,
         last_transition_time: since,
     });
+}
+
+/// A drift check finished: its report and the `Drifted` condition (reason `InSync`,
+/// `Drifted`, or `Correcting` when the template is deployed again to undo it).
+pub fn drift_checked(
+    status: &mut AzureResourceStatus,
+    report: DriftStatus,
+    correcting: bool,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let drifted = drift::is_drifted(&report);
+    let (reason, message) = match (drifted, correcting) {
+        (false, _) => ("InSync", "Azure matches the template".to_owned()),
+        (true, false) => ("Drifted", drift::describe(&report)),
+        (true, true) => ("Correcting", drift::describe(&report)),
+    };
+    set_condition(status, DRIFTED, drifted, reason, &message, generation, now);
+    status.drift = Some(report);
+}
+
+/// `driftPolicy: Ignore`: no report and no `Drifted` condition.
+pub fn drift_unchecked(status: &mut AzureResourceStatus) {
+    status.drift = None;
+    status.conditions.retain(|c| c.type_ != DRIFTED);
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -14,6 +14,7 @@ use k8s_openapi::{
         core::v1::{ConfigMap, Secret},
         events::v1::Event,
     },
+    apimachinery::pkg::apis::meta::v1::Condition,
 };
 use kube::{
     Api, Client, ResourceExt,
@@ -219,6 +220,27 @@ impl Harness {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// An ARM client of someone other than the operator, for changes made out of band.
+    fn someone_else(&self) -> arm::ArmClient {
+        let options = ArmOptions::default().with_cloud(
+            CloudConfig::default()
+                .with_resource_manager_endpoint(&self.sim.endpoint())
+                .unwrap()
+                .with_authority_host(&self.sim.endpoint())
+                .unwrap()
+                .with_ca_file(self.sim.ca_file()),
+        );
+        let credentials = arm::CredentialCache::new(&options).unwrap();
+        let credential = credentials
+            .get(&arm::CredentialSpec::ClientSecret {
+                tenant_id: "11111111-1111-1111-1111-111111111111".into(),
+                client_id: "44444444-4444-4444-4444-444444444444".into(),
+                client_secret: arm::Secret::new("someone-else".to_owned()),
+            })
+            .unwrap();
+        arm::ArmClient::new(options, credential).unwrap()
     }
 
     async fn stop(mut self) {
@@ -653,23 +675,7 @@ async fn drift_is_detected_and_repaired_at_the_sync_interval() {
     assert_eq!(h.sim.created_count(&id), 1);
 
     // Someone deletes the account behind the operator's back.
-    let options = ArmOptions::default().with_cloud(
-        CloudConfig::default()
-            .with_resource_manager_endpoint(&h.sim.endpoint())
-            .unwrap()
-            .with_authority_host(&h.sim.endpoint())
-            .unwrap()
-            .with_ca_file(h.sim.ca_file()),
-    );
-    let credentials = arm::CredentialCache::new(&options).unwrap();
-    let credential = credentials
-        .get(&arm::CredentialSpec::ClientSecret {
-            tenant_id: "11111111-1111-1111-1111-111111111111".into(),
-            client_id: "44444444-4444-4444-4444-444444444444".into(),
-            client_secret: arm::Secret::new("someone-else".to_owned()),
-        })
-        .unwrap();
-    let client = arm::ArmClient::new(options, credential).unwrap();
+    let client = h.someone_else();
     if let Some(handle) = client.delete_resource_by_id(&id).await.unwrap() {
         client.wait(&handle).await.unwrap();
     }
@@ -867,5 +873,172 @@ async fn complete_mode_removes_what_the_template_no_longer_declares() {
     let left = h.inventory_under("rg-complete");
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(left[0].ends_with("/keepacct"), "{left:?}");
+    h.stop().await;
+}
+
+fn drift_of(o: &AzureResource) -> Option<crds::DriftStatus> {
+    o.status.as_ref().and_then(|s| s.drift.clone())
+}
+
+fn condition<'a>(o: &'a AzureResource, type_: &str) -> Option<&'a Condition> {
+    o.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+}
+
+/// Someone changes the storage account's SKU in Azure: with `driftPolicy: Report` the
+/// next check shows `sku.name` with before and after in `status.drift`, the `Drifted`
+/// condition and one Warning, and writes nothing to ARM; switched to `Correct`, one
+/// deployment puts the declared SKU back and the next check finds no drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_out_of_band_change_is_reported_then_corrected() {
+    let h = Harness::start(SimConfig::default()).await;
+    let mut spec = object("modified", "rg-modified", "Stack", "Delete", "modacct1");
+    spec["spec"]["syncInterval"] = json!("1s");
+    h.create(spec).await;
+    h.wait_ready("modified").await;
+    h.wait_for("modified", "a first drift check", |o| {
+        drift_of(o).is_some_and(|d| d.summary == "None")
+    })
+    .await;
+    let id = format!(
+        "{}/providers/Microsoft.Storage/storageAccounts/modacct1",
+        h.resource_group_id("rg-modified")
+    );
+    let mut changed = h.sim.resource(&id).expect("the account exists");
+    changed["sku"]["name"] = json!("Standard_GRS");
+    h.someone_else()
+        .put_resource_by_id(&id, &changed)
+        .await
+        .unwrap();
+    let puts_before = h.sim.counters().route("PUT deploymentStacks");
+
+    let reported = h
+        .wait_for("modified", "sku.name in status.drift", |o| {
+            drift_of(o).is_some_and(|d| d.summary == "Modify=1")
+        })
+        .await;
+    let drift = drift_of(&reported).unwrap();
+    assert!(drift.last_check_time.is_some());
+    assert_eq!(drift.counts.modify, 1);
+    let resource = &drift.resources[0];
+    assert!(resource.id.eq_ignore_ascii_case(&id), "{resource:?}");
+    assert_eq!(resource.change_type, "Modify");
+    assert_eq!(resource.properties.len(), 1, "{resource:?}");
+    let property = &resource.properties[0];
+    assert_eq!(property.path, "sku.name");
+    assert_eq!(property.before, Some(json!("Standard_GRS")));
+    assert_eq!(property.after, Some(json!("Standard_LRS")));
+    let drifted = condition(&reported, "Drifted").expect("a Drifted condition");
+    assert_eq!(
+        (drifted.status.as_str(), drifted.reason.as_str()),
+        ("True", "Drifted")
+    );
+    assert!(drifted.message.contains("sku.name"), "{}", drifted.message);
+    h.wait_for_event("modified", "Warning", "Drifted").await;
+    // Several more checks under Report: still reported, nothing deployed, one Event.
+    let checks = h.sim.counters().route("POST deployments/whatIf");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.sim.counters().route("POST deployments/whatIf") < checks + 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fewer than 3 more checks"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(h.sim.counters().route("PUT deploymentStacks"), puts_before);
+    assert_eq!(h.sim.resource(&id).unwrap()["sku"]["name"], "Standard_GRS");
+    let warnings = h
+        .events_for("modified")
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("Drifted"))
+        .count();
+    assert_eq!(warnings, 1, "one Event per new drift");
+
+    h.api()
+        .patch(
+            "modified",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"driftPolicy": "Correct"}})),
+        )
+        .await
+        .unwrap();
+    let corrected = h
+        .wait_for("modified", "the drift corrected and checked again", |o| {
+            drift_of(o).is_some_and(|d| d.summary == "None")
+        })
+        .await;
+    assert_eq!(h.sim.resource(&id).unwrap()["sku"]["name"], "Standard_LRS");
+    assert_eq!(
+        h.sim.counters().route("PUT deploymentStacks"),
+        puts_before + 1,
+        "one deployment corrects the drift"
+    );
+    let in_sync = condition(&corrected, "Drifted").unwrap();
+    assert_eq!(
+        (in_sync.status.as_str(), in_sync.reason.as_str()),
+        ("False", "InSync")
+    );
+    assert_eq!(phase(&corrected), Some(Phase::Ready));
+    h.stop().await;
+}
+
+/// An object nobody touches shows no drift, check after check, and causes no ARM write;
+/// the check-drift annotation runs a check on demand when re-checking is off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_untouched_object_shows_no_drift_over_several_intervals() {
+    let h = Harness::start(SimConfig::default()).await;
+    let mut spec = object("calm", "rg-calm", "Deployment", "Delete", "calmacct1");
+    spec["spec"]["syncInterval"] = json!("1s");
+    h.create(spec).await;
+    h.wait_ready("calm").await;
+    let first = h
+        .wait_for("calm", "a first drift check", |o| drift_of(o).is_some())
+        .await;
+    let writes = h.arm_writes();
+    let mut seen = vec![drift_of(&first).unwrap().last_check_time];
+    while seen.len() < 4 {
+        let o = h
+            .wait_for("calm", "another drift check", |o| {
+                drift_of(o).is_some_and(|d| !seen.contains(&d.last_check_time))
+            })
+            .await;
+        let drift = drift_of(&o).unwrap();
+        assert_eq!(drift.summary, "None", "{drift:?}");
+        assert!(drift.resources.is_empty());
+        assert_eq!(drift.counts.no_change, 1, "{drift:?}");
+        let drifted = condition(&o, "Drifted").unwrap();
+        assert_eq!(
+            (drifted.status.as_str(), drifted.reason.as_str()),
+            ("False", "InSync")
+        );
+        seen.push(drift.last_check_time);
+    }
+    assert_eq!(h.arm_writes(), writes, "a drift check wrote to ARM");
+    assert!(
+        !h.events_for("calm")
+            .await
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Drifted")
+                || e.reason.as_deref() == Some("DriftDetected")),
+    );
+
+    h.api()
+        .patch(
+            "calm",
+            &PatchParams::default(),
+            &Patch::Merge(json!({
+                "metadata": {"annotations": {crds::CHECK_DRIFT_ANNOTATION: "now-1"}},
+                "spec": {"syncInterval": "0"}
+            })),
+        )
+        .await
+        .unwrap();
+    h.wait_for("calm", "the requested check", |o| {
+        drift_of(o).is_some_and(|d| d.check_request.as_deref() == Some("now-1"))
+    })
+    .await;
+    assert_eq!(h.arm_writes(), writes);
     h.stop().await;
 }

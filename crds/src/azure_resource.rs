@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::crd::{arm_template_schema, json_value_map_schema};
+use crate::drift::{DriftPolicy, DriftStatus};
 use crate::patterns::{
     ARM_ID, ARM_ID_MAX_LEN, DATA_KEY, DATA_KEY_MAX_LEN, DEPLOYMENT_NAME, DEPLOYMENT_NAME_MAX_LEN,
     DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX_LEN, LOCATION, LOCATION_MAX_LEN, RESOURCE_GROUP,
@@ -41,6 +42,12 @@ use crate::patterns::{
         type_ = "string",
         json_path = ".status.deployment.provisioningState",
         description = "Provisioning state ARM reports for the deployment"
+    ),
+    printcolumn(
+        name = "Drift",
+        type_ = "string",
+        json_path = ".status.drift.summary",
+        description = "Drift found by the last what-if check (None when Azure matches the template)"
     ),
     printcolumn(
         name = "ResourceGroup",
@@ -149,6 +156,13 @@ pub struct AzureResourceSpec {
     #[serde(default = "default_sync_interval")]
     #[schemars(regex(pattern = SYNC_INTERVAL))]
     pub sync_interval: String,
+
+    /// What a drift check does when Azure differs from the template: `Report` (default)
+    /// records it in `status.drift`, `Correct` also deploys again, `Ignore` runs no check.
+    /// A check (ARM what-if, no write) runs every `syncInterval` and whenever the
+    /// annotation `azure-driver.io/check-drift` changes.
+    #[serde(default)]
+    pub drift_policy: DriftPolicy,
 }
 
 fn default_true() -> bool {
@@ -349,6 +363,10 @@ pub struct AzureResourceStatus {
     /// Consecutive failed attempts; reset on success.
     #[serde(default)]
     pub failures: u32,
+
+    /// The last drift check (what-if); absent with `driftPolicy: Ignore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftStatus>,
 }
 
 /// Lifecycle phase of an `AzureResource`.
@@ -438,6 +456,7 @@ impl AzureResourceSpec {
             outputs_secret_ref: None,
             redeploy_token: None,
             sync_interval: default_sync_interval(),
+            drift_policy: DriftPolicy::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    CustomResourceDefinition, JSON, JSONSchemaProps,
+    CustomResourceDefinition, JSON, JSONSchemaProps, JSONSchemaPropsOrArray,
 };
 use kube::CustomResourceExt;
 use schemars::{Schema, SchemaGenerator, json_schema};
@@ -24,6 +24,16 @@ const GENERATED_HEADER: &str =
 pub fn crd() -> CustomResourceDefinition {
     let mut crd = AzureResource::crd();
     for version in &mut crd.spec.versions {
+        let status = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|root| root.properties.as_mut())
+            .and_then(|properties| properties.get_mut("status"));
+        // The controller never sends a status field as null (absent fields are left out).
+        if let Some(status) = status {
+            not_nullable(status);
+        }
         let spec = version
             .schema
             .as_mut()
@@ -49,6 +59,18 @@ pub fn crd() -> CustomResourceDefinition {
 pub fn crd_yaml() -> String {
     let body = serde_yaml::to_string(&crd()).expect("a CRD always serializes to YAML");
     format!("{GENERATED_HEADER}{body}")
+}
+
+/// Clears `nullable` in a subtree: the apiserver publishes nullable fields to OpenAPI v2
+/// without their schema, which would hide them from `kubectl explain`.
+fn not_nullable(schema: &mut JSONSchemaProps) {
+    schema.nullable = None;
+    for child in schema.properties.iter_mut().flat_map(|p| p.values_mut()) {
+        not_nullable(child);
+    }
+    if let Some(JSONSchemaPropsOrArray::Schema(items)) = schema.items.as_mut() {
+        not_nullable(items);
+    }
 }
 
 /// An object either deploys a template or adopts an existing Azure object.
@@ -99,6 +121,11 @@ pub(crate) fn json_value_map_schema(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// Any JSON value (a property value in a drift report).
+pub(crate) fn any_json_value_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
+}
+
 /// An inline ARM template: any JSON object, kept as written.
 pub(crate) fn arm_template_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
@@ -109,8 +136,6 @@ pub(crate) fn arm_template_schema(_: &mut SchemaGenerator) -> Schema {
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrArray;
-
     use super::*;
 
     fn version_schema() -> JSONSchemaProps {
@@ -154,7 +179,7 @@ mod tests {
             .collect();
         assert_eq!(
             columns,
-            ["Phase", "State", "ResourceGroup", "Age", "Message"]
+            ["Phase", "State", "Drift", "ResourceGroup", "Age", "Message"]
         );
     }
 

@@ -7,6 +7,7 @@
 mod adopt;
 mod azure_resource;
 mod crd;
+mod drift;
 mod naming;
 pub mod patterns;
 mod sync_interval;
@@ -18,5 +19,9 @@ pub use azure_resource::{
     ParameterSource, Phase, Scope, TemplateConfigMapRef, TemplateLanguage, TemplateSource,
 };
 pub use crd::{CRD_NAME, crd, crd_yaml};
+pub use drift::{
+    CHECK_DRIFT_ANNOTATION, DRIFT_MAX_PROPERTIES, DRIFT_MAX_RESOURCES, DRIFT_MAX_VALUE_CHARS,
+    DriftCounts, DriftPolicy, DriftStatus, DriftedResource, PropertyDrift,
+};
 pub use naming::{CLEANUP_FINALIZER, deployment_name};
 pub use sync_interval::InvalidSyncInterval;

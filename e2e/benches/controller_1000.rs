@@ -1,9 +1,14 @@
 //! 1,000 AzureResource objects with a small template, reconciled by the controller binary
 //! against the real local apiserver and armsim. Prints time until all Ready, ARM requests
-//! and apiserver writes per object, and the controller's peak RSS and CPU seconds.
+//! and apiserver writes per object, and the controller's peak RSS and CPU seconds; then,
+//! while every Ready object is re-checked at its sync interval (drift check by what-if),
+//! the ARM requests per check by route: ARM writes and read-type calls per object per
+//! interval.
 //!
 //! `cargo bench -p e2e --bench controller_1000`
-//! (`BENCH_OBJECTS` changes the count, `BENCH_CONCURRENCY` the controller's workers).
+//! (`BENCH_OBJECTS` changes the count, `BENCH_CONCURRENCY` the controller's workers,
+//! `BENCH_SYNC_SECONDS` the objects' sync interval (30) and `BENCH_SYNC_WINDOW_SECONDS`
+//! how long the re-checks are observed (90)).
 
 use std::{
     collections::BTreeMap,
@@ -86,6 +91,8 @@ fn process_usage(pid: u32) -> (f64, f64) {
 async fn main() {
     let count = env_number("BENCH_OBJECTS", 1000);
     let concurrency = env_number("BENCH_CONCURRENCY", 32);
+    let sync_seconds = env_number("BENCH_SYNC_SECONDS", 30);
+    let sync_window = Duration::from_secs(env_number("BENCH_SYNC_WINDOW_SECONDS", 90) as u64);
     let bin = e2e::process::built_binaries(&["azure-driver-controller"], &[]);
     let cp = e2e::ControlPlane::shared().await;
     let ns = e2e::TestNamespace::create(cp).await;
@@ -157,7 +164,8 @@ async fn main() {
                         }],
                         "outputs": {"id": {"type": "string", "value": "[resourceId('Microsoft.Storage/storageAccounts', parameters('name'))]"}}
                     }},
-                    "parameters": {"name": format!("bench{i:05}")}
+                    "parameters": {"name": format!("bench{i:05}")},
+                    "syncInterval": format!("{sync_seconds}s")
                 }
             }))
             .unwrap();
@@ -188,8 +196,26 @@ async fn main() {
     let counters = sim.counters();
     let arm_requests = counters.total() - counters.route("POST token");
     let writes = apiserver_writes(cp) - writes_before - count as f64;
+
+    // Steady state: every object is Ready and re-checked once per sync interval. Each
+    // check is one what-if, so the what-if count is the number of object-intervals seen.
+    sim.reset_counters();
+    let sync_writes_before = apiserver_writes(cp);
+    tokio::time::sleep(sync_window).await;
+    let sync = sim.counters();
+    let sync_apiserver_writes = apiserver_writes(cp) - sync_writes_before;
+    let (_, cpu_after_sync) = process_usage(controller.id());
     controller.kill().unwrap();
     controller.wait().unwrap();
+    let checks = sync.route("POST deployments/whatIf");
+    let (sync_writes, sync_reads): (Vec<_>, Vec<_>) = sync
+        .by_route
+        .iter()
+        .filter(|(route, _)| route.as_str() != "POST token")
+        .partition(|(route, _)| {
+            route.starts_with("PUT") || route.starts_with("DELETE") || route.starts_with("PATCH")
+        });
+    let total = |routes: &[(&String, &u64)]| routes.iter().map(|(_, n)| **n).sum::<u64>();
 
     let n = count as f64;
     println!(
@@ -214,5 +240,32 @@ async fn main() {
     );
     println!("  controller peak RSS         {peak_mib:>10.1} MiB");
     println!("  controller CPU              {cpu_seconds:>10.2} s");
+    let per_check = |n: u64| n as f64 / checks.max(1) as f64;
+    println!(
+        "re-checks (drift by what-if) over {} s at syncInterval {sync_seconds}s: {checks} checks ({:.2} per object per interval)",
+        sync_window.as_secs(),
+        checks as f64 * sync_seconds as f64 / (n * sync_window.as_secs_f64())
+    );
+    println!(
+        "  ARM writes per check        {:>10.2}  ({} total)",
+        per_check(total(&sync_writes)),
+        total(&sync_writes)
+    );
+    println!(
+        "  ARM read-type per check     {:>10.2}  ({} total, what-if POSTs included)",
+        per_check(total(&sync_reads)),
+        total(&sync_reads)
+    );
+    for (route, requests) in &sync_reads {
+        println!("    {route:<36} {:>6.2} per check", per_check(**requests));
+    }
+    println!(
+        "  apiserver writes per check  {:>10.2}  ({sync_apiserver_writes} total: status.drift.lastCheckTime)",
+        sync_apiserver_writes / checks.max(1) as f64
+    );
+    println!(
+        "  controller CPU per check    {:>10.2} ms",
+        (cpu_after_sync - cpu_seconds) * 1000.0 / checks.max(1) as f64
+    );
     drop(ns);
 }

@@ -295,6 +295,10 @@ async fn kubectl_get_shows_printer_columns_from_status() {
             "phase": Phase::Ready,
             "observedGeneration": 1,
             "deployment": {"name": "azd-columns", "provisioningState": "Succeeded"},
+            "drift": {
+                "summary": "Modify=1",
+                "counts": {"create": 0, "delete": 0, "modify": 1, "noChange": 0, "ignore": 0}
+            },
             "conditions": [{
                 "type": "Ready",
                 "status": "True",
@@ -320,12 +324,23 @@ async fn kubectl_get_shows_printer_columns_from_status() {
         let header: Vec<_> = lines.next().unwrap().split_whitespace().collect();
         assert_eq!(
             header,
-            ["NAME", "PHASE", "STATE", "RESOURCEGROUP", "AGE", "MESSAGE"],
+            [
+                "NAME",
+                "PHASE",
+                "STATE",
+                "DRIFT",
+                "RESOURCEGROUP",
+                "AGE",
+                "MESSAGE"
+            ],
             "{resource}"
         );
         let row: Vec<_> = lines.next().unwrap().split_whitespace().collect();
-        assert_eq!(row[..4], ["columns", "Ready", "Succeeded", "rg-columns"]);
-        assert_eq!(row[5], "deployment-succeeded");
+        assert_eq!(
+            row[..5],
+            ["columns", "Ready", "Succeeded", "Modify=1", "rg-columns"]
+        );
+        assert_eq!(row[6], "deployment-succeeded");
     }
 }
 
@@ -364,6 +379,33 @@ async fn kubectl_explain_documents_fields() {
     }
     let text = explain(control_plane, "azureresource.spec.syncInterval").await;
     assert!(text.contains("turns re-checking off"), "{text}");
+}
+
+#[tokio::test]
+async fn kubectl_explain_documents_drift() {
+    let control_plane = ControlPlane::shared().await;
+    let text = explain(control_plane, "azureresource.spec.driftPolicy").await;
+    for expected in ["Report", "Correct", "Ignore", "azure-driver.io/check-drift"] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let text = explain(control_plane, "azureresource.status.drift").await;
+    for expected in [
+        "lastCheckTime",
+        "summary",
+        "counts",
+        "resources",
+        "[redacted]",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let text = explain(
+        control_plane,
+        "azureresource.status.drift.resources.properties",
+    )
+    .await;
+    for expected in ["path", "before", "after", "sku.name"] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
 }
 
 /// RBAC is enforced: a ServiceAccount sees AzureResources only once a Role grants it.

@@ -687,7 +687,7 @@ pub(crate) fn what_if(
             .iter()
             .map(|r| {
                 let before = state.inventory.get(&r.id).map(|item| item.body.clone());
-                change(r, before)
+                change(r, before, &context.tenant_id)
             })
             .collect();
         if scope.resource_group.is_some() {
@@ -740,15 +740,29 @@ pub(crate) fn what_if(
         .header("retry-after", config.config.retry_after_secs.to_string()))
 }
 
-/// One what-if change: Create, NoChange or Modify (with the property delta).
-fn change(resource: &PlannedResource, before: Option<Value>) -> Value {
+/// Top-level fields that name a resource rather than describe it: never a change.
+const IDENTITY_FIELDS: [&str; 4] = ["id", "name", "type", "apiVersion"];
+
+/// One what-if change: Create, NoChange or Modify (with the property delta). `before` is
+/// what a GET returns; the values only the service sets (endpoints, principal ids,
+/// `provisioningState`) are filled in as the resource provider reports them, so that a
+/// resource written out of band compares like one the deployment created.
+fn change(resource: &PlannedResource, before: Option<Value>, tenant_id: &str) -> Value {
     match before {
         None => json!({
             "resourceId": resource.id,
             "changeType": "Create",
             "after": resource.body,
         }),
-        Some(before) => {
+        Some(mut before) => {
+            if let Some(object) = before.as_object_mut() {
+                template::synthesize_runtime(
+                    object,
+                    &resource.id,
+                    &resource.resource_type,
+                    tenant_id,
+                );
+            }
             let mut delta = Vec::new();
             diff("", &before, &resource.body, &mut delta);
             json!({
@@ -762,20 +776,30 @@ fn change(resource: &PlannedResource, before: Option<Value>) -> Value {
     }
 }
 
-/// Property changes from `before` to `after`, for the keys `after` declares
-/// (properties only the service sets are not changes).
+/// Property changes from `before` (Azure) to `after` (the template), as ARM's what-if
+/// reports them: `Create` for a declared property Azure lacks, `Delete` for one Azure
+/// has that the template does not declare, `Modify` for a different value (arrays are
+/// compared whole).
 fn diff(path: &str, before: &Value, after: &Value, out: &mut Vec<Value>) {
     match (before, after) {
         (Value::Object(b), Value::Object(a)) => {
-            for (k, after_value) in a {
-                let child = if path.is_empty() {
-                    k.clone()
+            let child = |k: &str| {
+                if path.is_empty() {
+                    k.to_owned()
                 } else {
                     format!("{path}.{k}")
-                };
+                }
+            };
+            let named = |k: &str| path.is_empty() && IDENTITY_FIELDS.contains(&k);
+            for (k, after_value) in a.iter().filter(|(k, _)| !named(k)) {
                 match b.get(k) {
-                    None => out.push(json!({ "path": child, "propertyChangeType": "Create", "after": after_value })),
-                    Some(before_value) => diff(&child, before_value, after_value, out),
+                    None => out.push(json!({ "path": child(k), "propertyChangeType": "Create", "after": after_value })),
+                    Some(before_value) => diff(&child(k), before_value, after_value, out),
+                }
+            }
+            for (k, before_value) in b.iter().filter(|(k, _)| !named(k)) {
+                if !a.contains_key(k) {
+                    out.push(json!({ "path": child(k), "propertyChangeType": "Delete", "before": before_value }));
                 }
             }
         }
@@ -831,10 +855,15 @@ mod tests {
     }
 
     #[test]
-    fn diff_reports_changed_and_added_properties_only() {
-        let before =
-            json!({ "location": "westeurope", "properties": { "a": 1, "b": 2, "serviceOnly": 3 } });
-        let after = json!({ "location": "westeurope", "properties": { "a": 1, "b": 5, "c": 1 } });
+    fn diff_reports_created_modified_and_deleted_properties() {
+        let before = json!({
+            "id": "/x", "location": "westeurope",
+            "properties": { "a": 1, "b": 2, "set": 3 }, "tags": { "extra": "1" }
+        });
+        let after = json!({
+            "id": "/x", "apiVersion": "2023-01-01", "location": "westeurope",
+            "properties": { "a": 1, "b": 5, "c": 1 }, "tags": {}
+        });
         let mut delta = Vec::new();
         diff("", &before, &after, &mut delta);
         assert_eq!(
@@ -842,8 +871,35 @@ mod tests {
             vec![
                 json!({ "path": "properties.b", "propertyChangeType": "Modify", "before": 2, "after": 5 }),
                 json!({ "path": "properties.c", "propertyChangeType": "Create", "after": 1 }),
+                json!({ "path": "properties.set", "propertyChangeType": "Delete", "before": 3 }),
+                json!({ "path": "tags.extra", "propertyChangeType": "Delete", "before": "1" }),
             ]
         );
+    }
+
+    #[test]
+    fn a_resource_written_out_of_band_as_declared_is_no_change() {
+        let id =
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct";
+        let mut declared = serde_json::Map::new();
+        declared.insert("location".into(), json!("westeurope"));
+        declared.insert("sku".into(), json!({ "name": "Standard_LRS" }));
+        let mut after = declared.clone();
+        template::synthesize_runtime(&mut after, id, "Microsoft.Storage/storageAccounts", "t");
+        let planned = PlannedResource {
+            id: id.into(),
+            resource_type: "Microsoft.Storage/storageAccounts".into(),
+            name: "acct".into(),
+            api_version: "2023-01-01".into(),
+            body: Value::Object(after),
+            depends_on: vec![],
+        };
+        let unchanged = change(&planned, Some(Value::Object(declared.clone())), "t");
+        assert_eq!(unchanged["changeType"], "NoChange", "{unchanged}");
+        declared.insert("sku".into(), json!({ "name": "Standard_GRS" }));
+        let modified = change(&planned, Some(Value::Object(declared)), "t");
+        assert_eq!(modified["changeType"], "Modify");
+        assert_eq!(modified["delta"][0]["path"], "sku.name");
     }
 
     fn record(n: usize, active: bool) -> DeploymentRecord {

@@ -233,7 +233,7 @@ async fn arm(
 ) -> Outcome {
     let route_key = format!("{method} {}", route.name());
     let subscription = route.subscription().map(str::to_owned);
-    let class = RequestClass::of_method(&method);
+    let class = RequestClass::of_request(&method, route.name());
     shared
         .counters()
         .record(&route_key, subscription.as_deref(), class);

@@ -21,6 +21,16 @@ impl RequestClass {
         }
     }
 
+    /// A what-if only evaluates the template against the inventory and changes nothing:
+    /// it draws from the reads bucket although it is a POST.
+    pub fn of_request(method: &hyper::Method, route_name: &str) -> Self {
+        if *method == hyper::Method::POST && route_name == "deployments/whatIf" {
+            Self::Read
+        } else {
+            Self::of_method(method)
+        }
+    }
+
     pub fn header_name(self) -> &'static str {
         match self {
             Self::Read => "x-ms-ratelimit-remaining-subscription-global-reads",
@@ -136,6 +146,14 @@ mod tests {
         assert_eq!(
             RequestClass::of_method(&hyper::Method::DELETE),
             RequestClass::Delete
+        );
+        assert_eq!(
+            RequestClass::of_request(&hyper::Method::POST, "deployments/whatIf"),
+            RequestClass::Read
+        );
+        assert_eq!(
+            RequestClass::of_request(&hyper::Method::POST, "deployments/validate"),
+            RequestClass::Write
         );
     }
 }
