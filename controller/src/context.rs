@@ -5,8 +5,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use hmac::{Hmac, Mac};
 use k8s_openapi::jiff::Timestamp;
 use kube::{Client, runtime::events::Recorder};
+use sha2::Sha256;
 
 use crate::azure::AzureApiFactory;
 use crate::bicep_compiler::BicepCompiler;
@@ -21,6 +23,8 @@ pub struct Context {
     /// `AZURE_SUBSCRIPTION_ID` of the operator identity: the last fallback subscription.
     pub operator_subscription_id: Option<String>,
     pub bicep: BicepCompiler,
+    /// Per-installation key of `status.appliedHash` (see [`Context::keyed_hash`]).
+    hash_key: Option<Vec<u8>>,
     /// When each object (by uid) was last checked against Azure by this process.
     last_checked: Mutex<HashMap<String, Timestamp>>,
     /// Resource groups this process created or updated (subscription/name/location,
@@ -46,10 +50,24 @@ impl Context {
             metrics,
             operator_subscription_id,
             bicep: BicepCompiler::default(),
+            hash_key: None,
             last_checked: Mutex::default(),
             ensured_groups: Mutex::default(),
             pending_what_ifs: Mutex::default(),
         }
+    }
+
+    /// Keys `status.appliedHash` with `key`, so that reading an object does not allow
+    /// testing guesses of its secure parameters offline against the stored digest.
+    pub fn with_hash_key(mut self, key: Vec<u8>) -> Self {
+        self.hash_key = Some(key);
+        self
+    }
+
+    /// HMAC-SHA256 of the plain digest under the installation's key; the plain digest
+    /// when no key is configured.
+    pub fn keyed_hash(&self, plain: &str) -> String {
+        keyed_hash(self.hash_key.as_deref(), plain)
     }
 
     pub fn last_checked(&self, uid: &str) -> Option<Timestamp> {
@@ -95,9 +113,34 @@ impl Context {
     }
 }
 
+fn keyed_hash(key: Option<&[u8]>, plain: &str) -> String {
+    let Some(key) = key else {
+        return plain.to_owned();
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(plain.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// A panic while holding one of these locks leaves a plain collection behind: still usable.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applied_hashes_are_keyed_per_installation() {
+        let plain = "5d41402abc4b2a76b9719d911017c592";
+        assert_eq!(keyed_hash(None, plain), plain);
+        let keyed = keyed_hash(Some(b"installation-1"), plain);
+        assert_eq!(keyed.len(), 64);
+        assert_ne!(keyed, plain);
+        assert_eq!(keyed_hash(Some(b"installation-1"), plain), keyed);
+        assert_ne!(keyed_hash(Some(b"installation-2"), plain), keyed);
+    }
 }

@@ -228,7 +228,17 @@ async fn run_apply(
         credential_subscription,
     )
     .await?;
-    let request = build::build(object, &inputs)?;
+    let mut request = build::build(object, &inputs)?;
+    let plain_hash = std::mem::take(&mut request.applied_hash);
+    request.applied_hash = ctx.keyed_hash(&plain_hash);
+    if status.applied_hash.as_deref() == Some(plain_hash.as_str())
+        && plain_hash != request.applied_hash
+    {
+        // Deployed before the hash was keyed: unchanged, and the plain digest (which lets
+        // a reader test guesses of secure values) is replaced at once.
+        status.applied_hash = Some(request.applied_hash.clone());
+        status::apply(api, object, status).await?;
+    }
     *hash = Some(request.applied_hash.clone());
     let sync_interval = object
         .spec

@@ -77,6 +77,11 @@ pub struct Config {
     /// This replica's identity in the Lease (default: host name and process id).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// Secret (in the lease namespace, key `key`) holding this installation's key of
+    /// `status.appliedHash` (HMAC-SHA256), created with 32 random bytes when missing.
+    /// Empty: the hash is a plain SHA-256.
+    #[arg(long, env = "HASH_KEY_SECRET", default_value = "")]
+    pub hash_key_secret: String,
     /// Log format; `LOG_TYPE=logstash` also selects JSON.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -145,13 +150,18 @@ pub async fn run(
             instance: Some(identity.clone()),
         },
     );
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client.clone(),
         azure,
         recorder,
         metrics.clone(),
         config.operator_subscription_id.clone(),
-    ));
+    );
+    if !config.hash_key_secret.is_empty() {
+        let secrets = Api::namespaced(client.clone(), &config.lease_namespace);
+        ctx = ctx.with_hash_key(hash_key(&secrets, &config.hash_key_secret).await?);
+    }
+    let ctx = Arc::new(ctx);
 
     if !config.leader_election {
         metrics.leader.set(1);
@@ -212,6 +222,52 @@ pub async fn run(
         Err(e) => warn!(error = %e, "lease task"),
     }
     Ok(())
+}
+
+/// The installation's hash key from Secret `name`, created with a random key by the first
+/// replica that finds none (a concurrent creator's key wins over ours).
+async fn hash_key(secrets: &Api<Secret>, name: &str) -> anyhow::Result<Vec<u8>> {
+    let key_of = |secret: Secret| {
+        secret
+            .data
+            .and_then(|data| data.get("key").map(|key| key.0.clone()))
+            .filter(|key| !key.is_empty())
+    };
+    if let Some(secret) = secrets
+        .get_opt(name)
+        .await
+        .context("reading the hash key")?
+    {
+        return key_of(secret).with_context(|| format!("Secret {name} has no key"));
+    }
+    let fresh: [u8; 32] = rand::random();
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some(
+                [(
+                    crate::status::MANAGED_BY_LABEL.to_owned(),
+                    crate::status::FIELD_MANAGER.to_owned(),
+                )]
+                .into(),
+            ),
+            ..Default::default()
+        },
+        data: Some([("key".to_owned(), k8s_openapi::ByteString(fresh.to_vec()))].into()),
+        type_: Some("Opaque".into()),
+        ..Default::default()
+    };
+    match secrets
+        .create(&kube::api::PostParams::default(), &secret)
+        .await
+    {
+        Ok(created) => key_of(created).context("the created hash key"),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let existing = secrets.get(name).await.context("reading the hash key")?;
+            key_of(existing).with_context(|| format!("Secret {name} has no key"))
+        }
+        Err(err) => Err(err).context("creating the hash key"),
+    }
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {

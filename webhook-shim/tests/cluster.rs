@@ -655,3 +655,40 @@ async fn kafka_outage_delays_but_never_drops() {
         body["requestId"].as_str().unwrap()
     );
 }
+
+/// Two replicas through a Kafka outage longer than the old 60 s claim: the replica that
+/// claimed a result keeps delivering it (librdkafka retries for up to 120 s) and the other
+/// never takes the claim over, so every accepted request is answered exactly once.
+#[tokio::test]
+async fn two_replicas_and_a_90_second_kafka_outage_answer_every_request_once() {
+    let h = Harness::new().await;
+    let consumer = h.consumer();
+    let _a = h.start_reporter("replica-a");
+    let _b = h.start_reporter("replica-b");
+    let ids: Vec<String> = (0..5)
+        .map(|i| format!("d3333333-0000-4000-8000-{i:012}"))
+        .collect();
+    let mut request_ids = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let (status, body) = h
+            .post(
+                "/api/driver/lifecycle/execute",
+                &execute_body("Create", id, &format!("net-o{i}")),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        request_ids.push(body["requestId"].as_str().unwrap().to_string());
+    }
+    h.kafka.broker_down(1).unwrap();
+    for id in &ids {
+        h.set_status(&format!("r-{id}"), "Ready", json!({})).await;
+    }
+    tokio::time::sleep(Duration::from_secs(90)).await;
+    h.kafka.broker_up(1).unwrap();
+    let messages = drain(&consumer, Duration::from_secs(60), Duration::from_secs(20)).await;
+    let mut seen: Vec<String> = messages.into_iter().map(|(m, _)| m.request_id).collect();
+    seen.sort();
+    request_ids.sort();
+    assert_eq!(seen, request_ids, "every request answered exactly once");
+}
