@@ -228,7 +228,9 @@ pub enum DeclKind {
         output: TypeExpr,
         body: Expr,
     },
-    Import,
+    /// `import {a, b as c} from 'path'` or `import * as ns from 'path'`; `None` for
+    /// forms this compiler only recognises.
+    Import(Option<ImportSpec>),
     Extension,
     /// `using 'path'` (`None` for forms this compiler only recognises).
     Using(Option<Expr>),
@@ -249,13 +251,24 @@ impl DeclKind {
             DeclKind::Output { .. } => "output",
             DeclKind::Type(_) => "type",
             DeclKind::Func { .. } => "func",
-            DeclKind::Import => "import",
+            DeclKind::Import(_) => "import",
             DeclKind::Extension => "extension",
             DeclKind::Using(_) => "using",
             DeclKind::Test => "test",
             DeclKind::Assert(_) => "assert",
         }
     }
+}
+
+/// What an `import` declaration brings from another file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportSpec {
+    /// `(name in the source file, local alias)`.
+    pub items: Vec<(String, Option<String>)>,
+    /// `* as ns`.
+    pub wildcard: Option<String>,
+    /// The path as written.
+    pub path: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -349,7 +362,7 @@ impl Decl {
             DeclKind::Resource { value, .. } | DeclKind::Module { value, .. } => value.visit(f),
             DeclKind::Type(_)
             | DeclKind::Func { .. }
-            | DeclKind::Import
+            | DeclKind::Import(_)
             | DeclKind::Extension
             | DeclKind::Using(_)
             | DeclKind::Test => {}

@@ -16,6 +16,7 @@ use crate::ast::*;
 use crate::check;
 use crate::config::Features;
 use crate::diag::{Diagnostic, Span};
+use crate::imports;
 use crate::language_version;
 use crate::module_name;
 use crate::parser::parse_recovering;
@@ -64,6 +65,14 @@ pub(crate) fn compile_module(
     session: &mut Session,
 ) -> Result<Value, Vec<Diagnostic>> {
     let (file, mut errors) = parse_recovering(source);
+    let (file, imported_from) = if errors.is_empty() {
+        match imports::merge(file, name, resolver, &mut session.sources) {
+            Ok(merged) => merged,
+            Err(e) => return Err(in_source_order(e, name)),
+        }
+    } else {
+        (file, HashMap::new())
+    };
     errors.extend(check::check(&file));
     if !errors.is_empty() {
         return Err(in_source_order(errors, name));
@@ -72,7 +81,8 @@ pub(crate) fn compile_module(
         .warnings
         .extend(check::warnings(&file).into_iter().map(|d| d.in_file(name)));
     session.stack.push(name.to_string());
-    let emitter = Emitter::new(name, &file, resolver, session);
+    let mut emitter = Emitter::new(name, &file, resolver, session);
+    emitter.imported_from = imported_from;
     let result = emitter.emit();
     session.stack.pop();
     let mut errors = emitter.errors.into_inner();
@@ -91,7 +101,7 @@ pub(crate) fn compile_module(
     let imports = file
         .decls
         .iter()
-        .any(|d| matches!(d.kind, DeclKind::Import));
+        .any(|d| matches!(d.kind, DeclKind::Import(_)));
     errors.retain(|d| !is_cascade(d, &broken, imports));
     Err(in_source_order(errors, name))
 }
@@ -249,6 +259,8 @@ struct Emitter<'a> {
     features: Features,
     /// Emitting languageVersion 2.0: resources are named by their symbols.
     symbolic: Cell<bool>,
+    /// Declarations copied in by `import`: their name → the path they came from.
+    imported_from: HashMap<String, String>,
     /// Errors of declarations that failed; emission goes on with the others.
     errors: RefCell<Vec<Diagnostic>>,
     /// Resources and modules whose declaration failed.
@@ -469,6 +481,7 @@ impl<'a> Emitter<'a> {
             broken: HashSet::new(),
             features: Features::for_file(file_name, resolver),
             symbolic: Cell::new(false),
+            imported_from: HashMap::new(),
         };
         for d in &file.decls {
             if let Err(e) = em.declare(d, session) {
@@ -521,8 +534,13 @@ impl<'a> Emitter<'a> {
             DeclKind::Type(_) => {}
             // Emitted under `functions`.
             DeclKind::Func { .. } => {}
-            DeclKind::Import => {
-                return unsupported("An import declaration", d.keyword_span);
+            // Copied into this file before emission (imports::merge).
+            DeclKind::Import(Some(spec)) if !spec.path.to_ascii_lowercase().ends_with(".json") => {}
+            DeclKind::Import(_) => {
+                return unsupported(
+                    "An import declaration of an ARM template or of this form",
+                    d.keyword_span,
+                );
             }
             DeclKind::Extension => {
                 return unsupported("An extension declaration", d.keyword_span);
@@ -541,6 +559,20 @@ impl<'a> Emitter<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Marks an imported type or function with the template it came from.
+    fn with_import_origin(&self, name: &str, mut schema: Value) -> Value {
+        if let (Some(path), Value::Object(m)) = (self.imported_from.get(name), &mut schema) {
+            let meta = m.entry("metadata").or_insert_with(|| json!({}));
+            if let Value::Object(meta) = meta {
+                meta.insert(
+                    "__bicep_imported_from!".into(),
+                    json!({"sourceTemplate": path}),
+                );
+            }
+        }
+        schema
     }
 
     /// Records the error of one declaration; the others are still emitted.
@@ -925,7 +957,7 @@ impl<'a> Emitter<'a> {
                         .and_then(|()| schemas.definition(d, ty));
                     match schema {
                         Ok(schema) => {
-                            definitions.insert(name.clone(), schema);
+                            definitions.insert(name.clone(), self.with_import_origin(name, schema));
                         }
                         Err(e) => self.fail(e),
                     }
