@@ -271,6 +271,20 @@ pub struct ImportSpec {
     pub path: String,
 }
 
+/// The arguments of decorator `@name(...)` (or `@sys.name(...)`) among `decorators`.
+pub fn decorator_args<'e>(decorators: &'e [Expr], name: &str) -> Option<&'e [Expr]> {
+    decorators.iter().find_map(|d| match &d.kind {
+        ExprKind::Call {
+            namespace,
+            name: n,
+            args,
+        } if n == name && namespace.as_deref().is_none_or(|ns| ns == "sys") => {
+            Some(args.as_slice())
+        }
+        _ => None,
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct File {
     pub decls: Vec<Decl>,

@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value, json};
 
 use crate::ModuleResolver;
+use crate::ast::decorator_args as decorator;
 use crate::ast::*;
 use crate::check;
 use crate::config::Features;
@@ -427,19 +428,6 @@ fn culture_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     })
 }
 
-fn decorator<'e>(decorators: &'e [Expr], name: &str) -> Option<&'e [Expr]> {
-    decorators.iter().find_map(|d| match &d.kind {
-        ExprKind::Call {
-            namespace,
-            name: n,
-            args,
-        } if n == name && namespace.as_deref().is_none_or(|ns| ns == "sys") => {
-            Some(args.as_slice())
-        }
-        _ => None,
-    })
-}
-
 fn split_type(e: &Expr) -> R<(String, Option<String>)> {
     let Some(s) = plain_string(e) else {
         return unsupported("An interpolated resource type string", e.span);
@@ -767,55 +755,9 @@ impl<'a> Emitter<'a> {
                 module_name::generated(symbol, looped.is_some(), d.keyword_span)
             }
         };
-        if let Some(template) = registry_template {
-            return Ok(Module {
-                decl: d,
-                body,
-                cond,
-                looped,
-                name_expr,
-                scope_expr: property(body, "scope"),
-                template,
-            });
-        }
-        let (resolved, content) = self.resolver.resolve(self.file_name, rel).map_err(|e| {
-            Diagnostic::error(
-                "BCP091",
-                format!("An error occurred reading file. {e}"),
-                path.span,
-            )
-        })?;
-        if session.stack.contains(&resolved) {
-            return Err(Diagnostic::error(
-                "BCP095",
-                format!("The file is involved in a cycle (\"{resolved}\")."),
-                path.span,
-            ));
-        }
-        let template = if resolved.to_ascii_lowercase().ends_with(".json") {
-            let v: Value = serde_json::from_str(&content).map_err(|e| {
-                Diagnostic::error(
-                    "BCP188",
-                    format!("The referenced ARM template has errors: {e}"),
-                    path.span,
-                )
-            })?;
-            v
-        } else if let Some(v) = session.compiled.get(&resolved) {
-            v.clone()
-        } else {
-            session.sources.insert(resolved.clone(), content.clone());
-            match compile_module(&resolved, &content, self.resolver, session) {
-                Ok(v) => {
-                    session.compiled.insert(resolved.clone(), v.clone());
-                    v
-                }
-                Err(mut errs) => {
-                    let first = errs.remove(0);
-                    self.errors.borrow_mut().extend(errs);
-                    return Err(first);
-                }
-            }
+        let template = match registry_template {
+            Some(t) => t,
+            None => self.local_module_template(rel, path.span, session)?,
         };
         Ok(Module {
             decl: d,
@@ -826,6 +768,49 @@ impl<'a> Emitter<'a> {
             scope_expr: property(body, "scope"),
             template,
         })
+    }
+
+    /// The template of a module file: ARM JSON as it is, Bicep compiled (once per
+    /// compilation).
+    fn local_module_template(&self, rel: &str, span: Span, session: &mut Session) -> R<Value> {
+        let (resolved, content) = self.resolver.resolve(self.file_name, rel).map_err(|e| {
+            Diagnostic::error(
+                "BCP091",
+                format!("An error occurred reading file. {e}"),
+                span,
+            )
+        })?;
+        if session.stack.contains(&resolved) {
+            return Err(Diagnostic::error(
+                "BCP095",
+                format!("The file is involved in a cycle (\"{resolved}\")."),
+                span,
+            ));
+        }
+        if resolved.to_ascii_lowercase().ends_with(".json") {
+            return serde_json::from_str(&content).map_err(|e| {
+                Diagnostic::error(
+                    "BCP188",
+                    format!("The referenced ARM template has errors: {e}"),
+                    span,
+                )
+            });
+        }
+        if let Some(v) = session.compiled.get(&resolved) {
+            return Ok(v.clone());
+        }
+        session.sources.insert(resolved.clone(), content.clone());
+        match compile_module(&resolved, &content, self.resolver, session) {
+            Ok(v) => {
+                session.compiled.insert(resolved, v.clone());
+                Ok(v)
+            }
+            Err(mut errs) => {
+                let first = errs.remove(0);
+                self.errors.borrow_mut().extend(errs);
+                Err(first)
+            }
+        }
     }
 
     /// Emits one parameter, variable, output or metadata declaration into `parts`.

@@ -38,9 +38,7 @@ fn has_type_syntax(ty: &TypeExpr) -> bool {
 }
 
 fn has_decorator(d: &Decl, name: &str) -> bool {
-    d.decorators.iter().any(
-        |e| matches!(&e.kind, ExprKind::Call { name: n, namespace, .. } if n == name && namespace.as_deref().is_none_or(|ns| ns == "sys")),
-    )
+    decorator_args(&d.decorators, name).is_some()
 }
 
 /// True when a resource or module body (possibly in a loop or condition) has no `key`.

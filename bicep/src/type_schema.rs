@@ -30,19 +30,6 @@ fn unsupported<T>(what: &str, span: Span) -> R<T> {
     Err(Diagnostic::unsupported(what, span))
 }
 
-fn decorator_args<'e>(decorators: &'e [Expr], name: &str) -> Option<&'e [Expr]> {
-    decorators.iter().find_map(|d| match &d.kind {
-        ExprKind::Call {
-            namespace,
-            name: n,
-            args,
-        } if n == name && namespace.as_deref().is_none_or(|ns| ns == "sys") => {
-            Some(args.as_slice())
-        }
-        _ => None,
-    })
-}
-
 fn plain_string(e: &Expr) -> Option<&str> {
     match &e.kind {
         ExprKind::Str { pieces, holes } if holes.is_empty() => Some(&pieces[0]),
