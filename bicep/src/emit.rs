@@ -56,6 +56,8 @@ pub(crate) struct Session {
     compiled: HashMap<String, Value>,
     /// Warnings of every file compiled.
     pub warnings: Vec<Diagnostic>,
+    /// `bicepconfig.json` features by folder: modules of one folder share them.
+    features: HashMap<String, Features>,
 }
 
 /// Compiles one module (the main file is the outermost module).
@@ -105,6 +107,11 @@ pub(crate) fn compile_module(
         .any(|d| matches!(d.kind, DeclKind::Import(_)));
     errors.retain(|d| !is_cascade(d, &broken, imports));
     Err(in_source_order(errors, name))
+}
+
+/// The folder part of a file name (`a/b` of `a/b/main.bicep`).
+fn folder_of(file: &str) -> &str {
+    file.rfind(['/', '\\']).map_or("", |i| &file[..i])
 }
 
 /// Errors sorted by position, each reported once, attributed to `file` unless they
@@ -467,7 +474,11 @@ impl<'a> Emitter<'a> {
             runtime_vars: RefCell::new(HashMap::new()),
             errors: RefCell::new(Vec::new()),
             broken: HashSet::new(),
-            features: Features::for_file(file_name, resolver),
+            features: session
+                .features
+                .entry(folder_of(file_name).to_string())
+                .or_insert_with(|| Features::for_file(file_name, resolver))
+                .clone(),
             symbolic: Cell::new(false),
             imported_from: HashMap::new(),
         };
