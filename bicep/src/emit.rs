@@ -24,6 +24,7 @@ use crate::parser::parse_recovering;
 use crate::registry;
 use crate::type_schema::TypeSchemas;
 
+mod module_params;
 mod symbolic;
 mod user_functions;
 use crate::types::library_spelling;
@@ -1849,6 +1850,10 @@ impl<'a> Emitter<'a> {
                 let ns_is_sym = namespace
                     .as_ref()
                     .is_some_and(|ns| self.symbols.contains_key(ns));
+                // `nameof(x)` is the name written, known at compile time.
+                if name == "nameof" && !ns_is_sym {
+                    return false;
+                }
                 ns_is_sym
                     || name == "reference"
                     || name.starts_with("list")
@@ -2144,6 +2149,7 @@ impl<'a> Emitter<'a> {
                 name,
                 args,
             } if name == "nameof" && namespace.as_deref().is_none_or(|n| n == "sys") => {
+                self.record_nameof_dep(args, cx)?;
                 Ok(literal_string(&nameof(args, e.span)?))
             }
             ExprKind::Call {
@@ -2372,7 +2378,13 @@ impl<'a> Emitter<'a> {
                     if self.symbol_ref(base, cx)?.is_some() {
                         return unsupported("The safe-dereference operator on a resource", e.span);
                     }
-                    return Ok(try_get(&self.ex(base, cx)?, &quote(name), *safe));
+                    let text = try_get(&self.ex(base, cx)?, &quote(name), *safe);
+                    // A module output is an object whose `value` is the output.
+                    return Ok(if *safe && self.is_module_outputs(base, cx)? {
+                        format!("tryGet({text}, 'value')")
+                    } else {
+                        text
+                    });
                 }
                 self.member(base, name, e.span, cx)
             }
@@ -2667,6 +2679,39 @@ impl<'a> Emitter<'a> {
         Ok(format!("{}.{name}", self.ex(base, cx)?))
     }
 
+    /// `nameof(x)` refers to `x`: the official compiler makes a resource or module
+    /// named there a dependency although only its name is read.
+    fn record_nameof_dep(&self, args: &[Expr], cx: &Cx) -> R<()> {
+        let mut root = args.first();
+        while let Some(e) = root {
+            match &e.kind {
+                ExprKind::Member { base, .. }
+                | ExprKind::Index { base, .. }
+                | ExprKind::ChildAccess { base, .. } => root = Some(base),
+                ExprKind::Ident(_) => break,
+                _ => return Ok(()),
+            }
+        }
+        if let Some(e) = root
+            && let Some((sym, idx)) = self.symbol_ref(e, cx)?
+        {
+            self.record_dep(sym, idx.as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// True when `e` is `module.outputs`.
+    fn is_module_outputs(&self, e: &Expr, cx: &Cx) -> R<bool> {
+        Ok(match &e.kind {
+            ExprKind::Member {
+                base,
+                name,
+                safe: false,
+            } if name == "outputs" => matches!(self.symbol_ref(base, cx)?, Some((Sym::Mod(_), _))),
+            _ => false,
+        })
+    }
+
     /// `res.listKeys(...)`: the `list*` action on the resource's id and API version.
     fn list_call(
         &self,
@@ -2715,7 +2760,10 @@ impl<'a> Emitter<'a> {
         }
         match name {
             "any" if args.len() == 1 => return self.ex(&args[0], cx),
-            "nameof" => return Ok(quote(&nameof(args, span)?)),
+            "nameof" => {
+                self.record_nameof_dep(args, cx)?;
+                return Ok(quote(&nameof(args, span)?));
+            }
             n if LOAD_FUNCTIONS.contains(&n) => {
                 return match self.loaded.get(&span.start) {
                     None if cx.in_function => Ok(value_to_expr(&escape_loaded(
@@ -2903,59 +2951,6 @@ impl<'a> Emitter<'a> {
             }
         }
         Ok(())
-    }
-
-    /// A module parameter: `{"value": ...}`, or a Key Vault reference for `kv.getSecret(...)`.
-    fn module_param(&self, value: &Expr, cx: &Cx) -> R<Value> {
-        let vault = match &value.kind {
-            ExprKind::Call {
-                namespace: Some(ns),
-                name,
-                args,
-            } if name == "getSecret" && cx.get(ns).is_none() => match self.symbols.get(ns) {
-                Some(Sym::Res(kv)) => Some((*kv, None, args)),
-                _ => None,
-            },
-            ExprKind::MethodCall { base, name, args } if name == "getSecret" => {
-                match self.symbol_ref(base, cx)? {
-                    Some((Sym::Res(kv), idx)) => Some((kv, idx, args)),
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        if let Some((kv, idx, args)) = vault {
-            self.record_weak_dep(Sym::Res(kv), idx.as_deref())?;
-            let mut reference = Map::new();
-            reference.insert(
-                "keyVault".into(),
-                json!({ "id": expr_value(self.resource_id(kv, idx.as_deref())?) }),
-            );
-            match args.as_slice() {
-                [secret] => {
-                    reference.insert("secretName".into(), self.val(secret, cx)?);
-                }
-                [secret, version] => {
-                    reference.insert("secretName".into(), self.val(secret, cx)?);
-                    reference.insert("secretVersion".into(), self.val(version, cx)?);
-                }
-                _ => {
-                    return Err(Diagnostic::error(
-                        "BCP071",
-                        "Expected 1 to 2 arguments, but got a different number.",
-                        value.span,
-                    ));
-                }
-            }
-            return Ok(json!({ "reference": reference }));
-        }
-        if matches!(value.kind, ExprKind::For { .. }) {
-            return unsupported("A loop as a module parameter value", value.span);
-        }
-        if conditional_get_secret(value) {
-            return unsupported("A Key Vault reference chosen by a condition", value.span);
-        }
-        Ok(json!({ "value": self.val(value, cx)? }))
     }
 
     /// The module's parameters must exist in its template, required ones must be
@@ -3197,22 +3192,6 @@ fn expr_value_or_literal(expr: &str) -> Value {
         literal_string(&expr[1..expr.len() - 1])
     } else {
         expr_value(expr.to_string())
-    }
-}
-
-/// True when a branch of a condition is a `getSecret(...)` call: the official
-/// compiler turns that into a conditional Key Vault reference.
-fn conditional_get_secret(e: &Expr) -> bool {
-    let is_get_secret = |x: &Expr| match &x.kind {
-        ExprKind::Call { name, .. } | ExprKind::MethodCall { name, .. } => name == "getSecret",
-        _ => conditional_get_secret(x),
-    };
-    match &e.kind {
-        ExprKind::Ternary {
-            then, otherwise, ..
-        } => is_get_secret(then) || is_get_secret(otherwise),
-        ExprKind::Paren(x) => conditional_get_secret(x),
-        _ => false,
     }
 }
 
