@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value, json};
 
 use crate::ModuleResolver;
+use crate::arm_imports::{self, ArmVariables};
 use crate::ast::decorator_args as decorator;
 use crate::ast::*;
 use crate::check;
@@ -77,6 +78,14 @@ pub(crate) fn compile_module(
     } else {
         (file, HashMap::new())
     };
+    let arm_variables = if errors.is_empty() {
+        match arm_imports::import(&file, name, resolver) {
+            Ok(vars) => vars,
+            Err(e) => return Err(in_source_order(e, name)),
+        }
+    } else {
+        ArmVariables::default()
+    };
     errors.extend(check::check(&file));
     if !errors.is_empty() {
         return Err(in_source_order(errors, name));
@@ -87,6 +96,7 @@ pub(crate) fn compile_module(
     session.stack.push(name.to_string());
     let mut emitter = Emitter::new(name, &file, resolver, session);
     emitter.imported_from = imported_from;
+    emitter.arm_variables = arm_variables;
     let result = emitter.emit();
     session.stack.pop();
     let mut errors = emitter.errors.into_inner();
@@ -270,6 +280,8 @@ struct Emitter<'a> {
     symbolic: Cell<bool>,
     /// Declarations copied in by `import`: their name → the path they came from.
     imported_from: HashMap<String, String>,
+    /// Variables imported from ARM templates, emitted as they are.
+    arm_variables: ArmVariables,
     /// Errors of declarations that failed; emission goes on with the others.
     errors: RefCell<Vec<Diagnostic>>,
     /// Resources and modules whose declaration failed.
@@ -482,6 +494,7 @@ impl<'a> Emitter<'a> {
                 .clone(),
             symbolic: Cell::new(false),
             imported_from: HashMap::new(),
+            arm_variables: ArmVariables::default(),
         };
         for d in &file.decls {
             if let Err(e) = em.declare(d, session) {
@@ -534,13 +547,10 @@ impl<'a> Emitter<'a> {
             DeclKind::Type(_) => {}
             // Emitted under `functions`.
             DeclKind::Func { .. } => {}
-            // Copied into this file before emission (imports::merge).
-            DeclKind::Import(Some(spec)) if !spec.path.to_ascii_lowercase().ends_with(".json") => {}
-            DeclKind::Import(_) => {
-                return unsupported(
-                    "An import declaration of an ARM template or of this form",
-                    d.keyword_span,
-                );
+            // Copied into this file before emission (imports, arm_imports).
+            DeclKind::Import(Some(_)) => {}
+            DeclKind::Import(None) => {
+                return unsupported("An import declaration of this form", d.keyword_span);
             }
             DeclKind::Extension => {
                 return unsupported("An extension declaration", d.keyword_span);
@@ -977,6 +987,9 @@ impl<'a> Emitter<'a> {
         for (k, v) in self.loaded_values.iter().enumerate() {
             vars.insert(format!("$fxv#{k}"), v.clone());
         }
+        vars.extend(self.arm_variables.values.iter().cloned());
+        let mut var_copies = var_copies;
+        var_copies.extend(self.arm_variables.copies.iter().cloned());
         if !var_copies.is_empty() {
             let mut with_copy = Map::new();
             with_copy.insert("copy".into(), Value::Array(var_copies));
@@ -2508,6 +2521,9 @@ impl<'a> Emitter<'a> {
         }
         if self.params.contains_key(n) {
             return Ok(format!("parameters({})", quote(n)));
+        }
+        if self.arm_variables.declares(n) {
+            return Ok(format!("variables({})", quote(n)));
         }
         if let Some(d) = self.vars.get(n) {
             let DeclKind::Var { value, .. } = &d.kind else {

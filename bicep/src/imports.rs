@@ -17,7 +17,12 @@ use crate::parser::parse;
 
 /// The `{...}` or `* as ns` part and the path of an `import` declaration's tokens.
 pub fn spec(toks: &[Token]) -> Option<ImportSpec> {
-    let mut it = toks.iter().map(|t| &t.tok).filter(|t| **t != Tok::NewLine);
+    // Items are separated by commas or new lines, which carry no other meaning here.
+    let mut it = toks
+        .iter()
+        .map(|t| &t.tok)
+        .filter(|t| **t != Tok::NewLine)
+        .peekable();
     let mut items = Vec::new();
     let mut wildcard = None;
     match it.next()? {
@@ -30,20 +35,14 @@ pub fn spec(toks: &[Token]) -> Option<ImportSpec> {
                 _ => return None,
             };
             let mut alias = None;
-            let mut next = it.next()?;
-            if matches!(next, Tok::Ident(a) if a == "as") {
+            if matches!(it.peek(), Some(Tok::Ident(a)) if a == "as") {
+                it.next();
                 let Tok::Ident(a) = it.next()? else {
                     return None;
                 };
                 alias = Some(a.clone());
-                next = it.next()?;
             }
             items.push((name, alias));
-            match next {
-                Tok::RBrace => break,
-                Tok::Comma => {}
-                _ => return None,
-            }
         },
         Tok::Star => {
             let (Tok::Ident(as_kw), Tok::Ident(ns)) = (it.next()?, it.next()?) else {
@@ -67,6 +66,24 @@ pub fn spec(toks: &[Token]) -> Option<ImportSpec> {
         wildcard,
         path: pieces[0].clone(),
     })
+}
+
+/// The number of every file `file` imports from (ARM templates too), by resolved
+/// path: 1, 2, ... in path order, as the `_<n>.` prefixes use them.
+pub fn file_numbers(
+    file: &File,
+    name: &str,
+    resolver: &dyn ModuleResolver,
+) -> HashMap<String, usize> {
+    let paths: BTreeSet<String> = file
+        .decls
+        .iter()
+        .filter_map(|d| match &d.kind {
+            DeclKind::Import(Some(s)) => resolver.resolve(name, &s.path).ok().map(|(p, _)| p),
+            _ => None,
+        })
+        .collect();
+    paths.into_iter().zip(1..).collect()
 }
 
 /// A file imported from, its declarations by name.
@@ -112,16 +129,7 @@ pub fn merge(
             )),
         }
     }
-    // Every imported file is numbered, ARM templates too, in path order.
-    let all_paths: BTreeSet<String> = file
-        .decls
-        .iter()
-        .filter_map(|d| match &d.kind {
-            DeclKind::Import(Some(s)) => resolver.resolve(name, &s.path).ok().map(|(p, _)| p),
-            _ => None,
-        })
-        .collect();
-    let number: HashMap<&String, usize> = all_paths.iter().zip(1..).collect();
+    let number = file_numbers(&file, name, resolver);
     let mut sources: HashMap<String, Source> = HashMap::new();
     for (path, text, written, _) in &resolved {
         if sources.contains_key(path) {
@@ -139,7 +147,7 @@ pub fn merge(
                     path.clone(),
                     Source {
                         written: written.clone(),
-                        prefix: format!("_{}", number[path]),
+                        prefix: format!("_{}", number.get(path).copied().unwrap_or(0)),
                         decls,
                     },
                 );

@@ -6,6 +6,7 @@
 //! compiler does not implement is reported as an error whose
 //! [`Diagnostic::is_unsupported`] is true; it never emits JSON it is unsure of.
 
+mod arm_imports;
 pub mod ast;
 mod check;
 mod config;
