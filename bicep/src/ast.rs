@@ -228,7 +228,9 @@ pub enum DeclKind {
         output: TypeExpr,
         body: Expr,
     },
-    Import,
+    /// `import {a, b as c} from 'path'` or `import * as ns from 'path'`; `None` for
+    /// forms this compiler only recognises.
+    Import(Option<ImportSpec>),
     Extension,
     /// `using 'path'` (`None` for forms this compiler only recognises).
     Using(Option<Expr>),
@@ -249,13 +251,38 @@ impl DeclKind {
             DeclKind::Output { .. } => "output",
             DeclKind::Type(_) => "type",
             DeclKind::Func { .. } => "func",
-            DeclKind::Import => "import",
+            DeclKind::Import(_) => "import",
             DeclKind::Extension => "extension",
             DeclKind::Using(_) => "using",
             DeclKind::Test => "test",
             DeclKind::Assert(_) => "assert",
         }
     }
+}
+
+/// What an `import` declaration brings from another file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportSpec {
+    /// `(name in the source file, local alias)`.
+    pub items: Vec<(String, Option<String>)>,
+    /// `* as ns`.
+    pub wildcard: Option<String>,
+    /// The path as written.
+    pub path: String,
+}
+
+/// The arguments of decorator `@name(...)` (or `@sys.name(...)`) among `decorators`.
+pub fn decorator_args<'e>(decorators: &'e [Expr], name: &str) -> Option<&'e [Expr]> {
+    decorators.iter().find_map(|d| match &d.kind {
+        ExprKind::Call {
+            namespace,
+            name: n,
+            args,
+        } if n == name && namespace.as_deref().is_none_or(|ns| ns == "sys") => {
+            Some(args.as_slice())
+        }
+        _ => None,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -349,7 +376,7 @@ impl Decl {
             DeclKind::Resource { value, .. } | DeclKind::Module { value, .. } => value.visit(f),
             DeclKind::Type(_)
             | DeclKind::Func { .. }
-            | DeclKind::Import
+            | DeclKind::Import(_)
             | DeclKind::Extension
             | DeclKind::Using(_)
             | DeclKind::Test => {}

@@ -36,7 +36,7 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
     let imports = file
         .decls
         .iter()
-        .any(|d| matches!(d.kind, DeclKind::Import));
+        .any(|d| matches!(d.kind, DeclKind::Import(_)));
     let functions: HashSet<&str> = file
         .decls
         .iter()
@@ -87,7 +87,7 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
             }
             DeclKind::Type(_)
             | DeclKind::Func { .. }
-            | DeclKind::Import
+            | DeclKind::Import(_)
             | DeclKind::Extension
             | DeclKind::Using(_)
             | DeclKind::Test => {}

@@ -45,7 +45,14 @@ pub struct Features {
 impl Features {
     /// Reads the `bicepconfig.json` nearest to `file` (its folder, then upwards).
     pub fn for_file(file: &str, resolver: &dyn ModuleResolver) -> Features {
-        let config = (0..MAX_CONFIG_DEPTH).find_map(|up| {
+        // An absolute path says how far up the file system root is.
+        let path = std::path::Path::new(file);
+        let depth = if path.is_absolute() {
+            path.components().count().saturating_sub(1)
+        } else {
+            MAX_CONFIG_DEPTH
+        };
+        let config = (0..depth.min(MAX_CONFIG_DEPTH)).find_map(|up| {
             let relative = format!("{}bicepconfig.json", "../".repeat(up));
             resolver.resolve(file, &relative).ok()
         });

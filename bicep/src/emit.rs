@@ -12,16 +12,20 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value, json};
 
 use crate::ModuleResolver;
+use crate::arm_imports::{self, ArmVariables};
+use crate::ast::decorator_args as decorator;
 use crate::ast::*;
 use crate::check;
 use crate::config::Features;
 use crate::diag::{Diagnostic, Span};
+use crate::imports;
 use crate::language_version;
 use crate::module_name;
 use crate::parser::parse_recovering;
 use crate::registry;
 use crate::type_schema::TypeSchemas;
 
+mod module_params;
 mod symbolic;
 mod user_functions;
 use crate::types::library_spelling;
@@ -54,6 +58,8 @@ pub(crate) struct Session {
     compiled: HashMap<String, Value>,
     /// Warnings of every file compiled.
     pub warnings: Vec<Diagnostic>,
+    /// `bicepconfig.json` features by folder: modules of one folder share them.
+    features: HashMap<String, Features>,
 }
 
 /// Compiles one module (the main file is the outermost module).
@@ -64,6 +70,22 @@ pub(crate) fn compile_module(
     session: &mut Session,
 ) -> Result<Value, Vec<Diagnostic>> {
     let (file, mut errors) = parse_recovering(source);
+    let (file, imported_from) = if errors.is_empty() {
+        match imports::merge(file, name, resolver, &mut session.sources) {
+            Ok(merged) => merged,
+            Err(e) => return Err(in_source_order(e, name)),
+        }
+    } else {
+        (file, HashMap::new())
+    };
+    let arm_variables = if errors.is_empty() {
+        match arm_imports::import(&file, name, resolver) {
+            Ok(vars) => vars,
+            Err(e) => return Err(in_source_order(e, name)),
+        }
+    } else {
+        ArmVariables::default()
+    };
     errors.extend(check::check(&file));
     if !errors.is_empty() {
         return Err(in_source_order(errors, name));
@@ -72,7 +94,9 @@ pub(crate) fn compile_module(
         .warnings
         .extend(check::warnings(&file).into_iter().map(|d| d.in_file(name)));
     session.stack.push(name.to_string());
-    let emitter = Emitter::new(name, &file, resolver, session);
+    let mut emitter = Emitter::new(name, &file, resolver, session);
+    emitter.imported_from = imported_from;
+    emitter.arm_variables = arm_variables;
     let result = emitter.emit();
     session.stack.pop();
     let mut errors = emitter.errors.into_inner();
@@ -91,9 +115,14 @@ pub(crate) fn compile_module(
     let imports = file
         .decls
         .iter()
-        .any(|d| matches!(d.kind, DeclKind::Import));
+        .any(|d| matches!(d.kind, DeclKind::Import(_)));
     errors.retain(|d| !is_cascade(d, &broken, imports));
     Err(in_source_order(errors, name))
+}
+
+/// The folder part of a file name (`a/b` of `a/b/main.bicep`).
+fn folder_of(file: &str) -> &str {
+    file.rfind(['/', '\\']).map_or("", |i| &file[..i])
 }
 
 /// Errors sorted by position, each reported once, attributed to `file` unless they
@@ -249,6 +278,10 @@ struct Emitter<'a> {
     features: Features,
     /// Emitting languageVersion 2.0: resources are named by their symbols.
     symbolic: Cell<bool>,
+    /// Declarations copied in by `import`: their name → the path they came from.
+    imported_from: HashMap<String, String>,
+    /// Variables imported from ARM templates, emitted as they are.
+    arm_variables: ArmVariables,
     /// Errors of declarations that failed; emission goes on with the others.
     errors: RefCell<Vec<Diagnostic>>,
     /// Resources and modules whose declaration failed.
@@ -415,19 +448,6 @@ fn culture_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     })
 }
 
-fn decorator<'e>(decorators: &'e [Expr], name: &str) -> Option<&'e [Expr]> {
-    decorators.iter().find_map(|d| match &d.kind {
-        ExprKind::Call {
-            namespace,
-            name: n,
-            args,
-        } if n == name && namespace.as_deref().is_none_or(|ns| ns == "sys") => {
-            Some(args.as_slice())
-        }
-        _ => None,
-    })
-}
-
 fn split_type(e: &Expr) -> R<(String, Option<String>)> {
     let Some(s) = plain_string(e) else {
         return unsupported("An interpolated resource type string", e.span);
@@ -467,8 +487,14 @@ impl<'a> Emitter<'a> {
             runtime_vars: RefCell::new(HashMap::new()),
             errors: RefCell::new(Vec::new()),
             broken: HashSet::new(),
-            features: Features::for_file(file_name, resolver),
+            features: session
+                .features
+                .entry(folder_of(file_name).to_string())
+                .or_insert_with(|| Features::for_file(file_name, resolver))
+                .clone(),
             symbolic: Cell::new(false),
+            imported_from: HashMap::new(),
+            arm_variables: ArmVariables::default(),
         };
         for d in &file.decls {
             if let Err(e) = em.declare(d, session) {
@@ -521,8 +547,10 @@ impl<'a> Emitter<'a> {
             DeclKind::Type(_) => {}
             // Emitted under `functions`.
             DeclKind::Func { .. } => {}
-            DeclKind::Import => {
-                return unsupported("An import declaration", d.keyword_span);
+            // Copied into this file before emission (imports, arm_imports).
+            DeclKind::Import(Some(_)) => {}
+            DeclKind::Import(None) => {
+                return unsupported("An import declaration of this form", d.keyword_span);
             }
             DeclKind::Extension => {
                 return unsupported("An extension declaration", d.keyword_span);
@@ -541,6 +569,20 @@ impl<'a> Emitter<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Marks an imported type or function with the template it came from.
+    fn with_import_origin(&self, name: &str, mut schema: Value) -> Value {
+        if let (Some(path), Value::Object(m)) = (self.imported_from.get(name), &mut schema) {
+            let meta = m.entry("metadata").or_insert_with(|| json!({}));
+            if let Value::Object(meta) = meta {
+                meta.insert(
+                    "__bicep_imported_from!".into(),
+                    json!({"sourceTemplate": path}),
+                );
+            }
+        }
+        schema
     }
 
     /// Records the error of one declaration; the others are still emitted.
@@ -735,55 +777,9 @@ impl<'a> Emitter<'a> {
                 module_name::generated(symbol, looped.is_some(), d.keyword_span)
             }
         };
-        if let Some(template) = registry_template {
-            return Ok(Module {
-                decl: d,
-                body,
-                cond,
-                looped,
-                name_expr,
-                scope_expr: property(body, "scope"),
-                template,
-            });
-        }
-        let (resolved, content) = self.resolver.resolve(self.file_name, rel).map_err(|e| {
-            Diagnostic::error(
-                "BCP091",
-                format!("An error occurred reading file. {e}"),
-                path.span,
-            )
-        })?;
-        if session.stack.contains(&resolved) {
-            return Err(Diagnostic::error(
-                "BCP095",
-                format!("The file is involved in a cycle (\"{resolved}\")."),
-                path.span,
-            ));
-        }
-        let template = if resolved.to_ascii_lowercase().ends_with(".json") {
-            let v: Value = serde_json::from_str(&content).map_err(|e| {
-                Diagnostic::error(
-                    "BCP188",
-                    format!("The referenced ARM template has errors: {e}"),
-                    path.span,
-                )
-            })?;
-            v
-        } else if let Some(v) = session.compiled.get(&resolved) {
-            v.clone()
-        } else {
-            session.sources.insert(resolved.clone(), content.clone());
-            match compile_module(&resolved, &content, self.resolver, session) {
-                Ok(v) => {
-                    session.compiled.insert(resolved.clone(), v.clone());
-                    v
-                }
-                Err(mut errs) => {
-                    let first = errs.remove(0);
-                    self.errors.borrow_mut().extend(errs);
-                    return Err(first);
-                }
-            }
+        let template = match registry_template {
+            Some(t) => t,
+            None => self.local_module_template(rel, path.span, session)?,
         };
         Ok(Module {
             decl: d,
@@ -794,6 +790,49 @@ impl<'a> Emitter<'a> {
             scope_expr: property(body, "scope"),
             template,
         })
+    }
+
+    /// The template of a module file: ARM JSON as it is, Bicep compiled (once per
+    /// compilation).
+    fn local_module_template(&self, rel: &str, span: Span, session: &mut Session) -> R<Value> {
+        let (resolved, content) = self.resolver.resolve(self.file_name, rel).map_err(|e| {
+            Diagnostic::error(
+                "BCP091",
+                format!("An error occurred reading file. {e}"),
+                span,
+            )
+        })?;
+        if session.stack.contains(&resolved) {
+            return Err(Diagnostic::error(
+                "BCP095",
+                format!("The file is involved in a cycle (\"{resolved}\")."),
+                span,
+            ));
+        }
+        if resolved.to_ascii_lowercase().ends_with(".json") {
+            return serde_json::from_str(&content).map_err(|e| {
+                Diagnostic::error(
+                    "BCP188",
+                    format!("The referenced ARM template has errors: {e}"),
+                    span,
+                )
+            });
+        }
+        if let Some(v) = session.compiled.get(&resolved) {
+            return Ok(v.clone());
+        }
+        session.sources.insert(resolved.clone(), content.clone());
+        match compile_module(&resolved, &content, self.resolver, session) {
+            Ok(v) => {
+                session.compiled.insert(resolved, v.clone());
+                Ok(v)
+            }
+            Err(mut errs) => {
+                let first = errs.remove(0);
+                self.errors.borrow_mut().extend(errs);
+                Err(first)
+            }
+        }
     }
 
     /// Emits one parameter, variable, output or metadata declaration into `parts`.
@@ -925,7 +964,7 @@ impl<'a> Emitter<'a> {
                         .and_then(|()| schemas.definition(d, ty));
                     match schema {
                         Ok(schema) => {
-                            definitions.insert(name.clone(), schema);
+                            definitions.insert(name.clone(), self.with_import_origin(name, schema));
                         }
                         Err(e) => self.fail(e),
                     }
@@ -948,6 +987,9 @@ impl<'a> Emitter<'a> {
         for (k, v) in self.loaded_values.iter().enumerate() {
             vars.insert(format!("$fxv#{k}"), v.clone());
         }
+        vars.extend(self.arm_variables.values.iter().cloned());
+        let mut var_copies = var_copies;
+        var_copies.extend(self.arm_variables.copies.iter().cloned());
         if !var_copies.is_empty() {
             let mut with_copy = Map::new();
             with_copy.insert("copy".into(), Value::Array(var_copies));
@@ -1821,6 +1863,10 @@ impl<'a> Emitter<'a> {
                 let ns_is_sym = namespace
                     .as_ref()
                     .is_some_and(|ns| self.symbols.contains_key(ns));
+                // `nameof(x)` is the name written, known at compile time.
+                if name == "nameof" && !ns_is_sym {
+                    return false;
+                }
                 ns_is_sym
                     || name == "reference"
                     || name.starts_with("list")
@@ -2116,6 +2162,7 @@ impl<'a> Emitter<'a> {
                 name,
                 args,
             } if name == "nameof" && namespace.as_deref().is_none_or(|n| n == "sys") => {
+                self.record_nameof_dep(args, cx)?;
                 Ok(literal_string(&nameof(args, e.span)?))
             }
             ExprKind::Call {
@@ -2344,7 +2391,13 @@ impl<'a> Emitter<'a> {
                     if self.symbol_ref(base, cx)?.is_some() {
                         return unsupported("The safe-dereference operator on a resource", e.span);
                     }
-                    return Ok(try_get(&self.ex(base, cx)?, &quote(name), *safe));
+                    let text = try_get(&self.ex(base, cx)?, &quote(name), *safe);
+                    // A module output is an object whose `value` is the output.
+                    return Ok(if *safe && self.is_module_outputs(base, cx)? {
+                        format!("tryGet({text}, 'value')")
+                    } else {
+                        text
+                    });
                 }
                 self.member(base, name, e.span, cx)
             }
@@ -2468,6 +2521,9 @@ impl<'a> Emitter<'a> {
         }
         if self.params.contains_key(n) {
             return Ok(format!("parameters({})", quote(n)));
+        }
+        if self.arm_variables.declares(n) {
+            return Ok(format!("variables({})", quote(n)));
         }
         if let Some(d) = self.vars.get(n) {
             let DeclKind::Var { value, .. } = &d.kind else {
@@ -2639,6 +2695,39 @@ impl<'a> Emitter<'a> {
         Ok(format!("{}.{name}", self.ex(base, cx)?))
     }
 
+    /// `nameof(x)` refers to `x`: the official compiler makes a resource or module
+    /// named there a dependency although only its name is read.
+    fn record_nameof_dep(&self, args: &[Expr], cx: &Cx) -> R<()> {
+        let mut root = args.first();
+        while let Some(e) = root {
+            match &e.kind {
+                ExprKind::Member { base, .. }
+                | ExprKind::Index { base, .. }
+                | ExprKind::ChildAccess { base, .. } => root = Some(base),
+                ExprKind::Ident(_) => break,
+                _ => return Ok(()),
+            }
+        }
+        if let Some(e) = root
+            && let Some((sym, idx)) = self.symbol_ref(e, cx)?
+        {
+            self.record_dep(sym, idx.as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// True when `e` is `module.outputs`.
+    fn is_module_outputs(&self, e: &Expr, cx: &Cx) -> R<bool> {
+        Ok(match &e.kind {
+            ExprKind::Member {
+                base,
+                name,
+                safe: false,
+            } if name == "outputs" => matches!(self.symbol_ref(base, cx)?, Some((Sym::Mod(_), _))),
+            _ => false,
+        })
+    }
+
     /// `res.listKeys(...)`: the `list*` action on the resource's id and API version.
     fn list_call(
         &self,
@@ -2687,7 +2776,10 @@ impl<'a> Emitter<'a> {
         }
         match name {
             "any" if args.len() == 1 => return self.ex(&args[0], cx),
-            "nameof" => return Ok(quote(&nameof(args, span)?)),
+            "nameof" => {
+                self.record_nameof_dep(args, cx)?;
+                return Ok(quote(&nameof(args, span)?));
+            }
             n if LOAD_FUNCTIONS.contains(&n) => {
                 return match self.loaded.get(&span.start) {
                     None if cx.in_function => Ok(value_to_expr(&escape_loaded(
@@ -2875,59 +2967,6 @@ impl<'a> Emitter<'a> {
             }
         }
         Ok(())
-    }
-
-    /// A module parameter: `{"value": ...}`, or a Key Vault reference for `kv.getSecret(...)`.
-    fn module_param(&self, value: &Expr, cx: &Cx) -> R<Value> {
-        let vault = match &value.kind {
-            ExprKind::Call {
-                namespace: Some(ns),
-                name,
-                args,
-            } if name == "getSecret" && cx.get(ns).is_none() => match self.symbols.get(ns) {
-                Some(Sym::Res(kv)) => Some((*kv, None, args)),
-                _ => None,
-            },
-            ExprKind::MethodCall { base, name, args } if name == "getSecret" => {
-                match self.symbol_ref(base, cx)? {
-                    Some((Sym::Res(kv), idx)) => Some((kv, idx, args)),
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        if let Some((kv, idx, args)) = vault {
-            self.record_weak_dep(Sym::Res(kv), idx.as_deref())?;
-            let mut reference = Map::new();
-            reference.insert(
-                "keyVault".into(),
-                json!({ "id": expr_value(self.resource_id(kv, idx.as_deref())?) }),
-            );
-            match args.as_slice() {
-                [secret] => {
-                    reference.insert("secretName".into(), self.val(secret, cx)?);
-                }
-                [secret, version] => {
-                    reference.insert("secretName".into(), self.val(secret, cx)?);
-                    reference.insert("secretVersion".into(), self.val(version, cx)?);
-                }
-                _ => {
-                    return Err(Diagnostic::error(
-                        "BCP071",
-                        "Expected 1 to 2 arguments, but got a different number.",
-                        value.span,
-                    ));
-                }
-            }
-            return Ok(json!({ "reference": reference }));
-        }
-        if matches!(value.kind, ExprKind::For { .. }) {
-            return unsupported("A loop as a module parameter value", value.span);
-        }
-        if conditional_get_secret(value) {
-            return unsupported("A Key Vault reference chosen by a condition", value.span);
-        }
-        Ok(json!({ "value": self.val(value, cx)? }))
     }
 
     /// The module's parameters must exist in its template, required ones must be
@@ -3169,22 +3208,6 @@ fn expr_value_or_literal(expr: &str) -> Value {
         literal_string(&expr[1..expr.len() - 1])
     } else {
         expr_value(expr.to_string())
-    }
-}
-
-/// True when a branch of a condition is a `getSecret(...)` call: the official
-/// compiler turns that into a conditional Key Vault reference.
-fn conditional_get_secret(e: &Expr) -> bool {
-    let is_get_secret = |x: &Expr| match &x.kind {
-        ExprKind::Call { name, .. } | ExprKind::MethodCall { name, .. } => name == "getSecret",
-        _ => conditional_get_secret(x),
-    };
-    match &e.kind {
-        ExprKind::Ternary {
-            then, otherwise, ..
-        } => is_get_secret(then) || is_get_secret(otherwise),
-        ExprKind::Paren(x) => conditional_get_secret(x),
-        _ => false,
     }
 }
 

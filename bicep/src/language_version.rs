@@ -12,7 +12,9 @@ pub fn needs_symbolic_names(file: &File) -> bool {
 
 fn needs_2_0(d: &Decl) -> bool {
     match &d.kind {
-        DeclKind::Type(_) | DeclKind::Func { .. } | DeclKind::Import | DeclKind::Extension => true,
+        DeclKind::Type(_) | DeclKind::Func { .. } | DeclKind::Import(_) | DeclKind::Extension => {
+            true
+        }
         DeclKind::Var { ty, .. } => ty.is_some(),
         DeclKind::Param { ty, .. } => ty.as_ref().is_some_and(has_type_syntax),
         DeclKind::Output { ty, .. } => has_type_syntax(ty) || has_decorator(d, "secure"),
@@ -36,9 +38,7 @@ fn has_type_syntax(ty: &TypeExpr) -> bool {
 }
 
 fn has_decorator(d: &Decl, name: &str) -> bool {
-    d.decorators.iter().any(
-        |e| matches!(&e.kind, ExprKind::Call { name: n, namespace, .. } if n == name && namespace.as_deref().is_none_or(|ns| ns == "sys")),
-    )
+    decorator_args(&d.decorators, name).is_some()
 }
 
 /// True when a resource or module body (possibly in a loop or condition) has no `key`.

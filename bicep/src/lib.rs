@@ -6,12 +6,14 @@
 //! compiler does not implement is reported as an error whose
 //! [`Diagnostic::is_unsupported`] is true; it never emits JSON it is unsure of.
 
+mod arm_imports;
 pub mod ast;
 mod check;
 mod config;
 pub mod diag;
 mod emit;
 mod functions;
+mod imports;
 mod language_version;
 pub mod lexer;
 mod module_name;
@@ -343,6 +345,39 @@ mod tests {
     }
 
     #[test]
+    fn imported_symbols_are_copied_with_what_they_need() {
+        let resolver = files(&[
+            (
+                "modules/mod.bicep",
+                "@export()\nvar foo = bar\nvar bar = baz\nvar baz = 'quux'\n@export()\ntype fizz = buzz[]\ntype buzz = {\n  property: pop?\n}\n@minLength(3)\n@export()\ntype pop = string\n@export()\n@description('Say hi')\nfunc greet(name string) string => 'Hi, ${name}!'\n",
+            ),
+            (
+                "modules/mod2.bicep",
+                "@export()\nvar foo = 'bar'\n@export()\ntype fizz = 'buzz'\n",
+            ),
+        ]);
+        let main = "import {foo, fizz, pop, greet} from 'modules/mod.bicep'\nimport * as mod2 from 'modules/mod2.bicep'\nvar aliasedBar = mod2.foo\ntype fizzes = fizz[]\nparam p mod2.fizz\noutput o string = '${foo}${aliasedBar}${greet('x')}${p}'\n";
+        let t = compile_source("main.bicep", main, &resolver).unwrap();
+        let v = &t.json["variables"];
+        assert_eq!(v["foo"], "[variables('_1.bar')]");
+        assert_eq!(v["_1.bar"], "[variables('_1.baz')]");
+        assert_eq!(v["aliasedBar"], "[variables('_2.foo')]");
+        let d = &t.json["definitions"];
+        assert_eq!(d["fizz"]["items"]["$ref"], "#/definitions/_1.buzz");
+        assert_eq!(
+            d["_1.buzz"]["properties"]["property"]["$ref"],
+            "#/definitions/pop"
+        );
+        assert_eq!(
+            d["pop"]["metadata"]["__bicep_imported_from!"]["sourceTemplate"],
+            "modules/mod.bicep"
+        );
+        assert_eq!(t.json["parameters"]["p"]["$ref"], "#/definitions/_2.fizz");
+        let greet = &t.json["functions"][0]["members"]["greet"];
+        assert_eq!(greet["metadata"]["description"], "Say hi");
+    }
+
+    #[test]
     fn modules_without_a_name_get_the_official_generated_name() {
         let resolver = files(&[("m.bicep", "param n string = 'x'\n")]);
         let t = compile_source(
@@ -393,8 +428,8 @@ mod tests {
 
     #[test]
     fn unsupported_constructs_are_flagged_for_fallback() {
-        let err = compile_source("main.bicep", "import * as x from 'x.bicep'\n", &files(&[]))
-            .unwrap_err();
+        let err =
+            compile_source("main.bicep", "import * as x from 'x.json'\n", &files(&[])).unwrap_err();
         assert!(err.is_unsupported());
         assert_eq!(err.0[0].line, 1);
         let err = compile_source(

@@ -477,7 +477,7 @@ impl Parser {
                     name = extension_alias(&self.toks[from..self.pos]);
                 }
                 match kw.as_str() {
-                    "import" => DeclKind::Import,
+                    "import" => DeclKind::Import(crate::imports::spec(&self.toks[from..self.pos])),
                     "using" => DeclKind::Using(None),
                     "test" => DeclKind::Test,
                     _ => DeclKind::Extension,

@@ -30,19 +30,6 @@ fn unsupported<T>(what: &str, span: Span) -> R<T> {
     Err(Diagnostic::unsupported(what, span))
 }
 
-fn decorator_args<'e>(decorators: &'e [Expr], name: &str) -> Option<&'e [Expr]> {
-    decorators.iter().find_map(|d| match &d.kind {
-        ExprKind::Call {
-            namespace,
-            name: n,
-            args,
-        } if n == name && namespace.as_deref().is_none_or(|ns| ns == "sys") => {
-            Some(args.as_slice())
-        }
-        _ => None,
-    })
-}
-
 fn plain_string(e: &Expr) -> Option<&str> {
     match &e.kind {
         ExprKind::Str { pieces, holes } if holes.is_empty() => Some(&pieces[0]),
@@ -237,11 +224,12 @@ impl<'a> TypeSchemas<'a> {
         if let Some(builtin) = n.strip_prefix("sys.") {
             return builtin_schema(builtin, span);
         }
-        if n.contains('.') {
-            return Ok(json!({"$ref": self.name_pointer(n, span)?.0}));
-        }
+        // Imported types may have dotted names (`_1.buzz`): a declared name wins.
         if self.is_declared(n) {
             return Ok(json!({"$ref": format!("#/definitions/{n}")}));
+        }
+        if n.contains('.') {
+            return Ok(json!({"$ref": self.name_pointer(n, span)?.0}));
         }
         builtin_schema(n, span)
     }
@@ -420,11 +408,17 @@ impl<'a> TypeSchemas<'a> {
     }
 
     fn name_pointer(&self, dotted: &str, span: Span) -> R<(String, &'a TypeExpr)> {
-        let mut parts = dotted.split('.');
-        let root = parts.next().unwrap_or_default();
-        let Some(mut target) = self.declared_type(root) else {
+        // The longest declared prefix is the type; the rest are property names.
+        let root = dotted
+            .match_indices('.')
+            .map(|(i, _)| &dotted[..i])
+            .chain(std::iter::once(dotted))
+            .rfind(|r| self.is_declared(r));
+        let Some((root, mut target)) = root.and_then(|r| Some((r, self.declared_type(r)?))) else {
             return unsupported(&format!("The type \"{dotted}\""), span);
         };
+        let rest = dotted[root.len()..].trim_start_matches('.');
+        let parts = rest.split('.').filter(|p| !p.is_empty());
         let mut ptr = format!("#/definitions/{root}");
         for part in parts {
             let access = if part == "*" {

@@ -8,16 +8,29 @@
 //! compiler ships no type library, only the spellings the official compiler is known
 //! to emit (`library_types.txt`); every other type keeps the casing it was written with.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 const LIBRARY: &str = include_str!("library_types.txt");
+
+/// `(lower-case type, API version)` → spelling, built once.
+fn library() -> &'static HashMap<(String, &'static str), &'static str> {
+    static INDEX: OnceLock<HashMap<(String, &'static str), &'static str>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        LIBRARY
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('@'))
+            .map(|(t, v)| ((t.to_ascii_lowercase(), v), t))
+            .collect()
+    })
+}
 
 /// The type library's spelling of `ty` at `api_version`, when it is known.
 pub fn library_spelling(ty: &str, api_version: &str) -> Option<&'static str> {
-    LIBRARY
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('@'))
-        .find(|(t, v)| *v == api_version && t.eq_ignore_ascii_case(ty))
-        .map(|(t, _)| t)
+    library()
+        .get(&(ty.to_ascii_lowercase(), api_version))
+        .copied()
 }
 
 #[cfg(test)]

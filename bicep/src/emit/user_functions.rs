@@ -35,7 +35,7 @@ impl Emitter<'_> {
             {
                 match self.user_function(d, params, output, body, schemas) {
                     Ok(f) => {
-                        members.insert(name.clone(), f);
+                        members.insert(name.clone(), self.with_import_origin(name, f));
                     }
                     Err(e) => self.fail(e),
                 }

@@ -674,6 +674,15 @@ fn corpus_baselines_evaluate() {
     );
 }
 
+/// How the evaluator ends a deployment of `template` with synthesised parameters.
+fn outcome(template: &Value) -> Result<(), String> {
+    let (ctx, options) = scope_for(template);
+    let params = parameters_for(template);
+    evaluate_with(template, &params, &ctx, &PreExisting, &options)
+        .map(|_| ())
+        .map_err(|e| format!("{} {}", e.code, e.message))
+}
+
 /// What `bicepc` makes of every valid baseline it compiles deploys as the official
 /// compiler's `main.json` does: both succeed, or both fail with the same error
 /// (some baselines exercise the language with values no deployment accepts, such
@@ -691,13 +700,6 @@ fn compiled_baselines_deploy_like_the_official_output() {
             continue;
         };
         compiled += 1;
-        let outcome = |template: &Value| {
-            let (ctx, options) = scope_for(template);
-            let params = parameters_for(template);
-            evaluate_with(template, &params, &ctx, &PreExisting, &options)
-                .map(|_| ())
-                .map_err(|e| format!("{} {}", e.code, e.message))
-        };
         let (ours, theirs) = (outcome(&ours.json), outcome(expected));
         println!("baselines {case}: {ours:?}");
         if ours.is_ok() {
@@ -749,13 +751,6 @@ fn symbolic_name_samples_deploy_like_classic_ones() {
         };
         let (classic, symbolic) = (compile(&classic), compile(&symbolic));
         assert_eq!(symbolic["languageVersion"], "2.0", "{case}");
-        let outcome = |template: &Value| {
-            let (ctx, options) = scope_for(template);
-            let params = parameters_for(template);
-            evaluate_with(template, &params, &ctx, &PreExisting, &options)
-                .map(|_| ())
-                .map_err(|e| format!("{} {}", e.code, e.message))
-        };
         let (ours, theirs) = (outcome(&symbolic), outcome(&classic));
         if ours.is_ok() {
             deployed += 1;

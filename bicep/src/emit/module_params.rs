@@ -1,0 +1,127 @@
+//! Module parameter values: `{"value": ...}`; a Key Vault reference for
+//! `kv.getSecret(...)`; `{"copy": [...]}` for a loop; and, when a condition chooses
+//! between secrets and values, one expression building either form, as the
+//! official compiler emits them.
+
+use serde_json::{Map, Value, json};
+
+use super::{Cx, Emitter, R, Sym, expr_value, quote, value_to_expr};
+use crate::ast::*;
+use crate::diag::Diagnostic;
+
+impl Emitter<'_> {
+    /// A module parameter entry.
+    pub(super) fn module_param(&self, value: &Expr, cx: &Cx) -> R<Value> {
+        if let Some(reference) = self.key_vault_reference(value, cx)? {
+            return Ok(reference);
+        }
+        if let ExprKind::For {
+            item,
+            index,
+            iterable,
+            body,
+        } = &value.kind
+        {
+            let lcx = self.loop_cx_in(cx, item, index, iterable, "copyIndex('value')")?;
+            return Ok(json!({"copy": [{
+                "name": "value",
+                "count": expr_value(format!("length({})", self.ex(iterable, cx)?)),
+                "input": self.val(body, &lcx)?,
+            }]}));
+        }
+        if chooses_secret(value) {
+            return Ok(expr_value(self.chosen_param(value, cx)?));
+        }
+        Ok(json!({ "value": self.val(value, cx)? }))
+    }
+
+    /// `{"reference": {"keyVault": {"id": ...}, "secretName": ...}}` for `kv.getSecret(...)`.
+    fn key_vault_reference(&self, value: &Expr, cx: &Cx) -> R<Option<Value>> {
+        let vault = match &value.kind {
+            ExprKind::Call {
+                namespace: Some(ns),
+                name,
+                args,
+            } if name == "getSecret" && cx.get(ns).is_none() => match self.symbols.get(ns) {
+                Some(Sym::Res(kv)) => Some((*kv, None, args)),
+                _ => None,
+            },
+            ExprKind::MethodCall { base, name, args } if name == "getSecret" => {
+                match self.symbol_ref(base, cx)? {
+                    Some((Sym::Res(kv), idx)) => Some((kv, idx, args)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let Some((kv, idx, args)) = vault else {
+            return Ok(None);
+        };
+        self.record_weak_dep(Sym::Res(kv), idx.as_deref())?;
+        let mut reference = Map::new();
+        reference.insert(
+            "keyVault".into(),
+            json!({ "id": expr_value(self.resource_id(kv, idx.as_deref())?) }),
+        );
+        match args.as_slice() {
+            [secret] => {
+                reference.insert("secretName".into(), self.val(secret, cx)?);
+            }
+            [secret, version] => {
+                reference.insert("secretName".into(), self.val(secret, cx)?);
+                reference.insert("secretVersion".into(), self.val(version, cx)?);
+            }
+            _ => {
+                return Err(Diagnostic::error(
+                    "BCP071",
+                    "Expected 1 to 2 arguments, but got a different number.",
+                    value.span,
+                ));
+            }
+        }
+        Ok(Some(json!({ "reference": reference })))
+    }
+
+    /// `if(cond, <entry>, <entry>)`, each branch a reference or `createObject('value', ...)`.
+    fn chosen_param(&self, value: &Expr, cx: &Cx) -> R<String> {
+        match &value.kind {
+            ExprKind::Paren(x) => self.chosen_param(x, cx),
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => Ok(format!(
+                "if({}, {}, {})",
+                self.ex(cond, cx)?,
+                self.chosen_param(then, cx)?,
+                self.chosen_param(otherwise, cx)?
+            )),
+            _ => match self.key_vault_reference(value, cx)? {
+                Some(reference) => Ok(value_to_expr(&reference)),
+                None => Ok(format!(
+                    "createObject({}, {})",
+                    quote("value"),
+                    self.ex(value, cx)?
+                )),
+            },
+        }
+    }
+}
+
+/// True when a condition chooses a `getSecret(...)` call in one of its branches.
+fn chooses_secret(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Ternary {
+            then, otherwise, ..
+        } => is_secret(then) || is_secret(otherwise),
+        ExprKind::Paren(x) => chooses_secret(x),
+        _ => false,
+    }
+}
+
+fn is_secret(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Call { name, .. } | ExprKind::MethodCall { name, .. } => name == "getSecret",
+        _ => chooses_secret(e),
+    }
+}
