@@ -186,6 +186,74 @@ fn legacy_values_and_set_commands_keep_their_meaning() {
     );
 }
 
+/// The admission webhook: its certificate names the Service, its CA is the caBundle, and
+/// only creates and updates of AzureResource objects reach it, failing open.
+#[test]
+fn admission_webhook_renders_with_its_certificate_and_ca_bundle() {
+    let rendered = run(helm(&[
+        "template",
+        "azure-driver",
+        chart().to_str().unwrap(),
+        "-n",
+        "lm",
+    ]));
+    let objects = documents(&rendered);
+    let secret = find(&objects, "Secret", "azure-driver-admission-tls");
+    let names = alt_names(&base64_decode(secret["data"]["tls.crt"].as_str().unwrap()));
+    assert!(
+        names.iter().any(|n| n == "azure-driver-admission.lm.svc"),
+        "{names:?}"
+    );
+    let configuration = find(
+        &objects,
+        "ValidatingWebhookConfiguration",
+        "azure-driver-admission.lm.azure-driver.io",
+    );
+    let webhook = &configuration["webhooks"][0];
+    assert_eq!(
+        webhook["clientConfig"]["caBundle"],
+        secret["data"]["ca.crt"]
+    );
+    assert_eq!(
+        webhook["clientConfig"]["service"]["name"],
+        "azure-driver-admission"
+    );
+    assert_eq!(webhook["clientConfig"]["service"]["path"], "/validate");
+    assert_eq!(webhook["failurePolicy"], "Ignore");
+    assert_eq!(webhook["sideEffects"], "None");
+    assert_eq!(webhook["timeoutSeconds"], 5);
+    let rule = &webhook["rules"][0];
+    assert_eq!(
+        rule["operations"],
+        serde_yaml::to_value(["CREATE", "UPDATE"]).unwrap()
+    );
+    assert_eq!(
+        rule["resources"],
+        serde_yaml::to_value(["azureresources"]).unwrap()
+    );
+    let deployment = find(&objects, "Deployment", "azure-driver-admission");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(
+        pod["containers"][0]["command"][0],
+        "/usr/local/bin/azure-driver-admission"
+    );
+    assert_eq!(
+        pod["volumes"][0]["secret"]["secretName"],
+        "azure-driver-admission-tls"
+    );
+    find(&objects, "Service", "azure-driver-admission");
+
+    let disabled = run(helm(&[
+        "template",
+        "azure-driver",
+        chart().to_str().unwrap(),
+        "--set",
+        "admission.enabled=false",
+    ]));
+    assert!(!disabled.contains("ValidatingWebhookConfiguration"));
+}
+
 #[test]
 fn service_autoscaler_route_and_fixed_uid_options_render() {
     let rendered = run(helm(&[
@@ -229,8 +297,11 @@ fn service_autoscaler_route_and_fixed_uid_options_render() {
         pod["containers"][0]["livenessProbe"]["httpGet"]["scheme"],
         "HTTP"
     );
+    // The admission webhook's own certificate does not depend on the shim's TLS.
     assert!(
-        objects.iter().all(|o| o["kind"] != "Secret"),
+        objects
+            .iter()
+            .all(|o| o["kind"] != "Secret" || o["metadata"]["name"] == "azure-driver-admission-tls"),
         "no TLS secret without TLS"
     );
     let route = find(&objects, "Route", "azure-driver");

@@ -1,6 +1,7 @@
 //! The resource-driver API of the orchestrator's resource manager ("Brent") on top of
 //! `AzureResource` objects: requests become objects, object status becomes Kafka results.
 
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod completion;
@@ -13,3 +14,19 @@ pub mod mapping;
 pub mod metrics;
 pub mod request;
 pub mod tls;
+
+/// SIGTERM (Kubernetes) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

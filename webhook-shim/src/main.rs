@@ -13,7 +13,7 @@ use azure_driver_shim::config::{self, Args, Settings};
 use azure_driver_shim::kafka::ResultPublisher;
 use azure_driver_shim::mapping::MappingContext;
 use azure_driver_shim::metrics::Metrics;
-use azure_driver_shim::{logging, tls};
+use azure_driver_shim::{logging, shutdown_signal, tls};
 use clap::Parser;
 use kube::Api;
 use tracing::{error, info};
@@ -33,21 +33,6 @@ fn main() -> anyhow::Result<()> {
         runtime.worker_threads(threads);
     }
     runtime.build()?.block_on(run(settings))
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = ctrl_c.await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
