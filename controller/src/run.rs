@@ -293,6 +293,9 @@ async fn wait_for_crd(client: &Client, stop: watch::Receiver<bool>) -> anyhow::R
     Ok(())
 }
 
+/// How often readiness looks at the controllers' stores until they have synced.
+const READY_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Runs one controller per watched namespace (or one for all) until `until` resolves.
 async fn run_controllers(
     ctx: &Arc<Context>,
@@ -324,8 +327,14 @@ async fn run_controllers(
         async move {
             health.ready.store(false, Ordering::Relaxed);
             for store in stores {
-                if store.wait_until_ready().await.is_err() {
-                    return;
+                // A store wakes only the last task waiting for it, and the controller
+                // waits on the same store: poll again rather than wait for a wake-up.
+                loop {
+                    match tokio::time::timeout(READY_POLL, store.wait_until_ready()).await {
+                        Ok(Ok(())) => break,
+                        Ok(Err(_)) => return,
+                        Err(_) => continue,
+                    }
                 }
             }
             health.ready.store(true, Ordering::Relaxed);

@@ -130,11 +130,14 @@ fn account_id(name: &str) -> String {
 }
 
 async fn metrics(port: u16) -> Option<String> {
+    get(port, "/metrics").await
+}
+
+/// The raw HTTP response to `GET path` on the metrics port.
+async fn get(port: u16, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
     let mut text = String::new();
     stream.read_to_string(&mut text).await.ok()?;
     Some(text)
@@ -279,6 +282,37 @@ async fn kill_9_during_concurrent_creates_and_deletes_converges() {
         deleted.len(),
         created.len()
     );
+}
+
+/// The leader's `/readyz` (the chart's readiness probe) answers 200 once its watches
+/// have synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leader_turns_ready_once_its_watches_synced() {
+    let env = env().await;
+    let port = free_port();
+    let _controller = e2e::process::KilledOnDrop::new(spawn_controller(
+        &env,
+        port,
+        &["--lease-name", "azd-ready"],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let leading = metrics(port)
+            .await
+            .and_then(|text| metric(&text, "azure_driver_leader"))
+            == Some(1.0);
+        let ready = get(port, "/readyz")
+            .await
+            .is_some_and(|response| response.starts_with("HTTP/1.1 200"));
+        if leading && ready {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leading: {leading}, ready: {ready} after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
