@@ -111,12 +111,16 @@ pub(crate) fn compile_module(
         return Ok(json);
     }
     let broken = emitter.broken;
-    // Imports are not implemented: the names they bring are unknown, not undefined.
+    // Names an unimplemented import may bring are unknown, not undefined.
     let imports = file
         .decls
         .iter()
         .any(|d| matches!(d.kind, DeclKind::Import(_)));
-    errors.retain(|d| !is_cascade(d, &broken, imports));
+    let (cascades, causes): (Vec<_>, Vec<_>) = errors
+        .into_iter()
+        .partition(|d| is_cascade(d, &broken, imports));
+    // Only the consequences of a reported error are dropped.
+    let errors = if causes.is_empty() { cascades } else { causes };
     Err(in_source_order(errors, name))
 }
 

@@ -137,6 +137,16 @@ pub fn merge(
         }
         sources_text.insert(path.clone(), text.clone());
         match parse(text) {
+            Ok(f)
+                if f.decls
+                    .iter()
+                    .any(|d| matches!(d.kind, DeclKind::Import(_))) =>
+            {
+                errors.push(Diagnostic::unsupported(
+                    format!("Importing from \"{written}\", which imports from other files itself,"),
+                    resolved_span(&resolved, path),
+                ));
+            }
             Ok(f) => {
                 let decls = f
                     .decls
@@ -238,6 +248,15 @@ pub fn merge(
         rewrite_wildcard_uses(d, &local);
     }
     Ok((file, imported_from))
+}
+
+/// Where the import of the file at `path` is written.
+fn resolved_span(resolved: &[(String, String, String, Span)], path: &str) -> Span {
+    resolved
+        .iter()
+        .find(|(p, ..)| p == path)
+        .map(|(.., span)| *span)
+        .unwrap_or_default()
 }
 
 fn is_call(e: &Expr, name: &str) -> bool {

@@ -378,6 +378,25 @@ mod tests {
     }
 
     #[test]
+    fn imports_of_files_that_import_are_reported() {
+        let resolver = files(&[
+            (
+                "a.bicep",
+                "import {x} from 'b.bicep'\n@export()\nvar y = x\n",
+            ),
+            ("b.bicep", "@export()\nvar x = 1\n"),
+        ]);
+        let err = compile_source(
+            "main.bicep",
+            "import {y} from 'a.bicep'\nvar z = y\n",
+            &resolver,
+        )
+        .unwrap_err();
+        assert!(err.is_unsupported());
+        assert_eq!(err.0[0].line, 1);
+    }
+
+    #[test]
     fn modules_without_a_name_get_the_official_generated_name() {
         let resolver = files(&[("m.bicep", "param n string = 'x'\n")]);
         let t = compile_source(
