@@ -282,8 +282,8 @@ struct Emitter<'a> {
     features: Features,
     /// Emitting languageVersion 2.0: resources are named by their symbols.
     symbolic: Cell<bool>,
-    /// Declarations copied in by `import`: their name → the path they came from.
-    imported_from: HashMap<String, String>,
+    /// Declarations copied in by `import`, by name.
+    imported_from: HashMap<String, imports::Origin>,
     /// Variables imported from ARM templates, emitted as they are.
     arm_variables: ArmVariables,
     /// Errors of declarations that failed; emission goes on with the others.
@@ -577,16 +577,25 @@ impl<'a> Emitter<'a> {
 
     /// Marks an imported type or function with the template it came from.
     fn with_import_origin(&self, name: &str, mut schema: Value) -> Value {
-        if let (Some(path), Value::Object(m)) = (self.imported_from.get(name), &mut schema) {
+        if let (Some(origin), Value::Object(m)) = (self.imported_from.get(name), &mut schema) {
             let meta = m.entry("metadata").or_insert_with(|| json!({}));
             if let Value::Object(meta) = meta {
                 meta.insert(
                     "__bicep_imported_from!".into(),
-                    json!({"sourceTemplate": path}),
+                    json!({"sourceTemplate": origin.written}),
                 );
             }
         }
         schema
+    }
+
+    /// Records the error of declaration `d`, in the file it was imported from if it was.
+    fn fail_in(&self, d: &Decl, e: Diagnostic) {
+        let origin = d.name.as_ref().and_then(|(n, _)| self.imported_from.get(n));
+        match origin {
+            Some(o) => self.fail(e.in_file(&o.path)),
+            None => self.fail(e),
+        }
     }
 
     /// Records the error of one declaration; the others are still emitted.
@@ -970,14 +979,14 @@ impl<'a> Emitter<'a> {
                         Ok(schema) => {
                             definitions.insert(name.clone(), self.with_import_origin(name, schema));
                         }
-                        Err(e) => self.fail(e),
+                        Err(e) => self.fail_in(d, e),
                     }
                 }
             }
         }
         for d in &self.file.decls {
             if let Err(e) = self.emit_declaration(d, &mut parts, &schemas) {
-                self.fail(e);
+                self.fail_in(d, e);
             }
         }
         let Parts {
