@@ -1,10 +1,10 @@
-//! Emitter: a checked Bicep file → classic ARM JSON.
+//! Emitter: a checked Bicep file → ARM JSON, classic or languageVersion 2.0.
 //!
 //! Expressions become ARM template-language strings; references to resources and
-//! modules become `resourceId(...)`/`reference(...)` calls and are recorded as
-//! dependencies of the declaration being emitted. Constructs that would need
-//! `languageVersion: "2.0"` or that are not implemented are reported as
-//! unsupported instead of being approximated.
+//! modules become `resourceId(...)`/`reference(...)` calls (`reference('symbol')` in
+//! 2.0, see `symbolic`) and are recorded as dependencies of the declaration being
+//! emitted. Constructs that are not implemented are reported as unsupported
+//! instead of being approximated; a failing declaration does not stop the others.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -12,19 +12,20 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value, json};
 
 use crate::ModuleResolver;
-use crate::arm_imports::{self, ArmVariables};
+use crate::arm_imports::ArmVariables;
 use crate::ast::decorator_args as decorator;
 use crate::ast::*;
-use crate::check;
 use crate::config::Features;
 use crate::diag::{Diagnostic, Span};
 use crate::imports;
 use crate::language_version;
 use crate::module_name;
-use crate::parser::parse_recovering;
+
 use crate::registry;
 use crate::type_schema::TypeSchemas;
+pub(crate) use driver::{Session, compile_module};
 
+mod driver;
 mod module_params;
 mod symbolic;
 mod user_functions;
@@ -45,106 +46,6 @@ enum TargetScope {
     Subscription,
     ManagementGroup,
     Tenant,
-}
-
-/// State shared by the files of one compilation.
-#[derive(Default)]
-pub(crate) struct Session {
-    /// Text of every file read, for locating diagnostics.
-    pub sources: HashMap<String, String>,
-    /// Files being compiled, outermost first, to detect module cycles.
-    stack: Vec<String>,
-    /// Templates of modules already compiled, by resolved name.
-    compiled: HashMap<String, Value>,
-    /// Warnings of every file compiled.
-    pub warnings: Vec<Diagnostic>,
-    /// `bicepconfig.json` features by folder: modules of one folder share them.
-    features: HashMap<String, Features>,
-}
-
-/// Compiles one module (the main file is the outermost module).
-pub(crate) fn compile_module(
-    name: &str,
-    source: &str,
-    resolver: &dyn ModuleResolver,
-    session: &mut Session,
-) -> Result<Value, Vec<Diagnostic>> {
-    let (file, mut errors) = parse_recovering(source);
-    let (file, imported_from) = if errors.is_empty() {
-        match imports::merge(file, name, resolver, &mut session.sources) {
-            Ok(merged) => merged,
-            Err(e) => return Err(in_source_order(e, name)),
-        }
-    } else {
-        (file, HashMap::new())
-    };
-    let arm_variables = if errors.is_empty() {
-        match arm_imports::import(&file, name, resolver) {
-            Ok(vars) => vars,
-            Err(e) => return Err(in_source_order(e, name)),
-        }
-    } else {
-        ArmVariables::default()
-    };
-    errors.extend(check::check(&file));
-    if !errors.is_empty() {
-        return Err(in_source_order(errors, name));
-    }
-    session
-        .warnings
-        .extend(check::warnings(&file).into_iter().map(|d| d.in_file(name)));
-    session.stack.push(name.to_string());
-    let mut emitter = Emitter::new(name, &file, resolver, session);
-    emitter.imported_from = imported_from;
-    emitter.arm_variables = arm_variables;
-    let result = emitter.emit();
-    session.stack.pop();
-    let mut errors = emitter.errors.into_inner();
-    let json = match result {
-        Ok(json) => json,
-        Err(e) => {
-            errors.push(e);
-            Value::Null
-        }
-    };
-    if errors.is_empty() {
-        return Ok(json);
-    }
-    let broken = emitter.broken;
-    // Imports are not implemented: the names they bring are unknown, not undefined.
-    let imports = file
-        .decls
-        .iter()
-        .any(|d| matches!(d.kind, DeclKind::Import(_)));
-    errors.retain(|d| !is_cascade(d, &broken, imports));
-    Err(in_source_order(errors, name))
-}
-
-/// The folder part of a file name (`a/b` of `a/b/main.bicep`).
-fn folder_of(file: &str) -> &str {
-    file.rfind(['/', '\\']).map_or("", |i| &file[..i])
-}
-
-/// Errors sorted by position, each reported once, attributed to `file` unless they
-/// belong to another one.
-fn in_source_order(mut errors: Vec<Diagnostic>, file: &str) -> Vec<Diagnostic> {
-    errors = errors.into_iter().map(|d| d.in_file(file)).collect();
-    errors.sort_by(|a, b| a.file.cmp(&b.file).then(a.span.start.cmp(&b.span.start)));
-    errors.dedup_by(|a, b| a.file == b.file && a.span == b.span && a.code == b.code);
-    // The file's own errors first, as the official compiler lists them.
-    errors.sort_by_key(|d| d.file.as_deref() != Some(file));
-    errors
-}
-
-/// An undefined-name error for a declaration that failed itself (reported
-/// already), or for what an unimplemented import may bring.
-fn is_cascade(d: &Diagnostic, broken: &HashSet<String>, imports: bool) -> bool {
-    let undefined = matches!(d.code.as_str(), "BCP057" | "BCP302");
-    undefined
-        && (imports
-            || broken
-                .iter()
-                .any(|n| d.message.contains(&format!("\"{n}\""))))
 }
 
 struct LoopSpec<'a> {
@@ -278,8 +179,8 @@ struct Emitter<'a> {
     features: Features,
     /// Emitting languageVersion 2.0: resources are named by their symbols.
     symbolic: Cell<bool>,
-    /// Declarations copied in by `import`: their name → the path they came from.
-    imported_from: HashMap<String, String>,
+    /// Declarations copied in by `import`, by name.
+    imported_from: HashMap<String, imports::Origin>,
     /// Variables imported from ARM templates, emitted as they are.
     arm_variables: ArmVariables,
     /// Errors of declarations that failed; emission goes on with the others.
@@ -487,11 +388,7 @@ impl<'a> Emitter<'a> {
             runtime_vars: RefCell::new(HashMap::new()),
             errors: RefCell::new(Vec::new()),
             broken: HashSet::new(),
-            features: session
-                .features
-                .entry(folder_of(file_name).to_string())
-                .or_insert_with(|| Features::for_file(file_name, resolver))
-                .clone(),
+            features: session.features_for(file_name, resolver),
             symbolic: Cell::new(false),
             imported_from: HashMap::new(),
             arm_variables: ArmVariables::default(),
@@ -573,16 +470,25 @@ impl<'a> Emitter<'a> {
 
     /// Marks an imported type or function with the template it came from.
     fn with_import_origin(&self, name: &str, mut schema: Value) -> Value {
-        if let (Some(path), Value::Object(m)) = (self.imported_from.get(name), &mut schema) {
+        if let (Some(origin), Value::Object(m)) = (self.imported_from.get(name), &mut schema) {
             let meta = m.entry("metadata").or_insert_with(|| json!({}));
             if let Value::Object(meta) = meta {
                 meta.insert(
                     "__bicep_imported_from!".into(),
-                    json!({"sourceTemplate": path}),
+                    json!({"sourceTemplate": origin.written}),
                 );
             }
         }
         schema
+    }
+
+    /// Records the error of declaration `d`, in the file it was imported from if it was.
+    fn fail_in(&self, d: &Decl, e: Diagnostic) {
+        let origin = d.name.as_ref().and_then(|(n, _)| self.imported_from.get(n));
+        match origin {
+            Some(o) => self.fail(e.in_file(&o.path)),
+            None => self.fail(e),
+        }
     }
 
     /// Records the error of one declaration; the others are still emitted.
@@ -966,14 +872,14 @@ impl<'a> Emitter<'a> {
                         Ok(schema) => {
                             definitions.insert(name.clone(), self.with_import_origin(name, schema));
                         }
-                        Err(e) => self.fail(e),
+                        Err(e) => self.fail_in(d, e),
                     }
                 }
             }
         }
         for d in &self.file.decls {
             if let Err(e) = self.emit_declaration(d, &mut parts, &schemas) {
-                self.fail(e);
+                self.fail_in(d, e);
             }
         }
         let Parts {

@@ -95,15 +95,24 @@ struct Source {
     decls: HashMap<String, Decl>,
 }
 
+/// Where an imported declaration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The path as the import wrote it (the `sourceTemplate` of the copy).
+    pub written: String,
+    /// The resolved file name, which its diagnostics name.
+    pub path: String,
+}
+
 /// The importing file with every imported declaration (and what those need)
-/// appended under its new name, and the file each copy came from (new name → path
-/// as written). Imports of other kinds are left for the emitter to report.
+/// appended under its new name, and where each copy came from (by new name).
+/// Imports of other kinds are left for the emitter to report.
 pub fn merge(
     mut file: File,
     name: &str,
     resolver: &dyn ModuleResolver,
     sources_text: &mut HashMap<String, String>,
-) -> Result<(File, HashMap<String, String>), Vec<Diagnostic>> {
+) -> Result<(File, HashMap<String, Origin>), Vec<Diagnostic>> {
     let specs: Vec<(ImportSpec, Span)> = file
         .decls
         .iter()
@@ -137,7 +146,18 @@ pub fn merge(
         }
         sources_text.insert(path.clone(), text.clone());
         match parse(text) {
+            Ok(f)
+                if f.decls
+                    .iter()
+                    .any(|d| matches!(d.kind, DeclKind::Import(_))) =>
+            {
+                errors.push(Diagnostic::unsupported(
+                    format!("Importing from \"{written}\", which imports from other files itself,"),
+                    resolved_span(&resolved, path),
+                ));
+            }
             Ok(f) => {
+                errors.extend(crate::check::check(&f).into_iter().map(|e| e.in_file(path)));
                 let decls = f
                     .decls
                     .into_iter()
@@ -227,7 +247,13 @@ pub fn merge(
         if let Some((n, _)) = &mut decl.name {
             *n = new_name.clone();
         }
-        imported_from.insert(new_name, source.written.clone());
+        imported_from.insert(
+            new_name,
+            Origin {
+                written: source.written.clone(),
+                path: path.clone(),
+            },
+        );
         file.decls.push(decl);
     }
     let local = |ns: &str, member: &str| {
@@ -238,6 +264,15 @@ pub fn merge(
         rewrite_wildcard_uses(d, &local);
     }
     Ok((file, imported_from))
+}
+
+/// Where the import of the file at `path` is written.
+fn resolved_span(resolved: &[(String, String, String, Span)], path: &str) -> Span {
+    resolved
+        .iter()
+        .find(|(p, ..)| p == path)
+        .map(|(.., span)| *span)
+        .unwrap_or_default()
 }
 
 fn is_call(e: &Expr, name: &str) -> bool {

@@ -378,6 +378,47 @@ mod tests {
     }
 
     #[test]
+    fn errors_of_imported_files_name_those_files() {
+        let resolver = files(&[(
+            "lib/types.bicep",
+            "@export()\nvar x = nope\n@export()\nvar y = 1\n",
+        )]);
+        let err = compile_source(
+            "main.bicep",
+            "import {x, y} from 'lib/types.bicep'\nvar z = y\n",
+            &resolver,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (
+                err.0[0].path.as_str(),
+                err.0[0].line,
+                err.0[0].diagnostic.code.as_str()
+            ),
+            ("lib/types.bicep", 2, "BCP057")
+        );
+    }
+
+    #[test]
+    fn imports_of_files_that_import_are_reported() {
+        let resolver = files(&[
+            (
+                "a.bicep",
+                "import {x} from 'b.bicep'\n@export()\nvar y = x\n",
+            ),
+            ("b.bicep", "@export()\nvar x = 1\n"),
+        ]);
+        let err = compile_source(
+            "main.bicep",
+            "import {y} from 'a.bicep'\nvar z = y\n",
+            &resolver,
+        )
+        .unwrap_err();
+        assert!(err.is_unsupported());
+        assert_eq!(err.0[0].line, 1);
+    }
+
+    #[test]
     fn modules_without_a_name_get_the_official_generated_name() {
         let resolver = files(&[("m.bicep", "param n string = 'x'\n")]);
         let t = compile_source(

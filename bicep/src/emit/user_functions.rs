@@ -37,7 +37,7 @@ impl Emitter<'_> {
                     Ok(f) => {
                         members.insert(name.clone(), self.with_import_origin(name, f));
                     }
-                    Err(e) => self.fail(e),
+                    Err(e) => self.fail_in(d, e),
                 }
             }
         }
