@@ -2,7 +2,10 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicI64, Ordering},
+    },
 };
 
 use hmac::{Hmac, Mac};
@@ -13,6 +16,7 @@ use sha2::Sha256;
 use crate::azure::AzureApiFactory;
 use crate::bicep_compiler::BicepCompiler;
 use crate::decide::PendingWhatIf;
+use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
 pub struct Context {
@@ -25,6 +29,8 @@ pub struct Context {
     pub bicep: BicepCompiler,
     /// Per-installation key of `status.appliedHash` (see [`Context::keyed_hash`]).
     hash_key: Option<Vec<u8>>,
+    /// With leader election: Unix milliseconds until which this replica may write to ARM.
+    write_deadline: Option<Arc<AtomicI64>>,
     /// When each object (by uid) was last checked against Azure by this process.
     last_checked: Mutex<HashMap<String, Timestamp>>,
     /// Resource groups this process created or updated (subscription/name/location,
@@ -51,6 +57,7 @@ impl Context {
             operator_subscription_id,
             bicep: BicepCompiler::default(),
             hash_key: None,
+            write_deadline: None,
             last_checked: Mutex::default(),
             ensured_groups: Mutex::default(),
             pending_what_ifs: Mutex::default(),
@@ -68,6 +75,30 @@ impl Context {
     /// when no key is configured.
     pub fn keyed_hash(&self, plain: &str) -> String {
         keyed_hash(self.hash_key.as_deref(), plain)
+    }
+
+    /// ARM writes are allowed only until the Unix millisecond in `deadline`, which the lease
+    /// tracker moves forward while this replica holds the lease.
+    pub fn with_write_deadline(mut self, deadline: Arc<AtomicI64>) -> Self {
+        self.write_deadline = Some(deadline);
+        self
+    }
+
+    /// Refuses an ARM write once this replica may no longer hold the lease, so that a
+    /// leader cut off from the apiserver stops before another can start.
+    pub fn may_write(&self) -> Result<()> {
+        match &self.write_deadline {
+            Some(deadline)
+                if Timestamp::now().as_millisecond() >= deadline.load(Ordering::Acquire) =>
+            {
+                Err(Error::ArmUnavailable {
+                    message: "this replica no longer holds the leader lease; the leader writes"
+                        .into(),
+                    retry_after: None,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn last_checked(&self, uid: &str) -> Option<Timestamp> {

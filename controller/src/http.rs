@@ -48,6 +48,11 @@ fn respond(path: &str, metrics: &Metrics, health: &Health) -> Response<Full<Byte
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             metrics.encode(),
         ),
+        "/healthz" if !health.live(k8s_openapi::jiff::Timestamp::now().as_millisecond()) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "the object watch keeps failing".to_owned(),
+        ),
         "/healthz" => (StatusCode::OK, "text/plain", "ok".to_owned()),
         "/readyz" if health.ready.load(Ordering::Relaxed) => {
             (StatusCode::OK, "text/plain", "ready".to_owned())
@@ -98,5 +103,23 @@ mod tests {
             respond("/nope", &metrics, &health).status(),
             StatusCode::NOT_FOUND
         );
+        let now = k8s_openapi::jiff::Timestamp::now().as_millisecond();
+        health
+            .watch_failing_since
+            .store(now - 1_000, Ordering::Relaxed);
+        assert_eq!(
+            respond("/healthz", &metrics, &health).status(),
+            StatusCode::OK,
+            "a watch error is retried for a while"
+        );
+        health
+            .watch_failing_since
+            .store(now - 61_000, Ordering::Relaxed);
+        assert_eq!(
+            respond("/healthz", &metrics, &health).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        health.watch_failing_since.store(1, Ordering::Relaxed);
+        assert!(!health.live(now), "a watch that ended");
     }
 }

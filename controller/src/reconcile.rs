@@ -288,6 +288,7 @@ async fn run_apply(
                     ) => Some((subscription_id, resource_group, location)),
                     _ => None,
                 };
+                ctx.may_write()?;
                 let group_key = group.map(|(s, g, l)| format!("{s}/{g}/{l}").to_ascii_lowercase());
                 if let (Some((subscription_id, resource_group, location)), Some(key)) =
                     (group, &group_key)
@@ -707,6 +708,7 @@ async fn run_cleanup(
             }
             DeleteAction::DeleteStack { unmanage } => {
                 let target = deployment_of(owned)?;
+                ctx.may_write()?;
                 match after_stack_delete(azure.delete_deployment(target, unmanage).await?) {
                     None => DeleteAction::RemoveFinalizer,
                     Some((operation_url, after)) => {
@@ -778,6 +780,7 @@ async fn run_cleanup(
                 }
                 let mut pending = false;
                 for id in ids {
+                    ctx.may_write()?;
                     match azure.delete_resource(&id).await? {
                         DeleteOutcome::Done => status.resources.retain(|r| *r != id),
                         DeleteOutcome::Accepted { .. } => pending = true,

@@ -6,14 +6,16 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
     },
+    time::Duration,
 };
 
 use anyhow::Context as _;
 use crds::AzureResource;
 use futures::{FutureExt, StreamExt, future::join_all};
 use k8s_openapi::{
+    api::coordination::v1::Lease,
     api::core::v1::{ConfigMap, Secret},
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
@@ -32,7 +34,7 @@ use kube::{
 };
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::azure::AzureApiFactory;
 use crate::context::Context;
@@ -118,6 +120,32 @@ impl Config {
 pub struct Health {
     /// Watches synced (or standing by as a non-leader).
     pub ready: AtomicBool,
+    /// Unix ms since when the object watch has failed without a success in between (0:
+    /// it works; 1: it ended although nobody asked it to). `/healthz` fails once this is
+    /// older than [`WATCH_FAILURE_GRACE`], so that the kubelet restarts the process.
+    pub watch_failing_since: AtomicI64,
+}
+
+/// How long the object watch may keep failing before `/healthz` does.
+pub const WATCH_FAILURE_GRACE: Duration = Duration::from_secs(60);
+
+impl Health {
+    /// False once the object watch has been failing longer than [`WATCH_FAILURE_GRACE`].
+    pub fn live(&self, now_ms: i64) -> bool {
+        let since = self.watch_failing_since.load(Ordering::Relaxed);
+        since == 0 || now_ms - since < WATCH_FAILURE_GRACE.as_millis() as i64
+    }
+
+    fn watch_result<T, E>(&self, result: &Result<T, E>) {
+        let since = &self.watch_failing_since;
+        match result {
+            Ok(_) => since.store(0, Ordering::Relaxed),
+            Err(_) => {
+                let now = k8s_openapi::jiff::Timestamp::now().as_millisecond();
+                let _ = since.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// Runs the controller until `shutdown` resolves: waits for the CRD, takes part in leader
@@ -161,13 +189,22 @@ pub async fn run(
         let secrets = Api::namespaced(client.clone(), &config.lease_namespace);
         ctx = ctx.with_hash_key(hash_key(&secrets, &config.hash_key_secret).await?);
     }
-    let ctx = Arc::new(ctx);
 
     if !config.leader_election {
+        let ctx = Arc::new(ctx);
         metrics.leader.set(1);
         run_controllers(&ctx, &config, &health, stopped(stop_rx.clone())).await;
         return Ok(());
     }
+    let deadline = Arc::new(AtomicI64::new(0));
+    let ctx = Arc::new(ctx.with_write_deadline(deadline.clone()));
+    let tracker = tokio::spawn(track_lease(
+        Api::namespaced(client.clone(), &config.lease_namespace),
+        config.lease_name.clone(),
+        identity.clone(),
+        deadline,
+        Duration::from_millis(config.lease_duration_seconds * 100).max(Duration::from_secs(1)),
+    ));
 
     let manager = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
         .with_namespace(&config.lease_namespace)
@@ -214,6 +251,7 @@ pub async fn run(
         }
     }
     metrics.leader.set(0);
+    tracker.abort();
     // Dropping the receiver makes the lease task release the lease and end.
     drop(leader_rx);
     match lease_task.await {
@@ -270,6 +308,46 @@ async fn hash_key(secrets: &Api<Secret>, name: &str) -> anyhow::Result<Vec<u8>> 
     }
 }
 
+/// Until when (Unix ms) `identity` may write to ARM given `lease`: the renewal time its
+/// holder wrote (with its own clock) plus the lease duration, less a fifth for clock skew
+/// and a write in flight; 0 when another replica or nobody holds it.
+pub fn write_deadline(lease: Option<&Lease>, identity: &str) -> i64 {
+    let Some(spec) = lease.and_then(|lease| lease.spec.as_ref()) else {
+        return 0;
+    };
+    if spec.holder_identity.as_deref() != Some(identity) {
+        return 0;
+    }
+    let (Some(renewed), Some(seconds)) = (spec.renew_time.as_ref(), spec.lease_duration_seconds)
+    else {
+        return 0;
+    };
+    let duration_ms = i64::from(seconds) * 1000;
+    renewed.0.as_millisecond() + duration_ms - duration_ms / 5
+}
+
+/// Keeps `deadline` at [`write_deadline`] of the Lease, read every `every`. A failed
+/// read leaves it where it was, so a leader cut off from the apiserver stops writing to
+/// ARM before its lease expires for the other replicas (the lease manager itself reports
+/// nothing while it cannot reach the apiserver).
+async fn track_lease(
+    leases: Api<Lease>,
+    name: String,
+    identity: String,
+    deadline: Arc<AtomicI64>,
+    every: Duration,
+) {
+    loop {
+        match leases.get_opt(&name).await {
+            Ok(lease) => {
+                deadline.store(write_deadline(lease.as_ref(), &identity), Ordering::Release)
+            }
+            Err(error) => debug!(%error, "reading the lease"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 async fn stopped(mut stop: watch::Receiver<bool>) {
     while !*stop.borrow_and_update() {
         if stop.changed().await.is_err() {
@@ -315,6 +393,7 @@ async fn run_controllers(
     for namespace in scopes {
         let (store, controller) = controller(
             ctx.clone(),
+            health.clone(),
             namespace,
             config.concurrency,
             stopped(stop_rx.clone()),
@@ -341,18 +420,29 @@ async fn run_controllers(
         }
     };
     let readiness = tokio::spawn(readiness);
-    tokio::spawn(async move {
-        until.await;
-        let _ = stop_tx.send(true);
-    });
+    let asked = Arc::new(AtomicBool::new(false));
+    let stopper = {
+        let asked = asked.clone();
+        tokio::spawn(async move {
+            until.await;
+            asked.store(true, Ordering::Release);
+            let _ = stop_tx.send(true);
+        })
+    };
     join_all(controllers).await;
     readiness.abort();
+    if !asked.load(Ordering::Acquire) {
+        warn!("the AzureResource watch ended; /healthz now fails");
+        health.watch_failing_since.store(1, Ordering::Relaxed);
+        stopper.abort();
+    }
 }
 
 type Guarded = DeserializeGuard<AzureResource>;
 
 fn controller(
     ctx: Arc<Context>,
+    health: Arc<Health>,
     namespace: Option<String>,
     concurrency: u16,
     stop: impl Future<Output = ()> + Send + Sync + 'static,
@@ -376,6 +466,7 @@ fn controller(
     // the finalizer helper.
     let main = watcher(objects, watcher::Config::default())
         .default_backoff()
+        .inspect(move |event| health.watch_result(event))
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
@@ -434,4 +525,38 @@ fn referrers<K: Resource>(
         })
         .map(|guard| ObjectRef::from_obj(&*guard))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::{
+        api::coordination::v1::LeaseSpec, apimachinery::pkg::apis::meta::v1::MicroTime,
+        jiff::Timestamp,
+    };
+
+    use super::*;
+
+    fn lease(holder: &str, renewed_ms: i64, seconds: i32) -> Lease {
+        Lease {
+            spec: Some(LeaseSpec {
+                holder_identity: Some(holder.into()),
+                renew_time: Some(MicroTime(Timestamp::from_millisecond(renewed_ms).unwrap())),
+                lease_duration_seconds: Some(seconds),
+                ..LeaseSpec::default()
+            }),
+            ..Lease::default()
+        }
+    }
+
+    #[test]
+    fn writes_end_a_fifth_of_the_lease_before_it_expires_and_only_for_the_holder() {
+        let renewed = 1_800_000_000_000;
+        assert_eq!(
+            write_deadline(Some(&lease("me", renewed, 15)), "me"),
+            renewed + 12_000
+        );
+        assert_eq!(write_deadline(Some(&lease("other", renewed, 15)), "me"), 0);
+        assert_eq!(write_deadline(None, "me"), 0);
+        assert_eq!(write_deadline(Some(&Lease::default()), "me"), 0);
+    }
 }

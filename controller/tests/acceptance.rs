@@ -11,10 +11,13 @@ use crds::{AzureResource, Phase};
 use k8s_openapi::{
     ByteString,
     api::{
+        coordination::v1::Lease,
         core::v1::{ConfigMap, Secret},
         events::v1::Event,
     },
     apimachinery::pkg::apis::meta::v1::Condition,
+    apimachinery::pkg::apis::meta::v1::MicroTime,
+    jiff::Timestamp,
 };
 use kube::{
     Api, Client, ResourceExt,
@@ -40,6 +43,12 @@ struct Harness {
 
 impl Harness {
     async fn start(sim_config: SimConfig) -> Harness {
+        Self::start_with(sim_config, None).await
+    }
+
+    /// With `leader`: leader election in the test namespace under that identity, with a
+    /// 30 s lease (renewed every 20 s).
+    async fn start_with(sim_config: SimConfig, leader: Option<&str>) -> Harness {
         let cp = e2e::ControlPlane::shared().await;
         let client = cp.client();
         let ns = e2e::TestNamespace::create(cp).await;
@@ -78,15 +87,27 @@ impl Harness {
             .await
             .unwrap();
 
-        let config = Config::parse_from([
+        let mut args = vec![
             "azure-driver-controller",
             "--namespaces",
             &namespace,
-            "--leader-election",
-            "false",
             "--concurrency",
             "8",
-        ]);
+        ];
+        match leader {
+            Some(identity) => args.extend([
+                "--leader-election",
+                "true",
+                "--lease-namespace",
+                &namespace,
+                "--lease-duration-seconds",
+                "30",
+                "--identity",
+                identity,
+            ]),
+            None => args.extend(["--leader-election", "false"]),
+        }
+        let config = Config::parse_from(args);
         let (stop, stopped) = oneshot::channel::<()>();
         let controller = tokio::spawn(run(
             client.clone(),
@@ -1040,5 +1061,48 @@ async fn an_untouched_object_shows_no_drift_over_several_intervals() {
     })
     .await;
     assert_eq!(h.arm_writes(), writes);
+/// A leader whose lease another replica took stops writing to ARM at once, although its
+/// lease manager notices only at its next renewal (or, cut off from the apiserver, never):
+/// the old and the new leader never write at the same time.
+#[tokio::test]
+async fn a_leader_that_lost_its_lease_stops_arm_writes() {
+    let h = Harness::start_with(SimConfig::default(), Some("leader-1")).await;
+    h.create(object(
+        "before",
+        "rg-lease",
+        "Stack",
+        "Delete",
+        "acctlease1",
+    ))
+    .await;
+    h.wait_ready("before").await;
+
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), &h.namespace);
+    leases
+        .patch(
+            "azure-driver-controller",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {
+                "holderIdentity": "intruder",
+                "renewTime": MicroTime(Timestamp::now()),
+                "leaseDurationSeconds": 30
+            }})),
+        )
+        .await
+        .unwrap();
+    // Longer than the lease tracker's period (a tenth of the lease), far shorter than the
+    // 20 s until the lease manager renews.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let writes = h.arm_writes();
+    h.create(object("after", "rg-lease", "Stack", "Delete", "acctlease2"))
+        .await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        h.arm_writes(),
+        writes,
+        "the replica wrote to ARM after another took its lease"
+    );
+    let after = h.api().get("after").await.unwrap();
+    assert_ne!(phase(&after), Some(Phase::Ready));
     h.stop().await;
 }
