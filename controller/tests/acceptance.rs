@@ -1061,6 +1061,9 @@ async fn an_untouched_object_shows_no_drift_over_several_intervals() {
     })
     .await;
     assert_eq!(h.arm_writes(), writes);
+    h.stop().await;
+}
+
 /// A leader whose lease another replica took stops writing to ARM at once, although its
 /// lease manager notices only at its next renewal (or, cut off from the apiserver, never):
 /// the old and the new leader never write at the same time.
