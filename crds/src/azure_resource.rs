@@ -152,7 +152,7 @@ pub struct AzureResourceSpec {
     pub redeploy_token: Option<String>,
 
     /// How often a Ready object is re-checked against Azure, as a duration such as `1h`,
-    /// `30m`, `90s` or `1h30m`; `0` turns re-checking off.
+    /// `30m`, `90s` or `1h30m`, at least `1s`; `0` turns re-checking off.
     #[serde(default = "default_sync_interval")]
     #[schemars(regex(pattern = SYNC_INTERVAL))]
     pub sync_interval: String,

@@ -24,4 +24,4 @@ pub use drift::{
     DriftCounts, DriftPolicy, DriftStatus, DriftedResource, PropertyDrift,
 };
 pub use naming::{CLEANUP_FINALIZER, deployment_name};
-pub use sync_interval::InvalidSyncInterval;
+pub use sync_interval::{InvalidSyncInterval, MIN_SYNC_INTERVAL};

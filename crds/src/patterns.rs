@@ -35,8 +35,11 @@ pub const DEPLOYMENT_NAME: &str = r"^[-\w._()]+$";
 /// Longest ARM deployment name.
 pub const DEPLOYMENT_NAME_MAX_LEN: u32 = 64;
 
-/// `syncInterval`: `0`, or Go-style durations made of `h`, `m`, `s`, `ms` parts (`1h30m`).
-pub const SYNC_INTERVAL: &str = r"^(0|([0-9]+(ms|s|m|h))+)$";
+/// `syncInterval`: `0` (or any zero duration), or a Go-style duration made of `h`, `m`,
+/// `s`, `ms` parts (`1h30m`) of at least one second: one of its parts is a whole second or
+/// more, so an object cannot make the operator poll ARM in a tight loop. RE2 has no
+/// look-ahead, hence the spelled-out alternatives.
+pub const SYNC_INTERVAL: &str = r"^(0|(0+(ms|s|m|h))+|([0-9]+(ms|s|m|h))*(0*[1-9][0-9]*(h|m|s)|0*[1-9][0-9]{3,}ms)([0-9]+(ms|s|m|h))*)$";
 
 /// An ARM id below a subscription: `/subscriptions/{guid}` followed by name/value
 /// segment pairs (`/resourceGroups/{g}`, `/providers/{namespace}`, `/{type}/{name}`...).

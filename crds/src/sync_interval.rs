@@ -4,17 +4,28 @@ use std::time::Duration;
 
 use crate::AzureResourceSpec;
 
+/// The shortest re-check interval an object may ask for (the schema enforces it too).
+pub const MIN_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
 /// `syncInterval` is not a duration the schema accepts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("syncInterval {0:?} is not a duration like 1h, 30m, 90s, 1h30m or 0")]
+#[error(
+    "syncInterval {0:?} is neither 0 (never) nor a duration of at least 1s like 1h, 30m, 90s or 1h30m"
+)]
 pub struct InvalidSyncInterval(pub String);
 
 impl AzureResourceSpec {
     /// How often a Ready object is re-checked against Azure; `None` when re-checking is off.
     pub fn sync_interval(&self) -> Result<Option<Duration>, InvalidSyncInterval> {
-        let total = parse(&self.sync_interval)
-            .ok_or_else(|| InvalidSyncInterval(self.sync_interval.clone()))?;
-        Ok((!total.is_zero()).then_some(total))
+        let invalid = || InvalidSyncInterval(self.sync_interval.clone());
+        let total = parse(&self.sync_interval).ok_or_else(invalid)?;
+        if total.is_zero() {
+            return Ok(None);
+        }
+        if total < MIN_SYNC_INTERVAL {
+            return Err(invalid());
+        }
+        Ok(Some(total))
     }
 }
 
@@ -86,6 +97,17 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_accepts_what_parses_to_zero_or_at_least_a_second() {
+        let pattern = regex::Regex::new(crate::patterns::SYNC_INTERVAL).unwrap();
+        for text in [
+            "0", "0s", "0m0s", "1s", "1000ms", "1500ms", "01s", "1h30m", "2h0m5s", "500ms1s",
+        ] {
+            assert!(pattern.is_match(text), "pattern rejects {text:?}");
+            assert!(spec_with(text).sync_interval().is_ok(), "{text:?}");
+        }
+    }
+
+    #[test]
     fn zero_turns_resync_off() {
         assert_eq!(spec_with("0").sync_interval(), Ok(None));
         assert_eq!(spec_with("0s").sync_interval(), Ok(None));
@@ -94,7 +116,10 @@ mod tests {
     #[test]
     fn rejects_what_the_schema_rejects() {
         let pattern = regex::Regex::new(crate::patterns::SYNC_INTERVAL).unwrap();
-        for text in ["", "1", "h", "1d", "1.5h", "-1h", "1h ", "1H", "m5", "00x"] {
+        for text in [
+            "", "1", "h", "1d", "1.5h", "-1h", "1h ", "1H", "m5", "00x", "1ms", "50ms", "999ms",
+            "0s50ms",
+        ] {
             assert!(!pattern.is_match(text), "pattern accepts {text:?}");
             assert_eq!(
                 spec_with(text).sync_interval(),

@@ -219,6 +219,11 @@ async fn invalid_objects_are_rejected_naming_the_field() {
             "spec.syncInterval",
         ),
         (
+            "sync interval under a second",
+            json!({"resourceGroup": "rg", "syncInterval": "50ms", "template": bicep}),
+            "spec.syncInterval",
+        ),
+        (
             "template ConfigMap key without language suffix",
             json!({"resourceGroup": "rg", "template": {"configMapKeyRef": {"name": "t", "key": "main"}}}),
             "spec.template.configMapKeyRef.key",
