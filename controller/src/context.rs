@@ -91,11 +91,7 @@ impl Context {
             Some(deadline)
                 if Timestamp::now().as_millisecond() >= deadline.load(Ordering::Acquire) =>
             {
-                Err(Error::ArmUnavailable {
-                    message: "this replica no longer holds the leader lease; the leader writes"
-                        .into(),
-                    retry_after: None,
-                })
+                Err(Error::NotLeader)
             }
             _ => Ok(()),
         }

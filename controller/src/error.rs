@@ -53,6 +53,11 @@ pub enum Error {
     /// A call to the Kubernetes API failed.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+
+    /// This replica may no longer hold the leader lease: no ARM write, and nothing recorded
+    /// on the object (the leader reconciles it).
+    #[error("this replica does not hold the leader lease")]
+    NotLeader,
 }
 
 /// One nested ARM error detail.
@@ -125,6 +130,7 @@ impl Error {
                 retryable: false, ..
             } => "arm_terminal",
             Error::ArmUnavailable { .. } => "arm_unavailable",
+            Error::NotLeader => "not_leader",
             Error::Kube(_) => "kube",
         }
     }
@@ -139,6 +145,7 @@ impl Error {
             Error::InvalidTemplate(_) => "InvalidTemplate".into(),
             Error::Arm { code, .. } => code.clone(),
             Error::ArmUnavailable { .. } => "ArmUnavailable".into(),
+            Error::NotLeader => "NotLeader".into(),
             Error::Kube(_) => "KubernetesApiError".into(),
         }
     }
@@ -151,6 +158,7 @@ impl Error {
             | Error::CredentialsInvalid(_)
             | Error::InputNotFound { .. }
             | Error::ArmUnavailable { .. }
+            | Error::NotLeader
             | Error::Kube(_) => true,
             Error::InvalidSpec(_) | Error::InvalidTemplate(_) => false,
             Error::Arm { retryable, .. } => *retryable,

@@ -160,6 +160,7 @@ async fn apply(object: &AzureResource, ctx: &Context, api: &Api<AzureResource>) 
     };
     match result {
         Ok(next) => Ok(next),
+        Err(Error::NotLeader) => Err(Error::NotLeader),
         Err(error) => {
             let terminal = !error.is_retryable();
             record_error(
@@ -639,6 +640,7 @@ async fn cleanup(
     }
     match run_cleanup(object, ctx, api, &mut status).await {
         Ok(next) => Ok(next),
+        Err(Error::NotLeader) => Err(Error::NotLeader),
         Err(error) => {
             // Deletion has no spec change to wait for: every failure is retried.
             record_error(object, ctx, api, &mut status, &error, None).await?;

@@ -198,11 +198,12 @@ pub async fn run(
     }
     let deadline = Arc::new(AtomicI64::new(0));
     let ctx = Arc::new(ctx.with_write_deadline(deadline.clone()));
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &config.lease_namespace);
     let tracker = tokio::spawn(track_lease(
-        Api::namespaced(client.clone(), &config.lease_namespace),
+        leases.clone(),
         config.lease_name.clone(),
         identity.clone(),
-        deadline,
+        deadline.clone(),
         Duration::from_millis(config.lease_duration_seconds * 100).max(Duration::from_secs(1)),
     ));
 
@@ -231,6 +232,11 @@ pub async fn run(
         }
         if *stop.borrow() {
             break;
+        }
+        // The tracker may not have seen this replica's lease yet: read it now, so that the
+        // first reconciles may write.
+        if let Ok(lease) = leases.get_opt(&config.lease_name).await {
+            deadline.store(write_deadline(lease.as_ref(), &identity), Ordering::Release);
         }
         info!(%identity, "leading: starting reconcilers");
         metrics.leader.set(1);

@@ -379,15 +379,20 @@ fn defaults_admit_only_the_orchestrator_and_watch_the_release_namespace() {
         serde_yaml::from_str::<Value>("[{podSelector: {}}]").unwrap(),
         "only pods of the release namespace"
     );
-    let shim = find(&objects, "Deployment", "azure-driver");
-    let container = &shim["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(env(container, "AZURE_DRIVER_OPERATOR_IDENTITY"), None);
-    let controller = find(&objects, "Deployment", "azure-driver-controller");
-    assert_eq!(
+    let deployment_env = |objects: &[Value], name: &str, variable: &str| {
+        let deployment = find(objects, "Deployment", name);
         env(
-            &controller["spec"]["template"]["spec"]["containers"][0],
-            "WATCH_NAMESPACES"
-        ),
+            &deployment["spec"]["template"]["spec"]["containers"][0],
+            variable,
+        )
+        .map(str::to_owned)
+    };
+    assert_eq!(
+        deployment_env(&objects, "azure-driver", "AZURE_DRIVER_OPERATOR_IDENTITY"),
+        None
+    );
+    assert_eq!(
+        deployment_env(&objects, "azure-driver-controller", "WATCH_NAMESPACES").as_deref(),
         Some("lm")
     );
     assert!(objects.iter().all(|o| o["kind"] != "ClusterRoleBinding"
@@ -429,18 +434,12 @@ fn defaults_admit_only_the_orchestrator_and_watch_the_release_namespace() {
         assert_eq!(budget["apiVersion"], "policy/v1");
         assert_eq!(budget["spec"]["maxUnavailable"], 1);
     }
-    let shim = find(&objects, "Deployment", "azure-driver");
-    let container = &shim["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(
-        env(container, "AZURE_DRIVER_OPERATOR_IDENTITY"),
+        deployment_env(&objects, "azure-driver", "AZURE_DRIVER_OPERATOR_IDENTITY").as_deref(),
         Some("true")
     );
-    let controller = find(&objects, "Deployment", "azure-driver-controller");
     assert_eq!(
-        env(
-            &controller["spec"]["template"]["spec"]["containers"][0],
-            "WATCH_NAMESPACES"
-        ),
+        deployment_env(&objects, "azure-driver-controller", "WATCH_NAMESPACES").as_deref(),
         Some("")
     );
     find(&objects, "ClusterRoleBinding", "lm-azure-driver-controller");

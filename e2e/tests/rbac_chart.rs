@@ -171,47 +171,42 @@ async fn service_accounts_have_exactly_the_listed_permissions() {
     assert_eq!(can_i_list(&shim, watched.name()), Permissions::new());
 }
 
-#[tokio::test]
-async fn by_default_the_controller_reconciles_in_the_release_namespace_only() {
+/// Installs the chart (no leader election, plus `settings`) into a namespace of its own:
+/// what the controller may do there and in another namespace.
+async fn controller_permissions(settings: &[&str]) -> (Permissions, Permissions) {
     let control_plane = ControlPlane::shared().await;
     let release = TestNamespace::create(control_plane).await;
     let other = TestNamespace::create(control_plane).await;
-    helm_install(
-        control_plane,
-        release.name(),
-        &["controller.leaderElection.enabled=false".into()],
-    );
+    let mut all = vec!["controller.leaderElection.enabled=false".to_string()];
+    all.extend(settings.iter().map(|setting| (*setting).to_string()));
+    helm_install(control_plane, release.name(), &all);
     let (controller, _) = control_plane
         .service_account_access(release.name(), "azure-driver-controller")
         .await
         .unwrap();
-    let mut in_release = expected(&RECONCILE);
-    in_release.extend(expected(&[CRD_READ]));
-    assert_eq!(can_i_list(&controller, release.name()), in_release);
-    assert_eq!(can_i_list(&controller, other.name()), expected(&[CRD_READ]));
+    (
+        can_i_list(&controller, release.name()),
+        can_i_list(&controller, other.name()),
+    )
+}
+
+#[tokio::test]
+async fn by_default_the_controller_reconciles_in_the_release_namespace_only() {
+    let (in_release, elsewhere) = controller_permissions(&[]).await;
+    let mut reconcile = expected(&RECONCILE);
+    reconcile.extend(expected(&[CRD_READ]));
+    assert_eq!(in_release, reconcile);
+    assert_eq!(elsewhere, expected(&[CRD_READ]));
 }
 
 #[tokio::test]
 async fn cluster_wide_controller_reconciles_in_every_namespace_only() {
-    let control_plane = ControlPlane::shared().await;
-    let release = TestNamespace::create(control_plane).await;
-    let other = TestNamespace::create(control_plane).await;
-    helm_install(
-        control_plane,
-        release.name(),
-        &[
-            "controller.leaderElection.enabled=false".into(),
-            "controller.watchAllNamespaces=true".into(),
-        ],
-    );
-    let (controller, _) = control_plane
-        .service_account_access(release.name(), "azure-driver-controller")
-        .await
-        .unwrap();
+    let (in_release, elsewhere) =
+        controller_permissions(&["controller.watchAllNamespaces=true"]).await;
     let mut everywhere = expected(&RECONCILE);
     everywhere.extend(expected(&[CRD_READ]));
-    assert_eq!(can_i_list(&controller, other.name()), everywhere);
-    assert_eq!(can_i_list(&controller, release.name()), everywhere);
+    assert_eq!(elsewhere, everywhere);
+    assert_eq!(in_release, everywhere);
 }
 
 fn free_port() -> u16 {

@@ -67,13 +67,7 @@ impl TokenFile {
     /// Re-reads the file every `every` for as long as the process runs.
     pub fn watch(self: &Arc<Self>, every: Duration) {
         let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            loop {
-                ticker.tick().await;
-                this.reload();
-            }
-        });
+        crate::tls::every_tick(every, move || this.reload());
     }
 
     /// Whether `presented` is one of the tokens, comparing every token in constant time.

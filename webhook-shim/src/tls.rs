@@ -117,14 +117,21 @@ impl ReloadingCert {
     /// Polls the files every `every` for as long as the process runs.
     pub fn watch(self: &Arc<Self>, every: Duration) {
         let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            loop {
-                ticker.tick().await;
-                this.reload_if_changed();
-            }
+        every_tick(every, move || {
+            this.reload_if_changed();
         });
     }
+}
+
+/// Runs `f` every `every` for as long as the process runs.
+pub(crate) fn every_tick(every: Duration, f: impl Fn() + Send + 'static) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            f();
+        }
+    });
 }
 
 impl ResolvesServerCert for ReloadingCert {

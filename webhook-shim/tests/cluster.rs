@@ -121,6 +121,23 @@ impl Harness {
         )
     }
 
+    /// Creates resource `ids[i]` named `<name>-<i>`, each answered 202; their request ids.
+    async fn create_all(&self, ids: &[String], name: &str) -> Vec<String> {
+        let mut request_ids = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let (status, body) = self
+                .post(
+                    "/api/driver/lifecycle/execute",
+                    &execute_body("Create", id, &format!("{name}-{i}")),
+                    &[],
+                )
+                .await;
+            assert_eq!(status, 202, "{body}");
+            request_ids.push(body["requestId"].as_str().unwrap().to_string());
+        }
+        request_ids
+    }
+
     /// What the controller would write: phase and outputs for the current generation.
     async fn set_status(&self, name: &str, phase: &str, extra: Value) {
         let object = self.resources().get(name).await.unwrap();
@@ -570,18 +587,7 @@ async fn two_replicas_publish_each_result_once() {
     let ids: Vec<String> = (0..10)
         .map(|i| format!("a0000000-0000-4000-8000-{i:012}"))
         .collect();
-    let mut request_ids = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        let (status, body) = h
-            .post(
-                "/api/driver/lifecycle/execute",
-                &execute_body("Create", id, &format!("net-{i}")),
-                &[],
-            )
-            .await;
-        assert_eq!(status, 202, "{body}");
-        request_ids.push(body["requestId"].as_str().unwrap().to_string());
-    }
+    let mut request_ids = h.create_all(&ids, "net").await;
     for id in &ids {
         h.set_status(&format!("r-{id}"), "Ready", json!({})).await;
     }
@@ -668,18 +674,7 @@ async fn two_replicas_and_a_90_second_kafka_outage_answer_every_request_once() {
     let ids: Vec<String> = (0..5)
         .map(|i| format!("d3333333-0000-4000-8000-{i:012}"))
         .collect();
-    let mut request_ids = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        let (status, body) = h
-            .post(
-                "/api/driver/lifecycle/execute",
-                &execute_body("Create", id, &format!("net-o{i}")),
-                &[],
-            )
-            .await;
-        assert_eq!(status, 202, "{body}");
-        request_ids.push(body["requestId"].as_str().unwrap().to_string());
-    }
+    let mut request_ids = h.create_all(&ids, "net-o").await;
     h.kafka.broker_down(1).unwrap();
     for id in &ids {
         h.set_status(&format!("r-{id}"), "Ready", json!({})).await;
@@ -691,4 +686,39 @@ async fn two_replicas_and_a_90_second_kafka_outage_answer_every_request_once() {
     seen.sort();
     request_ids.sort();
     assert_eq!(seen, request_ids, "every request answered exactly once");
+}
+
+/// Secure parameters live in `<object>-params`, owned by the object (deleted with it),
+/// whether the object is new or re-created.
+#[tokio::test]
+async fn the_params_secret_is_owned_by_its_object() {
+    let h = Harness::new().await;
+    let id = "e4444444-0000-4000-8000-000000000001";
+    let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    archive
+        .start_file("Create.bicep", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(
+        &mut archive,
+        b"@secure()\n@metadata({\n  note: 'multi-line'\n})\nparam adminPassword string\n",
+    )
+    .unwrap();
+    let mut body = execute_body("Create", id, "vm-p");
+    body["systemProperties"]["resourceType"]["value"] = json!("resource::MyVm::1.0");
+    body["resourceProperties"]["adminPassword"] = json!({"type": "string", "value": "pw-1"});
+    body["driverFiles"] = json!(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        archive.finish().unwrap().into_inner()
+    ));
+    for _ in 0..2 {
+        let (status, answer) = h.post("/api/driver/lifecycle/execute", &body, &[]).await;
+        assert_eq!(status, 202, "{answer}");
+        let object = h.resources().get(&format!("r-{id}")).await.unwrap();
+        assert!(!object.spec.parameters.contains_key("adminPassword"));
+        let secret = h.secrets().get(&format!("r-{id}-params")).await.unwrap();
+        let owners = secret.metadata.owner_references.unwrap_or_default();
+        assert_eq!(owners.len(), 1, "{owners:?}");
+        assert_eq!(Some(&owners[0].uid), object.metadata.uid.as_ref());
+        assert_eq!(secret.data.unwrap()["adminPassword"].0, b"pw-1".to_vec());
+    }
 }
