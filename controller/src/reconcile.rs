@@ -26,7 +26,7 @@ use crate::azure::{
 use crate::build::{self, Owned};
 use crate::context::Context;
 use crate::decide::{
-    self, Action, AdoptAction, DEFAULT_POLL, DeleteAction, Observed, PendingWhatIf,
+    self, Action, AdoptAction, DEFAULT_POLL, DeleteAction, Observed, PendingWhatIf, Removal,
     after_deployment_check, after_observe, after_poll, after_stack_delete, after_start,
     after_what_if, decide_delete,
 };
@@ -711,7 +711,13 @@ async fn run_cleanup(
             }
             DeleteAction::PollDelete { operation_url } => {
                 match azure
-                    .poll_operation(OperationKind::DeleteStack, &operation_url)
+                    .poll_operation(
+                        match removal {
+                            Removal::Stack => OperationKind::DeleteStack,
+                            _ => OperationKind::DeleteRecord,
+                        },
+                        &operation_url,
+                    )
                     .await?
                 {
                     OperationStatus::Running { retry_after } => {
@@ -773,11 +779,22 @@ async fn run_cleanup(
                 decide_delete(status, removal, policy)
             }
             DeleteAction::DeleteRecord => {
-                // Only the history record: its resources are gone already.
-                azure
+                // Only the history record: its resources are gone already. ARM removes it
+                // asynchronously; the finalizer stays until it is gone.
+                match azure
                     .delete_deployment(deployment_of(owned)?, UnmanageAction::Delete)
-                    .await?;
-                DeleteAction::RemoveFinalizer
+                    .await?
+                {
+                    DeleteOutcome::Done => DeleteAction::RemoveFinalizer,
+                    DeleteOutcome::Accepted {
+                        operation_url,
+                        retry_after,
+                    } => {
+                        status::deleting(status, operation_url, generation, now);
+                        status::apply(api, object, status).await?;
+                        return Ok(Cleanup::Pending(retry_after.unwrap_or(DEFAULT_POLL)));
+                    }
+                }
             }
             DeleteAction::RemoveFinalizer => {
                 let note = match policy {
