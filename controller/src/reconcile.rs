@@ -20,8 +20,8 @@ use kube::{
 use tracing::{info, warn};
 
 use crate::azure::{
-    Credentials, DeleteOutcome, DeploymentObservation, DeploymentScope, Engine, OperationKind,
-    OperationStatus, ProvisioningState, Target, UnmanageAction,
+    ArmFailure, Credentials, DeleteOutcome, DeploymentObservation, DeploymentScope, Engine,
+    OperationKind, OperationStatus, ProvisioningState, Target, UnmanageAction,
 };
 use crate::build::{self, Owned};
 use crate::context::Context;
@@ -351,7 +351,17 @@ async fn run_apply(
                 }
                 next
             }
-            Action::StartWhatIf => after_what_if(azure.what_if(&request).await?, sync_interval),
+            Action::StartWhatIf => match azure.what_if(&request).await {
+                Ok(outcome) => after_what_if(outcome, sync_interval),
+                // ARM refusing the what-if itself says nothing about the deployment: the
+                // object stays Ready and the next interval checks again.
+                Err(error) if !error.is_retryable() => Action::DriftCheckFailed(ArmFailure {
+                    code: error.reason(),
+                    message: error.to_string(),
+                    details: vec![],
+                }),
+                Err(error) => return Err(error),
+            },
             Action::PollWhatIf { operation_url } => {
                 let outcome = azure.poll_what_if(&operation_url).await?;
                 ctx.set_pending_what_if(&uid, None);
