@@ -343,6 +343,7 @@ impl AzureApi for ArmApi {
                 (LroOperation::StackPut, LroKind::AsyncOperation)
             }
             OperationKind::DeleteStack => (LroOperation::StackDelete, LroKind::Location),
+            OperationKind::DeleteRecord => (LroOperation::DeploymentDelete, LroKind::Location),
         };
         let mut handle = LroHandle {
             operation,

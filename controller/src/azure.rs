@@ -111,6 +111,8 @@ pub enum StartOutcome {
 pub enum OperationKind {
     Deploy(Engine),
     DeleteStack,
+    /// The deletion of a deployment's history record.
+    DeleteRecord,
 }
 
 /// State of a long-running operation.

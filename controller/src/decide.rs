@@ -317,7 +317,7 @@ pub enum DeleteAction {
     WaitForDeployment { operation_url: Option<String> },
     /// DELETE the stack with this unmanage action.
     DeleteStack { unmanage: UnmanageAction },
-    /// Poll a running stack deletion.
+    /// Poll a running stack or deployment record deletion.
     PollDelete { operation_url: String },
     /// Resources unknown: read them from the deployment (or take the adopted id).
     DiscoverResources,
@@ -379,7 +379,10 @@ pub fn decide_delete(
             } else if !deleting {
                 DeleteAction::DiscoverResources
             } else if removal == Removal::Deployment {
-                DeleteAction::DeleteRecord
+                match operation_url(status) {
+                    Some(operation_url) => DeleteAction::PollDelete { operation_url },
+                    None => DeleteAction::DeleteRecord,
+                }
             } else {
                 DeleteAction::RemoveFinalizer
             }
@@ -755,6 +758,18 @@ mod tests {
         assert_eq!(
             decide_delete(&done, Removal::Deployment, DeletionPolicy::Delete),
             DeleteAction::DeleteRecord
+        );
+    }
+
+    #[test]
+    fn a_record_deletion_in_progress_is_polled_not_sent_again() {
+        let mut s = status(Phase::Deleting, HASH);
+        s.deployment.as_mut().unwrap().operation_url = Some("https://record".into());
+        assert_eq!(
+            decide_delete(&s, Removal::Deployment, DeletionPolicy::Delete),
+            DeleteAction::PollDelete {
+                operation_url: "https://record".into()
+            }
         );
     }
 

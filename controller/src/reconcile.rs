@@ -20,13 +20,13 @@ use kube::{
 use tracing::{info, warn};
 
 use crate::azure::{
-    Credentials, DeleteOutcome, DeploymentObservation, DeploymentScope, Engine, OperationKind,
-    OperationStatus, ProvisioningState, Target, UnmanageAction,
+    ArmFailure, Credentials, DeleteOutcome, DeploymentObservation, DeploymentScope, Engine,
+    OperationKind, OperationStatus, ProvisioningState, Target, UnmanageAction,
 };
 use crate::build::{self, Owned};
 use crate::context::Context;
 use crate::decide::{
-    self, Action, AdoptAction, DEFAULT_POLL, DeleteAction, Observed, PendingWhatIf,
+    self, Action, AdoptAction, DEFAULT_POLL, DeleteAction, Observed, PendingWhatIf, Removal,
     after_deployment_check, after_observe, after_poll, after_stack_delete, after_start,
     after_what_if, decide_delete,
 };
@@ -371,7 +371,17 @@ async fn run_apply(
                 }
                 next
             }
-            Action::StartWhatIf => after_what_if(azure.what_if(&request).await?, sync_interval),
+            Action::StartWhatIf => match azure.what_if(&request).await {
+                Ok(outcome) => after_what_if(outcome, sync_interval),
+                // ARM refusing the what-if itself says nothing about the deployment: the
+                // object stays Ready and the next interval checks again.
+                Err(error) if !error.is_retryable() => Action::DriftCheckFailed(ArmFailure {
+                    code: error.reason(),
+                    message: error.to_string(),
+                    details: vec![],
+                }),
+                Err(error) => return Err(error),
+            },
             Action::PollWhatIf { operation_url } => {
                 let outcome = azure.poll_what_if(&operation_url).await?;
                 ctx.set_pending_what_if(&uid, None);
@@ -733,7 +743,13 @@ async fn run_cleanup(
             }
             DeleteAction::PollDelete { operation_url } => {
                 match azure
-                    .poll_operation(OperationKind::DeleteStack, &operation_url)
+                    .poll_operation(
+                        match removal {
+                            Removal::Stack => OperationKind::DeleteStack,
+                            _ => OperationKind::DeleteRecord,
+                        },
+                        &operation_url,
+                    )
                     .await?
                 {
                     OperationStatus::Running { retry_after } => {
@@ -796,11 +812,22 @@ async fn run_cleanup(
                 decide_delete(status, removal, policy)
             }
             DeleteAction::DeleteRecord => {
-                // Only the history record: its resources are gone already.
-                azure
+                // Only the history record: its resources are gone already. ARM removes it
+                // asynchronously; the finalizer stays until it is gone.
+                match azure
                     .delete_deployment(deployment_of(owned)?, UnmanageAction::Delete)
-                    .await?;
-                DeleteAction::RemoveFinalizer
+                    .await?
+                {
+                    DeleteOutcome::Done => DeleteAction::RemoveFinalizer,
+                    DeleteOutcome::Accepted {
+                        operation_url,
+                        retry_after,
+                    } => {
+                        status::deleting(status, operation_url, generation, now);
+                        status::apply(api, object, status).await?;
+                        return Ok(Cleanup::Pending(retry_after.unwrap_or(DEFAULT_POLL)));
+                    }
+                }
             }
             DeleteAction::RemoveFinalizer => {
                 let note = match policy {

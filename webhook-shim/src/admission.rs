@@ -32,9 +32,17 @@ pub fn routes() -> impl Filter<Extract = (Response,), Error = Infallible> + Clon
         .and(warp::post())
         .and(warp::body::content_length_limit(MAX_REVIEW_BYTES))
         .and(warp::body::json())
-        .map(|request: AdmissionReview<DynamicObject>| {
-            // Compiling is CPU work of milliseconds; the apiserver's timeout bounds it.
-            warp::reply::json(&review(request)).into_response()
+        .then(|request: AdmissionReview<DynamicObject>| async move {
+            // Compiling is CPU work, off the async workers. Should it panic, the 500
+            // counts as the webhook failing (the failurePolicy decides).
+            match tokio::task::spawn_blocking(move || review(request)).await {
+                Ok(answer) => warp::reply::json(&answer).into_response(),
+                Err(_) => warp::reply::with_status(
+                    "the review could not be completed",
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                )
+                .into_response(),
+            }
         });
     let health = warp::path!("healthz")
         .and(warp::get())

@@ -700,11 +700,12 @@ pub(crate) fn what_if(
                     .into_iter()
                     .filter(|item| !planned.contains(&key(&item.id)))
                     .map(|item| {
-                        json!({
-                            "resourceId": item.id,
-                            "changeType": if complete { "Delete" } else { "Ignore" },
-                            "before": item.body,
-                        })
+                        // As in ARM, an ignored resource is named, not described.
+                        if complete {
+                            json!({ "resourceId": item.id, "changeType": "Delete", "before": item.body })
+                        } else {
+                            json!({ "resourceId": item.id, "changeType": "Ignore" })
+                        }
                     }),
             );
         }
