@@ -4,11 +4,16 @@
 # validating admission webhook). The chart picks one per Deployment.
 #
 #   docker build -t azure-driver:<version> .
+#
+# The base images can be replaced (a mirror, or images made locally as
+# e2e/scripts/build-image.sh does): --build-arg BUILDER_IMAGE=... RUNTIME_IMAGE=...
 
 ARG RUST_VERSION=1.89
 ARG DEBIAN_RELEASE=bookworm
+ARG BUILDER_IMAGE=rust:${RUST_VERSION}-${DEBIAN_RELEASE}
+ARG RUNTIME_IMAGE=debian:${DEBIAN_RELEASE}-slim
 
-FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
+FROM ${BUILDER_IMAGE} AS builder
 # librdkafka is compiled by rdkafka-sys (C toolchain, OpenSSL and zlib headers).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
@@ -23,7 +28,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && cp target/release/azure-driver-controller target/release/azure-driver-shim \
        target/release/azure-driver-admission /out/
 
-FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
 # Runtime libraries only: OpenSSL for librdkafka's TLS, the CA store for Azure and Kafka.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libssl3 ca-certificates \

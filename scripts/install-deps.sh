@@ -10,6 +10,9 @@ packages=(
   # local control plane (e2e/scripts/control-plane.sh); kube itself is built from source
   etcd-server golang-go rsync jq curl openssl ca-certificates dpkg-dev
   golang-github-modern-go-reflect2-dev
+  # the node (e2e/scripts/node.sh) and the image built without a registry (build-image.sh)
+  containerd runc containernetworking-plugins iptables nftables iproute2 procps util-linux
+  mmdebstrap buildah
   # native builds: librdkafka (rdkafka-sys with ssl), zlib, OpenSSL
   build-essential cmake pkg-config python3 libssl-dev zlib1g-dev libsasl2-dev
 )

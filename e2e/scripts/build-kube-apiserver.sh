@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver (and kube-controller-manager) from Debian's kubernetes source
 # package and caches the binaries outside the work tree, keyed by the source version.
-# Prints the cache directory holding the binaries on its last stdout line.
+# KUBE_BUILD_WHAT names other commands to build into the same directory (node.sh adds
+# cmd/kube-scheduler cmd/kubelet cmd/kube-proxy). Prints the cache directory holding the
+# binaries on its last stdout line.
 # Recipe: ../shared/contracts/local-control-plane.md.
 set -euo pipefail
 

@@ -13,13 +13,18 @@
 #                          (default: built and cached by build-kube-apiserver.sh)
 #   CONTROL_PLANE_DIR      directory to run in, kept on exit (default: a fresh temp dir,
 #                          removed on exit)
+#   CONTROL_PLANE_ADDRESS  address the apiserver listens on and advertises (default
+#                          127.0.0.1; node.sh gives one its pods can reach)
+#   CONTROL_PLANE_WORKLOADS=1  also run kube-scheduler and every controller of
+#                          kube-controller-manager, so Deployments get running Pods
+#                          on a node (node.sh)
 # Recipe: ../shared/contracts/local-control-plane.md.
 set -euo pipefail
 
 log() { echo "control-plane: $*" >&2; }
 
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -28,7 +33,11 @@ kube_bin="${AZURE_DRIVER_KUBE_BIN:-}"
 if [ -z "$kube_bin" ]; then
   kube_bin=$("$script_dir/build-kube-apiserver.sh" | tail -n 1)
 fi
-for tool in "$kube_bin/kube-apiserver" "$kube_bin/kube-controller-manager"; do
+address="${CONTROL_PLANE_ADDRESS:-127.0.0.1}"
+workloads="${CONTROL_PLANE_WORKLOADS:-0}"
+components=(kube-apiserver kube-controller-manager)
+[ "$workloads" = 1 ] && components+=(kube-scheduler)
+for tool in "${components[@]/#/$kube_bin/}"; do
   [ -x "$tool" ] || { log "missing $tool"; exit 1; }
 done
 for tool in etcd openssl curl; do
@@ -77,7 +86,8 @@ free_port() {
   local port
   while :; do
     port=$((20000 + RANDOM % 40000))
-    if ! (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    if ! (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
+      ! (exec 9<>"/dev/tcp/$address/$port") 2>/dev/null; then
       echo "$port"
       return
     fi
@@ -110,7 +120,7 @@ start_once() {
 
   "$kube_bin/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
+    --bind-address="$address" --advertise-address="$address" \
     --secure-port="$api_port" --insecure-port=0 \
     --cert-dir="$dir/certs" \
     --token-auth-file="$dir/tokens.csv" \
@@ -128,7 +138,7 @@ start_once() {
       return 1
     fi
     if curl -sfk -o /dev/null -H "Authorization: Bearer $token" \
-      "https://127.0.0.1:$api_port/readyz"; then
+      "https://$address:$api_port/readyz"; then
       API_PORT=$api_port
       return 0
     fi
@@ -152,6 +162,8 @@ done
 
 # The apiserver's self-signed bundle (serving certificate and its CA) verifies the server.
 kubeconfig="$dir/kubeconfig"
+controllers=namespace,garbagecollector,serviceaccount,serviceaccount-token
+[ "$workloads" = 1 ] && controllers='*'
 ca_data=$(base64 -w0 <"$dir/certs/apiserver.crt")
 cat >"$kubeconfig" <<EOF
 apiVersion: v1
@@ -159,7 +171,7 @@ kind: Config
 clusters:
 - name: azure-driver-local
   cluster:
-    server: https://127.0.0.1:$API_PORT
+    server: https://$address:$API_PORT
     certificate-authority-data: $ca_data
 users:
 - name: admin
@@ -177,14 +189,19 @@ chmod 600 "$kubeconfig"
 
 "$kube_bin/kube-controller-manager" \
   --kubeconfig="$kubeconfig" \
-  --controllers=namespace,garbagecollector,serviceaccount,serviceaccount-token \
+  --controllers="$controllers" \
   --service-account-private-key-file="$dir/sa.key" \
   --root-ca-file="$dir/certs/apiserver.crt" \
   --leader-elect=false --port=0 --secure-port=0 \
   >"$dir/kube-controller-manager.log" 2>&1 &
 pids+=($!)
+if [ "$workloads" = 1 ]; then
+  "$kube_bin/kube-scheduler" --kubeconfig="$kubeconfig" --leader-elect=false \
+    --port=0 --secure-port=0 >"$dir/kube-scheduler.log" 2>&1 &
+  pids+=($!)
+fi
 
-log "ready: kube-apiserver https://127.0.0.1:$API_PORT, logs in $dir"
+log "ready: kube-apiserver https://$address:$API_PORT, logs in $dir"
 echo "$kubeconfig"
 
 cat <&3 >/dev/null &

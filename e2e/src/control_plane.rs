@@ -24,10 +24,15 @@ pub enum Error {
         script: PathBuf,
         source: std::io::Error,
     },
-    #[error("control-plane.sh exited before it was ready (its log is above)")]
-    NotReady,
-    #[error("reading control-plane.sh output: {0}")]
-    Output(#[source] std::io::Error),
+    #[error("{0} exited before it was ready (its log is above)")]
+    NotReady(PathBuf),
+    #[error("reading the output of {script}: {source}")]
+    Output {
+        script: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{script} failed (its log is above)")]
+    Script { script: PathBuf },
     #[error("kubeconfig {path}: {source}")]
     Kubeconfig {
         path: PathBuf,
@@ -86,32 +91,53 @@ impl ControlPlane {
 
     /// Starts a control plane of its own (no CRD installed); stopped when dropped.
     pub async fn start() -> Result<ControlPlane, Error> {
-        install_crypto_provider();
         let script = crate::repo_root().join("e2e/scripts/control-plane.sh");
-        let mut child = Command::new(&script)
+        let (control_plane, _) = ControlPlane::start_script(&script, &[], 0).await?;
+        Ok(control_plane)
+    }
+
+    /// Runs `script` with `args`, a script that prints an admin kubeconfig's path as its
+    /// first stdout line once the cluster is ready, then `more` lines (returned), and
+    /// stops everything when its stdin closes.
+    pub(crate) async fn start_script(
+        script: &Path,
+        args: &[PathBuf],
+        more: usize,
+    ) -> Result<(ControlPlane, Vec<String>), Error> {
+        install_crypto_provider();
+        let mut child = Command::new(script)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|source| Error::Spawn {
-                script: script.clone(),
+                script: script.to_path_buf(),
                 source,
             })?;
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
-        // The first start may build kube-apiserver (minutes); the script bounds its own waits.
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        // The first start may build kube binaries (minutes); the script bounds its own waits.
+        let lines = tokio::task::spawn_blocking(move || {
+            let mut reader = BufReader::new(stdout);
+            (0..=more)
+                .map(|_| {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).map(|_| line.trim().to_owned())
+                })
+                .collect::<Result<Vec<String>, _>>()
         })
         .await
-        .expect("reading a line does not panic")
-        .map_err(Error::Output)?;
-        let kubeconfig_path = PathBuf::from(line.trim());
-        if kubeconfig_path.as_os_str().is_empty() {
+        .expect("reading lines does not panic")
+        .map_err(|source| Error::Output {
+            script: script.to_path_buf(),
+            source,
+        })?;
+        if lines.iter().any(String::is_empty) {
             let _ = child.wait();
-            return Err(Error::NotReady);
+            return Err(Error::NotReady(script.to_path_buf()));
         }
+        let kubeconfig_path = PathBuf::from(&lines[0]);
         let kubeconfig =
             Kubeconfig::read_from(&kubeconfig_path).map_err(|source| Error::Kubeconfig {
                 path: kubeconfig_path.clone(),
@@ -124,11 +150,12 @@ impl ControlPlane {
                     path: kubeconfig_path.clone(),
                     source,
                 })?;
-        Ok(ControlPlane {
+        let control_plane = ControlPlane {
             kubeconfig_path,
             config,
             process: Mutex::new(Some((child, stdin))),
-        })
+        };
+        Ok((control_plane, lines[1..].to_vec()))
     }
 
     /// A new admin client. Each call makes its own connection pool, so clients never

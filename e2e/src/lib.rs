@@ -5,9 +5,12 @@
 //! installed; [`TestNamespace`] gives each test its own namespace on it. [`process`]
 //! builds and runs the workspace's binaries (armsim, the controller) as child processes;
 //! [`shim`] (feature `shim`) runs the shim in process on librdkafka's mock cluster.
+//! [`Node`] adds a node to the control plane (containerd, kubelet, kube-proxy, via
+//! `scripts/node.sh`) running the product image built from the Dockerfile.
 
 mod control_plane;
 mod namespace;
+mod node;
 pub mod process;
 #[cfg(feature = "shim")]
 pub mod shim;
@@ -18,6 +21,7 @@ use std::sync::OnceLock;
 
 pub use control_plane::{ControlPlane, Error, install_crypto_provider};
 pub use namespace::TestNamespace;
+pub use node::{ContainerProcess, DEFAULT_IMAGE, Node};
 
 /// Root of the repository (for `deploy/`, examples and scripts).
 pub fn repo_root() -> PathBuf {

@@ -2,6 +2,7 @@
 //! test or benchmark, killed when their handle is dropped.
 
 use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -24,6 +25,18 @@ impl Drop for KilledOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Runs `command` to completion and returns its stdout; panics with its output if it fails.
+pub fn run(mut command: Command) -> String {
+    let output = command.output().expect("the command runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 /// Builds the binaries of `packages` (with `extra` cargo arguments such as
@@ -75,8 +88,15 @@ pub struct ArmsimProcess {
 
 impl ArmsimProcess {
     pub fn start(bin_dir: &Path, tls_dir: &Path) -> Self {
+        Self::start_on(bin_dir, tls_dir, IpAddr::from([127, 0, 0, 1]))
+    }
+
+    /// armsim listening on `address` (its certificate is valid for that address too).
+    pub fn start_on(bin_dir: &Path, tls_dir: &Path, address: IpAddr) -> Self {
         let mut child = Command::new(bin_dir.join("armsim"))
-            .args(["--listen", "127.0.0.1:0", "--tls-dir"])
+            .arg("--listen")
+            .arg(SocketAddr::new(address, 0).to_string())
+            .arg("--tls-dir")
             .arg(tls_dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

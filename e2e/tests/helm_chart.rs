@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use base64::Engine as _;
+use e2e::process::run;
 use e2e::{ControlPlane, TestNamespace};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
@@ -19,17 +20,6 @@ const LEGACY_VALUES: &str = "deploy/helm/azure-driver/ci/legacy-values.yaml";
 
 fn chart() -> PathBuf {
     e2e::repo_root().join("deploy/helm/azure-driver")
-}
-
-fn run(mut command: Command) -> String {
-    let output = command.output().expect("the command runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
 }
 
 fn helm(args: &[&str]) -> Command {

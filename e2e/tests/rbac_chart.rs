@@ -9,22 +9,13 @@ use std::process::{ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crds::{AzureResource, Phase};
-use e2e::process::{ArmsimProcess, KilledOnDrop, built_binaries, controller_command, first_line};
+use e2e::process::{
+    ArmsimProcess, KilledOnDrop, built_binaries, controller_command, first_line, run,
+};
 use e2e::{ControlPlane, TestNamespace};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use serde_json::{Value, json};
-
-fn run(mut command: Command) -> String {
-    let output = command.output().expect("the command runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
 
 fn helm_install(control_plane: &ControlPlane, namespace: &str, settings: &[String]) {
     let mut helm = Command::new(e2e::deploy_tools().join("helm"));

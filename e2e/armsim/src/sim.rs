@@ -220,7 +220,7 @@ impl Simulator {
         listen: SocketAddr,
     ) -> anyhow::Result<RunningSim> {
         let compiled = config.compile()?;
-        let (tls_config, ca_file) = tls::server_config(tls_dir)?;
+        let (tls_config, ca_file) = tls::server_config(tls_dir, listen.ip())?;
         let listener = TcpListener::bind(listen).await?;
         let local = listener.local_addr()?;
         let endpoint = format!("https://{local}");

@@ -1,5 +1,7 @@
-//! A fresh CA and a server certificate for the loopback names, per simulator start.
+//! A fresh CA and a server certificate for the loopback names (and the address it
+//! listens on), per simulator start.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,9 +15,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 pub(crate) const CA_FILE: &str = "ca.pem";
 
 /// Generates the CA (written to `tls_dir/ca.pem`) and a server config whose
-/// certificate it signs, valid for `127.0.0.1`, `::1` and `localhost`.
+/// certificate it signs, valid for `127.0.0.1`, `::1`, `localhost` and `listen_ip` (pods
+/// on a test node reach the simulator on a bridge address).
 pub(crate) fn server_config(
     tls_dir: &Path,
+    listen_ip: IpAddr,
 ) -> anyhow::Result<(Arc<rustls::ServerConfig>, PathBuf)> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -31,11 +35,15 @@ pub(crate) fn server_config(
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
-    let mut server_params = CertificateParams::new(vec![
+    let mut names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
-    ])?;
+    ];
+    if !listen_ip.is_loopback() && !listen_ip.is_unspecified() {
+        names.push(listen_ip.to_string());
+    }
+    let mut server_params = CertificateParams::new(names)?;
     server_params
         .distinguished_name
         .push(DnType::CommonName, "armsim");
