@@ -72,7 +72,7 @@ stop_pids() {
   for _ in $(seq 100); do
     local alive=0
     for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && return
+    [ "$alive" = 0 ] && return 0
     sleep 0.1
   done
   for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; done
@@ -85,8 +85,10 @@ remove_network() {
 }
 cleanup() {
   trap - EXIT INT TERM
+  # Every step runs, whatever failed before it.
+  set +e
   if [ -n "${stdin_watcher:-}" ]; then kill "$stdin_watcher" 2>/dev/null || true; fi
-  [ -n "${kubelet_pid:-}" ] && stop_pids "$kubelet_pid" "$proxy_pid"
+  [ -n "${kubelet_pid:-}" ] && stop_pids "$kubelet_pid" "${proxy_pid:-}"
   if [ -S "$dir/containerd.sock" ]; then
     # Pod processes live on in their shims when containerd stops: end them first.
     local task
