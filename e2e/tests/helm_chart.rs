@@ -369,6 +369,16 @@ fn defaults_admit_only_the_orchestrator_and_watch_the_release_namespace() {
         serde_yaml::from_str::<Value>("[{podSelector: {}}]").unwrap(),
         "only pods of the release namespace"
     );
+    let admission = find(&objects, "NetworkPolicy", "azure-driver-admission");
+    assert_eq!(
+        admission["spec"]["ingress"],
+        serde_yaml::from_str::<Value>("[{ports: [{port: https, protocol: TCP}]}]").unwrap(),
+        "the webhook admits only its own port"
+    );
+    assert_eq!(
+        admission["spec"]["egress"],
+        serde_yaml::from_str::<Value>("[]").unwrap()
+    );
     let deployment_env = |objects: &[Value], name: &str, variable: &str| {
         let deployment = find(objects, "Deployment", name);
         env(
