@@ -558,7 +558,24 @@ fn system_parameters(req: &ExecuteRequest) -> Properties {
         "resourceType".into(),
         plain(&req.system.resource_type.full()),
     );
+    props.insert(
+        "storage_account_name_suffix".into(),
+        Property {
+            kind: "integer".into(),
+            value: Value::from(storage_account_name_suffix(&req.system.resource_id)),
+        },
+    );
     props
+}
+
+/// The number from 1 to 50 the legacy storage account template appends to the account
+/// name. The Python driver drew it at random on every Create, so a repeated Create made a
+/// second account; derived from the resource id, the same resource keeps its account.
+pub fn storage_account_name_suffix(resource_id: &str) -> u64 {
+    let digest = Sha256::digest(resource_id.as_bytes());
+    let mut leading = [0u8; 8];
+    leading.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(leading) % 50 + 1
 }
 
 fn labels(req: &ExecuteRequest) -> BTreeMap<String, String> {
@@ -964,6 +981,47 @@ mod tests {
         );
         assert!(plan.secure_parameters.is_none());
         assert!(!serde_json::to_string(&resource).unwrap().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn storage_accounts_get_a_suffix_from_1_to_50_fixed_by_the_resource_id() {
+        let suffixes: Vec<u64> = (0..500)
+            .map(|n| storage_account_name_suffix(&format!("resource-{n}")))
+            .collect();
+        assert!(suffixes.iter().all(|s| (1..=50).contains(s)));
+        assert!(suffixes.contains(&1) && suffixes.contains(&50));
+        assert_eq!(
+            storage_account_name_suffix("resource-7"),
+            storage_account_name_suffix("resource-7")
+        );
+        let plan = apply(
+            run(body(
+                "Create",
+                "resource::AzureStorageAccount::1.0",
+                json!({"resourcegroup_name": "rg1", "storage_account_name": "Data"}),
+            ))
+            .unwrap(),
+        );
+        assert_eq!(
+            plan.resource.spec.parameters["storage_account_name_suffix"],
+            json!(storage_account_name_suffix(
+                "be3870d2-891c-487e-9736-ca19e4741cf4"
+            ))
+        );
+        // A package may pin the number, e.g. to keep an account the Python driver named.
+        let pinned = apply(
+            run(body(
+                "Create",
+                "resource::AzureStorageAccount::1.0",
+                json!({"resourcegroup_name": "rg1", "storage_account_name": "Data",
+                       "storage_account_name_suffix": {"type": "integer", "value": 12}}),
+            ))
+            .unwrap(),
+        );
+        assert_eq!(
+            pinned.resource.spec.parameters["storage_account_name_suffix"],
+            json!(12)
+        );
     }
 
     #[test]
