@@ -393,6 +393,24 @@ fn annotations(
     ]))
 }
 
+/// associatedTopology of the 202, as the Python driver answered it: a Create names the
+/// resource's entry (`created_id`, known once its object exists); a Delete echoes the
+/// incoming entries with the resource's own set to null; operations answer none.
+pub fn accepted_topology(req: &ExecuteRequest, created_id: Option<&str>) -> Map<String, Value> {
+    let entry = topology_entry_name(&req.system.resource_name);
+    match (&req.lifecycle, created_id) {
+        (Lifecycle::Create, Some(id)) => {
+            Map::from_iter([(entry, serde_json::json!({"id": id, "type": "Azure"}))])
+        }
+        (Lifecycle::Delete, _) => {
+            let mut echoed = req.associated_topology.clone();
+            echoed.insert(entry, Value::Null);
+            echoed
+        }
+        _ => Map::new(),
+    }
+}
+
 /// `<Lifecycle>::<armId>::<uuid>`.
 pub fn request_id(lifecycle: &str, arm_id: &str, uuid: &str) -> String {
     format!("{lifecycle}::{arm_id}::{uuid}")
@@ -1022,6 +1040,37 @@ mod tests {
             pinned.resource.spec.parameters["storage_account_name_suffix"],
             json!(12)
         );
+    }
+
+    #[test]
+    fn the_202_names_the_created_entry_and_nulls_the_deleted_one() {
+        let create = parse_execute(
+            &serde_json::to_vec(&body(
+                "Install",
+                "resource::AzureVNet::1.0",
+                json!({"resourcegroup_name": "rg1"}),
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(accepted_topology(&create, Some("/subscriptions/s/x"))),
+            json!({"neta": {"id": "/subscriptions/s/x", "type": "Azure"}})
+        );
+        let mut delete_body = body("Uninstall", "resource::AzureVNet::1.0", json!({}));
+        delete_body["associatedTopology"] = json!({
+            "neta": {"id": "/subscriptions/s/x", "type": "Azure"},
+            "other": {"id": "/subscriptions/s/y", "type": "Azure"}
+        });
+        let delete = parse_execute(&serde_json::to_vec(&delete_body).unwrap()).unwrap();
+        assert_eq!(
+            Value::Object(accepted_topology(&delete, None)),
+            json!({"neta": null, "other": {"id": "/subscriptions/s/y", "type": "Azure"}})
+        );
+        let mut operation_body = body("CreateVnetPeering", "resource::AzureVNet::1.0", json!({}));
+        operation_body["associatedTopology"] = delete_body["associatedTopology"].clone();
+        let operation = parse_execute(&serde_json::to_vec(&operation_body).unwrap()).unwrap();
+        assert!(accepted_topology(&operation, Some("/subscriptions/s/z")).is_empty());
     }
 
     #[test]

@@ -326,7 +326,7 @@ async fn brent_requests_round_trip_through_the_controller_and_armsim() {
         .await;
     assert_eq!(vnet.status, ResultStatus::Complete, "{vnet:?}");
     assert!(
-        vnet.outputs["vnetId"]
+        vnet.outputs["vnetId"]["value"]
             .as_str()
             .unwrap()
             .ends_with("/virtualNetworks/vnet-e2e"),
@@ -350,7 +350,10 @@ async fn brent_requests_round_trip_through_the_controller_and_armsim() {
     configure["driverFiles"] = json!(base64::engine::general_purpose::STANDARD.encode(zip));
     let configured = harness.execute(&configure).await;
     assert_eq!(configured.status, ResultStatus::Complete, "{configured:?}");
-    assert_eq!(configured.outputs["nsgName"], json!("vnet-e2e-edge"));
+    assert_eq!(
+        configured.outputs["nsgName"],
+        json!({"type": "String", "value": "vnet-e2e-edge"})
+    );
 
     // Find.
     let (status, found) = harness
@@ -361,7 +364,10 @@ async fn brent_requests_round_trip_through_the_controller_and_armsim() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(found["result"]["resourceId"], json!(vnet_id));
-    assert_eq!(found["result"]["outputs"]["vnetId"], vnet.outputs["vnetId"]);
+    assert_eq!(
+        found["result"]["outputs"]["vnetId"],
+        vnet.outputs["vnetId"]["value"]
+    );
 
     // Failure in Azure: the resource group does not exist.
     let failed = harness.execute(&request("Create", "e0000000-0000-4000-8000-000000000003", "vnet-bad", "resource::AzureVNet::1.0",
@@ -465,7 +471,7 @@ async fn vnet_peering_is_created_both_ways_and_removed_through_the_controller_an
     assert_eq!(peered.status, ResultStatus::Complete, "{peered:?}");
     assert!(peered.associated_topology.is_empty(), "{peered:?}");
     assert!(
-        peered.outputs["peeringId"]
+        peered.outputs["peeringId"]["value"]
             .as_str()
             .is_some_and(|id| id.eq_ignore_ascii_case(&initiator_side)),
         "{peered:?}"
