@@ -409,11 +409,12 @@ async fn brent_requests_round_trip_through_the_controller_and_armsim() {
     harness.no_more_messages().await;
 }
 
-/// Operations CreateVnetPeering / RemoveVnetPeering of `resource::AzureVNet::1.0`: the
-/// peering is made in both directions, the acceptor's side in the acceptor's resource
-/// group, and removing it takes both sides away and leaves the networks.
+/// Operations CreateVnetPeering / RemoveVnetPeering of `resource::AzureVNet::1.0`: as the
+/// Python driver, the peering goes one way (initiator to acceptor); `peer_both_directions`
+/// adds the acceptor's side in the acceptor's resource group. Removing it takes away what
+/// it made and leaves the networks.
 #[tokio::test]
-async fn vnet_peering_is_created_both_ways_and_removed_through_the_controller_and_armsim() {
+async fn vnet_peering_goes_one_way_or_both_and_is_removed_through_the_controller_and_armsim() {
     let harness = Harness::start().await;
     let vnet_type = "resource::AzureVNet::1.0";
     let groups = [
@@ -478,10 +479,23 @@ async fn vnet_peering_is_created_both_ways_and_removed_through_the_controller_an
     );
     let inventory = harness.inventory().await;
     assert!(held(&inventory, &initiator_side), "{inventory:#?}");
-    assert!(held(&inventory, &acceptor_side), "{inventory:#?}");
+    assert!(!held(&inventory, &acceptor_side), "one way: {inventory:#?}");
 
     let mut remove_peering = create_peering.clone();
     remove_peering["lifecycleName"] = json!("RemoveVnetPeering");
+    let removed = harness.execute(&remove_peering).await;
+    assert_eq!(removed.status, ResultStatus::Complete, "{removed:?}");
+    let inventory = harness.inventory().await;
+    assert!(!held(&inventory, &initiator_side), "{inventory:#?}");
+
+    create_peering["requestProperties"]["peer_both_directions"] =
+        json!({"type": "boolean", "value": true});
+    let peered = harness.execute(&create_peering).await;
+    assert_eq!(peered.status, ResultStatus::Complete, "{peered:?}");
+    let inventory = harness.inventory().await;
+    assert!(held(&inventory, &initiator_side), "{inventory:#?}");
+    assert!(held(&inventory, &acceptor_side), "{inventory:#?}");
+
     let removed = harness.execute(&remove_peering).await;
     assert_eq!(removed.status, ResultStatus::Complete, "{removed:?}");
     assert!(

@@ -484,3 +484,105 @@ fn storage_accounts_are_named_and_configured_as_the_python_driver_did() {
     assert_eq!(accounts.keys().collect::<Vec<_>>(), ["logs5"]);
     assert_eq!(accounts["logs5"]["sku"]["name"], "Standard_LRS");
 }
+
+fn peering(parameters: Value) -> EvaluatedDeployment {
+    let template = compiled(
+        "AzureVNet",
+        &Lifecycle::Operation("CreateVnetPeering".into()),
+    );
+    let parameters: Map<String, Value> = parameters
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, value)| (name.clone(), json!({ "value": value })))
+        .collect();
+    let ctx = DeploymentContext {
+        tenant_id: "11111111-1111-1111-1111-111111111111".into(),
+        subscription_id: SUB.into(),
+        resource_group: Some(ResourceGroupInfo {
+            name: RG.into(),
+            location: "westeurope".into(),
+            tags: Map::new(),
+        }),
+        deployment_name: "legacy-peering".into(),
+        location: None,
+    };
+    let existing = Existing::default().with("Microsoft.Network/virtualNetworks", "hub-vnet");
+    evaluate(&template, &Value::Object(parameters), &ctx, &existing)
+        .unwrap_or_else(|err| panic!("peering does not deploy: {err}"))
+}
+
+#[test]
+fn peerings_go_one_way_with_the_requests_properties() {
+    let other_sub = "00000000-0000-0000-0000-0000000000ff";
+    let deployment = peering(json!({
+        "initiator_vnet_name": "hub-vnet",
+        "initiator_vnet_rg_name": RG,
+        "acceptor_vnet_name": "spoke-vnet",
+        "acceptor_vnet_rg_name": "rg-spoke",
+        "acceptor_vnet_subscription_id": other_sub,
+        "peering_state": "Connected",
+        "allow_virtual_network_access": true,
+        "allow_forwarded_traffic": false,
+        "allow_gateway_transit": true,
+        "use_remote_gateways": false,
+    }));
+    let peerings: Vec<_> = deployment
+        .resources
+        .iter()
+        .filter(|r| {
+            r.resource_type
+                .eq_ignore_ascii_case("Microsoft.Network/virtualNetworks/virtualNetworkPeerings")
+        })
+        .collect();
+    assert_eq!(peerings.len(), 1, "one direction only: {peerings:#?}");
+    assert_eq!(
+        peerings[0].id,
+        format!(
+            "{}/providers/Microsoft.Network/virtualNetworks/hub-vnet/virtualNetworkPeerings/hub-vnet-to-spoke-vnet",
+            group_id()
+        )
+    );
+    let p = &peerings[0].body["properties"];
+    assert_eq!(
+        p["remoteVirtualNetwork"]["id"],
+        format!(
+            "/subscriptions/{other_sub}/resourceGroups/rg-spoke/providers/Microsoft.Network/virtualNetworks/spoke-vnet"
+        )
+    );
+    assert_eq!(p["peeringState"], "Connected");
+    assert_eq!(p["allowVirtualNetworkAccess"], true);
+    assert_eq!(p["allowForwardedTraffic"], false);
+    assert_eq!(p["allowGatewayTransit"], true);
+    assert_eq!(p["useRemoteGateways"], false);
+    assert!(
+        deployment.resources.iter().all(|r| !r
+            .resource_type
+            .eq_ignore_ascii_case("Microsoft.Resources/deployments")),
+        "no reverse side by default"
+    );
+}
+
+#[test]
+fn peerings_default_to_the_python_drivers_flags_and_the_same_subscription() {
+    let deployment = peering(json!({
+        "initiator_vnet_name": "hub-vnet",
+        "acceptor_vnet_name": "spoke-vnet",
+        "acceptor_vnet_rg_name": "rg-spoke",
+    }));
+    let peerings = of_type(
+        &deployment,
+        "Microsoft.Network/virtualNetworks/virtualNetworkPeerings",
+    );
+    let p = &peerings["hub-vnet-to-spoke-vnet"]["properties"];
+    assert_eq!(
+        p["remoteVirtualNetwork"]["id"],
+        format!(
+            "/subscriptions/{SUB}/resourceGroups/rg-spoke/providers/Microsoft.Network/virtualNetworks/spoke-vnet"
+        )
+    );
+    assert_eq!(p["allowVirtualNetworkAccess"], true);
+    assert_eq!(p["allowForwardedTraffic"], true);
+    assert_eq!(p["allowGatewayTransit"], false);
+    assert_eq!(p["useRemoteGateways"], false);
+}
