@@ -169,6 +169,34 @@ pub fn object_name(resource_id: &str, lifecycle: &Lifecycle) -> String {
     }
 }
 
+/// The object a request writes or removes: [`object_name`], plus the peering's name
+/// (`<initiator>-to-<acceptor>`) for CreateVnetPeering and RemoveVnetPeering, so that
+/// several peerings of one VNet coexist and each removal takes away only its own.
+pub fn request_object_name(req: &ExecuteRequest, lifecycle: &Lifecycle) -> String {
+    let base = object_name(&req.system.resource_id, lifecycle);
+    match vnet_peering_name(req, lifecycle) {
+        Some(peering) => format!("{base}-{}", dns_label(&peering, 60)),
+        None => base,
+    }
+}
+
+/// `<initiator>-to-<acceptor>` of a peering operation naming both VNets.
+fn vnet_peering_name(req: &ExecuteRequest, lifecycle: &Lifecycle) -> Option<String> {
+    let Lifecycle::Operation(operation) = lifecycle else {
+        return None;
+    };
+    let is_peering = req.system.resource_type.name == "AzureVNet"
+        && ["CreateVnetPeering", "RemoveVnetPeering"]
+            .iter()
+            .any(|name| operation.eq_ignore_ascii_case(name));
+    if !is_peering {
+        return None;
+    }
+    let initiator = req.string_property("initiator_vnet_name")?;
+    let acceptor = req.string_property("acceptor_vnet_name")?;
+    Some(format!("{initiator}-to-{acceptor}"))
+}
+
 /// SHA-256 of `fields`, each length-prefixed so that no two field lists share a digest.
 fn fields_digest(fields: &[&str]) -> String {
     let mut hasher = Sha256::new();
@@ -723,7 +751,7 @@ pub fn plan(
     }
     if let Some(undone) = undoes(type_name, &req.lifecycle) {
         return Ok(Action::Delete(DeleteTarget::Object {
-            name: object_name(&req.system.resource_id, &undone),
+            name: request_object_name(req, &undone),
         }));
     }
     let template = match files.template_for(&req.lifecycle)? {
@@ -769,7 +797,7 @@ fn build_plan(
     template: TemplateSource,
     shape: &TemplateShape,
 ) -> Result<ApplyPlan, ApiError> {
-    let name = object_name(&req.system.resource_id, &req.lifecycle);
+    let name = request_object_name(req, &req.lifecycle);
     let mut properties = system_parameters(req);
     properties.extend(req.merged_properties());
 
@@ -1150,11 +1178,31 @@ mod tests {
         );
         assert_eq!(
             plan.resource.name_any(),
-            "r-be3870d2-891c-487e-9736-ca19e4741cf4-createvnetpeering"
+            "r-be3870d2-891c-487e-9736-ca19e4741cf4-createvnetpeering-a-to-b"
         );
         match run(body("removevnetpeering", "resource::AzureVNet::1.0", props)).unwrap() {
             Action::Delete(DeleteTarget::Object { name }) => {
                 assert_eq!(name, plan.resource.name_any())
+            }
+            other => panic!("{other:?}"),
+        }
+        // A second peering of the same VNet is a second object; its removal names only it.
+        let other = json!({
+            "resourcegroup_name": "rg1",
+            "initiator_vnet_name": "a", "acceptor_vnet_name": "C_net", "acceptor_vnet_rg_name": "rg3"
+        });
+        let second = apply(
+            run(body(
+                "CreateVnetPeering",
+                "resource::AzureVNet::1.0",
+                other.clone(),
+            ))
+            .unwrap(),
+        );
+        assert_ne!(second.resource.name_any(), plan.resource.name_any());
+        match run(body("RemoveVnetPeering", "resource::AzureVNet::1.0", other)).unwrap() {
+            Action::Delete(DeleteTarget::Object { name }) => {
+                assert_eq!(name, second.resource.name_any())
             }
             other => panic!("{other:?}"),
         }

@@ -432,6 +432,11 @@ async fn vnet_peering_goes_one_way_or_both_and_is_removed_through_the_controller
             "vnet-b",
             vnet_properties("rg-peer-b", "vnet-b", "10.2.0.0/16", "10.2.0.0/24"),
         ),
+        (
+            "e1000000-0000-4000-8000-0000000000c1",
+            "vnet-c",
+            vnet_properties("rg-peer-b", "vnet-c", "10.3.0.0/16", "10.3.0.0/24"),
+        ),
     ];
     for (id, group) in groups {
         let created = harness
@@ -481,12 +486,38 @@ async fn vnet_peering_goes_one_way_or_both_and_is_removed_through_the_controller
     assert!(held(&inventory, &initiator_side), "{inventory:#?}");
     assert!(!held(&inventory, &acceptor_side), "one way: {inventory:#?}");
 
+    // A second peering of the same VNet coexists with the first.
+    let to_c_side = format!(
+        "{}/virtualNetworkPeerings/vnet-a-to-vnet-c",
+        vnet_arm_id("rg-peer-a", "vnet-a")
+    );
+    let mut create_peering_to_c = create_peering.clone();
+    create_peering_to_c["requestProperties"]["acceptor_vnet_name"] =
+        json!({"type": "string", "value": "vnet-c"});
+    let peered_to_c = harness.execute(&create_peering_to_c).await;
+    assert_eq!(
+        peered_to_c.status,
+        ResultStatus::Complete,
+        "{peered_to_c:?}"
+    );
+    let inventory = harness.inventory().await;
+    assert!(held(&inventory, &initiator_side), "{inventory:#?}");
+    assert!(held(&inventory, &to_c_side), "{inventory:#?}");
+
+    // Each removal removes only its own.
     let mut remove_peering = create_peering.clone();
     remove_peering["lifecycleName"] = json!("RemoveVnetPeering");
     let removed = harness.execute(&remove_peering).await;
     assert_eq!(removed.status, ResultStatus::Complete, "{removed:?}");
     let inventory = harness.inventory().await;
     assert!(!held(&inventory, &initiator_side), "{inventory:#?}");
+    assert!(held(&inventory, &to_c_side), "{inventory:#?}");
+    let mut remove_peering_to_c = create_peering_to_c.clone();
+    remove_peering_to_c["lifecycleName"] = json!("RemoveVnetPeering");
+    let removed = harness.execute(&remove_peering_to_c).await;
+    assert_eq!(removed.status, ResultStatus::Complete, "{removed:?}");
+    let inventory = harness.inventory().await;
+    assert!(!held(&inventory, &to_c_side), "{inventory:#?}");
 
     create_peering["requestProperties"]["peer_both_directions"] =
         json!({"type": "boolean", "value": true});
@@ -505,7 +536,11 @@ async fn vnet_peering_goes_one_way_or_both_and_is_removed_through_the_controller
     let inventory = harness.inventory().await;
     assert!(!held(&inventory, &initiator_side), "{inventory:#?}");
     assert!(!held(&inventory, &acceptor_side), "{inventory:#?}");
-    for (group, vnet) in [("rg-peer-a", "vnet-a"), ("rg-peer-b", "vnet-b")] {
+    for (group, vnet) in [
+        ("rg-peer-a", "vnet-a"),
+        ("rg-peer-b", "vnet-b"),
+        ("rg-peer-b", "vnet-c"),
+    ] {
         assert!(
             held(&inventory, &vnet_arm_id(group, vnet)),
             "{inventory:#?}"
