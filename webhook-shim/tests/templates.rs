@@ -56,7 +56,16 @@ fn deploy_with(
     parameters: Value,
     existing: &Existing,
 ) -> Result<EvaluatedDeployment, TemplateError> {
-    let template = compiled(kind, &Lifecycle::Create);
+    deploy_lifecycle(kind, &Lifecycle::Create, parameters, existing)
+}
+
+fn deploy_lifecycle(
+    kind: &str,
+    lifecycle: &Lifecycle,
+    parameters: Value,
+    existing: &Existing,
+) -> Result<EvaluatedDeployment, TemplateError> {
+    let template = compiled(kind, lifecycle);
     let parameters: Map<String, Value> = parameters
         .as_object()
         .expect("parameters object")
@@ -71,7 +80,7 @@ fn deploy_with(
             location: "westeurope".into(),
             tags: Map::new(),
         }),
-        deployment_name: format!("legacy-{kind}"),
+        deployment_name: format!("legacy-{kind}-{}", lifecycle.name()),
         location: None,
     };
     evaluate(&template, &Value::Object(parameters), &ctx, existing)
@@ -486,30 +495,14 @@ fn storage_accounts_are_named_and_configured_as_the_python_driver_did() {
 }
 
 fn peering(parameters: Value) -> EvaluatedDeployment {
-    let template = compiled(
+    let existing = Existing::default().with("Microsoft.Network/virtualNetworks", "hub-vnet");
+    deploy_lifecycle(
         "AzureVNet",
         &Lifecycle::Operation("CreateVnetPeering".into()),
-    );
-    let parameters: Map<String, Value> = parameters
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(name, value)| (name.clone(), json!({ "value": value })))
-        .collect();
-    let ctx = DeploymentContext {
-        tenant_id: "11111111-1111-1111-1111-111111111111".into(),
-        subscription_id: SUB.into(),
-        resource_group: Some(ResourceGroupInfo {
-            name: RG.into(),
-            location: "westeurope".into(),
-            tags: Map::new(),
-        }),
-        deployment_name: "legacy-peering".into(),
-        location: None,
-    };
-    let existing = Existing::default().with("Microsoft.Network/virtualNetworks", "hub-vnet");
-    evaluate(&template, &Value::Object(parameters), &ctx, &existing)
-        .unwrap_or_else(|err| panic!("peering does not deploy: {err}"))
+        parameters,
+        &existing,
+    )
+    .unwrap_or_else(|err| panic!("peering does not deploy: {err}"))
 }
 
 #[test]
