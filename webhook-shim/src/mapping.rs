@@ -197,6 +197,21 @@ fn vnet_peering_name(req: &ExecuteRequest, lifecycle: &Lifecycle) -> Option<Stri
     Some(format!("{initiator}-to-{acceptor}"))
 }
 
+/// The property naming the resource group a request deploys into: the initiator's group
+/// for CreateVnetPeering (the Python driver deployed the peering there), else
+/// `resourcegroup_name`; `None` when the request does not name it.
+fn deployment_group_property(req: &ExecuteRequest) -> Option<&'static str> {
+    let peering = matches!(&req.lifecycle, Lifecycle::Operation(op) if op.eq_ignore_ascii_case("CreateVnetPeering"))
+        && req.system.resource_type.name == "AzureVNet"
+        && req.string_property("initiator_vnet_rg_name").is_some();
+    if peering {
+        Some("initiator_vnet_rg_name")
+    } else {
+        req.string_property("resourcegroup_name")
+            .map(|_| "resourcegroup_name")
+    }
+}
+
 /// SHA-256 of `fields`, each length-prefixed so that no two field lists share a digest.
 fn fields_digest(fields: &[&str]) -> String {
     let mut hasher = Sha256::new();
@@ -837,8 +852,8 @@ fn build_plan(
     let resource_group = if shape.subscription_scope {
         None
     } else {
-        let group = req
-            .string_property("resourcegroup_name")
+        let group = deployment_group_property(req)
+            .and_then(|property| req.string_property(property))
             .or_else(|| {
                 req.deployment_location
                     .properties
@@ -1186,6 +1201,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // The peering deploys into the initiator's group, as the Python driver's did.
+        let in_initiator_group = apply(
+            run(body(
+                "CreateVnetPeering",
+                "resource::AzureVNet::1.0",
+                json!({"resourcegroup_name": "rg1", "initiator_vnet_name": "a",
+                       "initiator_vnet_rg_name": "rg-hub", "acceptor_vnet_name": "b"}),
+            ))
+            .unwrap(),
+        );
+        assert_eq!(
+            in_initiator_group.resource.spec.resource_group.as_deref(),
+            Some("rg-hub")
+        );
+        assert_eq!(plan.resource.spec.resource_group.as_deref(), Some("rg1"));
         // A second peering of the same VNet is a second object; its removal names only it.
         let other = json!({
             "resourcegroup_name": "rg1",
