@@ -212,6 +212,47 @@ fn deployment_group_property(req: &ExecuteRequest) -> Option<&'static str> {
     }
 }
 
+/// The request runs a built-in legacy template (no driverFiles template replaces it).
+fn template_is_builtin(req: &ExecuteRequest) -> bool {
+    builtin_template(&req.system.resource_type.name, &req.lifecycle).is_some()
+}
+
+/// Refuses (400), before anything is written, names the legacy templates would hand to
+/// Azure although its rules refuse them: a storage account base other than ASCII letters
+/// and digits (the template lower-cases it), an NSG name outside Azure's characters.
+/// The Python driver answered these with 500 or let ARM refuse them.
+fn check_legacy_names(req: &ExecuteRequest) -> Result<(), ApiError> {
+    // The value as the template receives it, untrimmed.
+    let name_of = |property: &str| {
+        req.property(property)
+            .and_then(|p| p.value.as_str())
+            .map(str::to_string)
+    };
+    match req.system.resource_type.name.as_str() {
+        "AzureStorageAccount" => match name_of("storage_account_name") {
+            Some(name) if !name.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                Err(ApiError::bad_request(format!(
+                    "storage_account_name \"{name}\" may contain only letters a-z, A-Z and digits"
+                )))
+            }
+            _ => Ok(()),
+        },
+        "AzureNetworkSecurityGroup" => match name_of("network_security_group_name") {
+            Some(name)
+                if !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+            {
+                Err(ApiError::bad_request(format!(
+                    "network_security_group_name \"{name}\" may contain only letters, digits, '-', '_' and '.'"
+                )))
+            }
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
 /// SHA-256 of `fields`, each length-prefixed so that no two field lists share a digest.
 fn fields_digest(fields: &[&str]) -> String {
     let mut hasher = Sha256::new();
@@ -836,6 +877,9 @@ fn build_plan(
         }
     }
 
+    if template_is_builtin(req) {
+        check_legacy_names(req)?;
+    }
     let location = ["resourcegroup_location", "location"]
         .iter()
         .find_map(|key| req.string_property(key))
@@ -1114,6 +1158,34 @@ mod tests {
         operation_body["associatedTopology"] = delete_body["associatedTopology"].clone();
         let operation = parse_execute(&serde_json::to_vec(&operation_body).unwrap()).unwrap();
         assert!(accepted_topology(&operation, Some("/subscriptions/s/z")).is_empty());
+    }
+
+    #[test]
+    fn legacy_names_azure_refuses_are_400s() {
+        let storage = |name: &str| {
+            run(body(
+                "Create",
+                "resource::AzureStorageAccount::1.0",
+                json!({"resourcegroup_name": "rg1", "storage_account_name": name}),
+            ))
+        };
+        assert!(storage("MyData01").is_ok());
+        for bad in ["my-data", "dätä", "a b", "x\"y", "data "] {
+            let err = storage(bad).unwrap_err();
+            assert_eq!(err.status, 400, "{bad}");
+            assert!(err.message.contains("storage_account_name"), "{bad}");
+        }
+        let nsg = |name: &str| {
+            run(body(
+                "Create",
+                "resource::AzureNetworkSecurityGroup::1.0",
+                json!({"resourcegroup_name": "rg1", "network_security_group_name": name}),
+            ))
+        };
+        assert!(nsg("nsg-1_a.b").is_ok());
+        for bad in ["nsg/1", "nsg 1", "nsgé"] {
+            assert_eq!(nsg(bad).unwrap_err().status, 400, "{bad}");
+        }
     }
 
     #[test]
