@@ -25,7 +25,7 @@ fn template() -> Value {
         "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
         "contentVersion": "1.0.0.0",
         "parameters": { "prefix": { "type": "string" } },
-        "variables": { "name": "[toLower(concat(parameters('prefix'), uniqueString(resourceGroup().id)))]" },
+        "variables": { "name": "[toLower(concat(replace(parameters('prefix'), '-', ''), uniqueString(resourceGroup().id)))]" },
         "resources": [
             { "type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "[variables('name')]",
               "location": "[resourceGroup().location]", "sku": { "name": "Standard_LRS" }, "kind": "StorageV2" },

@@ -29,8 +29,8 @@ use crate::kafka::{Envelope, MESSAGE_VERSION, ResultMessage, ResultPublisher};
 use crate::mapping::{
     ANNOTATION_REQUEST, ANNOTATION_RESOURCE_ID, Action, ApplyPlan, DeleteTarget, FIELD_MANAGER,
     LABEL_LIFECYCLE, LABEL_RESOURCE_ID, LABEL_RESOURCE_NAME, MappingContext, PendingRequest,
-    adopt_for_delete, authorise, label_value, object_name, owner_digest, request_id,
-    topology_arm_id, topology_entry_name, topology_id,
+    accepted_topology, adopt_for_delete, authorise, label_value, object_name, owner_digest,
+    request_id, topology_arm_id, topology_entry_name, topology_id,
 };
 use crate::metrics::Metrics;
 use crate::request::{self, ExecuteRequest, Lifecycle};
@@ -298,14 +298,18 @@ impl Shim {
         };
         let action = crate::mapping::plan(&req, &files, &self.mapping, &pending)?;
         let owner = owner_digest(&req, &self.mapping, pending.tenant_id.as_deref())?;
-        let request_id = match action {
-            Action::Apply(plan) => self.apply(&req, *plan, &pending, &owner).await?,
+        let (request_id, topology) = match action {
+            Action::Apply(plan) => {
+                let (request_id, created_id) = self.apply(&req, *plan, &pending, &owner).await?;
+                (request_id, accepted_topology(&req, created_id.as_deref()))
+            }
             Action::Delete(target) => {
                 let pending = PendingRequest {
                     delete: true,
                     ..pending
                 };
-                self.delete(&req, target, &pending, &owner).await?
+                let request_id = self.delete(&req, target, &pending, &owner).await?;
+                (request_id, accepted_topology(&req, None))
             }
         };
         info!(
@@ -314,19 +318,22 @@ impl Shim {
             resource_id = %req.system.resource_id,
             "lifecycle request accepted"
         );
-        Ok(json!({"requestId": request_id, "associatedTopology": {}, "version": MESSAGE_VERSION}))
+        Ok(
+            json!({"requestId": request_id, "associatedTopology": topology, "version": MESSAGE_VERSION}),
+        )
     }
 
     /// Writes a validated plan: authorise against the resource's objects, dry-run the
     /// object, then the Secrets, the earlier request's result, the object. Whatever the
     /// shim or the apiserver refuses before the object's apply leaves everything as it was.
+    /// Answers the request id and the ARM id the resource's topology entry holds.
     async fn apply(
         &self,
         req: &ExecuteRequest,
         plan: ApplyPlan,
         pending: &PendingRequest,
         owner: &str,
-    ) -> Result<String, ApiError> {
+    ) -> Result<(String, Option<String>), ApiError> {
         let name = plan.resource.name_any();
         let existing = self.get(&name).await?;
         let primary_name = object_name(&req.system.resource_id, &Lifecycle::Create);
@@ -393,7 +400,7 @@ impl Shim {
                 .await
                 .map_err(|err| kube_error(err, "Secret"))?;
         }
-        Ok(object_request_id(&applied, pending))
+        Ok((object_request_id(&applied, pending), topology_id(&applied)))
     }
 
     async fn get(&self, name: &str) -> Result<Option<AzureResource>, ApiError> {
@@ -542,7 +549,7 @@ impl Shim {
     ) -> Result<String, ApiError> {
         let plan = adopt_for_delete(req, &self.mapping, pending, arm_id)?;
         let name = plan.resource.name_any();
-        let request_id = self.apply(req, plan, pending, owner).await?;
+        let (request_id, _) = self.apply(req, plan, pending, owner).await?;
         match self
             .resources()
             .delete(&name, &DeleteParams::default())

@@ -105,12 +105,32 @@ fn failure_description(object: &AzureResource) -> (FailureCode, String) {
     condition.unwrap_or((FailureCode::InfrastructureError, "deployment failed".into()))
 }
 
+/// The object's outputs in ARM's `{"type", "value"}` form, as the Python driver
+/// published them and descriptors read them.
 fn outputs(object: &AzureResource) -> Map<String, Value> {
     object
         .status
         .as_ref()
-        .map(|s| s.outputs.clone().into_iter().collect())
+        .map(|s| arm_typed_outputs(&s.outputs))
         .unwrap_or_default()
+}
+
+/// `{"name": {"type": "<ARM type>", "value": v}}` for plain output values. Secure outputs
+/// never reach the status, so the types are ARM's plain ones.
+pub fn arm_typed_outputs(outputs: &BTreeMap<String, Value>) -> Map<String, Value> {
+    outputs
+        .iter()
+        .map(|(name, value)| {
+            let type_name = match value {
+                Value::String(_) => "String",
+                Value::Number(_) => "Int",
+                Value::Bool(_) => "Bool",
+                Value::Array(_) => "Array",
+                Value::Object(_) | Value::Null => "Object",
+            };
+            (name.clone(), json!({"type": type_name, "value": value}))
+        })
+        .collect()
 }
 
 fn entry_name(object: &AzureResource) -> String {
@@ -570,10 +590,37 @@ mod tests {
         ));
         assert_eq!(message.request_id, expected_request_id("Create"));
         assert_eq!(message.status, crate::kafka::ResultStatus::Complete);
-        assert_eq!(message.outputs["vnetId"], json!("/x"));
+        assert_eq!(
+            message.outputs["vnetId"],
+            json!({"type": "String", "value": "/x"})
+        );
         assert_eq!(message.associated_topology["neta"]["type"], json!("Azure"));
         assert_eq!(envelope.tenant_id.as_deref(), Some("t1"));
         assert!(!release);
+    }
+
+    #[test]
+    fn outputs_carry_arm_type_names() {
+        let plain = BTreeMap::from([
+            ("id".to_string(), json!("/x")),
+            ("count".to_string(), json!(3)),
+            ("on".to_string(), json!(true)),
+            ("list".to_string(), json!(["a"])),
+            (
+                "storageEndpoint".to_string(),
+                json!({"blob": "https://a.blob/"}),
+            ),
+        ]);
+        assert_eq!(
+            Value::Object(arm_typed_outputs(&plain)),
+            json!({
+                "id": {"type": "String", "value": "/x"},
+                "count": {"type": "Int", "value": 3},
+                "on": {"type": "Bool", "value": true},
+                "list": {"type": "Array", "value": ["a"]},
+                "storageEndpoint": {"type": "Object", "value": {"blob": "https://a.blob/"}},
+            })
+        );
     }
 
     #[test]

@@ -169,6 +169,90 @@ pub fn object_name(resource_id: &str, lifecycle: &Lifecycle) -> String {
     }
 }
 
+/// The object a request writes or removes: [`object_name`], plus the peering's name
+/// (`<initiator>-to-<acceptor>`) for CreateVnetPeering and RemoveVnetPeering, so that
+/// several peerings of one VNet coexist and each removal takes away only its own.
+pub fn request_object_name(req: &ExecuteRequest, lifecycle: &Lifecycle) -> String {
+    let base = object_name(&req.system.resource_id, lifecycle);
+    match vnet_peering_name(req, lifecycle) {
+        Some(peering) => format!("{base}-{}", dns_label(&peering, 60)),
+        None => base,
+    }
+}
+
+/// `<initiator>-to-<acceptor>` of a peering operation naming both VNets.
+fn vnet_peering_name(req: &ExecuteRequest, lifecycle: &Lifecycle) -> Option<String> {
+    let Lifecycle::Operation(operation) = lifecycle else {
+        return None;
+    };
+    let is_peering = req.system.resource_type.name == "AzureVNet"
+        && ["CreateVnetPeering", "RemoveVnetPeering"]
+            .iter()
+            .any(|name| operation.eq_ignore_ascii_case(name));
+    if !is_peering {
+        return None;
+    }
+    let initiator = req.string_property("initiator_vnet_name")?;
+    let acceptor = req.string_property("acceptor_vnet_name")?;
+    Some(format!("{initiator}-to-{acceptor}"))
+}
+
+/// The property naming the resource group a request deploys into: the initiator's group
+/// for CreateVnetPeering (the Python driver deployed the peering there), else
+/// `resourcegroup_name`; `None` when the request does not name it.
+fn deployment_group_property(req: &ExecuteRequest) -> Option<&'static str> {
+    let peering = matches!(&req.lifecycle, Lifecycle::Operation(op) if op.eq_ignore_ascii_case("CreateVnetPeering"))
+        && req.system.resource_type.name == "AzureVNet"
+        && req.string_property("initiator_vnet_rg_name").is_some();
+    if peering {
+        Some("initiator_vnet_rg_name")
+    } else {
+        req.string_property("resourcegroup_name")
+            .map(|_| "resourcegroup_name")
+    }
+}
+
+/// The request runs a built-in legacy template (no driverFiles template replaces it).
+fn template_is_builtin(req: &ExecuteRequest) -> bool {
+    builtin_template(&req.system.resource_type.name, &req.lifecycle).is_some()
+}
+
+/// Refuses (400), before anything is written, names the legacy templates would hand to
+/// Azure although its rules refuse them: a storage account base other than ASCII letters
+/// and digits (the template lower-cases it), an NSG name outside Azure's characters.
+/// The Python driver answered these with 500 or let ARM refuse them.
+fn check_legacy_names(req: &ExecuteRequest) -> Result<(), ApiError> {
+    // The value as the template receives it, untrimmed.
+    let name_of = |property: &str| {
+        req.property(property)
+            .and_then(|p| p.value.as_str())
+            .map(str::to_string)
+    };
+    match req.system.resource_type.name.as_str() {
+        "AzureStorageAccount" => match name_of("storage_account_name") {
+            Some(name) if !name.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                Err(ApiError::bad_request(format!(
+                    "storage_account_name \"{name}\" may contain only letters a-z, A-Z and digits"
+                )))
+            }
+            _ => Ok(()),
+        },
+        "AzureNetworkSecurityGroup" => match name_of("network_security_group_name") {
+            Some(name)
+                if !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+            {
+                Err(ApiError::bad_request(format!(
+                    "network_security_group_name \"{name}\" may contain only letters, digits, '-', '_' and '.'"
+                )))
+            }
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
 /// SHA-256 of `fields`, each length-prefixed so that no two field lists share a digest.
 fn fields_digest(fields: &[&str]) -> String {
     let mut hasher = Sha256::new();
@@ -393,6 +477,24 @@ fn annotations(
     ]))
 }
 
+/// associatedTopology of the 202, as the Python driver answered it: a Create names the
+/// resource's entry (`created_id`, known once its object exists); a Delete echoes the
+/// incoming entries with the resource's own set to null; operations answer none.
+pub fn accepted_topology(req: &ExecuteRequest, created_id: Option<&str>) -> Map<String, Value> {
+    let entry = topology_entry_name(&req.system.resource_name);
+    match (&req.lifecycle, created_id) {
+        (Lifecycle::Create, Some(id)) => {
+            Map::from_iter([(entry, serde_json::json!({"id": id, "type": "Azure"}))])
+        }
+        (Lifecycle::Delete, _) => {
+            let mut echoed = req.associated_topology.clone();
+            echoed.insert(entry, Value::Null);
+            echoed
+        }
+        _ => Map::new(),
+    }
+}
+
 /// `<Lifecycle>::<armId>::<uuid>`.
 pub fn request_id(lifecycle: &str, arm_id: &str, uuid: &str) -> String {
     format!("{lifecycle}::{arm_id}::{uuid}")
@@ -558,7 +660,24 @@ fn system_parameters(req: &ExecuteRequest) -> Properties {
         "resourceType".into(),
         plain(&req.system.resource_type.full()),
     );
+    props.insert(
+        "storage_account_name_suffix".into(),
+        Property {
+            kind: "integer".into(),
+            value: Value::from(storage_account_name_suffix(&req.system.resource_id)),
+        },
+    );
     props
+}
+
+/// The number from 1 to 50 the legacy storage account template appends to the account
+/// name. The Python driver drew it at random on every Create, so a repeated Create made a
+/// second account; derived from the resource id, the same resource keeps its account.
+pub fn storage_account_name_suffix(resource_id: &str) -> u64 {
+    let digest = Sha256::digest(resource_id.as_bytes());
+    let mut leading = [0u8; 8];
+    leading.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(leading) % 50 + 1
 }
 
 fn labels(req: &ExecuteRequest) -> BTreeMap<String, String> {
@@ -688,7 +807,7 @@ pub fn plan(
     }
     if let Some(undone) = undoes(type_name, &req.lifecycle) {
         return Ok(Action::Delete(DeleteTarget::Object {
-            name: object_name(&req.system.resource_id, &undone),
+            name: request_object_name(req, &undone),
         }));
     }
     let template = match files.template_for(&req.lifecycle)? {
@@ -734,7 +853,7 @@ fn build_plan(
     template: TemplateSource,
     shape: &TemplateShape,
 ) -> Result<ApplyPlan, ApiError> {
-    let name = object_name(&req.system.resource_id, &req.lifecycle);
+    let name = request_object_name(req, &req.lifecycle);
     let mut properties = system_parameters(req);
     properties.extend(req.merged_properties());
 
@@ -758,6 +877,9 @@ fn build_plan(
         }
     }
 
+    if template_is_builtin(req) {
+        check_legacy_names(req)?;
+    }
     let location = ["resourcegroup_location", "location"]
         .iter()
         .find_map(|key| req.string_property(key))
@@ -774,8 +896,8 @@ fn build_plan(
     let resource_group = if shape.subscription_scope {
         None
     } else {
-        let group = req
-            .string_property("resourcegroup_name")
+        let group = deployment_group_property(req)
+            .and_then(|property| req.string_property(property))
             .or_else(|| {
                 req.deployment_location
                     .properties
@@ -967,6 +1089,106 @@ mod tests {
     }
 
     #[test]
+    fn storage_accounts_get_a_suffix_from_1_to_50_fixed_by_the_resource_id() {
+        let suffixes: Vec<u64> = (0..500)
+            .map(|n| storage_account_name_suffix(&format!("resource-{n}")))
+            .collect();
+        assert!(suffixes.iter().all(|s| (1..=50).contains(s)));
+        assert!(suffixes.contains(&1) && suffixes.contains(&50));
+        assert_eq!(
+            storage_account_name_suffix("resource-7"),
+            storage_account_name_suffix("resource-7")
+        );
+        let plan = apply(
+            run(body(
+                "Create",
+                "resource::AzureStorageAccount::1.0",
+                json!({"resourcegroup_name": "rg1", "storage_account_name": "Data"}),
+            ))
+            .unwrap(),
+        );
+        assert_eq!(
+            plan.resource.spec.parameters["storage_account_name_suffix"],
+            json!(storage_account_name_suffix(
+                "be3870d2-891c-487e-9736-ca19e4741cf4"
+            ))
+        );
+        // A package may pin the number, e.g. to keep an account the Python driver named.
+        let pinned = apply(
+            run(body(
+                "Create",
+                "resource::AzureStorageAccount::1.0",
+                json!({"resourcegroup_name": "rg1", "storage_account_name": "Data",
+                       "storage_account_name_suffix": {"type": "integer", "value": 12}}),
+            ))
+            .unwrap(),
+        );
+        assert_eq!(
+            pinned.resource.spec.parameters["storage_account_name_suffix"],
+            json!(12)
+        );
+    }
+
+    #[test]
+    fn the_202_names_the_created_entry_and_nulls_the_deleted_one() {
+        let create = parse_execute(
+            &serde_json::to_vec(&body(
+                "Install",
+                "resource::AzureVNet::1.0",
+                json!({"resourcegroup_name": "rg1"}),
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(accepted_topology(&create, Some("/subscriptions/s/x"))),
+            json!({"neta": {"id": "/subscriptions/s/x", "type": "Azure"}})
+        );
+        let mut delete_body = body("Uninstall", "resource::AzureVNet::1.0", json!({}));
+        delete_body["associatedTopology"] = json!({
+            "neta": {"id": "/subscriptions/s/x", "type": "Azure"},
+            "other": {"id": "/subscriptions/s/y", "type": "Azure"}
+        });
+        let delete = parse_execute(&serde_json::to_vec(&delete_body).unwrap()).unwrap();
+        assert_eq!(
+            Value::Object(accepted_topology(&delete, None)),
+            json!({"neta": null, "other": {"id": "/subscriptions/s/y", "type": "Azure"}})
+        );
+        let mut operation_body = body("CreateVnetPeering", "resource::AzureVNet::1.0", json!({}));
+        operation_body["associatedTopology"] = delete_body["associatedTopology"].clone();
+        let operation = parse_execute(&serde_json::to_vec(&operation_body).unwrap()).unwrap();
+        assert!(accepted_topology(&operation, Some("/subscriptions/s/z")).is_empty());
+    }
+
+    #[test]
+    fn legacy_names_azure_refuses_are_400s() {
+        let storage = |name: &str| {
+            run(body(
+                "Create",
+                "resource::AzureStorageAccount::1.0",
+                json!({"resourcegroup_name": "rg1", "storage_account_name": name}),
+            ))
+        };
+        assert!(storage("MyData01").is_ok());
+        for bad in ["my-data", "dätä", "a b", "x\"y", "data "] {
+            let err = storage(bad).unwrap_err();
+            assert_eq!(err.status, 400, "{bad}");
+            assert!(err.message.contains("storage_account_name"), "{bad}");
+        }
+        let nsg = |name: &str| {
+            run(body(
+                "Create",
+                "resource::AzureNetworkSecurityGroup::1.0",
+                json!({"resourcegroup_name": "rg1", "network_security_group_name": name}),
+            ))
+        };
+        assert!(nsg("nsg-1_a.b").is_ok());
+        for bad in ["nsg/1", "nsg 1", "nsgé"] {
+            assert_eq!(nsg(bad).unwrap_err().status, 400, "{bad}");
+        }
+    }
+
+    #[test]
     fn resource_group_type_deploys_at_subscription_scope() {
         let plan = apply(
             run(body(
@@ -1043,11 +1265,46 @@ mod tests {
         );
         assert_eq!(
             plan.resource.name_any(),
-            "r-be3870d2-891c-487e-9736-ca19e4741cf4-createvnetpeering"
+            "r-be3870d2-891c-487e-9736-ca19e4741cf4-createvnetpeering-a-to-b"
         );
         match run(body("removevnetpeering", "resource::AzureVNet::1.0", props)).unwrap() {
             Action::Delete(DeleteTarget::Object { name }) => {
                 assert_eq!(name, plan.resource.name_any())
+            }
+            other => panic!("{other:?}"),
+        }
+        // The peering deploys into the initiator's group, as the Python driver's did.
+        let in_initiator_group = apply(
+            run(body(
+                "CreateVnetPeering",
+                "resource::AzureVNet::1.0",
+                json!({"resourcegroup_name": "rg1", "initiator_vnet_name": "a",
+                       "initiator_vnet_rg_name": "rg-hub", "acceptor_vnet_name": "b"}),
+            ))
+            .unwrap(),
+        );
+        assert_eq!(
+            in_initiator_group.resource.spec.resource_group.as_deref(),
+            Some("rg-hub")
+        );
+        assert_eq!(plan.resource.spec.resource_group.as_deref(), Some("rg1"));
+        // A second peering of the same VNet is a second object; its removal names only it.
+        let other = json!({
+            "resourcegroup_name": "rg1",
+            "initiator_vnet_name": "a", "acceptor_vnet_name": "C_net", "acceptor_vnet_rg_name": "rg3"
+        });
+        let second = apply(
+            run(body(
+                "CreateVnetPeering",
+                "resource::AzureVNet::1.0",
+                other.clone(),
+            ))
+            .unwrap(),
+        );
+        assert_ne!(second.resource.name_any(), plan.resource.name_any());
+        match run(body("RemoveVnetPeering", "resource::AzureVNet::1.0", other)).unwrap() {
+            Action::Delete(DeleteTarget::Object { name }) => {
+                assert_eq!(name, second.resource.name_any())
             }
             other => panic!("{other:?}"),
         }

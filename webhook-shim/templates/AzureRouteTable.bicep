@@ -1,18 +1,20 @@
 // Route table: legacy resource type resource::AzureRouteTable::1.0.
+// As the Python driver: the one route BranchOfficeRoute, only for a private, global
+// network (exact, case-sensitive comparisons); no other route.
 param route_table_name string
 param route_table_location string = resourceGroup().location
+@description('disableBgpRoutePropagation of the table, and hasBgpOverride of its route.')
 param route_table_disable_bgp_route_propagation bool = false
-@allowed(['private', 'public'])
-param private_or_public string = 'private'
-@allowed(['local', 'global'])
-param local_or_global string = 'local'
+param private_or_public string = ''
+param local_or_global string = ''
 @description('Address prefix of the branch office, routed to the appliance at private_static_ip.')
 param branch_office_cidr string = ''
 param private_static_ip string = ''
 
-var routeToBranch = !empty(branch_office_cidr) && !empty(private_static_ip)
-var routeToInternet = private_or_public == 'public' && local_or_global == 'global'
+var routeToBranch = private_or_public == 'private' && local_or_global == 'global'
 
+// Routes are child resources, not an inline list, so that a repeated Create leaves
+// routes added by other means in place.
 resource routeTable 'Microsoft.Network/routeTables@2023-09-01' = {
   name: route_table_name
   location: route_table_location
@@ -21,31 +23,17 @@ resource routeTable 'Microsoft.Network/routeTables@2023-09-01' = {
   }
   properties: {
     disableBgpRoutePropagation: route_table_disable_bgp_route_propagation
-    routes: concat(
-      routeToBranch
-        ? [
-            {
-              name: 'branch-office'
-              properties: {
-                addressPrefix: branch_office_cidr
-                nextHopType: 'VirtualAppliance'
-                nextHopIpAddress: private_static_ip
-              }
-            }
-          ]
-        : [],
-      routeToInternet
-        ? [
-            {
-              name: 'internet'
-              properties: {
-                addressPrefix: '0.0.0.0/0'
-                nextHopType: 'Internet'
-              }
-            }
-          ]
-        : []
-    )
+  }
+}
+
+resource branchOfficeRoute 'Microsoft.Network/routeTables/routes@2023-09-01' = if (routeToBranch) {
+  parent: routeTable
+  name: 'BranchOfficeRoute'
+  properties: {
+    addressPrefix: branch_office_cidr
+    nextHopType: 'VirtualAppliance'
+    nextHopIpAddress: private_static_ip
+    hasBgpOverride: route_table_disable_bgp_route_propagation
   }
 }
 

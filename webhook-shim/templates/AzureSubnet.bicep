@@ -1,10 +1,9 @@
 // Subnet of an existing virtual network: legacy resource type resource::AzureSubnet::1.0.
+// The Python driver always attached a route table and an NSG; here an empty name attaches none.
 param vnet_name string
 param subnet_name string
 param subnet_cidr_block string
-@allowed(['Enabled', 'Disabled'])
-param subnet_private_network_endpoint_policies string = 'Disabled'
-@allowed(['Enabled', 'Disabled'])
+param subnet_private_network_endpoint_policies string = 'Enabled'
 param subnet_private_link_service_network_policies string = 'Enabled'
 param route_table_name string = ''
 param network_security_group_name string = ''
@@ -18,6 +17,8 @@ resource subnet 'Microsoft.Network/virtualNetworks/subnets@2023-09-01' = {
   name: subnet_name
   properties: {
     addressPrefix: subnet_cidr_block
+    serviceEndpoints: []
+    delegations: []
     privateEndpointNetworkPolicies: subnet_private_network_endpoint_policies
     privateLinkServiceNetworkPolicies: subnet_private_link_service_network_policies
     routeTable: empty(route_table_name) ? null : {

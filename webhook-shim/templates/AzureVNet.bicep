@@ -1,14 +1,13 @@
 // Virtual network of the legacy resource type resource::AzureVNet::1.0.
+// Defaults are the Python driver's Bicep defaults; the policy strings pass to ARM verbatim.
 param vnet_name string
 param vnet_location string = resourceGroup().location
 param vnet_enable_ddos_protection bool = false
-@allowed(['Enabled', 'Disabled'])
-param vnet_private_endpoint_network_policies string = 'Disabled'
-@allowed(['Enabled', 'Disabled'])
+param vnet_private_endpoint_network_policies string = 'Enabled'
 param vnet_private_link_service_network_policies string = 'Enabled'
-param vnet_default_cidr_block string = '10.0.0.0/24'
+param vnet_default_cidr_block string = '10.0.1.0/24'
 @description('Comma-separated address prefixes.')
-param vnet_address_space string = '10.0.0.0/16'
+param vnet_address_space string = '10.0.1.0/24,10.0.2.0/24'
 
 resource vnet 'Microsoft.Network/virtualNetworks@2023-09-01' = {
   name: vnet_name
@@ -26,6 +25,7 @@ resource vnet 'Microsoft.Network/virtualNetworks@2023-09-01' = {
         name: 'default'
         properties: {
           addressPrefix: vnet_default_cidr_block
+          delegations: []
           privateEndpointNetworkPolicies: vnet_private_endpoint_network_policies
           privateLinkServiceNetworkPolicies: vnet_private_link_service_network_policies
         }

@@ -249,7 +249,14 @@ async fn create_then_delete_round_trip() {
     assert!(request_id.starts_with(&format!(
         "Create::/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.Resources/deploymentStacks/"
     )), "{request_id}");
-    assert_eq!(body["associatedTopology"], json!({}));
+    // As the Python driver: the 202 names the new entry; its id is the stack the request id names.
+    let accepted_entry = &body["associatedTopology"]["neta"];
+    assert_eq!(accepted_entry["type"], json!("Azure"));
+    assert_eq!(
+        request_id.split("::").nth(1),
+        accepted_entry["id"].as_str(),
+        "{body}"
+    );
 
     let name = format!("r-{id}");
     let object = h.resources().get(&name).await.unwrap();
@@ -282,8 +289,12 @@ async fn create_then_delete_round_trip() {
     let (message, headers) = &messages[0];
     assert_eq!(message.request_id, request_id);
     assert_eq!(message.status, ResultStatus::Complete);
-    assert_eq!(message.outputs["vnetId"], json!("/subscriptions/x/vnet1"));
+    assert_eq!(
+        message.outputs["vnetId"],
+        json!({"type": "String", "value": "/subscriptions/x/vnet1"})
+    );
     assert_eq!(message.associated_topology["neta"]["type"], json!("Azure"));
+    assert_eq!(&message.associated_topology["neta"], accepted_entry);
     assert!(
         message.associated_topology["neta"]["id"]
             .as_str()
@@ -320,6 +331,7 @@ async fn create_then_delete_round_trip() {
         delete_id.starts_with("Delete::/subscriptions/"),
         "{delete_id}"
     );
+    assert_eq!(body["associatedTopology"], json!({"neta": null}));
     wait_gone(&h.resources(), &name).await;
     let messages = drain(&consumer, Duration::from_secs(20), Duration::from_secs(3)).await;
     assert_eq!(messages.len(), 1, "{messages:?}");

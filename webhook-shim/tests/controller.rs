@@ -326,7 +326,7 @@ async fn brent_requests_round_trip_through_the_controller_and_armsim() {
         .await;
     assert_eq!(vnet.status, ResultStatus::Complete, "{vnet:?}");
     assert!(
-        vnet.outputs["vnetId"]
+        vnet.outputs["vnetId"]["value"]
             .as_str()
             .unwrap()
             .ends_with("/virtualNetworks/vnet-e2e"),
@@ -350,7 +350,10 @@ async fn brent_requests_round_trip_through_the_controller_and_armsim() {
     configure["driverFiles"] = json!(base64::engine::general_purpose::STANDARD.encode(zip));
     let configured = harness.execute(&configure).await;
     assert_eq!(configured.status, ResultStatus::Complete, "{configured:?}");
-    assert_eq!(configured.outputs["nsgName"], json!("vnet-e2e-edge"));
+    assert_eq!(
+        configured.outputs["nsgName"],
+        json!({"type": "String", "value": "vnet-e2e-edge"})
+    );
 
     // Find.
     let (status, found) = harness
@@ -361,7 +364,10 @@ async fn brent_requests_round_trip_through_the_controller_and_armsim() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(found["result"]["resourceId"], json!(vnet_id));
-    assert_eq!(found["result"]["outputs"]["vnetId"], vnet.outputs["vnetId"]);
+    assert_eq!(
+        found["result"]["outputs"]["vnetId"],
+        vnet.outputs["vnetId"]["value"]
+    );
 
     // Failure in Azure: the resource group does not exist.
     let failed = harness.execute(&request("Create", "e0000000-0000-4000-8000-000000000003", "vnet-bad", "resource::AzureVNet::1.0",
@@ -403,11 +409,12 @@ async fn brent_requests_round_trip_through_the_controller_and_armsim() {
     harness.no_more_messages().await;
 }
 
-/// Operations CreateVnetPeering / RemoveVnetPeering of `resource::AzureVNet::1.0`: the
-/// peering is made in both directions, the acceptor's side in the acceptor's resource
-/// group, and removing it takes both sides away and leaves the networks.
+/// Operations CreateVnetPeering / RemoveVnetPeering of `resource::AzureVNet::1.0`: as the
+/// Python driver, the peering goes one way (initiator to acceptor); `peer_both_directions`
+/// adds the acceptor's side in the acceptor's resource group. Removing it takes away what
+/// it made and leaves the networks.
 #[tokio::test]
-async fn vnet_peering_is_created_both_ways_and_removed_through_the_controller_and_armsim() {
+async fn vnet_peering_goes_one_way_or_both_and_is_removed_through_the_controller_and_armsim() {
     let harness = Harness::start().await;
     let vnet_type = "resource::AzureVNet::1.0";
     let groups = [
@@ -424,6 +431,11 @@ async fn vnet_peering_is_created_both_ways_and_removed_through_the_controller_an
             "e1000000-0000-4000-8000-0000000000b1",
             "vnet-b",
             vnet_properties("rg-peer-b", "vnet-b", "10.2.0.0/16", "10.2.0.0/24"),
+        ),
+        (
+            "e1000000-0000-4000-8000-0000000000c1",
+            "vnet-c",
+            vnet_properties("rg-peer-b", "vnet-c", "10.3.0.0/16", "10.3.0.0/24"),
         ),
     ];
     for (id, group) in groups {
@@ -465,17 +477,56 @@ async fn vnet_peering_is_created_both_ways_and_removed_through_the_controller_an
     assert_eq!(peered.status, ResultStatus::Complete, "{peered:?}");
     assert!(peered.associated_topology.is_empty(), "{peered:?}");
     assert!(
-        peered.outputs["peeringId"]
+        peered.outputs["peeringId"]["value"]
             .as_str()
             .is_some_and(|id| id.eq_ignore_ascii_case(&initiator_side)),
         "{peered:?}"
     );
     let inventory = harness.inventory().await;
     assert!(held(&inventory, &initiator_side), "{inventory:#?}");
-    assert!(held(&inventory, &acceptor_side), "{inventory:#?}");
+    assert!(!held(&inventory, &acceptor_side), "one way: {inventory:#?}");
 
+    // A second peering of the same VNet coexists with the first.
+    let to_c_side = format!(
+        "{}/virtualNetworkPeerings/vnet-a-to-vnet-c",
+        vnet_arm_id("rg-peer-a", "vnet-a")
+    );
+    let mut create_peering_to_c = create_peering.clone();
+    create_peering_to_c["requestProperties"]["acceptor_vnet_name"] =
+        json!({"type": "string", "value": "vnet-c"});
+    let peered_to_c = harness.execute(&create_peering_to_c).await;
+    assert_eq!(
+        peered_to_c.status,
+        ResultStatus::Complete,
+        "{peered_to_c:?}"
+    );
+    let inventory = harness.inventory().await;
+    assert!(held(&inventory, &initiator_side), "{inventory:#?}");
+    assert!(held(&inventory, &to_c_side), "{inventory:#?}");
+
+    // Each removal removes only its own.
     let mut remove_peering = create_peering.clone();
     remove_peering["lifecycleName"] = json!("RemoveVnetPeering");
+    let removed = harness.execute(&remove_peering).await;
+    assert_eq!(removed.status, ResultStatus::Complete, "{removed:?}");
+    let inventory = harness.inventory().await;
+    assert!(!held(&inventory, &initiator_side), "{inventory:#?}");
+    assert!(held(&inventory, &to_c_side), "{inventory:#?}");
+    let mut remove_peering_to_c = create_peering_to_c.clone();
+    remove_peering_to_c["lifecycleName"] = json!("RemoveVnetPeering");
+    let removed = harness.execute(&remove_peering_to_c).await;
+    assert_eq!(removed.status, ResultStatus::Complete, "{removed:?}");
+    let inventory = harness.inventory().await;
+    assert!(!held(&inventory, &to_c_side), "{inventory:#?}");
+
+    create_peering["requestProperties"]["peer_both_directions"] =
+        json!({"type": "boolean", "value": true});
+    let peered = harness.execute(&create_peering).await;
+    assert_eq!(peered.status, ResultStatus::Complete, "{peered:?}");
+    let inventory = harness.inventory().await;
+    assert!(held(&inventory, &initiator_side), "{inventory:#?}");
+    assert!(held(&inventory, &acceptor_side), "{inventory:#?}");
+
     let removed = harness.execute(&remove_peering).await;
     assert_eq!(removed.status, ResultStatus::Complete, "{removed:?}");
     assert!(
@@ -485,7 +536,11 @@ async fn vnet_peering_is_created_both_ways_and_removed_through_the_controller_an
     let inventory = harness.inventory().await;
     assert!(!held(&inventory, &initiator_side), "{inventory:#?}");
     assert!(!held(&inventory, &acceptor_side), "{inventory:#?}");
-    for (group, vnet) in [("rg-peer-a", "vnet-a"), ("rg-peer-b", "vnet-b")] {
+    for (group, vnet) in [
+        ("rg-peer-a", "vnet-a"),
+        ("rg-peer-b", "vnet-b"),
+        ("rg-peer-b", "vnet-c"),
+    ] {
         assert!(
             held(&inventory, &vnet_arm_id(group, vnet)),
             "{inventory:#?}"

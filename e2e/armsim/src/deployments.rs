@@ -188,7 +188,15 @@ pub(crate) fn evaluate_and_preflight(
     let failures: Vec<ErrorDetail> = evaluated
         .resources
         .iter()
-        .filter_map(|r| resource_fault(&config, r, FaultStage::Preflight))
+        .filter_map(|r| {
+            let own_name = r.name.rsplit('/').next().unwrap_or_default();
+            crate::providers::name_error(&r.resource_type, own_name)
+                .map(|error| ErrorDetail {
+                    target: Some(r.id.clone()),
+                    ..error
+                })
+                .or_else(|| resource_fault(&config, r, FaultStage::Preflight))
+        })
         .collect();
     if failures.is_empty() {
         Ok(evaluated)

@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use crate::error::ErrorDetail;
+
 type ResourceTypes = &'static [(&'static str, &'static [&'static str])];
 
 const COMMON: &[&str] = &[
@@ -604,9 +606,44 @@ pub(crate) fn deletes_async(resource_type: &str) -> bool {
     .any(|ns| ns.eq_ignore_ascii_case(namespace))
 }
 
+/// The error a provider answers for a name it does not accept, for the types whose
+/// naming rules it enforces itself (ARM reports it at preflight for deployments).
+/// `name` is the resource's own name, the last segment.
+pub(crate) fn name_error(resource_type: &str, name: &str) -> Option<ErrorDetail> {
+    let storage_account = resource_type.eq_ignore_ascii_case("Microsoft.Storage/storageAccounts");
+    let valid_account = (3..=24).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    (storage_account && !valid_account).then(|| ErrorDetail {
+        code: "AccountNameInvalid".into(),
+        message: format!(
+            "{name} is not a valid storage account name. Storage account name must be between 3 and 24 characters in length and use numbers and lower-case letters only."
+        ),
+        target: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_account_names_are_3_to_24_lower_case_letters_and_digits() {
+        let account = "Microsoft.Storage/storageAccounts";
+        for valid in ["abc", "data37", &"a".repeat(24)] {
+            assert_eq!(name_error(account, valid), None, "{valid}");
+        }
+        for invalid in ["ab", "Data37", "data-37", "dätä", &"a".repeat(25), ""] {
+            let error = name_error(account, invalid).expect(invalid);
+            assert_eq!(error.code, "AccountNameInvalid");
+            assert!(error.message.starts_with(&format!("{invalid} is not")));
+        }
+        assert_eq!(
+            name_error("Microsoft.Network/virtualNetworks", "Vnet-1"),
+            None
+        );
+    }
 
     #[test]
     fn provider_lists_types_with_newest_version_first_and_previews() {

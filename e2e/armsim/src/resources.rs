@@ -251,6 +251,9 @@ pub(crate) fn put_resource(
     }
     let segments: Vec<&str> = id.split('/').collect();
     let name = segments.last().copied().unwrap_or_default().to_owned();
+    if let Some(error) = providers::name_error(resource_type, &name) {
+        return Err(ArmError::bad_request(error.code, error.message));
+    }
     if resource_type.matches('/').count() > 1 {
         let parent = segments[..segments.len() - 2].join("/");
         if !state.inventory.contains(&parent) {

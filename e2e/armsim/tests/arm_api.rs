@@ -661,7 +661,7 @@ async fn stacks_create_update_drop_and_delete_with_unmanage_actions() {
     let missing = h.get(&path).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.code(), "DeploymentStackResourceNotFound");
-    let mut no_deny = stack_body(&["s1"], "delete");
+    let mut no_deny = stack_body(&["sa1"], "delete");
     no_deny["properties"]
         .as_object_mut()
         .unwrap()
@@ -669,7 +669,7 @@ async fn stacks_create_update_drop_and_delete_with_unmanage_actions() {
     assert_eq!(h.put(&path, no_deny).await.status, StatusCode::BAD_REQUEST);
 
     let created = h
-        .put(&path, stack_body(&["s1", "s2", "s3"], "delete"))
+        .put(&path, stack_body(&["sa1", "sa2", "sa3"], "delete"))
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     assert_eq!(
@@ -689,7 +689,7 @@ async fn stacks_create_update_drop_and_delete_with_unmanage_actions() {
     assert_eq!(props["outputs"]["count"]["value"], 3);
 
     // Dropping s3 deletes it (actionOnUnmanage.resources = delete).
-    let updated = h.put(&path, stack_body(&["s1", "s2"], "delete")).await;
+    let updated = h.put(&path, stack_body(&["sa1", "sa2"], "delete")).await;
     assert_eq!(updated.status, StatusCode::OK);
     assert_eq!(
         h.wait_status(updated.header("azure-asyncoperation").unwrap())
@@ -699,12 +699,12 @@ async fn stacks_create_update_drop_and_delete_with_unmanage_actions() {
     let props = h.get(&path).await.body["properties"].clone();
     assert_eq!(
         props["deletedResources"],
-        json!([{ "id": account_id("rg1", "s3") }])
+        json!([{ "id": account_id("rg1", "sa3") }])
     );
-    assert!(h.sim.resource(&account_id("rg1", "s3")).is_none());
+    assert!(h.sim.resource(&account_id("rg1", "sa3")).is_none());
 
     // Dropping s2 with detach keeps it in the inventory.
-    let updated = h.put(&path, stack_body(&["s1"], "detach")).await;
+    let updated = h.put(&path, stack_body(&["sa1"], "detach")).await;
     assert_eq!(
         h.wait_status(updated.header("azure-asyncoperation").unwrap())
             .await["status"],
@@ -713,9 +713,9 @@ async fn stacks_create_update_drop_and_delete_with_unmanage_actions() {
     let props = h.get(&path).await.body["properties"].clone();
     assert_eq!(
         props["detachedResources"],
-        json!([{ "id": account_id("rg1", "s2") }])
+        json!([{ "id": account_id("rg1", "sa2") }])
     );
-    assert!(h.sim.resource(&account_id("rg1", "s2")).is_some());
+    assert!(h.sim.resource(&account_id("rg1", "sa2")).is_some());
 
     let bad_action = h
         .delete(&format!("{path}&unmanageAction.Resources=purge"))
@@ -729,15 +729,15 @@ async fn stacks_create_update_drop_and_delete_with_unmanage_actions() {
     assert_eq!(deleted.status, StatusCode::ACCEPTED);
     h.wait_location(deleted.header("location").unwrap()).await;
     assert_eq!(h.get(&path).await.status, StatusCode::NOT_FOUND);
-    assert!(h.sim.resource(&account_id("rg1", "s1")).is_none());
+    assert!(h.sim.resource(&account_id("rg1", "sa1")).is_none());
     assert!(
-        h.sim.resource(&account_id("rg1", "s2")).is_some(),
+        h.sim.resource(&account_id("rg1", "sa2")).is_some(),
         "detached earlier, not managed"
     );
 
     // Deleting a stack with detach leaves its resources.
     let path2 = format!("{}?api-version={STACK_API}", stack_path("rg1", "stack2"));
-    let created = h.put(&path2, stack_body(&["t1"], "delete")).await;
+    let created = h.put(&path2, stack_body(&["ta1"], "delete")).await;
     h.wait_status(created.header("azure-asyncoperation").unwrap())
         .await;
     let deleted = h
@@ -745,7 +745,7 @@ async fn stacks_create_update_drop_and_delete_with_unmanage_actions() {
         .await;
     h.wait_location(deleted.header("location").unwrap()).await;
     assert_eq!(h.get(&path2).await.status, StatusCode::NOT_FOUND);
-    assert!(h.sim.resource(&account_id("rg1", "t1")).is_some());
+    assert!(h.sim.resource(&account_id("rg1", "ta1")).is_some());
 }
 
 #[tokio::test]
@@ -829,7 +829,7 @@ async fn complete_mode_removes_what_the_template_no_longer_declares() {
     h.create_group("rg1").await;
     let path = format!("{}?api-version={API}", deployment_path("rg1", "dep"));
     let first = h
-        .put(&path, storage_deployment(&["stay", "go"], json!({})))
+        .put(&path, storage_deployment(&["stay", "goes"], json!({})))
         .await;
     h.wait_status(first.header("azure-asyncoperation").unwrap())
         .await;
@@ -843,7 +843,7 @@ async fn complete_mode_removes_what_the_template_no_longer_declares() {
     );
     assert_eq!(h.get(&path).await.body["properties"]["mode"], "Complete");
     assert!(h.sim.resource(&account_id("rg1", "stay")).is_some());
-    assert!(h.sim.resource(&account_id("rg1", "go")).is_none());
+    assert!(h.sim.resource(&account_id("rg1", "goes")).is_none());
     assert!(h.sim.resource(&rg_path("rg1")).is_some());
 }
 
@@ -853,7 +853,7 @@ async fn bad_deployment_requests_change_nothing() {
     let missing_group = h
         .put(
             &format!("{}?api-version={API}", deployment_path("nowhere", "dep")),
-            storage_deployment(&["a"], json!({})),
+            storage_deployment(&["aaa"], json!({})),
         )
         .await;
     assert_eq!(missing_group.status, StatusCode::NOT_FOUND);
@@ -863,7 +863,7 @@ async fn bad_deployment_requests_change_nothing() {
     let bad_name = h
         .put(
             &format!("{}?api-version={API}", deployment_path("rg1", "bad%20name")),
-            storage_deployment(&["a"], json!({})),
+            storage_deployment(&["aaa"], json!({})),
         )
         .await;
     assert_eq!(bad_name.status, StatusCode::BAD_REQUEST);

@@ -125,7 +125,7 @@ async fn config_rules_fail_deployments_and_preflight() {
                 deployment_path("rg1", "tagged")
             ),
             Some(storage_deployment(
-                &["x1"],
+                &["xx1"],
                 json!({ "armsim-preflight": "RequestDisallowedByPolicy" }),
             )),
         )
@@ -408,4 +408,54 @@ fn binary_prints_endpoint_serves_and_stops_on_sigterm() {
         .output()
         .unwrap();
     assert!(!bad_config.status.success());
+}
+
+#[tokio::test]
+async fn storage_account_names_outside_the_providers_rules_are_refused() {
+    let h = Harness::start(quick_config()).await;
+    h.create_group("rg1").await;
+    for (deployment, name) in [("upper", "Data37"), ("short", "ab"), ("dash", "data-37")] {
+        let refused = h
+            .put(
+                &format!("{}?api-version={API}", deployment_path("rg1", deployment)),
+                storage_deployment(&[name], json!({})),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(refused.code(), "InvalidTemplateDeployment");
+        assert_eq!(
+            refused.body["error"]["details"][0]["code"], "AccountNameInvalid",
+            "{name}: {:?}",
+            refused.body
+        );
+        let never_started = h
+            .get(&format!(
+                "{}?api-version={API}",
+                deployment_path("rg1", deployment)
+            ))
+            .await;
+        assert_eq!(never_started.status, StatusCode::NOT_FOUND, "{name}");
+    }
+
+    let direct = h
+        .put(
+            &format!("{}?api-version=2023-01-01", account_id("rg1", "Data37")),
+            json!({"location": "westeurope", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2"}),
+        )
+        .await;
+    assert_eq!(direct.status, StatusCode::BAD_REQUEST);
+    assert_eq!(direct.code(), "AccountNameInvalid");
+    assert!(h.sim.inventory().iter().all(|item| {
+        !item
+            .resource_type
+            .eq_ignore_ascii_case("Microsoft.Storage/storageAccounts")
+    }));
+
+    let accepted = h
+        .put(
+            &format!("{}?api-version={API}", deployment_path("rg1", "good")),
+            storage_deployment(&["data37"], json!({})),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::CREATED, "{:?}", accepted.body);
 }
