@@ -19,6 +19,33 @@ use rdkafka::producer::DefaultProducerContext;
 /// The topic Brent reads lifecycle results from.
 pub const RESULT_TOPIC: &str = "lm_vnfc_lifecycle_execution_events";
 
+/// A Brent request of `lifecycle` for the legacy `AzureResourceGroup` type (built-in
+/// template): resource `id` makes the group `group` in westeurope, with the credentials
+/// of `deployment_location`.
+pub fn resource_group_request(
+    lifecycle: &str,
+    id: &str,
+    group: &str,
+    deployment_location: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "lifecycleName": lifecycle,
+        "driverFiles": "",
+        "systemProperties": {
+            "resourceId": {"type": "string", "value": id},
+            "resourceName": {"type": "string", "value": group},
+            "resourceType": {"type": "string", "value": "resource::AzureResourceGroup::1.0"}
+        },
+        "resourceProperties": {
+            "resourcegroup_name": {"type": "string", "value": group},
+            "resourcegroup_location": {"type": "string", "value": "westeurope"}
+        },
+        "requestProperties": {},
+        "associatedTopology": {},
+        "deploymentLocation": deployment_location
+    })
+}
+
 /// librdkafka's in-process mock cluster (one broker) with [`RESULT_TOPIC`] created.
 pub struct MockKafka {
     cluster: MockCluster<'static, DefaultProducerContext>,

@@ -70,22 +70,7 @@ fn location(tenant: Tenant) -> Value {
 
 /// A resource group Create (the legacy type, built-in template) of `resource_id`.
 fn create_group(tenant: Tenant, resource_id: &str, group: &str) -> Value {
-    json!({
-        "lifecycleName": "Create",
-        "driverFiles": "",
-        "systemProperties": {
-            "resourceId": {"type": "string", "value": resource_id},
-            "resourceName": {"type": "string", "value": group},
-            "resourceType": {"type": "string", "value": "resource::AzureResourceGroup::1.0"}
-        },
-        "resourceProperties": {
-            "resourcegroup_name": {"type": "string", "value": group},
-            "resourcegroup_location": {"type": "string", "value": "westeurope"}
-        },
-        "requestProperties": {},
-        "associatedTopology": {},
-        "deploymentLocation": location(tenant)
-    })
+    e2e::shim::resource_group_request("Create", resource_id, group, location(tenant))
 }
 
 fn with_lifecycle(mut body: Value, lifecycle: &str) -> Value {

@@ -337,23 +337,14 @@ impl Brent {
 }
 
 fn resource_group_request(lifecycle: &str, id: &str, group: &str) -> Value {
-    json!({
-        "lifecycleName": lifecycle,
-        "driverFiles": "",
-        "systemProperties": {
-            "resourceId": {"type": "string", "value": id},
-            "resourceName": {"type": "string", "value": group},
-            "resourceType": {"type": "string", "value": "resource::AzureResourceGroup::1.0"}
-        },
-        "resourceProperties": {
-            "resourcegroup_name": {"type": "string", "value": group},
-            "resourcegroup_location": {"type": "string", "value": "westeurope"}
-        },
-        "requestProperties": {},
-        "deploymentLocation": {"name": "azure-e2e", "type": "Azure", "properties": {
+    e2e::shim::resource_group_request(
+        lifecycle,
+        id,
+        group,
+        json!({"name": "azure-e2e", "type": "Azure", "properties": {
             "tenantId": "tenant-e2e", "clientId": "client-e2e", "clientSecret": "secret-e2e",
-            "subscriptionId": SUBSCRIPTION}}
-    })
+            "subscriptionId": SUBSCRIPTION}}),
+    )
 }
 
 /// Results read from Kafka until every id in `expected` has one and no more arrive for a
