@@ -55,7 +55,10 @@ node_name=azure-driver-node
 sandbox_image=localhost/azure-driver-node/pause:1
 
 mkdir -p "$cache_root"
-exec 8>"$cache_root/node.lock"
+# The lock is machine-wide like what it guards, not per cache directory: two checkouts
+# with different caches must still take turns.
+mkdir -p /run/lock
+exec 8>/run/lock/azure-driver-node.lock
 if ! flock -n 8; then
   log "another node is running on this machine; waiting for it to stop"
   flock 8
