@@ -1236,3 +1236,44 @@ async fn delete_keeps_the_resources_only_with_the_chart_value() {
     }
     stack.no_more_results().await;
 }
+
+/// Operations in pairs for any package: `RemoveGateway` undoes exactly the
+/// `AddGateway` of the same gateway (`gateway_name`), the other one stays.
+#[tokio::test]
+async fn package_additions_are_undone_by_their_removal() {
+    let stack = Stack::start().await;
+    create_group(&stack, "aa000000-0000-4000-8000-000000000001", "rg-pkg").await;
+    let template = b"param gateway_name string\n\nresource ip 'Microsoft.Network/publicIPAddresses@2023-09-01' = {\n  name: gateway_name\n  location: 'westeurope'\n}\n";
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("AddGateway.bicep", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut zip, template).unwrap();
+    let package = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        zip.finish().unwrap().into_inner(),
+    );
+    let gateway = |lifecycle: &str, name: &str| {
+        let mut body = request(
+            lifecycle,
+            "aa000000-0000-4000-8000-000000000002",
+            "edge-1",
+            "Edge",
+            json!({"resourcegroup_name": "rg-pkg", "gateway_name": name}),
+        );
+        body["driverFiles"] = json!(package);
+        body
+    };
+    let ip = |name: &str| network_id("rg-pkg", "publicIPAddresses", name);
+    for name in ["gw1", "gw2"] {
+        let (accepted, added) = stack.execute(&gateway("AddGateway", name)).await;
+        assert_eq!(added.status, ResultStatus::Complete, "{added:?}");
+        request_id_part(accepted["requestId"].as_str().unwrap(), "Create");
+    }
+    assert!(stack.holds(&ip("gw1")) && stack.holds(&ip("gw2")));
+    let (accepted, removed) = stack.execute(&gateway("RemoveGateway", "gw1")).await;
+    assert_eq!(removed.status, ResultStatus::Complete, "{removed:?}");
+    request_id_part(accepted["requestId"].as_str().unwrap(), "Delete");
+    assert!(!stack.holds(&ip("gw1")), "the removal undoes its addition");
+    assert!(stack.holds(&ip("gw2")), "and only its own");
+    stack.no_more_results().await;
+}
