@@ -360,15 +360,7 @@ async fn run_apply(
                         }
                         Some(_) => format!("{missing} resource(s) are gone from Azure"),
                     };
-                    publish(
-                        ctx,
-                        &object.object_ref(&()),
-                        EventType::Normal,
-                        "DriftDetected",
-                        "Check",
-                        &note,
-                    )
-                    .await;
+                    drift_detected(ctx, object, &note).await;
                 }
                 next
             }
@@ -388,15 +380,8 @@ async fn run_apply(
                             ctx.mark_group_ensured(key, false);
                         }
                         ctx.mark_checked(&uid, now);
-                        publish(
-                            ctx,
-                            &object.object_ref(&()),
-                            EventType::Normal,
-                            "DriftDetected",
-                            "Check",
-                            &format!("the what-if found no resource group: {error}"),
-                        )
-                        .await;
+                        let note = format!("the what-if found no resource group: {error}");
+                        drift_detected(ctx, object, &note).await;
                     }
                     next
                 }
@@ -450,12 +435,9 @@ async fn run_apply(
                 if verdict == DriftVerdict::Redeploy {
                     // The deployment's own status write records the report.
                     info!(object = %object.name_any(), namespace = %namespace, "{note}");
-                    publish(
+                    drift_detected(
                         ctx,
-                        &object.object_ref(&()),
-                        EventType::Normal,
-                        "DriftDetected",
-                        "Check",
+                        object,
                         &format!("{note}; deploying the template again"),
                     )
                     .await;
@@ -904,6 +886,19 @@ fn deployment_of(owned: &Owned) -> Result<&Target> {
 }
 
 /// Events are best effort: a failure to record one must not fail the reconcile.
+/// The Event of a check that deploys the template again.
+async fn drift_detected(ctx: &Context, object: &AzureResource, note: &str) {
+    publish(
+        ctx,
+        &object.object_ref(&()),
+        EventType::Normal,
+        "DriftDetected",
+        "Check",
+        note,
+    )
+    .await;
+}
+
 async fn publish(
     ctx: &Context,
     regarding: &ObjectReference,

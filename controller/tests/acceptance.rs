@@ -702,14 +702,7 @@ async fn drift_is_detected_and_repaired_at_the_sync_interval() {
     }
     assert!(h.sim.resource(&id).is_none());
 
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while h.sim.resource(&id).is_none() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "drift was not repaired"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_created(&h, &id).await;
     assert_eq!(h.sim.created_count(&id), 2);
     h.wait_for_event("drifty", "Normal", "DriftDetected").await;
     h.wait_ready("drifty").await;
@@ -741,17 +734,22 @@ async fn drift_is_detected_and_repaired_at_the_sync_interval() {
         client.wait(&handle).await.unwrap();
     }
     assert!(h.sim.resource(&id).is_none());
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while h.sim.resource(&id).is_none() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the deleted resource group was not redeployed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_created(&h, &id).await;
     assert_eq!(h.sim.created_count(&id), 3);
     h.wait_ready("drifty").await;
     h.stop().await;
+}
+
+/// Waits until the resource `id` exists in armsim again.
+async fn wait_until_created(h: &Harness, id: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.sim.resource(id).is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id} was not created again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn adopting(name: &str, id: &str) -> Value {
