@@ -1,8 +1,9 @@
 //! The product as users run it: the image built from the Dockerfile, installed with Helm
 //! on a real node (containerd, kubelet, kube-proxy), the shim reached through its ClusterIP
 //! Service over TLS as Brent reaches it, ARM played by armsim and Kafka by librdkafka's mock
-//! broker, both listening on the host address the pods reach. Prints the node's timings
-//! (image build, node start, pod start-to-Ready, leader hand-over).
+//! broker, both listening on the host address the pods reach; the apiserver calls the
+//! chart's admission webhook through its Service. Prints the node's timings (image build,
+//! node start, pod start-to-Ready, leader hand-over).
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
