@@ -27,7 +27,8 @@ pub enum Action {
     PollOperation { operation_url: String },
     /// GET the deployment itself (no operation URL known, or the operation finished).
     ObserveDeployment,
-    /// A Ready object is due for its periodic check: GET only, redeploy on drift.
+    /// A Ready object is due for its periodic check: GET the deployment (and, under
+    /// `driftPolicy: Ignore`, its resources) first; redeploy when it is gone or unhealthy.
     CheckDrift,
     /// The deployment is healthy: ask ARM's what-if how Azure differs from the template.
     StartWhatIf,
@@ -69,6 +70,7 @@ pub struct Observed<'a> {
     /// restart checks once, with reads only).
     pub last_checked: Option<Timestamp>,
     pub drift_policy: DriftPolicy,
+    pub engine: Engine,
     /// Value of the `azure-driver.io/check-drift` annotation.
     pub check_drift_annotation: Option<&'a str>,
     /// A what-if this process started for the object and has not read yet.
@@ -137,7 +139,7 @@ fn check_when_due(o: &Observed<'_>) -> Action {
         };
     }
     if drift_check_requested(o) {
-        return Action::CheckDrift;
+        return start_check(o.engine, o.drift_policy);
     }
     let Some(interval) = o.sync_interval else {
         return Action::AwaitChange;
@@ -149,11 +151,43 @@ fn check_when_due(o: &Observed<'_>) -> Action {
         .unwrap_or(o.now);
     let elapsed = o.now.duration_since(last).unsigned_abs();
     if elapsed >= interval {
-        Action::CheckDrift
+        start_check(o.engine, o.drift_policy)
     } else {
         Action::Requeue {
             after: interval - elapsed,
         }
+    }
+}
+
+/// The first step of a due check. The what-if answers for the resources (a missing one
+/// is a `Create`, which redeploys), so a plain deployment's record is not read: nothing
+/// depends on it (deletion uses `status.resources`) and ARM trims deployment history by
+/// itself. A stack is read first: it owns its resources (deleting it deletes them) and a
+/// stack deleted out of band with `detach` leaves resources that what-if calls unchanged.
+/// `driftPolicy: Ignore` runs no what-if: the deployment and resources are read instead.
+fn start_check(engine: Engine, policy: DriftPolicy) -> Action {
+    match (engine, policy) {
+        (Engine::Deployment, DriftPolicy::Report | DriftPolicy::Correct) => Action::StartWhatIf,
+        (Engine::Stack, _) | (Engine::Deployment, DriftPolicy::Ignore) => Action::CheckDrift,
+    }
+}
+
+/// After ARM refused a what-if (`code`, classified `retryable`). A missing resource group
+/// means all the template deployed is gone: deploy again (ensuring the group), as the
+/// check's GET of the deployment would have. Other terminal refusals say nothing about
+/// the deployment: the object stays Ready and the next interval checks again. Other
+/// retryable ones are retried (`None`).
+pub fn after_what_if_refused(code: &str, message: &str, retryable: bool) -> Option<Action> {
+    if code == "ResourceGroupNotFound" {
+        Some(Action::StartDeployment)
+    } else if retryable {
+        None
+    } else {
+        Some(Action::DriftCheckFailed(ArmFailure {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            details: vec![],
+        }))
     }
 }
 
@@ -480,6 +514,7 @@ mod tests {
             sync_interval: Some(Duration::from_secs(3600)),
             last_checked: None,
             drift_policy: DriftPolicy::Report,
+            engine: Engine::Stack,
             check_drift_annotation: None,
             pending_what_if: None,
         }
@@ -991,6 +1026,44 @@ mod tests {
         assert_eq!(
             after_what_if(WhatIfOutcome::Done(vec![]), None),
             Action::RecordDrift(vec![])
+        );
+    }
+
+    #[test]
+    fn a_due_check_of_a_plain_deployment_starts_with_the_what_if() {
+        let s = status(Phase::Ready, HASH);
+        let mut o = observed(&s);
+        o.now = at(3600);
+        o.engine = Engine::Deployment;
+        assert_eq!(decide(&o), Action::StartWhatIf);
+        o.drift_policy = DriftPolicy::Correct;
+        assert_eq!(decide(&o), Action::StartWhatIf);
+        o.drift_policy = DriftPolicy::Ignore;
+        assert_eq!(decide(&o), Action::CheckDrift);
+        o.engine = Engine::Stack;
+        for policy in [DriftPolicy::Report, DriftPolicy::Correct] {
+            o.drift_policy = policy;
+            assert_eq!(decide(&o), Action::CheckDrift);
+        }
+    }
+
+    #[test]
+    fn a_what_if_refused_for_a_missing_resource_group_redeploys() {
+        assert_eq!(
+            after_what_if_refused("ResourceGroupNotFound", "gone", true),
+            Some(Action::StartDeployment)
+        );
+        assert_eq!(
+            after_what_if_refused("InternalServerError", "m", true),
+            None
+        );
+        assert_eq!(
+            after_what_if_refused("InvalidTemplate", "m", false),
+            Some(Action::DriftCheckFailed(ArmFailure {
+                code: "InvalidTemplate".into(),
+                message: "m".into(),
+                details: vec![],
+            }))
         );
     }
 }

@@ -20,8 +20,8 @@ use kube::{
 use tracing::{info, warn};
 
 use crate::azure::{
-    ArmFailure, Credentials, DeleteOutcome, DeploymentObservation, DeploymentScope, Engine,
-    OperationKind, OperationStatus, ProvisioningState, Target, UnmanageAction,
+    Credentials, DeleteOutcome, DeploymentObservation, DeploymentScope, Engine, OperationKind,
+    OperationStatus, ProvisioningState, Target, UnmanageAction,
 };
 use crate::build::{self, Owned};
 use crate::context::Context;
@@ -264,9 +264,21 @@ async fn run_apply(
         sync_interval,
         last_checked: ctx.last_checked(&uid),
         drift_policy,
+        engine: request.target.engine,
         check_drift_annotation,
         pending_what_if: pending_what_if.as_ref(),
     });
+    let group = match (&request.ensure_resource_group, &request.target.scope) {
+        (
+            Some(location),
+            DeploymentScope::ResourceGroup {
+                subscription_id,
+                resource_group,
+            },
+        ) => Some((subscription_id, resource_group, location)),
+        _ => None,
+    };
+    let group_key = group.map(|(s, g, l)| format!("{s}/{g}/{l}").to_ascii_lowercase());
     loop {
         ctx.metrics.action(action_label(&action));
         action = match action {
@@ -279,18 +291,7 @@ async fn run_apply(
                         &uid,
                     )?;
                 }
-                let group = match (&request.ensure_resource_group, &request.target.scope) {
-                    (
-                        Some(location),
-                        DeploymentScope::ResourceGroup {
-                            subscription_id,
-                            resource_group,
-                        },
-                    ) => Some((subscription_id, resource_group, location)),
-                    _ => None,
-                };
                 ctx.may_write()?;
-                let group_key = group.map(|(s, g, l)| format!("{s}/{g}/{l}").to_ascii_lowercase());
                 if let (Some((subscription_id, resource_group, location)), Some(key)) =
                     (group, &group_key)
                     && !ctx.group_ensured(key)
@@ -359,28 +360,31 @@ async fn run_apply(
                         }
                         Some(_) => format!("{missing} resource(s) are gone from Azure"),
                     };
-                    publish(
-                        ctx,
-                        &object.object_ref(&()),
-                        EventType::Normal,
-                        "DriftDetected",
-                        "Check",
-                        &note,
-                    )
-                    .await;
+                    drift_detected(ctx, object, &note).await;
                 }
                 next
             }
             Action::StartWhatIf => match azure.what_if(&request).await {
                 Ok(outcome) => after_what_if(outcome, sync_interval),
-                // ARM refusing the what-if itself says nothing about the deployment: the
-                // object stays Ready and the next interval checks again.
-                Err(error) if !error.is_retryable() => Action::DriftCheckFailed(ArmFailure {
-                    code: error.reason(),
-                    message: error.to_string(),
-                    details: vec![],
-                }),
-                Err(error) => return Err(error),
+                Err(error) => {
+                    let reason = error.reason();
+                    let Some(next) = decide::after_what_if_refused(
+                        &reason,
+                        &error.to_string(),
+                        error.is_retryable(),
+                    ) else {
+                        return Err(error);
+                    };
+                    if next == Action::StartDeployment {
+                        if let Some(key) = &group_key {
+                            ctx.mark_group_ensured(key, false);
+                        }
+                        ctx.mark_checked(&uid, now);
+                        let note = format!("the what-if found no resource group: {error}");
+                        drift_detected(ctx, object, &note).await;
+                    }
+                    next
+                }
             },
             Action::PollWhatIf { operation_url } => {
                 let outcome = azure.poll_what_if(&operation_url).await?;
@@ -431,12 +435,9 @@ async fn run_apply(
                 if verdict == DriftVerdict::Redeploy {
                     // The deployment's own status write records the report.
                     info!(object = %object.name_any(), namespace = %namespace, "{note}");
-                    publish(
+                    drift_detected(
                         ctx,
-                        &object.object_ref(&()),
-                        EventType::Normal,
-                        "DriftDetected",
-                        "Check",
+                        object,
                         &format!("{note}; deploying the template again"),
                     )
                     .await;
@@ -885,6 +886,19 @@ fn deployment_of(owned: &Owned) -> Result<&Target> {
 }
 
 /// Events are best effort: a failure to record one must not fail the reconcile.
+/// The Event of a check that deploys the template again.
+async fn drift_detected(ctx: &Context, object: &AzureResource, note: &str) {
+    publish(
+        ctx,
+        &object.object_ref(&()),
+        EventType::Normal,
+        "DriftDetected",
+        "Check",
+        note,
+    )
+    .await;
+}
+
 async fn publish(
     ctx: &Context,
     regarding: &ObjectReference,

@@ -702,18 +702,54 @@ async fn drift_is_detected_and_repaired_at_the_sync_interval() {
     }
     assert!(h.sim.resource(&id).is_none());
 
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while h.sim.resource(&id).is_none() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "drift was not repaired"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_created(&h, &id).await;
     assert_eq!(h.sim.created_count(&id), 2);
     h.wait_for_event("drifty", "Normal", "DriftDetected").await;
     h.wait_ready("drifty").await;
+
+    // A plain deployment's checks are the what-if alone: its record is never read.
+    let records_read = h.sim.counters().route("GET deployments");
+    let checks = h.sim.counters().route("POST deployments/whatIf");
+    let writes = h.arm_writes();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.sim.counters().route("POST deployments/whatIf") < checks + 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fewer than 3 checks"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(h.sim.counters().route("GET deployments"), records_read);
+    assert_eq!(h.arm_writes(), writes, "a check wrote to ARM");
+
+    // The whole resource group is deleted: the what-if is refused, the group and the
+    // account are created again.
+    let group = h.resource_group_id("rg-drift");
+    let subscription = group.split('/').nth(2).unwrap().to_owned();
+    if let Some(handle) = client
+        .delete_resource_group(&subscription, "rg-drift")
+        .await
+        .unwrap()
+    {
+        client.wait(&handle).await.unwrap();
+    }
+    assert!(h.sim.resource(&id).is_none());
+    wait_until_created(&h, &id).await;
+    assert_eq!(h.sim.created_count(&id), 3);
+    h.wait_ready("drifty").await;
     h.stop().await;
+}
+
+/// Waits until the resource `id` exists in armsim again.
+async fn wait_until_created(h: &Harness, id: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.sim.resource(id).is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id} was not created again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn adopting(name: &str, id: &str) -> Value {

@@ -4,10 +4,12 @@
 //! per test binary (via `scripts/control-plane.sh`) with the `AzureResource` CRD
 //! installed; [`TestNamespace`] gives each test its own namespace on it. [`process`]
 //! builds and runs the workspace's binaries (armsim, the controller) as child processes;
-//! [`shim`] (feature `shim`) runs the shim in process on librdkafka's mock cluster.
-//! [`Node`] adds a node to the control plane (containerd, kubelet, kube-proxy, via
-//! `scripts/node.sh`) running the product image built from the Dockerfile.
+//! [`shim`] (feature `shim`) runs the shim in process on librdkafka's mock cluster;
+//! [`admission`] holds what the admission tests apply with kubectl. [`Node`] adds a node
+//! to the control plane (containerd, kubelet, kube-proxy, via `scripts/node.sh`) running
+//! the product image built from the Dockerfile.
 
+pub mod admission;
 mod control_plane;
 mod namespace;
 mod node;
@@ -20,7 +22,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub use control_plane::{ControlPlane, Error, install_crypto_provider};
-pub use namespace::TestNamespace;
+pub use namespace::{NAMESPACE_NAME_LABEL, TestNamespace};
 pub use node::{ContainerProcess, DEFAULT_IMAGE, Node};
 
 /// Root of the repository (for `deploy/`, examples and scripts).

@@ -8,6 +8,9 @@ use crate::ControlPlane;
 
 /// Label on every namespace a test creates.
 pub const TEST_NAMESPACE_LABEL: &str = "azure-driver.io/e2e";
+/// Label whose value is the namespace's own name, for selectors of one namespace (what
+/// `kubernetes.io/metadata.name` is from Kubernetes 1.21; the test apiserver is 1.20).
+pub const NAMESPACE_NAME_LABEL: &str = "azure-driver.io/e2e-namespace";
 const DELETE_TIMEOUT: Duration = Duration::from_secs(10);
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -34,7 +37,13 @@ impl TestNamespace {
         let namespace = Namespace {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
-                labels: Some([(TEST_NAMESPACE_LABEL.to_owned(), "true".to_owned())].into()),
+                labels: Some(
+                    [
+                        (TEST_NAMESPACE_LABEL.to_owned(), "true".to_owned()),
+                        (NAMESPACE_NAME_LABEL.to_owned(), name.clone()),
+                    ]
+                    .into(),
+                ),
                 ..ObjectMeta::default()
             },
             ..Namespace::default()

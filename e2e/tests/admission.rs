@@ -4,12 +4,15 @@
 //! webhook stopped, deleting that object (the controller's finalizer removal is an
 //! update the webhook would see) still completes.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crds::{AzureResource, Phase};
+use e2e::admission::{
+    BROKEN_BICEP, VALID_BICEP, apply_until_refused, assert_refused_with_position, kubectl_apply,
+    manifest,
+};
 use e2e::process::{ArmsimProcess, KilledOnDrop, built_binaries, first_line};
 use k8s_openapi::{
     ByteString,
@@ -104,64 +107,6 @@ fn webhook_configuration(
     }
 }
 
-fn manifest(name: &str, namespace: &str, bicep: &str, parameters: &str) -> String {
-    let indented: String = bicep.lines().map(|l| format!("      {l}\n")).collect();
-    format!(
-        "apiVersion: azure-driver.io/v1alpha1
-kind: AzureResource
-metadata:
-  name: {name}
-  namespace: {namespace}
-  labels:
-    azure-driver.io/admission-test: {namespace}
-spec:
-  resourceGroup: rg-{name}
-  location: westeurope
-  template:
-    bicep: |
-{indented}  parameters: {parameters}
-"
-    )
-}
-
-fn kubectl_apply(cp: &e2e::ControlPlane, yaml: &str) -> Output {
-    let mut child = cp
-        .kubectl()
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-const BROKEN: &str = "param name string
-resource storage 'Microsoft.Storage/storageAccounts@2023-01-01' = {
-  name: name
-  location: resourceGroup().location
-  sku: { name: 'Standard_LRS'
-  kind: 'StorageV2'
-}
-";
-
-const VALID: &str = "@allowed(['Standard_LRS', 'Standard_GRS'])
-param sku string = 'Standard_LRS'
-param name string
-resource storage 'Microsoft.Storage/storageAccounts@2023-01-01' = {
-  name: name
-  location: resourceGroup().location
-  sku: { name: sku }
-  kind: 'StorageV2'
-}
-";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_apply_is_checked_and_deletes_do_not_need_the_webhook() {
     let cp = e2e::ControlPlane::shared().await;
@@ -188,39 +133,14 @@ async fn kubectl_apply_is_checked_and_deletes_do_not_need_the_webhook() {
         .unwrap();
 
     // The apiserver picks up new webhook configurations asynchronously.
-    let broken = manifest("broken", &namespace, BROKEN, "{name: acct}");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let refused = loop {
-        let output = kubectl_apply(cp, &broken);
-        if !output.status.success() {
-            break output;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the invalid object was admitted"
-        );
-        cp.kubectl()
-            .args(["delete", "azr", "broken", "-n", &namespace, "--wait=false"])
-            .output()
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("denied the request"), "{stderr}");
-    assert!(stderr.contains("main.bicep:"), "{stderr}");
-    let position = stderr.split("main.bicep:").nth(1).and_then(|rest| {
-        let mut parts = rest.splitn(3, ':');
-        Some((
-            parts.next()?.parse::<usize>().ok()?,
-            parts.next()?.parse::<usize>().ok()?,
-        ))
-    });
-    assert!(position.is_some(), "no line:column in {stderr}");
+    let broken = manifest("broken", &namespace, BROKEN_BICEP, "{name: acct}");
+    let stderr = apply_until_refused(cp, &broken, "broken", &namespace, WAIT).await;
+    assert_refused_with_position(&stderr);
 
     let bad_parameters = manifest(
         "badparams",
         &namespace,
-        VALID,
+        VALID_BICEP,
         "{sku: Premium_LRS, colour: red}",
     );
     let output = kubectl_apply(cp, &bad_parameters);
@@ -260,7 +180,7 @@ async fn kubectl_apply_is_checked_and_deletes_do_not_need_the_webhook() {
             .spawn()
             .expect("the controller starts"),
     );
-    let valid = manifest("valid", &namespace, VALID, "{name: admittedacct}");
+    let valid = manifest("valid", &namespace, VALID_BICEP, "{name: admittedacct}");
     let output = kubectl_apply(cp, &valid);
     assert!(
         output.status.success(),

@@ -1,8 +1,9 @@
 //! The product as users run it: the image built from the Dockerfile, installed with Helm
 //! on a real node (containerd, kubelet, kube-proxy), the shim reached through its ClusterIP
 //! Service over TLS as Brent reaches it, ARM played by armsim and Kafka by librdkafka's mock
-//! broker, both listening on the host address the pods reach. Prints the node's timings
-//! (image build, node start, pod start-to-Ready, leader hand-over).
+//! broker, both listening on the host address the pods reach; the apiserver calls the
+//! chart's admission webhook through its Service. Prints the node's timings (image build,
+//! node start, pod start-to-Ready, leader hand-over).
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -10,13 +11,18 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use azure_driver_shim::kafka::{ResultMessage, ResultStatus};
+use crds::{AzureResource, Phase};
+use e2e::admission::{
+    BROKEN_BICEP, VALID_BICEP, apply_until_refused, assert_refused_with_position, kubectl_apply,
+    manifest,
+};
 use e2e::process::{ArmsimProcess, built_binaries, run};
 use e2e::shim::{AdvertisedKafka, MockKafka};
 use e2e::{Node, TestNamespace};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use rdkafka::Message;
 use rdkafka::consumer::StreamConsumer;
 use serde_json::{Value, json};
@@ -29,6 +35,7 @@ const READY_WITHIN: Duration = Duration::from_secs(240);
 const RESULT_WITHIN: Duration = Duration::from_secs(180);
 const SHIM_PODS: &str = "app.kubernetes.io/component=driver-api";
 const CONTROLLER_PODS: &str = "app.kubernetes.io/component=controller";
+const ADMISSION_PODS: &str = "app.kubernetes.io/component=admission";
 /// The legacy values file asks 2 CPUs for the shim: the whole of this node. Its documented
 /// override key leaves room for the controller.
 const SHIM_CPU_REQUEST: &str = "resources.requests.cpu=250m";
@@ -73,8 +80,13 @@ impl Doubles {
             ),
             format!("azure.resourceManagerEndpoint={}", self.armsim.endpoint),
             format!("azure.authorityHost={}", self.armsim.endpoint),
-            // Other tests' releases share the node: each controller keeps to its namespace.
+            // Other tests' releases share the node: each controller keeps to its namespace,
+            // and so does each admission webhook.
             format!("controller.watchNamespaces={{{namespace}}}"),
+            format!(
+                "admission.namespaceSelector.matchLabels.{}={namespace}",
+                e2e::NAMESPACE_NAME_LABEL.replace('.', "\\.")
+            ),
         ] {
             args.push("--set".to_owned());
             args.push(value);
@@ -484,6 +496,124 @@ async fn legacy_values_install_serves_brent_through_the_service_and_upgrades_in_
         "node-rg-2",
     )
     .await;
+    webhook_checks_applies_through_its_service(node, &doubles, ns).await;
+}
+
+/// The chart's admission webhook (on by default) is called by the node's apiserver through
+/// its ClusterIP Service: `kubectl apply` refuses invalid Bicep with main.bicep:LINE:COL
+/// and admits a valid object; with the webhook's pods gone, objects are still admitted
+/// (`failurePolicy: Ignore`) and deleted.
+async fn webhook_checks_applies_through_its_service(node: &Node, doubles: &Doubles, ns: &str) {
+    let webhook = ready_pods(node, ns, ADMISSION_PODS, 2, &HashSet::new()).await;
+    report_ready("admission webhook", &webhook);
+    let broken = manifest("broken", ns, BROKEN_BICEP, "{name: brokenacct}");
+    let stderr = apply_until_refused(node, &broken, "broken", ns, READY_WITHIN).await;
+    assert_refused_with_position(&stderr);
+    let objects: Api<AzureResource> = Api::namespaced(node.client(), ns);
+    wait_until_gone(&objects, "broken").await;
+
+    let secrets: Api<Secret> = Api::namespaced(node.client(), ns);
+    let credentials: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "azure-credentials"},
+        "stringData": {
+            "tenantId": "11111111-1111-1111-1111-111111111111",
+            "clientId": "22222222-2222-2222-2222-222222222222",
+            "clientSecret": "not-a-real-secret",
+            "subscriptionId": SUBSCRIPTION
+        }
+    }))
+    .expect("a Secret");
+    secrets
+        .create(&PostParams::default(), &credentials)
+        .await
+        .expect("the credentials Secret is created");
+    let valid = manifest("valid", ns, VALID_BICEP, "{name: nodeadmitted}");
+    let output = kubectl_apply(node, &valid);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let deadline = Instant::now() + READY_WITHIN;
+    loop {
+        let object = objects.get("valid").await.expect("the object exists");
+        if object.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not Ready: {:?}", object.status);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // The webhook stops: nothing answers behind its Service.
+    let mut scale = node.kubectl();
+    scale.args([
+        "scale",
+        "deployment",
+        "-n",
+        ns,
+        "-l",
+        ADMISSION_PODS,
+        "--replicas=0",
+    ]);
+    run(scale);
+    let pods: Api<Pod> = Api::namespaced(node.client(), ns);
+    let deadline = Instant::now() + READY_WITHIN;
+    while !pods
+        .list(&ListParams::default().labels(ADMISSION_PODS))
+        .await
+        .expect("pods are listed")
+        .items
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the webhook's pods did not stop");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let unchecked = kubectl_apply(node, &broken);
+    assert!(
+        unchecked.status.success(),
+        "not admitted without the webhook: {}",
+        String::from_utf8_lossy(&unchecked.stderr)
+    );
+    for name in ["broken", "valid"] {
+        objects
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("the object is deleted");
+    }
+    for name in ["broken", "valid"] {
+        wait_until_gone(&objects, name).await;
+    }
+    // Nothing of the refused object reached Azure; the valid one was created and removed.
+    let touched = |group: &str| {
+        let group = format!("/resourcegroups/{group}");
+        move |event: &Value| {
+            event["id"].as_str().is_some_and(|id| {
+                let id = id.to_ascii_lowercase();
+                id.ends_with(&group) || id.contains(&format!("{group}/"))
+            })
+        }
+    };
+    let events = armsim_events(doubles).await;
+    assert!(!events.iter().any(touched("rg-broken")), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "deleted" && touched("rg-valid")(e)),
+        "{events:?}"
+    );
+}
+
+async fn wait_until_gone(objects: &Api<AzureResource>, name: &str) {
+    let deadline = Instant::now() + READY_WITHIN;
+    while objects
+        .get_opt(name)
+        .await
+        .expect("the object is read")
+        .is_some()
+    {
+        assert!(Instant::now() < deadline, "{name} was not deleted");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
