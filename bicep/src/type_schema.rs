@@ -13,6 +13,8 @@ use serde_json::{Map, Value, json};
 
 use crate::ast::*;
 use crate::diag::{Diagnostic, Span};
+use crate::resource_derived;
+use crate::types::library_spelling;
 
 type R<T> = Result<T, Diagnostic>;
 
@@ -213,7 +215,17 @@ impl<'a> TypeSchemas<'a> {
                     .collect::<R<Vec<_>>>()?;
                 Ok(json!({"type": "array", "prefixItems": prefix, "items": false}))
             }
-            TypeKind::Access(..) => Ok(json!({"$ref": self.pointer(ty)?.0})),
+            TypeKind::Access(..) => match resource_derived(ty)? {
+                Some(schema) => Ok(schema),
+                None => Ok(json!({"$ref": self.pointer(ty)?.0})),
+            },
+            TypeKind::Parameterized(name, _) if resource_derived_variant(name).is_some() => {
+                Err(Diagnostic::error(
+                    "BCP394",
+                    "Resource-derived type expressions must dereference a property within the resource body. Using the entire resource body type is not permitted.",
+                    ty.span,
+                ))
+            }
             TypeKind::Parameterized(name, _) => {
                 unsupported(&format!("The type \"{name}<...>\""), ty.span)
             }
@@ -468,6 +480,81 @@ impl<'a> TypeSchemas<'a> {
     }
 }
 
+/// `Some(true)` for `resourceOutput`, `Some(false)` for `resourceInput` (either may be
+/// written `sys.`-qualified).
+fn resource_derived_variant(name: &str) -> Option<bool> {
+    match name.strip_prefix("sys.").unwrap_or(name) {
+        "resourceInput" => Some(false),
+        "resourceOutput" => Some(true),
+        _ => None,
+    }
+}
+
+/// The schema of an access into a resource-derived type (`resourceInput<'T@v'>.name`),
+/// or `None` when `ty` is not one; see [`crate::resource_derived`].
+fn resource_derived(ty: &TypeExpr) -> R<Option<Value>> {
+    let mut path = Vec::new();
+    let mut root = ty;
+    while let TypeKind::Access(base, access) = &root.kind {
+        path.push((access, root.span));
+        root = base;
+    }
+    let TypeKind::Parameterized(name, args) = &root.kind else {
+        return Ok(None);
+    };
+    let Some(output) = resource_derived_variant(name) else {
+        return Ok(None);
+    };
+    let reference = match args.as_slice() {
+        [arg] => plain_string(arg).ok_or_else(|| {
+            Diagnostic::error(
+                "BCP032",
+                "The value must be a compile-time constant.",
+                arg.span,
+            )
+        })?,
+        _ => {
+            return Err(Diagnostic::error(
+                "BCP071",
+                format!("Expected 1 argument, but got {}.", args.len()),
+                root.span,
+            ));
+        }
+    };
+    // `az:` names the built-in extension the type comes from; it is not part of the type.
+    let reference = reference.strip_prefix("az:").unwrap_or(reference);
+    let Some((written_type, api_version)) = reference.split_once('@') else {
+        return Err(Diagnostic::error(
+            "BCP029",
+            "The resource type is not valid. Specify a valid resource type of format \"<types>@<apiVersion>\".",
+            root.span,
+        ));
+    };
+    // The source names the type as the official compiler resolved it, like a resource's `type`.
+    let resolved_type = library_spelling(written_type, api_version).unwrap_or(written_type);
+    let mut shape = resource_derived::body(resolved_type, api_version);
+    let mut segments = Vec::new();
+    for (access, span) in path.into_iter().rev() {
+        shape = resource_derived::step(shape, access, span)?;
+        segments.extend(resource_derived::pointer_segments(access));
+    }
+    let mut source = json!({
+        "source": format!("{resolved_type}@{api_version}#{}", segments.join("/"))
+    });
+    if output {
+        merge(&mut source, "output", json!(true));
+    }
+    let mut schema = Map::new();
+    if let Some(t) = shape.arm_type() {
+        schema.insert("type".into(), json!(t));
+    }
+    schema.insert(
+        "metadata".into(),
+        json!({"__bicep_resource_derived_type!": source}),
+    );
+    Ok(Some(Value::Object(schema)))
+}
+
 /// A union, possibly nullable or non-null.
 fn is_union(ty: &TypeExpr) -> bool {
     match &ty.kind {
@@ -558,5 +645,47 @@ mod tests {
         );
         assert_eq!(mapping["c"]["type"], "object");
         assert_eq!(d["v"]["nullable"], true);
+    }
+
+    #[test]
+    fn resource_derived_types_carry_their_pointer_and_known_type() {
+        let d = definitions(
+            "type a = resourceOutput<'Contoso.Widgets/gadgets@2024-01-01'>.sku.capacity?\ntype b = sys.resourceInput<'az:Microsoft.KeyVault/vaults@2022-07-01'>.properties.networkAcls.ipRules[*]\ntype c = resourceInput<'Contoso.Widgets/gadgets@2024-01-01'>.properties.size\ntype d = resourceInput<'microsoft.insights/ACTIONGROUPS@2019-06-01'>.name\n",
+        );
+        assert_eq!(
+            d["a"],
+            json!({
+                "type": "int",
+                "metadata": {"__bicep_resource_derived_type!": {
+                    "source": "Contoso.Widgets/gadgets@2024-01-01#properties/sku/properties/capacity",
+                    "output": true
+                }},
+                "nullable": true
+            })
+        );
+        assert_eq!(d["b"]["type"], "object");
+        assert_eq!(
+            d["b"]["metadata"]["__bicep_resource_derived_type!"]["source"],
+            "Microsoft.KeyVault/vaults@2022-07-01#properties/properties/properties/networkAcls/properties/ipRules/items"
+        );
+        // Not covered by the facts: no type, only the pointer.
+        assert_eq!(d["c"].get("type"), None);
+        assert!(d["c"]["metadata"].is_object());
+        // The type is spelled as the official compiler resolves it, like a resource's `type`.
+        assert_eq!(
+            d["d"]["metadata"]["__bicep_resource_derived_type!"]["source"],
+            "microsoft.insights/actionGroups@2019-06-01#properties/name"
+        );
+    }
+
+    #[test]
+    fn a_whole_resource_body_is_not_a_type() {
+        let file = parse("type a = resourceInput<'Contoso.Widgets/gadgets@2024-01-01'>\n").unwrap();
+        let DeclKind::Type(t) = &file.decls[0].kind else {
+            panic!("a type declaration")
+        };
+        let value = |e: &Expr| literal_expr(e).ok_or_else(|| Diagnostic::unsupported("x", e.span));
+        let schemas = TypeSchemas::new(HashMap::new(), &value);
+        assert_eq!(schemas.schema(t).map_err(|d| d.code), Err("BCP394".into()));
     }
 }
