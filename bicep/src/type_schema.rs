@@ -56,22 +56,59 @@ fn literal_expr(e: &Expr) -> Option<Value> {
     }
 }
 
-/// How the official compiler spells a literal type; union members sort by it.
+/// How the official compiler names a literal type (`StringLiteralType`,
+/// `ObjectTypeNameBuilder`, `TupleTypeNameBuilder`); union members sort by it, ordinally.
 fn display(v: &Value) -> String {
     match v {
-        Value::String(s) => format!("'{s}'"),
+        Value::String(s) => escaped_string(s),
+        Value::Array(items) if items.is_empty() => "<empty array>".into(),
         Value::Array(items) => format!(
             "[{}]",
             items.iter().map(display).collect::<Vec<_>>().join(", ")
         ),
-        Value::Object(m) => format!(
-            "{{ {} }}",
-            m.iter()
-                .map(|(k, v)| format!("{k}: {}", display(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Value::Object(m) => {
+            let members: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!(" {}: {}", property_name(k), display(v)))
+                .collect();
+            format!("{{{} }}", members.join(","))
+        }
         other => other.to_string(),
+    }
+}
+
+/// A string as Bicep source spells it (`StringUtils.EscapeBicepString`).
+fn escaped_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A property name as Bicep source spells it: quoted unless it is an identifier
+/// other than `true`, `false` and `null` (`StringUtils.EscapeBicepPropertyName`).
+fn property_name(name: &str) -> String {
+    let mut chars = name.chars();
+    let identifier = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if identifier && !matches!(name, "true" | "false" | "null") {
+        name.to_string()
+    } else {
+        escaped_string(name)
     }
 }
 
@@ -531,7 +568,8 @@ fn resource_derived(ty: &TypeExpr) -> R<Option<Value>> {
         ));
     };
     // The source names the type as the official compiler resolved it, like a resource's `type`.
-    let resolved_type = library_spelling(written_type, api_version).unwrap_or(written_type);
+    let (resolved_type, api_version) =
+        library_spelling(written_type, api_version).unwrap_or((written_type, api_version));
     let mut shape = resource_derived::body(resolved_type, api_version);
     let mut segments = Vec::new();
     for (access, span) in path.into_iter().rev() {
@@ -619,6 +657,17 @@ mod tests {
             d["n"],
             json!({"type": "string", "allowedValues": ["x"], "nullable": true})
         );
+    }
+
+    #[test]
+    fn literal_members_sort_by_their_escaped_spelling() {
+        // Escaped, `a'b` is `'a\\'b'`, after `'a('`; unescaped it would come first.
+        let d = definitions("type u = 'a\\'b' | 'a('\ntype o = ({ 'my-key': 1 } | { a: 2 })[]\n");
+        assert_eq!(d["u"]["allowedValues"], json!(["a(", "a'b"]));
+        // `{ 'my-key': 1 }` sorts before `{ a: 2 }` only because the key is quoted.
+        assert_eq!(d["o"]["allowedValues"], json!([{"my-key": 1}, {"a": 2}]));
+        assert_eq!(property_name("true"), "'true'");
+        assert_eq!(escaped_string("x${y}\n"), "'x\\${y}\\n'");
     }
 
     #[test]

@@ -104,7 +104,7 @@ fn check_resource_type(
         .any(|n| *n == w.to_ascii_uppercase() || *n == upper_last);
     // At the 1900s versions no type library knows any type: all follow the source.
     let known = if got["apiVersion"] == want["apiVersion"] {
-        library_spelling(w, version)
+        library_spelling(w, version).map(|(t, _)| t)
     } else {
         None
     };
@@ -257,4 +257,20 @@ fn action_groups_keep_the_library_spelling_or_the_authors() {
     let (ty, id) = emitted(&template("MICROSOFT.insights/ActionGroups@1999-01-01"));
     assert_eq!(ty, "MICROSOFT.insights/ActionGroups");
     assert_eq!(id, "[resourceId('MICROSOFT.insights/ActionGroups', 'ag')]");
+}
+
+/// The library resolves `type@apiVersion` case-insensitively and the emitter writes
+/// its reference: a known API version written in upper case takes the library's.
+#[test]
+fn a_known_api_version_takes_the_library_spelling() {
+    let main = "resource apim 'microsoft.apimanagement/SERVICE@2020-06-01-PREVIEW' = {\n  name: 'a'\n  location: 'l'\n}\n";
+    let json = compile(&HashMap::from([(
+        "main.bicep".to_string(),
+        main.to_string(),
+    )]));
+    assert_eq!(
+        json["resources"][0]["type"],
+        "Microsoft.ApiManagement/service"
+    );
+    assert_eq!(json["resources"][0]["apiVersion"], "2020-06-01-preview");
 }
