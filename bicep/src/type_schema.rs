@@ -254,7 +254,7 @@ impl<'a> TypeSchemas<'a> {
             }
             TypeKind::Access(..) => match resource_derived(ty)? {
                 Some(schema) => Ok(schema),
-                None => Ok(json!({"$ref": self.pointer(ty)?.0})),
+                None => self.reference(ty),
             },
             TypeKind::Parameterized(name, _) if resource_derived_variant(name).is_some() => {
                 Err(Diagnostic::error(
@@ -278,9 +278,74 @@ impl<'a> TypeSchemas<'a> {
             return Ok(json!({"$ref": format!("#/definitions/{n}")}));
         }
         if n.contains('.') {
-            return Ok(json!({"$ref": self.name_pointer(n, span)?.0}));
+            return self.reference(&TypeExpr {
+                kind: TypeKind::Name(n.to_string()),
+                span,
+            });
         }
         builtin_schema(n, span)
+    }
+
+    /// An access into user-defined types: a `$ref` into `definitions`, unless it
+    /// reaches into a resource-derived type.
+    fn reference(&self, ty: &TypeExpr) -> R<Value> {
+        if let Some(direct) = self.through_declared(ty)
+            && let Some(schema) = resource_derived(&direct)?
+        {
+            return Ok(schema);
+        }
+        Ok(json!({"$ref": self.pointer(ty)?.0}))
+    }
+
+    /// An access that goes on into a resource-derived type through user-defined types
+    /// (`type a = resourceInput<'T@v'>.properties`, then `a.tags`), rewritten as the
+    /// same access on the resource-derived type: the official compiler extends the
+    /// resource body pointer then (`TemplateWriter.TraceToObjectDeclaration`).
+    fn through_declared(&self, ty: &TypeExpr) -> Option<TypeExpr> {
+        let mut accesses = Vec::new();
+        let mut root = ty;
+        while let TypeKind::Access(base, access) = &root.kind {
+            accesses.push(access.clone());
+            root = base;
+        }
+        accesses.reverse();
+        let TypeKind::Name(dotted) = &root.kind else {
+            return None;
+        };
+        let name = dotted
+            .match_indices('.')
+            .map(|(i, _)| &dotted[..i])
+            .chain(std::iter::once(dotted.as_str()))
+            .rfind(|r| self.is_declared(r))?;
+        let mut path: Vec<TypeAccess> = dotted[name.len()..]
+            .split('.')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p {
+                "*" => TypeAccess::AdditionalProperties,
+                p => TypeAccess::Property(p.to_string()),
+            })
+            .collect();
+        path.extend(accesses);
+        let mut current = self.declared_type(name)?;
+        for (i, access) in path.iter().enumerate() {
+            for _ in 0..64 {
+                match &current.kind {
+                    TypeKind::Name(n) if !n.contains('.') && self.is_declared(n) => {
+                        current = self.declared_type(n)?;
+                    }
+                    _ => break,
+                }
+            }
+            if is_resource_derived(current) {
+                let direct = path[i..].iter().fold(current.clone(), |base, a| TypeExpr {
+                    span: ty.span,
+                    kind: TypeKind::Access(Box::new(base), a.clone()),
+                });
+                return Some(direct);
+            }
+            current = member(current, access)?.1;
+        }
+        None
     }
 
     fn object(&self, props: &[ObjectTypeProperty]) -> R<Value> {
@@ -489,31 +554,46 @@ impl<'a> TypeSchemas<'a> {
         span: Span,
     ) -> R<(String, &'a TypeExpr)> {
         for _ in 0..64 {
-            let found = match (&target.kind, access) {
-                (TypeKind::Object(props), TypeAccess::Property(p)) => props
-                    .iter()
-                    .find(|x| x.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(p)))
-                    .map(|x| (format!("{ptr}/properties/{p}"), &x.ty)),
-                (TypeKind::Object(props), TypeAccess::AdditionalProperties) => props
-                    .iter()
-                    .find(|x| x.name.is_none())
-                    .map(|x| (format!("{ptr}/additionalProperties"), &x.ty)),
-                (TypeKind::Array(item), TypeAccess::Items) => {
-                    Some((format!("{ptr}/items"), &**item))
-                }
-                (TypeKind::Tuple(items), TypeAccess::Index(i)) => items
-                    .get(*i)
-                    .map(|x| (format!("{ptr}/prefixItems/{i}"), &x.ty)),
-                (TypeKind::Name(n), _) if !n.contains('.') && self.is_declared(n) => {
+            let found = match &target.kind {
+                TypeKind::Name(n) if !n.contains('.') && self.is_declared(n) => {
                     ptr = format!("#/definitions/{n}");
                     target = self.declared_type(n).unwrap_or(target);
                     continue;
                 }
-                _ => None,
+                _ => member(target, access).map(|(segment, ty)| (format!("{ptr}/{segment}"), ty)),
             };
             return found.ok_or_else(|| Diagnostic::unsupported("This type access", span));
         }
         unsupported("This type access", span)
+    }
+}
+
+/// The member of an object, array or tuple type one access names, with its JSON
+/// pointer segment; property names compare case-insensitively, as in the official compiler.
+fn member<'t>(target: &'t TypeExpr, access: &TypeAccess) -> Option<(String, &'t TypeExpr)> {
+    match (&target.kind, access) {
+        (TypeKind::Object(props), TypeAccess::Property(p)) => props
+            .iter()
+            .find(|x| x.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(p)))
+            .map(|x| (format!("properties/{p}"), &x.ty)),
+        (TypeKind::Object(props), TypeAccess::AdditionalProperties) => props
+            .iter()
+            .find(|x| x.name.is_none())
+            .map(|x| ("additionalProperties".to_string(), &x.ty)),
+        (TypeKind::Array(item), TypeAccess::Items) => Some(("items".to_string(), &**item)),
+        (TypeKind::Tuple(items), TypeAccess::Index(i)) => {
+            items.get(*i).map(|x| (format!("prefixItems/{i}"), &x.ty))
+        }
+        _ => None,
+    }
+}
+
+/// True for an access into `resourceInput<...>` or `resourceOutput<...>`.
+fn is_resource_derived(ty: &TypeExpr) -> bool {
+    match &ty.kind {
+        TypeKind::Access(base, _) => is_resource_derived(base),
+        TypeKind::Parameterized(name, _) => resource_derived_variant(name).is_some(),
+        _ => false,
     }
 }
 
@@ -724,6 +804,29 @@ mod tests {
         assert_eq!(
             d["d"]["metadata"]["__bicep_resource_derived_type!"]["source"],
             "microsoft.insights/actionGroups@2019-06-01#properties/name"
+        );
+    }
+
+    #[test]
+    fn accesses_through_declared_types_extend_the_resource_pointer() {
+        let d = definitions(
+            "type props = resourceInput<'Microsoft.Resources/tags@2022-09-01'>.properties\ntype alias = props\ntype holder = {\n  p: alias\n}\ntype t = alias.tags.*\ntype h = holder.p.tags\ntype direct = holder.p\n",
+        );
+        let source = |n: &str| d[n]["metadata"]["__bicep_resource_derived_type!"]["source"].clone();
+        assert_eq!(d["t"]["type"], "string");
+        assert_eq!(
+            source("t"),
+            "Microsoft.Resources/tags@2022-09-01#properties/properties/properties/tags/additionalProperties"
+        );
+        assert_eq!(d["h"]["type"], "object");
+        assert_eq!(
+            source("h"),
+            "Microsoft.Resources/tags@2022-09-01#properties/properties/properties/tags"
+        );
+        // Naming a member that is itself the resource-derived type stays a reference.
+        assert_eq!(
+            d["direct"],
+            json!({"$ref": "#/definitions/holder/properties/p"})
         );
     }
 
