@@ -318,18 +318,18 @@ fn value_to_expr(v: &Value) -> String {
     }
 }
 
-/// Orders symbol names like .NET's culture-aware comparison does for identifiers:
+/// Orders symbol names (`parent::child` for nested resources) like .NET's
+/// culture-aware comparison (ICU root collation) that sorts the official `dependsOn`
+/// (`ExpressionBuilder.BuildDependencyExpressions`, `OrderBy` of the symbolic name):
 /// case-insensitive first, lower case before upper case on ties.
 fn culture_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     let key = |s: &str| {
         s.chars()
-            .map(|c| {
-                if c == '_' {
-                    // Punctuation sorts before letters and digits.
-                    '\u{1}'
-                } else {
-                    c.to_ascii_lowercase()
-                }
+            .map(|c| match c {
+                // Punctuation sorts before digits and letters, `_` before `:`.
+                '_' => '\u{1}',
+                ':' => '\u{2}',
+                c => c.to_ascii_lowercase(),
             })
             .collect::<String>()
     };
@@ -579,9 +579,10 @@ impl<'a> Emitter<'a> {
                 sym_span,
             ));
         };
-        let full_type = library_spelling(&ty, &ver)
-            .map(str::to_string)
-            .unwrap_or(ty);
+        let (full_type, ver) = match library_spelling(&ty, &ver) {
+            Some((t, v)) => (t.to_string(), v.to_string()),
+            None => (ty, ver),
+        };
         let idx = self.resources.len();
         // Nested resources are named by their path, e.g. `parent::child`.
         let qualified = match parent {
@@ -3341,6 +3342,10 @@ mod tests {
         let mut v = vec!["b", "A", "a", "B_x", "Bx"];
         v.sort_by(|a, b| culture_cmp(a, b));
         assert_eq!(v, vec!["a", "A", "b", "B_x", "Bx"]);
+        // A nested resource's `::` sorts after `_` and before digits and letters.
+        let mut v = vec!["a1", "ab", "a::c", "a_b"];
+        v.sort_by(|a, b| culture_cmp(a, b));
+        assert_eq!(v, vec!["a_b", "a::c", "a1", "ab"]);
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod params;
 pub mod parser;
 mod recovery;
 pub mod registry;
+mod resource_derived;
 mod type_schema;
 pub mod types;
 

@@ -13,6 +13,8 @@ use serde_json::{Map, Value, json};
 
 use crate::ast::*;
 use crate::diag::{Diagnostic, Span};
+use crate::resource_derived;
+use crate::types::library_spelling;
 
 type R<T> = Result<T, Diagnostic>;
 
@@ -54,22 +56,59 @@ fn literal_expr(e: &Expr) -> Option<Value> {
     }
 }
 
-/// How the official compiler spells a literal type; union members sort by it.
+/// How the official compiler names a literal type (`StringLiteralType`,
+/// `ObjectTypeNameBuilder`, `TupleTypeNameBuilder`); union members sort by it, ordinally.
 fn display(v: &Value) -> String {
     match v {
-        Value::String(s) => format!("'{s}'"),
+        Value::String(s) => escaped_string(s),
+        Value::Array(items) if items.is_empty() => "<empty array>".into(),
         Value::Array(items) => format!(
             "[{}]",
             items.iter().map(display).collect::<Vec<_>>().join(", ")
         ),
-        Value::Object(m) => format!(
-            "{{ {} }}",
-            m.iter()
-                .map(|(k, v)| format!("{k}: {}", display(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Value::Object(m) => {
+            let members: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!(" {}: {}", property_name(k), display(v)))
+                .collect();
+            format!("{{{} }}", members.join(","))
+        }
         other => other.to_string(),
+    }
+}
+
+/// A string as Bicep source spells it (`StringUtils.EscapeBicepString`).
+fn escaped_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A property name as Bicep source spells it: quoted unless it is an identifier
+/// other than `true`, `false` and `null` (`StringUtils.EscapeBicepPropertyName`).
+fn property_name(name: &str) -> String {
+    let mut chars = name.chars();
+    let identifier = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if identifier && !matches!(name, "true" | "false" | "null") {
+        name.to_string()
+    } else {
+        escaped_string(name)
     }
 }
 
@@ -213,7 +252,17 @@ impl<'a> TypeSchemas<'a> {
                     .collect::<R<Vec<_>>>()?;
                 Ok(json!({"type": "array", "prefixItems": prefix, "items": false}))
             }
-            TypeKind::Access(..) => Ok(json!({"$ref": self.pointer(ty)?.0})),
+            TypeKind::Access(..) => match resource_derived(ty)? {
+                Some(schema) => Ok(schema),
+                None => self.reference(ty),
+            },
+            TypeKind::Parameterized(name, _) if resource_derived_variant(name).is_some() => {
+                Err(Diagnostic::error(
+                    "BCP394",
+                    "Resource-derived type expressions must dereference a property within the resource body. Using the entire resource body type is not permitted.",
+                    ty.span,
+                ))
+            }
             TypeKind::Parameterized(name, _) => {
                 unsupported(&format!("The type \"{name}<...>\""), ty.span)
             }
@@ -229,9 +278,74 @@ impl<'a> TypeSchemas<'a> {
             return Ok(json!({"$ref": format!("#/definitions/{n}")}));
         }
         if n.contains('.') {
-            return Ok(json!({"$ref": self.name_pointer(n, span)?.0}));
+            return self.reference(&TypeExpr {
+                kind: TypeKind::Name(n.to_string()),
+                span,
+            });
         }
         builtin_schema(n, span)
+    }
+
+    /// An access into user-defined types: a `$ref` into `definitions`, unless it
+    /// reaches into a resource-derived type.
+    fn reference(&self, ty: &TypeExpr) -> R<Value> {
+        if let Some(direct) = self.through_declared(ty)
+            && let Some(schema) = resource_derived(&direct)?
+        {
+            return Ok(schema);
+        }
+        Ok(json!({"$ref": self.pointer(ty)?.0}))
+    }
+
+    /// An access that goes on into a resource-derived type through user-defined types
+    /// (`type a = resourceInput<'T@v'>.properties`, then `a.tags`), rewritten as the
+    /// same access on the resource-derived type: the official compiler extends the
+    /// resource body pointer then (`TemplateWriter.TraceToObjectDeclaration`).
+    fn through_declared(&self, ty: &TypeExpr) -> Option<TypeExpr> {
+        let mut accesses = Vec::new();
+        let mut root = ty;
+        while let TypeKind::Access(base, access) = &root.kind {
+            accesses.push(access.clone());
+            root = base;
+        }
+        accesses.reverse();
+        let TypeKind::Name(dotted) = &root.kind else {
+            return None;
+        };
+        let name = dotted
+            .match_indices('.')
+            .map(|(i, _)| &dotted[..i])
+            .chain(std::iter::once(dotted.as_str()))
+            .rfind(|r| self.is_declared(r))?;
+        let mut path: Vec<TypeAccess> = dotted[name.len()..]
+            .split('.')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p {
+                "*" => TypeAccess::AdditionalProperties,
+                p => TypeAccess::Property(p.to_string()),
+            })
+            .collect();
+        path.extend(accesses);
+        let mut current = self.declared_type(name)?;
+        for (i, access) in path.iter().enumerate() {
+            for _ in 0..64 {
+                match &current.kind {
+                    TypeKind::Name(n) if !n.contains('.') && self.is_declared(n) => {
+                        current = self.declared_type(n)?;
+                    }
+                    _ => break,
+                }
+            }
+            if is_resource_derived(current) {
+                let direct = path[i..].iter().fold(current.clone(), |base, a| TypeExpr {
+                    span: ty.span,
+                    kind: TypeKind::Access(Box::new(base), a.clone()),
+                });
+                return Some(direct);
+            }
+            current = member(current, access)?.1;
+        }
+        None
     }
 
     fn object(&self, props: &[ObjectTypeProperty]) -> R<Value> {
@@ -440,32 +554,123 @@ impl<'a> TypeSchemas<'a> {
         span: Span,
     ) -> R<(String, &'a TypeExpr)> {
         for _ in 0..64 {
-            let found = match (&target.kind, access) {
-                (TypeKind::Object(props), TypeAccess::Property(p)) => props
-                    .iter()
-                    .find(|x| x.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(p)))
-                    .map(|x| (format!("{ptr}/properties/{p}"), &x.ty)),
-                (TypeKind::Object(props), TypeAccess::AdditionalProperties) => props
-                    .iter()
-                    .find(|x| x.name.is_none())
-                    .map(|x| (format!("{ptr}/additionalProperties"), &x.ty)),
-                (TypeKind::Array(item), TypeAccess::Items) => {
-                    Some((format!("{ptr}/items"), &**item))
-                }
-                (TypeKind::Tuple(items), TypeAccess::Index(i)) => items
-                    .get(*i)
-                    .map(|x| (format!("{ptr}/prefixItems/{i}"), &x.ty)),
-                (TypeKind::Name(n), _) if !n.contains('.') && self.is_declared(n) => {
+            let found = match &target.kind {
+                TypeKind::Name(n) if !n.contains('.') && self.is_declared(n) => {
                     ptr = format!("#/definitions/{n}");
                     target = self.declared_type(n).unwrap_or(target);
                     continue;
                 }
-                _ => None,
+                _ => member(target, access).map(|(segment, ty)| (format!("{ptr}/{segment}"), ty)),
             };
             return found.ok_or_else(|| Diagnostic::unsupported("This type access", span));
         }
         unsupported("This type access", span)
     }
+}
+
+/// The member of an object, array or tuple type one access names, with its JSON
+/// pointer segment; property names compare case-insensitively, as in the official compiler.
+fn member<'t>(target: &'t TypeExpr, access: &TypeAccess) -> Option<(String, &'t TypeExpr)> {
+    match (&target.kind, access) {
+        (TypeKind::Object(props), TypeAccess::Property(p)) => props
+            .iter()
+            .find(|x| x.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(p)))
+            .map(|x| (format!("properties/{p}"), &x.ty)),
+        (TypeKind::Object(props), TypeAccess::AdditionalProperties) => props
+            .iter()
+            .find(|x| x.name.is_none())
+            .map(|x| ("additionalProperties".to_string(), &x.ty)),
+        (TypeKind::Array(item), TypeAccess::Items) => Some(("items".to_string(), &**item)),
+        (TypeKind::Tuple(items), TypeAccess::Index(i)) => {
+            items.get(*i).map(|x| (format!("prefixItems/{i}"), &x.ty))
+        }
+        _ => None,
+    }
+}
+
+/// True for an access into `resourceInput<...>` or `resourceOutput<...>`.
+fn is_resource_derived(ty: &TypeExpr) -> bool {
+    match &ty.kind {
+        TypeKind::Access(base, _) => is_resource_derived(base),
+        TypeKind::Parameterized(name, _) => resource_derived_variant(name).is_some(),
+        _ => false,
+    }
+}
+
+/// `Some(true)` for `resourceOutput`, `Some(false)` for `resourceInput` (either may be
+/// written `sys.`-qualified).
+fn resource_derived_variant(name: &str) -> Option<bool> {
+    match name.strip_prefix("sys.").unwrap_or(name) {
+        "resourceInput" => Some(false),
+        "resourceOutput" => Some(true),
+        _ => None,
+    }
+}
+
+/// The schema of an access into a resource-derived type (`resourceInput<'T@v'>.name`),
+/// or `None` when `ty` is not one; see [`crate::resource_derived`].
+fn resource_derived(ty: &TypeExpr) -> R<Option<Value>> {
+    let mut path = Vec::new();
+    let mut root = ty;
+    while let TypeKind::Access(base, access) = &root.kind {
+        path.push((access, root.span));
+        root = base;
+    }
+    let TypeKind::Parameterized(name, args) = &root.kind else {
+        return Ok(None);
+    };
+    let Some(output) = resource_derived_variant(name) else {
+        return Ok(None);
+    };
+    let reference = match args.as_slice() {
+        [arg] => plain_string(arg).ok_or_else(|| {
+            Diagnostic::error(
+                "BCP032",
+                "The value must be a compile-time constant.",
+                arg.span,
+            )
+        })?,
+        _ => {
+            return Err(Diagnostic::error(
+                "BCP071",
+                format!("Expected 1 argument, but got {}.", args.len()),
+                root.span,
+            ));
+        }
+    };
+    // `az:` names the built-in extension the type comes from; it is not part of the type.
+    let reference = reference.strip_prefix("az:").unwrap_or(reference);
+    let Some((written_type, api_version)) = reference.split_once('@') else {
+        return Err(Diagnostic::error(
+            "BCP029",
+            "The resource type is not valid. Specify a valid resource type of format \"<types>@<apiVersion>\".",
+            root.span,
+        ));
+    };
+    // The source names the type as the official compiler resolved it, like a resource's `type`.
+    let (resolved_type, api_version) =
+        library_spelling(written_type, api_version).unwrap_or((written_type, api_version));
+    let mut shape = resource_derived::body(resolved_type, api_version);
+    let mut segments = Vec::new();
+    for (access, span) in path.into_iter().rev() {
+        shape = resource_derived::step(shape, access, span)?;
+        segments.extend(resource_derived::pointer_segments(access));
+    }
+    let mut source = json!({
+        "source": format!("{resolved_type}@{api_version}#{}", segments.join("/"))
+    });
+    if output {
+        merge(&mut source, "output", json!(true));
+    }
+    let mut schema = Map::new();
+    if let Some(t) = shape.arm_type() {
+        schema.insert("type".into(), json!(t));
+    }
+    schema.insert(
+        "metadata".into(),
+        json!({"__bicep_resource_derived_type!": source}),
+    );
+    Ok(Some(Value::Object(schema)))
 }
 
 /// A union, possibly nullable or non-null.
@@ -535,6 +740,17 @@ mod tests {
     }
 
     #[test]
+    fn literal_members_sort_by_their_escaped_spelling() {
+        // Escaped, `a'b` is `'a\\'b'`, after `'a('`; unescaped it would come first.
+        let d = definitions("type u = 'a\\'b' | 'a('\ntype o = ({ 'my-key': 1 } | { a: 2 })[]\n");
+        assert_eq!(d["u"]["allowedValues"], json!(["a(", "a'b"]));
+        // `{ 'my-key': 1 }` sorts before `{ a: 2 }` only because the key is quoted.
+        assert_eq!(d["o"]["allowedValues"], json!([{"my-key": 1}, {"a": 2}]));
+        assert_eq!(property_name("true"), "'true'");
+        assert_eq!(escaped_string("x${y}\n"), "'x\\${y}\\n'");
+    }
+
+    #[test]
     fn access_types_point_into_definitions() {
         let d = definitions(
             "type o = {\n  p: {\n    q: int\n  }\n  *: string\n}\ntype a = o.p.q\ntype b = o.*\ntype t = [string, int]\ntype c = t[1]\ntype arr = int[]\ntype e = arr[*]\n",
@@ -558,5 +774,70 @@ mod tests {
         );
         assert_eq!(mapping["c"]["type"], "object");
         assert_eq!(d["v"]["nullable"], true);
+    }
+
+    #[test]
+    fn resource_derived_types_carry_their_pointer_and_known_type() {
+        let d = definitions(
+            "type a = resourceOutput<'Contoso.Widgets/gadgets@2024-01-01'>.sku.capacity?\ntype b = sys.resourceInput<'az:Microsoft.KeyVault/vaults@2022-07-01'>.properties.networkAcls.ipRules[*]\ntype c = resourceInput<'Contoso.Widgets/gadgets@2024-01-01'>.properties.size\ntype d = resourceInput<'microsoft.insights/ACTIONGROUPS@2019-06-01'>.name\n",
+        );
+        assert_eq!(
+            d["a"],
+            json!({
+                "type": "int",
+                "metadata": {"__bicep_resource_derived_type!": {
+                    "source": "Contoso.Widgets/gadgets@2024-01-01#properties/sku/properties/capacity",
+                    "output": true
+                }},
+                "nullable": true
+            })
+        );
+        assert_eq!(d["b"]["type"], "object");
+        assert_eq!(
+            d["b"]["metadata"]["__bicep_resource_derived_type!"]["source"],
+            "Microsoft.KeyVault/vaults@2022-07-01#properties/properties/properties/networkAcls/properties/ipRules/items"
+        );
+        // Not covered by the facts: no type, only the pointer.
+        assert_eq!(d["c"].get("type"), None);
+        assert!(d["c"]["metadata"].is_object());
+        // The type is spelled as the official compiler resolves it, like a resource's `type`.
+        assert_eq!(
+            d["d"]["metadata"]["__bicep_resource_derived_type!"]["source"],
+            "microsoft.insights/actionGroups@2019-06-01#properties/name"
+        );
+    }
+
+    #[test]
+    fn accesses_through_declared_types_extend_the_resource_pointer() {
+        let d = definitions(
+            "type props = resourceInput<'Microsoft.Resources/tags@2022-09-01'>.properties\ntype alias = props\ntype holder = {\n  p: alias\n}\ntype t = alias.tags.*\ntype h = holder.p.tags\ntype direct = holder.p\n",
+        );
+        let source = |n: &str| d[n]["metadata"]["__bicep_resource_derived_type!"]["source"].clone();
+        assert_eq!(d["t"]["type"], "string");
+        assert_eq!(
+            source("t"),
+            "Microsoft.Resources/tags@2022-09-01#properties/properties/properties/tags/additionalProperties"
+        );
+        assert_eq!(d["h"]["type"], "object");
+        assert_eq!(
+            source("h"),
+            "Microsoft.Resources/tags@2022-09-01#properties/properties/properties/tags"
+        );
+        // Naming a member that is itself the resource-derived type stays a reference.
+        assert_eq!(
+            d["direct"],
+            json!({"$ref": "#/definitions/holder/properties/p"})
+        );
+    }
+
+    #[test]
+    fn a_whole_resource_body_is_not_a_type() {
+        let file = parse("type a = resourceInput<'Contoso.Widgets/gadgets@2024-01-01'>\n").unwrap();
+        let DeclKind::Type(t) = &file.decls[0].kind else {
+            panic!("a type declaration")
+        };
+        let value = |e: &Expr| literal_expr(e).ok_or_else(|| Diagnostic::unsupported("x", e.span));
+        let schemas = TypeSchemas::new(HashMap::new(), &value);
+        assert_eq!(schemas.schema(t).map_err(|d| d.code), Err("BCP394".into()));
     }
 }

@@ -1,7 +1,8 @@
 //! Resource type spelling.
 //!
 //! The official compiler emits a resource type as written, unless its type
-//! library knows that exact `type@apiVersion`: then it emits the library's spelling
+//! library knows that `type@apiVersion` (compared case-insensitively): then it emits
+//! the library's spelling of both
 //! (`Microsoft.Web/serverFarms@2019-08-01` becomes `Microsoft.Web/serverfarms`;
 //! `Microsoft.Cache/redis@2019-07-01` becomes `Microsoft.Cache/Redis`, while
 //! `Microsoft.Cache/Redis@2020-06-01` becomes `Microsoft.Cache/redis`). This
@@ -13,23 +14,28 @@ use std::sync::OnceLock;
 
 const LIBRARY: &str = include_str!("library_types.txt");
 
-/// `(lower-case type, API version)` → spelling, built once.
-fn library() -> &'static HashMap<(String, &'static str), &'static str> {
-    static INDEX: OnceLock<HashMap<(String, &'static str), &'static str>> = OnceLock::new();
+/// A type reference as the library spells it: `(type, apiVersion)`.
+type Spelling = (&'static str, &'static str);
+
+/// `lower-case type@apiVersion` → spelling, built once.
+fn library() -> &'static HashMap<String, Spelling> {
+    static INDEX: OnceLock<HashMap<String, Spelling>> = OnceLock::new();
     INDEX.get_or_init(|| {
         LIBRARY
             .lines()
             .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('@'))
-            .map(|(t, v)| ((t.to_ascii_lowercase(), v), t))
+            .filter_map(|l| Some((l.to_ascii_lowercase(), l.split_once('@')?)))
             .collect()
     })
 }
 
-/// The type library's spelling of `ty` at `api_version`, when it is known.
-pub fn library_spelling(ty: &str, api_version: &str) -> Option<&'static str> {
+/// The type library's spelling of `ty@api_version` (both compared case-insensitively,
+/// as the official `ResourceTypeReference` does), when it is known: the official
+/// emitter writes `type` and `apiVersion` from the reference the library resolved
+/// (`TemplateWriter.EmitResource`, `metadata.TypeReference`).
+pub fn library_spelling(ty: &str, api_version: &str) -> Option<Spelling> {
     library()
-        .get(&(ty.to_ascii_lowercase(), api_version))
+        .get(&format!("{ty}@{api_version}").to_ascii_lowercase())
         .copied()
 }
 
@@ -41,15 +47,20 @@ mod tests {
     fn known_types_take_the_library_spelling_of_their_api_version() {
         assert_eq!(
             library_spelling("microsoft.storage/STORAGEaccounts", "2019-06-01"),
-            Some("Microsoft.Storage/storageAccounts")
+            Some(("Microsoft.Storage/storageAccounts", "2019-06-01"))
         );
         assert_eq!(
             library_spelling("Microsoft.Cache/redis", "2019-07-01"),
-            Some("Microsoft.Cache/Redis")
+            Some(("Microsoft.Cache/Redis", "2019-07-01"))
         );
         assert_eq!(
             library_spelling("Microsoft.Cache/Redis", "2020-06-01"),
-            Some("Microsoft.Cache/redis")
+            Some(("Microsoft.Cache/redis", "2020-06-01"))
+        );
+        // API versions compare case-insensitively too; the library's spelling wins.
+        assert_eq!(
+            library_spelling("Microsoft.ApiManagement/service", "2020-06-01-PREVIEW"),
+            Some(("Microsoft.ApiManagement/service", "2020-06-01-preview"))
         );
     }
 

@@ -104,7 +104,7 @@ fn check_resource_type(
         .any(|n| *n == w.to_ascii_uppercase() || *n == upper_last);
     // At the 1900s versions no type library knows any type: all follow the source.
     let known = if got["apiVersion"] == want["apiVersion"] {
-        library_spelling(w, version)
+        library_spelling(w, version).map(|(t, _)| t)
     } else {
         None
     };
@@ -217,4 +217,60 @@ fn upper_casing_touches_only_resource_type_names() {
         names,
         ["MICROSOFT.STORAGE/STORAGEACCOUNTS", "BLOBSERVICES", "X/Y"]
     );
+}
+
+/// The example: an action group written `microsoft.insights/actionGroups`.
+/// The official type library spells `actionGroups@2019-06-01` exactly so, so that
+/// spelling stays in `type` and in the `resourceId(...)` other resources read, and
+/// written `Microsoft.Insights/...` it takes that spelling too (the emitter writes
+/// the type reference the library resolved, `TemplateWriter.EmitResource`). At a
+/// version no library knows the author's casing stays, whatever it is.
+#[test]
+fn action_groups_keep_the_library_spelling_or_the_authors() {
+    let template = |ty: &str| {
+        let main = format!(
+            "resource ag '{ty}' = {{\n  name: 'ag'\n  location: 'global'\n}}\noutput id string = ag.id\n"
+        );
+        compile(&HashMap::from([("main.bicep".to_string(), main)]))
+    };
+    let emitted = |json: &Value| {
+        (
+            json["resources"][0]["type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            json["outputs"]["id"]["value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    };
+    let library = "microsoft.insights/actionGroups";
+    for written in [
+        "microsoft.insights/actionGroups",
+        "Microsoft.Insights/actionGroups",
+    ] {
+        let (ty, id) = emitted(&template(&format!("{written}@2019-06-01")));
+        assert_eq!(ty, library, "{written}");
+        assert_eq!(id, format!("[resourceId('{library}', 'ag')]"), "{written}");
+    }
+    let (ty, id) = emitted(&template("MICROSOFT.insights/ActionGroups@1999-01-01"));
+    assert_eq!(ty, "MICROSOFT.insights/ActionGroups");
+    assert_eq!(id, "[resourceId('MICROSOFT.insights/ActionGroups', 'ag')]");
+}
+
+/// The library resolves `type@apiVersion` case-insensitively and the emitter writes
+/// its reference: a known API version written in upper case takes the library's.
+#[test]
+fn a_known_api_version_takes_the_library_spelling() {
+    let main = "resource apim 'microsoft.apimanagement/SERVICE@2020-06-01-PREVIEW' = {\n  name: 'a'\n  location: 'l'\n}\n";
+    let json = compile(&HashMap::from([(
+        "main.bicep".to_string(),
+        main.to_string(),
+    )]));
+    assert_eq!(
+        json["resources"][0]["type"],
+        "Microsoft.ApiManagement/service"
+    );
+    assert_eq!(json["resources"][0]["apiVersion"], "2020-06-01-preview");
 }
