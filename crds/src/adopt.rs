@@ -65,7 +65,8 @@ impl AdoptedId {
             (None, &segments[2..])
         };
         let kind = match rest {
-            [] if resource_group.is_some() => AdoptedKind::ResourceGroup,
+            // Nothing after the group; without a group `rest` has at least two segments.
+            [] => AdoptedKind::ResourceGroup,
             [providers, namespace, kind, name]
                 if providers.eq_ignore_ascii_case("providers")
                     && namespace.eq_ignore_ascii_case("Microsoft.Resources") =>
