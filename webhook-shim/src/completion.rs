@@ -663,6 +663,13 @@ mod tests {
         assert_eq!(details.description, "Deployment template validation failed");
     }
 
+    /// The failure code and description published for a failed object.
+    fn failure_of(failed: &AzureResource) -> (FailureCode, String) {
+        let (message, _, _) = published(decide(failed, "me", 0, &[]));
+        let details = message.failure_details.unwrap();
+        (details.failure_code, details.description)
+    }
+
     #[test]
     fn no_room_in_azure_is_insufficient_capacity() {
         for code in [
@@ -679,10 +686,10 @@ mod tests {
                 message: "no room".into(),
                 details: vec![],
             });
-            let (message, _, _) = published(decide(&failed, "me", 0, &[]));
+            let failure = failure_of(&failed);
             assert_eq!(
-                message.failure_details.unwrap().failure_code,
-                FailureCode::InsufficientCapacity,
+                failure,
+                (FailureCode::InsufficientCapacity, "no room".into()),
                 "{code}"
             );
         }
@@ -703,16 +710,18 @@ mod tests {
             condition("Drifted", "Other", "not this one"),
             condition("Ready", "QuotaExceeded", "cores quota reached"),
         ];
-        let (message, _, _) = published(decide(&failed, "me", 0, &[]));
-        let details = message.failure_details.unwrap();
-        assert_eq!(details.failure_code, FailureCode::InsufficientCapacity);
-        assert_eq!(details.description, "cores quota reached");
-
+        assert_eq!(
+            failure_of(&failed),
+            (
+                FailureCode::InsufficientCapacity,
+                "cores quota reached".into()
+            )
+        );
         failed.status.as_mut().unwrap().conditions.pop();
-        let (message, _, _) = published(decide(&failed, "me", 0, &[]));
-        let details = message.failure_details.unwrap();
-        assert_eq!(details.failure_code, FailureCode::InfrastructureError);
-        assert_eq!(details.description, "deployment failed");
+        assert_eq!(
+            failure_of(&failed),
+            (FailureCode::InfrastructureError, "deployment failed".into())
+        );
     }
 
     #[test]
@@ -738,6 +747,15 @@ mod tests {
         done.annotations_mut()
             .insert(ANNOTATION_REPORTED.into(), "u1".into());
         assert_eq!(decide(&done, "me", 0, &[]), Decision::Nothing);
+    }
+
+    #[test]
+    fn a_claim_outlives_the_holders_delivery_by_half_a_minute() {
+        let delivery =
+            (crate::kafka::QUEUE_TIMEOUT + crate::kafka::DELIVERY_TIMEOUT).as_secs() as i64;
+        assert!(CLAIM_TTL_SECS >= delivery + 30, "{CLAIM_TTL_SECS}");
+        // A dead holder's claim is taken over soon after it could have delivered.
+        assert!(CLAIM_TTL_SECS <= delivery + 60, "{CLAIM_TTL_SECS}");
     }
 
     #[test]
