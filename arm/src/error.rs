@@ -102,7 +102,8 @@ pub struct ArmErrorData {
     pub retry_after: Option<Duration>,
 }
 
-/// ARM codes that mean "try again later" whatever the status.
+/// ARM codes that mean "try again later" whatever the status (contracts/arm.md,
+/// "Retryable"): the one list for the client and the controller's recorded failures.
 const RETRYABLE_CODES: &[&str] = &[
     "AnotherOperationInProgress",
     "Conflict",
@@ -111,13 +112,24 @@ const RETRYABLE_CODES: &[&str] = &[
     "DeploymentActive",
     "RetryableError",
     "ServerTimeout",
+    // The status-code names of 408, 500, 502, 503 and 504: a failed operation reports
+    // them as codes without a status.
+    "RequestTimeout",
     "InternalServerError",
+    "BadGateway",
+    "ServiceUnavailable",
     "GatewayTimeout",
     "SubscriptionRequestsThrottled",
     "TooManyRequests",
     // The token expired in flight; the next attempt gets a fresh one.
     "ExpiredAuthenticationToken",
 ];
+
+/// Whether an ARM error code means the same request may succeed later. ARM codes are
+/// compared without regard to case, as ARM itself does.
+pub fn is_retryable_code(code: &str) -> bool {
+    RETRYABLE_CODES.iter().any(|r| r.eq_ignore_ascii_case(code))
+}
 
 /// ARM codes that mean "this request will never succeed as is".
 const TERMINAL_CODES: &[&str] = &[
@@ -295,7 +307,7 @@ impl ArmError {
         if self.status == Some(429) {
             return ErrorCategory::Throttled;
         }
-        if RETRYABLE_CODES.contains(&code) {
+        if is_retryable_code(code) {
             return ErrorCategory::Transient;
         }
         if TERMINAL_CODES.contains(&code) {
@@ -468,6 +480,31 @@ mod tests {
         );
         assert_eq!(err.code, "ResourceNotFound");
         assert!(err.is_not_found());
+    }
+
+    #[test]
+    fn a_failed_operation_is_retryable_by_its_code_alone() {
+        let failed = |code: &str| {
+            ArmError::from_detail(
+                ErrorDetail {
+                    code: code.into(),
+                    message: "m".into(),
+                    ..ErrorDetail::default()
+                },
+                None,
+            )
+        };
+        for code in [
+            "ServiceUnavailable",
+            "BadGateway",
+            "RequestTimeout",
+            "conflict",
+        ] {
+            assert_eq!(failed(code).category(), ErrorCategory::Transient, "{code}");
+        }
+        assert_eq!(failed("Unknown").category(), ErrorCategory::Terminal);
+        assert!(is_retryable_code("anotheroperationinprogress"));
+        assert!(!is_retryable_code("InvalidTemplate"));
     }
 
     #[test]

@@ -32,7 +32,9 @@ pub use config::{
     ArmOptions, CloudConfig, DEFAULT_AUTHORITY_HOST, DEFAULT_RESOURCE_MANAGER_ENDPOINT,
 };
 pub use credentials::{CredentialCache, CredentialSpec, SecretCredentials};
-pub use error::{ArmError, ArmErrorData, ErrorCategory, ErrorDetail, ErrorSource};
+pub use error::{
+    ArmError, ArmErrorData, ErrorCategory, ErrorDetail, ErrorSource, is_retryable_code,
+};
 pub use ids::{
     DeploymentScope, ResourceId, newest_api_version, validate_deployment_name,
     validate_resource_group_name, validate_stack_name,

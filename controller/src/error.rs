@@ -70,35 +70,15 @@ pub struct ArmDetail {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// ARM codes worth another attempt (contracts/arm.md, "Retryable").
-const RETRYABLE_ARM_CODES: &[&str] = &[
-    "SubscriptionRequestsThrottled",
-    "TooManyRequests",
-    "AnotherOperationInProgress",
-    "Conflict",
-    "ResourceGroupNotFound",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "GatewayTimeout",
-    "BadGateway",
-    "RequestTimeout",
-    "DeploymentActive",
-];
-
 /// Whether an ARM error code (with its details) is transient.
 ///
 /// A `DeploymentFailed` wrapper is as retryable as all of its details are: a deployment
 /// that failed on a conflict is worth retrying, one that failed on a bad SKU is not.
 pub fn is_retryable_arm_code(code: &str, details: &[ArmDetail]) -> bool {
-    let retryable = |c: &str| {
-        RETRYABLE_ARM_CODES
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(c))
-    };
     if code.eq_ignore_ascii_case("DeploymentFailed") {
-        return !details.is_empty() && details.iter().all(|d| retryable(&d.code));
+        return !details.is_empty() && details.iter().all(|d| arm::is_retryable_code(&d.code));
     }
-    retryable(code)
+    arm::is_retryable_code(code)
 }
 
 /// Whether a recorded failure (`status.error`) is worth another attempt: retryable ARM
@@ -251,6 +231,21 @@ mod tests {
             &[detail("Conflict"), detail("SkuNotAvailable")]
         ));
         assert!(!is_retryable_arm_code("DeploymentFailed", &[]));
+    }
+
+    #[test]
+    fn the_arm_crate_decides_which_codes_are_transient() {
+        for code in [
+            "ResourceGroupBeingDeleted",
+            "RetryableError",
+            "ServerTimeout",
+            "ServiceUnavailable",
+            "ExpiredAuthenticationToken",
+        ] {
+            assert!(is_retryable_arm_code(code, &[]), "{code}");
+            assert!(Error::arm(code, "m", vec![]).is_retryable(), "{code}");
+        }
+        assert!(!is_retryable_arm_code("SkuNotAvailable", &[]));
     }
 
     #[test]

@@ -65,7 +65,8 @@ impl AdoptedId {
             (None, &segments[2..])
         };
         let kind = match rest {
-            [] if resource_group.is_some() => AdoptedKind::ResourceGroup,
+            // Nothing after the group; without a group `rest` has at least two segments.
+            [] => AdoptedKind::ResourceGroup,
             [providers, namespace, kind, name]
                 if providers.eq_ignore_ascii_case("providers")
                     && namespace.eq_ignore_ascii_case("Microsoft.Resources") =>
@@ -82,7 +83,12 @@ impl AdoptedId {
                     AdoptedKind::Resource
                 }
             }
-            [providers, ..] if providers.eq_ignore_ascii_case("providers") => AdoptedKind::Resource,
+            // A resource id names at least a namespace, a type and a name after `providers`.
+            [providers, _namespace, _kind, _name, ..]
+                if providers.eq_ignore_ascii_case("providers") =>
+            {
+                AdoptedKind::Resource
+            }
             _ => return Err(invalid()),
         };
         Ok(AdoptedId {
@@ -157,9 +163,43 @@ mod tests {
             &format!("/subscriptions/{SUB}/locations/westeurope"),
             &format!("subscriptions/{SUB}/resourceGroups/rg"),
             &format!("/tenants/{SUB}/resourceGroups/rg"),
+            // Empty segments in an otherwise well-shaped id.
+            "/subscriptions//resourceGroups/rg",
+            &format!("/subscriptions/{SUB}/resourceGroups/"),
+            &format!("/subscriptions/{SUB}/resourceGroups/rg/providers//deployments/d"),
+            &format!(
+                "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Resources/deployments/"
+            ),
+            // `providers` with no type and name after the namespace.
+            &format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network"),
+            &format!("/subscriptions/{SUB}/providers/Microsoft.Resources"),
+            // A deployment path without `providers/Microsoft.Resources`.
+            &format!("/subscriptions/{SUB}/resourceGroups/rg/deployments/d"),
+            &format!("/subscriptions/{SUB}/resourceGroups/rg/x/Microsoft.Resources/deployments/d"),
+            &format!(
+                "/subscriptions/{SUB}/resourceGroups/rg/x/Microsoft.Network/virtualNetworks/v"
+            ),
         ] {
             let err = AdoptedId::parse(id).unwrap_err();
-            assert!(err.to_string().contains("is not an Azure resource id"));
+            assert!(
+                err.to_string().contains("is not an Azure resource id"),
+                "{id}"
+            );
+            assert_eq!(err, InvalidAdoptedId(id.to_owned()));
+        }
+    }
+
+    #[test]
+    fn deployments_of_other_namespaces_are_plain_resources() {
+        for id in [
+            format!(
+                "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/deployments/d"
+            ),
+            format!("/subscriptions/{SUB}/providers/Contoso.Resources/deploymentStacks/s"),
+        ] {
+            let parsed = parse(&id);
+            assert_eq!(parsed.kind, AdoptedKind::Resource, "{id}");
+            assert_eq!(parsed.id, id);
         }
     }
 }

@@ -482,6 +482,15 @@ mod tests {
     }
 
     #[test]
+    fn an_adopting_spec_names_no_group_and_no_template() {
+        let id = "/subscriptions/s/resourceGroups/rg";
+        let spec = AzureResourceSpec::adopting(id);
+        assert_eq!(spec.resource_group, None);
+        assert_eq!(spec.template, None);
+        assert_eq!(spec.adopt, Some(Adopt { id: id.into() }));
+    }
+
+    #[test]
     fn minimal_spec_gets_defaults() {
         let spec = spec_from(json!({
             "resourceGroup": "rg-demo",

@@ -525,7 +525,7 @@ impl Reporter {
 mod tests {
     use super::*;
     use crds::{AzureResourceSpec, AzureResourceStatus, ErrorStatus, TemplateSource};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
     use std::collections::BTreeMap;
 
     const SUB: &str = "00000000-0000-0000-0000-000000000001";
@@ -663,12 +663,99 @@ mod tests {
         assert_eq!(details.description, "Deployment template validation failed");
     }
 
+    /// The failure code and description published for a failed object.
+    fn failure_of(failed: &AzureResource) -> (FailureCode, String) {
+        let (message, _, _) = published(decide(failed, "me", 0, &[]));
+        let details = message.failure_details.unwrap();
+        (details.failure_code, details.description)
+    }
+
+    #[test]
+    fn no_room_in_azure_is_insufficient_capacity() {
+        for code in [
+            "QuotaExceeded",
+            "OperationNotAllowed",
+            "SkuNotAvailable",
+            "AllocationFailed",
+            "ZonalAllocationFailed",
+            "OverconstrainedAllocationRequest",
+        ] {
+            let mut failed = with_status(object("Create", false), Phase::Failed, 2);
+            failed.status.as_mut().unwrap().error = Some(ErrorStatus {
+                code: code.into(),
+                message: "no room".into(),
+                details: vec![],
+            });
+            let failure = failure_of(&failed);
+            assert_eq!(
+                failure,
+                (FailureCode::InsufficientCapacity, "no room".into()),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_an_error_the_ready_condition_describes_the_failure() {
+        let mut failed = with_status(object("Create", false), Phase::Failed, 2);
+        let condition = |type_: &str, reason: &str, message: &str| Condition {
+            type_: type_.into(),
+            status: "False".into(),
+            reason: reason.into(),
+            message: message.into(),
+            last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+            observed_generation: Some(2),
+        };
+        failed.status.as_mut().unwrap().conditions = vec![
+            condition("Drifted", "Other", "not this one"),
+            condition("Ready", "QuotaExceeded", "cores quota reached"),
+        ];
+        assert_eq!(
+            failure_of(&failed),
+            (
+                FailureCode::InsufficientCapacity,
+                "cores quota reached".into()
+            )
+        );
+        failed.status.as_mut().unwrap().conditions.pop();
+        assert_eq!(
+            failure_of(&failed),
+            (FailureCode::InfrastructureError, "deployment failed".into())
+        );
+    }
+
+    #[test]
+    fn without_a_request_only_a_deleted_object_with_only_our_finalizer_is_released() {
+        let mut plain = object("Create", false);
+        plain.annotations_mut().remove(ANNOTATION_REQUEST);
+        // Not deleted, although only our finalizer is left.
+        plain.metadata.finalizers = Some(vec![FINALIZER.into()]);
+        assert_eq!(decide(&plain, "me", 0, &[]), Decision::Nothing);
+        plain.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+        assert_eq!(decide(&plain, "me", 0, &[]), Decision::Release);
+        // Deleted, but the controller's finalizer is still there.
+        plain.metadata.finalizers = Some(vec![FINALIZER.into(), "azure-driver.io/cleanup".into()]);
+        assert_eq!(decide(&plain, "me", 0, &[]), Decision::Nothing);
+        // Deleted, and ours is gone already.
+        plain.metadata.finalizers = Some(vec!["azure-driver.io/cleanup".into()]);
+        assert_eq!(decide(&plain, "me", 0, &[]), Decision::Nothing);
+    }
+
     #[test]
     fn reported_requests_are_not_published_again() {
         let mut done = with_status(object("Create", false), Phase::Ready, 2);
         done.annotations_mut()
             .insert(ANNOTATION_REPORTED.into(), "u1".into());
         assert_eq!(decide(&done, "me", 0, &[]), Decision::Nothing);
+    }
+
+    #[test]
+    fn a_claim_outlives_the_holders_delivery_by_half_a_minute() {
+        let delivery =
+            (crate::kafka::QUEUE_TIMEOUT + crate::kafka::DELIVERY_TIMEOUT).as_secs() as i64;
+        assert!(CLAIM_TTL_SECS >= delivery + 30, "{CLAIM_TTL_SECS}");
+        // A dead holder's claim is taken over soon after it could have delivered.
+        assert!(CLAIM_TTL_SECS <= delivery + 60, "{CLAIM_TTL_SECS}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! A static table of resource providers, resource types and api-versions,
-//! plausible for the namespaces templates commonly use.
+//! The one table of resource providers, resource types and api-versions: the provider
+//! GET, the api-version check of requests by id and the template function `providers()`
+//! all read it.
 
 use serde_json::{Value, json};
 
@@ -15,161 +16,72 @@ const COMMON: &[&str] = &[
     "2024-01-01-preview",
 ];
 
+/// Microsoft.Network's api-versions: the folders
+/// `specification/network/resource-manager/Microsoft.Network/stable/{version}/` of
+/// github.com/Azure/azure-rest-api-specs, each of which covers every type listed here
+/// (checked for 2022-09-01 up to 2024-07-01; there is no 2024-10-01 and no preview
+/// version of `virtualNetwork.json`).
+const NETWORK: &[&str] = &[
+    "2022-07-01",
+    "2022-09-01",
+    "2022-11-01",
+    "2023-02-01",
+    "2023-04-01",
+    "2023-05-01",
+    "2023-06-01",
+    "2023-09-01",
+    "2023-11-01",
+    "2024-01-01",
+    "2024-03-01",
+    "2024-05-01",
+    "2024-07-01",
+];
+
+/// Microsoft.Storage's api-versions: the folders
+/// `specification/storage/resource-manager/Microsoft.Storage/{stable,preview}/{version}/`
+/// of github.com/Azure/azure-rest-api-specs (`storage.json`, `blob.json`, `file.json`,
+/// `queue.json` and `table.json` share them).
+const STORAGE: &[&str] = &[
+    "2020-08-01-preview",
+    "2021-09-01",
+    "2022-09-01",
+    "2023-01-01",
+    "2023-04-01",
+    "2023-05-01",
+    "2024-01-01",
+    "2025-01-01",
+];
+
+/// The namespaces armsim serves. Microsoft.Network and Microsoft.Storage follow the
+/// published REST specs (above); the other namespaces keep versions templates commonly
+/// use and are not yet checked against the specs.
 static PROVIDERS: &[(&str, ResourceTypes)] = &[
     (
         "Microsoft.Storage",
         &[
-            (
-                "storageAccounts",
-                &[
-                    "2021-09-01",
-                    "2022-09-01",
-                    "2023-01-01",
-                    "2023-05-01",
-                    "2024-01-01",
-                    "2025-01-01-preview",
-                ],
-            ),
-            (
-                "storageAccounts/blobServices",
-                &["2022-09-01", "2023-01-01", "2023-05-01", "2024-01-01"],
-            ),
-            (
-                "storageAccounts/blobServices/containers",
-                &["2022-09-01", "2023-01-01", "2023-05-01", "2024-01-01"],
-            ),
-            (
-                "storageAccounts/fileServices",
-                &["2022-09-01", "2023-01-01", "2023-05-01"],
-            ),
-            (
-                "storageAccounts/fileServices/shares",
-                &["2022-09-01", "2023-01-01", "2023-05-01"],
-            ),
-            (
-                "storageAccounts/queueServices",
-                &["2022-09-01", "2023-01-01", "2023-05-01"],
-            ),
-            (
-                "storageAccounts/tableServices",
-                &["2022-09-01", "2023-01-01", "2023-05-01"],
-            ),
+            ("storageAccounts", STORAGE),
+            ("storageAccounts/blobServices", STORAGE),
+            ("storageAccounts/blobServices/containers", STORAGE),
+            ("storageAccounts/fileServices", STORAGE),
+            ("storageAccounts/fileServices/shares", STORAGE),
+            ("storageAccounts/queueServices", STORAGE),
+            ("storageAccounts/tableServices", STORAGE),
         ],
     ),
     (
         "Microsoft.Network",
         &[
-            (
-                "virtualNetworks",
-                &[
-                    "2022-07-01",
-                    "2023-04-01",
-                    "2023-09-01",
-                    "2023-11-01",
-                    "2024-01-01",
-                    "2024-03-01-preview",
-                ],
-            ),
-            (
-                "virtualNetworks/subnets",
-                &[
-                    "2022-07-01",
-                    "2023-04-01",
-                    "2023-09-01",
-                    "2023-11-01",
-                    "2024-01-01",
-                ],
-            ),
-            (
-                "virtualNetworks/virtualNetworkPeerings",
-                &[
-                    "2022-07-01",
-                    "2023-04-01",
-                    "2023-09-01",
-                    "2023-11-01",
-                    "2024-01-01",
-                ],
-            ),
-            (
-                "routeTables/routes",
-                &[
-                    "2022-07-01",
-                    "2023-04-01",
-                    "2023-09-01",
-                    "2023-11-01",
-                    "2024-01-01",
-                ],
-            ),
-            (
-                "networkSecurityGroups",
-                &[
-                    "2022-07-01",
-                    "2023-04-01",
-                    "2023-09-01",
-                    "2023-11-01",
-                    "2024-01-01",
-                ],
-            ),
-            (
-                "networkSecurityGroups/securityRules",
-                &[
-                    "2022-07-01",
-                    "2023-04-01",
-                    "2023-09-01",
-                    "2023-11-01",
-                    "2024-01-01",
-                ],
-            ),
-            (
-                "publicIPAddresses",
-                &[
-                    "2022-07-01",
-                    "2023-04-01",
-                    "2023-09-01",
-                    "2023-11-01",
-                    "2024-01-01",
-                ],
-            ),
-            (
-                "networkInterfaces",
-                &[
-                    "2022-07-01",
-                    "2023-04-01",
-                    "2023-09-01",
-                    "2023-11-01",
-                    "2024-01-01",
-                ],
-            ),
-            (
-                "loadBalancers",
-                &[
-                    "2022-07-01",
-                    "2023-04-01",
-                    "2023-09-01",
-                    "2023-11-01",
-                    "2024-01-01",
-                ],
-            ),
-            (
-                "routeTables",
-                &[
-                    "2022-07-01",
-                    "2023-04-01",
-                    "2023-09-01",
-                    "2023-11-01",
-                    "2024-01-01",
-                ],
-            ),
-            (
-                "privateEndpoints",
-                &[
-                    "2022-07-01",
-                    "2023-04-01",
-                    "2023-09-01",
-                    "2023-11-01",
-                    "2024-01-01",
-                ],
-            ),
+            ("virtualNetworks", NETWORK),
+            ("virtualNetworks/subnets", NETWORK),
+            ("virtualNetworks/virtualNetworkPeerings", NETWORK),
+            ("routeTables/routes", NETWORK),
+            ("networkSecurityGroups", NETWORK),
+            ("networkSecurityGroups/securityRules", NETWORK),
+            ("publicIPAddresses", NETWORK),
+            ("networkInterfaces", NETWORK),
+            ("loadBalancers", NETWORK),
+            ("routeTables", NETWORK),
+            ("privateEndpoints", NETWORK),
             (
                 "privateDnsZones",
                 &["2018-09-01", "2020-06-01", "2024-06-01"],
@@ -179,16 +91,7 @@ static PROVIDERS: &[(&str, ResourceTypes)] = &[
                 &["2018-09-01", "2020-06-01", "2024-06-01"],
             ),
             ("dnsZones", &["2018-05-01", "2023-07-01-preview"]),
-            (
-                "natGateways",
-                &[
-                    "2022-07-01",
-                    "2023-04-01",
-                    "2023-09-01",
-                    "2023-11-01",
-                    "2024-01-01",
-                ],
-            ),
+            ("natGateways", NETWORK),
         ],
     ),
     (
@@ -571,21 +474,23 @@ fn find(namespace: &str) -> Option<(&'static str, ResourceTypes)> {
         .copied()
 }
 
+/// One entry of a provider's `resourceTypes`, api-versions newest first as ARM lists them.
+fn type_body(resource_type: &str, versions: &[&str]) -> Value {
+    let newest_first: Vec<&str> = versions.iter().rev().copied().collect();
+    json!({
+        "resourceType": resource_type,
+        "locations": LOCATIONS,
+        "apiVersions": newest_first,
+        "capabilities": "SupportsTags, SupportsLocation",
+    })
+}
+
 /// The provider body `GET /subscriptions/{s}/providers/{namespace}` returns.
 pub(crate) fn provider_body(subscription: &str, namespace: &str) -> Option<Value> {
     let (ns, types) = find(namespace)?;
     let resource_types: Vec<Value> = types
         .iter()
-        .map(|(resource_type, versions)| {
-            let mut newest_first: Vec<&str> = versions.to_vec();
-            newest_first.reverse();
-            json!({
-                "resourceType": resource_type,
-                "locations": LOCATIONS,
-                "apiVersions": newest_first,
-                "capabilities": "SupportsTags, SupportsLocation",
-            })
-        })
+        .map(|(resource_type, versions)| type_body(resource_type, versions))
         .collect();
     Some(json!({
         "id": format!("/subscriptions/{subscription}/providers/{ns}"),
@@ -594,6 +499,24 @@ pub(crate) fn provider_body(subscription: &str, namespace: &str) -> Option<Value
         "registrationPolicy": "RegistrationRequired",
         "resourceTypes": resource_types,
     }))
+}
+
+/// The value of the template function `providers(namespace, [resourceType])`: the
+/// namespace with all its types, or only the one asked for. `None` when armsim does not
+/// serve the namespace or the type.
+pub(crate) fn function_value(namespace: &str, resource_type: Option<&str>) -> Option<Value> {
+    let (ns, types) = find(namespace)?;
+    let resource_types: Vec<Value> = match resource_type {
+        Some(wanted) => {
+            let (found, versions) = types.iter().find(|(t, _)| t.eq_ignore_ascii_case(wanted))?;
+            vec![type_body(found, versions)]
+        }
+        None => types
+            .iter()
+            .map(|(t, versions)| type_body(t, versions))
+            .collect(),
+    };
+    Some(json!({"namespace": ns, "resourceTypes": resource_types}))
 }
 
 /// Whether `api_version` is acceptable for a full resource type
@@ -671,8 +594,47 @@ mod tests {
         assert_eq!(body["namespace"], "Microsoft.Storage");
         let accounts = &body["resourceTypes"][0];
         assert_eq!(accounts["resourceType"], "storageAccounts");
-        assert_eq!(accounts["apiVersions"][0], "2025-01-01-preview");
+        assert_eq!(accounts["apiVersions"][0], "2025-01-01");
+        assert!(
+            accounts["apiVersions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v.as_str().unwrap().ends_with("-preview"))
+        );
         assert!(provider_body("s", "Microsoft.Nothing").is_none());
+    }
+
+    #[test]
+    fn the_template_function_reads_the_same_table() {
+        let vnets = function_value("microsoft.network", Some("virtualnetworks")).unwrap();
+        assert_eq!(vnets["namespace"], "Microsoft.Network");
+        let types = vnets["resourceTypes"].as_array().unwrap();
+        assert_eq!(types.len(), 1);
+        assert_eq!(types[0]["resourceType"], "virtualNetworks");
+        let from_get = provider_body("s", "Microsoft.Network").unwrap();
+        assert_eq!(types[0], from_get["resourceTypes"][0]);
+        let all = function_value("Microsoft.Storage", None).unwrap();
+        assert_eq!(
+            all["resourceTypes"],
+            provider_body("s", "Microsoft.Storage").unwrap()["resourceTypes"]
+        );
+        assert_eq!(function_value("Microsoft.Network", Some("widgets")), None);
+        assert_eq!(function_value("Contoso.Nothing", None), None);
+    }
+
+    #[test]
+    fn network_types_accept_the_published_versions() {
+        for version in ["2023-05-01", "2023-06-01", "2024-07-01"] {
+            assert!(
+                accepts_api_version("Microsoft.Network/virtualNetworks", version),
+                "{version}"
+            );
+        }
+        assert!(!accepts_api_version(
+            "Microsoft.Network/virtualNetworks",
+            "2024-03-01-preview"
+        ));
     }
 
     #[test]

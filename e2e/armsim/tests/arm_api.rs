@@ -566,6 +566,14 @@ async fn resources_by_id_and_providers() {
         subnet_answer.body["properties"]["addressPrefix"],
         "10.0.0.0/24"
     );
+    // Azure's published Microsoft.Network api-versions are accepted by id as they are in
+    // templates (2023-05-01 was refused once).
+    let published = h.get(&format!("{vnet}?api-version=2023-05-01")).await;
+    assert_eq!(published.status, StatusCode::OK, "{:?}", published.body);
+    assert_eq!(
+        published.body["properties"]["addressSpace"]["addressPrefixes"][0],
+        "10.0.0.0/16"
+    );
     let bad_version = h.get(&format!("{vnet}?api-version=1999-01-01")).await;
     assert_eq!(bad_version.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad_version.code(), "NoRegisteredProviderFound");

@@ -1148,15 +1148,12 @@ impl<'s, 'a> Deployment<'s, 'a> {
                 let vals = self.eval_args(args, frame)?;
                 arity(name, &vals, 1, 2)?;
                 let ns = as_str(name, &vals[0])?;
-                let types: Vec<Value> = match vals.get(1) {
-                    Some(t) => vec![json!({
-                        "resourceType": as_str(name, t)?,
-                        "locations": ["East US", "West US", "West Europe"],
-                        "apiVersions": ["2023-01-01", "2022-09-01"],
-                    })],
-                    None => vec![],
-                };
-                Ok(json!({"namespace": ns, "resourceTypes": types}))
+                let resource_type = vals.get(1).map(|t| as_str(name, t)).transpose()?;
+                crate::providers::function_value(ns, resource_type).ok_or_else(|| {
+                    TemplateError::invalid_template(format!(
+                        "The resource namespace '{ns}' or its type is not registered."
+                    ))
+                })
             }
             _ => {
                 let vals = self.eval_args(args, frame)?;
