@@ -27,10 +27,10 @@ use crate::driver_files::{DriverFiles, Limits};
 use crate::error::ApiError;
 use crate::kafka::{Envelope, MESSAGE_VERSION, ResultMessage, ResultPublisher};
 use crate::mapping::{
-    ANNOTATION_REQUEST, ANNOTATION_RESOURCE_ID, Action, ApplyPlan, DeleteTarget, FIELD_MANAGER,
-    LABEL_LIFECYCLE, LABEL_RESOURCE_ID, LABEL_RESOURCE_NAME, MappingContext, PendingRequest,
-    accepted_topology, adopt_for_delete, authorise, label_value, object_name, owner_digest,
-    request_id, topology_arm_id, topology_entry_name, topology_id,
+    ANNOTATION_REQUEST, ANNOTATION_RESOURCE_ID, Action, AdoptedEntry, ApplyPlan, DeleteTarget,
+    FIELD_MANAGER, LABEL_LIFECYCLE, LABEL_RESOURCE_ID, LABEL_RESOURCE_NAME, MappingContext,
+    PendingRequest, accepted_topology, adopt_for_delete, authorise, entry_to_adopt, label_value,
+    object_name, owner_digest, request_id, topology_arm_id, topology_entry_name, topology_id,
 };
 use crate::metrics::Metrics;
 use crate::request::{self, ExecuteRequest, Lifecycle};
@@ -459,14 +459,16 @@ impl Shim {
                     .map_err(|err| kube_error(err, "AzureResource list"))?;
                 (list.items, true)
             }
-            DeleteTarget::Object { name } => (
-                api.get_opt(name)
-                    .await
-                    .map_err(|err| kube_error(err, "AzureResource"))?
-                    .into_iter()
-                    .collect(),
-                false,
-            ),
+            DeleteTarget::Object { name, previous, .. } => {
+                let mut object = self.get(name).await?;
+                if let (None, Some(previous)) = (&object, previous) {
+                    object = self
+                        .get(&previous.name)
+                        .await?
+                        .filter(|o| previous.matches(o));
+                }
+                (object.into_iter().collect(), false)
+            }
         };
         authorise(owner, &objects.iter().collect::<Vec<_>>())?;
         let primary = object_name(&req.system.resource_id, &Lifecycle::Create);
@@ -475,8 +477,8 @@ impl Shim {
             .find(|o| o.name_any() == primary)
             .or_else(|| objects.first())
         else {
-            return match topology_arm_id(req).filter(|_| whole_resource) {
-                Some(arm_id) => self.delete_adopted(req, pending, owner, &arm_id).await,
+            return match entry_to_adopt(req, &target) {
+                Some(adopted) => self.delete_adopted(req, pending, owner, &adopted).await,
                 None => self.report_gone(req, pending, whole_resource).await,
             };
         };
@@ -537,17 +539,18 @@ impl Shim {
         }
     }
 
-    /// Delete of a resource with no object whose ARM id Brent holds (made by the Python
-    /// driver, or deleted before): an object adopting that id is created and deleted, so
-    /// the controller removes it from Azure and the result is reported like any delete.
+    /// Delete or removal of something with no object whose ARM id Brent holds (made by
+    /// the Python driver, or deleted before): an object adopting that id is created and
+    /// deleted, so the controller removes it from Azure with the caller's credentials and
+    /// the result is reported like any delete.
     async fn delete_adopted(
         &self,
         req: &ExecuteRequest,
         pending: &PendingRequest,
         owner: &str,
-        arm_id: &str,
+        adopted: &AdoptedEntry,
     ) -> Result<String, ApiError> {
-        let plan = adopt_for_delete(req, &self.mapping, pending, arm_id)?;
+        let plan = adopt_for_delete(req, &self.mapping, pending, adopted)?;
         let name = plan.resource.name_any();
         let (request_id, _) = self.apply(req, plan, pending, owner).await?;
         match self

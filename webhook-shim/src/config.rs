@@ -87,6 +87,10 @@ pub struct Args {
     /// The shim's own identity may be used when a location has no credentials.
     #[arg(long, env = "AZURE_DRIVER_OPERATOR_IDENTITY", default_value_t = false)]
     pub operator_identity: bool,
+    /// Delete of a legacy resource (VNet, subnet, NSG, route table, storage account) removes
+    /// only its deployment record and leaves the Azure resources, as the Python driver did.
+    #[arg(long, env = "LEGACY_DELETE_KEEPS_RESOURCES", default_value_t = false)]
+    pub legacy_delete_keeps_resources: bool,
     /// Identity of this replica in publication claims (defaults to the host name).
     #[arg(long, env = "HOSTNAME")]
     pub replica_id: Option<String>,
@@ -133,6 +137,7 @@ pub struct Settings {
     pub worker_threads: Option<usize>,
     pub default_subscription_id: Option<String>,
     pub operator_identity: bool,
+    pub legacy_delete_keeps_resources: bool,
     pub replica_id: String,
     pub client_ca: Option<PathBuf>,
     pub api_tokens_file: Option<PathBuf>,
@@ -323,6 +328,7 @@ pub fn resolve(args: &Args, file: &Yaml) -> Result<Settings, ConfigError> {
         worker_threads,
         default_subscription_id: args.default_subscription_id.clone(),
         operator_identity: args.operator_identity,
+        legacy_delete_keeps_resources: args.legacy_delete_keeps_resources,
         replica_id: args
             .replica_id
             .clone()

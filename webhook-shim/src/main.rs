@@ -48,6 +48,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             namespace: settings.namespace.clone(),
             default_subscription_id: settings.default_subscription_id.clone(),
             operator_identity: settings.operator_identity,
+            legacy_delete_keeps_resources: settings.legacy_delete_keeps_resources,
         },
         publisher.clone(),
         metrics.clone(),

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use bicep::ast::{DeclKind, ExprKind};
 use crds::{
-    AdoptedId, AzureResource, AzureResourceSpec, CLEANUP_FINALIZER, KeyRef, LocalObjectRef,
-    ParameterFrom, ParameterSource, Scope, TemplateSource, deployment_name,
+    AdoptedId, AzureResource, AzureResourceSpec, CLEANUP_FINALIZER, DeletionPolicy, KeyRef,
+    LocalObjectRef, ParameterFrom, ParameterSource, Scope, TemplateSource, deployment_name,
 };
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -74,6 +74,9 @@ pub struct MappingContext {
     pub default_subscription_id: Option<String>,
     /// The shim's own Azure identity is configured, so locations may omit credentials.
     pub operator_identity: bool,
+    /// Delete of a legacy resource removes only its deployment record and leaves the Azure
+    /// resources, as the Python driver did (default: they are deleted).
+    pub legacy_delete_keeps_resources: bool,
 }
 
 /// What a request turns into.
@@ -86,8 +89,34 @@ pub enum Action {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeleteTarget {
-    Resource { resource_id_label: String },
-    Object { name: String },
+    Resource {
+        resource_id_label: String,
+    },
+    /// The object of the operation a `Remove<X>` undoes.
+    Object {
+        name: String,
+        /// The same addition's object as an earlier release named it, if it is one.
+        previous: Option<PreviousObject>,
+        /// associatedTopology entry under which the Python driver recorded the addition's
+        /// deployment: adopted and deleted when no object exists.
+        python_entry: Option<String>,
+    },
+}
+
+/// An object named by an earlier naming scheme (one per operation and resource): it is
+/// the addition being undone only if its parameters hold these values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousObject {
+    pub name: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl PreviousObject {
+    pub fn matches(&self, object: &AzureResource) -> bool {
+        self.parameters.iter().all(|(name, value)| {
+            object.spec.parameters.get(name).and_then(Value::as_str) == Some(value.as_str())
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -169,32 +198,87 @@ pub fn object_name(resource_id: &str, lifecycle: &Lifecycle) -> String {
     }
 }
 
-/// The object a request writes or removes: [`object_name`], plus the peering's name
-/// (`<initiator>-to-<acceptor>`) for CreateVnetPeering and RemoveVnetPeering, so that
-/// several peerings of one VNet coexist and each removal takes away only its own.
+/// The object a request writes or removes: [`object_name`], plus the instance an
+/// addition names (see [`addition_instance`]), so that several additions of one resource
+/// coexist and each removal takes away only its own.
 pub fn request_object_name(req: &ExecuteRequest, lifecycle: &Lifecycle) -> String {
     let base = object_name(&req.system.resource_id, lifecycle);
-    match vnet_peering_name(req, lifecycle) {
-        Some(peering) => format!("{base}-{}", dns_label(&peering, 60)),
+    match addition_instance(req, lifecycle) {
+        Some((_, instance)) => format!("{base}-{}", dns_label(&instance, 60)),
         None => base,
     }
 }
 
-/// `<initiator>-to-<acceptor>` of a peering operation naming both VNets.
-fn vnet_peering_name(req: &ExecuteRequest, lifecycle: &Lifecycle) -> Option<String> {
+/// Which of several additions `Add<X>`/`Create<X>` is meant, with the parameters that
+/// name it: a peering by `<initiator>-to-<acceptor>`, any other addition by its property
+/// `<x>_name` (`route_name` for AddRoute). `None` for other lifecycles or when the
+/// request does not name the instance.
+fn addition_instance(
+    req: &ExecuteRequest,
+    lifecycle: &Lifecycle,
+) -> Option<(BTreeMap<String, String>, String)> {
     let Lifecycle::Operation(operation) = lifecycle else {
         return None;
     };
-    let is_peering = req.system.resource_type.name == "AzureVNet"
-        && ["CreateVnetPeering", "RemoveVnetPeering"]
-            .iter()
-            .any(|name| operation.eq_ignore_ascii_case(name));
-    if !is_peering {
-        return None;
+    let thing = strip_prefix_ignore_case(operation, "Add")
+        .or_else(|| strip_prefix_ignore_case(operation, "Create"))
+        .filter(|thing| !thing.is_empty())?;
+    if req.system.resource_type.name == "AzureVNet" && thing.eq_ignore_ascii_case("VnetPeering") {
+        let initiator = req.string_property("initiator_vnet_name")?;
+        let acceptor = req.string_property("acceptor_vnet_name")?;
+        let instance = format!("{initiator}-to-{acceptor}");
+        let parameters = BTreeMap::from([
+            ("initiator_vnet_name".to_string(), initiator),
+            ("acceptor_vnet_name".to_string(), acceptor),
+        ]);
+        return Some((parameters, instance));
     }
-    let initiator = req.string_property("initiator_vnet_name")?;
-    let acceptor = req.string_property("acceptor_vnet_name")?;
-    Some(format!("{initiator}-to-{acceptor}"))
+    let property = format!("{}_name", snake_case(thing));
+    let instance = req.string_property(&property)?;
+    Some((BTreeMap::from([(property, instance.clone())]), instance))
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    text.get(..prefix.len())
+        .filter(|head| head.eq_ignore_ascii_case(prefix))
+        .map(|_| &text[prefix.len()..])
+}
+
+/// `VnetPeering` → `vnet_peering`.
+fn snake_case(name: &str) -> String {
+    let mut snake = String::new();
+    for (index, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && index > 0 {
+            snake.push('_');
+        }
+        snake.push(c.to_ascii_lowercase());
+    }
+    snake
+}
+
+/// The associatedTopology key under which the Python driver recorded an addition
+/// (contract sections 2.2.2 and 2.5.2): the resource name without `-`, then for
+/// CreateVnetPeering `VNetResource` replaced by the initiator and `peer` appended, for
+/// AddRoute the route name and `route` appended. `None` for additions it did not make.
+pub fn python_addition_key(req: &ExecuteRequest, lifecycle: &Lifecycle) -> Option<String> {
+    let Lifecycle::Operation(operation) = lifecycle else {
+        return None;
+    };
+    let sanitized = topology_entry_name(&req.system.resource_name);
+    match req.system.resource_type.name.as_str() {
+        "AzureVNet" if operation.eq_ignore_ascii_case("CreateVnetPeering") => {
+            let initiator = req.string_property("initiator_vnet_name")?;
+            Some(format!(
+                "{}peer",
+                sanitized.replace("VNetResource", &initiator)
+            ))
+        }
+        "AzureRouteTable" if operation.eq_ignore_ascii_case("AddRoute") => {
+            let route = req.string_property("route_name")?;
+            Some(format!("{sanitized}{route}route"))
+        }
+        _ => None,
+    }
 }
 
 /// The property naming the resource group a request deploys into: the initiator's group
@@ -210,6 +294,17 @@ fn deployment_group_property(req: &ExecuteRequest) -> Option<&'static str> {
         req.string_property("resourcegroup_name")
             .map(|_| "resourcegroup_name")
     }
+}
+
+/// With `legacy_delete_keeps_resources`, a Delete of a legacy resource other than a
+/// resource group leaves its Azure resources, as the Python driver did: its object
+/// orphans them (the deployment stack goes, the resources stay). Additions
+/// (CreateVnetPeering, AddRoute) are still removed by their removal and by the Delete.
+fn keeps_resources_on_delete(req: &ExecuteRequest, ctx: &MappingContext) -> bool {
+    let type_name = req.system.resource_type.name.as_str();
+    ctx.legacy_delete_keeps_resources
+        && type_name != "AzureResourceGroup"
+        && builtin_template(type_name, &Lifecycle::Create).is_some()
 }
 
 /// The request runs a built-in legacy template (no driverFiles template replaces it).
@@ -410,11 +505,47 @@ pub fn topology_entry_name(resource_name: &str) -> String {
 /// The ARM id Brent holds for a resource: its entry in associatedTopology, named as the
 /// Python driver named it.
 pub fn topology_arm_id(req: &ExecuteRequest) -> Option<String> {
+    entry_arm_id(req, &topology_entry_name(&req.system.resource_name))
+}
+
+/// The id of associatedTopology entry `entry`.
+pub fn entry_arm_id(req: &ExecuteRequest, entry: &str) -> Option<String> {
     req.associated_topology
-        .get(&topology_entry_name(&req.system.resource_name))
+        .get(entry)
         .and_then(|entry| entry.get("id"))
         .and_then(Value::as_str)
         .map(str::to_string)
+}
+
+/// Something Brent knows only by an associatedTopology entry (the Python driver made
+/// it), to be adopted by object `object` and deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptedEntry {
+    pub entry: String,
+    pub arm_id: String,
+    pub object: String,
+}
+
+/// What a Delete or removal without objects adopts: the resource's own entry for a
+/// Delete (object `r-<resourceId>`), the addition's entry for a removal (its object).
+pub fn entry_to_adopt(req: &ExecuteRequest, target: &DeleteTarget) -> Option<AdoptedEntry> {
+    let (entry, object) = match target {
+        DeleteTarget::Resource { .. } => (
+            topology_entry_name(&req.system.resource_name),
+            object_name(&req.system.resource_id, &Lifecycle::Create),
+        ),
+        DeleteTarget::Object {
+            name,
+            python_entry: Some(entry),
+            ..
+        } => (entry.clone(), name.clone()),
+        DeleteTarget::Object { .. } => return None,
+    };
+    Some(AdoptedEntry {
+        arm_id: entry_arm_id(req, &entry)?,
+        entry,
+        object,
+    })
 }
 
 /// A Delete of a resource without objects (made by the Python driver, or deleted
@@ -425,21 +556,24 @@ pub fn adopt_for_delete(
     req: &ExecuteRequest,
     ctx: &MappingContext,
     pending: &PendingRequest,
-    arm_id: &str,
+    adopted: &AdoptedEntry,
 ) -> Result<ApplyPlan, ApiError> {
+    let arm_id = adopted.arm_id.as_str();
+    let object = adopted.object.clone();
     let adopted = AdoptedId::parse(arm_id).map_err(|err| {
         ApiError::bad_request(format!(
             "associatedTopology entry \"{}\": {err}",
-            topology_entry_name(&req.system.resource_name)
+            adopted.entry
         ))
     })?;
     let mut spec = AzureResourceSpec::adopting(arm_id);
     spec.subscription_id = Some(adopted.subscription_id);
+    let own_entry = object == object_name(&req.system.resource_id, &Lifecycle::Create);
+    if own_entry && keeps_resources_on_delete(req, ctx) {
+        spec.deletion_policy = DeletionPolicy::Orphan;
+    }
     spec.credentials_secret_ref = credentials_secret_ref(req, pending);
-    let mut resource = AzureResource::new(
-        &object_name(&req.system.resource_id, &Lifecycle::Create),
-        spec,
-    );
+    let mut resource = AzureResource::new(&object, spec);
     resource.metadata.namespace = Some(ctx.namespace.clone());
     resource.metadata.labels = Some(labels(req));
     resource.metadata.annotations = Some(annotations(req, ctx, pending)?);
@@ -478,10 +612,14 @@ fn annotations(
 }
 
 /// associatedTopology of the 202, as the Python driver answered it: a Create names the
-/// resource's entry (`created_id`, known once its object exists); a Delete echoes the
-/// incoming entries with the resource's own set to null; operations answer none.
+/// resource's entry (`created_id`, known once its object exists), an addition its own
+/// entry (CreateVnetPeering, AddRoute); a Delete echoes the incoming entries with the
+/// resource's own set to null, a removal with the addition's set to null; other
+/// operations answer none.
 pub fn accepted_topology(req: &ExecuteRequest, created_id: Option<&str>) -> Map<String, Value> {
     let entry = topology_entry_name(&req.system.resource_name);
+    let removed_addition =
+        removal_counterpart(req).and_then(|added| python_addition_key(req, &added));
     match (&req.lifecycle, created_id) {
         (Lifecycle::Create, Some(id)) => {
             Map::from_iter([(entry, serde_json::json!({"id": id, "type": "Azure"}))])
@@ -491,13 +629,35 @@ pub fn accepted_topology(req: &ExecuteRequest, created_id: Option<&str>) -> Map<
             echoed.insert(entry, Value::Null);
             echoed
         }
-        _ => Map::new(),
+        (Lifecycle::Operation(_), Some(id)) => python_addition_key(req, &req.lifecycle)
+            .map(|key| Map::from_iter([(key, serde_json::json!({"id": id, "type": "Azure"}))]))
+            .unwrap_or_default(),
+        (Lifecycle::Operation(_), None) => match removed_addition {
+            Some(key) => {
+                let mut echoed = req.associated_topology.clone();
+                echoed.insert(key, Value::Null);
+                echoed
+            }
+            None => Map::new(),
+        },
+        (Lifecycle::Create, None) => Map::new(),
     }
 }
 
-/// `<Lifecycle>::<armId>::<uuid>`.
+/// `<prefix>::<armId>::<uuid>`, the prefix as the Python driver wrote it: `Create` for a
+/// Create or an addition (`Add<X>`, `Create<X>`), `Delete` for a Delete or a removal
+/// (`Remove<X>`); other operations keep their name.
 pub fn request_id(lifecycle: &str, arm_id: &str, uuid: &str) -> String {
-    format!("{lifecycle}::{arm_id}::{uuid}")
+    let prefix = if strip_prefix_ignore_case(lifecycle, "Remove").is_some() {
+        "Delete"
+    } else if strip_prefix_ignore_case(lifecycle, "Add").is_some()
+        || strip_prefix_ignore_case(lifecycle, "Create").is_some()
+    {
+        "Create"
+    } else {
+        lifecycle
+    };
+    format!("{prefix}::{arm_id}::{uuid}")
 }
 
 /// A built-in template for a legacy resource type and lifecycle.
@@ -520,17 +680,72 @@ pub fn builtin_template(resource_type: &str, lifecycle: &Lifecycle) -> Option<&'
         ("AzureVNet", Lifecycle::Operation(op)) if op.eq_ignore_ascii_case("CreateVnetPeering") => {
             Some(include_str!("../templates/CreateVnetPeering.bicep"))
         }
+        ("AzureRouteTable", Lifecycle::Operation(op)) if op.eq_ignore_ascii_case("AddRoute") => {
+            Some(include_str!("../templates/AddRoute.bicep"))
+        }
         _ => None,
     }
 }
 
-/// Operations that undo an earlier operation by deleting its object.
-fn undoes(resource_type: &str, lifecycle: &Lifecycle) -> Option<Lifecycle> {
-    match (resource_type, lifecycle) {
-        ("AzureVNet", Lifecycle::Operation(op)) if op.eq_ignore_ascii_case("RemoveVnetPeering") => {
-            Some(Lifecycle::Operation("CreateVnetPeering".into()))
+/// The additions a `Remove<X>` may undo: `Add<X>`, then `Create<X>`.
+fn additions_undone_by(lifecycle: &Lifecycle) -> Vec<Lifecycle> {
+    let Lifecycle::Operation(operation) = lifecycle else {
+        return Vec::new();
+    };
+    match strip_prefix_ignore_case(operation, "Remove").filter(|thing| !thing.is_empty()) {
+        Some(thing) => ["Add", "Create"]
+            .iter()
+            .map(|verb| Lifecycle::Operation(format!("{verb}{thing}")))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The built-in addition a `Remove<X>` of a legacy type undoes (RemoveVnetPeering,
+/// RemoveRoute).
+fn removal_counterpart(req: &ExecuteRequest) -> Option<Lifecycle> {
+    additions_undone_by(&req.lifecycle)
+        .into_iter()
+        .find(|added| builtin_template(&req.system.resource_type.name, added).is_some())
+}
+
+/// The addition a `Remove<X>` undoes: the first of `Add<X>`, `Create<X>` that the
+/// package or the built-in templates provide. Removing is deleting that addition's
+/// object, which removes exactly what it deployed; a package shipping a `Remove<X>`
+/// template as well is refused, since that template would never run.
+fn undone_addition(
+    req: &ExecuteRequest,
+    files: &DriverFiles,
+) -> Result<Option<Lifecycle>, ApiError> {
+    for added in additions_undone_by(&req.lifecycle) {
+        let provided = files.template_for(&added)?.is_some()
+            || builtin_template(&req.system.resource_type.name, &added).is_some();
+        if !provided {
+            continue;
         }
-        _ => None,
+        if files.template_for(&req.lifecycle)?.is_some() {
+            return Err(ApiError::bad_request(format!(
+                "driverFiles has a template for \"{}\", which undoes \"{}\" by removing what it deployed; remove that template",
+                req.lifecycle.name(),
+                added.name()
+            )));
+        }
+        return Ok(Some(added));
+    }
+    Ok(None)
+}
+
+/// What a `Remove<X>` deletes: the addition's object, that object as the previous naming
+/// scheme named it (one per operation), or the Python driver's deployment of it.
+fn removal_target(req: &ExecuteRequest, added: &Lifecycle) -> DeleteTarget {
+    let previous = addition_instance(req, added).map(|(parameters, _)| PreviousObject {
+        name: object_name(&req.system.resource_id, added),
+        parameters,
+    });
+    DeleteTarget::Object {
+        name: request_object_name(req, added),
+        previous,
+        python_entry: python_addition_key(req, added),
     }
 }
 
@@ -805,10 +1020,8 @@ pub fn plan(
             resource_id_label: label_value(&req.system.resource_id),
         }));
     }
-    if let Some(undone) = undoes(type_name, &req.lifecycle) {
-        return Ok(Action::Delete(DeleteTarget::Object {
-            name: request_object_name(req, &undone),
-        }));
+    if let Some(added) = undone_addition(req, files)? {
+        return Ok(Action::Delete(removal_target(req, &added)));
     }
     let template = match files.template_for(&req.lifecycle)? {
         Some(template) => template,
@@ -926,6 +1139,9 @@ fn build_plan(
     spec.subscription_id = Some(subscription_id(req, ctx)?);
     // Legacy types deploy into groups made by an AzureResourceGroup resource, as before.
     spec.create_resource_group = !is_legacy && location.is_some();
+    if req.lifecycle == Lifecycle::Create && keeps_resources_on_delete(req, ctx) {
+        spec.deletion_policy = DeletionPolicy::Orphan;
+    }
     spec.location = location;
     spec.parameters = parameters;
     // Every request is carried out: an unchanged Create deploys again (and a failed one
@@ -1268,8 +1484,21 @@ mod tests {
             "r-be3870d2-891c-487e-9736-ca19e4741cf4-createvnetpeering-a-to-b"
         );
         match run(body("removevnetpeering", "resource::AzureVNet::1.0", props)).unwrap() {
-            Action::Delete(DeleteTarget::Object { name }) => {
-                assert_eq!(name, plan.resource.name_any())
+            Action::Delete(DeleteTarget::Object {
+                name,
+                previous,
+                python_entry,
+            }) => {
+                assert_eq!(name, plan.resource.name_any());
+                // The name before peerings coexisted: found only if it peers a and b.
+                let previous = previous.unwrap();
+                assert_eq!(
+                    previous.name,
+                    "r-be3870d2-891c-487e-9736-ca19e4741cf4-createvnetpeering"
+                );
+                assert!(previous.matches(&plan.resource));
+                // The Python driver's key: the name without `-`, then `peer`.
+                assert_eq!(python_entry.as_deref(), Some("netapeer"));
             }
             other => panic!("{other:?}"),
         }
@@ -1303,10 +1532,184 @@ mod tests {
         );
         assert_ne!(second.resource.name_any(), plan.resource.name_any());
         match run(body("RemoveVnetPeering", "resource::AzureVNet::1.0", other)).unwrap() {
-            Action::Delete(DeleteTarget::Object { name }) => {
-                assert_eq!(name, second.resource.name_any())
+            Action::Delete(DeleteTarget::Object { name, previous, .. }) => {
+                assert_eq!(name, second.resource.name_any());
+                assert!(!previous.unwrap().matches(&plan.resource));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    fn removal(action: Action) -> (String, Option<PreviousObject>, Option<String>) {
+        match action {
+            Action::Delete(DeleteTarget::Object {
+                name,
+                previous,
+                python_entry,
+            }) => (name, previous, python_entry),
+            other => panic!("expected a removal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn remove_route_undoes_add_route_of_the_same_route() {
+        let route = |name: &str| {
+            let mut request = body(
+                "AddRoute",
+                "resource::AzureRouteTable::1.0",
+                json!({"resourcegroup_name": "rg1", "route_table_name": "rt1",
+                       "route_address_prefix": "192.168.1.0/24", "route_next_hop_type": "VirtualAppliance"}),
+            );
+            request["requestProperties"] = json!({"route_name": name});
+            request
+        };
+        let added = apply(run(route("bo1")).unwrap());
+        assert_eq!(
+            added.resource.name_any(),
+            "r-be3870d2-891c-487e-9736-ca19e4741cf4-addroute-bo1"
+        );
+        assert_eq!(added.resource.spec.parameters["route_name"], json!("bo1"));
+        let other = apply(run(route("bo2")).unwrap());
+        assert_ne!(other.resource.name_any(), added.resource.name_any());
+
+        let mut remove = route("bo1");
+        remove["lifecycleName"] = json!("RemoveRoute");
+        let (name, _, python_entry) = removal(run(remove).unwrap());
+        assert_eq!(name, added.resource.name_any());
+        // multipleBOs: the name without `-`, the route name, `route`.
+        assert_eq!(python_entry.as_deref(), Some("netabo1route"));
+    }
+
+    #[test]
+    fn packages_pair_their_own_additions_and_removals() {
+        let template = b"param gateway_name string\nresource g 'Microsoft.Network/publicIPAddresses@2023-09-01' = {\n  name: gateway_name\n  location: 'westeurope'\n}\n";
+        let request = |lifecycle: &str, files: &[(&str, &[u8])]| {
+            let mut request = body(
+                lifecycle,
+                "resource::Edge::1.0",
+                json!({"resourcegroup_name": "rg1", "gateway_name": "gw1"}),
+            );
+            request["driverFiles"] =
+                json!(base64::engine::general_purpose::STANDARD.encode(zip_of(files)));
+            request
+        };
+        for verb in ["Add", "Create"] {
+            let addition = format!("{verb}Gateway.bicep");
+            let files = [(addition.as_str(), template.as_slice())];
+            let added = apply(run(request(&format!("{verb}Gateway"), &files)).unwrap());
+            let (name, previous, python_entry) =
+                removal(run(request("RemoveGateway", &files)).unwrap());
+            assert_eq!(name, added.resource.name_any());
+            assert!(name.ends_with(&format!("-{}gateway-gw1", verb.to_ascii_lowercase())));
+            assert!(previous.unwrap().matches(&added.resource));
+            assert_eq!(python_entry, None, "the Python driver made no such thing");
+        }
+        // A Remove template beside the addition would never run: refused.
+        let files = [
+            ("AddGateway.bicep", template.as_slice()),
+            ("RemoveGateway.bicep", template.as_slice()),
+        ];
+        let refused = run(request("RemoveGateway", &files)).unwrap_err();
+        assert_eq!(refused.status, 400);
+        assert!(
+            refused.message.contains("undoes \"AddGateway\""),
+            "{}",
+            refused.message
+        );
+        // Without an addition, a Remove template is an operation like any other.
+        let files = [("RemoveGateway.bicep", template.as_slice())];
+        assert!(matches!(
+            run(request("RemoveGateway", &files)).unwrap(),
+            Action::Apply(_)
+        ));
+    }
+
+    #[test]
+    fn request_ids_and_topology_of_additions_and_removals_have_the_python_shapes() {
+        assert_eq!(request_id("CreateVnetPeering", "/x", "u"), "Create::/x::u");
+        assert_eq!(request_id("AddRoute", "/x", "u"), "Create::/x::u");
+        assert_eq!(request_id("removevnetpeering", "/x", "u"), "Delete::/x::u");
+        assert_eq!(request_id("RemoveRoute", "/x", "u"), "Delete::/x::u");
+        assert_eq!(request_id("Create", "/x", "u"), "Create::/x::u");
+        assert_eq!(request_id("Delete", "/x", "u"), "Delete::/x::u");
+        assert_eq!(request_id("Configure", "/x", "u"), "Configure::/x::u");
+
+        let mut peering = body(
+            "CreateVnetPeering",
+            "resource::AzureVNet::1.0",
+            json!({"initiator_vnet_name": "hub-vnet", "acceptor_vnet_name": "b"}),
+        );
+        peering["systemProperties"]["resourceName"]["value"] = json!("site-1__VNetResource");
+        let req = parse_execute(peering.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            Value::Object(accepted_topology(&req, Some("/dep"))),
+            json!({"site1__hub-vnetpeer": {"id": "/dep", "type": "Azure"}})
+        );
+        peering["lifecycleName"] = json!("RemoveVnetPeering");
+        peering["associatedTopology"] = json!({"site1__VNetResource": {"id": "/vnet", "type": "Azure"},
+                   "site1__hub-vnetpeer": {"id": "/dep", "type": "Azure"}});
+        let req = parse_execute(peering.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            Value::Object(accepted_topology(&req, None)),
+            json!({"site1__VNetResource": {"id": "/vnet", "type": "Azure"},
+                   "site1__hub-vnetpeer": null})
+        );
+        let configure = body("Configure", "resource::AzureVNet::1.0", json!({}));
+        let req = parse_execute(configure.to_string().as_bytes()).unwrap();
+        assert!(accepted_topology(&req, Some("/dep")).is_empty());
+    }
+
+    #[test]
+    fn legacy_delete_keeps_resources_orphans_legacy_resources_only() {
+        let keep = MappingContext {
+            legacy_delete_keeps_resources: true,
+            ..ctx()
+        };
+        let plan_with = |ctx: &MappingContext, lifecycle: &str, kind: &str| {
+            let req = parse_execute(
+                body(
+                    lifecycle,
+                    kind,
+                    json!({"resourcegroup_name": "rg1", "resourcegroup_location": "westeurope",
+                    "initiator_vnet_name": "a", "acceptor_vnet_name": "b"}),
+                )
+                .to_string()
+                .as_bytes(),
+            )
+            .unwrap();
+            apply(plan(&req, &DriverFiles::default(), ctx, &pending()).unwrap())
+                .resource
+                .spec
+                .deletion_policy
+        };
+        for kind in [
+            "resource::AzureVNet::1.0",
+            "resource::AzureSubnet::1.0",
+            "resource::AzureNetworkSecurityGroup::1.0",
+            "resource::AzureRouteTable::1.0",
+            "resource::AzureStorageAccount::1.0",
+        ] {
+            assert_eq!(
+                plan_with(&keep, "Create", kind),
+                DeletionPolicy::Orphan,
+                "{kind}"
+            );
+            assert_eq!(
+                plan_with(&ctx(), "Create", kind),
+                DeletionPolicy::Delete,
+                "{kind}"
+            );
+        }
+        // Resource groups were deleted by the Python driver too; a removal must remove.
+        for (lifecycle, kind) in [
+            ("Create", "resource::AzureResourceGroup::1.0"),
+            ("CreateVnetPeering", "resource::AzureVNet::1.0"),
+        ] {
+            assert_eq!(
+                plan_with(&keep, lifecycle, kind),
+                DeletionPolicy::Delete,
+                "{kind}"
+            );
         }
     }
 
@@ -1328,8 +1731,11 @@ mod tests {
         let mut delete = body("Delete", "resource::AzureVNet::1.0", json!({}));
         delete["associatedTopology"] = json!({"neta": {"id": deployment, "type": "Azure"}});
         let req = parse_execute(delete.to_string().as_bytes()).unwrap();
-        let held = topology_arm_id(&req).unwrap();
-        assert_eq!(held, deployment);
+        let target = DeleteTarget::Resource {
+            resource_id_label: "be3870d2-891c-487e-9736-ca19e4741cf4".into(),
+        };
+        let held = entry_to_adopt(&req, &target).unwrap();
+        assert_eq!(held.arm_id, deployment);
         let pending = PendingRequest {
             delete: true,
             ..pending()
@@ -1347,7 +1753,35 @@ mod tests {
         assert_eq!(arm_id(object).unwrap(), deployment);
         assert!(plan.credentials.is_some());
 
-        let bad = adopt_for_delete(&req, &ctx(), &pending, "rg-a").unwrap_err();
+        let keep = MappingContext {
+            legacy_delete_keeps_resources: true,
+            ..ctx()
+        };
+        let kept = adopt_for_delete(&req, &keep, &pending, &held).unwrap();
+        assert_eq!(kept.resource.spec.deletion_policy, DeletionPolicy::Orphan);
+
+        // A removal adopts the addition's entry under the addition's object.
+        let removal = DeleteTarget::Object {
+            name: "r-x-createvnetpeering-a-to-b".into(),
+            previous: None,
+            python_entry: Some("netapeer".into()),
+        };
+        assert_eq!(entry_to_adopt(&req, &removal), None, "no such entry");
+        let mut remove = body("RemoveVnetPeering", "resource::AzureVNet::1.0", json!({}));
+        remove["associatedTopology"] = json!({"netapeer": {"id": deployment, "type": "Azure"}});
+        let req = parse_execute(remove.to_string().as_bytes()).unwrap();
+        let adopted = entry_to_adopt(&req, &removal).unwrap();
+        assert_eq!(adopted.object, "r-x-createvnetpeering-a-to-b");
+        let plan = adopt_for_delete(&req, &keep, &pending, &adopted).unwrap();
+        assert_eq!(plan.resource.name_any(), "r-x-createvnetpeering-a-to-b");
+        assert_eq!(plan.resource.spec.deletion_policy, DeletionPolicy::Delete);
+
+        let bad_entry = AdoptedEntry {
+            entry: "neta".into(),
+            arm_id: "rg-a".into(),
+            object: held.object.clone(),
+        };
+        let bad = adopt_for_delete(&req, &ctx(), &pending, &bad_entry).unwrap_err();
         assert_eq!(bad.status, 400);
         assert!(
             bad.body()["localizedMessage"]

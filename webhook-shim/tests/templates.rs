@@ -117,6 +117,7 @@ fn builtin_templates_compile_and_tag_their_resources() {
             "AzureVNet",
             Lifecycle::Operation("CreateVnetPeering".into()),
         ),
+        ("AzureRouteTable", Lifecycle::Operation("AddRoute".into())),
     ];
     for (kind, lifecycle) in cases {
         let text = compiled(kind, &lifecycle).to_string();
@@ -339,6 +340,71 @@ fn route_tables_route_to_the_branch_office_only_when_private_and_global() {
     }
 }
 
+/// A resource's properties without the `provisioningState` the evaluator fills in.
+fn declared(resource: &Value) -> Value {
+    let mut properties = resource["properties"].clone();
+    properties
+        .as_object_mut()
+        .unwrap()
+        .remove("provisioningState");
+    properties
+}
+
+/// AddRoute of the later branch (multipleBOs): one route under the existing table, the
+/// next hop `.4` of `private_subnet_cidr` (a text operation, as that branch did it).
+#[test]
+fn add_route_makes_one_route_with_the_next_hop_of_the_subnet() {
+    let existing = Existing::default().with("Microsoft.Network/routeTables", "rt1");
+    let add_route = Lifecycle::Operation("AddRoute".into());
+    let deployment = deploy_lifecycle(
+        "AzureRouteTable",
+        &add_route,
+        json!({
+            "route_table_name": "rt1",
+            "route_name": "bo1",
+            "route_address_prefix": "192.168.20.0/24",
+            "route_next_hop_type": "VirtualAppliance",
+            "private_subnet_cidr": "10.0.2.128/25",
+            "route_has_bgp_override": true,
+        }),
+        &existing,
+    )
+    .unwrap();
+    assert_eq!(deployment.resources.len(), 1);
+    let routes = of_type(&deployment, "Microsoft.Network/routeTables/routes");
+    assert_eq!(
+        routes["bo1"]["id"],
+        format!(
+            "{}/providers/Microsoft.Network/routeTables/rt1/routes/bo1",
+            group_id()
+        )
+    );
+    assert_eq!(
+        declared(&routes["bo1"]),
+        json!({"addressPrefix": "192.168.20.0/24", "nextHopType": "VirtualAppliance",
+               "nextHopIpAddress": "10.0.2.4", "hasBgpOverride": true})
+    );
+
+    // Without a subnet CIDR the explicit next hop (none for Internet) is used.
+    let deployment = deploy_lifecycle(
+        "AzureRouteTable",
+        &add_route,
+        json!({
+            "route_table_name": "rt1",
+            "route_name": "out",
+            "route_address_prefix": "0.0.0.0/0",
+            "route_next_hop_type": "Internet",
+        }),
+        &existing,
+    )
+    .unwrap();
+    let routes = of_type(&deployment, "Microsoft.Network/routeTables/routes");
+    assert_eq!(
+        declared(&routes["out"]),
+        json!({"addressPrefix": "0.0.0.0/0", "nextHopType": "Internet", "nextHopIpAddress": null, "hasBgpOverride": false})
+    );
+}
+
 #[test]
 fn vnets_have_the_python_drivers_address_space_and_default_subnet() {
     let deployment = deploy(
@@ -363,10 +429,13 @@ fn vnets_have_the_python_drivers_address_space_and_default_subnet() {
         json!(["10.1.0.0/16", "10.2.0.0/16"])
     );
     assert_eq!(p["enableDdosProtection"], false);
-    let subnets = p["subnets"].as_array().unwrap();
-    assert_eq!(subnets.len(), 1);
-    assert_eq!(subnets[0]["name"], "default");
-    let subnet = &subnets[0]["properties"];
+    // No inline child lists (contract D17): a repeated Create leaves later subnets and
+    // peerings alone; `default` is a child resource of its own.
+    assert!(p.get("subnets").is_none(), "{p}");
+    assert!(p.get("virtualNetworkPeerings").is_none(), "{p}");
+    let subnets = of_type(&deployment, "Microsoft.Network/virtualNetworks/subnets");
+    assert_eq!(subnets.keys().collect::<Vec<_>>(), ["default"]);
+    let subnet = &subnets["default"]["properties"];
     assert_eq!(subnet["addressPrefix"], "10.1.0.0/24");
     assert_eq!(subnet["delegations"], json!([]));
     assert_eq!(subnet["privateEndpointNetworkPolicies"], "Disabled");
@@ -385,7 +454,8 @@ fn vnet_defaults_are_the_python_drivers_bicep_defaults() {
         json!(["10.0.1.0/24", "10.0.2.0/24"])
     );
     assert_eq!(p["enableDdosProtection"], false);
-    let subnet = &p["subnets"][0]["properties"];
+    let subnets = of_type(&deployment, "Microsoft.Network/virtualNetworks/subnets");
+    let subnet = &subnets["default"]["properties"];
     assert_eq!(subnet["addressPrefix"], "10.0.1.0/24");
     assert_eq!(subnet["privateEndpointNetworkPolicies"], "Enabled");
     assert_eq!(subnet["privateLinkServiceNetworkPolicies"], "Enabled");
