@@ -10,7 +10,8 @@
 //! (`BENCH_OBJECTS` changes the count, `BENCH_CONCURRENCY` the controller's workers,
 //! `BENCH_SYNC_SECONDS` the objects' sync interval (30), `BENCH_SYNC_WINDOW_SECONDS` how long
 //! the re-checks are observed (90), and `BENCH_ARM=unthrottled` runs armsim with zero
-//! latency and no throttling, so that the controller itself is what is measured).
+//! latency and no throttling, so that the controller itself is what is measured;
+//! `BENCH_CONTROLLER_BIN` runs another controller binary, e.g. an older build).
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -145,7 +146,11 @@ async fn main() {
     let concurrency = env_number("BENCH_CONCURRENCY", 32);
     let sync_seconds = env_number("BENCH_SYNC_SECONDS", 30);
     let sync_window = Duration::from_secs(env_number("BENCH_SYNC_WINDOW_SECONDS", 90) as u64);
-    let bin = e2e::process::built_binaries(&["azure-driver-controller"], &[]);
+    let binary = match std::env::var_os("BENCH_CONTROLLER_BIN") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => e2e::process::built_binaries(&["azure-driver-controller"], &[])
+            .join("azure-driver-controller"),
+    };
     let cp = e2e::ControlPlane::shared().await;
     let ns = e2e::TestNamespace::create(cp).await;
     let namespace = ns.name().to_owned();
@@ -185,7 +190,7 @@ async fn main() {
         .unwrap();
 
     let mut controller = e2e::process::controller_command(
-        &bin.join("azure-driver-controller"),
+        &binary,
         cp.kubeconfig_path(),
         &namespace,
         &sim.endpoint(),
