@@ -113,18 +113,36 @@ impl ArmsimProcess {
     /// The controller binary from `bin_dir` as the only replica (no leader election,
     /// metrics on an ephemeral port) watching `namespace`, against this simulator.
     pub fn lone_controller(&self, bin_dir: &Path, kubeconfig: &Path, namespace: &str) -> Command {
-        let mut command = controller_command(
-            &bin_dir.join("azure-driver-controller"),
+        lone_controller(
+            bin_dir,
             kubeconfig,
             namespace,
             &self.endpoint,
             &self.ca_file,
-        );
-        command
-            .args(["--metrics-addr", "127.0.0.1:0"])
-            .args(["--leader-election", "false"]);
-        command
+        )
     }
+}
+
+/// The controller binary from `bin_dir` as the only replica (no leader election, metrics
+/// on an ephemeral port) watching `namespace`, against ARM at `arm_endpoint`.
+pub fn lone_controller(
+    bin_dir: &Path,
+    kubeconfig: &Path,
+    namespace: &str,
+    arm_endpoint: &str,
+    ca_file: &Path,
+) -> Command {
+    let mut command = controller_command(
+        &bin_dir.join("azure-driver-controller"),
+        kubeconfig,
+        namespace,
+        arm_endpoint,
+        ca_file,
+    );
+    command
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .args(["--leader-election", "false"]);
+    command
 }
 
 /// The controller binary watching `namespace` through `kubeconfig`, with ARM (and its

@@ -392,6 +392,11 @@ fn defaults_admit_only_the_orchestrator_and_watch_the_release_namespace() {
         None
     );
     assert_eq!(
+        deployment_env(&objects, "azure-driver", "LEGACY_DELETE_KEEPS_RESOURCES"),
+        None,
+        "Delete removes a legacy resource's Azure resources by default"
+    );
+    assert_eq!(
         deployment_env(&objects, "azure-driver-controller", "WATCH_NAMESPACES").as_deref(),
         Some("lm")
     );
@@ -415,6 +420,8 @@ fn defaults_admit_only_the_orchestrator_and_watch_the_release_namespace() {
         "azure.credentials.existingSecret=operator-credentials",
         "--set",
         "azure.shimUsesOperatorIdentity=true",
+        "--set",
+        "app.config.legacyDeleteKeepsResources=true",
     ]);
     let policy = find(&objects, "NetworkPolicy", "azure-driver");
     assert_eq!(
@@ -439,6 +446,10 @@ fn defaults_admit_only_the_orchestrator_and_watch_the_release_namespace() {
         Some("true")
     );
     assert_eq!(
+        deployment_env(&objects, "azure-driver", "LEGACY_DELETE_KEEPS_RESOURCES").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
         deployment_env(&objects, "azure-driver-controller", "WATCH_NAMESPACES").as_deref(),
         Some("")
     );
@@ -452,6 +463,7 @@ fn bad_values_are_rejected_by_the_schema() {
         "app.config.log.level=LOUD",
         "service.type=Mesh",
         "controller.logFormat=xml",
+        "app.config.legacyDeleteKeepsResources=sometimes",
     ] {
         let output = helm(&["template", "x", chart().to_str().unwrap(), "--set", bad])
             .output()

@@ -18,7 +18,7 @@ use azure_driver_shim::tls::{
 };
 use base64::Engine;
 use crds::{AzureResource, Phase};
-use e2e::process::{KilledOnDrop, built_binaries, controller_command};
+use e2e::process::{KilledOnDrop, built_binaries, lone_controller};
 use e2e::shim::ShimOnMockKafka;
 use e2e::{ControlPlane, TestNamespace};
 use k8s_openapi::api::core::v1::Secret;
@@ -171,19 +171,13 @@ impl World {
             .await
             .unwrap();
         let controller = KilledOnDrop::new(
-            controller_command(
-                &bin.join("azure-driver-controller"),
+            lone_controller(
+                &bin,
                 control_plane.kubeconfig_path(),
                 namespace.name(),
                 &sim.endpoint(),
                 &sim.ca_file(),
             )
-            .args([
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--leader-election",
-                "false",
-            ])
             .spawn()
             .expect("the controller starts"),
         );

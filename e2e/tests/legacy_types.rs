@@ -15,7 +15,7 @@ use azure_driver_shim::mapping::{Action, PendingRequest, object_name, plan};
 use azure_driver_shim::request::parse_execute;
 use azure_driver_shim::tls::{ConnectionLimits, ReloadingCert, serve, server_config};
 use crds::{AzureResource, Phase};
-use e2e::process::{KilledOnDrop, built_binaries, controller_command};
+use e2e::process::{KilledOnDrop, built_binaries, lone_controller};
 use e2e::shim::ShimOnMockKafka;
 use e2e::{ControlPlane, TestNamespace};
 use k8s_openapi::api::core::v1::Secret;
@@ -58,15 +58,13 @@ impl Stack {
             .await
             .unwrap();
         let controller = KilledOnDrop::new(
-            controller_command(
-                &bin.join("azure-driver-controller"),
+            lone_controller(
+                &bin,
                 control_plane.kubeconfig_path(),
                 namespace.name(),
                 &sim.endpoint(),
                 &sim.ca_file(),
             )
-            .args(["--metrics-addr", "127.0.0.1:0"])
-            .args(["--leader-election", "false"])
             .spawn()
             .expect("the controller starts"),
         );
@@ -202,7 +200,7 @@ impl Stack {
 
     /// Names of the children of `parent` of `child_type` (for example `subnets`).
     fn children(&self, parent: &str, child_type: &str) -> BTreeSet<String> {
-        let prefix = format!("{}/{child_type}/", parent.to_ascii_lowercase());
+        let prefix = format!("{parent}/{child_type}/").to_ascii_lowercase();
         self.sim
             .inventory()
             .into_iter()
@@ -214,14 +212,17 @@ impl Stack {
             .collect()
     }
 
-    /// Ids of the deployment stacks armsim holds (lower-cased).
-    fn stacks(&self) -> Vec<String> {
-        self.sim
-            .inventory()
-            .into_iter()
-            .map(|item| item.id.to_ascii_lowercase())
-            .filter(|id| id.contains("/deploymentstacks/"))
-            .collect()
+    /// Whether ARM has the deployment stack `id` (the record of this driver's deployment).
+    async fn has_stack(&self, id: &str) -> bool {
+        let (status, body) = self
+            .arm(
+                reqwest::Method::GET,
+                &format!("{id}?api-version=2024-03-01"),
+                None,
+            )
+            .await;
+        assert!(status == 200 || status == 404, "{status} {body}");
+        status == 200
     }
 
     /// An ARM call with the deployment location's client, as the Python driver made them.
@@ -767,21 +768,13 @@ async fn route_tables_and_their_added_routes_are_the_contracts() {
     assert_eq!(removed.status, ResultStatus::Complete, "{removed:?}");
     assert_eq!(
         request_id_part(accepted["requestId"].as_str().unwrap(), "Delete"),
-        deployment
+        format!("{table_id}/routes/bo3")
     );
     assert_eq!(accepted["associatedTopology"], json!({key: null}));
     assert_eq!(
         stack.children(&table_id, "routes"),
         BTreeSet::from(["BranchOfficeRoute".into(), "bo2".into()])
     );
-    let (status, _) = stack
-        .arm(
-            reqwest::Method::GET,
-            &format!("{deployment}?{ARM_VERSION}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 404, "the Python deployment record is removed too");
     stack.no_more_results().await;
 }
 
@@ -1084,6 +1077,21 @@ async fn vnet_peerings_of_every_origin_are_made_and_removed_exactly() {
         ])
     );
 
+    // The Python driver kept one key for all peerings of a VNet: a removal naming
+    // another acceptor leaves vnet-a-to-vnet-c alone.
+    let mut remove = peering("RemoveVnetPeering", "vnet-e");
+    remove["associatedTopology"] = json!({key: {"id": deployment, "type": "Azure"}});
+    let (_, removed) = stack.execute(&remove).await;
+    assert_eq!(removed.status, ResultStatus::Complete, "{removed:?}");
+    assert_eq!(
+        stack.children(&initiator, "virtualNetworkPeerings"),
+        BTreeSet::from([
+            "vnet-a-to-vnet-b".into(),
+            "vnet-a-to-vnet-c".into(),
+            "vnet-a-to-vnet-d".into()
+        ])
+    );
+
     // The Python driver's peering: Brent's topology holds the deployment under the key.
     stack.sim.reset_counters();
     let mut remove = peering("RemoveVnetPeering", "vnet-c");
@@ -1095,7 +1103,7 @@ async fn vnet_peerings_of_every_origin_are_made_and_removed_exactly() {
     assert_eq!(removed.status, ResultStatus::Complete, "{removed:?}");
     assert_eq!(
         request_id_part(accepted["requestId"].as_str().unwrap(), "Delete"),
-        deployment
+        python_made
     );
     assert_eq!(
         accepted["associatedTopology"],
@@ -1105,14 +1113,6 @@ async fn vnet_peerings_of_every_origin_are_made_and_removed_exactly() {
         stack.children(&initiator, "virtualNetworkPeerings"),
         BTreeSet::from(["vnet-a-to-vnet-b".into(), "vnet-a-to-vnet-d".into()])
     );
-    let (status, _) = stack
-        .arm(
-            reqwest::Method::GET,
-            &format!("{deployment}?{ARM_VERSION}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 404, "the Python deployment record is removed too");
     let calls = stack.sim.counters().client(CLIENT);
     assert!(
         calls.keys().any(|route| route.starts_with("DELETE")),
@@ -1158,7 +1158,7 @@ async fn vnet_peerings_of_every_origin_are_made_and_removed_exactly() {
 async fn previous_release_peering(stack: &Stack, create_peering: &Value) -> String {
     let req = parse_execute(create_peering.to_string().as_bytes()).unwrap();
     let pending = PendingRequest {
-        uuid: uuid::Uuid::new_v4().to_string(),
+        uuid: "d0000000-0000-4000-8000-000000000001".into(),
         lifecycle: req.lifecycle.name().to_string(),
         tenant_id: None,
         trace: BTreeMap::new(),
@@ -1224,18 +1224,56 @@ async fn delete_keeps_the_resources_only_with_the_chart_value() {
             )
             .await;
         let stack_id = assert_created(&accepted, &created, &vnet.replace('-', ""));
-        assert!(stack.stacks().contains(&stack_id.to_ascii_lowercase()));
+        assert!(stack.has_stack(&stack_id).await, "{stack_id}");
         let mut delete = request("Delete", &id, &vnet, "AzureVNet", json!({}));
         delete["associatedTopology"] = accepted["associatedTopology"].clone();
         let (accepted, deleted) = stack.execute_at(addr, &delete).await;
         assert_deleted(&accepted, &deleted, &vnet.replace('-', ""), &stack_id);
-        assert!(
-            !stack.stacks().contains(&stack_id.to_ascii_lowercase()),
-            "the record goes"
-        );
+        assert!(!stack.has_stack(&stack_id).await, "the record goes");
         let vnet_id = network_id("rg-del", "virtualNetworks", &vnet);
         assert_eq!(stack.holds(&vnet_id), keeping, "{vnet}: keeping {keeping}");
         assert_eq!(stack.holds(&format!("{vnet_id}/subnets/default")), keeping);
     }
+    stack.no_more_results().await;
+}
+
+/// Operations in pairs for any package: `RemoveGateway` undoes exactly the
+/// `AddGateway` of the same gateway (`gateway_name`), the other one stays.
+#[tokio::test]
+async fn package_additions_are_undone_by_their_removal() {
+    let stack = Stack::start().await;
+    create_group(&stack, "aa000000-0000-4000-8000-000000000001", "rg-pkg").await;
+    let template = b"param gateway_name string\n\nresource ip 'Microsoft.Network/publicIPAddresses@2023-09-01' = {\n  name: gateway_name\n  location: 'westeurope'\n}\n";
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("AddGateway.bicep", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut zip, template).unwrap();
+    let package = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        zip.finish().unwrap().into_inner(),
+    );
+    let gateway = |lifecycle: &str, name: &str| {
+        let mut body = request(
+            lifecycle,
+            "aa000000-0000-4000-8000-000000000002",
+            "edge-1",
+            "Edge",
+            json!({"resourcegroup_name": "rg-pkg", "gateway_name": name}),
+        );
+        body["driverFiles"] = json!(package);
+        body
+    };
+    let ip = |name: &str| network_id("rg-pkg", "publicIPAddresses", name);
+    for name in ["gw1", "gw2"] {
+        let (accepted, added) = stack.execute(&gateway("AddGateway", name)).await;
+        assert_eq!(added.status, ResultStatus::Complete, "{added:?}");
+        request_id_part(accepted["requestId"].as_str().unwrap(), "Create");
+    }
+    assert!(stack.holds(&ip("gw1")) && stack.holds(&ip("gw2")));
+    let (accepted, removed) = stack.execute(&gateway("RemoveGateway", "gw1")).await;
+    assert_eq!(removed.status, ResultStatus::Complete, "{removed:?}");
+    request_id_part(accepted["requestId"].as_str().unwrap(), "Delete");
+    assert!(!stack.holds(&ip("gw1")), "the removal undoes its addition");
+    assert!(stack.holds(&ip("gw2")), "and only its own");
     stack.no_more_results().await;
 }

@@ -97,10 +97,20 @@ pub enum DeleteTarget {
         name: String,
         /// The same addition's object as an earlier release named it, if it is one.
         previous: Option<PreviousObject>,
-        /// associatedTopology entry under which the Python driver recorded the addition's
-        /// deployment: adopted and deleted when no object exists.
-        python_entry: Option<String>,
+        /// What the Python driver's addition made: adopted and deleted when no object
+        /// exists and Brent's topology holds its entry.
+        python: Option<PythonAddition>,
     },
+}
+
+/// An addition as the Python driver made it: the associatedTopology key of its
+/// deployment and the one resource that deployment created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonAddition {
+    pub key: String,
+    /// The resource, relative to the deployment's resource group
+    /// (`providers/Microsoft.Network/…`).
+    pub resource: String,
 }
 
 /// An object named by an earlier naming scheme (one per operation and resource): it is
@@ -279,6 +289,30 @@ pub fn python_addition_key(req: &ExecuteRequest, lifecycle: &Lifecycle) -> Optio
         }
         _ => None,
     }
+}
+
+/// The Python driver's addition a removal names: its key (see [`python_addition_key`])
+/// and the peering `<initiator>-to-<acceptor>` on the initiator VNet, or the route
+/// `route_name` in `route_table_name`. The removal deletes exactly that resource: the
+/// key alone is no proof, since the Python driver kept one key per VNet for all of its
+/// peerings.
+fn python_addition(req: &ExecuteRequest, lifecycle: &Lifecycle) -> Option<PythonAddition> {
+    let key = python_addition_key(req, lifecycle)?;
+    let resource = match req.system.resource_type.name.as_str() {
+        "AzureVNet" => {
+            let initiator = req.string_property("initiator_vnet_name")?;
+            let acceptor = req.string_property("acceptor_vnet_name")?;
+            format!(
+                "providers/Microsoft.Network/virtualNetworks/{initiator}/virtualNetworkPeerings/{initiator}-to-{acceptor}"
+            )
+        }
+        _ => {
+            let table = req.string_property("route_table_name")?;
+            let route = req.string_property("route_name")?;
+            format!("providers/Microsoft.Network/routeTables/{table}/routes/{route}")
+        }
+    };
+    Some(PythonAddition { key, resource })
 }
 
 /// The property naming the resource group a request deploys into: the initiator's group
@@ -526,26 +560,37 @@ pub struct AdoptedEntry {
     pub object: String,
 }
 
-/// What a Delete or removal without objects adopts: the resource's own entry for a
-/// Delete (object `r-<resourceId>`), the addition's entry for a removal (its object).
+/// What a Delete or removal without objects adopts: for a Delete the id of the
+/// resource's own entry (object `r-<resourceId>`); for a removal whose addition's entry
+/// Brent holds, the addition's resource in that entry's subscription and resource group
+/// (the addition's object).
 pub fn entry_to_adopt(req: &ExecuteRequest, target: &DeleteTarget) -> Option<AdoptedEntry> {
-    let (entry, object) = match target {
-        DeleteTarget::Resource { .. } => (
-            topology_entry_name(&req.system.resource_name),
-            object_name(&req.system.resource_id, &Lifecycle::Create),
-        ),
+    match target {
+        DeleteTarget::Resource { .. } => {
+            let entry = topology_entry_name(&req.system.resource_name);
+            Some(AdoptedEntry {
+                arm_id: entry_arm_id(req, &entry)?,
+                entry,
+                object: object_name(&req.system.resource_id, &Lifecycle::Create),
+            })
+        }
         DeleteTarget::Object {
             name,
-            python_entry: Some(entry),
+            python: Some(addition),
             ..
-        } => (entry.clone(), name.clone()),
-        DeleteTarget::Object { .. } => return None,
-    };
-    Some(AdoptedEntry {
-        arm_id: entry_arm_id(req, &entry)?,
-        entry,
-        object,
-    })
+        } => {
+            let deployment = AdoptedId::parse(&entry_arm_id(req, &addition.key)?).ok()?;
+            Some(AdoptedEntry {
+                arm_id: format!(
+                    "/subscriptions/{}/resourceGroups/{}/{}",
+                    deployment.subscription_id, deployment.resource_group?, addition.resource
+                ),
+                entry: addition.key.clone(),
+                object: name.clone(),
+            })
+        }
+        DeleteTarget::Object { python: None, .. } => None,
+    }
 }
 
 /// A Delete of a resource without objects (made by the Python driver, or deleted
@@ -745,7 +790,7 @@ fn removal_target(req: &ExecuteRequest, added: &Lifecycle) -> DeleteTarget {
     DeleteTarget::Object {
         name: request_object_name(req, added),
         previous,
-        python_entry: python_addition_key(req, added),
+        python: python_addition(req, added),
     }
 }
 
@@ -1487,7 +1532,7 @@ mod tests {
             Action::Delete(DeleteTarget::Object {
                 name,
                 previous,
-                python_entry,
+                python,
             }) => {
                 assert_eq!(name, plan.resource.name_any());
                 // The name before peerings coexisted: found only if it peers a and b.
@@ -1498,7 +1543,13 @@ mod tests {
                 );
                 assert!(previous.matches(&plan.resource));
                 // The Python driver's key: the name without `-`, then `peer`.
-                assert_eq!(python_entry.as_deref(), Some("netapeer"));
+                assert_eq!(
+                    python,
+                    Some(PythonAddition {
+                        key: "netapeer".into(),
+                        resource: "providers/Microsoft.Network/virtualNetworks/a/virtualNetworkPeerings/a-to-b".into()
+                    })
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -1540,13 +1591,13 @@ mod tests {
         }
     }
 
-    fn removal(action: Action) -> (String, Option<PreviousObject>, Option<String>) {
+    fn removal(action: Action) -> (String, Option<PreviousObject>, Option<PythonAddition>) {
         match action {
             Action::Delete(DeleteTarget::Object {
                 name,
                 previous,
-                python_entry,
-            }) => (name, previous, python_entry),
+                python,
+            }) => (name, previous, python),
             other => panic!("expected a removal, got {other:?}"),
         }
     }
@@ -1574,10 +1625,16 @@ mod tests {
 
         let mut remove = route("bo1");
         remove["lifecycleName"] = json!("RemoveRoute");
-        let (name, _, python_entry) = removal(run(remove).unwrap());
+        let (name, _, python) = removal(run(remove).unwrap());
         assert_eq!(name, added.resource.name_any());
         // multipleBOs: the name without `-`, the route name, `route`.
-        assert_eq!(python_entry.as_deref(), Some("netabo1route"));
+        assert_eq!(
+            python,
+            Some(PythonAddition {
+                key: "netabo1route".into(),
+                resource: "providers/Microsoft.Network/routeTables/rt1/routes/bo1".into()
+            })
+        );
     }
 
     #[test]
@@ -1597,12 +1654,11 @@ mod tests {
             let addition = format!("{verb}Gateway.bicep");
             let files = [(addition.as_str(), template.as_slice())];
             let added = apply(run(request(&format!("{verb}Gateway"), &files)).unwrap());
-            let (name, previous, python_entry) =
-                removal(run(request("RemoveGateway", &files)).unwrap());
+            let (name, previous, python) = removal(run(request("RemoveGateway", &files)).unwrap());
             assert_eq!(name, added.resource.name_any());
             assert!(name.ends_with(&format!("-{}gateway-gw1", verb.to_ascii_lowercase())));
             assert!(previous.unwrap().matches(&added.resource));
-            assert_eq!(python_entry, None, "the Python driver made no such thing");
+            assert_eq!(python, None, "the Python driver made no such thing");
         }
         // A Remove template beside the addition would never run: refused.
         let files = [
@@ -1760,11 +1816,18 @@ mod tests {
         let kept = adopt_for_delete(&req, &keep, &pending, &held).unwrap();
         assert_eq!(kept.resource.spec.deletion_policy, DeletionPolicy::Orphan);
 
-        // A removal adopts the addition's entry under the addition's object.
+        // A removal adopts, under the addition's object, the one resource it names, in
+        // the group of the deployment Brent's entry holds (not the whole deployment: the
+        // Python driver kept one key for every peering of a VNet).
         let removal = DeleteTarget::Object {
             name: "r-x-createvnetpeering-a-to-b".into(),
             previous: None,
-            python_entry: Some("netapeer".into()),
+            python: Some(PythonAddition {
+                key: "netapeer".into(),
+                resource:
+                    "providers/Microsoft.Network/virtualNetworks/a/virtualNetworkPeerings/a-to-b"
+                        .into(),
+            }),
         };
         assert_eq!(entry_to_adopt(&req, &removal), None, "no such entry");
         let mut remove = body("RemoveVnetPeering", "resource::AzureVNet::1.0", json!({}));
@@ -1772,6 +1835,12 @@ mod tests {
         let req = parse_execute(remove.to_string().as_bytes()).unwrap();
         let adopted = entry_to_adopt(&req, &removal).unwrap();
         assert_eq!(adopted.object, "r-x-createvnetpeering-a-to-b");
+        assert_eq!(
+            adopted.arm_id,
+            format!(
+                "/subscriptions/{SUB}/resourceGroups/rg-a/providers/Microsoft.Network/virtualNetworks/a/virtualNetworkPeerings/a-to-b"
+            )
+        );
         let plan = adopt_for_delete(&req, &keep, &pending, &adopted).unwrap();
         assert_eq!(plan.resource.name_any(), "r-x-createvnetpeering-a-to-b");
         assert_eq!(plan.resource.spec.deletion_policy, DeletionPolicy::Delete);

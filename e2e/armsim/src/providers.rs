@@ -81,6 +81,26 @@ static PROVIDERS: &[(&str, ResourceTypes)] = &[
                 ],
             ),
             (
+                "virtualNetworks/virtualNetworkPeerings",
+                &[
+                    "2022-07-01",
+                    "2023-04-01",
+                    "2023-09-01",
+                    "2023-11-01",
+                    "2024-01-01",
+                ],
+            ),
+            (
+                "routeTables/routes",
+                &[
+                    "2022-07-01",
+                    "2023-04-01",
+                    "2023-09-01",
+                    "2023-11-01",
+                    "2024-01-01",
+                ],
+            ),
+            (
                 "networkSecurityGroups",
                 &[
                     "2022-07-01",
