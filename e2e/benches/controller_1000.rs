@@ -89,18 +89,6 @@ fn apiserver_writes(cp: &e2e::ControlPlane) -> Writes {
     writes
 }
 
-/// Current resident set of a process, MiB.
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 /// The least time ARM's default per-subscription token buckets allow for `count` objects
 /// over [`SUBSCRIPTIONS`]: one PUT each (plus one per resource group) and two reads each
 /// (operation poll, deployment GET).
@@ -267,7 +255,7 @@ async fn main() {
             ready.insert(name);
         }
     };
-    let rss_at_ready = rss_mib(controller.id());
+    let rss_at_ready = e2e::process::rss_mib(controller.id());
     let (peak_mib, cpu_seconds) = process_usage(controller.id());
     let counters = sim.counters();
     let arm_requests = counters.total() - counters.route("POST token");
@@ -283,7 +271,7 @@ async fn main() {
     let sync = sim.counters();
     let sync_apiserver_writes = apiserver_writes(cp) - sync_writes_before;
     let (peak_after_sync, cpu_after_sync) = process_usage(controller.id());
-    let rss_after_sync = rss_mib(controller.id());
+    let rss_after_sync = e2e::process::rss_mib(controller.id());
     controller.kill().unwrap();
     controller.wait().unwrap();
     let checks = sync.route("POST deployments/whatIf");

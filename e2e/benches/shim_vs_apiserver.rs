@@ -237,17 +237,6 @@ async fn shim_round(
     Round::new(started.elapsed(), latencies, failures)
 }
 
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 /// The apiserver's requests so far for AzureResources, by verb (from its metrics).
 fn object_requests(cp: &ControlPlane) -> BTreeMap<String, f64> {
     let output = cp
@@ -414,7 +403,7 @@ async fn main() {
             raw.p(0.99),
             shim_side.p(0.5),
             shim_side.p(0.99),
-            rss_mib(shim.id()),
+            e2e::process::rss_mib(shim.id()),
             raw.failures,
             shim_side.failures
         );
@@ -422,7 +411,7 @@ async fn main() {
     println!(
         "worst shim/raw ratio {:.0}% (target >= 85%); shim RSS at {objects} objects {:.1} MiB (target <= 64 MiB at 50,000)",
         worst_ratio * 100.0,
-        rss_mib(shim.id())
+        e2e::process::rss_mib(shim.id())
     );
     let per_create: Vec<String> = shim_verbs
         .iter()
