@@ -3,7 +3,7 @@
 //! (if one is on `PATH`).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
 };
 
@@ -13,46 +13,100 @@ use tokio::process::Command;
 
 use crate::error::{Error, Result};
 
-/// Compiled templates kept; sources are small and few distinct ones are live at a time.
-const CACHE_LIMIT: usize = 512;
+/// Compiled templates kept, by their size as JSON text (about a quarter of what they take
+/// in memory): thousands of typical templates, and a bound however large they are.
+pub const CACHE_BYTES: usize = 8 * 1024 * 1024;
 
-#[derive(Default)]
+/// Compiled templates by source digest, evicted oldest first beyond a byte budget.
+#[derive(Debug)]
+pub struct TemplateCache {
+    budget: usize,
+    bytes: usize,
+    templates: HashMap<String, (Arc<Value>, usize)>,
+    order: VecDeque<String>,
+}
+
+impl TemplateCache {
+    pub fn new(budget: usize) -> Self {
+        TemplateCache {
+            budget,
+            bytes: 0,
+            templates: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<Value>> {
+        self.templates.get(key).map(|(t, _)| t.clone())
+    }
+
+    /// Keeps `template` (of `size` bytes) unless it alone exceeds the budget.
+    pub fn insert(&mut self, key: String, template: Arc<Value>, size: usize) {
+        if size > self.budget || self.templates.contains_key(&key) {
+            return;
+        }
+        while self.bytes + size > self.budget {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some((_, freed)) = self.templates.remove(&oldest) {
+                self.bytes -= freed;
+            }
+        }
+        self.bytes += size;
+        self.order.push_back(key.clone());
+        self.templates.insert(key, (template, size));
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
 pub struct BicepCompiler {
-    cache: Mutex<HashMap<String, Arc<Value>>>,
+    cache: Mutex<TemplateCache>,
+}
+
+impl Default for BicepCompiler {
+    fn default() -> Self {
+        BicepCompiler {
+            cache: Mutex::new(TemplateCache::new(CACHE_BYTES)),
+        }
+    }
 }
 
 impl BicepCompiler {
     pub async fn compile(&self, source: &str) -> Result<Arc<Value>> {
         let key = hex::encode(Sha256::digest(source.as_bytes()));
-        if let Some(hit) = self.cached(&key) {
+        if let Some(hit) = self.cache().get(&key) {
             return Ok(hit);
         }
-        let compiled =
-            match bicep::compile_source("main.bicep", source, &bicep::MapResolver::default()) {
-                Ok(t) => t.json,
-                Err(d) if d.is_unsupported() => external(source).await.map_err(|reason| {
-                    Error::InvalidTemplate(format!("{d}; external bicep fallback: {reason}"))
-                })?,
-                Err(d) => return Err(Error::InvalidTemplate(d.to_string())),
-            };
+        // Compiling takes milliseconds of CPU per template: off the async workers, so
+        // that a burst of new templates does not stall every other reconcile and watch.
+        let owned = source.to_owned();
+        let native = tokio::task::spawn_blocking(move || {
+            bicep::compile_source("main.bicep", &owned, &bicep::MapResolver::default())
+                .map(|t| t.json)
+        })
+        .await
+        .map_err(|e| Error::InvalidTemplate(format!("the compiler stopped: {e}")))?;
+        let compiled = match native {
+            Ok(json) => json,
+            Err(d) if d.is_unsupported() => external(source).await.map_err(|reason| {
+                Error::InvalidTemplate(format!("{d}; external bicep fallback: {reason}"))
+            })?,
+            Err(d) => return Err(Error::InvalidTemplate(d.to_string())),
+        };
+        let size = serde_json::to_vec(&compiled).map_or(usize::MAX, |text| text.len());
         let compiled = Arc::new(compiled);
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(key, compiled.clone());
+        self.cache().insert(key, compiled.clone(), size);
         Ok(compiled)
     }
 
-    fn cached(&self, key: &str) -> Option<Arc<Value>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, TemplateCache> {
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(key)
-            .cloned()
     }
 }
 
@@ -89,6 +143,23 @@ mod tests {
         assert!(first["outputs"]["greeting"].is_object(), "{first}");
         let second = compiler.compile(source).await.unwrap();
         assert!(Arc::ptr_eq(&first, &second));
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_bytes_and_drops_the_oldest_first() {
+        let mut cache = TemplateCache::new(100);
+        let template = Arc::new(Value::Null);
+        for key in ["a", "b", "c"] {
+            cache.insert(key.into(), template.clone(), 40);
+        }
+        assert_eq!(cache.bytes(), 80);
+        assert!(cache.get("a").is_none());
+        assert!(cache.get("b").is_some() && cache.get("c").is_some());
+        cache.insert("huge".into(), template.clone(), 101);
+        assert!(cache.get("huge").is_none());
+        assert_eq!(cache.bytes(), 80);
+        cache.insert("c".into(), template, 40);
+        assert_eq!(cache.bytes(), 80);
     }
 
     #[tokio::test]

@@ -10,19 +10,20 @@ use std::{
 
 use hmac::{Hmac, Mac};
 use k8s_openapi::jiff::Timestamp;
-use kube::{Client, runtime::events::Recorder};
+use kube::Client;
 use sha2::Sha256;
 
 use crate::azure::AzureApiFactory;
 use crate::bicep_compiler::BicepCompiler;
 use crate::decide::PendingWhatIf;
 use crate::error::{Error, Result};
+use crate::events::EventRecorder;
 use crate::metrics::Metrics;
 
 pub struct Context {
     pub client: Client,
     pub azure: Arc<dyn AzureApiFactory>,
-    pub recorder: Recorder,
+    pub recorder: EventRecorder,
     pub metrics: Arc<Metrics>,
     /// `AZURE_SUBSCRIPTION_ID` of the operator identity: the last fallback subscription.
     pub operator_subscription_id: Option<String>,
@@ -45,7 +46,7 @@ impl Context {
     pub fn new(
         client: Client,
         azure: Arc<dyn AzureApiFactory>,
-        recorder: Recorder,
+        recorder: EventRecorder,
         metrics: Arc<Metrics>,
         operator_subscription_id: Option<String>,
     ) -> Self {

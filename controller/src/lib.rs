@@ -14,10 +14,12 @@ pub mod decide;
 pub mod dereference;
 pub mod drift;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod reconcile;
 pub mod run;
 pub mod status;
+pub mod watch_cache;
 
 pub use run::{Config, Health, LogFormat, run};

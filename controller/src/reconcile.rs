@@ -45,7 +45,7 @@ pub async fn reconcile(
 ) -> Result<Requeue> {
     let started = Instant::now();
     let result = match &guard.0 {
-        Ok(object) => reconcile_object(Arc::new(object.clone()), &ctx).await,
+        Ok(object) => reconcile_object(object, &ctx).await,
         Err(invalid) => {
             // One malformed object must not stop the others: report it and wait for a fix.
             warn!(name = ?invalid.metadata.name, namespace = ?invalid.metadata.namespace,
@@ -93,29 +93,40 @@ fn jitter() -> f64 {
 }
 
 /// Finalizer handling: added (and persisted) before anything reaches ARM, removed only
-/// when the cleanup reports that nothing is left to do in Azure.
-async fn reconcile_object(object: Arc<AzureResource>, ctx: &Context) -> Result<Requeue> {
-    let namespace = object.namespace().unwrap_or_default();
+/// when the cleanup reports that nothing is left to do in Azure. `cached` is the watch
+/// cache's stripped copy ([`crate::watch_cache`]); whatever goes on to ARM reads the whole
+/// object first.
+async fn reconcile_object(cached: &AzureResource, ctx: &Context) -> Result<Requeue> {
+    let namespace = cached.namespace().unwrap_or_default();
     let api: Api<AzureResource> = Api::namespaced(ctx.client.clone(), &namespace);
-    let has_finalizer = object.finalizers().iter().any(|f| f == FINALIZER);
-    if object.metadata.deletion_timestamp.is_some() {
-        if !has_finalizer {
-            return Ok(Requeue::await_change());
-        }
-        return match cleanup(&object, ctx, &api).await? {
-            Cleanup::Finished => {
-                set_finalizer(&api, &object, false).await?;
-                Ok(Requeue::await_change())
-            }
-            Cleanup::Pending(after) => Ok(Requeue::requeue(after)),
-        };
-    }
-    if !has_finalizer {
-        // The finalizer change itself triggers the next reconcile.
-        set_finalizer(&api, &object, true).await?;
+    let has_finalizer = cached.finalizers().iter().any(|f| f == FINALIZER);
+    let deleting = cached.metadata.deletion_timestamp.is_some();
+    if deleting && !has_finalizer {
         return Ok(Requeue::await_change());
     }
-    apply(&object, ctx, &api).await
+    if !deleting && !has_finalizer {
+        // The finalizer change itself triggers the next reconcile.
+        set_finalizer(&api, cached, true).await?;
+        return Ok(Requeue::await_change());
+    }
+    let Some(object) = api.get_opt(&cached.name_any()).await? else {
+        return Ok(Requeue::await_change());
+    };
+    if object.uid() != cached.uid() || !object.finalizers().iter().any(|f| f == FINALIZER) {
+        // Created again under the same name, or the finalizer went meanwhile: the watch
+        // event of that change reconciles it.
+        return Ok(Requeue::await_change());
+    }
+    if object.metadata.deletion_timestamp.is_none() {
+        return apply(&object, ctx, &api).await;
+    }
+    match cleanup(&object, ctx, &api).await? {
+        Cleanup::Finished => {
+            set_finalizer(&api, &object, false).await?;
+            Ok(Requeue::await_change())
+        }
+        Cleanup::Pending(after) => Ok(Requeue::requeue(after)),
+    }
 }
 
 /// Adds or removes our finalizer. The JSON patch tests the list it read, so a concurrent
@@ -339,11 +350,8 @@ async fn run_apply(
                             missing += 1;
                         }
                     }
-                    let before = status.clone();
                     status::drift_unchecked(status);
-                    if *status != before {
-                        status::apply(api, object, status).await?;
-                    }
+                    status::apply(api, object, status).await?;
                 }
                 ctx.mark_checked(&uid, now);
                 let next = after_deployment_check(
@@ -423,7 +431,6 @@ async fn run_apply(
                 );
                 let verdict = drift::verdict(drift_policy, &report, status.drift.as_ref());
                 let note = drift::describe(&report);
-                let before = serde_json::to_value(&*status).ok();
                 status::drift_checked(
                     status,
                     report,
@@ -443,11 +450,8 @@ async fn run_apply(
                     .await;
                     Action::StartDeployment
                 } else {
-                    // Times are written in whole seconds: a check within the same second
-                    // that finds the same writes nothing.
-                    if serde_json::to_value(&*status).ok() != before {
-                        status::apply(api, object, status).await?;
-                    }
+                    // A check that finds what the last one found writes nothing.
+                    status::apply(api, object, status).await?;
                     if verdict == (DriftVerdict::Report { announce: true }) {
                         warn!(object = %object.name_any(), namespace = %namespace, "{note}");
                         publish(

@@ -25,7 +25,6 @@ use kube::{
     runtime::{
         Controller, Predicate, WatchStreamExt,
         controller::Config as ControllerConfig,
-        events::{Recorder, Reporter},
         predicates,
         reflector::{self, ObjectRef, Store},
         wait::{await_condition, conditions},
@@ -39,6 +38,7 @@ use tracing::{debug, info, warn};
 use crate::azure::AzureApiFactory;
 use crate::context::Context;
 use crate::dereference::{InputKind, referenced_inputs};
+use crate::events::EventRecorder;
 use crate::metrics::Metrics;
 use crate::reconcile::{error_policy, reconcile};
 
@@ -171,12 +171,10 @@ pub async fn run(
     }
 
     let identity = config.identity();
-    let recorder = Recorder::new(
+    let recorder = EventRecorder::new(
         client.clone(),
-        Reporter {
-            controller: "azure-driver-controller".into(),
-            instance: Some(identity.clone()),
-        },
+        "azure-driver-controller".into(),
+        identity.clone(),
     );
     let mut ctx = Context::new(
         client.clone(),
@@ -473,6 +471,7 @@ fn controller(
     let main = watcher(objects, watcher::Config::default())
         .default_backoff()
         .inspect(move |event| health.watch_result(event))
+        .modify(crate::watch_cache::strip)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(

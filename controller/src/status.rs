@@ -291,12 +291,39 @@ pub fn secret_outputs(outputs: &[Output]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Writes the whole status (this field manager owns all of it).
+/// Whether `after` tells the apiserver anything `before` (the status the reconcile read)
+/// does not. A drift check that found what the previous one found is no news: its time
+/// alone is not written, so resyncs of unchanged objects write nothing.
+pub fn needs_write(before: Option<&AzureResourceStatus>, after: &AzureResourceStatus) -> bool {
+    let Some(before) = before else {
+        return *after != AzureResourceStatus::default();
+    };
+    let check_time = |status: &AzureResourceStatus| {
+        status
+            .drift
+            .as_ref()
+            .and_then(|d| d.last_check_time.clone())
+    };
+    if check_time(before) == check_time(after) {
+        return before != after;
+    }
+    let mut after = after.clone();
+    if let Some(drift) = after.drift.as_mut() {
+        drift.last_check_time = check_time(before);
+    }
+    *before != after
+}
+
+/// Writes the whole status (this field manager owns all of it), unless [`needs_write`]
+/// finds nothing new in it compared with the object's.
 pub async fn apply(
     api: &Api<AzureResource>,
     object: &AzureResource,
     status: &AzureResourceStatus,
 ) -> Result<()> {
+    if !needs_write(object.status.as_ref(), status) {
+        return Ok(());
+    }
     let patch = json!({
         "apiVersion": AzureResource::api_version(&()),
         "kind": AzureResource::kind(&()),
@@ -550,6 +577,65 @@ mod tests {
         assert_eq!(s.conditions[0].last_transition_time, Time(now()));
         set_ready(&mut s, false, "Deploying", "x", Some(2), later);
         assert_eq!(s.conditions[0].last_transition_time, Time(later));
+    }
+
+    #[test]
+    fn unchanged_status_and_repeated_drift_results_need_no_write() {
+        let mut ready = AzureResourceStatus::default();
+        assert!(!needs_write(None, &ready));
+        succeeded(&mut ready, &observation(), Some(1), now());
+        assert!(needs_write(None, &ready));
+        assert!(!needs_write(Some(&ready), &ready.clone()));
+
+        let in_sync = |at: Timestamp, request: Option<&str>| DriftStatus {
+            last_check_time: Some(Time(at)),
+            check_request: request.map(str::to_owned),
+            summary: "None".into(),
+            ..DriftStatus::default()
+        };
+        let mut checked = ready.clone();
+        drift_checked(&mut checked, in_sync(now(), None), false, Some(1), now());
+        assert!(
+            needs_write(Some(&ready), &checked),
+            "the first check result"
+        );
+
+        let later = Timestamp::from_second(1_800_000_600).unwrap();
+        let mut again = checked.clone();
+        drift_checked(&mut again, in_sync(later, None), false, Some(1), later);
+        assert!(
+            !needs_write(Some(&checked), &again),
+            "same result, later time"
+        );
+
+        let mut answered = checked.clone();
+        drift_checked(
+            &mut answered,
+            in_sync(later, Some("1")),
+            false,
+            Some(1),
+            later,
+        );
+        assert!(
+            needs_write(Some(&checked), &answered),
+            "a check request answered"
+        );
+
+        let mut drifted = checked.clone();
+        let report = DriftStatus {
+            summary: "Modify=1".into(),
+            counts: crds::DriftCounts {
+                modify: 1,
+                ..Default::default()
+            },
+            ..in_sync(later, None)
+        };
+        drift_checked(&mut drifted, report, false, Some(1), later);
+        assert!(needs_write(Some(&checked), &drifted), "a new drift result");
+
+        let mut failing = ready.clone();
+        failing.failures = 1;
+        assert!(needs_write(Some(&ready), &failing));
     }
 
     #[test]

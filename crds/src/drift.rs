@@ -37,7 +37,9 @@ pub enum DriftPolicy {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DriftStatus {
-    /// When the what-if of the last check finished.
+    /// When the what-if of the check that last changed this report (or answered a check
+    /// request) finished. A check that finds the same writes nothing, so that resyncs of
+    /// unchanged objects cost no apiserver writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_check_time: Option<Time>,
     /// Value of the `azure-driver.io/check-drift` annotation the last check answered.

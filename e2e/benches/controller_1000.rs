@@ -1,19 +1,22 @@
-//! 1,000 AzureResource objects with a small template, reconciled by the controller binary
-//! against the real local apiserver and armsim. Prints time until all Ready, ARM requests
-//! and apiserver writes per object, and the controller's peak RSS and CPU seconds; then,
-//! while every Ready object is re-checked at its sync interval (drift check by what-if),
-//! the ARM requests per check by route: ARM writes and read-type calls per object per
-//! interval.
+//! AzureResource objects with a small template (1,000 by default), reconciled by the
+//! controller binary against the real local apiserver and armsim. Prints time until all
+//! Ready and its ratio to the bound ARM's default per-subscription budgets put on it, ARM
+//! requests, object writes and Events per object, and the controller's RSS (at Ready and
+//! peak) and CPU seconds; then, while every Ready object is re-checked at its sync interval
+//! (drift check by what-if), ARM writes, read-type calls and apiserver writes per check
+//! (an unchanged object's check writes nothing).
 //!
 //! `cargo bench -p e2e --bench controller_1000`
 //! (`BENCH_OBJECTS` changes the count, `BENCH_CONCURRENCY` the controller's workers,
-//! `BENCH_SYNC_SECONDS` the objects' sync interval (30), `BENCH_SYNC_WINDOW_SECONDS`
-//! how long the re-checks are observed (90), `BENCH_ENGINE` the objects' engine (`Stack`,
-//! or `Deployment`) and `BENCH_DRIFT_POLICY` their drift policy (`Report`; `Ignore` is
-//! the check without what-if)).
+//! `BENCH_SYNC_SECONDS` the objects' sync interval (30), `BENCH_SYNC_WINDOW_SECONDS` how long
+//! the re-checks are observed (90), `BENCH_ENGINE` the objects' engine (`Stack`, or
+//! `Deployment`), `BENCH_DRIFT_POLICY` their drift policy (`Report`; `Ignore` is the check
+//! without what-if), and `BENCH_ARM=unthrottled` runs armsim with zero latency and no
+//! throttling, so that the controller itself is what is measured; `BENCH_CONTROLLER_BIN`
+//! runs another controller binary, e.g. an older build).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashSet},
     process::Command,
     time::{Duration, Instant},
 };
@@ -22,10 +25,7 @@ use armsim::{SimConfig, Simulator};
 use crds::{AzureResource, Phase};
 use futures::{StreamExt, stream};
 use k8s_openapi::{ByteString, api::core::v1::Secret};
-use kube::{
-    Api,
-    api::{ListParams, PostParams},
-};
+use kube::{Api, api::PostParams, runtime::WatchStreamExt};
 use serde_json::json;
 
 /// Objects are spread over this many subscriptions (100 each at the default count), as
@@ -43,23 +43,64 @@ fn subscription(i: usize) -> String {
     format!("00000000-0000-0000-0000-0000000b{:04}", i % SUBSCRIPTIONS)
 }
 
-/// Sum of the apiserver's write requests (all resources), from its own metrics.
-fn apiserver_writes(cp: &e2e::ControlPlane) -> f64 {
+/// The apiserver's write requests so far, from its own metrics: to `AzureResource`
+/// objects (status included) and to Events.
+#[derive(Debug, Clone, Copy, Default)]
+struct Writes {
+    objects: f64,
+    events: f64,
+}
+
+impl std::ops::Sub for Writes {
+    type Output = Writes;
+    fn sub(self, before: Writes) -> Writes {
+        Writes {
+            objects: self.objects - before.objects,
+            events: self.events - before.events,
+        }
+    }
+}
+
+fn apiserver_writes(cp: &e2e::ControlPlane) -> Writes {
     let output = cp
         .kubectl()
         .args(["get", "--raw", "/metrics"])
         .output()
         .expect("kubectl runs");
-    String::from_utf8_lossy(&output.stdout)
+    let mut writes = Writes::default();
+    for line in String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter(|l| l.starts_with("apiserver_request_total{"))
         .filter(|l| {
-            ["POST", "PUT", "PATCH", "DELETE", "APPLY"]
-                .iter()
-                .any(|v| l.contains(&format!("verb=\"{v}\"")))
+            [
+                "POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE",
+            ]
+            .iter()
+            .any(|v| l.contains(&format!("verb=\"{v}\"")))
         })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    {
+        let Some(count) = line.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok()) else {
+            continue;
+        };
+        if line.contains("resource=\"azureresources\"") {
+            writes.objects += count;
+        } else if line.contains("resource=\"events\"") {
+            writes.events += count;
+        }
+    }
+    writes
+}
+
+/// The least time ARM's default per-subscription token buckets allow for `count` objects
+/// over [`SUBSCRIPTIONS`]: one PUT each (plus one per resource group) and two reads each
+/// (operation poll, deployment GET).
+fn arm_budget_bound(count: usize) -> f64 {
+    let budgets = armsim::ThrottlingConfig::default();
+    let per_subscription = count.div_ceil(SUBSCRIPTIONS) as f64;
+    let drain = |requests: f64, bucket: armsim::BucketConfig| {
+        (requests - f64::from(bucket.capacity)).max(0.0) / bucket.refill_per_sec
+    };
+    drain(per_subscription + 1.0, budgets.writes).max(drain(2.0 * per_subscription, budgets.reads))
 }
 
 /// Peak resident set (MiB) and CPU seconds (user + system) of a process.
@@ -97,15 +138,30 @@ async fn main() {
     let sync_window = Duration::from_secs(env_number("BENCH_SYNC_WINDOW_SECONDS", 90) as u64);
     let engine = std::env::var("BENCH_ENGINE").unwrap_or_else(|_| "Stack".to_owned());
     let drift_policy = std::env::var("BENCH_DRIFT_POLICY").unwrap_or_else(|_| "Report".to_owned());
-    let bin = e2e::process::built_binaries(&["azure-driver-controller"], &[]);
+    let binary = match std::env::var_os("BENCH_CONTROLLER_BIN") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => e2e::process::built_binaries(&["azure-driver-controller"], &[])
+            .join("azure-driver-controller"),
+    };
     let cp = e2e::ControlPlane::shared().await;
     let ns = e2e::TestNamespace::create(cp).await;
     let namespace = ns.name().to_owned();
     let client = cp.client();
     let tls = tempfile::tempdir().unwrap();
-    let sim = Simulator::start(SimConfig::default(), tls.path())
-        .await
-        .unwrap();
+    let unthrottled = std::env::var("BENCH_ARM").is_ok_and(|v| v == "unthrottled");
+    let mut sim_config = SimConfig::default();
+    if unthrottled {
+        sim_config.throttling.enabled = false;
+        sim_config.latency = armsim::LatencyConfig {
+            accepted_ms: 0,
+            running_ms: 0,
+            per_resource_ms: 0,
+            delete_ms: 0,
+            what_if_ms: 0,
+            responses: BTreeMap::new(),
+        };
+    }
+    let sim = Simulator::start(sim_config, tls.path()).await.unwrap();
 
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let mut secret = Secret::default();
@@ -126,7 +182,7 @@ async fn main() {
         .unwrap();
 
     let mut controller = e2e::process::controller_command(
-        &bin.join("azure-driver-controller"),
+        &binary,
         cp.kubeconfig_path(),
         &namespace,
         &sim.endpoint(),
@@ -182,26 +238,36 @@ async fn main() {
         .await;
     let created = started.elapsed();
 
-    let deadline = Instant::now() + Duration::from_secs(900);
+    // Counted from a watch: listing 100,000 objects twice a second would load the
+    // apiserver more than the controller does.
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let mut ready = HashSet::new();
+    let mut events = std::pin::pin!(
+        kube::runtime::watcher(api.clone(), kube::runtime::watcher::Config::default())
+            .default_backoff()
+            .applied_objects()
+    );
     let ready_after = loop {
-        let objects = api.list(&ListParams::default()).await.unwrap().items;
-        let ready = objects
-            .iter()
-            .filter(|o| o.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready))
-            .count();
-        if ready == count {
+        if ready.len() == count {
             break started.elapsed();
         }
-        assert!(
-            Instant::now() < deadline,
-            "only {ready}/{count} Ready after 15 min"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let event = tokio::time::timeout(remaining, events.next()).await;
+        let Ok(Some(Ok(object))) = event else {
+            panic!("only {}/{count} Ready after an hour", ready.len());
+        };
+        let name = object.metadata.name.clone().unwrap_or_default();
+        if object.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready) {
+            ready.insert(name);
+        }
     };
+    let rss_at_ready = e2e::process::rss_mib(controller.id());
     let (peak_mib, cpu_seconds) = process_usage(controller.id());
     let counters = sim.counters();
     let arm_requests = counters.total() - counters.route("POST token");
-    let writes = apiserver_writes(cp) - writes_before - count as f64;
+    // The benchmark's own creates are not the controller's.
+    let writes = apiserver_writes(cp) - writes_before;
+    let object_writes = writes.objects - count as f64;
 
     // Steady state: every object is Ready and re-checked once per sync interval. Each
     // check is one what-if (under `driftPolicy: Ignore` one GET of the deployment or
@@ -211,7 +277,8 @@ async fn main() {
     tokio::time::sleep(sync_window).await;
     let sync = sim.counters();
     let sync_apiserver_writes = apiserver_writes(cp) - sync_writes_before;
-    let (_, cpu_after_sync) = process_usage(controller.id());
+    let (peak_after_sync, cpu_after_sync) = process_usage(controller.id());
+    let rss_after_sync = e2e::process::rss_mib(controller.id());
     controller.kill().unwrap();
     controller.wait().unwrap();
     let checks = if drift_policy == "Ignore" {
@@ -229,26 +296,39 @@ async fn main() {
     let total = |routes: &[(&String, &u64)]| routes.iter().map(|(_, n)| **n).sum::<u64>();
 
     let n = count as f64;
+    let bound = arm_budget_bound(count);
     println!(
-        "controller benchmark: {count} objects ({engine}, driftPolicy {drift_policy}), {SUBSCRIPTIONS} subscriptions, concurrency {concurrency}"
+        "controller benchmark: {count} objects ({engine}, driftPolicy {drift_policy}), {SUBSCRIPTIONS} subscriptions, concurrency {concurrency}, armsim {}",
+        if unthrottled {
+            "unthrottled, zero latency"
+        } else {
+            "default budgets and latency"
+        }
     );
     println!(
         "  objects created in          {:>10.2} s",
         created.as_secs_f64()
     );
     println!(
-        "  all Ready after             {:>10.2} s",
-        ready_after.as_secs_f64()
+        "  all Ready after             {:>10.2} s  ({:.2} x the {bound:.0} s ARM's default budgets allow)",
+        ready_after.as_secs_f64(),
+        ready_after.as_secs_f64() / bound.max(1.0)
     );
     println!(
-        "  ARM requests per object     {:>10.2}  ({arm_requests} total, {} throttled by armsim)",
+        "  ARM requests per object     {:>10.2}  ({arm_requests} total, {} throttled by armsim; target <= 3)",
         arm_requests as f64 / n,
         counters.throttled
     );
     println!(
-        "  apiserver writes per object {:>10.2}  (controller only: status, finalizer, events, {writes} total)",
-        writes / n
+        "  object writes per object    {:>10.2}  ({object_writes} total: finalizer, status; target <= 3)",
+        object_writes / n
     );
+    println!(
+        "  Event writes per object     {:>10.2}  ({} total; target <= 2)",
+        writes.events / n,
+        writes.events
+    );
+    println!("  controller RSS at Ready     {rss_at_ready:>10.1} MiB");
     println!("  controller peak RSS         {peak_mib:>10.1} MiB");
     println!("  controller CPU              {cpu_seconds:>10.2} s");
     let per_check = |n: u64| n as f64 / checks.max(1) as f64;
@@ -271,8 +351,13 @@ async fn main() {
         println!("    {route:<36} {:>6.2} per check", per_check(**requests));
     }
     println!(
-        "  apiserver writes per check  {:>10.2}  ({sync_apiserver_writes} total: status.drift.lastCheckTime)",
-        sync_apiserver_writes / checks.max(1) as f64
+        "  apiserver writes per check  {:>10.2}  ({} object writes, {} Event writes; target 0)",
+        (sync_apiserver_writes.objects + sync_apiserver_writes.events) / checks.max(1) as f64,
+        sync_apiserver_writes.objects,
+        sync_apiserver_writes.events
+    );
+    println!(
+        "  controller RSS after checks {rss_after_sync:>10.1} MiB (peak {peak_after_sync:.1} MiB)"
     );
     println!(
         "  controller CPU per check    {:>10.2} ms",

@@ -27,6 +27,18 @@ impl Drop for KilledOnDrop {
     }
 }
 
+/// Current resident set of process `pid` in MiB (0 when it is gone).
+pub fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
 /// Runs `command` to completion and returns its stdout; panics with its output if it fails.
 pub fn run(mut command: Command) -> String {
     let output = command.output().expect("the command runs");

@@ -119,9 +119,10 @@ impl ShimOnMockKafka {
             replica.into(),
             Metrics::default(),
         );
+        let objects = reporter.store();
         tokio::spawn(reporter.run(sweep));
         Self {
-            shim: kafka.shim(client, namespace),
+            shim: kafka.shim(client, namespace).with_object_cache(objects),
             consumer: kafka.consumer(replica),
             _kafka: kafka,
         }

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use crds::AzureResource;
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -133,6 +134,52 @@ pub struct Shim {
     /// Digest of the credentials Secret content last applied, by Secret name: unchanged
     /// credentials cost no apiserver write.
     applied_credentials: Arc<Mutex<HashMap<String, String>>>,
+    /// The reporter's watch cache: where a Create finds the object it replaces, with a
+    /// precondition on the write instead of a read per request.
+    objects: Option<Store<AzureResource>>,
+}
+
+/// The write of a request's object, conditioned on the object the request was decided on
+/// (from the watch cache, or read): whatever changed in between fails it with 409 and
+/// nothing else was written before it.
+#[derive(Debug, Clone)]
+pub enum ObjectWrite {
+    /// There was no object: create it (409 if one exists by now).
+    Create(AzureResource),
+    /// Replace the object as of its resourceVersion (409 if it changed since): the spec
+    /// becomes the request's exactly; labels and annotations are merged into the existing
+    /// ones; finalizers and owner references stay as they are.
+    Replace(AzureResource),
+}
+
+impl ObjectWrite {
+    pub fn of(existing: Option<&AzureResource>, desired: &AzureResource) -> Self {
+        let Some(existing) = existing else {
+            return ObjectWrite::Create(desired.clone());
+        };
+        let mut object = desired.clone();
+        let metadata = &mut object.metadata;
+        metadata.resource_version = existing.metadata.resource_version.clone();
+        metadata.uid = existing.metadata.uid.clone();
+        metadata.finalizers = existing.metadata.finalizers.clone();
+        metadata.owner_references = existing.metadata.owner_references.clone();
+        for (merged, kept) in [
+            (&mut metadata.labels, &existing.metadata.labels),
+            (&mut metadata.annotations, &existing.metadata.annotations),
+        ] {
+            let mut all = kept.clone().unwrap_or_default();
+            all.extend(merged.take().unwrap_or_default());
+            *merged = (!all.is_empty()).then_some(all);
+        }
+        object.status = None;
+        ObjectWrite::Replace(object)
+    }
+}
+
+/// Whether the apiserver refused a write because the object is no longer the one the
+/// request was decided on (it exists by now, or changed).
+pub fn precondition_failed(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == 409)
 }
 
 /// Who asked: `tenantId` and `x-tracectx-*` headers.
@@ -231,6 +278,37 @@ where
     Ok(Bytes::from(body))
 }
 
+/// How an attempt at [`Shim::apply`] ended without writing the object.
+#[derive(Debug)]
+enum Attempt {
+    /// The object was not what the attempt decided on (a stale cache): decide again.
+    Stale,
+    /// An answer for the caller.
+    Refused(ApiError),
+}
+
+impl From<ApiError> for Attempt {
+    fn from(err: ApiError) -> Self {
+        Attempt::Refused(err)
+    }
+}
+
+impl Attempt {
+    fn from_kube(err: kube::Error, what: &str) -> Self {
+        if precondition_failed(&err) {
+            Attempt::Stale
+        } else {
+            Attempt::Refused(kube_error(err, what))
+        }
+    }
+}
+
+fn credentials_digest(credentials: &Secret) -> String {
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(&credentials.string_data).unwrap_or_default(),
+    ))
+}
+
 fn kube_error(err: kube::Error, what: &str) -> ApiError {
     match err {
         kube::Error::Api(status) if status.code == 413 => {
@@ -267,7 +345,23 @@ impl Shim {
             authenticator: Authenticator::default(),
             admission: Admission::new(DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MEMORY_BUDGET_BYTES),
             applied_credentials: Arc::default(),
+            objects: None,
         }
+    }
+
+    /// Serves the replaced-request check from `objects` (the reporter's cache) once it
+    /// has synced; until then, and after a failed precondition, from the apiserver.
+    pub fn with_object_cache(mut self, objects: Store<AzureResource>) -> Self {
+        self.objects = Some(objects);
+        self
+    }
+
+    /// The object as the synced cache has it: `None` when there is no synced cache.
+    fn cached(&self, name: &str) -> Option<Option<AzureResource>> {
+        let store = self.objects.as_ref()?;
+        store.wait_until_ready().now_or_never()?.ok()?;
+        let key = ObjectRef::new(name).within(&self.mapping.namespace);
+        Some(store.get(&key).map(|o| (*o).clone()))
     }
 
     fn resources(&self) -> Api<AzureResource> {
@@ -324,8 +418,11 @@ impl Shim {
     }
 
     /// Writes a validated plan: authorise against the resource's objects, dry-run the
-    /// object, then the Secrets, the earlier request's result, the object. Whatever the
-    /// shim or the apiserver refuses before the object's apply leaves everything as it was.
+    /// object (when anything is written before it), then the Secrets, the earlier
+    /// request's result, the object. Whatever the shim or the apiserver refuses before the
+    /// object's apply leaves everything as it was. The object is looked up in the watch
+    /// cache; every write is conditioned on what was looked at, and a failed condition
+    /// (a stale cache) decides again on the apiserver's copy.
     /// Answers the request id and the ARM id the resource's topology entry holds.
     async fn apply(
         &self,
@@ -335,8 +432,41 @@ impl Shim {
         owner: &str,
     ) -> Result<(String, Option<String>), ApiError> {
         let name = plan.resource.name_any();
+        if let Some(cached) = self.cached(&name) {
+            match self
+                .apply_on(req, plan.clone(), pending, owner, cached)
+                .await
+            {
+                Err(Attempt::Stale) => {
+                    self.metrics.stale_cache.inc();
+                }
+                Err(Attempt::Refused(err)) => return Err(err),
+                Ok(done) => return Ok(done),
+            }
+        }
         let existing = self.get(&name).await?;
+        self.apply_on(req, plan, pending, owner, existing)
+            .await
+            .map_err(|attempt| match attempt {
+                Attempt::Refused(err) => err,
+                Attempt::Stale => ApiError::unavailable(format!(
+                    "{name} changed while this request was recorded; retry"
+                )),
+            })
+    }
+
+    /// [`Shim::apply`] decided on `existing`, the object as last seen.
+    async fn apply_on(
+        &self,
+        req: &ExecuteRequest,
+        plan: ApplyPlan,
+        pending: &PendingRequest,
+        owner: &str,
+        existing: Option<AzureResource>,
+    ) -> Result<(String, Option<String>), Attempt> {
+        let name = plan.resource.name_any();
         let primary_name = object_name(&req.system.resource_id, &Lifecycle::Create);
+        // The primary is not written here, so no precondition covers it: read it.
         let primary = if primary_name == name {
             None
         } else {
@@ -348,17 +478,24 @@ impl Shim {
         {
             return Err(ApiError::unavailable(format!(
                 "{name} is being deleted; retry once its Delete completed"
-            )));
+            ))
+            .into());
         }
+        let mut write = ObjectWrite::of(existing.as_ref(), &plan.resource);
+        let replaced = existing
+            .as_ref()
+            .is_some_and(|e| superseded(e, &pending.uuid).is_some());
+        let credentials_due = plan
+            .credentials
+            .as_ref()
+            .is_some_and(|c| !self.credentials_applied(c));
         let apply = PatchParams::apply(FIELD_MANAGER).force();
-        self.resources()
-            .patch(
-                &name,
-                &apply.clone().dry_run(),
-                &Patch::Apply(&plan.resource),
-            )
-            .await
-            .map_err(|err| kube_error(err, "AzureResource"))?;
+        if credentials_due || plan.secure_parameters.is_some() || replaced {
+            // Writes come before the object's: the apiserver judges the object first.
+            self.write_object(&write, true)
+                .await
+                .map_err(|err| Attempt::from_kube(err, "AzureResource"))?;
+        }
 
         if let Some(credentials) = &plan.credentials {
             self.apply_credentials(credentials).await?;
@@ -378,14 +515,16 @@ impl Shim {
                 .await
                 .map_err(|err| kube_error(err, "Secret"))?;
         }
-        if let Some(existing) = &existing {
-            self.answer_superseded(existing, pending).await?;
+        if let Some(existing) = &existing
+            && let Some(answered) = self.answer_superseded(existing, pending).await?
+        {
+            // Answering wrote the object: the next write expects that version.
+            write = ObjectWrite::of(Some(&answered), &plan.resource);
         }
         let applied = self
-            .resources()
-            .patch(&name, &apply, &Patch::Apply(&plan.resource))
+            .write_object(&write, false)
             .await
-            .map_err(|err| kube_error(err, "AzureResource"))?;
+            .map_err(|err| Attempt::from_kube(err, "AzureResource"))?;
         if let Some(secret) = secure_parameters.filter(|_| !params_owned) {
             // A new object's uid exists only now; the Secret had to be there before the
             // controller could read it.
@@ -403,6 +542,26 @@ impl Shim {
         Ok((object_request_id(&applied, pending), topology_id(&applied)))
     }
 
+    /// One request: the object's create or conditioned replace (or its dry run).
+    async fn write_object(
+        &self,
+        write: &ObjectWrite,
+        dry_run: bool,
+    ) -> Result<AzureResource, kube::Error> {
+        let params = PostParams {
+            dry_run,
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+        };
+        match write {
+            ObjectWrite::Create(object) => self.resources().create(&params, object).await,
+            ObjectWrite::Replace(object) => {
+                self.resources()
+                    .replace(&object.name_any(), &params, object)
+                    .await
+            }
+        }
+    }
+
     async fn get(&self, name: &str) -> Result<Option<AzureResource>, ApiError> {
         self.resources()
             .get_opt(name)
@@ -410,21 +569,22 @@ impl Shim {
             .map_err(|err| kube_error(err, "AzureResource"))
     }
 
-    /// Applies a credentials Secret unless this replica applied the same content already.
-    async fn apply_credentials(&self, credentials: &Secret) -> Result<(), ApiError> {
-        let name = credentials.name_any();
-        let digest = hex::encode(Sha256::digest(
-            serde_json::to_vec(&credentials.string_data).unwrap_or_default(),
-        ));
-        let known = self
-            .applied_credentials
+    /// Whether this replica applied the same content to this credentials Secret already.
+    fn credentials_applied(&self, credentials: &Secret) -> bool {
+        self.applied_credentials
             .lock()
             .expect("credentials cache")
-            .get(&name)
-            == Some(&digest);
-        if known {
+            .get(&credentials.name_any())
+            == Some(&credentials_digest(credentials))
+    }
+
+    /// Applies a credentials Secret unless this replica applied the same content already.
+    async fn apply_credentials(&self, credentials: &Secret) -> Result<(), ApiError> {
+        if self.credentials_applied(credentials) {
             return Ok(());
         }
+        let name = credentials.name_any();
+        let digest = credentials_digest(credentials);
         self.secrets()
             .patch(
                 &name,
@@ -509,14 +669,15 @@ impl Shim {
 
     /// A request about to replace one on `object` that has no result yet: that one gets
     /// its FAILED first, so that no accepted request goes unanswered. Nothing is written
-    /// when this fails (the caller answers 503 and Brent retries).
+    /// when this fails (the caller answers 503 and Brent retries). Answers the object as
+    /// the answer left it, if it wrote one.
     async fn answer_superseded(
         &self,
         object: &AzureResource,
         pending: &PendingRequest,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Option<AzureResource>, ApiError> {
         let Some(outcome) = superseded(object, &pending.uuid) else {
-            return Ok(());
+            return Ok(None);
         };
         let published = publish_once(
             &self.resources(),
@@ -532,7 +693,7 @@ impl Shim {
             ApiError::unavailable("the earlier request's result could not be published; retry")
         })?;
         match published {
-            Some(_) => Ok(()),
+            Some(answered) => Ok(Some(answered)),
             None => Err(ApiError::unavailable(
                 "the resource changed while this request was recorded; retry",
             )),
@@ -788,6 +949,56 @@ mod tests {
     use crate::config::KafkaSettings;
     use crate::driver_files::tests::zip_of;
     use base64::Engine;
+
+    fn resource(value: Value) -> AzureResource {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn the_object_write_is_conditioned_on_what_the_request_saw() {
+        let desired = resource(json!({
+            "apiVersion": "azure-driver.io/v1alpha1", "kind": "AzureResource",
+            "metadata": {"name": "r-1", "labels": {"a": "new"},
+                         "annotations": {"azure-driver.io/request": "{\"uuid\":\"2\"}"}},
+            "spec": {"resourceGroup": "rg", "template": {"bicep": "param p string"},
+                     "parameters": {"p": "1"}}
+        }));
+        let ObjectWrite::Create(created) = ObjectWrite::of(None, &desired) else {
+            panic!("no object: a create, which fails if one exists by now");
+        };
+        assert_eq!(created.metadata.resource_version, None);
+
+        let existing = resource(json!({
+            "apiVersion": "azure-driver.io/v1alpha1", "kind": "AzureResource",
+            "metadata": {"name": "r-1", "resourceVersion": "41", "uid": "u1",
+                         "finalizers": ["azure-driver.io/cleanup"],
+                         "labels": {"a": "old", "b": "kept"},
+                         "annotations": {"azure-driver.io/request": "{\"uuid\":\"1\"}",
+                                         "azure-driver.io/check-drift": "x"}},
+            "spec": {"resourceGroup": "rg", "parameters": {"p": "0", "gone": "1"}},
+            "status": {"phase": "Ready"}
+        }));
+        let ObjectWrite::Replace(replaced) = ObjectWrite::of(Some(&existing), &desired) else {
+            panic!("an object: a replace of the version seen");
+        };
+        let metadata = &replaced.metadata;
+        assert_eq!(metadata.resource_version.as_deref(), Some("41"));
+        assert_eq!(metadata.uid.as_deref(), Some("u1"));
+        assert_eq!(metadata.finalizers, existing.metadata.finalizers);
+        let labels = metadata.labels.as_ref().unwrap();
+        assert_eq!(
+            (labels["a"].as_str(), labels["b"].as_str()),
+            ("new", "kept")
+        );
+        let annotations = metadata.annotations.as_ref().unwrap();
+        assert_eq!(annotations["azure-driver.io/request"], "{\"uuid\":\"2\"}");
+        assert_eq!(annotations["azure-driver.io/check-drift"], "x");
+        assert_eq!(
+            replaced.spec, desired.spec,
+            "the spec is the request's exactly"
+        );
+        assert!(replaced.status.is_none());
+    }
 
     /// A shim whose cluster and broker are unreachable: every request here must be
     /// refused before touching either.

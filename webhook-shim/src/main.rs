@@ -82,6 +82,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.replica_id.clone(),
         metrics,
     );
+    let shim = shim.with_object_cache(reporter.store());
     let reporter_health = healthy.clone();
     tokio::spawn(async move {
         reporter.run(SWEEP_INTERVAL).await;

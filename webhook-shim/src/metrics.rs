@@ -27,6 +27,7 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub results: Family<ResultLabels, Counter>,
     pub publish_failures: Counter,
+    pub stale_cache: Counter,
 }
 
 impl Default for Metrics {
@@ -34,6 +35,7 @@ impl Default for Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let results = Family::<ResultLabels, Counter>::default();
         let publish_failures = Counter::default();
+        let stale_cache = Counter::default();
         let mut registry = Registry::with_prefix("azure_driver_shim");
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
@@ -46,11 +48,17 @@ impl Default for Metrics {
             "Attempts to publish a result that failed and will be retried",
             publish_failures.clone(),
         );
+        registry.register(
+            "stale_cache",
+            "Creates whose object had changed since the watch cache saw it (decided again on a fresh read)",
+            stale_cache.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             requests,
             results,
             publish_failures,
+            stale_cache,
         }
     }
 }
