@@ -98,44 +98,22 @@ impl<'a> Emitter<'a> {
     pub(super) fn val(&self, e: &Expr, cx: &Cx) -> R<Value> {
         match &e.kind {
             ExprKind::Str { pieces, holes } if holes.is_empty() => Ok(literal_string(&pieces[0])),
-            // A deploy-time variable is inlined with its structure intact.
             ExprKind::Ident(n)
                 if cx.get(n).is_none()
                     && self.vars.contains_key(n.as_str())
                     && self.is_runtime_var(n) =>
             {
-                let DeclKind::Var { value, .. } = &self.vars[n.as_str()].kind else {
-                    unreachable!()
-                };
-                if matches!(value.kind, ExprKind::For { .. }) {
-                    return Ok(expr_value(self.ex(e, cx)?));
-                }
-                self.spend_inline_budget(n, e.span)?;
-                self.val(value, &Cx::default())
+                self.inline_runtime_var(e, n, cx)
             }
             ExprKind::Int(s) => int_value(s, e.span),
             ExprKind::Unary {
                 op: UnaryOp::Minus,
                 operand,
-            } if matches!(operand.kind, ExprKind::Int(_)) => {
-                let ExprKind::Int(s) = &operand.kind else {
-                    unreachable!()
-                };
-                int_value(&format!("-{s}"), e.span)
-            }
+            } if matches!(operand.kind, ExprKind::Int(_)) => negative_int(operand, e.span),
             ExprKind::Bool(b) => Ok(Value::Bool(*b)),
             ExprKind::Null => Ok(Value::Null),
             ExprKind::Array(items) if items.iter().all(|i| matches!(i, ArrayItem::Value(_))) => {
-                let mut out = Vec::with_capacity(items.len());
-                for i in items {
-                    if let ArrayItem::Value(x) = i {
-                        if matches!(x.kind, ExprKind::For { .. }) {
-                            return unsupported("A loop nested directly in an array", x.span);
-                        }
-                        out.push(self.val(x, cx)?);
-                    }
-                }
-                Ok(Value::Array(out))
+                self.array_val(items, cx)
             }
             ExprKind::Object(items)
                 if items.iter().all(|i| !matches!(i, ObjectItem::Spread(_))) =>
@@ -192,25 +170,57 @@ impl<'a> Emitter<'a> {
             } if matches!(name.as_str(), "type" | "apiVersion")
                 && matches!(self.symbol_ref(base, cx)?, Some((Sym::Res(_), _))) =>
             {
-                let Some((Sym::Res(i), _)) = self.symbol_ref(base, cx)? else {
-                    unreachable!()
-                };
-                let r = &self.resources[i];
-                Ok(json!(if name == "type" {
-                    &r.full_type
-                } else {
-                    &r.api_version
-                }))
+                self.resource_type_or_api_version(base, name, cx)
             }
-            _ => {
-                let text = self.ex(e, cx)?;
-                // An expression that reduced to one string literal is emitted as that literal.
-                Ok(match unquote(&text) {
-                    Some(s) => literal_string(&s),
-                    None => expr_value(text),
-                })
+            _ => self.folded_val(e, cx),
+        }
+    }
+
+    /// A resource's `type` or `apiVersion` property, known at compile time.
+    fn resource_type_or_api_version(&self, base: &Expr, name: &str, cx: &Cx) -> R<Value> {
+        let Some((Sym::Res(i), _)) = self.symbol_ref(base, cx)? else {
+            unreachable!()
+        };
+        let r = &self.resources[i];
+        Ok(json!(if name == "type" {
+            &r.full_type
+        } else {
+            &r.api_version
+        }))
+    }
+
+    /// A general expression, emitted as a string literal when it reduced to one.
+    fn folded_val(&self, e: &Expr, cx: &Cx) -> R<Value> {
+        let text = self.ex(e, cx)?;
+        Ok(match unquote(&text) {
+            Some(s) => literal_string(&s),
+            None => expr_value(text),
+        })
+    }
+
+    fn array_val(&self, items: &[ArrayItem], cx: &Cx) -> R<Value> {
+        let mut out = Vec::with_capacity(items.len());
+        for i in items {
+            if let ArrayItem::Value(x) = i {
+                if matches!(x.kind, ExprKind::For { .. }) {
+                    return unsupported("A loop nested directly in an array", x.span);
+                }
+                out.push(self.val(x, cx)?);
             }
         }
+        Ok(Value::Array(out))
+    }
+
+    /// A deploy-time variable's value, inlined with its structure intact.
+    fn inline_runtime_var(&self, e: &Expr, n: &str, cx: &Cx) -> R<Value> {
+        let DeclKind::Var { value, .. } = &self.vars[n].kind else {
+            unreachable!()
+        };
+        if matches!(value.kind, ExprKind::For { .. }) {
+            return Ok(expr_value(self.ex(e, cx)?));
+        }
+        self.spend_inline_budget(n, e.span)?;
+        self.val(value, &Cx::default())
     }
 
     /// Emits object items, skipping `skip` keys; property loops become `copy`.
@@ -290,21 +300,7 @@ impl<'a> Emitter<'a> {
     /// Emits an expression in the ARM template language (without brackets).
     pub(super) fn ex(&self, e: &Expr, cx: &Cx) -> R<String> {
         match &e.kind {
-            ExprKind::Str { pieces, holes } => {
-                if holes.is_empty() {
-                    return Ok(quote(&pieces[0]));
-                }
-                let mut fmt = String::new();
-                let mut args = Vec::new();
-                for (i, p) in pieces.iter().enumerate() {
-                    fmt.push_str(&p.replace('{', "{{").replace('}', "}}"));
-                    if let Some(h) = holes.get(i) {
-                        fmt.push_str(&format!("{{{i}}}"));
-                        args.push(self.ex(h, cx)?);
-                    }
-                }
-                Ok(format!("format({}, {})", quote(&fmt), args.join(", ")))
-            }
+            ExprKind::Str { pieces, holes } => self.ex_string(pieces, holes, cx),
             ExprKind::Int(s) => {
                 let v = int_value(s, e.span)?;
                 // ARM parses bare numbers as 32-bit; larger ones go through json().
@@ -315,74 +311,8 @@ impl<'a> Emitter<'a> {
             }
             ExprKind::Bool(b) => Ok(format!("{b}()")),
             ExprKind::Null => Ok("null()".into()),
-            ExprKind::Array(items) => {
-                // With spreads, runs of plain items become arrays that are flattened together.
-                let mut groups = Vec::new();
-                let mut run = Vec::new();
-                let mut spread = false;
-                for i in items {
-                    match i {
-                        ArrayItem::Value(x) => run.push(self.ex(x, cx)?),
-                        ArrayItem::Spread(x) => {
-                            spread = true;
-                            if !run.is_empty() {
-                                groups.push(format!("createArray({})", run.join(", ")));
-                                run.clear();
-                            }
-                            groups.push(self.ex(x, cx)?);
-                        }
-                    }
-                }
-                if !spread {
-                    return Ok(format!("createArray({})", run.join(", ")));
-                }
-                if !run.is_empty() {
-                    groups.push(format!("createArray({})", run.join(", ")));
-                }
-                Ok(format!("flatten(createArray({}))", groups.join(", ")))
-            }
-            ExprKind::Object(items) => {
-                // With spreads, runs of properties become objects merged left to right.
-                let mut groups = Vec::new();
-                let mut parts = Vec::new();
-                let mut spread = false;
-                for i in items {
-                    match i {
-                        ObjectItem::Property { key, value, .. } => {
-                            let k = match (&key.name, &key.interpolated) {
-                                (Some(k), _) => quote(k),
-                                (None, Some(kx)) => self.ex(kx, cx)?,
-                                (None, None) => return unsupported("This object key", key.span),
-                            };
-                            if matches!(value.kind, ExprKind::For { .. }) {
-                                return unsupported(
-                                    "A loop inside an object expression",
-                                    value.span,
-                                );
-                            }
-                            parts.push(format!("{k}, {}", self.ex(value, cx)?));
-                        }
-                        ObjectItem::Spread(x) => {
-                            spread = true;
-                            if !parts.is_empty() {
-                                groups.push(format!("createObject({})", parts.join(", ")));
-                                parts.clear();
-                            }
-                            groups.push(self.ex(x, cx)?);
-                        }
-                        ObjectItem::NestedResource(d) => {
-                            return unsupported("A nested resource in an expression", d.span);
-                        }
-                    }
-                }
-                if !spread {
-                    return Ok(format!("createObject({})", parts.join(", ")));
-                }
-                if !parts.is_empty() {
-                    groups.push(format!("createObject({})", parts.join(", ")));
-                }
-                Ok(format!("shallowMerge(createArray({}))", groups.join(", ")))
-            }
+            ExprKind::Array(items) => self.ex_array(items, cx),
+            ExprKind::Object(items) => self.ex_object(items, cx),
             ExprKind::Ident(n) => self.ident(n, e.span, cx),
             ExprKind::Call {
                 namespace,
@@ -396,21 +326,7 @@ impl<'a> Emitter<'a> {
                 Some((Sym::Res(_), _)) if name == "getSecret" => Err(getsecret_misplaced(e.span)),
                 _ => unsupported(format!("The function call \".{name}()\" here"), e.span),
             },
-            ExprKind::Member { base, name, safe } => {
-                if *safe || is_safe_chain(base) {
-                    if self.symbol_ref(base, cx)?.is_some() {
-                        return unsupported("The safe-dereference operator on a resource", e.span);
-                    }
-                    let text = try_get(&self.ex(base, cx)?, &quote(name), *safe);
-                    // A module output is an object whose `value` is the output.
-                    return Ok(if *safe && self.is_module_outputs(base, cx)? {
-                        format!("tryGet({text}, 'value')")
-                    } else {
-                        text
-                    });
-                }
-                self.member(base, name, e.span, cx)
-            }
+            ExprKind::Member { base, name, safe } => self.ex_member(base, name, *safe, e.span, cx),
             ExprKind::Index {
                 base,
                 index: from_end,
@@ -423,42 +339,9 @@ impl<'a> Emitter<'a> {
                 }
             ) =>
             {
-                let ExprKind::Unary { operand, .. } = &from_end.kind else {
-                    unreachable!()
-                };
-                let (b, n) = (self.ex(base, cx)?, self.ex(operand, cx)?);
-                Ok(if *safe {
-                    format!("tryIndexFromEnd({b}, {n})")
-                } else if is_safe_chain(base) {
-                    try_get(
-                        &b,
-                        &format!("createObject('value', {n}, 'fromEnd', true())"),
-                        false,
-                    )
-                } else {
-                    format!("indexFromEnd({b}, {n})")
-                })
+                self.ex_index_from_end(base, from_end, *safe, cx)
             }
-            ExprKind::Index { base, index, safe } => {
-                if *safe || is_safe_chain(base) {
-                    if self.symbol_ref(base, cx)?.is_some() {
-                        return unsupported("The safe-dereference operator on a resource", e.span);
-                    }
-                    return Ok(try_get(&self.ex(base, cx)?, &self.ex(index, cx)?, *safe));
-                }
-                if let Some(key) = plain_string(index)
-                    && self.symbol_ref(base, cx)?.is_some()
-                {
-                    return self.member(base, key, e.span, cx);
-                }
-                if let Some((sym, idx)) = self.symbol_ref(e, cx)? {
-                    return self.resource_value(sym, idx.as_deref(), e.span);
-                }
-                match plain_string(index) {
-                    Some(key) if is_identifier(key) => Ok(format!("{}.{key}", self.ex(base, cx)?)),
-                    _ => Ok(format!("{}[{}]", self.ex(base, cx)?, self.ex(index, cx)?)),
-                }
-            }
+            ExprKind::Index { base, index, safe } => self.ex_index(e, base, index, *safe, cx),
             ExprKind::ChildAccess { .. } => match self.symbol_ref(e, cx)? {
                 Some((sym, idx)) => self.resource_value(sym, idx.as_deref(), e.span),
                 None => unsupported("This \"::\" access", e.span),
@@ -474,28 +357,7 @@ impl<'a> Emitter<'a> {
                 },
             },
             ExprKind::Binary { op, left, right } => {
-                let l = self.ex(left, cx)?;
-                let r = self.ex(right, cx)?;
-                Ok(match op {
-                    BinaryOp::Coalesce => format!("coalesce({l}, {r})"),
-                    BinaryOp::Or => format!("or({l}, {r})"),
-                    BinaryOp::And => format!("and({l}, {r})"),
-                    BinaryOp::Eq => format!("equals({l}, {r})"),
-                    BinaryOp::NotEq => format!("not(equals({l}, {r}))"),
-                    BinaryOp::EqInsensitive => format!("equals(toLower({l}), toLower({r}))"),
-                    BinaryOp::NotEqInsensitive => {
-                        format!("not(equals(toLower({l}), toLower({r})))")
-                    }
-                    BinaryOp::Lt => format!("less({l}, {r})"),
-                    BinaryOp::Le => format!("lessOrEquals({l}, {r})"),
-                    BinaryOp::Gt => format!("greater({l}, {r})"),
-                    BinaryOp::Ge => format!("greaterOrEquals({l}, {r})"),
-                    BinaryOp::Add => format!("add({l}, {r})"),
-                    BinaryOp::Sub => format!("sub({l}, {r})"),
-                    BinaryOp::Mul => format!("mul({l}, {r})"),
-                    BinaryOp::Div => format!("div({l}, {r})"),
-                    BinaryOp::Mod => format!("mod({l}, {r})"),
-                })
+                Ok(binary_call(*op, &self.ex(left, cx)?, &self.ex(right, cx)?))
             }
             ExprKind::Ternary {
                 cond,
@@ -507,22 +369,162 @@ impl<'a> Emitter<'a> {
                 self.ex(then, cx)?,
                 self.ex(otherwise, cx)?
             )),
-            ExprKind::Lambda { params, body } => {
-                let mut lcx = cx.clone();
-                for p in params {
-                    lcx.locals
-                        .push((p.clone(), format!("lambdaVariables({})", quote(p))));
-                }
-                let names = params.iter().map(|p| quote(p)).collect::<Vec<_>>();
-                Ok(format!(
-                    "lambda({}, {})",
-                    names.join(", "),
-                    self.ex(body, &lcx)?
-                ))
-            }
+            ExprKind::Lambda { params, body } => self.ex_lambda(params, body, cx),
             ExprKind::For { .. } => unsupported("A loop in this position", e.span),
             ExprKind::If { .. } => unsupported("A condition in this position", e.span),
         }
+    }
+
+    fn ex_index_from_end(&self, base: &Expr, from_end: &Expr, safe: bool, cx: &Cx) -> R<String> {
+        let ExprKind::Unary { operand, .. } = &from_end.kind else {
+            unreachable!()
+        };
+        let (b, n) = (self.ex(base, cx)?, self.ex(operand, cx)?);
+        Ok(if safe {
+            format!("tryIndexFromEnd({b}, {n})")
+        } else if is_safe_chain(base) {
+            try_get(
+                &b,
+                &format!("createObject('value', {n}, 'fromEnd', true())"),
+                false,
+            )
+        } else {
+            format!("indexFromEnd({b}, {n})")
+        })
+    }
+
+    fn ex_lambda(&self, params: &[String], body: &Expr, cx: &Cx) -> R<String> {
+        let mut lcx = cx.clone();
+        for p in params {
+            lcx.locals
+                .push((p.clone(), format!("lambdaVariables({})", quote(p))));
+        }
+        let names = params.iter().map(|p| quote(p)).collect::<Vec<_>>();
+        Ok(format!(
+            "lambda({}, {})",
+            names.join(", "),
+            self.ex(body, &lcx)?
+        ))
+    }
+
+    fn ex_index(&self, e: &Expr, base: &Expr, index: &Expr, safe: bool, cx: &Cx) -> R<String> {
+        if safe || is_safe_chain(base) {
+            if self.symbol_ref(base, cx)?.is_some() {
+                return unsupported("The safe-dereference operator on a resource", e.span);
+            }
+            return Ok(try_get(&self.ex(base, cx)?, &self.ex(index, cx)?, safe));
+        }
+        if let Some(key) = plain_string(index)
+            && self.symbol_ref(base, cx)?.is_some()
+        {
+            return self.member(base, key, e.span, cx);
+        }
+        if let Some((sym, idx)) = self.symbol_ref(e, cx)? {
+            return self.resource_value(sym, idx.as_deref(), e.span);
+        }
+        match plain_string(index) {
+            Some(key) if is_identifier(key) => Ok(format!("{}.{key}", self.ex(base, cx)?)),
+            _ => Ok(format!("{}[{}]", self.ex(base, cx)?, self.ex(index, cx)?)),
+        }
+    }
+
+    fn ex_member(&self, base: &Expr, name: &str, safe: bool, span: Span, cx: &Cx) -> R<String> {
+        if safe || is_safe_chain(base) {
+            if self.symbol_ref(base, cx)?.is_some() {
+                return unsupported("The safe-dereference operator on a resource", span);
+            }
+            let text = try_get(&self.ex(base, cx)?, &quote(name), safe);
+            // A module output is an object whose `value` is the output.
+            return Ok(if safe && self.is_module_outputs(base, cx)? {
+                format!("tryGet({text}, 'value')")
+            } else {
+                text
+            });
+        }
+        self.member(base, name, span, cx)
+    }
+
+    fn ex_object(&self, items: &[ObjectItem], cx: &Cx) -> R<String> {
+        // With spreads, runs of properties become objects merged left to right.
+        let mut groups = Vec::new();
+        let mut parts = Vec::new();
+        let mut spread = false;
+        for i in items {
+            match i {
+                ObjectItem::Property { key, value, .. } => {
+                    let k = match (&key.name, &key.interpolated) {
+                        (Some(k), _) => quote(k),
+                        (None, Some(kx)) => self.ex(kx, cx)?,
+                        (None, None) => return unsupported("This object key", key.span),
+                    };
+                    if matches!(value.kind, ExprKind::For { .. }) {
+                        return unsupported("A loop inside an object expression", value.span);
+                    }
+                    parts.push(format!("{k}, {}", self.ex(value, cx)?));
+                }
+                ObjectItem::Spread(x) => {
+                    spread = true;
+                    if !parts.is_empty() {
+                        groups.push(format!("createObject({})", parts.join(", ")));
+                        parts.clear();
+                    }
+                    groups.push(self.ex(x, cx)?);
+                }
+                ObjectItem::NestedResource(d) => {
+                    return unsupported("A nested resource in an expression", d.span);
+                }
+            }
+        }
+        if !spread {
+            return Ok(format!("createObject({})", parts.join(", ")));
+        }
+        if !parts.is_empty() {
+            groups.push(format!("createObject({})", parts.join(", ")));
+        }
+        Ok(format!("shallowMerge(createArray({}))", groups.join(", ")))
+    }
+
+    fn ex_array(&self, items: &[ArrayItem], cx: &Cx) -> R<String> {
+        // With spreads, runs of plain items become arrays that are flattened together.
+        let mut groups = Vec::new();
+        let mut run = Vec::new();
+        let mut spread = false;
+        for i in items {
+            match i {
+                ArrayItem::Value(x) => run.push(self.ex(x, cx)?),
+                ArrayItem::Spread(x) => {
+                    spread = true;
+                    if !run.is_empty() {
+                        groups.push(format!("createArray({})", run.join(", ")));
+                        run.clear();
+                    }
+                    groups.push(self.ex(x, cx)?);
+                }
+            }
+        }
+        if !spread {
+            return Ok(format!("createArray({})", run.join(", ")));
+        }
+        if !run.is_empty() {
+            groups.push(format!("createArray({})", run.join(", ")));
+        }
+        Ok(format!("flatten(createArray({}))", groups.join(", ")))
+    }
+
+    fn ex_string(&self, pieces: &[String], holes: &[Expr], cx: &Cx) -> R<String> {
+        if holes.is_empty() {
+            return Ok(quote(&pieces[0]));
+        }
+        let mut fmt = String::new();
+        let mut args = Vec::new();
+        for (i, p) in pieces.iter().enumerate() {
+            fmt.push_str(&p.replace('{', "{{").replace('}', "}}"));
+            if let Some(h) = holes.get(i) {
+                fmt.push_str(&format!("{{{i}}}"));
+                args.push(self.ex(h, cx)?);
+            }
+        }
+        Ok(format!("format({}, {})", quote(&fmt), args.join(", ")))
     }
 
     pub(super) fn ident(&self, n: &str, span: Span, cx: &Cx) -> R<String> {
@@ -761,4 +763,36 @@ impl<'a> Emitter<'a> {
         }
         Ok(format!("{name}({})", parts.join(", ")))
     }
+}
+
+/// The ARM function applying a binary operator to two emitted operands.
+fn binary_call(op: BinaryOp, l: &str, r: &str) -> String {
+    match op {
+        BinaryOp::Coalesce => format!("coalesce({l}, {r})"),
+        BinaryOp::Or => format!("or({l}, {r})"),
+        BinaryOp::And => format!("and({l}, {r})"),
+        BinaryOp::Eq => format!("equals({l}, {r})"),
+        BinaryOp::NotEq => format!("not(equals({l}, {r}))"),
+        BinaryOp::EqInsensitive => format!("equals(toLower({l}), toLower({r}))"),
+        BinaryOp::NotEqInsensitive => {
+            format!("not(equals(toLower({l}), toLower({r})))")
+        }
+        BinaryOp::Lt => format!("less({l}, {r})"),
+        BinaryOp::Le => format!("lessOrEquals({l}, {r})"),
+        BinaryOp::Gt => format!("greater({l}, {r})"),
+        BinaryOp::Ge => format!("greaterOrEquals({l}, {r})"),
+        BinaryOp::Add => format!("add({l}, {r})"),
+        BinaryOp::Sub => format!("sub({l}, {r})"),
+        BinaryOp::Mul => format!("mul({l}, {r})"),
+        BinaryOp::Div => format!("div({l}, {r})"),
+        BinaryOp::Mod => format!("mod({l}, {r})"),
+    }
+}
+
+/// A negated integer literal.
+fn negative_int(operand: &Expr, span: Span) -> R<Value> {
+    let ExprKind::Int(s) = &operand.kind else {
+        unreachable!()
+    };
+    int_value(&format!("-{s}"), span)
 }
