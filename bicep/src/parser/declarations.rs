@@ -101,18 +101,7 @@ impl Parser {
             }
             "param" => {
                 name = Some(self.ident("a parameter identifier")?);
-                // `.bicepparam` files assign values without a type.
-                let ty = if matches!(self.peek(), Tok::Assign) {
-                    None
-                } else {
-                    Some(self.type_expr()?)
-                };
-                let default = if self.eat(&Tok::Assign) {
-                    Some(self.expr()?)
-                } else {
-                    None
-                };
-                DeclKind::Param { ty, default }
+                self.param_decl()?
             }
             "var" => {
                 name = Some(self.ident("a variable identifier")?);
@@ -129,40 +118,11 @@ impl Parser {
             }
             "resource" => {
                 name = Some(self.ident("a resource identifier")?);
-                let type_string = self.primary(0)?;
-                if !matches!(type_string.kind, ExprKind::Str { .. }) {
-                    return Err(Diagnostic::error(
-                        "BCP068",
-                        "Expected a resource type string. Specify a valid resource type of format \"<type-name>@<apiVersion>\".",
-                        type_string.span,
-                    ));
-                }
-                let existing = matches!(self.peek(), Tok::Ident(s) if s == "existing");
-                if existing {
-                    self.bump();
-                }
-                self.expect(&Tok::Assign, "the \"=\" character")?;
-                DeclKind::Resource {
-                    type_string,
-                    existing,
-                    value: self.decl_body()?,
-                }
+                self.resource_decl()?
             }
             "module" => {
                 name = Some(self.ident("a module identifier")?);
-                let path = self.primary(0)?;
-                if !matches!(path.kind, ExprKind::Str { .. }) {
-                    return Err(Diagnostic::error(
-                        "BCP097",
-                        "Expected a module path string.",
-                        path.span,
-                    ));
-                }
-                self.expect(&Tok::Assign, "the \"=\" character")?;
-                DeclKind::Module {
-                    path,
-                    value: self.decl_body()?,
-                }
+                self.module_decl()?
             }
             "output" => {
                 name = Some(self.ident("an output identifier")?);
@@ -193,32 +153,7 @@ impl Parser {
             }
             "func" => {
                 name = Some(self.ident("a function identifier")?);
-                self.expect(&Tok::LParen, "the \"(\" character")?;
-                self.nl_free.push(true);
-                let params = (|| {
-                    let mut params = Vec::new();
-                    if self.eat(&Tok::RParen) {
-                        return Ok(params);
-                    }
-                    loop {
-                        let (arg, _) = self.ident("a function argument identifier")?;
-                        params.push((arg, self.type_expr()?));
-                        if self.eat(&Tok::Comma) {
-                            continue;
-                        }
-                        self.expect(&Tok::RParen, "the \")\" character")?;
-                        return Ok(params);
-                    }
-                })();
-                self.nl_free.pop();
-                let params = params?;
-                let output = self.type_expr()?;
-                self.expect(&Tok::Arrow, "the \"=>\" characters")?;
-                DeclKind::Func {
-                    params,
-                    output,
-                    body: self.expr()?,
-                }
+                self.func_decl()?
             }
             "import" | "extension" | "provider" | "using" | "test" => {
                 if kw == "test" {
@@ -250,6 +185,91 @@ impl Parser {
             name,
             span: kw_span.to(self.prev_span()),
             keyword_span: kw_span,
+        })
+    }
+
+    /// The rest of a `param` declaration: an optional type and default.
+    fn param_decl(&mut self) -> PResult<DeclKind> {
+        // `.bicepparam` files assign values without a type.
+        let ty = if matches!(self.peek(), Tok::Assign) {
+            None
+        } else {
+            Some(self.type_expr()?)
+        };
+        let default = if self.eat(&Tok::Assign) {
+            Some(self.expr()?)
+        } else {
+            None
+        };
+        Ok(DeclKind::Param { ty, default })
+    }
+
+    /// The rest of a `resource` declaration: type string, `existing`, body.
+    fn resource_decl(&mut self) -> PResult<DeclKind> {
+        let type_string = self.primary(0)?;
+        if !matches!(type_string.kind, ExprKind::Str { .. }) {
+            return Err(Diagnostic::error(
+                "BCP068",
+                "Expected a resource type string. Specify a valid resource type of format \"<type-name>@<apiVersion>\".",
+                type_string.span,
+            ));
+        }
+        let existing = matches!(self.peek(), Tok::Ident(s) if s == "existing");
+        if existing {
+            self.bump();
+        }
+        self.expect(&Tok::Assign, "the \"=\" character")?;
+        Ok(DeclKind::Resource {
+            type_string,
+            existing,
+            value: self.decl_body()?,
+        })
+    }
+
+    /// The rest of a `module` declaration: path and body.
+    fn module_decl(&mut self) -> PResult<DeclKind> {
+        let path = self.primary(0)?;
+        if !matches!(path.kind, ExprKind::Str { .. }) {
+            return Err(Diagnostic::error(
+                "BCP097",
+                "Expected a module path string.",
+                path.span,
+            ));
+        }
+        self.expect(&Tok::Assign, "the \"=\" character")?;
+        Ok(DeclKind::Module {
+            path,
+            value: self.decl_body()?,
+        })
+    }
+
+    /// The rest of a `func` declaration: parameters, output type and body.
+    fn func_decl(&mut self) -> PResult<DeclKind> {
+        self.expect(&Tok::LParen, "the \"(\" character")?;
+        self.nl_free.push(true);
+        let params = (|| {
+            let mut params = Vec::new();
+            if self.eat(&Tok::RParen) {
+                return Ok(params);
+            }
+            loop {
+                let (arg, _) = self.ident("a function argument identifier")?;
+                params.push((arg, self.type_expr()?));
+                if self.eat(&Tok::Comma) {
+                    continue;
+                }
+                self.expect(&Tok::RParen, "the \")\" character")?;
+                return Ok(params);
+            }
+        })();
+        self.nl_free.pop();
+        let params = params?;
+        let output = self.type_expr()?;
+        self.expect(&Tok::Arrow, "the \"=>\" characters")?;
+        Ok(DeclKind::Func {
+            params,
+            output,
+            body: self.expr()?,
         })
     }
 
