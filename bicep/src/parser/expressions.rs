@@ -209,84 +209,8 @@ impl Parser {
                 return Ok(e);
             }
             match self.peek().clone() {
-                Tok::Dot => {
-                    self.bump();
-                    let safe = self.eat(&Tok::Question);
-                    let (name, sp) = match self.peek().clone() {
-                        Tok::Ident(s) => (s, self.bump().span),
-                        _ => {
-                            return Err(Diagnostic::error(
-                                "BCP020",
-                                "Expected a function or property name at this location.",
-                                self.span(),
-                            ));
-                        }
-                    };
-                    if matches!(self.toks[self.pos].tok, Tok::LParen) {
-                        if let ExprKind::Ident(ns) = &e.kind {
-                            let args = self.call_args(depth)?;
-                            e = Expr {
-                                span: e.span.to(self.prev_span()),
-                                kind: ExprKind::Call {
-                                    namespace: Some(ns.clone()),
-                                    name,
-                                    args,
-                                },
-                            };
-                            continue;
-                        }
-                        let args = self.call_args(depth)?;
-                        e = Expr {
-                            span: e.span.to(self.prev_span()),
-                            kind: ExprKind::MethodCall {
-                                base: Box::new(e),
-                                name,
-                                args,
-                            },
-                        };
-                        continue;
-                    }
-                    e = Expr {
-                        span: e.span.to(sp),
-                        kind: ExprKind::Member {
-                            base: Box::new(e),
-                            name,
-                            safe,
-                        },
-                    };
-                }
-                Tok::LBrack => {
-                    self.bump();
-                    self.nl_free.push(true);
-                    let inner = (|| {
-                        let safe = self.eat(&Tok::Question);
-                        let idx = if matches!(self.peek(), Tok::Caret) {
-                            let caret = self.bump().span;
-                            let operand = self.expr()?;
-                            Expr {
-                                span: caret.to(operand.span),
-                                kind: ExprKind::Unary {
-                                    op: UnaryOp::FromEnd,
-                                    operand: Box::new(operand),
-                                },
-                            }
-                        } else {
-                            self.expr()?
-                        };
-                        self.expect(&Tok::RBrack, "the \"]\" character")?;
-                        Ok((safe, idx))
-                    })();
-                    self.nl_free.pop();
-                    let (safe, idx) = inner?;
-                    e = Expr {
-                        span: e.span.to(self.prev_span()),
-                        kind: ExprKind::Index {
-                            base: Box::new(e),
-                            index: Box::new(idx),
-                            safe,
-                        },
-                    };
-                }
+                Tok::Dot => e = self.dot_access(e, depth)?,
+                Tok::LBrack => e = self.index_access(e)?,
                 Tok::ColonColon => {
                     self.bump();
                     let (name, sp) = self.ident("a nested resource name")?;
@@ -309,6 +233,86 @@ impl Parser {
                 _ => return Ok(e),
             }
         }
+    }
+
+    /// `[index]`, `[?index]` or `[^n]` after `e`.
+    fn index_access(&mut self, e: Expr) -> PResult<Expr> {
+        self.bump();
+        self.nl_free.push(true);
+        let inner = (|| {
+            let safe = self.eat(&Tok::Question);
+            let idx = if matches!(self.peek(), Tok::Caret) {
+                let caret = self.bump().span;
+                let operand = self.expr()?;
+                Expr {
+                    span: caret.to(operand.span),
+                    kind: ExprKind::Unary {
+                        op: UnaryOp::FromEnd,
+                        operand: Box::new(operand),
+                    },
+                }
+            } else {
+                self.expr()?
+            };
+            self.expect(&Tok::RBrack, "the \"]\" character")?;
+            Ok((safe, idx))
+        })();
+        self.nl_free.pop();
+        let (safe, idx) = inner?;
+        Ok(Expr {
+            span: e.span.to(self.prev_span()),
+            kind: ExprKind::Index {
+                base: Box::new(e),
+                index: Box::new(idx),
+                safe,
+            },
+        })
+    }
+
+    /// `.name`, `.?name`, `ns.fn(...)` or `.method(...)` after `e`.
+    fn dot_access(&mut self, e: Expr, depth: usize) -> PResult<Expr> {
+        self.bump();
+        let safe = self.eat(&Tok::Question);
+        let (name, sp) = match self.peek().clone() {
+            Tok::Ident(s) => (s, self.bump().span),
+            _ => {
+                return Err(Diagnostic::error(
+                    "BCP020",
+                    "Expected a function or property name at this location.",
+                    self.span(),
+                ));
+            }
+        };
+        if matches!(self.toks[self.pos].tok, Tok::LParen) {
+            if let ExprKind::Ident(ns) = &e.kind {
+                let args = self.call_args(depth)?;
+                return Ok(Expr {
+                    span: e.span.to(self.prev_span()),
+                    kind: ExprKind::Call {
+                        namespace: Some(ns.clone()),
+                        name,
+                        args,
+                    },
+                });
+            }
+            let args = self.call_args(depth)?;
+            return Ok(Expr {
+                span: e.span.to(self.prev_span()),
+                kind: ExprKind::MethodCall {
+                    base: Box::new(e),
+                    name,
+                    args,
+                },
+            });
+        }
+        Ok(Expr {
+            span: e.span.to(sp),
+            kind: ExprKind::Member {
+                base: Box::new(e),
+                name,
+                safe,
+            },
+        })
     }
 
     pub(super) fn call_args(&mut self, depth: usize) -> PResult<Vec<Expr>> {
@@ -356,42 +360,7 @@ impl Parser {
                     span: start,
                 })
             }
-            Tok::Str { pieces, holes } => {
-                self.bump();
-                let mut parsed = Vec::with_capacity(holes.len());
-                for hole in holes {
-                    let end_span = hole
-                        .last()
-                        .map(|t| Span::new(t.span.end, t.span.end))
-                        .unwrap_or(start);
-                    let mut toks = hole;
-                    toks.push(Token {
-                        tok: Tok::Eof,
-                        span: end_span,
-                    });
-                    let mut sub = Parser::new(toks);
-                    sub.nl_free = vec![true];
-                    if matches!(sub.peek(), Tok::Eof) {
-                        return Err(Diagnostic::error(
-                            "BCP009",
-                            "Expected a literal value, an array, an object, a parenthesized expression, or a function call at this location.",
-                            end_span,
-                        ));
-                    }
-                    let e = sub.ternary(depth + 1)?;
-                    if !matches!(sub.peek(), Tok::Eof) {
-                        return Err(sub.unexpected("the \"}\" character"));
-                    }
-                    parsed.push(e);
-                }
-                Ok(Expr {
-                    kind: ExprKind::Str {
-                        pieces,
-                        holes: parsed,
-                    },
-                    span: start,
-                })
-            }
+            Tok::Str { pieces, holes } => self.interpolated_string(pieces, holes, start, depth),
             Tok::MultiStr(s) => {
                 self.bump();
                 Ok(Expr {
@@ -402,39 +371,7 @@ impl Parser {
                     span: start,
                 })
             }
-            Tok::Ident(name) => {
-                self.bump();
-                match name.as_str() {
-                    "true" | "false" => {
-                        return Ok(Expr {
-                            kind: ExprKind::Bool(name == "true"),
-                            span: start,
-                        });
-                    }
-                    "null" => {
-                        return Ok(Expr {
-                            kind: ExprKind::Null,
-                            span: start,
-                        });
-                    }
-                    _ => {}
-                }
-                if matches!(self.toks[self.pos].tok, Tok::LParen) {
-                    let args = self.call_args(depth)?;
-                    return Ok(Expr {
-                        span: start.to(self.prev_span()),
-                        kind: ExprKind::Call {
-                            namespace: None,
-                            name,
-                            args,
-                        },
-                    });
-                }
-                Ok(Expr {
-                    kind: ExprKind::Ident(name),
-                    span: start,
-                })
-            }
+            Tok::Ident(name) => self.identifier_or_call(name, start, depth),
             Tok::LParen => {
                 self.bump();
                 self.nl_free.push(true);
@@ -458,6 +395,85 @@ impl Parser {
                 start,
             )),
         }
+    }
+
+    /// A keyword literal, a function call or a plain identifier.
+    fn identifier_or_call(&mut self, name: String, start: Span, depth: usize) -> PResult<Expr> {
+        self.bump();
+        match name.as_str() {
+            "true" | "false" => {
+                return Ok(Expr {
+                    kind: ExprKind::Bool(name == "true"),
+                    span: start,
+                });
+            }
+            "null" => {
+                return Ok(Expr {
+                    kind: ExprKind::Null,
+                    span: start,
+                });
+            }
+            _ => {}
+        }
+        if matches!(self.toks[self.pos].tok, Tok::LParen) {
+            let args = self.call_args(depth)?;
+            return Ok(Expr {
+                span: start.to(self.prev_span()),
+                kind: ExprKind::Call {
+                    namespace: None,
+                    name,
+                    args,
+                },
+            });
+        }
+        Ok(Expr {
+            kind: ExprKind::Ident(name),
+            span: start,
+        })
+    }
+
+    /// A string literal; each interpolation hole is parsed as an expression of its own.
+    fn interpolated_string(
+        &mut self,
+        pieces: Vec<String>,
+        holes: Vec<Vec<Token>>,
+        start: Span,
+        depth: usize,
+    ) -> PResult<Expr> {
+        self.bump();
+        let mut parsed = Vec::with_capacity(holes.len());
+        for hole in holes {
+            let end_span = hole
+                .last()
+                .map(|t| Span::new(t.span.end, t.span.end))
+                .unwrap_or(start);
+            let mut toks = hole;
+            toks.push(Token {
+                tok: Tok::Eof,
+                span: end_span,
+            });
+            let mut sub = Parser::new(toks);
+            sub.nl_free = vec![true];
+            if matches!(sub.peek(), Tok::Eof) {
+                return Err(Diagnostic::error(
+                    "BCP009",
+                    "Expected a literal value, an array, an object, a parenthesized expression, or a function call at this location.",
+                    end_span,
+                ));
+            }
+            let e = sub.ternary(depth + 1)?;
+            if !matches!(sub.peek(), Tok::Eof) {
+                return Err(sub.unexpected("the \"}\" character"));
+            }
+            parsed.push(e);
+        }
+        Ok(Expr {
+            kind: ExprKind::Str {
+                pieces,
+                holes: parsed,
+            },
+            span: start,
+        })
     }
 
     pub(super) fn array_or_for(&mut self, depth: usize) -> PResult<Expr> {
