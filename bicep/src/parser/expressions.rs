@@ -591,18 +591,13 @@ impl Parser {
                     items.push(ObjectItem::NestedResource(Box::new(decl)));
                 }
                 Tok::Ident(name) => {
-                    let sp = self.bump().span;
-                    self.expect(&Tok::Colon, "the \":\" character")?;
-                    let value = self.expr()?;
-                    items.push(ObjectItem::Property {
-                        decorators,
-                        key: ObjectKey {
-                            name: Some(name),
-                            interpolated: None,
-                            span: sp,
-                        },
-                        value,
-                    });
+                    let span = self.bump().span;
+                    let key = ObjectKey {
+                        name: Some(name),
+                        interpolated: None,
+                        span,
+                    };
+                    items.push(self.property_value(decorators, key)?);
                 }
                 Tok::Str { pieces, holes } => {
                     let (name, interpolated) = if holes.is_empty() {
@@ -611,32 +606,22 @@ impl Parser {
                     } else {
                         (None, Some(Box::new(self.primary(0)?)))
                     };
-                    let sp = self.prev_span();
-                    self.expect(&Tok::Colon, "the \":\" character")?;
-                    let value = self.expr()?;
-                    items.push(ObjectItem::Property {
-                        decorators,
-                        key: ObjectKey {
-                            name,
-                            interpolated,
-                            span: sp,
-                        },
-                        value,
-                    });
+                    let span = self.prev_span();
+                    let key = ObjectKey {
+                        name,
+                        interpolated,
+                        span,
+                    };
+                    items.push(self.property_value(decorators, key)?);
                 }
                 Tok::MultiStr(s) => {
-                    let sp = self.bump().span;
-                    self.expect(&Tok::Colon, "the \":\" character")?;
-                    let value = self.expr()?;
-                    items.push(ObjectItem::Property {
-                        decorators,
-                        key: ObjectKey {
-                            name: Some(s),
-                            interpolated: None,
-                            span: sp,
-                        },
-                        value,
-                    });
+                    let span = self.bump().span;
+                    let key = ObjectKey {
+                        name: Some(s),
+                        interpolated: None,
+                        span,
+                    };
+                    items.push(self.property_value(decorators, key)?);
                 }
                 _ => {
                     return Err(Diagnostic::error(
@@ -657,6 +642,16 @@ impl Parser {
         Ok(Expr {
             span: start.to(self.prev_span()),
             kind: ExprKind::Object(items),
+        })
+    }
+
+    /// The `: value` after an object property's key.
+    fn property_value(&mut self, decorators: Vec<Expr>, key: ObjectKey) -> PResult<ObjectItem> {
+        self.expect(&Tok::Colon, "the \":\" character")?;
+        Ok(ObjectItem::Property {
+            decorators,
+            key,
+            value: self.expr()?,
         })
     }
 }
