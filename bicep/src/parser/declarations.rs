@@ -80,13 +80,7 @@ impl Parser {
     pub(super) fn decl(&mut self, decorators: Vec<Expr>) -> PResult<Decl> {
         let (kw, kw_span) = match self.peek().clone() {
             Tok::Ident(s) => (s, self.bump().span),
-            _ => {
-                return Err(Diagnostic::error(
-                    "BCP007",
-                    "This declaration type is not recognized. Specify a metadata, parameter, variable, resource, or output declaration.",
-                    self.span(),
-                ));
-            }
+            _ => return Err(unknown_declaration(self.span())),
         };
         let mut name = None;
         let kind = match kw.as_str() {
@@ -105,16 +99,7 @@ impl Parser {
             }
             "var" => {
                 name = Some(self.ident("a variable identifier")?);
-                let ty = if matches!(self.peek(), Tok::Assign) {
-                    None
-                } else {
-                    Some(self.type_expr()?)
-                };
-                self.expect(&Tok::Assign, "the \"=\" character")?;
-                DeclKind::Var {
-                    ty,
-                    value: self.expr()?,
-                }
+                self.var_decl()?
             }
             "resource" => {
                 name = Some(self.ident("a resource identifier")?);
@@ -128,10 +113,8 @@ impl Parser {
                 name = Some(self.ident("an output identifier")?);
                 let ty = self.type_expr()?;
                 self.expect(&Tok::Assign, "the \"=\" character")?;
-                DeclKind::Output {
-                    ty,
-                    value: self.expr()?,
-                }
+                let value = self.expr()?;
+                DeclKind::Output { ty, value }
             }
             "type" => {
                 name = Some(self.ident("a type identifier")?);
@@ -156,28 +139,11 @@ impl Parser {
                 self.func_decl()?
             }
             "import" | "extension" | "provider" | "using" | "test" => {
-                if kw == "test" {
-                    name = Some(self.ident("an identifier")?);
-                }
-                let from = self.pos;
-                self.skip_line_balanced()?;
-                if kw == "extension" || kw == "provider" {
-                    name = extension_alias(&self.toks[from..self.pos]);
-                }
-                match kw.as_str() {
-                    "import" => DeclKind::Import(crate::imports::spec(&self.toks[from..self.pos])),
-                    "using" => DeclKind::Using(None),
-                    "test" => DeclKind::Test,
-                    _ => DeclKind::Extension,
-                }
+                let (alias, kind) = self.skipped_decl(&kw)?;
+                name = alias;
+                kind
             }
-            _ => {
-                return Err(Diagnostic::error(
-                    "BCP007",
-                    "This declaration type is not recognized. Specify a metadata, parameter, variable, resource, or output declaration.",
-                    kw_span,
-                ));
-            }
+            _ => return Err(unknown_declaration(kw_span)),
         };
         Ok(Decl {
             decorators,
@@ -186,6 +152,41 @@ impl Parser {
             span: kw_span.to(self.prev_span()),
             keyword_span: kw_span,
         })
+    }
+
+    /// The rest of a `var` declaration: an optional type and the value.
+    fn var_decl(&mut self) -> PResult<DeclKind> {
+        let ty = if matches!(self.peek(), Tok::Assign) {
+            None
+        } else {
+            Some(self.type_expr()?)
+        };
+        self.expect(&Tok::Assign, "the \"=\" character")?;
+        Ok(DeclKind::Var {
+            ty,
+            value: self.expr()?,
+        })
+    }
+
+    /// A declaration this compiler only recognises (`import`, `extension`,
+    /// `provider`, `using ... with`, `test`): its name, if any, and its kind.
+    fn skipped_decl(&mut self, kw: &str) -> PResult<(Option<(String, Span)>, DeclKind)> {
+        let mut name = None;
+        if kw == "test" {
+            name = Some(self.ident("an identifier")?);
+        }
+        let from = self.pos;
+        self.skip_line_balanced()?;
+        if kw == "extension" || kw == "provider" {
+            name = extension_alias(&self.toks[from..self.pos]);
+        }
+        let kind = match kw {
+            "import" => DeclKind::Import(crate::imports::spec(&self.toks[from..self.pos])),
+            "using" => DeclKind::Using(None),
+            "test" => DeclKind::Test,
+            _ => DeclKind::Extension,
+        };
+        Ok((name, kind))
     }
 
     /// The rest of a `param` declaration: an optional type and default.
@@ -347,4 +348,13 @@ impl Parser {
             )),
         }
     }
+}
+
+/// BCP007: a line that starts no declaration this grammar knows.
+fn unknown_declaration(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "BCP007",
+        "This declaration type is not recognized. Specify a metadata, parameter, variable, resource, or output declaration.",
+        span,
+    )
 }
