@@ -61,6 +61,34 @@ pub(super) fn check_literal_type(value: &Expr, arm_type: &str) -> R<()> {
     ))
 }
 
+/// The `$schema` of a template deployed at `target`.
+fn schema_url(target: TargetScope) -> &'static str {
+    match target {
+        TargetScope::ResourceGroup => {
+            "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
+        }
+        TargetScope::Subscription => {
+            "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#"
+        }
+        TargetScope::ManagementGroup => {
+            "https://schema.management.azure.com/schemas/2019-08-01/managementGroupDeploymentTemplate.json#"
+        }
+        TargetScope::Tenant => {
+            "https://schema.management.azure.com/schemas/2019-08-01/tenantDeploymentTemplate.json#"
+        }
+    }
+}
+
+/// The exported variables' metadata entry, sorted by name.
+fn exported_variables(mut exported: Vec<(String, Value)>) -> Value {
+    exported.sort_by(|a, b| a.0.cmp(&b.0));
+    let list = exported
+        .into_iter()
+        .map(|(name, ty)| json!({"name": name, "type": ty}))
+        .collect();
+    Value::Array(list)
+}
+
 impl<'a> Emitter<'a> {
     /// Emits one parameter, variable, output or metadata declaration into `parts`.
     pub(super) fn emit_declaration(
@@ -94,32 +122,9 @@ impl<'a> Emitter<'a> {
                     parts.exported_vars.push((name.clone(), schemas.schema(t)?));
                 }
                 if self.is_runtime_var(&name) {
+                    // A runtime variable is inlined where used, never emitted.
                     if matches!(value.kind, ExprKind::For { .. }) {
-                        // The official compiler types computed keys: a body whose
-                        // keys can only name deploy-time properties is valid (and,
-                        // like every runtime variable, inlined where used).
-                        self.resolve_computed_keys.set(true);
-                        self.uncertain_runtime.set(false);
-                        let runtime = self.is_runtime_expr(value, &mut Vec::new());
-                        let span = self.first_runtime_span(value, &mut Vec::new());
-                        self.resolve_computed_keys.set(false);
-                        if !runtime {
-                            return Ok(());
-                        }
-                        if self.uncertain_runtime.get() {
-                            return unsupported(
-                                "A variable loop whose body indexes a resource with a computed name",
-                                value.span,
-                            );
-                        }
-                        let span = span.unwrap_or(value.span);
-                        return Err(Diagnostic::error(
-                            "BCP182",
-                            format!(
-                                "This expression is being used in the for-body of the variable \"{name}\", which requires values that can be calculated at the start of the deployment."
-                            ),
-                            span,
-                        ));
+                        return self.check_runtime_var_loop(&name, value);
                     }
                     return Ok(());
                 }
@@ -160,21 +165,46 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
+    /// A loop variable that needs runtime values is an error (BCP182) unless
+    /// its body only computes keys naming deploy-time properties: the official
+    /// compiler types computed keys, and such a body is valid (and, like every
+    /// runtime variable, inlined where used).
+    fn check_runtime_var_loop(&self, name: &str, value: &Expr) -> R<()> {
+        self.resolve_computed_keys.set(true);
+        self.uncertain_runtime.set(false);
+        let runtime = self.is_runtime_expr(value, &mut Vec::new());
+        let span = self.first_runtime_span(value, &mut Vec::new());
+        self.resolve_computed_keys.set(false);
+        if !runtime {
+            return Ok(());
+        }
+        if self.uncertain_runtime.get() {
+            return unsupported(
+                "A variable loop whose body indexes a resource with a computed name",
+                value.span,
+            );
+        }
+        let span = span.unwrap_or(value.span);
+        Err(Diagnostic::error(
+            "BCP182",
+            format!(
+                "This expression is being used in the for-body of the variable \"{name}\", which requires values that can be calculated at the start of the deployment."
+            ),
+            span,
+        ))
+    }
+
+    /// The metadata warning that experimental ARM features are in use.
+    fn mark_experimental(&self, metadata: &mut Map<String, Value>) {
+        metadata.insert("_EXPERIMENTAL_WARNING".into(), json!(EXPERIMENTAL_WARNING));
+        metadata.insert(
+            "_EXPERIMENTAL_FEATURES_ENABLED".into(),
+            json!(self.features.experimental_engine_features()),
+        );
+    }
+
     pub(super) fn emit(&self) -> R<Value> {
-        let schema = match self.target {
-            TargetScope::ResourceGroup => {
-                "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
-            }
-            TargetScope::Subscription => {
-                "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#"
-            }
-            TargetScope::ManagementGroup => {
-                "https://schema.management.azure.com/schemas/2019-08-01/managementGroupDeploymentTemplate.json#"
-            }
-            TargetScope::Tenant => {
-                "https://schema.management.azure.com/schemas/2019-08-01/tenantDeploymentTemplate.json#"
-            }
-        };
+        let schema = schema_url(self.target);
         let mut parts = Parts::default();
         parts.metadata.insert(
             "_generator".into(),
@@ -186,23 +216,12 @@ impl<'a> Emitter<'a> {
             || language_version::needs_symbolic_names(self.file);
         let value = |e: &Expr| self.val(e, &Cx::default());
         let schemas = TypeSchemas::new(self.declared_types(), &value);
-        let mut definitions = Map::new();
         self.symbolic.set(symbolic);
-        if symbolic {
-            for d in &self.file.decls {
-                if let (DeclKind::Type(ty), Some((name, _))) = (&d.kind, &d.name) {
-                    let schema = self
-                        .check_decorators(&d.decorators, TYPE_DECORATORS)
-                        .and_then(|()| schemas.definition(d, ty));
-                    match schema {
-                        Ok(schema) => {
-                            definitions.insert(name.clone(), self.with_import_origin(name, schema));
-                        }
-                        Err(e) => self.fail_in(d, e),
-                    }
-                }
-            }
-        }
+        let definitions = if symbolic {
+            self.type_definitions(&schemas)
+        } else {
+            Map::new()
+        };
         for d in &self.file.decls {
             if let Err(e) = self.emit_declaration(d, &mut parts, &schemas) {
                 self.fail_in(d, e);
@@ -211,24 +230,103 @@ impl<'a> Emitter<'a> {
         let Parts {
             mut metadata,
             params,
-            mut vars,
+            vars,
             var_copies,
             outputs,
-            mut exported_vars,
+            exported_vars,
         } = parts;
+        let vars = self.variables(vars, var_copies);
+        let resources = self.resources_and_modules(symbolic);
+        if !exported_vars.is_empty() {
+            metadata.insert(
+                "__bicep_exported_variables!".into(),
+                exported_variables(exported_vars),
+            );
+        }
+        let mut out = Map::new();
+        out.insert("$schema".into(), json!(schema));
+        if symbolic {
+            out.insert(
+                "languageVersion".into(),
+                json!(experimental.unwrap_or("2.0")),
+            );
+        }
+        if experimental.is_some() {
+            self.mark_experimental(&mut metadata);
+        }
+        out.insert("contentVersion".into(), json!("1.0.0.0"));
+        out.insert("metadata".into(), Value::Object(metadata));
+        if !definitions.is_empty() {
+            out.insert("definitions".into(), Value::Object(definitions));
+        }
+        if let Some(functions) = self.user_functions(&schemas) {
+            out.insert("functions".into(), functions);
+        }
+        if !params.is_empty() {
+            out.insert("parameters".into(), Value::Object(params));
+        }
+        if !vars.is_empty() {
+            out.insert("variables".into(), Value::Object(vars));
+        }
+        let resources = if symbolic {
+            Value::Object(resources.into_iter().collect())
+        } else {
+            Value::Array(resources.into_iter().map(|(_, r)| r).collect())
+        };
+        out.insert("resources".into(), resources);
+        if !outputs.is_empty() {
+            out.insert("outputs".into(), Value::Object(outputs));
+        }
+        let asserts = self.asserts();
+        if !asserts.is_empty() {
+            out.insert("asserts".into(), Value::Object(asserts));
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// The `definitions` of a 2.0 template: one schema per declared type.
+    fn type_definitions(&self, schemas: &TypeSchemas) -> Map<String, Value> {
+        let mut definitions = Map::new();
+        for d in &self.file.decls {
+            if let (DeclKind::Type(ty), Some((name, _))) = (&d.kind, &d.name) {
+                let schema = self
+                    .check_decorators(&d.decorators, TYPE_DECORATORS)
+                    .and_then(|()| schemas.definition(d, ty));
+                match schema {
+                    Ok(schema) => {
+                        definitions.insert(name.clone(), self.with_import_origin(name, schema));
+                    }
+                    Err(e) => self.fail_in(d, e),
+                }
+            }
+        }
+        definitions
+    }
+
+    /// The `variables` section: declared variables, hoisted loaded files and
+    /// imported ARM variables, with variable loops under `copy` first.
+    fn variables(
+        &self,
+        mut vars: Map<String, Value>,
+        mut var_copies: Vec<Value>,
+    ) -> Map<String, Value> {
         for (k, v) in self.loaded_values.iter().enumerate() {
             vars.insert(format!("$fxv#{k}"), v.clone());
         }
         vars.extend(self.arm_variables.values.iter().cloned());
-        let mut var_copies = var_copies;
         var_copies.extend(self.arm_variables.copies.iter().cloned());
-        if !var_copies.is_empty() {
-            let mut with_copy = Map::new();
-            with_copy.insert("copy".into(), Value::Array(var_copies));
-            with_copy.extend(vars);
-            vars = with_copy;
+        if var_copies.is_empty() {
+            return vars;
         }
-        // Named by symbol in a 2.0 template, where `existing` resources are emitted too.
+        let mut with_copy = Map::new();
+        with_copy.insert("copy".into(), Value::Array(var_copies));
+        with_copy.extend(vars);
+        with_copy
+    }
+
+    /// Resources then modules, each with its symbolic name; named by symbol in a
+    /// 2.0 template, where `existing` resources are emitted too.
+    fn resources_and_modules(&self, symbolic: bool) -> Vec<(String, Value)> {
         let mut resources = Vec::new();
         for i in self.emission_order() {
             if self.resources[i].existing && !symbolic {
@@ -248,60 +346,7 @@ impl<'a> Emitter<'a> {
                 Err(e) => self.fail(e),
             }
         }
-        if !exported_vars.is_empty() {
-            exported_vars.sort_by(|a, b| a.0.cmp(&b.0));
-            let list = exported_vars
-                .into_iter()
-                .map(|(name, ty)| json!({"name": name, "type": ty}))
-                .collect();
-            metadata.insert("__bicep_exported_variables!".into(), Value::Array(list));
-        }
-        let mut out = Map::new();
-        out.insert("$schema".into(), json!(schema));
-        if symbolic {
-            out.insert(
-                "languageVersion".into(),
-                json!(experimental.unwrap_or("2.0")),
-            );
-        }
-        if experimental.is_some() {
-            metadata.insert("_EXPERIMENTAL_WARNING".into(), json!(EXPERIMENTAL_WARNING));
-            metadata.insert(
-                "_EXPERIMENTAL_FEATURES_ENABLED".into(),
-                json!(self.features.experimental_engine_features()),
-            );
-        }
-        out.insert("contentVersion".into(), json!("1.0.0.0"));
-        out.insert("metadata".into(), Value::Object(metadata));
-        if !definitions.is_empty() {
-            out.insert("definitions".into(), Value::Object(definitions));
-        }
-        if let Some(functions) = self.user_functions(&schemas) {
-            out.insert("functions".into(), functions);
-        }
-        if !params.is_empty() {
-            out.insert("parameters".into(), Value::Object(params));
-        }
-        if !vars.is_empty() {
-            out.insert("variables".into(), Value::Object(vars));
-        }
-        if symbolic {
-            out.insert(
-                "resources".into(),
-                Value::Object(resources.into_iter().collect()),
-            );
-        } else {
-            let list = resources.into_iter().map(|(_, r)| r).collect();
-            out.insert("resources".into(), Value::Array(list));
-        }
-        if !outputs.is_empty() {
-            out.insert("outputs".into(), Value::Object(outputs));
-        }
-        let asserts = self.asserts();
-        if !asserts.is_empty() {
-            out.insert("asserts".into(), Value::Object(asserts));
-        }
-        Ok(Value::Object(out))
+        resources
     }
 
     /// `assert` declarations (experimental): each a boolean expression ARM checks.
