@@ -283,109 +283,16 @@ impl<'a> Emitter<'a> {
                 out.insert("type".into(), json!(DEPLOYMENTS_TYPE));
                 out.insert("apiVersion".into(), json!(DEPLOYMENTS_API));
                 out.insert("name".into(), self.val(&m.name_expr, &cx)?);
-                // Deployments above resource-group level need a location for their metadata.
-                let location = if self.target == TargetScope::ResourceGroup {
-                    json!("[resourceGroup().location]")
-                } else {
-                    json!("[deployment().location]")
-                };
-                match self.scope_ref(m.scope_expr, &cx)? {
-                    ScopeRef::Default => {
-                        if self.target != TargetScope::ResourceGroup {
-                            out.insert("location".into(), location);
-                        }
-                    }
-                    ScopeRef::ManagementGroup(Some(name)) => {
-                        out.insert(
-                            "scope".into(),
-                            expr_value(format!(
-                                "format('Microsoft.Management/managementGroups/{{0}}', {name})"
-                            )),
-                        );
-                        out.insert("location".into(), location);
-                    }
-                    ScopeRef::ManagementGroup(None) => {
-                        return unsupported(
-                            "A module scoped to the current management group from here",
-                            m.decl.keyword_span,
-                        );
-                    }
-                    ScopeRef::ResourceGroup { sub, rg } => {
-                        if let Some(s) = sub {
-                            out.insert("subscriptionId".into(), expr_value_or_literal(&s));
-                        }
-                        out.insert("resourceGroup".into(), expr_value_or_literal(&rg));
-                    }
-                    ScopeRef::Subscription(s) => {
-                        let s = s.unwrap_or_else(|| "subscription().subscriptionId".into());
-                        out.insert("subscriptionId".into(), expr_value_or_literal(&s));
-                        out.insert("location".into(), location);
-                    }
-                    ScopeRef::Tenant => {
-                        out.insert("scope".into(), json!("/"));
-                        out.insert("location".into(), location);
-                    }
-                    ScopeRef::Resource(_) => {
-                        return unsupported("A module scoped to a resource", m.decl.keyword_span);
-                    }
-                }
+                self.module_scope(m, &cx, &mut out)?;
                 if let Some(c) = m.cond {
                     out.insert("condition".into(), self.val(c, &cx)?);
                 }
                 if let Some(l) = &m.looped {
-                    let mut copy = Map::new();
-                    copy.insert("name".into(), json!(symbol));
-                    copy.insert(
-                        "count".into(),
-                        expr_value(format!("length({})", self.ex(l.iterable, &Cx::default())?)),
-                    );
-                    if let Some(args) = decorator(&m.decl.decorators, "batchSize") {
-                        copy.insert("mode".into(), json!("serial"));
-                        if let Some(a) = args.first() {
-                            copy.insert("batchSize".into(), self.val(a, &Cx::default())?);
-                        }
-                    }
-                    out.insert("copy".into(), Value::Object(copy));
+                    out.insert("copy".into(), self.module_copy(m, l, &symbol)?);
                 }
-                for item in m.body {
-                    if let ObjectItem::NestedResource(d) = item {
-                        return Err(nested_resource_misplaced(d.keyword_span));
-                    }
-                    if let ObjectItem::Property { key, .. } = item {
-                        match key.name.as_deref() {
-                            Some("name" | "params" | "scope" | "dependsOn") => {}
-                            Some(other) => {
-                                return unsupported(
-                                    format!("The module property \"{other}\""),
-                                    key.span,
-                                );
-                            }
-                            None => {
-                                return unsupported("An interpolated module property", key.span);
-                            }
-                        }
-                    }
-                }
+                check_module_properties(m.body)?;
                 self.check_module_params(m)?;
-                let mut params = None;
-                if let Some(p) = property(m.body, "params") {
-                    let params = params.insert(Map::new());
-                    let Some(items) = object_items(p) else {
-                        return unsupported(
-                            "Module \"params\" that are not an object literal",
-                            p.span,
-                        );
-                    };
-                    for item in items {
-                        let ObjectItem::Property { key, value, .. } = item else {
-                            return unsupported("This module parameter entry", p.span);
-                        };
-                        let Some(k) = &key.name else {
-                            return unsupported("An interpolated module parameter name", key.span);
-                        };
-                        params.insert(k.clone(), self.module_param(value, &cx)?);
-                    }
-                }
+                let params = self.module_parameters(m, &cx)?;
                 let mut props = Map::new();
                 props.insert(
                     "expressionEvaluationOptions".into(),
@@ -410,4 +317,118 @@ impl<'a> Emitter<'a> {
         }
         Ok(Value::Object(out))
     }
+
+    /// Where the nested deployment goes: `scope`, `subscriptionId`,
+    /// `resourceGroup` and `location` as the module's scope requires.
+    fn module_scope(&self, m: &Module, cx: &Cx, out: &mut Map<String, Value>) -> R<()> {
+        // Deployments above resource-group level need a location for their metadata.
+        let location = if self.target == TargetScope::ResourceGroup {
+            json!("[resourceGroup().location]")
+        } else {
+            json!("[deployment().location]")
+        };
+        match self.scope_ref(m.scope_expr, cx)? {
+            ScopeRef::Default => {
+                if self.target != TargetScope::ResourceGroup {
+                    out.insert("location".into(), location);
+                }
+            }
+            ScopeRef::ManagementGroup(Some(name)) => {
+                out.insert(
+                    "scope".into(),
+                    expr_value(format!(
+                        "format('Microsoft.Management/managementGroups/{{0}}', {name})"
+                    )),
+                );
+                out.insert("location".into(), location);
+            }
+            ScopeRef::ManagementGroup(None) => {
+                return unsupported(
+                    "A module scoped to the current management group from here",
+                    m.decl.keyword_span,
+                );
+            }
+            ScopeRef::ResourceGroup { sub, rg } => {
+                if let Some(s) = sub {
+                    out.insert("subscriptionId".into(), expr_value_or_literal(&s));
+                }
+                out.insert("resourceGroup".into(), expr_value_or_literal(&rg));
+            }
+            ScopeRef::Subscription(s) => {
+                let s = s.unwrap_or_else(|| "subscription().subscriptionId".into());
+                out.insert("subscriptionId".into(), expr_value_or_literal(&s));
+                out.insert("location".into(), location);
+            }
+            ScopeRef::Tenant => {
+                out.insert("scope".into(), json!("/"));
+                out.insert("location".into(), location);
+            }
+            ScopeRef::Resource(_) => {
+                return unsupported("A module scoped to a resource", m.decl.keyword_span);
+            }
+        }
+
+        Ok(())
+    }
+
+    /// The `copy` of a module loop, serial when `@batchSize` is given.
+    fn module_copy(&self, m: &Module, l: &LoopSpec, symbol: &str) -> R<Value> {
+        let mut copy = Map::new();
+        copy.insert("name".into(), json!(symbol));
+        copy.insert(
+            "count".into(),
+            expr_value(format!("length({})", self.ex(l.iterable, &Cx::default())?)),
+        );
+        if let Some(args) = decorator(&m.decl.decorators, "batchSize") {
+            copy.insert("mode".into(), json!("serial"));
+            if let Some(a) = args.first() {
+                copy.insert("batchSize".into(), self.val(a, &Cx::default())?);
+            }
+        }
+        Ok(Value::Object(copy))
+    }
+
+    /// The module's `parameters`, `None` without a `params` property.
+    fn module_parameters(&self, m: &Module, cx: &Cx) -> R<Option<Map<String, Value>>> {
+        let mut params = None;
+        if let Some(p) = property(m.body, "params") {
+            let params = params.insert(Map::new());
+            let Some(items) = object_items(p) else {
+                return unsupported("Module \"params\" that are not an object literal", p.span);
+            };
+            for item in items {
+                let ObjectItem::Property { key, value, .. } = item else {
+                    return unsupported("This module parameter entry", p.span);
+                };
+                let Some(k) = &key.name else {
+                    return unsupported("An interpolated module parameter name", key.span);
+                };
+                params.insert(k.clone(), self.module_param(value, cx)?);
+            }
+        }
+
+        Ok(params)
+    }
+}
+
+/// A module body holds only `name`, `params`, `scope` and `dependsOn`.
+fn check_module_properties(body: &[ObjectItem]) -> R<()> {
+    for item in body {
+        if let ObjectItem::NestedResource(d) = item {
+            return Err(nested_resource_misplaced(d.keyword_span));
+        }
+        if let ObjectItem::Property { key, .. } = item {
+            match key.name.as_deref() {
+                Some("name" | "params" | "scope" | "dependsOn") => {}
+                Some(other) => {
+                    return unsupported(format!("The module property \"{other}\""), key.span);
+                }
+                None => {
+                    return unsupported("An interpolated module property", key.span);
+                }
+            }
+        }
+    }
+
+    Ok(())
 }
