@@ -157,49 +157,12 @@ impl<'a> Emitter<'a> {
                 ver = Some(pr.api_version.clone());
             }
         } else if let Some(pexpr) = property(body, "parent") {
-            match &pexpr.kind {
-                ExprKind::Ident(pname) => match self.symbols.get(pname) {
-                    Some(Sym::Res(i)) => parent = Some(*i),
-                    _ => {
-                        return Err(Diagnostic::error(
-                            "BCP036",
-                            format!(
-                                "The \"parent\" property must reference a resource declared before it; \"{pname}\" is not one."
-                            ),
-                            pexpr.span,
-                        ));
-                    }
-                },
-                // `parent: coll[i]`: one element of a resource loop.
-                ExprKind::Index {
-                    base,
-                    index,
-                    safe: false,
-                } if matches!(&base.kind, ExprKind::Ident(n)
-                    if matches!(self.symbols.get(n), Some(Sym::Res(p)) if self.resources[*p].looped.is_some())) =>
-                {
-                    let ExprKind::Ident(n) = &base.kind else {
-                        unreachable!()
-                    };
-                    if let Some(Sym::Res(p)) = self.symbols.get(n) {
-                        parent = Some(*p);
-                        parent_index = Some(&**index);
-                    }
-                }
-                _ => {
-                    return unsupported(
-                        "A \"parent\" that is not a resource symbol or loop element",
-                        pexpr.span,
-                    );
-                }
-            }
+            let (p, index) = self.parent_property(pexpr)?;
+            parent = Some(p);
+            parent_index = index;
         }
         let Some(ver) = ver else {
-            return Err(Diagnostic::error(
-                "BCP029",
-                "The resource type is not valid. Specify a valid resource type of format \"<types>@<apiVersion>\".",
-                type_string.span,
-            ));
+            return Err(invalid_resource_type(type_string.span));
         };
         if let Some(p) = parent
             && self.resources[p].looped.is_some()
@@ -208,11 +171,7 @@ impl<'a> Emitter<'a> {
             return unsupported("A child of a resource loop", d.keyword_span);
         }
         let Some(name_expr) = property(body, "name") else {
-            return Err(Diagnostic::error(
-                "BCP035",
-                "The specified \"resource\" declaration is missing the following required properties: \"name\".",
-                sym_span,
-            ));
+            return Err(missing_resource_name(sym_span));
         };
         let (full_type, ver) = match library_spelling(&ty, &ver) {
             Some((t, v)) => (t.to_string(), v.to_string()),
@@ -243,18 +202,65 @@ impl<'a> Emitter<'a> {
         // Nested symbols are only visible inside their parent; the checker has
         // enforced that, so a global entry that never shadows is enough here.
         self.symbols.entry(symbol).or_insert(Sym::Res(idx));
+        let in_loop = matches!(value.kind, ExprKind::For { .. });
+        self.add_nested_resources(body, in_loop, idx, depth + 1)
+    }
+
+    fn add_nested_resources(
+        &mut self,
+        body: &'a [ObjectItem],
+        in_loop: bool,
+        parent: usize,
+        depth: usize,
+    ) -> R<()> {
         for item in body {
             if let ObjectItem::NestedResource(child) = item {
-                if matches!(value.kind, ExprKind::For { .. }) {
+                if in_loop {
                     return unsupported(
                         "A nested resource inside a resource loop",
                         child.keyword_span,
                     );
                 }
-                self.add_resource(child, Some(idx), depth + 1)?;
+                self.add_resource(child, Some(parent), depth)?;
             }
         }
         Ok(())
+    }
+
+    /// The resource a `parent:` property names, with the element index when it
+    /// is `coll[i]`, one element of a resource loop.
+    fn parent_property(&self, pexpr: &'a Expr) -> R<(usize, Option<&'a Expr>)> {
+        match &pexpr.kind {
+            ExprKind::Ident(pname) => match self.symbols.get(pname) {
+                Some(Sym::Res(i)) => Ok((*i, None)),
+                _ => Err(Diagnostic::error(
+                    "BCP036",
+                    format!(
+                        "The \"parent\" property must reference a resource declared before it; \"{pname}\" is not one."
+                    ),
+                    pexpr.span,
+                )),
+            },
+            ExprKind::Index {
+                base,
+                index,
+                safe: false,
+            } if matches!(&base.kind, ExprKind::Ident(n)
+                if matches!(self.symbols.get(n), Some(Sym::Res(p)) if self.resources[*p].looped.is_some())) =>
+            {
+                let ExprKind::Ident(n) = &base.kind else {
+                    unreachable!()
+                };
+                let Some(Sym::Res(p)) = self.symbols.get(n) else {
+                    unreachable!()
+                };
+                Ok((*p, Some(&**index)))
+            }
+            _ => unsupported(
+                "A \"parent\" that is not a resource symbol or loop element",
+                pexpr.span,
+            ),
+        }
     }
 
     /// The official order: for each top-level resource in source order, its nested
@@ -288,4 +294,22 @@ impl<'a> Emitter<'a> {
             .filter_map(|d| d.name.as_ref().map(|(n, _)| (n.clone(), d)))
             .collect()
     }
+}
+
+/// BCP029: a resource type string without an api-version.
+fn invalid_resource_type(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "BCP029",
+        "The resource type is not valid. Specify a valid resource type of format \"<types>@<apiVersion>\".",
+        span,
+    )
+}
+
+/// BCP035: a resource body without `name`.
+fn missing_resource_name(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "BCP035",
+        "The specified \"resource\" declaration is missing the following required properties: \"name\".",
+        span,
+    )
 }
