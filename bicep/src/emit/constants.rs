@@ -29,12 +29,7 @@ impl<'a> Emitter<'a> {
             ExprKind::MethodCall { .. } => true,
             ExprKind::Member { base, name, .. } => {
                 if let Some(sym) = self.sym_of(base, locals) {
-                    return match sym {
-                        Sym::Res(_) => {
-                            !matches!(name.as_str(), "id" | "name" | "type" | "apiVersion")
-                        }
-                        Sym::Mod(_) => name != "name",
-                    };
+                    return !is_deploy_time_property(sym, name);
                 }
                 rt(base, locals)
             }
@@ -69,40 +64,10 @@ impl<'a> Emitter<'a> {
                 ObjectItem::Spread(x) => rt(x, locals),
                 ObjectItem::NestedResource(_) => false,
             }),
-            ExprKind::Index { base, index, .. } => {
-                if let Some(sym) = self.sym_of(base, locals) {
-                    let collection = match sym {
-                        Sym::Res(i) => self.resources[i].looped.is_some(),
-                        Sym::Mod(i) => self.modules[i].looped.is_some(),
-                    } && matches!(base.kind, ExprKind::Ident(_));
-                    return match plain_string(index) {
-                        // An element of a collection: a reference, like the symbol itself.
-                        _ if collection => true,
-                        // `res['id']` reads like `res.id`.
-                        Some(key) => match sym {
-                            Sym::Res(_) => !matches!(key, "id" | "name" | "type" | "apiVersion"),
-                            Sym::Mod(_) => key != "name",
-                        },
-                        None => {
-                            let deploy_time = |k: &String| match sym {
-                                Sym::Res(_) => {
-                                    matches!(k.as_str(), "id" | "name" | "type" | "apiVersion")
-                                }
-                                Sym::Mod(_) => k == "name",
-                            };
-                            if self.resolve_computed_keys.get()
-                                && let Some(keys) = self.const_strings(index, locals, 0)
-                            {
-                                return !keys.iter().all(deploy_time);
-                            }
-                            // Computed property names could be compile-time constants.
-                            self.uncertain_runtime.set(true);
-                            true
-                        }
-                    };
-                }
-                rt(base, locals) || rt(index, locals)
-            }
+            ExprKind::Index { base, index, .. } => match self.sym_of(base, locals) {
+                Some(sym) => self.is_runtime_symbol_index(sym, base, index, locals),
+                None => rt(base, locals) || rt(index, locals),
+            },
             ExprKind::ChildAccess { .. } => true,
             ExprKind::NonNull(x) | ExprKind::Paren(x) | ExprKind::Unary { operand: x, .. } => {
                 rt(x, locals)
@@ -135,6 +100,36 @@ impl<'a> Emitter<'a> {
                 r
             }
             ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Null => false,
+        }
+    }
+
+    /// Whether `sym[index]` needs a runtime value: an element of a collection
+    /// does (a reference, like the symbol itself); a property does unless it is
+    /// known at the start of the deployment (`res['id']` reads like `res.id`).
+    fn is_runtime_symbol_index(
+        &self,
+        sym: Sym,
+        base: &Expr,
+        index: &Expr,
+        locals: &[String],
+    ) -> bool {
+        let collection = match sym {
+            Sym::Res(i) => self.resources[i].looped.is_some(),
+            Sym::Mod(i) => self.modules[i].looped.is_some(),
+        } && matches!(base.kind, ExprKind::Ident(_));
+        match plain_string(index) {
+            _ if collection => true,
+            Some(key) => !is_deploy_time_property(sym, key),
+            None => {
+                if self.resolve_computed_keys.get()
+                    && let Some(keys) = self.const_strings(index, locals, 0)
+                {
+                    return !keys.iter().all(|k| is_deploy_time_property(sym, k));
+                }
+                // Computed property names could be compile-time constants.
+                self.uncertain_runtime.set(true);
+                true
+            }
         }
     }
 
@@ -274,5 +269,14 @@ impl<'a> Emitter<'a> {
             },
             _ => None,
         }
+    }
+}
+
+/// A property of a resource or module whose value is known at the start of the
+/// deployment.
+fn is_deploy_time_property(sym: Sym, key: &str) -> bool {
+    match sym {
+        Sym::Res(_) => matches!(key, "id" | "name" | "type" | "apiVersion"),
+        Sym::Mod(_) => key == "name",
     }
 }
