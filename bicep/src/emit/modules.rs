@@ -288,7 +288,10 @@ impl<'a> Emitter<'a> {
                     out.insert("condition".into(), self.val(c, &cx)?);
                 }
                 if let Some(l) = &m.looped {
-                    out.insert("copy".into(), self.module_copy(m, l, &symbol)?);
+                    out.insert(
+                        "copy".into(),
+                        self.loop_copy(&m.decl.decorators, l, &symbol)?,
+                    );
                 }
                 check_module_properties(m.body)?;
                 self.check_module_params(m)?;
@@ -369,23 +372,6 @@ impl<'a> Emitter<'a> {
         }
 
         Ok(())
-    }
-
-    /// The `copy` of a module loop, serial when `@batchSize` is given.
-    fn module_copy(&self, m: &Module, l: &LoopSpec, symbol: &str) -> R<Value> {
-        let mut copy = Map::new();
-        copy.insert("name".into(), json!(symbol));
-        copy.insert(
-            "count".into(),
-            expr_value(format!("length({})", self.ex(l.iterable, &Cx::default())?)),
-        );
-        if let Some(args) = decorator(&m.decl.decorators, "batchSize") {
-            copy.insert("mode".into(), json!("serial"));
-            if let Some(a) = args.first() {
-                copy.insert("batchSize".into(), self.val(a, &Cx::default())?);
-            }
-        }
-        Ok(Value::Object(copy))
     }
 
     /// The module's `parameters`, `None` without a `params` property.

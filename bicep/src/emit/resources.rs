@@ -190,61 +190,13 @@ impl<'a> Emitter<'a> {
                     own_name
                 };
                 out.insert("name".into(), name);
-                // Children of an extension resource share its scope.
-                let mut root = i;
-                while let Some(p) = self.resources[root].parent {
-                    root = p;
-                }
-                let (scope_expr, scope_cx) = if root == i {
-                    (r.scope_expr, cx.clone())
-                } else {
-                    (self.resources[root].scope_expr, Cx::default())
-                };
-                if let Some(s) = scope_expr {
-                    let scope = if root == i {
-                        self.scope_ref(Some(s), &scope_cx)?
-                    } else {
-                        self.with_deps_suppressed(|| self.scope_ref(Some(s), &scope_cx))?
-                    };
-                    match scope {
-                        ScopeRef::Resource(id) => {
-                            out.insert("scope".into(), expr_value(id));
-                        }
-                        ScopeRef::Tenant => {
-                            out.insert("scope".into(), json!("/"));
-                        }
-                        ScopeRef::Default => {}
-                        // An existing resource of another group or subscription.
-                        ScopeRef::ResourceGroup { sub, rg } if r.existing => {
-                            if let Some(sub) = sub {
-                                out.insert("subscriptionId".into(), expr_value_or_literal(&sub));
-                            }
-                            out.insert("resourceGroup".into(), expr_value_or_literal(&rg));
-                        }
-                        ScopeRef::Subscription(sub) if r.existing => {
-                            let sub = sub.unwrap_or_else(|| "subscription().subscriptionId".into());
-                            out.insert("subscriptionId".into(), expr_value_or_literal(&sub));
-                        }
-                        _ => return unsupported("Deploying a resource to another scope", s.span),
-                    }
-                }
+                self.resource_scope(i, &cx, &mut out)?;
                 if let Some(c) = self.condition(i, &cx)? {
                     out.insert("condition".into(), c);
                 }
                 if let Some(l) = &r.looped {
-                    let mut copy = Map::new();
-                    copy.insert("name".into(), json!(r.symbol));
-                    copy.insert(
-                        "count".into(),
-                        expr_value(format!("length({})", self.ex(l.iterable, &Cx::default())?)),
-                    );
-                    if let Some(args) = decorator(&r.decl.decorators, "batchSize") {
-                        copy.insert("mode".into(), json!("serial"));
-                        if let Some(a) = args.first() {
-                            copy.insert("batchSize".into(), self.val(a, &Cx::default())?);
-                        }
-                    }
-                    out.insert("copy".into(), Value::Object(copy));
+                    let copy = self.loop_copy(&r.decl.decorators, l, &r.symbol)?;
+                    out.insert("copy".into(), copy);
                 }
                 let Value::Object(props) =
                     self.object_val(body, &cx, &["name", "parent", "scope", "dependsOn"])?
@@ -268,6 +220,68 @@ impl<'a> Emitter<'a> {
             out.insert("dependsOn".into(), Value::Array(deps));
         }
         Ok(Value::Object(out))
+    }
+
+    /// A resource's `scope` (or, for an existing resource of another group or
+    /// subscription, `subscriptionId` and `resourceGroup`). Children of an
+    /// extension resource share its scope.
+    fn resource_scope(&self, i: usize, cx: &Cx, out: &mut Map<String, Value>) -> R<()> {
+        let r = &self.resources[i];
+        let mut root = i;
+        while let Some(p) = self.resources[root].parent {
+            root = p;
+        }
+        let (scope_expr, scope_cx) = if root == i {
+            (r.scope_expr, cx.clone())
+        } else {
+            (self.resources[root].scope_expr, Cx::default())
+        };
+        if let Some(s) = scope_expr {
+            let scope = if root == i {
+                self.scope_ref(Some(s), &scope_cx)?
+            } else {
+                self.with_deps_suppressed(|| self.scope_ref(Some(s), &scope_cx))?
+            };
+            match scope {
+                ScopeRef::Resource(id) => {
+                    out.insert("scope".into(), expr_value(id));
+                }
+                ScopeRef::Tenant => {
+                    out.insert("scope".into(), json!("/"));
+                }
+                ScopeRef::Default => {}
+                // An existing resource of another group or subscription.
+                ScopeRef::ResourceGroup { sub, rg } if r.existing => {
+                    if let Some(sub) = sub {
+                        out.insert("subscriptionId".into(), expr_value_or_literal(&sub));
+                    }
+                    out.insert("resourceGroup".into(), expr_value_or_literal(&rg));
+                }
+                ScopeRef::Subscription(sub) if r.existing => {
+                    let sub = sub.unwrap_or_else(|| "subscription().subscriptionId".into());
+                    out.insert("subscriptionId".into(), expr_value_or_literal(&sub));
+                }
+                _ => return unsupported("Deploying a resource to another scope", s.span),
+            }
+        }
+        Ok(())
+    }
+
+    /// The `copy` of a resource or module loop, serial when `@batchSize` is given.
+    pub(super) fn loop_copy(&self, decorators: &[Expr], l: &LoopSpec, symbol: &str) -> R<Value> {
+        let mut copy = Map::new();
+        copy.insert("name".into(), json!(symbol));
+        copy.insert(
+            "count".into(),
+            expr_value(format!("length({})", self.ex(l.iterable, &Cx::default())?)),
+        );
+        if let Some(args) = decorator(decorators, "batchSize") {
+            copy.insert("mode".into(), json!("serial"));
+            if let Some(a) = args.first() {
+                copy.insert("batchSize".into(), self.val(a, &Cx::default())?);
+            }
+        }
+        Ok(Value::Object(copy))
     }
 
     /// The resource's own condition AND-ed with its ancestors' conditions.
