@@ -121,11 +121,7 @@ impl<'a> Emitter<'a> {
     /// Evaluates `loadTextContent`, `loadFileAsBase64` or `loadJsonContent` at compile time.
     pub(super) fn load_file(&self, name: &str, args: &[Expr], span: Span) -> R<Value> {
         let Some(path) = args.first().and_then(plain_string) else {
-            return Err(Diagnostic::error(
-                "BCP032",
-                "The value must be a compile-time constant.",
-                args.first().map(|a| a.span).unwrap_or(span),
-            ));
+            return Err(not_constant(args.first().map(|a| a.span).unwrap_or(span)));
         };
         let read_error = |e: String| {
             Diagnostic::error(
@@ -134,23 +130,18 @@ impl<'a> Emitter<'a> {
                 span,
             )
         };
+        // The text of the file, without a byte order mark.
+        let read_text = || {
+            self.resolver
+                .resolve(self.file_name, path)
+                .map(|(_, text)| text.trim_start_matches('\u{feff}').to_string())
+                .map_err(read_error)
+        };
         match (name, args.len()) {
-            ("loadTextContent", 1) => {
-                let (_, text) = self
-                    .resolver
-                    .resolve(self.file_name, path)
-                    .map_err(read_error)?;
-                Ok(Value::String(
-                    text.trim_start_matches('\u{feff}').to_string(),
-                ))
-            }
+            ("loadTextContent", 1) => Ok(Value::String(read_text()?)),
             ("loadTextContent", 2) => {
                 let Some(encoding) = plain_string(&args[1]) else {
-                    return Err(Diagnostic::error(
-                        "BCP032",
-                        "The value must be a compile-time constant.",
-                        args[1].span,
-                    ));
+                    return Err(not_constant(args[1].span));
                 };
                 let (_, bytes) = self
                     .resolver
@@ -177,31 +168,24 @@ impl<'a> Emitter<'a> {
                     base64::engine::general_purpose::STANDARD.encode(bytes),
                 ))
             }
-            ("loadJsonContent", 1) => {
-                let (_, text) = self
-                    .resolver
-                    .resolve(self.file_name, path)
-                    .map_err(read_error)?;
-                serde_json::from_str(text.trim_start_matches('\u{feff}')).or_else(|_| {
-                    unsupported("loadJsonContent of a file that is not strict JSON", span)
-                })
-            }
-            ("loadYamlContent", 1) => {
-                let (_, text) = self
-                    .resolver
-                    .resolve(self.file_name, path)
-                    .map_err(read_error)?;
-                serde_yaml::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| {
-                    Diagnostic::error(
-                        "BCP-YAML",
-                        format!("The file \"{path}\" is not valid YAML: {e}"),
-                        span,
-                    )
-                })
-            }
+            ("loadJsonContent", 1) => serde_json::from_str(&read_text()?).or_else(|_| {
+                unsupported("loadJsonContent of a file that is not strict JSON", span)
+            }),
+            ("loadYamlContent", 1) => serde_yaml::from_str(&read_text()?).map_err(|e| {
+                Diagnostic::error(
+                    "BCP-YAML",
+                    format!("The file \"{path}\" is not valid YAML: {e}"),
+                    span,
+                )
+            }),
             _ => unsupported(format!("This form of \"{name}\""), span),
         }
     }
+}
+
+/// BCP032: a file function's argument that is not a literal.
+fn not_constant(span: Span) -> Diagnostic {
+    Diagnostic::error("BCP032", "The value must be a compile-time constant.", span)
 }
 
 #[cfg(test)]

@@ -237,6 +237,11 @@ impl<'a> Emitter<'a> {
                 span,
             ));
         }
+        self.check_module_scope(m, symbol.1)
+    }
+
+    /// A module deploys to a scope its template's `targetScope` permits (BCP134).
+    fn check_module_scope(&self, m: &Module, symbol_span: Span) -> R<()> {
         let module_scope = match m.template["$schema"].as_str().unwrap_or("") {
             s if s.contains("subscriptionDeploymentTemplate") => TargetScope::Subscription,
             s if s.contains("managementGroupDeploymentTemplate") => TargetScope::ManagementGroup,
@@ -263,7 +268,7 @@ impl<'a> Emitter<'a> {
                 format!(
                     "Scope {given_scope:?} is not valid for this module. Permitted scopes: {module_scope:?}. Set \"scope\" or change the module's targetScope."
                 ),
-                m.scope_expr.map(|s| s.span).unwrap_or(symbol.1),
+                m.scope_expr.map(|s| s.span).unwrap_or(symbol_span),
             ));
         }
         Ok(())
