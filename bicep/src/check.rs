@@ -10,25 +10,7 @@ use crate::functions::{arity, is_builtin};
 /// Returns every error found; empty when the file resolves.
 pub fn check(file: &File) -> Vec<Diagnostic> {
     let mut errors = Vec::new();
-    let mut symbols: HashMap<&str, Span> = HashMap::new();
-    let mut outputs: HashSet<&str> = HashSet::new();
-    for d in &file.decls {
-        let Some((name, span)) = &d.name else {
-            continue;
-        };
-        let dup = match d.kind {
-            DeclKind::Output { .. } => !outputs.insert(name.as_str()),
-            DeclKind::Metadata(_) | DeclKind::Test | DeclKind::Assert(_) => false,
-            _ => symbols.insert(name.as_str(), *span).is_some(),
-        };
-        if dup {
-            errors.push(Diagnostic::error(
-                "BCP028",
-                format!("Identifier \"{name}\" is declared multiple times. Remove or rename the duplicates."),
-                *span,
-            ));
-        }
-    }
+    let mut symbols = declared_symbols(file, &mut errors);
     for name in &file.unparsed_names {
         symbols.entry(name.as_str()).or_default();
     }
@@ -66,32 +48,7 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
     for d in &file.decls {
         resolver.refs.clear();
         resolver.current = d.name.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
-        for dec in &d.decorators {
-            resolver.expr(dec);
-        }
-        match &d.kind {
-            DeclKind::TargetScope(e) | DeclKind::Metadata(e) | DeclKind::Assert(e) => {
-                resolver.expr(e)
-            }
-            DeclKind::Param { default, .. } => {
-                if let Some(e) = default {
-                    resolver.expr(e);
-                }
-            }
-            DeclKind::Var { value, .. } | DeclKind::Output { value, .. } => resolver.expr(value),
-            DeclKind::Resource { value, .. } => resolver.expr(value),
-            DeclKind::Module { value, .. } => {
-                resolver.module_value = true;
-                resolver.expr(value);
-                resolver.module_value = false;
-            }
-            DeclKind::Type(_)
-            | DeclKind::Func { .. }
-            | DeclKind::Import(_)
-            | DeclKind::Extension
-            | DeclKind::Using(_)
-            | DeclKind::Test => {}
-        }
+        resolver.decl(d);
         if let (Some((name, span)), true) = (
             &d.name,
             matches!(
@@ -107,6 +64,31 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
     }
     cycles(&graph, &mut errors);
     errors
+}
+
+/// Every declared symbol (outputs have their own namespace), reporting
+/// duplicates (BCP028).
+fn declared_symbols<'f>(file: &'f File, errors: &mut Vec<Diagnostic>) -> HashMap<&'f str, Span> {
+    let mut symbols: HashMap<&str, Span> = HashMap::new();
+    let mut outputs: HashSet<&str> = HashSet::new();
+    for d in &file.decls {
+        let Some((name, span)) = &d.name else {
+            continue;
+        };
+        let dup = match d.kind {
+            DeclKind::Output { .. } => !outputs.insert(name.as_str()),
+            DeclKind::Metadata(_) | DeclKind::Test | DeclKind::Assert(_) => false,
+            _ => symbols.insert(name.as_str(), *span).is_some(),
+        };
+        if dup {
+            errors.push(Diagnostic::error(
+                "BCP028",
+                format!("Identifier \"{name}\" is declared multiple times. Remove or rename the duplicates."),
+                *span,
+            ));
+        }
+    }
+    symbols
 }
 
 /// Linter findings the official compiler also reports: parameters and variables
@@ -196,6 +178,34 @@ impl Resolver<'_, '_> {
             format!("The name \"{n}\" does not exist in the current context."),
             span,
         ));
+    }
+
+    /// Resolves the names in a declaration's decorators and value.
+    fn decl(&mut self, d: &Decl) {
+        for dec in &d.decorators {
+            self.expr(dec);
+        }
+        match &d.kind {
+            DeclKind::TargetScope(e) | DeclKind::Metadata(e) | DeclKind::Assert(e) => self.expr(e),
+            DeclKind::Param { default, .. } => {
+                if let Some(e) = default {
+                    self.expr(e);
+                }
+            }
+            DeclKind::Var { value, .. } | DeclKind::Output { value, .. } => self.expr(value),
+            DeclKind::Resource { value, .. } => self.expr(value),
+            DeclKind::Module { value, .. } => {
+                self.module_value = true;
+                self.expr(value);
+                self.module_value = false;
+            }
+            DeclKind::Type(_)
+            | DeclKind::Func { .. }
+            | DeclKind::Import(_)
+            | DeclKind::Extension
+            | DeclKind::Using(_)
+            | DeclKind::Test => {}
+        }
     }
 
     fn expr(&mut self, e: &Expr) {
