@@ -271,6 +271,20 @@ fn expr_value(text: String) -> Value {
     Value::String(format!("[{text}]"))
 }
 
+/// A scope argument as emitted in a module's `resourceGroup`/`subscriptionId`:
+/// string literals stay literal.
+fn expr_value_or_literal(expr: &str) -> Value {
+    if expr.len() >= 2
+        && expr.starts_with('\'')
+        && expr.ends_with('\'')
+        && !expr[1..expr.len() - 1].contains('\'')
+    {
+        literal_string(&expr[1..expr.len() - 1])
+    } else {
+        expr_value(expr.to_string())
+    }
+}
+
 /// Unwraps `"[expr]"` back to `expr`; literal values become expression literals.
 fn value_to_expr(v: &Value) -> String {
     match v {

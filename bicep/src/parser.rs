@@ -9,6 +9,7 @@ use crate::lexer::{Tok, Token, describe};
 
 mod declarations;
 mod expressions;
+mod import_spec;
 mod limits;
 mod types;
 

@@ -5,20 +5,6 @@ use super::loaders::{LOAD_FUNCTIONS, escape_loaded};
 use super::modules::DEPLOYMENTS_API;
 use super::*;
 
-/// A scope argument as emitted in a module's `resourceGroup`/`subscriptionId`:
-/// string literals stay literal.
-pub(super) fn expr_value_or_literal(expr: &str) -> Value {
-    if expr.len() >= 2
-        && expr.starts_with('\'')
-        && expr.ends_with('\'')
-        && !expr[1..expr.len() - 1].contains('\'')
-    {
-        literal_string(&expr[1..expr.len() - 1])
-    } else {
-        expr_value(expr.to_string())
-    }
-}
-
 /// True when `e` ends in a safe access (`a.?b`, `a[?i]`, and accesses after one):
 /// ARM's `tryGet` takes the whole remaining path.
 pub(super) fn is_safe_chain(e: &Expr) -> bool {

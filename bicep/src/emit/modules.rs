@@ -1,7 +1,6 @@
 //! Module declarations: loading the referenced template (local file or registry),
 //! checking names and parameters, and writing the nested deployment.
 
-use super::expressions::expr_value_or_literal;
 use super::*;
 
 pub(super) const DEPLOYMENTS_TYPE: &str = "Microsoft.Resources/deployments";

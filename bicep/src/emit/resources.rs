@@ -1,7 +1,6 @@
 //! Resource declarations: scopes, names, ids, loop contexts, conditions and the
 //! resource JSON itself.
 
-use super::expressions::expr_value_or_literal;
 use super::*;
 
 impl<'a> Emitter<'a> {

@@ -1,5 +1,6 @@
 //! Grammar of a file: decorators, declarations and their bodies.
 
+use super::import_spec::import_spec;
 use super::*;
 
 /// The symbol an `extension` declaration introduces: its `as` alias, else its name.
@@ -181,7 +182,7 @@ impl Parser {
             name = extension_alias(&self.toks[from..self.pos]);
         }
         let kind = match kw {
-            "import" => DeclKind::Import(crate::imports::spec(&self.toks[from..self.pos])),
+            "import" => DeclKind::Import(import_spec(&self.toks[from..self.pos])),
             "using" => DeclKind::Using(None),
             "test" => DeclKind::Test,
             _ => DeclKind::Extension,
