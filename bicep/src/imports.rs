@@ -59,8 +59,55 @@ pub fn merge(
     resolver: &dyn ModuleResolver,
     sources_text: &mut HashMap<String, String>,
 ) -> Result<(File, HashMap<String, Origin>), Vec<Diagnostic>> {
-    let specs: Vec<(ImportSpec, Span)> = file
-        .decls
+    let specs = import_specs(&file);
+    if specs.is_empty() {
+        return Ok((file, HashMap::new()));
+    }
+    let mut errors = Vec::new();
+    let resolved = resolve_imports(&specs, name, resolver, &mut errors);
+    let number = file_numbers(&file, name, resolver);
+    let sources = load_sources(&resolved, &number, sources_text, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let Imported {
+        mut names,
+        wildcards,
+        work,
+    } = imported_names(&file, &specs, &resolved, &sources, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let copies = needed_declarations(&sources, &mut names, work);
+    let imported_from = copy_declarations(&mut file, &sources, &names, copies);
+    let local = |ns: &str, member: &str| {
+        let path = wildcards.get(ns)?;
+        names.get(&(path.clone(), member.to_string())).cloned()
+    };
+    for d in &mut file.decls {
+        rewrite_wildcard_uses(d, &local);
+    }
+    Ok((file, imported_from))
+}
+
+/// An import read from disk: resolved path, text, path as written, import span.
+type Resolved = (String, String, String, Span);
+
+/// (file, symbol) → name in the importing template.
+type Names = HashMap<(String, String), String>;
+
+/// What a file imports by name or uses through a wildcard namespace.
+struct Imported {
+    names: Names,
+    /// Wildcard namespace → resolved path.
+    wildcards: HashMap<String, String>,
+    /// (file, symbol) pairs to copy, before what they need.
+    work: Vec<(String, String)>,
+}
+
+/// The `import` declarations of Bicep files (ARM JSON imports are handled apart).
+fn import_specs(file: &File) -> Vec<(ImportSpec, Span)> {
+    file.decls
         .iter()
         .filter_map(|d| match &d.kind {
             DeclKind::Import(Some(s)) if !s.path.to_ascii_lowercase().ends_with(".json") => {
@@ -68,13 +115,17 @@ pub fn merge(
             }
             _ => None,
         })
-        .collect();
-    if specs.is_empty() {
-        return Ok((file, HashMap::new()));
-    }
-    let mut resolved: Vec<(String, String, String, Span)> = Vec::new();
-    let mut errors = Vec::new();
-    for (s, span) in &specs {
+        .collect()
+}
+
+fn resolve_imports(
+    specs: &[(ImportSpec, Span)],
+    name: &str,
+    resolver: &dyn ModuleResolver,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Resolved> {
+    let mut resolved = Vec::new();
+    for (s, span) in specs {
         match resolver.resolve(name, &s.path) {
             Ok((path, text)) => resolved.push((path, text, s.path.clone(), *span)),
             Err(e) => errors.push(Diagnostic::error(
@@ -84,9 +135,19 @@ pub fn merge(
             )),
         }
     }
-    let number = file_numbers(&file, name, resolver);
+    resolved
+}
+
+/// Parses and checks each imported file once; files that import themselves are
+/// not supported.
+fn load_sources(
+    resolved: &[Resolved],
+    number: &HashMap<String, usize>,
+    sources_text: &mut HashMap<String, String>,
+    errors: &mut Vec<Diagnostic>,
+) -> HashMap<String, Source> {
     let mut sources: HashMap<String, Source> = HashMap::new();
-    for (path, text, written, _) in &resolved {
+    for (path, text, written, _) in resolved {
         if sources.contains_key(path) {
             continue;
         }
@@ -99,7 +160,7 @@ pub fn merge(
             {
                 errors.push(Diagnostic::unsupported(
                     format!("Importing from \"{written}\", which imports from other files itself,"),
-                    resolved_span(&resolved, path),
+                    resolved_span(resolved, path),
                 ));
             }
             Ok(f) => {
@@ -121,14 +182,21 @@ pub fn merge(
             Err(e) => errors.push(e.in_file(path)),
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    // (file, symbol) → name in the importing template.
-    let mut names: HashMap<(String, String), String> = HashMap::new();
+    sources
+}
+
+/// The local names of imported symbols and of the wildcard members `file` uses.
+fn imported_names(
+    file: &File,
+    specs: &[(ImportSpec, Span)],
+    resolved: &[Resolved],
+    sources: &HashMap<String, Source>,
+    errors: &mut Vec<Diagnostic>,
+) -> Imported {
+    let mut names: Names = HashMap::new();
     let mut wildcards: HashMap<String, String> = HashMap::new();
     let mut work: Vec<(String, String)> = Vec::new();
-    for ((spec, span), (path, ..)) in specs.iter().zip(&resolved) {
+    for ((spec, span), (path, ..)) in specs.iter().zip(resolved) {
         let source = &sources[path];
         for (symbol, alias) in &spec.items {
             if !source.decls.contains_key(symbol) {
@@ -162,10 +230,20 @@ pub fn merge(
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
+    Imported {
+        names,
+        wildcards,
+        work,
     }
-    // What the imported declarations need, in their own files.
+}
+
+/// What the imported declarations need, in their own files, named with their
+/// file's prefix.
+fn needed_declarations(
+    sources: &HashMap<String, Source>,
+    names: &mut Names,
+    mut work: Vec<(String, String)>,
+) -> Vec<(String, String)> {
     let mut done = BTreeSet::new();
     let mut copies = Vec::new();
     while let Some((path, symbol)) = work.pop() {
@@ -182,6 +260,16 @@ pub fn merge(
         }
         copies.push((path, symbol));
     }
+    copies
+}
+
+/// Appends the renamed copies to `file`; returns where each came from.
+fn copy_declarations(
+    file: &mut File,
+    sources: &HashMap<String, Source>,
+    names: &Names,
+    copies: Vec<(String, String)>,
+) -> HashMap<String, Origin> {
     let mut imported_from = HashMap::new();
     for (path, symbol) in copies {
         let source = &sources[&path];
@@ -202,14 +290,7 @@ pub fn merge(
         );
         file.decls.push(decl);
     }
-    let local = |ns: &str, member: &str| {
-        let path = wildcards.get(ns)?;
-        names.get(&(path.clone(), member.to_string())).cloned()
-    };
-    for d in &mut file.decls {
-        rewrite_wildcard_uses(d, &local);
-    }
-    Ok((file, imported_from))
+    imported_from
 }
 
 /// Where the import of the file at `path` is written.
