@@ -507,86 +507,100 @@ fn collect_wildcard_uses(
 
 /// Replaces `ns.member` by the member's local name wherever `local` knows it.
 fn rewrite_wildcard_uses(d: &mut Decl, local: &dyn Fn(&str, &str) -> Option<String>) {
-    fn expr(e: &mut Expr, local: &dyn Fn(&str, &str) -> Option<String>) {
-        let replacement = match &e.kind {
-            ExprKind::Member {
-                base,
-                name,
-                safe: false,
-            } => match &base.kind {
-                ExprKind::Ident(ns) => local(ns, name).map(ExprKind::Ident),
-                _ => None,
-            },
-            ExprKind::Call {
-                namespace: Some(ns),
-                name,
-                args,
-            } => local(ns, name).map(|n| ExprKind::Call {
-                namespace: None,
-                name: n,
-                args: args.clone(),
-            }),
-            _ => None,
-        };
-        if let Some(k) = replacement {
-            e.kind = k;
-        }
-        for_each_child(e, &mut |x| expr(x, local));
-    }
-    fn ty(t: &mut TypeExpr, local: &dyn Fn(&str, &str) -> Option<String>) {
-        if let TypeKind::Name(n) = &mut t.kind {
-            let mut parts = n.splitn(3, '.');
-            if let (Some(ns), Some(member)) = (parts.next(), parts.next())
-                && let Some(new) = local(ns, member)
-            {
-                *n = match parts.next() {
-                    Some(rest) => format!("{new}.{rest}"),
-                    None => new,
-                };
-            }
-            return;
-        }
-        match &mut t.kind {
-            TypeKind::Array(x) | TypeKind::Nullable(x) | TypeKind::NonNull(x) => ty(x, local),
-            TypeKind::Access(x, _) => ty(x, local),
-            TypeKind::Union(items) => items.iter_mut().for_each(|x| ty(x, local)),
-            TypeKind::Object(props) | TypeKind::Tuple(props) => {
-                props.iter_mut().for_each(|p| ty(&mut p.ty, local))
-            }
-            _ => {}
-        }
-    }
-    d.decorators.iter_mut().for_each(|e| expr(e, local));
+    d.decorators
+        .iter_mut()
+        .for_each(|e| rewrite_wildcard_expr(e, local));
     match &mut d.kind {
         DeclKind::Param { ty: t, default } => {
             if let Some(t) = t {
-                ty(t, local);
+                rewrite_wildcard_type(t, local);
             }
             if let Some(v) = default {
-                expr(v, local);
+                rewrite_wildcard_expr(v, local);
             }
         }
         DeclKind::Var { ty: t, value } => {
             if let Some(t) = t {
-                ty(t, local);
+                rewrite_wildcard_type(t, local);
             }
-            expr(value, local);
+            rewrite_wildcard_expr(value, local);
         }
         DeclKind::Output { ty: t, value } => {
-            ty(t, local);
-            expr(value, local);
+            rewrite_wildcard_type(t, local);
+            rewrite_wildcard_expr(value, local);
         }
-        DeclKind::Type(t) => ty(t, local),
-        DeclKind::Resource { value, .. } | DeclKind::Module { value, .. } => expr(value, local),
+        DeclKind::Type(t) => rewrite_wildcard_type(t, local),
+        DeclKind::Resource { value, .. } | DeclKind::Module { value, .. } => {
+            rewrite_wildcard_expr(value, local)
+        }
         DeclKind::Func {
             params,
             output,
             body,
         } => {
-            params.iter_mut().for_each(|(_, t)| ty(t, local));
-            ty(output, local);
-            expr(body, local);
+            params
+                .iter_mut()
+                .for_each(|(_, t)| rewrite_wildcard_type(t, local));
+            rewrite_wildcard_type(output, local);
+            rewrite_wildcard_expr(body, local);
         }
+        _ => {}
+    }
+}
+
+/// `ns.member` and `ns.fn(...)` of a wildcard import, renamed to the local copy.
+fn rewrite_wildcard_expr(e: &mut Expr, local: &dyn Fn(&str, &str) -> Option<String>) {
+    let replacement = match &e.kind {
+        ExprKind::Member {
+            base,
+            name,
+            safe: false,
+        } => match &base.kind {
+            ExprKind::Ident(ns) => local(ns, name).map(ExprKind::Ident),
+            _ => None,
+        },
+        ExprKind::Call {
+            namespace: Some(ns),
+            name,
+            args,
+        } => local(ns, name).map(|n| ExprKind::Call {
+            namespace: None,
+            name: n,
+            args: args.clone(),
+        }),
+        _ => None,
+    };
+    if let Some(k) = replacement {
+        e.kind = k;
+    }
+    for_each_child(e, &mut |x| rewrite_wildcard_expr(x, local));
+}
+
+/// `ns.Type` (and `ns.Type.prop`) of a wildcard import, renamed to the local copy.
+fn rewrite_wildcard_type(t: &mut TypeExpr, local: &dyn Fn(&str, &str) -> Option<String>) {
+    if let TypeKind::Name(n) = &mut t.kind {
+        let mut parts = n.splitn(3, '.');
+        if let (Some(ns), Some(member)) = (parts.next(), parts.next())
+            && let Some(new) = local(ns, member)
+        {
+            *n = match parts.next() {
+                Some(rest) => format!("{new}.{rest}"),
+                None => new,
+            };
+        }
+        return;
+    }
+    match &mut t.kind {
+        TypeKind::Array(x) | TypeKind::Nullable(x) | TypeKind::NonNull(x) => {
+            rewrite_wildcard_type(x, local)
+        }
+        TypeKind::Access(x, _) => rewrite_wildcard_type(x, local),
+        TypeKind::Union(items) => items
+            .iter_mut()
+            .for_each(|x| rewrite_wildcard_type(x, local)),
+        TypeKind::Object(props) | TypeKind::Tuple(props) => props
+            .iter_mut()
+            .for_each(|p| rewrite_wildcard_type(&mut p.ty, local)),
         _ => {}
     }
 }
