@@ -84,6 +84,21 @@ impl<'a> Emitter<'a> {
         result
     }
 
+    /// Builds a declaration's JSON with `build` and adds the `dependsOn` that
+    /// the references met while building call for.
+    pub(super) fn with_depends_on(
+        &self,
+        symbol: &str,
+        build: impl FnOnce(&mut Map<String, Value>) -> R<()>,
+    ) -> R<Value> {
+        let mut out = Map::new();
+        let deps = self.collect_deps(|| build(&mut out), symbol)?;
+        if !deps.is_empty() {
+            out.insert("dependsOn".into(), Value::Array(deps));
+        }
+        Ok(Value::Object(out))
+    }
+
     /// Runs `f` collecting the dependencies it records, in `dependsOn` order.
     pub(super) fn collect_deps(&self, f: impl FnOnce() -> R<()>, exclude: &str) -> R<Vec<Value>> {
         let saved = std::mem::take(&mut *self.deps.borrow_mut());

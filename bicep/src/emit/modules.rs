@@ -277,52 +277,44 @@ impl<'a> Emitter<'a> {
         let m = &self.modules[i];
         self.check_decorators(&m.decl.decorators, &["description", "batchSize"])?;
         let symbol = m.decl.name.clone().unwrap_or_default().0;
-        let mut out = Map::new();
-        let deps = self.collect_deps(
-            || {
-                let cx = match &m.looped {
-                    Some(l) => self.loop_cx(&l.item, &l.index, l.iterable, "copyIndex()")?,
-                    None => Cx::default(),
-                };
-                out.insert("type".into(), json!(DEPLOYMENTS_TYPE));
-                out.insert("apiVersion".into(), json!(DEPLOYMENTS_API));
-                out.insert("name".into(), self.val(&m.name_expr, &cx)?);
-                self.module_scope(m, &cx, &mut out)?;
-                if let Some(c) = m.cond {
-                    out.insert("condition".into(), self.val(c, &cx)?);
-                }
-                if let Some(l) = &m.looped {
-                    out.insert(
-                        "copy".into(),
-                        self.loop_copy(&m.decl.decorators, l, &symbol)?,
-                    );
-                }
-                check_module_properties(m.body)?;
-                self.check_module_params(m)?;
-                let params = self.module_parameters(m, &cx)?;
-                let mut props = Map::new();
-                props.insert(
-                    "expressionEvaluationOptions".into(),
-                    json!({"scope": "inner"}),
+        self.with_depends_on(&symbol, |out| {
+            let cx = match &m.looped {
+                Some(l) => self.loop_cx(&l.item, &l.index, l.iterable, "copyIndex()")?,
+                None => Cx::default(),
+            };
+            out.insert("type".into(), json!(DEPLOYMENTS_TYPE));
+            out.insert("apiVersion".into(), json!(DEPLOYMENTS_API));
+            out.insert("name".into(), self.val(&m.name_expr, &cx)?);
+            self.module_scope(m, &cx, out)?;
+            if let Some(c) = m.cond {
+                out.insert("condition".into(), self.val(c, &cx)?);
+            }
+            if let Some(l) = &m.looped {
+                out.insert(
+                    "copy".into(),
+                    self.loop_copy(&m.decl.decorators, l, &symbol)?,
                 );
-                props.insert("mode".into(), json!("Incremental"));
-                if let Some(params) = params {
-                    props.insert("parameters".into(), Value::Object(params));
-                }
-                props.insert("template".into(), m.template.clone());
-                out.insert("properties".into(), Value::Object(props));
-                if let Some(d) = property(m.body, "dependsOn") {
-                    self.explicit_deps(d, &cx)?;
-                }
-                self.description_metadata(&m.decl.decorators, &mut out)?;
-                Ok(())
-            },
-            &symbol,
-        )?;
-        if !deps.is_empty() {
-            out.insert("dependsOn".into(), Value::Array(deps));
-        }
-        Ok(Value::Object(out))
+            }
+            check_module_properties(m.body)?;
+            self.check_module_params(m)?;
+            let params = self.module_parameters(m, &cx)?;
+            let mut props = Map::new();
+            props.insert(
+                "expressionEvaluationOptions".into(),
+                json!({"scope": "inner"}),
+            );
+            props.insert("mode".into(), json!("Incremental"));
+            if let Some(params) = params {
+                props.insert("parameters".into(), Value::Object(params));
+            }
+            props.insert("template".into(), m.template.clone());
+            out.insert("properties".into(), Value::Object(props));
+            if let Some(d) = property(m.body, "dependsOn") {
+                self.explicit_deps(d, &cx)?;
+            }
+            self.description_metadata(&m.decl.decorators, out)?;
+            Ok(())
+        })
     }
 
     /// Where the nested deployment goes: `scope`, `subscriptionId`,

@@ -164,61 +164,53 @@ impl<'a> Emitter<'a> {
     pub(super) fn resource(&self, i: usize) -> R<Value> {
         let r = &self.resources[i];
         self.check_decorators(&r.decl.decorators, &["description", "batchSize"])?;
-        let mut out = Map::new();
         let symbol = r.symbol.clone();
         let body = r.body;
-        let deps = self.collect_deps(
-            || {
-                let cx = self.res_cx(r, None)?;
-                // Only a 2.0 template emits existing resources.
-                if r.existing {
-                    out.insert("existing".into(), json!(true));
-                }
-                out.insert("type".into(), json!(r.full_type));
-                out.insert("apiVersion".into(), json!(r.api_version));
-                // The declaration depends on what its own name refers to.
-                let own_name = self.val(r.name_expr, &cx)?;
-                let segs = self.with_deps_suppressed(|| self.name_segments(i, None))?;
-                let name = if r.parent.is_some() {
-                    let holes = (0..segs.len())
-                        .map(|k| format!("{{{k}}}"))
-                        .collect::<Vec<_>>()
-                        .join("/");
-                    expr_value(format!("format({}, {})", quote(&holes), segs.join(", ")))
-                } else {
-                    own_name
-                };
-                out.insert("name".into(), name);
-                self.resource_scope(i, &cx, &mut out)?;
-                if let Some(c) = self.condition(i, &cx)? {
-                    out.insert("condition".into(), c);
-                }
-                if let Some(l) = &r.looped {
-                    let copy = self.loop_copy(&r.decl.decorators, l, &r.symbol)?;
-                    out.insert("copy".into(), copy);
-                }
-                let Value::Object(props) =
-                    self.object_val(body, &cx, &["name", "parent", "scope", "dependsOn"])?
-                else {
-                    unreachable!()
-                };
-                out.extend(props);
-                if let Some(p) = r.parent {
-                    let parent_idx = r.parent_index.map(|x| self.ex(x, &cx)).transpose()?;
-                    self.record_weak_dep(Sym::Res(p), parent_idx.as_deref())?;
-                }
-                if let Some(d) = property(body, "dependsOn") {
-                    self.explicit_deps(d, &cx)?;
-                }
-                self.description_metadata(&r.decl.decorators, &mut out)?;
-                Ok(())
-            },
-            &symbol,
-        )?;
-        if !deps.is_empty() {
-            out.insert("dependsOn".into(), Value::Array(deps));
-        }
-        Ok(Value::Object(out))
+        self.with_depends_on(&symbol, |out| {
+            let cx = self.res_cx(r, None)?;
+            // Only a 2.0 template emits existing resources.
+            if r.existing {
+                out.insert("existing".into(), json!(true));
+            }
+            out.insert("type".into(), json!(r.full_type));
+            out.insert("apiVersion".into(), json!(r.api_version));
+            // The declaration depends on what its own name refers to.
+            let own_name = self.val(r.name_expr, &cx)?;
+            let segs = self.with_deps_suppressed(|| self.name_segments(i, None))?;
+            let name = if r.parent.is_some() {
+                let holes = (0..segs.len())
+                    .map(|k| format!("{{{k}}}"))
+                    .collect::<Vec<_>>()
+                    .join("/");
+                expr_value(format!("format({}, {})", quote(&holes), segs.join(", ")))
+            } else {
+                own_name
+            };
+            out.insert("name".into(), name);
+            self.resource_scope(i, &cx, out)?;
+            if let Some(c) = self.condition(i, &cx)? {
+                out.insert("condition".into(), c);
+            }
+            if let Some(l) = &r.looped {
+                let copy = self.loop_copy(&r.decl.decorators, l, &r.symbol)?;
+                out.insert("copy".into(), copy);
+            }
+            let Value::Object(props) =
+                self.object_val(body, &cx, &["name", "parent", "scope", "dependsOn"])?
+            else {
+                unreachable!()
+            };
+            out.extend(props);
+            if let Some(p) = r.parent {
+                let parent_idx = r.parent_index.map(|x| self.ex(x, &cx)).transpose()?;
+                self.record_weak_dep(Sym::Res(p), parent_idx.as_deref())?;
+            }
+            if let Some(d) = property(body, "dependsOn") {
+                self.explicit_deps(d, &cx)?;
+            }
+            self.description_metadata(&r.decl.decorators, out)?;
+            Ok(())
+        })
     }
 
     /// A resource's `scope` (or, for an existing resource of another group or
