@@ -184,7 +184,7 @@ struct Emitter<'a> {
     /// Experimental features of the nearest `bicepconfig.json`.
     features: Features,
     /// Emitting languageVersion 2.0: resources are named by their symbols.
-    symbolic: Cell<bool>,
+    symbolic: bool,
     /// Declarations copied in by `import`, by name.
     imported_from: HashMap<String, imports::Origin>,
     /// Variables imported from ARM templates, emitted as they are.

@@ -10,6 +10,10 @@ impl<'a> Emitter<'a> {
         resolver: &'a dyn ModuleResolver,
         session: &mut Session,
     ) -> Self {
+        let features = session.features_for(file_name, resolver);
+        let symbolic = features.experimental_language_version().is_some()
+            || features.is_enabled("symbolicNameCodegen")
+            || language_version::needs_symbolic_names(file);
         let mut em = Emitter {
             file_name,
             file,
@@ -32,8 +36,8 @@ impl<'a> Emitter<'a> {
             runtime_vars: RefCell::new(HashMap::new()),
             errors: RefCell::new(Vec::new()),
             broken: HashSet::new(),
-            features: session.features_for(file_name, resolver),
-            symbolic: Cell::new(false),
+            features,
+            symbolic,
             imported_from: HashMap::new(),
             arm_variables: ArmVariables::default(),
         };

@@ -22,7 +22,7 @@ impl<'a> Emitter<'a> {
         match sym {
             Sym::Res(i) => {
                 let r = &self.resources[i];
-                if self.symbolic.get() && !(r.existing && weak) {
+                if self.symbolic && !(r.existing && weak) {
                     let per_reference = r.looped.is_some() && names_one_element(idx);
                     let entry = self.symbolic_dep(sym, idx.filter(|_| per_reference));
                     self.deps.borrow_mut().push(Dep {
@@ -60,7 +60,7 @@ impl<'a> Emitter<'a> {
                 let m = &self.modules[i];
                 let symbol = m.decl.name.clone().unwrap_or_default().0;
                 let per_reference = m.looped.is_some() && names_one_element(idx);
-                let entry = if self.symbolic.get() {
+                let entry = if self.symbolic {
                     self.symbolic_dep(sym, idx.filter(|_| per_reference))
                 } else if m.looped.is_some() && !per_reference {
                     symbol.clone()

@@ -568,7 +568,7 @@ impl<'a> Emitter<'a> {
             );
         }
         self.record_dep(sym, idx)?;
-        if self.symbolic.get() {
+        if self.symbolic {
             return self.symbolic_full(i, idx);
         }
         Ok(format!(
@@ -595,10 +595,10 @@ impl<'a> Emitter<'a> {
                         }),
                         "type" => Ok(quote(&r.full_type)),
                         "apiVersion" => Ok(quote(&r.api_version)),
-                        "properties" if self.symbolic.get() => {
+                        "properties" if self.symbolic => {
                             Ok(self.symbolic_properties(sym, idx.as_deref()))
                         }
-                        other if self.symbolic.get() => Ok(format!(
+                        other if self.symbolic => Ok(format!(
                             "{}.{other}",
                             self.symbolic_full(i, idx.as_deref())?
                         )),
@@ -623,7 +623,7 @@ impl<'a> Emitter<'a> {
                         };
                         self.with_deps_suppressed(|| self.ex(&m.name_expr, &mcx))
                     }
-                    "outputs" if self.symbolic.get() => Ok(format!(
+                    "outputs" if self.symbolic => Ok(format!(
                         "{}.outputs",
                         self.symbolic_properties(sym, idx.as_deref())
                     )),
@@ -681,7 +681,7 @@ impl<'a> Emitter<'a> {
     ) -> R<String> {
         self.record_weak_dep(Sym::Res(i), idx)?;
         let r = &self.resources[i];
-        let target = if self.symbolic.get() {
+        let target = if self.symbolic {
             self.symbolic_ref(Sym::Res(i), idx)
         } else {
             self.resource_id(i, idx)?

@@ -211,12 +211,9 @@ impl<'a> Emitter<'a> {
             json!({"name": "bicepc", "version": env!("CARGO_PKG_VERSION")}),
         );
         let experimental = self.features.experimental_language_version();
-        let symbolic = experimental.is_some()
-            || self.features.is_enabled("symbolicNameCodegen")
-            || language_version::needs_symbolic_names(self.file);
+        let symbolic = self.symbolic;
         let value = |e: &Expr| self.val(e, &Cx::default());
         let schemas = TypeSchemas::new(self.declared_types(), &value);
-        self.symbolic.set(symbolic);
         let definitions = if symbolic {
             self.type_definitions(&schemas)
         } else {
