@@ -12,11 +12,7 @@ impl Parser {
     pub(super) fn ternary(&mut self, depth: usize) -> PResult<Expr> {
         self.nesting += 1;
         let result = if self.nesting > MAX_DEPTH {
-            Err(Diagnostic::error(
-                "BCP-DEPTH",
-                "The expression is nested too deeply.",
-                self.span(),
-            ))
+            Err(too_deep(self.span()))
         } else {
             self.ternary_inner(depth)
         };
@@ -26,11 +22,7 @@ impl Parser {
 
     pub(super) fn ternary_inner(&mut self, depth: usize) -> PResult<Expr> {
         if depth > MAX_DEPTH {
-            return Err(Diagnostic::error(
-                "BCP-DEPTH",
-                "The expression is nested too deeply.",
-                self.span(),
-            ));
+            return Err(too_deep(self.span()));
         }
         // Lambdas: `x => ...` and `(a, b) => ...`.
         if let Some(l) = self.try_lambda(depth)? {
@@ -173,11 +165,7 @@ impl Parser {
 
     pub(super) fn unary(&mut self, depth: usize) -> PResult<Expr> {
         if depth > MAX_DEPTH {
-            return Err(Diagnostic::error(
-                "BCP-DEPTH",
-                "The expression is nested too deeply.",
-                self.span(),
-            ));
+            return Err(too_deep(self.span()));
         }
         let start = self.span();
         let op = match self.peek() {
@@ -325,11 +313,7 @@ impl Parser {
             }
             loop {
                 if depth > MAX_DEPTH {
-                    return Err(Diagnostic::error(
-                        "BCP-DEPTH",
-                        "The expression is nested too deeply.",
-                        self.span(),
-                    ));
+                    return Err(too_deep(self.span()));
                 }
                 args.push(self.ternary(depth + 1)?);
                 if self.eat(&Tok::Comma) {
@@ -345,11 +329,7 @@ impl Parser {
 
     pub(super) fn primary(&mut self, depth: usize) -> PResult<Expr> {
         if depth > MAX_DEPTH {
-            return Err(Diagnostic::error(
-                "BCP-DEPTH",
-                "The expression is nested too deeply.",
-                self.span(),
-            ));
+            return Err(too_deep(self.span()));
         }
         let start = self.span();
         match self.peek().clone() {
