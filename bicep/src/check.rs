@@ -10,25 +10,7 @@ use crate::functions::{arity, is_builtin};
 /// Returns every error found; empty when the file resolves.
 pub fn check(file: &File) -> Vec<Diagnostic> {
     let mut errors = Vec::new();
-    let mut symbols: HashMap<&str, Span> = HashMap::new();
-    let mut outputs: HashSet<&str> = HashSet::new();
-    for d in &file.decls {
-        let Some((name, span)) = &d.name else {
-            continue;
-        };
-        let dup = match d.kind {
-            DeclKind::Output { .. } => !outputs.insert(name.as_str()),
-            DeclKind::Metadata(_) | DeclKind::Test | DeclKind::Assert(_) => false,
-            _ => symbols.insert(name.as_str(), *span).is_some(),
-        };
-        if dup {
-            errors.push(Diagnostic::error(
-                "BCP028",
-                format!("Identifier \"{name}\" is declared multiple times. Remove or rename the duplicates."),
-                *span,
-            ));
-        }
-    }
+    let mut symbols = declared_symbols(file, &mut errors);
     for name in &file.unparsed_names {
         symbols.entry(name.as_str()).or_default();
     }
@@ -66,32 +48,7 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
     for d in &file.decls {
         resolver.refs.clear();
         resolver.current = d.name.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
-        for dec in &d.decorators {
-            resolver.expr(dec);
-        }
-        match &d.kind {
-            DeclKind::TargetScope(e) | DeclKind::Metadata(e) | DeclKind::Assert(e) => {
-                resolver.expr(e)
-            }
-            DeclKind::Param { default, .. } => {
-                if let Some(e) = default {
-                    resolver.expr(e);
-                }
-            }
-            DeclKind::Var { value, .. } | DeclKind::Output { value, .. } => resolver.expr(value),
-            DeclKind::Resource { value, .. } => resolver.expr(value),
-            DeclKind::Module { value, .. } => {
-                resolver.module_value = true;
-                resolver.expr(value);
-                resolver.module_value = false;
-            }
-            DeclKind::Type(_)
-            | DeclKind::Func { .. }
-            | DeclKind::Import(_)
-            | DeclKind::Extension
-            | DeclKind::Using(_)
-            | DeclKind::Test => {}
-        }
+        resolver.decl(d);
         if let (Some((name, span)), true) = (
             &d.name,
             matches!(
@@ -107,6 +64,31 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
     }
     cycles(&graph, &mut errors);
     errors
+}
+
+/// Every declared symbol (outputs have their own namespace), reporting
+/// duplicates (BCP028).
+fn declared_symbols<'f>(file: &'f File, errors: &mut Vec<Diagnostic>) -> HashMap<&'f str, Span> {
+    let mut symbols: HashMap<&str, Span> = HashMap::new();
+    let mut outputs: HashSet<&str> = HashSet::new();
+    for d in &file.decls {
+        let Some((name, span)) = &d.name else {
+            continue;
+        };
+        let dup = match d.kind {
+            DeclKind::Output { .. } => !outputs.insert(name.as_str()),
+            DeclKind::Metadata(_) | DeclKind::Test | DeclKind::Assert(_) => false,
+            _ => symbols.insert(name.as_str(), *span).is_some(),
+        };
+        if dup {
+            errors.push(Diagnostic::error(
+                "BCP028",
+                format!("Identifier \"{name}\" is declared multiple times. Remove or rename the duplicates."),
+                *span,
+            ));
+        }
+    }
+    symbols
 }
 
 /// Linter findings the official compiler also reports: parameters and variables
@@ -198,6 +180,34 @@ impl Resolver<'_, '_> {
         ));
     }
 
+    /// Resolves the names in a declaration's decorators and value.
+    fn decl(&mut self, d: &Decl) {
+        for dec in &d.decorators {
+            self.expr(dec);
+        }
+        match &d.kind {
+            DeclKind::TargetScope(e) | DeclKind::Metadata(e) | DeclKind::Assert(e) => self.expr(e),
+            DeclKind::Param { default, .. } => {
+                if let Some(e) = default {
+                    self.expr(e);
+                }
+            }
+            DeclKind::Var { value, .. } | DeclKind::Output { value, .. } => self.expr(value),
+            DeclKind::Resource { value, .. } => self.expr(value),
+            DeclKind::Module { value, .. } => {
+                self.module_value = true;
+                self.expr(value);
+                self.module_value = false;
+            }
+            DeclKind::Type(_)
+            | DeclKind::Func { .. }
+            | DeclKind::Import(_)
+            | DeclKind::Extension
+            | DeclKind::Using(_)
+            | DeclKind::Test => {}
+        }
+    }
+
     fn expr(&mut self, e: &Expr) {
         match &e.kind {
             ExprKind::Str { holes, .. } => holes.iter().for_each(|h| self.expr(h)),
@@ -210,102 +220,12 @@ impl Resolver<'_, '_> {
                     }
                 }
             }
-            ExprKind::Object(items) => {
-                // Nested resources are visible throughout their parent's body.
-                let n = self.locals.len();
-                for i in items {
-                    if let ObjectItem::NestedResource(d) = i
-                        && let Some((name, _)) = &d.name
-                    {
-                        self.locals.push(name.clone());
-                    }
-                }
-                for i in items {
-                    match i {
-                        ObjectItem::Property {
-                            value,
-                            decorators,
-                            key,
-                        } => {
-                            decorators.iter().for_each(|d| self.expr(d));
-                            if let Some(k) = &key.interpolated {
-                                self.expr(k);
-                            }
-                            // Extension aliases may appear in a module's `extensionConfigs`.
-                            let configs = self.module_value
-                                && key.name.as_deref() == Some("extensionConfigs");
-                            let saved = self.in_extension_configs;
-                            self.in_extension_configs |= configs;
-                            self.expr(value);
-                            self.in_extension_configs = saved;
-                        }
-                        ObjectItem::Spread(x) => self.expr(x),
-                        ObjectItem::NestedResource(d) => {
-                            if let DeclKind::Resource { value, .. } = &d.kind {
-                                self.nested += 1;
-                                self.expr(value);
-                                self.nested -= 1;
-                            }
-                        }
-                    }
-                }
-                self.locals.truncate(n);
-            }
+            ExprKind::Object(items) => self.object(items),
             ExprKind::Call {
                 namespace,
                 name,
                 args,
-            } => {
-                match namespace.as_deref() {
-                    Some(ns) if ns == "az" || ns == "sys" => {
-                        if !is_builtin(Some(ns), name) {
-                            self.unknown_function(name, e.span);
-                        }
-                    }
-                    Some(ns) => self.name(ns, e.span),
-                    None => {
-                        if self.functions.contains(name.as_str()) {
-                        } else if !self.symbols.contains_key(name.as_str())
-                            && !is_builtin(None, name)
-                        {
-                            if !self.imports {
-                                self.unknown_function(name, e.span);
-                            }
-                        } else if self.symbols.contains_key(name.as_str())
-                            && !is_builtin(None, name)
-                        {
-                            self.errors.push(Diagnostic::error(
-                                "BCP059",
-                                format!("The name \"{name}\" is not a function."),
-                                e.span,
-                            ));
-                        }
-                    }
-                }
-                if namespace
-                    .as_deref()
-                    .is_none_or(|ns| ns == "az" || ns == "sys")
-                    && is_builtin(namespace.as_deref(), name)
-                    && let Some((min, max)) = arity(name)
-                    && (args.len() < min || args.len() > max)
-                {
-                    let expected = match (min, max) {
-                        (a, b) if a == b => {
-                            format!("{a} argument{}", if a == 1 { "" } else { "s" })
-                        }
-                        (a, usize::MAX) => {
-                            format!("at least {a} argument{}", if a == 1 { "" } else { "s" })
-                        }
-                        (a, b) => format!("{a} to {b} arguments"),
-                    };
-                    self.errors.push(Diagnostic::error(
-                        "BCP071",
-                        format!("Expected {expected}, but got {}.", args.len()),
-                        e.span,
-                    ));
-                }
-                args.iter().for_each(|a| self.expr(a));
-            }
+            } => self.call(namespace.as_deref(), name, args, e.span),
             ExprKind::Member { base, .. } | ExprKind::ChildAccess { base, .. } => self.expr(base),
             ExprKind::MethodCall { base, args, .. } => {
                 self.expr(base);
@@ -355,6 +275,99 @@ impl Resolver<'_, '_> {
                 self.locals.truncate(n);
             }
         }
+    }
+
+    fn object(&mut self, items: &[ObjectItem]) {
+        // Nested resources are visible throughout their parent's body.
+        let n = self.locals.len();
+        for i in items {
+            if let ObjectItem::NestedResource(d) = i
+                && let Some((name, _)) = &d.name
+            {
+                self.locals.push(name.clone());
+            }
+        }
+        for i in items {
+            match i {
+                ObjectItem::Property {
+                    value,
+                    decorators,
+                    key,
+                } => {
+                    decorators.iter().for_each(|d| self.expr(d));
+                    if let Some(k) = &key.interpolated {
+                        self.expr(k);
+                    }
+                    // Extension aliases may appear in a module's `extensionConfigs`.
+                    let configs =
+                        self.module_value && key.name.as_deref() == Some("extensionConfigs");
+                    let saved = self.in_extension_configs;
+                    self.in_extension_configs |= configs;
+                    self.expr(value);
+                    self.in_extension_configs = saved;
+                }
+                ObjectItem::Spread(x) => self.expr(x),
+                ObjectItem::NestedResource(d) => {
+                    if let DeclKind::Resource { value, .. } = &d.kind {
+                        self.nested += 1;
+                        self.expr(value);
+                        self.nested -= 1;
+                    }
+                }
+            }
+        }
+        self.locals.truncate(n);
+    }
+
+    fn call(&mut self, namespace: Option<&str>, name: &str, args: &[Expr], span: Span) {
+        match namespace {
+            Some(ns) if ns == "az" || ns == "sys" => {
+                if !is_builtin(Some(ns), name) {
+                    self.unknown_function(name, span);
+                }
+            }
+            Some(ns) => self.name(ns, span),
+            None => {
+                if self.functions.contains(name) {
+                } else if !self.symbols.contains_key(name) && !is_builtin(None, name) {
+                    if !self.imports {
+                        self.unknown_function(name, span);
+                    }
+                } else if self.symbols.contains_key(name) && !is_builtin(None, name) {
+                    self.errors.push(Diagnostic::error(
+                        "BCP059",
+                        format!("The name \"{name}\" is not a function."),
+                        span,
+                    ));
+                }
+            }
+        }
+        if namespace.is_none_or(|ns| ns == "az" || ns == "sys")
+            && is_builtin(namespace, name)
+            && let Some((min, max)) = arity(name)
+            && (args.len() < min || args.len() > max)
+        {
+            self.wrong_arity(args.len(), min, max, span);
+        }
+        args.iter().for_each(|a| self.expr(a));
+    }
+
+    /// BCP071: a built-in function called with too few or too many arguments.
+    fn wrong_arity(&mut self, given: usize, min: usize, max: usize, span: Span) {
+        let expected = match (min, max) {
+            (a, b) if a == b => {
+                format!("{a} argument{}", if a == 1 { "" } else { "s" })
+            }
+            (a, usize::MAX) => {
+                format!("at least {a} argument{}", if a == 1 { "" } else { "s" })
+            }
+            (a, b) => format!("{a} to {b} arguments"),
+        };
+        self.errors.push(Diagnostic::error(
+            "BCP071",
+            format!("Expected {expected}, but got {}.", given),
+            span,
+        ));
     }
 
     fn unknown_function(&mut self, name: &str, span: Span) {

@@ -12,61 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::ModuleResolver;
 use crate::ast::*;
 use crate::diag::{Diagnostic, Span};
-use crate::lexer::{Tok, Token};
 use crate::parser::parse;
-
-/// The `{...}` or `* as ns` part and the path of an `import` declaration's tokens.
-pub fn spec(toks: &[Token]) -> Option<ImportSpec> {
-    // Items are separated by commas or new lines, which carry no other meaning here.
-    let mut it = toks
-        .iter()
-        .map(|t| &t.tok)
-        .filter(|t| **t != Tok::NewLine)
-        .peekable();
-    let mut items = Vec::new();
-    let mut wildcard = None;
-    match it.next()? {
-        Tok::LBrace => loop {
-            let name = match it.next()? {
-                Tok::RBrace => break,
-                Tok::Comma => continue,
-                Tok::Ident(n) => n.clone(),
-                Tok::Str { pieces, holes } if holes.is_empty() => pieces[0].clone(),
-                _ => return None,
-            };
-            let mut alias = None;
-            if matches!(it.peek(), Some(Tok::Ident(a)) if a == "as") {
-                it.next();
-                let Tok::Ident(a) = it.next()? else {
-                    return None;
-                };
-                alias = Some(a.clone());
-            }
-            items.push((name, alias));
-        },
-        Tok::Star => {
-            let (Tok::Ident(as_kw), Tok::Ident(ns)) = (it.next()?, it.next()?) else {
-                return None;
-            };
-            if as_kw != "as" {
-                return None;
-            }
-            wildcard = Some(ns.clone());
-        }
-        _ => return None,
-    }
-    let (Tok::Ident(from), Tok::Str { pieces, holes }) = (it.next()?, it.next()?) else {
-        return None;
-    };
-    if from != "from" || !holes.is_empty() || it.next().is_some() {
-        return None;
-    }
-    Some(ImportSpec {
-        items,
-        wildcard,
-        path: pieces[0].clone(),
-    })
-}
 
 /// The number of every file `file` imports from (ARM templates too), by resolved
 /// path: 1, 2, ... in path order, as the `_<n>.` prefixes use them.
@@ -113,8 +59,55 @@ pub fn merge(
     resolver: &dyn ModuleResolver,
     sources_text: &mut HashMap<String, String>,
 ) -> Result<(File, HashMap<String, Origin>), Vec<Diagnostic>> {
-    let specs: Vec<(ImportSpec, Span)> = file
-        .decls
+    let specs = import_specs(&file);
+    if specs.is_empty() {
+        return Ok((file, HashMap::new()));
+    }
+    let mut errors = Vec::new();
+    let resolved = resolve_imports(&specs, name, resolver, &mut errors);
+    let number = file_numbers(&file, name, resolver);
+    let sources = load_sources(&resolved, &number, sources_text, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let Imported {
+        mut names,
+        wildcards,
+        work,
+    } = imported_names(&file, &specs, &resolved, &sources, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let copies = needed_declarations(&sources, &mut names, work);
+    let imported_from = copy_declarations(&mut file, &sources, &names, copies);
+    let local = |ns: &str, member: &str| {
+        let path = wildcards.get(ns)?;
+        names.get(&(path.clone(), member.to_string())).cloned()
+    };
+    for d in &mut file.decls {
+        rewrite_wildcard_uses(d, &local);
+    }
+    Ok((file, imported_from))
+}
+
+/// An import read from disk: resolved path, text, path as written, import span.
+type Resolved = (String, String, String, Span);
+
+/// (file, symbol) → name in the importing template.
+type Names = HashMap<(String, String), String>;
+
+/// What a file imports by name or uses through a wildcard namespace.
+struct Imported {
+    names: Names,
+    /// Wildcard namespace → resolved path.
+    wildcards: HashMap<String, String>,
+    /// (file, symbol) pairs to copy, before what they need.
+    work: Vec<(String, String)>,
+}
+
+/// The `import` declarations of Bicep files (ARM JSON imports are handled apart).
+fn import_specs(file: &File) -> Vec<(ImportSpec, Span)> {
+    file.decls
         .iter()
         .filter_map(|d| match &d.kind {
             DeclKind::Import(Some(s)) if !s.path.to_ascii_lowercase().ends_with(".json") => {
@@ -122,13 +115,17 @@ pub fn merge(
             }
             _ => None,
         })
-        .collect();
-    if specs.is_empty() {
-        return Ok((file, HashMap::new()));
-    }
-    let mut resolved: Vec<(String, String, String, Span)> = Vec::new();
-    let mut errors = Vec::new();
-    for (s, span) in &specs {
+        .collect()
+}
+
+fn resolve_imports(
+    specs: &[(ImportSpec, Span)],
+    name: &str,
+    resolver: &dyn ModuleResolver,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Resolved> {
+    let mut resolved = Vec::new();
+    for (s, span) in specs {
         match resolver.resolve(name, &s.path) {
             Ok((path, text)) => resolved.push((path, text, s.path.clone(), *span)),
             Err(e) => errors.push(Diagnostic::error(
@@ -138,9 +135,19 @@ pub fn merge(
             )),
         }
     }
-    let number = file_numbers(&file, name, resolver);
+    resolved
+}
+
+/// Parses and checks each imported file once; files that import themselves are
+/// not supported.
+fn load_sources(
+    resolved: &[Resolved],
+    number: &HashMap<String, usize>,
+    sources_text: &mut HashMap<String, String>,
+    errors: &mut Vec<Diagnostic>,
+) -> HashMap<String, Source> {
     let mut sources: HashMap<String, Source> = HashMap::new();
-    for (path, text, written, _) in &resolved {
+    for (path, text, written, _) in resolved {
         if sources.contains_key(path) {
             continue;
         }
@@ -153,7 +160,7 @@ pub fn merge(
             {
                 errors.push(Diagnostic::unsupported(
                     format!("Importing from \"{written}\", which imports from other files itself,"),
-                    resolved_span(&resolved, path),
+                    resolved_span(resolved, path),
                 ));
             }
             Ok(f) => {
@@ -175,14 +182,21 @@ pub fn merge(
             Err(e) => errors.push(e.in_file(path)),
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    // (file, symbol) → name in the importing template.
-    let mut names: HashMap<(String, String), String> = HashMap::new();
+    sources
+}
+
+/// The local names of imported symbols and of the wildcard members `file` uses.
+fn imported_names(
+    file: &File,
+    specs: &[(ImportSpec, Span)],
+    resolved: &[Resolved],
+    sources: &HashMap<String, Source>,
+    errors: &mut Vec<Diagnostic>,
+) -> Imported {
+    let mut names: Names = HashMap::new();
     let mut wildcards: HashMap<String, String> = HashMap::new();
     let mut work: Vec<(String, String)> = Vec::new();
-    for ((spec, span), (path, ..)) in specs.iter().zip(&resolved) {
+    for ((spec, span), (path, ..)) in specs.iter().zip(resolved) {
         let source = &sources[path];
         for (symbol, alias) in &spec.items {
             if !source.decls.contains_key(symbol) {
@@ -216,10 +230,20 @@ pub fn merge(
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
+    Imported {
+        names,
+        wildcards,
+        work,
     }
-    // What the imported declarations need, in their own files.
+}
+
+/// What the imported declarations need, in their own files, named with their
+/// file's prefix.
+fn needed_declarations(
+    sources: &HashMap<String, Source>,
+    names: &mut Names,
+    mut work: Vec<(String, String)>,
+) -> Vec<(String, String)> {
     let mut done = BTreeSet::new();
     let mut copies = Vec::new();
     while let Some((path, symbol)) = work.pop() {
@@ -236,6 +260,16 @@ pub fn merge(
         }
         copies.push((path, symbol));
     }
+    copies
+}
+
+/// Appends the renamed copies to `file`; returns where each came from.
+fn copy_declarations(
+    file: &mut File,
+    sources: &HashMap<String, Source>,
+    names: &Names,
+    copies: Vec<(String, String)>,
+) -> HashMap<String, Origin> {
     let mut imported_from = HashMap::new();
     for (path, symbol) in copies {
         let source = &sources[&path];
@@ -256,14 +290,7 @@ pub fn merge(
         );
         file.decls.push(decl);
     }
-    let local = |ns: &str, member: &str| {
-        let path = wildcards.get(ns)?;
-        names.get(&(path.clone(), member.to_string())).cloned()
-    };
-    for d in &mut file.decls {
-        rewrite_wildcard_uses(d, &local);
-    }
-    Ok((file, imported_from))
+    imported_from
 }
 
 /// Where the import of the file at `path` is written.
@@ -480,86 +507,100 @@ fn collect_wildcard_uses(
 
 /// Replaces `ns.member` by the member's local name wherever `local` knows it.
 fn rewrite_wildcard_uses(d: &mut Decl, local: &dyn Fn(&str, &str) -> Option<String>) {
-    fn expr(e: &mut Expr, local: &dyn Fn(&str, &str) -> Option<String>) {
-        let replacement = match &e.kind {
-            ExprKind::Member {
-                base,
-                name,
-                safe: false,
-            } => match &base.kind {
-                ExprKind::Ident(ns) => local(ns, name).map(ExprKind::Ident),
-                _ => None,
-            },
-            ExprKind::Call {
-                namespace: Some(ns),
-                name,
-                args,
-            } => local(ns, name).map(|n| ExprKind::Call {
-                namespace: None,
-                name: n,
-                args: args.clone(),
-            }),
-            _ => None,
-        };
-        if let Some(k) = replacement {
-            e.kind = k;
-        }
-        for_each_child(e, &mut |x| expr(x, local));
-    }
-    fn ty(t: &mut TypeExpr, local: &dyn Fn(&str, &str) -> Option<String>) {
-        if let TypeKind::Name(n) = &mut t.kind {
-            let mut parts = n.splitn(3, '.');
-            if let (Some(ns), Some(member)) = (parts.next(), parts.next())
-                && let Some(new) = local(ns, member)
-            {
-                *n = match parts.next() {
-                    Some(rest) => format!("{new}.{rest}"),
-                    None => new,
-                };
-            }
-            return;
-        }
-        match &mut t.kind {
-            TypeKind::Array(x) | TypeKind::Nullable(x) | TypeKind::NonNull(x) => ty(x, local),
-            TypeKind::Access(x, _) => ty(x, local),
-            TypeKind::Union(items) => items.iter_mut().for_each(|x| ty(x, local)),
-            TypeKind::Object(props) | TypeKind::Tuple(props) => {
-                props.iter_mut().for_each(|p| ty(&mut p.ty, local))
-            }
-            _ => {}
-        }
-    }
-    d.decorators.iter_mut().for_each(|e| expr(e, local));
+    d.decorators
+        .iter_mut()
+        .for_each(|e| rewrite_wildcard_expr(e, local));
     match &mut d.kind {
         DeclKind::Param { ty: t, default } => {
             if let Some(t) = t {
-                ty(t, local);
+                rewrite_wildcard_type(t, local);
             }
             if let Some(v) = default {
-                expr(v, local);
+                rewrite_wildcard_expr(v, local);
             }
         }
         DeclKind::Var { ty: t, value } => {
             if let Some(t) = t {
-                ty(t, local);
+                rewrite_wildcard_type(t, local);
             }
-            expr(value, local);
+            rewrite_wildcard_expr(value, local);
         }
         DeclKind::Output { ty: t, value } => {
-            ty(t, local);
-            expr(value, local);
+            rewrite_wildcard_type(t, local);
+            rewrite_wildcard_expr(value, local);
         }
-        DeclKind::Type(t) => ty(t, local),
-        DeclKind::Resource { value, .. } | DeclKind::Module { value, .. } => expr(value, local),
+        DeclKind::Type(t) => rewrite_wildcard_type(t, local),
+        DeclKind::Resource { value, .. } | DeclKind::Module { value, .. } => {
+            rewrite_wildcard_expr(value, local)
+        }
         DeclKind::Func {
             params,
             output,
             body,
         } => {
-            params.iter_mut().for_each(|(_, t)| ty(t, local));
-            ty(output, local);
-            expr(body, local);
+            params
+                .iter_mut()
+                .for_each(|(_, t)| rewrite_wildcard_type(t, local));
+            rewrite_wildcard_type(output, local);
+            rewrite_wildcard_expr(body, local);
         }
+        _ => {}
+    }
+}
+
+/// `ns.member` and `ns.fn(...)` of a wildcard import, renamed to the local copy.
+fn rewrite_wildcard_expr(e: &mut Expr, local: &dyn Fn(&str, &str) -> Option<String>) {
+    let replacement = match &e.kind {
+        ExprKind::Member {
+            base,
+            name,
+            safe: false,
+        } => match &base.kind {
+            ExprKind::Ident(ns) => local(ns, name).map(ExprKind::Ident),
+            _ => None,
+        },
+        ExprKind::Call {
+            namespace: Some(ns),
+            name,
+            args,
+        } => local(ns, name).map(|n| ExprKind::Call {
+            namespace: None,
+            name: n,
+            args: args.clone(),
+        }),
+        _ => None,
+    };
+    if let Some(k) = replacement {
+        e.kind = k;
+    }
+    for_each_child(e, &mut |x| rewrite_wildcard_expr(x, local));
+}
+
+/// `ns.Type` (and `ns.Type.prop`) of a wildcard import, renamed to the local copy.
+fn rewrite_wildcard_type(t: &mut TypeExpr, local: &dyn Fn(&str, &str) -> Option<String>) {
+    if let TypeKind::Name(n) = &mut t.kind {
+        let mut parts = n.splitn(3, '.');
+        if let (Some(ns), Some(member)) = (parts.next(), parts.next())
+            && let Some(new) = local(ns, member)
+        {
+            *n = match parts.next() {
+                Some(rest) => format!("{new}.{rest}"),
+                None => new,
+            };
+        }
+        return;
+    }
+    match &mut t.kind {
+        TypeKind::Array(x) | TypeKind::Nullable(x) | TypeKind::NonNull(x) => {
+            rewrite_wildcard_type(x, local)
+        }
+        TypeKind::Access(x, _) => rewrite_wildcard_type(x, local),
+        TypeKind::Union(items) => items
+            .iter_mut()
+            .for_each(|x| rewrite_wildcard_type(x, local)),
+        TypeKind::Object(props) | TypeKind::Tuple(props) => props
+            .iter_mut()
+            .for_each(|p| rewrite_wildcard_type(&mut p.ty, local)),
         _ => {}
     }
 }

@@ -455,49 +455,7 @@ impl Lexer<'_> {
                     pieces.push(cur);
                     return Ok(Tok::Str { pieces, holes });
                 }
-                b'\\' => {
-                    let esc_start = self.pos;
-                    self.pos += 1;
-                    let e = self.peek(0);
-                    self.pos += 1;
-                    match e {
-                        b'\\' => cur.push('\\'),
-                        b'\'' => cur.push('\''),
-                        b'n' => cur.push('\n'),
-                        b'r' => cur.push('\r'),
-                        b't' => cur.push('\t'),
-                        b'$' => cur.push('$'),
-                        b'u' if self.peek(0) == b'{' => {
-                            let code = self.src[self.pos..].find('}').and_then(|i| {
-                                let hex = &self.src[self.pos + 1..self.pos + i];
-                                (hex.len() <= 6)
-                                    .then(|| u32::from_str_radix(hex, 16).ok())
-                                    .flatten()
-                                    .map(|c| (c, i))
-                            });
-                            let Some((code, i)) = code else {
-                                return Err(bad_escape(esc_start));
-                            };
-                            self.pos += i + 1;
-                            match char::from_u32(code) {
-                                Some(ch) => cur.push(ch),
-                                // A UTF-16 surrogate pair written as two escapes.
-                                None if (0xD800..0xDC00).contains(&code) => {
-                                    self.pending_high_surrogate = Some(code);
-                                }
-                                None if (0xDC00..0xE000).contains(&code) => {
-                                    let Some(high) = self.pending_high_surrogate.take() else {
-                                        return Err(bad_escape(esc_start));
-                                    };
-                                    let c = 0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00);
-                                    cur.push(char::from_u32(c).unwrap_or('\u{fffd}'));
-                                }
-                                None => return Err(bad_escape(esc_start)),
-                            }
-                        }
-                        _ => return Err(bad_escape(esc_start)),
-                    }
-                }
+                b'\\' => self.escape(&mut cur)?,
                 b'$' if self.peek(1) == b'{' => {
                     self.pos += 2;
                     pieces.push(std::mem::take(&mut cur));
@@ -521,6 +479,52 @@ impl Lexer<'_> {
                 }
             }
         }
+    }
+
+    /// One escape sequence after its backslash, appended to `cur`.
+    fn escape(&mut self, cur: &mut String) -> Result<(), Diagnostic> {
+        let esc_start = self.pos;
+        self.pos += 1;
+        let e = self.peek(0);
+        self.pos += 1;
+        match e {
+            b'\\' => cur.push('\\'),
+            b'\'' => cur.push('\''),
+            b'n' => cur.push('\n'),
+            b'r' => cur.push('\r'),
+            b't' => cur.push('\t'),
+            b'$' => cur.push('$'),
+            b'u' if self.peek(0) == b'{' => {
+                let code = self.src[self.pos..].find('}').and_then(|i| {
+                    let hex = &self.src[self.pos + 1..self.pos + i];
+                    (hex.len() <= 6)
+                        .then(|| u32::from_str_radix(hex, 16).ok())
+                        .flatten()
+                        .map(|c| (c, i))
+                });
+                let Some((code, i)) = code else {
+                    return Err(bad_escape(esc_start));
+                };
+                self.pos += i + 1;
+                match char::from_u32(code) {
+                    Some(ch) => cur.push(ch),
+                    // A UTF-16 surrogate pair written as two escapes.
+                    None if (0xD800..0xDC00).contains(&code) => {
+                        self.pending_high_surrogate = Some(code);
+                    }
+                    None if (0xDC00..0xE000).contains(&code) => {
+                        let Some(high) = self.pending_high_surrogate.take() else {
+                            return Err(bad_escape(esc_start));
+                        };
+                        let c = 0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00);
+                        cur.push(char::from_u32(c).unwrap_or('\u{fffd}'));
+                    }
+                    None => return Err(bad_escape(esc_start)),
+                }
+            }
+            _ => return Err(bad_escape(esc_start)),
+        }
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::ModuleResolver;
-use crate::ast::{ArrayItem, DeclKind, Expr, ExprKind, ObjectItem, UnaryOp};
+use crate::ast::{ArrayItem, DeclKind, Expr, ExprKind, File, ObjectItem, UnaryOp};
 use crate::diag::{Diagnostic, Span};
 use crate::emit::{Session, compile_module};
 use crate::parser::parse;
@@ -22,17 +22,43 @@ pub(crate) fn compile_params(
 ) -> Result<Value, Vec<Diagnostic>> {
     let file = parse(source).map_err(|d| vec![d.in_file(name)])?;
     let here = |d: Diagnostic| vec![d.in_file(name)];
+    let (using, assigned) = assignments(&file).map_err(here)?;
+    let Some(using) = using else {
+        return Err(here(Diagnostic::error(
+            "BCP261",
+            "A using declaration must be present in this parameters file.",
+            Span::default(),
+        )));
+    };
+    let template = referenced_template(name, using, resolver, session)?;
+    let declared = template["parameters"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let parameters = parameter_values(&declared, &assigned, using.span).map_err(here)?;
+    Ok(json!({
+        "$schema": PARAMETERS_SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "parameters": parameters,
+    }))
+}
+
+/// A parsed parameter assignment: name, name span and value.
+type Assignment<'f> = (&'f str, Span, &'f Expr);
+
+/// The `using` path and the parameter assignments of a parameters file.
+fn assignments(file: &File) -> Result<(Option<&Expr>, Vec<Assignment<'_>>), Diagnostic> {
     let mut using: Option<&Expr> = None;
-    let mut assigned: Vec<(&str, Span, &Expr)> = Vec::new();
+    let mut assigned: Vec<Assignment<'_>> = Vec::new();
     for d in &file.decls {
         match &d.kind {
             DeclKind::Using(Some(path)) => {
                 if using.is_some() {
-                    return Err(here(Diagnostic::error(
+                    return Err(Diagnostic::error(
                         "BCP263",
                         "A parameters file may contain only one using declaration.",
                         d.keyword_span,
-                    )));
+                    ));
                 }
                 using = Some(path);
             }
@@ -46,58 +72,53 @@ pub(crate) fn compile_params(
                     .map(|(n, s)| (n.as_str(), *s))
                     .unwrap_or_default();
                 if assigned.iter().any(|(n, _, _)| *n == pname) {
-                    return Err(here(Diagnostic::error(
+                    return Err(Diagnostic::error(
                         "BCP028",
                         format!(
                             "Identifier \"{pname}\" is declared multiple times. Remove or rename the duplicates."
                         ),
                         span,
-                    )));
+                    ));
                 }
                 assigned.push((pname, span, value));
             }
             DeclKind::Param { .. } => {
-                return Err(here(Diagnostic::error(
+                return Err(Diagnostic::error(
                     "BCP257",
                     "A parameter assignment in a parameters file has the form \"param <name> = <value>\".",
                     d.keyword_span,
-                )));
+                ));
             }
             other => {
-                return Err(here(Diagnostic::unsupported(
+                return Err(Diagnostic::unsupported(
                     format!("A \"{}\" declaration in a parameters file", other.keyword()),
                     d.keyword_span,
-                )));
+                ));
             }
         }
     }
-    let Some(using) = using else {
-        return Err(here(Diagnostic::error(
-            "BCP261",
-            "A using declaration must be present in this parameters file.",
-            Span::default(),
-        )));
-    };
-    let template = referenced_template(name, using, resolver, session)?;
-    let declared = template["parameters"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+    Ok((using, assigned))
+}
+
+/// The `parameters` object: every assignment a declared parameter, every
+/// parameter without a default assigned.
+fn parameter_values(
+    declared: &Map<String, Value>,
+    assigned: &[Assignment<'_>],
+    using_span: Span,
+) -> Result<Map<String, Value>, Diagnostic> {
     let mut parameters = Map::new();
-    for (pname, span, value) in &assigned {
+    for (pname, span, value) in assigned {
         if !declared.contains_key(*pname) {
-            return Err(here(Diagnostic::error(
+            return Err(Diagnostic::error(
                 "BCP259",
                 format!(
                     "The parameter \"{pname}\" is assigned in the params file without being declared in the Bicep file."
                 ),
                 *span,
-            )));
+            ));
         }
-        parameters.insert(
-            pname.to_string(),
-            json!({ "value": literal(value).map_err(here)? }),
-        );
+        parameters.insert(pname.to_string(), json!({ "value": literal(value)? }));
     }
     let missing: Vec<String> = declared
         .iter()
@@ -105,20 +126,16 @@ pub(crate) fn compile_params(
         .map(|(k, _)| format!("\"{k}\""))
         .collect();
     if !missing.is_empty() {
-        return Err(here(Diagnostic::error(
+        return Err(Diagnostic::error(
             "BCP258",
             format!(
                 "The following parameters are declared in the Bicep file but are missing an assignment in the params file: {}.",
                 missing.join(", ")
             ),
-            using.span,
-        )));
+            using_span,
+        ));
     }
-    Ok(json!({
-        "$schema": PARAMETERS_SCHEMA,
-        "contentVersion": "1.0.0.0",
-        "parameters": parameters,
-    }))
+    Ok(parameters)
 }
 
 /// Compiles (or reads) the template named by `using`.

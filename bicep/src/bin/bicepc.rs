@@ -14,50 +14,18 @@ fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    let mut input = None;
-    let mut stdout = false;
-    let mut outfile = None;
-    let mut resolver = bicep::FsResolver::default();
-    let mut it = args.iter();
-    let params = match it.next().map(String::as_str) {
-        Some("build") => false,
-        Some("build-params") => true,
-        _ => {
-            eprintln!("{USAGE}");
+    let Options {
+        params,
+        input,
+        stdout,
+        outfile,
+        resolver,
+    } = match parse_args(&args) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
             return ExitCode::from(2);
         }
-    };
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--stdout" => stdout = true,
-            "--outfile" => match it.next() {
-                Some(f) => outfile = Some(PathBuf::from(f)),
-                None => {
-                    eprintln!("--outfile needs a file name\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
-            "--module-cache" => match it.next() {
-                Some(d) => resolver.module_cache = Some(PathBuf::from(d)),
-                None => {
-                    eprintln!("--module-cache needs a directory\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
-            s if s.starts_with("--") => {
-                eprintln!("unknown option {s}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-            s if input.is_none() => input = Some(PathBuf::from(s)),
-            s => {
-                eprintln!("unexpected argument {s}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let Some(input) = input else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
     };
     let compiled = if params {
         bicep::compile_params_file_with(&input, &resolver)
@@ -88,4 +56,64 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What the command line asks for.
+struct Options {
+    /// `build-params` rather than `build`.
+    params: bool,
+    input: PathBuf,
+    stdout: bool,
+    outfile: Option<PathBuf>,
+    resolver: bicep::FsResolver,
+}
+
+/// The options, or the message to print before exiting with status 2.
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut input = None;
+    let mut stdout = false;
+    let mut outfile = None;
+    let mut resolver = bicep::FsResolver::default();
+    let mut it = args.iter();
+    let params = match it.next().map(String::as_str) {
+        Some("build") => false,
+        Some("build-params") => true,
+        _ => {
+            return Err(USAGE.to_string());
+        }
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--stdout" => stdout = true,
+            "--outfile" => match it.next() {
+                Some(f) => outfile = Some(PathBuf::from(f)),
+                None => {
+                    return Err(format!("--outfile needs a file name\n{USAGE}"));
+                }
+            },
+            "--module-cache" => match it.next() {
+                Some(d) => resolver.module_cache = Some(PathBuf::from(d)),
+                None => {
+                    return Err(format!("--module-cache needs a directory\n{USAGE}"));
+                }
+            },
+            s if s.starts_with("--") => {
+                return Err(format!("unknown option {s}\n{USAGE}"));
+            }
+            s if input.is_none() => input = Some(PathBuf::from(s)),
+            s => {
+                return Err(format!("unexpected argument {s}\n{USAGE}"));
+            }
+        }
+    }
+    let Some(input) = input else {
+        return Err(USAGE.to_string());
+    };
+    Ok(Options {
+        params,
+        input,
+        stdout,
+        outfile,
+        resolver,
+    })
 }
