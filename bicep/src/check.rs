@@ -6,38 +6,15 @@ use std::collections::{HashMap, HashSet};
 use crate::ast::*;
 use crate::diag::{Diagnostic, Span};
 use crate::functions::{arity, is_builtin};
+use crate::model::Model;
 
 /// Returns every error found; empty when the file resolves.
-pub fn check(file: &File) -> Vec<Diagnostic> {
-    let mut errors = Vec::new();
-    let mut symbols = declared_symbols(file, &mut errors);
-    for name in &file.unparsed_names {
-        symbols.entry(name.as_str()).or_default();
-    }
-    // Imported names are not known without reading the imported files.
-    let imports = file
-        .decls
-        .iter()
-        .any(|d| matches!(d.kind, DeclKind::Import(_)));
-    let functions: HashSet<&str> = file
-        .decls
-        .iter()
-        .filter(|d| matches!(d.kind, DeclKind::Func { .. }))
-        .filter_map(|d| d.name.as_ref().map(|(n, _)| n.as_str()))
-        .collect();
-    let extensions: HashSet<&str> = file
-        .decls
-        .iter()
-        .filter(|d| matches!(d.kind, DeclKind::Extension))
-        .filter_map(|d| d.name.as_ref().map(|(n, _)| n.as_str()))
-        .collect();
+pub fn check(model: &Model) -> Vec<Diagnostic> {
+    let mut errors = model.duplicates.clone();
     let mut resolver = Resolver {
-        extensions: &extensions,
+        model,
         module_value: false,
         in_extension_configs: false,
-        imports,
-        functions: &functions,
-        symbols: &symbols,
         errors: &mut errors,
         locals: Vec::new(),
         refs: HashMap::new(),
@@ -45,7 +22,7 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
         nested: 0,
     };
     let mut graph: HashMap<String, (Span, HashMap<String, Span>)> = HashMap::new();
-    for d in &file.decls {
+    for d in &model.file.decls {
         resolver.refs.clear();
         resolver.current = d.name.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
         resolver.decl(d);
@@ -66,34 +43,10 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
     errors
 }
 
-/// Every declared symbol (outputs have their own namespace), reporting
-/// duplicates (BCP028).
-fn declared_symbols<'f>(file: &'f File, errors: &mut Vec<Diagnostic>) -> HashMap<&'f str, Span> {
-    let mut symbols: HashMap<&str, Span> = HashMap::new();
-    let mut outputs: HashSet<&str> = HashSet::new();
-    for d in &file.decls {
-        let Some((name, span)) = &d.name else {
-            continue;
-        };
-        let dup = match d.kind {
-            DeclKind::Output { .. } => !outputs.insert(name.as_str()),
-            DeclKind::Metadata(_) | DeclKind::Test | DeclKind::Assert(_) => false,
-            _ => symbols.insert(name.as_str(), *span).is_some(),
-        };
-        if dup {
-            errors.push(Diagnostic::error(
-                "BCP028",
-                format!("Identifier \"{name}\" is declared multiple times. Remove or rename the duplicates."),
-                *span,
-            ));
-        }
-    }
-    symbols
-}
-
 /// Linter findings the official compiler also reports: parameters and variables
 /// that nothing refers to.
-pub fn warnings(file: &File) -> Vec<Diagnostic> {
+pub fn warnings(model: &Model) -> Vec<Diagnostic> {
+    let file = model.file;
     let mut used: HashSet<&str> = HashSet::new();
     for d in &file.decls {
         d.visit(&mut |e| match &e.kind {
@@ -134,13 +87,9 @@ pub fn warnings(file: &File) -> Vec<Diagnostic> {
 }
 
 struct Resolver<'a, 'b> {
-    /// Extension aliases: only a module's `extensionConfigs` may refer to them.
-    extensions: &'a HashSet<&'a str>,
+    model: &'a Model<'a>,
     module_value: bool,
     in_extension_configs: bool,
-    imports: bool,
-    functions: &'a HashSet<&'a str>,
-    symbols: &'a HashMap<&'a str, Span>,
     errors: &'b mut Vec<Diagnostic>,
     locals: Vec<String>,
     /// Declarations referred to, with the first reference's span.
@@ -156,7 +105,7 @@ impl Resolver<'_, '_> {
         if self.locals.iter().any(|l| l == n) {
             return;
         }
-        if self.extensions.contains(n) && !self.in_extension_configs {
+        if self.model.extensions.contains(n) && !self.in_extension_configs {
             self.errors.push(Diagnostic::error(
                 "BCP418",
                 "Extensions cannot be referenced here. Extensions can only be referenced by module extension configurations.",
@@ -164,13 +113,13 @@ impl Resolver<'_, '_> {
             ));
             return;
         }
-        if self.symbols.contains_key(n) {
+        if self.model.is_symbol(n) {
             if self.nested == 0 || n != self.current {
                 self.refs.entry(n.to_string()).or_insert(span);
             }
             return;
         }
-        if n == "az" || n == "sys" || self.imports {
+        if n == "az" || n == "sys" || self.model.has_imports {
             return;
         }
         self.errors.push(Diagnostic::error(
@@ -328,12 +277,12 @@ impl Resolver<'_, '_> {
             }
             Some(ns) => self.name(ns, span),
             None => {
-                if self.functions.contains(name) {
-                } else if !self.symbols.contains_key(name) && !is_builtin(None, name) {
-                    if !self.imports {
+                if self.model.functions.contains(name) {
+                } else if !self.model.is_symbol(name) && !is_builtin(None, name) {
+                    if !self.model.has_imports {
                         self.unknown_function(name, span);
                     }
-                } else if self.symbols.contains_key(name) && !is_builtin(None, name) {
+                } else if self.model.is_symbol(name) && !is_builtin(None, name) {
                     self.errors.push(Diagnostic::error(
                         "BCP059",
                         format!("The name \"{name}\" is not a function."),
@@ -433,7 +382,7 @@ mod tests {
     use crate::parser::parse;
 
     fn codes(src: &str) -> Vec<String> {
-        check(&parse(src).unwrap())
+        check(&Model::bind(&parse(src).into_result().unwrap()))
             .into_iter()
             .map(|d| d.code)
             .collect()
@@ -442,8 +391,12 @@ mod tests {
     #[test]
     fn warns_about_unused_parameters_and_variables() {
         let f = parse("param used string\nparam unused int\nvar v = used\noutput o string = 'x'\n")
+            .into_result()
             .unwrap();
-        let w: Vec<String> = warnings(&f).into_iter().map(|d| d.message).collect();
+        let w: Vec<String> = warnings(&Model::bind(&f))
+            .into_iter()
+            .map(|d| d.message)
+            .collect();
         assert_eq!(
             w,
             vec![

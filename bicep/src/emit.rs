@@ -19,6 +19,7 @@ use crate::config::Features;
 use crate::diag::{Diagnostic, Span};
 use crate::imports;
 use crate::language_version;
+use crate::model::Model;
 use crate::module_name;
 
 use crate::registry;
@@ -154,11 +155,10 @@ enum ScopeRef {
 
 struct Emitter<'a> {
     file_name: &'a str,
-    file: &'a File,
+    /// The file and its symbol table, shared with the checks.
+    model: &'a Model<'a>,
     resolver: &'a dyn ModuleResolver,
     target: TargetScope,
-    params: HashMap<&'a str, &'a Decl>,
-    vars: HashMap<&'a str, &'a Decl>,
     resources: Vec<Res<'a>>,
     modules: Vec<Module<'a>>,
     symbols: HashMap<String, Sym>,
@@ -171,11 +171,6 @@ struct Emitter<'a> {
     /// Above zero while emitting a resource id: its name's references are not
     /// dependencies of the declaration that refers to the resource.
     suppress_deps: Cell<usize>,
-    /// Set when a runtime decision rested on a computed resource property name.
-    uncertain_runtime: Cell<bool>,
-    /// While set, computed property names whose every possible constant value is a
-    /// deploy-time property (`id`, `name`, …) do not count as runtime access.
-    resolve_computed_keys: Cell<bool>,
     /// How many more deploy-time variable inlinings are allowed.
     inline_budget: Cell<usize>,
     /// Dependencies reached through each variable, computed once.
@@ -189,8 +184,8 @@ struct Emitter<'a> {
     imported_from: HashMap<String, imports::Origin>,
     /// Variables imported from ARM templates, emitted as they are.
     arm_variables: ArmVariables,
-    /// Errors of declarations that failed; emission goes on with the others.
-    errors: RefCell<Vec<Diagnostic>>,
+    /// Errors of declarations that failed to bind; the others are still emitted.
+    bind_errors: Vec<Diagnostic>,
     /// Resources and modules whose declaration failed.
     broken: HashSet<String>,
 }
@@ -354,18 +349,13 @@ fn split_type(e: &Expr) -> R<(String, Option<String>)> {
 }
 
 impl<'a> Emitter<'a> {
-    /// Records the error of declaration `d`, in the file it was imported from if it was.
-    fn fail_in(&self, d: &Decl, e: Diagnostic) {
+    /// The error of declaration `d`, in the file it was imported from if it was.
+    fn in_origin(&self, d: &Decl, e: Diagnostic) -> Diagnostic {
         let origin = d.name.as_ref().and_then(|(n, _)| self.imported_from.get(n));
         match origin {
-            Some(o) => self.fail(e.in_file(&o.path)),
-            None => self.fail(e),
+            Some(o) => e.in_file(&o.path),
+            None => e,
         }
-    }
-
-    /// Records the error of one declaration; the others are still emitted.
-    fn fail(&self, e: Diagnostic) {
-        self.errors.borrow_mut().push(e);
     }
 
     /// Recognises `sym`, `sym[i]` and `a::b` resource/module references.

@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::ModuleResolver;
 use crate::ast::*;
 use crate::diag::{Diagnostic, Span};
-use crate::parser::parse;
+use crate::parser::{Parsed, parse};
 
 /// The number of every file `file` imports from (ARM templates too), by resolved
 /// path: 1, 2, ... in path order, as the `_<n>.` prefixes use them.
@@ -152,7 +152,16 @@ fn load_sources(
             continue;
         }
         sources_text.insert(path.clone(), text.clone());
-        match parse(text) {
+        let Parsed {
+            file,
+            errors: syntax,
+        } = parse(text);
+        let parsed = if syntax.is_empty() {
+            Ok(file)
+        } else {
+            Err(syntax)
+        };
+        match parsed {
             Ok(f)
                 if f.decls
                     .iter()
@@ -164,7 +173,11 @@ fn load_sources(
                 ));
             }
             Ok(f) => {
-                errors.extend(crate::check::check(&f).into_iter().map(|e| e.in_file(path)));
+                errors.extend(
+                    crate::check::check(&crate::model::Model::bind(&f))
+                        .into_iter()
+                        .map(|e| e.in_file(path)),
+                );
                 let decls = f
                     .decls
                     .into_iter()
@@ -179,7 +192,7 @@ fn load_sources(
                     },
                 );
             }
-            Err(e) => errors.push(e.in_file(path)),
+            Err(syntax) => errors.extend(syntax.into_iter().map(|e| e.in_file(path))),
         }
     }
     sources

@@ -58,7 +58,7 @@ mod tests {
     use crate::parser::parse;
 
     fn symbolic(src: &str) -> bool {
-        needs_symbolic_names(&parse(src).unwrap())
+        needs_symbolic_names(&parse(src).into_result().unwrap())
     }
 
     #[test]

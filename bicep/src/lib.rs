@@ -16,6 +16,7 @@ mod functions;
 mod imports;
 mod language_version;
 pub mod lexer;
+mod model;
 mod module_name;
 mod params;
 pub mod parser;

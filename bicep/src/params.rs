@@ -9,7 +9,7 @@ use crate::ModuleResolver;
 use crate::ast::{ArrayItem, DeclKind, Expr, ExprKind, File, ObjectItem, UnaryOp};
 use crate::diag::{Diagnostic, Span};
 use crate::emit::{Session, compile_module};
-use crate::parser::parse;
+use crate::parser::{Parsed, parse};
 
 const PARAMETERS_SCHEMA: &str =
     "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#";
@@ -20,7 +20,10 @@ pub(crate) fn compile_params(
     resolver: &dyn ModuleResolver,
     session: &mut Session,
 ) -> Result<Value, Vec<Diagnostic>> {
-    let file = parse(source).map_err(|d| vec![d.in_file(name)])?;
+    let Parsed { file, errors } = parse(source);
+    if !errors.is_empty() {
+        return Err(errors.into_iter().map(|d| d.in_file(name)).collect());
+    }
     let here = |d: Diagnostic| vec![d.in_file(name)];
     let (using, assigned) = assignments(&file).map_err(here)?;
     let Some(using) = using else {

@@ -15,22 +15,33 @@ mod types;
 
 use limits::check_depth;
 
-/// Parses a whole Bicep file, stopping at the first error.
-pub fn parse(src: &str) -> Result<File, Diagnostic> {
-    let (file, errors) = parse_recovering(src);
-    match errors.into_iter().next() {
-        Some(first) => Err(first),
-        None => Ok(file),
+/// A parsed file and every lexical and syntax error found in it, in source order.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The declarations that parsed; one with an error is dropped, its name kept
+    /// in [`File::unparsed_names`].
+    pub file: File,
+    pub errors: Vec<Diagnostic>,
+}
+
+impl Parsed {
+    /// The file, or the first error, for callers that only need to know whether
+    /// the text parses.
+    pub fn into_result(self) -> Result<File, Diagnostic> {
+        match self.errors.into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(self.file),
+        }
     }
 }
 
 /// Most errors reported for one file; past that the rest is noise.
 const MAX_ERRORS: usize = 100;
 
-/// Parses a whole Bicep file, reporting every lexical and syntax error (in source
-/// order) with the declarations that parsed. A declaration with an error is
-/// dropped, its name kept in [`File::unparsed_names`].
-pub fn parse_recovering(src: &str) -> (File, Vec<Diagnostic>) {
+/// Parses a whole Bicep file, collecting every lexical and syntax error (each
+/// with its span) with the declarations that parsed: the one entry point of the
+/// lexer and parser.
+pub fn parse(src: &str) -> Parsed {
     let (tokens, mut errors) = crate::recovery::lex_recovering(src, MAX_ERRORS);
     let line_starts = crate::recovery::line_start_flags(src, &tokens);
     let mut p = Parser::new(tokens);
@@ -49,7 +60,7 @@ pub fn parse_recovering(src: &str) -> (File, Vec<Diagnostic>) {
     });
     errors.sort_by_key(|d| d.span.start);
     errors.truncate(MAX_ERRORS);
-    (file, errors)
+    Parsed { file, errors }
 }
 
 struct Parser {
@@ -186,7 +197,9 @@ mod tests {
 
     #[test]
     fn parses_declarations_and_precedence() {
-        let f = parse("param a int = 1 + 2 * 3\nvar b = a > 1 ? 'x' : 'y'\n").unwrap();
+        let f = parse("param a int = 1 + 2 * 3\nvar b = a > 1 ? 'x' : 'y'\n")
+            .into_result()
+            .unwrap();
         assert_eq!(f.decls.len(), 2);
         let DeclKind::Param {
             default: Some(d), ..
@@ -210,7 +223,7 @@ mod tests {
     #[test]
     fn parses_resource_with_nested_child_and_loop() {
         let src = "resource vnet 'Microsoft.Network/virtualNetworks@2020-01-01' = {\n  name: 'v'\n  resource sub 'subnets' = {\n    name: 's'\n  }\n}\nresource r 'a/b@1' = [for (x, i) in range(0, 2): if (i > 0) {\n  name: x\n}]\n";
-        let f = parse(src).unwrap();
+        let f = parse(src).into_result().unwrap();
         let DeclKind::Resource { value, .. } = &f.decls[0].kind else {
             panic!()
         };
@@ -226,13 +239,13 @@ mod tests {
 
     #[test]
     fn newlines_inside_parentheses_are_ignored() {
-        assert!(parse("var x = concat(\n'a',\n'b'\n)\n").is_ok());
-        assert!(parse("var x = [\n'a'\n'b', 'c'\n]").is_ok());
+        assert!(parse("var x = concat(\n'a',\n'b'\n)\n").errors.is_empty());
+        assert!(parse("var x = [\n'a'\n'b', 'c'\n]").errors.is_empty());
     }
 
     #[test]
     fn reports_unexpected_tokens_with_position() {
-        let err = parse("var x = \nvar y = 1").unwrap_err();
+        let err = parse("var x = \nvar y = 1").into_result().unwrap_err();
         assert_eq!(err.code, "BCP009");
         assert_eq!(err.span.start, 8);
     }

@@ -132,12 +132,12 @@ pub fn next_declaration(toks: &[Token], line_starts: &[bool], from: usize) -> us
 
 #[cfg(test)]
 mod tests {
-    use crate::parser::parse_recovering;
+    use crate::parser::{Parsed, parse};
 
     #[test]
     fn every_syntax_error_is_reported_and_good_declarations_are_kept() {
         let src = "var a = \nvar b = 1\nparam c string = (\nvar d = b\noutput o int = )\n";
-        let (file, errors) = parse_recovering(src);
+        let Parsed { file, errors } = parse(src);
         let lines: Vec<usize> = errors.iter().map(|e| e.line_col(src).0).collect();
         // The open parenthesis lets the expression go on to line 4, where it fails.
         assert_eq!(lines, [1, 4, 5]);
@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn every_lexical_error_is_reported() {
         let src = "var a = 'open\nvar b = 1\nvar c = 'bad \\q escape'\nvar d = #\n";
-        let (file, errors) = parse_recovering(src);
+        let Parsed { file, errors } = parse(src);
         let lines: Vec<usize> = errors.iter().map(|e| e.line_col(src).0).collect();
         assert_eq!(lines, [1, 3, 4]);
         assert_eq!(file.decls.len(), 1);

@@ -702,7 +702,7 @@ mod tests {
     use crate::parser::parse;
 
     fn definitions(src: &str) -> Value {
-        let file = parse(src).unwrap();
+        let file = parse(src).into_result().unwrap();
         let declared = file
             .decls
             .iter()
@@ -832,7 +832,9 @@ mod tests {
 
     #[test]
     fn a_whole_resource_body_is_not_a_type() {
-        let file = parse("type a = resourceInput<'Contoso.Widgets/gadgets@2024-01-01'>\n").unwrap();
+        let file = parse("type a = resourceInput<'Contoso.Widgets/gadgets@2024-01-01'>\n")
+            .into_result()
+            .unwrap();
         let DeclKind::Type(t) = &file.decls[0].kind else {
             panic!("a type declaration")
         };

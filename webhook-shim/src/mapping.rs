@@ -804,12 +804,14 @@ struct TemplateShape {
 /// Declared parameters and target scope of a Bicep template, from the `bicep` crate's
 /// parser (decorators spanning lines, comments and strings are read as Bicep reads them).
 fn bicep_shape(source: &str) -> Result<TemplateShape, ApiError> {
-    let file = bicep::parser::parse(source).map_err(|diagnostic| {
-        ApiError::bad_request(format!(
-            "The Bicep template does not parse: {} {}",
-            diagnostic.code, diagnostic.message
-        ))
-    })?;
+    let file = bicep::parser::parse(source)
+        .into_result()
+        .map_err(|diagnostic| {
+            ApiError::bad_request(format!(
+                "The Bicep template does not parse: {} {}",
+                diagnostic.code, diagnostic.message
+            ))
+        })?;
     let mut parameters = BTreeMap::new();
     let mut subscription_scope = false;
     for decl in &file.decls {

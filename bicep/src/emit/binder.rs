@@ -6,21 +6,19 @@ use super::*;
 impl<'a> Emitter<'a> {
     pub(super) fn new(
         file_name: &'a str,
-        file: &'a File,
+        model: &'a Model<'a>,
         resolver: &'a dyn ModuleResolver,
         session: &mut Session,
     ) -> Self {
         let features = session.features_for(file_name, resolver);
         let symbolic = features.experimental_language_version().is_some()
             || features.is_enabled("symbolicNameCodegen")
-            || language_version::needs_symbolic_names(file);
+            || language_version::needs_symbolic_names(model.file);
         let mut em = Emitter {
             file_name,
-            file,
+            model,
             resolver,
             target: TargetScope::ResourceGroup,
-            params: HashMap::new(),
-            vars: HashMap::new(),
             resources: Vec::new(),
             modules: Vec::new(),
             symbols: HashMap::new(),
@@ -29,28 +27,26 @@ impl<'a> Emitter<'a> {
             loaded_values: Vec::new(),
             whole_loaded: HashMap::new(),
             suppress_deps: Cell::new(0),
-            uncertain_runtime: Cell::new(false),
-            resolve_computed_keys: Cell::new(false),
             inline_budget: Cell::new(MAX_INLININGS),
             var_deps: RefCell::new(HashMap::new()),
             runtime_vars: RefCell::new(HashMap::new()),
-            errors: RefCell::new(Vec::new()),
+            bind_errors: Vec::new(),
             broken: HashSet::new(),
             features,
             symbolic,
             imported_from: HashMap::new(),
             arm_variables: ArmVariables::default(),
         };
-        for d in &file.decls {
+        for d in &model.file.decls {
             if let Err(e) = em.declare(d, session) {
-                em.fail(e);
+                em.bind_errors.push(e);
                 if let Some((n, _)) = &d.name {
                     em.broken.insert(n.clone());
                 }
             }
         }
         if let Err(e) = em.hoist_loaded_files() {
-            em.fail(e);
+            em.bind_errors.push(e);
         }
         em
     }
@@ -74,12 +70,8 @@ impl<'a> Emitter<'a> {
                     }
                 };
             }
-            DeclKind::Param { .. } => {
-                self.params.insert(name, d);
-            }
-            DeclKind::Var { .. } => {
-                self.vars.insert(name, d);
-            }
+            // Bound in the model.
+            DeclKind::Param { .. } | DeclKind::Var { .. } => {}
             DeclKind::Resource { .. } => self.add_resource(d, None, 0)?,
             DeclKind::Module { .. } => {
                 let m = self.load_module(d, session)?;
@@ -287,16 +279,6 @@ impl<'a> Emitter<'a> {
         }
         order.extend(top);
         order
-    }
-
-    /// The user-defined types of this file, by name.
-    pub(super) fn declared_types(&self) -> HashMap<String, &'a Decl> {
-        self.file
-            .decls
-            .iter()
-            .filter(|d| matches!(d.kind, DeclKind::Type(_)))
-            .filter_map(|d| d.name.as_ref().map(|(n, _)| (n.clone(), d)))
-            .collect()
     }
 }
 

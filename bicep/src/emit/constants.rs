@@ -3,18 +3,52 @@
 
 use super::*;
 
+/// One runtime analysis of an expression: the loop and lambda variables in
+/// scope, how computed property names are judged, and whether a judgement rested
+/// on one.
+#[derive(Default)]
+pub(super) struct RuntimeScan {
+    locals: Vec<String>,
+    /// Computed property names whose every possible constant value is a
+    /// deploy-time property (`id`, `name`, …) do not count as runtime access.
+    resolve_computed_keys: bool,
+    /// Set when a runtime decision rested on a computed resource property name.
+    pub uncertain: bool,
+}
+
+impl RuntimeScan {
+    /// A scan that resolves computed property names to their constant values.
+    pub fn resolving_computed_keys() -> Self {
+        RuntimeScan {
+            resolve_computed_keys: true,
+            ..RuntimeScan::default()
+        }
+    }
+}
+
 impl<'a> Emitter<'a> {
     pub(super) fn is_runtime_var(&self, name: &str) -> bool {
+        self.is_runtime_var_in(name, &mut RuntimeScan::default())
+    }
+
+    /// Whether variable `name` needs a runtime value, judged as `scan` judges.
+    fn is_runtime_var_in(&self, name: &str, scan: &mut RuntimeScan) -> bool {
         if let Some(v) = self.runtime_vars.borrow().get(name) {
             return *v;
         }
+        // Marked first, so a cycle through this variable ends here.
         self.runtime_vars
             .borrow_mut()
             .insert(name.to_string(), false);
-        let result = match self.vars.get(name).map(|d| &d.kind) {
-            Some(DeclKind::Var { value, .. }) => self.is_runtime_expr(value, &mut Vec::new()),
+        let mut inner = RuntimeScan {
+            resolve_computed_keys: scan.resolve_computed_keys,
+            ..RuntimeScan::default()
+        };
+        let result = match self.model.vars.get(name).map(|d| &d.kind) {
+            Some(DeclKind::Var { value, .. }) => self.is_runtime_expr(value, &mut inner),
             _ => false,
         };
+        scan.uncertain |= inner.uncertain;
         self.runtime_vars
             .borrow_mut()
             .insert(name.to_string(), result);
@@ -23,20 +57,21 @@ impl<'a> Emitter<'a> {
 
     /// True when the value can only be known during deployment (it reads resource
     /// state or module outputs), so ARM forbids it in `variables`.
-    pub(super) fn is_runtime_expr(&self, e: &Expr, locals: &mut Vec<String>) -> bool {
-        let rt = |x: &Expr, l: &mut Vec<String>| self.is_runtime_expr(x, l);
+    pub(super) fn is_runtime_expr(&self, e: &Expr, scan: &mut RuntimeScan) -> bool {
+        let rt = |x: &Expr, l: &mut RuntimeScan| self.is_runtime_expr(x, l);
         match &e.kind {
             ExprKind::MethodCall { .. } => true,
             ExprKind::Member { base, name, .. } => {
-                if let Some(sym) = self.sym_of(base, locals) {
+                if let Some(sym) = self.sym_of(base, &scan.locals) {
                     return !is_deploy_time_property(sym, name);
                 }
-                rt(base, locals)
+                rt(base, scan)
             }
             ExprKind::Ident(n) => {
-                !locals.contains(n)
+                !scan.locals.contains(n)
                     && (self.symbols.contains_key(n.as_str())
-                        || (self.vars.contains_key(n.as_str()) && self.is_runtime_var(n)))
+                        || (self.model.vars.contains_key(n.as_str())
+                            && self.is_runtime_var_in(n, scan)))
             }
             ExprKind::Call {
                 namespace,
@@ -53,50 +88,50 @@ impl<'a> Emitter<'a> {
                 ns_is_sym
                     || name == "reference"
                     || name.starts_with("list")
-                    || args.iter().any(|a| rt(a, locals))
+                    || args.iter().any(|a| rt(a, scan))
             }
-            ExprKind::Str { holes, .. } => holes.iter().any(|h| rt(h, locals)),
+            ExprKind::Str { holes, .. } => holes.iter().any(|h| rt(h, scan)),
             ExprKind::Array(items) => items.iter().any(|i| match i {
-                ArrayItem::Value(x) | ArrayItem::Spread(x) => rt(x, locals),
+                ArrayItem::Value(x) | ArrayItem::Spread(x) => rt(x, scan),
             }),
             ExprKind::Object(items) => items.iter().any(|i| match i {
-                ObjectItem::Property { value, .. } => rt(value, locals),
-                ObjectItem::Spread(x) => rt(x, locals),
+                ObjectItem::Property { value, .. } => rt(value, scan),
+                ObjectItem::Spread(x) => rt(x, scan),
                 ObjectItem::NestedResource(_) => false,
             }),
-            ExprKind::Index { base, index, .. } => match self.sym_of(base, locals) {
-                Some(sym) => self.is_runtime_symbol_index(sym, base, index, locals),
-                None => rt(base, locals) || rt(index, locals),
+            ExprKind::Index { base, index, .. } => match self.sym_of(base, &scan.locals) {
+                Some(sym) => self.is_runtime_symbol_index(sym, base, index, scan),
+                None => rt(base, scan) || rt(index, scan),
             },
             ExprKind::ChildAccess { .. } => true,
             ExprKind::NonNull(x) | ExprKind::Paren(x) | ExprKind::Unary { operand: x, .. } => {
-                rt(x, locals)
+                rt(x, scan)
             }
-            ExprKind::Binary { left, right, .. } => rt(left, locals) || rt(right, locals),
+            ExprKind::Binary { left, right, .. } => rt(left, scan) || rt(right, scan),
             ExprKind::Ternary {
                 cond,
                 then,
                 otherwise,
-            } => rt(cond, locals) || rt(then, locals) || rt(otherwise, locals),
+            } => rt(cond, scan) || rt(then, scan) || rt(otherwise, scan),
             ExprKind::For {
                 item,
                 index,
                 iterable,
                 body,
             } => {
-                let n = locals.len();
-                locals.extend(item.iter().cloned());
-                locals.extend(index.iter().cloned());
-                let r = rt(iterable, locals) || rt(body, locals);
-                locals.truncate(n);
+                let n = scan.locals.len();
+                scan.locals.extend(item.iter().cloned());
+                scan.locals.extend(index.iter().cloned());
+                let r = rt(iterable, scan) || rt(body, scan);
+                scan.locals.truncate(n);
                 r
             }
-            ExprKind::If { cond, body } => rt(cond, locals) || rt(body, locals),
+            ExprKind::If { cond, body } => rt(cond, scan) || rt(body, scan),
             ExprKind::Lambda { params, body } => {
-                let n = locals.len();
-                locals.extend(params.iter().cloned());
-                let r = rt(body, locals);
-                locals.truncate(n);
+                let n = scan.locals.len();
+                scan.locals.extend(params.iter().cloned());
+                let r = rt(body, scan);
+                scan.locals.truncate(n);
                 r
             }
             ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Null => false,
@@ -111,7 +146,7 @@ impl<'a> Emitter<'a> {
         sym: Sym,
         base: &Expr,
         index: &Expr,
-        locals: &[String],
+        scan: &mut RuntimeScan,
     ) -> bool {
         let collection = match sym {
             Sym::Res(i) => self.resources[i].looped.is_some(),
@@ -121,13 +156,13 @@ impl<'a> Emitter<'a> {
             _ if collection => true,
             Some(key) => !is_deploy_time_property(sym, key),
             None => {
-                if self.resolve_computed_keys.get()
-                    && let Some(keys) = self.const_strings(index, locals, 0)
+                if scan.resolve_computed_keys
+                    && let Some(keys) = self.const_strings(index, &scan.locals, 0)
                 {
                     return !keys.iter().all(|k| is_deploy_time_property(sym, k));
                 }
                 // Computed property names could be compile-time constants.
-                self.uncertain_runtime.set(true);
+                scan.uncertain = true;
                 true
             }
         }
@@ -135,7 +170,7 @@ impl<'a> Emitter<'a> {
 
     /// The span of the innermost container item that needs a runtime value, where
     /// the official compiler reports it (the property value, not the whole loop).
-    pub(super) fn first_runtime_span(&self, e: &Expr, locals: &mut Vec<String>) -> Option<Span> {
+    pub(super) fn first_runtime_span(&self, e: &Expr, scan: &mut RuntimeScan) -> Option<Span> {
         match &e.kind {
             ExprKind::For {
                 item,
@@ -143,26 +178,26 @@ impl<'a> Emitter<'a> {
                 iterable,
                 body,
             } => {
-                if self.is_runtime_expr(iterable, locals) {
-                    return self.first_runtime_span(iterable, locals);
+                if self.is_runtime_expr(iterable, scan) {
+                    return self.first_runtime_span(iterable, scan);
                 }
-                let n = locals.len();
-                locals.extend(item.iter().cloned());
-                locals.extend(index.iter().cloned());
-                let r = self.first_runtime_span(body, locals);
-                locals.truncate(n);
+                let n = scan.locals.len();
+                scan.locals.extend(item.iter().cloned());
+                scan.locals.extend(index.iter().cloned());
+                let r = self.first_runtime_span(body, scan);
+                scan.locals.truncate(n);
                 r
             }
             ExprKind::Object(items) => items.iter().find_map(|i| match i {
                 ObjectItem::Property { value: x, .. } | ObjectItem::Spread(x) => {
-                    self.first_runtime_span(x, locals)
+                    self.first_runtime_span(x, scan)
                 }
                 ObjectItem::NestedResource(_) => None,
             }),
             ExprKind::Array(items) => items.iter().find_map(|i| match i {
-                ArrayItem::Value(x) | ArrayItem::Spread(x) => self.first_runtime_span(x, locals),
+                ArrayItem::Value(x) | ArrayItem::Spread(x) => self.first_runtime_span(x, scan),
             }),
-            _ => self.is_runtime_expr(e, locals).then_some(e.span),
+            _ => self.is_runtime_expr(e, scan).then_some(e.span),
         }
     }
 
@@ -191,10 +226,12 @@ impl<'a> Emitter<'a> {
                 }
                 Some(acc)
             }
-            ExprKind::Ident(n) if !locals.contains(n) => match &self.vars.get(n.as_str())?.kind {
-                DeclKind::Var { value, .. } => one(value),
-                _ => None,
-            },
+            ExprKind::Ident(n) if !locals.contains(n) => {
+                match &self.model.vars.get(n.as_str())?.kind {
+                    DeclKind::Var { value, .. } => one(value),
+                    _ => None,
+                }
+            }
             ExprKind::Paren(x) => one(x),
             ExprKind::Ternary {
                 then, otherwise, ..
@@ -246,10 +283,12 @@ impl<'a> Emitter<'a> {
                     ArrayItem::Spread(_) => None,
                 })
                 .collect(),
-            ExprKind::Ident(n) if !locals.contains(n) => match &self.vars.get(n.as_str())?.kind {
-                DeclKind::Var { value, .. } => self.const_array(value, locals, depth + 1),
-                _ => None,
-            },
+            ExprKind::Ident(n) if !locals.contains(n) => {
+                match &self.model.vars.get(n.as_str())?.kind {
+                    DeclKind::Var { value, .. } => self.const_array(value, locals, depth + 1),
+                    _ => None,
+                }
+            }
             ExprKind::Paren(x) => self.const_array(x, locals, depth + 1),
             _ => None,
         }

@@ -8,12 +8,12 @@ use serde_json::Value;
 use super::Emitter;
 use crate::ModuleResolver;
 use crate::arm_imports::{self, ArmVariables};
-use crate::ast::DeclKind;
 use crate::check;
 use crate::config::Features;
 use crate::diag::Diagnostic;
 use crate::imports;
-use crate::parser::parse_recovering;
+use crate::model::Model;
+use crate::parser::{Parsed, parse};
 
 /// State shared by the files of one compilation.
 #[derive(Default)]
@@ -47,7 +47,7 @@ pub(crate) fn compile_module(
     resolver: &dyn ModuleResolver,
     session: &mut Session,
 ) -> Result<Value, Vec<Diagnostic>> {
-    let (file, mut errors) = parse_recovering(source);
+    let Parsed { file, mut errors } = parse(source);
     let (file, imported_from) = if errors.is_empty() {
         match imports::merge(file, name, resolver, &mut session.sources) {
             Ok(merged) => merged,
@@ -64,39 +64,30 @@ pub(crate) fn compile_module(
     } else {
         ArmVariables::default()
     };
-    errors.extend(check::check(&file));
+    let model = Model::bind(&file);
+    errors.extend(check::check(&model));
     if !errors.is_empty() {
         return Err(in_source_order(errors, name));
     }
     session
         .warnings
-        .extend(check::warnings(&file).into_iter().map(|d| d.in_file(name)));
+        .extend(check::warnings(&model).into_iter().map(|d| d.in_file(name)));
     session.stack.push(name.to_string());
-    let mut emitter = Emitter::new(name, &file, resolver, session);
+    let mut emitter = Emitter::new(name, &model, resolver, session);
     emitter.imported_from = imported_from;
     emitter.arm_variables = arm_variables;
-    let result = emitter.emit();
+    let (json, emit_errors) = emitter.emit();
     session.stack.pop();
-    let mut errors = emitter.errors.into_inner();
-    let json = match result {
-        Ok(json) => json,
-        Err(e) => {
-            errors.push(e);
-            Value::Null
-        }
-    };
+    let mut errors = emitter.bind_errors;
+    errors.extend(emit_errors);
     if errors.is_empty() {
         return Ok(json);
     }
     let broken = emitter.broken;
     // Names an unimplemented import may bring are unknown, not undefined.
-    let imports = file
-        .decls
-        .iter()
-        .any(|d| matches!(d.kind, DeclKind::Import(_)));
     let (cascades, causes): (Vec<_>, Vec<_>) = errors
         .into_iter()
-        .partition(|d| is_cascade(d, &broken, imports));
+        .partition(|d| is_cascade(d, &broken, model.has_imports));
     // Only the consequences of a reported error are dropped.
     let errors = if causes.is_empty() { cascades } else { causes };
     Err(in_source_order(errors, name))

@@ -86,7 +86,7 @@ impl<'a> Emitter<'a> {
             ExprKind::Str { pieces, holes } if holes.is_empty() => Ok(literal_string(&pieces[0])),
             ExprKind::Ident(n)
                 if cx.get(n).is_none()
-                    && self.vars.contains_key(n.as_str())
+                    && self.model.vars.contains_key(n.as_str())
                     && self.is_runtime_var(n) =>
             {
                 self.inline_runtime_var(e, n, cx)
@@ -199,7 +199,7 @@ impl<'a> Emitter<'a> {
 
     /// A deploy-time variable's value, inlined with its structure intact.
     fn inline_runtime_var(&self, e: &Expr, n: &str, cx: &Cx) -> R<Value> {
-        let DeclKind::Var { value, .. } = &self.vars[n].kind else {
+        let DeclKind::Var { value, .. } = &self.model.vars[n].kind else {
             unreachable!()
         };
         if matches!(value.kind, ExprKind::For { .. }) {
@@ -517,13 +517,13 @@ impl<'a> Emitter<'a> {
         if let Some(t) = cx.get(n) {
             return Ok(t.to_string());
         }
-        if self.params.contains_key(n) {
+        if self.model.params.contains_key(n) {
             return Ok(format!("parameters({})", quote(n)));
         }
         if self.arm_variables.declares(n) {
             return Ok(format!("variables({})", quote(n)));
         }
-        if let Some(d) = self.vars.get(n) {
+        if let Some(d) = self.model.vars.get(n) {
             let DeclKind::Var { value, .. } = &d.kind else {
                 unreachable!()
             };

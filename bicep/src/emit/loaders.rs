@@ -84,7 +84,7 @@ impl<'a> Emitter<'a> {
     /// in source order, as the official compiler emits them.
     pub(super) fn hoist_loaded_files(&mut self) -> R<()> {
         let mut calls = Vec::new();
-        for d in &self.file.decls {
+        for d in &self.model.file.decls {
             let whole = match &d.kind {
                 DeclKind::Var { value, .. } => {
                     whole_file_load(value).map(|(n, a)| (value.span, n, a))

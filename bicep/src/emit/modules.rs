@@ -43,7 +43,7 @@ impl<'a> Emitter<'a> {
         })
     }
 
-    pub(super) fn load_module(&self, d: &'a Decl, session: &mut Session) -> R<Module<'a>> {
+    pub(super) fn load_module(&mut self, d: &'a Decl, session: &mut Session) -> R<Module<'a>> {
         let DeclKind::Module { path, value } = &d.kind else {
             unreachable!("load_module is only called for modules")
         };
@@ -86,9 +86,10 @@ impl<'a> Emitter<'a> {
     }
 
     /// The template of a module file: ARM JSON as it is, Bicep compiled (once per
-    /// compilation).
+    /// compilation). A module with several errors fails with the first; the others
+    /// are kept with the errors of binding.
     pub(super) fn local_module_template(
-        &self,
+        &mut self,
         rel: &str,
         span: Span,
         session: &mut Session,
@@ -127,7 +128,7 @@ impl<'a> Emitter<'a> {
             }
             Err(mut errs) => {
                 let first = errs.remove(0);
-                self.errors.borrow_mut().extend(errs);
+                self.bind_errors.extend(errs);
                 Err(first)
             }
         }

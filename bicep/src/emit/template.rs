@@ -1,6 +1,7 @@
 //! The template writer: parameters, types, variables, functions, outputs and
 //! asserts assembled into the ARM JSON document.
 
+use super::constants::RuntimeScan;
 use super::*;
 
 /// What the official compiler writes into templates that use experimental features.
@@ -170,15 +171,13 @@ impl<'a> Emitter<'a> {
     /// compiler types computed keys, and such a body is valid (and, like every
     /// runtime variable, inlined where used).
     fn check_runtime_var_loop(&self, name: &str, value: &Expr) -> R<()> {
-        self.resolve_computed_keys.set(true);
-        self.uncertain_runtime.set(false);
-        let runtime = self.is_runtime_expr(value, &mut Vec::new());
-        let span = self.first_runtime_span(value, &mut Vec::new());
-        self.resolve_computed_keys.set(false);
+        let mut scan = RuntimeScan::resolving_computed_keys();
+        let runtime = self.is_runtime_expr(value, &mut scan);
+        let span = self.first_runtime_span(value, &mut scan);
         if !runtime {
             return Ok(());
         }
-        if self.uncertain_runtime.get() {
+        if scan.uncertain {
             return unsupported(
                 "A variable loop whose body indexes a resource with a computed name",
                 value.span,
@@ -203,7 +202,10 @@ impl<'a> Emitter<'a> {
         );
     }
 
-    pub(super) fn emit(&self) -> R<Value> {
+    /// The template, and the errors of the declarations that failed (the
+    /// others are still emitted).
+    pub(super) fn emit(&self) -> (Value, Vec<Diagnostic>) {
+        let mut errors = Vec::new();
         let schema = schema_url(self.target);
         let mut parts = Parts::default();
         parts.metadata.insert(
@@ -213,15 +215,15 @@ impl<'a> Emitter<'a> {
         let experimental = self.features.experimental_language_version();
         let symbolic = self.symbolic;
         let value = |e: &Expr| self.val(e, &Cx::default());
-        let schemas = TypeSchemas::new(self.declared_types(), &value);
+        let schemas = TypeSchemas::new(self.model.types.clone(), &value);
         let definitions = if symbolic {
-            self.type_definitions(&schemas)
+            self.type_definitions(&schemas, &mut errors)
         } else {
             Map::new()
         };
-        for d in &self.file.decls {
+        for d in &self.model.file.decls {
             if let Err(e) = self.emit_declaration(d, &mut parts, &schemas) {
-                self.fail_in(d, e);
+                errors.push(self.in_origin(d, e));
             }
         }
         let Parts {
@@ -233,7 +235,7 @@ impl<'a> Emitter<'a> {
             exported_vars,
         } = parts;
         let vars = self.variables(vars, var_copies);
-        let resources = self.resources_and_modules(symbolic);
+        let resources = self.resources_and_modules(symbolic, &mut errors);
         if !exported_vars.is_empty() {
             metadata.insert(
                 "__bicep_exported_variables!".into(),
@@ -256,7 +258,7 @@ impl<'a> Emitter<'a> {
         if !definitions.is_empty() {
             out.insert("definitions".into(), Value::Object(definitions));
         }
-        if let Some(functions) = self.user_functions(&schemas) {
+        if let Some(functions) = self.user_functions(&schemas, &mut errors) {
             out.insert("functions".into(), functions);
         }
         if !params.is_empty() {
@@ -274,17 +276,21 @@ impl<'a> Emitter<'a> {
         if !outputs.is_empty() {
             out.insert("outputs".into(), Value::Object(outputs));
         }
-        let asserts = self.asserts();
+        let asserts = self.asserts(&mut errors);
         if !asserts.is_empty() {
             out.insert("asserts".into(), Value::Object(asserts));
         }
-        Ok(Value::Object(out))
+        (Value::Object(out), errors)
     }
 
     /// The `definitions` of a 2.0 template: one schema per declared type.
-    fn type_definitions(&self, schemas: &TypeSchemas) -> Map<String, Value> {
+    fn type_definitions(
+        &self,
+        schemas: &TypeSchemas,
+        errors: &mut Vec<Diagnostic>,
+    ) -> Map<String, Value> {
         let mut definitions = Map::new();
-        for d in &self.file.decls {
+        for d in &self.model.file.decls {
             if let (DeclKind::Type(ty), Some((name, _))) = (&d.kind, &d.name) {
                 let schema = self
                     .check_decorators(&d.decorators, TYPE_DECORATORS)
@@ -293,7 +299,7 @@ impl<'a> Emitter<'a> {
                     Ok(schema) => {
                         definitions.insert(name.clone(), self.with_import_origin(name, schema));
                     }
-                    Err(e) => self.fail_in(d, e),
+                    Err(e) => errors.push(self.in_origin(d, e)),
                 }
             }
         }
@@ -323,7 +329,11 @@ impl<'a> Emitter<'a> {
 
     /// Resources then modules, each with its symbolic name; named by symbol in a
     /// 2.0 template, where `existing` resources are emitted too.
-    fn resources_and_modules(&self, symbolic: bool) -> Vec<(String, Value)> {
+    fn resources_and_modules(
+        &self,
+        symbolic: bool,
+        errors: &mut Vec<Diagnostic>,
+    ) -> Vec<(String, Value)> {
         let mut resources = Vec::new();
         for i in self.emission_order() {
             if self.resources[i].existing && !symbolic {
@@ -331,31 +341,31 @@ impl<'a> Emitter<'a> {
             }
             match self.resource(i) {
                 Ok(r) => resources.push((self.symbol_name(Sym::Res(i)), r)),
-                Err(e) => self.fail(e),
+                Err(e) => errors.push(e),
             }
         }
         if let Err(e) = self.check_module_names() {
-            self.fail(e);
+            errors.push(e);
         }
         for i in 0..self.modules.len() {
             match self.module(i) {
                 Ok(m) => resources.push((self.symbol_name(Sym::Mod(i)), m)),
-                Err(e) => self.fail(e),
+                Err(e) => errors.push(e),
             }
         }
         resources
     }
 
     /// `assert` declarations (experimental): each a boolean expression ARM checks.
-    pub(super) fn asserts(&self) -> Map<String, Value> {
+    pub(super) fn asserts(&self, errors: &mut Vec<Diagnostic>) -> Map<String, Value> {
         let mut out = Map::new();
-        for d in &self.file.decls {
+        for d in &self.model.file.decls {
             if let (DeclKind::Assert(e), Some((name, _))) = (&d.kind, &d.name) {
                 match self.val(e, &Cx::default()) {
                     Ok(v) => {
                         out.insert(name.clone(), v);
                     }
-                    Err(err) => self.fail(err),
+                    Err(err) => errors.push(err),
                 }
             }
         }

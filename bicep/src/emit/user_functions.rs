@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Cx, Emitter, R, decorator};
 use crate::ast::*;
+use crate::diag::Diagnostic;
 use crate::type_schema::TypeSchemas;
 
 /// The namespace the official compiler puts user-defined functions in.
@@ -14,16 +15,18 @@ pub(super) const NAMESPACE: &str = "__bicep";
 impl Emitter<'_> {
     /// True when `name` is a function declared in this file.
     pub(super) fn is_user_function(&self, name: &str) -> bool {
-        self.file.decls.iter().any(|d| {
-            matches!(d.kind, DeclKind::Func { .. })
-                && d.name.as_ref().is_some_and(|(n, _)| n == name)
-        })
+        self.model.functions.contains(name)
     }
 
-    /// The `functions` section, or `None` when the file declares none.
-    pub(super) fn user_functions(&self, schemas: &TypeSchemas) -> Option<Value> {
+    /// The `functions` section, or `None` when the file declares none; the
+    /// errors of functions that fail go to `errors`.
+    pub(super) fn user_functions(
+        &self,
+        schemas: &TypeSchemas,
+        errors: &mut Vec<Diagnostic>,
+    ) -> Option<Value> {
         let mut members = Map::new();
-        for d in &self.file.decls {
+        for d in &self.model.file.decls {
             if let (
                 DeclKind::Func {
                     params,
@@ -37,7 +40,7 @@ impl Emitter<'_> {
                     Ok(f) => {
                         members.insert(name.clone(), self.with_import_origin(name, f));
                     }
-                    Err(e) => self.fail_in(d, e),
+                    Err(e) => errors.push(self.in_origin(d, e)),
                 }
             }
         }
