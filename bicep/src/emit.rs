@@ -6,7 +6,7 @@
 //! emitted. Constructs that are not implemented are reported as unsupported
 //! instead of being approximated; a failing declaration does not stop the others.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
@@ -24,6 +24,7 @@ use crate::module_name;
 
 use crate::registry;
 use crate::type_schema::TypeSchemas;
+use dependencies::Trace;
 pub(crate) use driver::{Session, compile_module};
 
 mod binder;
@@ -162,19 +163,14 @@ struct Emitter<'a> {
     resources: Vec<Res<'a>>,
     modules: Vec<Module<'a>>,
     symbols: HashMap<String, Sym>,
-    deps: RefCell<Vec<Dep>>,
     /// Hoisted `load*` calls: span start → index of their `$fxv#N` variable.
     loaded: HashMap<usize, usize>,
     loaded_values: Vec<Value>,
     /// Variables whose whole value is a loaded file: value span start → content.
     whole_loaded: HashMap<usize, Value>,
-    /// Above zero while emitting a resource id: its name's references are not
-    /// dependencies of the declaration that refers to the resource.
-    suppress_deps: Cell<usize>,
-    /// How many more deploy-time variable inlinings are allowed.
-    inline_budget: Cell<usize>,
-    /// Dependencies reached through each variable, computed once.
-    var_deps: RefCell<HashMap<String, Vec<Dep>>>,
+    /// Whether each variable needs a runtime value: a cache of a pure function
+    /// of the model, filled on first use by analyses that only read the
+    /// emitter (an entry is set to `false` first, so a reference cycle ends).
     runtime_vars: RefCell<HashMap<String, bool>>,
     /// Experimental features of the nearest `bicepconfig.json`.
     features: Features,
@@ -359,9 +355,9 @@ impl<'a> Emitter<'a> {
     }
 
     /// Recognises `sym`, `sym[i]` and `a::b` resource/module references.
-    fn symbol_ref(&self, e: &Expr, cx: &Cx) -> R<Option<(Sym, Option<String>)>> {
+    fn symbol_ref(&self, tr: &mut Trace, e: &Expr, cx: &Cx) -> R<Option<(Sym, Option<String>)>> {
         match &e.kind {
-            ExprKind::NonNull(inner) => self.symbol_ref(inner, cx),
+            ExprKind::NonNull(inner) => self.symbol_ref(tr, inner, cx),
             ExprKind::Ident(n) if cx.get(n).is_none() => {
                 Ok(self.symbols.get(n).map(|s| (*s, None)))
             }
@@ -384,19 +380,19 @@ impl<'a> Emitter<'a> {
                             e.span,
                         );
                     }
-                    return Ok(Some((*s, Some(self.ex(index, cx)?))));
+                    return Ok(Some((*s, Some(self.ex(tr, index, cx)?))));
                 }
                 // `parent::loopedChild[i]`.
                 if matches!(base.kind, ExprKind::ChildAccess { .. })
-                    && let Some((Sym::Res(c), None)) = self.symbol_ref(base, cx)?
+                    && let Some((Sym::Res(c), None)) = self.symbol_ref(tr, base, cx)?
                     && self.resources[c].looped.is_some()
                 {
-                    return Ok(Some((Sym::Res(c), Some(self.ex(index, cx)?))));
+                    return Ok(Some((Sym::Res(c), Some(self.ex(tr, index, cx)?))));
                 }
                 Ok(None)
             }
             ExprKind::ChildAccess { base, name } => {
-                let Some((Sym::Res(p), None)) = self.symbol_ref(base, cx)? else {
+                let Some((Sym::Res(p), None)) = self.symbol_ref(tr, base, cx)? else {
                     return unsupported("This \"::\" access", e.span);
                 };
                 let child = self

@@ -112,3 +112,29 @@ fn doubling_variable_chains_stay_bounded() {
     let plain = src.replace("r.properties", "r.id");
     assert!(compile_source("main.bicep", &plain, &resolver).is_ok());
 }
+
+#[test]
+fn the_inlining_budget_is_shared_by_the_whole_template() {
+    let resolver = MapResolver::new(HashMap::new());
+    let with_outputs = |count: usize| {
+        let mut src =
+            String::from("resource r 'A.B/c@1' = {\n  name: 'r'\n}\nvar v0 = r.properties\n");
+        for i in 1..=10 {
+            src.push_str(&format!("var v{i} = [v{p}, v{p}]\n", p = i - 1));
+        }
+        // Each output inlines about 2,000 variables, far below the expression size limit.
+        for o in 0..count {
+            src.push_str(&format!("output o{o} array = v10\n"));
+        }
+        compile_source("main.bicep", &src, &resolver)
+    };
+    assert!(with_outputs(40).is_ok());
+    let err = with_outputs(100).unwrap_err();
+    assert!(
+        err.0.iter().any(|d| d
+            .diagnostic
+            .message
+            .contains("makes the template too large")),
+        "{err}"
+    );
+}

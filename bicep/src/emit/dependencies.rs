@@ -3,20 +3,51 @@
 
 use super::*;
 
+/// What emitting an expression leaves besides its text, handed down the
+/// expression walk: the dependencies met (the `dependsOn` of the declaration
+/// being emitted) and the inlining budget left.
+pub(super) struct Trace {
+    deps: Vec<Dep>,
+    /// Above zero while emitting a resource id: its name's references are not
+    /// dependencies of the declaration that refers to the resource.
+    suppress_deps: usize,
+    /// How many more deploy-time variable inlinings are allowed.
+    pub(super) inline_budget: usize,
+    /// Dependencies reached through each variable, computed once.
+    var_deps: HashMap<String, Vec<Dep>>,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Trace {
+            deps: Vec::new(),
+            suppress_deps: 0,
+            inline_budget: MAX_INLININGS,
+            var_deps: HashMap::new(),
+        }
+    }
+}
+
 impl<'a> Emitter<'a> {
-    pub(super) fn record_dep(&self, sym: Sym, idx: Option<&str>) -> R<()> {
-        self.record_dep_on(sym, idx, false)
+    pub(super) fn record_dep(&self, tr: &mut Trace, sym: Sym, idx: Option<&str>) -> R<()> {
+        self.record_dep_on(tr, sym, idx, false)
     }
 
     /// A reference that reads no state of the resource (its id, name, type or API
     /// version, a function on it, its use as parent or scope): an existing
     /// resource referred to so is no dependency even in a 2.0 template.
-    pub(super) fn record_weak_dep(&self, sym: Sym, idx: Option<&str>) -> R<()> {
-        self.record_dep_on(sym, idx, true)
+    pub(super) fn record_weak_dep(&self, tr: &mut Trace, sym: Sym, idx: Option<&str>) -> R<()> {
+        self.record_dep_on(tr, sym, idx, true)
     }
 
-    pub(super) fn record_dep_on(&self, sym: Sym, idx: Option<&str>, weak: bool) -> R<()> {
-        if self.suppress_deps.get() > 0 {
+    pub(super) fn record_dep_on(
+        &self,
+        tr: &mut Trace,
+        sym: Sym,
+        idx: Option<&str>,
+        weak: bool,
+    ) -> R<()> {
+        if tr.suppress_deps > 0 {
             return Ok(());
         }
         match sym {
@@ -25,7 +56,7 @@ impl<'a> Emitter<'a> {
                 if self.symbolic && !(r.existing && weak) {
                     let per_reference = r.looped.is_some() && names_one_element(idx);
                     let entry = self.symbolic_dep(sym, idx.filter(|_| per_reference));
-                    self.deps.borrow_mut().push(Dep {
+                    tr.deps.push(Dep {
                         symbol: r.symbol.clone(),
                         entry,
                         per_reference,
@@ -34,13 +65,13 @@ impl<'a> Emitter<'a> {
                 }
                 if r.existing {
                     // Existing resources are not deployed: depend on what their id uses.
-                    let cx = self.res_cx(r, idx)?;
-                    self.ex(r.name_expr, &cx)?;
+                    let cx = self.res_cx(tr, r, idx)?;
+                    self.ex(tr, r.name_expr, &cx)?;
                     if let Some(s) = r.scope_expr {
-                        self.scope_ref(Some(s), &cx)?;
+                        self.scope_ref(tr, Some(s), &cx)?;
                     }
                     if let Some(p) = r.parent {
-                        self.record_weak_dep(Sym::Res(p), None)?;
+                        self.record_weak_dep(tr, Sym::Res(p), None)?;
                     }
                     return Ok(());
                 }
@@ -48,9 +79,9 @@ impl<'a> Emitter<'a> {
                 let entry = if r.looped.is_some() && !per_reference {
                     r.symbol.clone()
                 } else {
-                    format!("[{}]", self.resource_id(i, idx)?)
+                    format!("[{}]", self.resource_id(tr, i, idx)?)
                 };
-                self.deps.borrow_mut().push(Dep {
+                tr.deps.push(Dep {
                     symbol: r.symbol.clone(),
                     entry,
                     per_reference,
@@ -65,9 +96,9 @@ impl<'a> Emitter<'a> {
                 } else if m.looped.is_some() && !per_reference {
                     symbol.clone()
                 } else {
-                    format!("[{}]", self.module_id(i, idx)?)
+                    format!("[{}]", self.module_id(tr, i, idx)?)
                 };
-                self.deps.borrow_mut().push(Dep {
+                tr.deps.push(Dep {
                     symbol,
                     entry,
                     per_reference,
@@ -77,10 +108,14 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
-    pub(super) fn with_deps_suppressed<T>(&self, f: impl FnOnce() -> R<T>) -> R<T> {
-        self.suppress_deps.set(self.suppress_deps.get() + 1);
-        let result = f();
-        self.suppress_deps.set(self.suppress_deps.get() - 1);
+    pub(super) fn with_deps_suppressed<T>(
+        &self,
+        tr: &mut Trace,
+        f: impl FnOnce(&mut Trace) -> R<T>,
+    ) -> R<T> {
+        tr.suppress_deps += 1;
+        let result = f(tr);
+        tr.suppress_deps -= 1;
         result
     }
 
@@ -88,11 +123,12 @@ impl<'a> Emitter<'a> {
     /// the references met while building call for.
     pub(super) fn with_depends_on(
         &self,
+        tr: &mut Trace,
         symbol: &str,
-        build: impl FnOnce(&mut Map<String, Value>) -> R<()>,
+        build: impl FnOnce(&mut Trace, &mut Map<String, Value>) -> R<()>,
     ) -> R<Value> {
         let mut out = Map::new();
-        let deps = self.collect_deps(|| build(&mut out), symbol)?;
+        let deps = self.collect_deps(tr, |tr| build(tr, &mut out), symbol)?;
         if !deps.is_empty() {
             out.insert("dependsOn".into(), Value::Array(deps));
         }
@@ -100,10 +136,15 @@ impl<'a> Emitter<'a> {
     }
 
     /// Runs `f` collecting the dependencies it records, in `dependsOn` order.
-    pub(super) fn collect_deps(&self, f: impl FnOnce() -> R<()>, exclude: &str) -> R<Vec<Value>> {
-        let saved = std::mem::take(&mut *self.deps.borrow_mut());
-        let result = f();
-        let mut deps = std::mem::replace(&mut *self.deps.borrow_mut(), saved);
+    pub(super) fn collect_deps(
+        &self,
+        tr: &mut Trace,
+        f: impl FnOnce(&mut Trace) -> R<()>,
+        exclude: &str,
+    ) -> R<Vec<Value>> {
+        let saved = std::mem::take(&mut tr.deps);
+        let result = f(tr);
+        let mut deps = std::mem::replace(&mut tr.deps, saved);
         result?;
         deps.retain(|d| d.symbol != exclude);
         deps.sort_by(|a, b| culture_cmp(&a.symbol, &b.symbol).then_with(|| a.entry.cmp(&b.entry)));
@@ -122,26 +163,26 @@ impl<'a> Emitter<'a> {
             .collect())
     }
 
-    pub(super) fn record_var_deps(&self, name: &str, value: &Expr) -> R<()> {
-        if self.suppress_deps.get() > 0 {
+    pub(super) fn record_var_deps(&self, tr: &mut Trace, name: &str, value: &Expr) -> R<()> {
+        if tr.suppress_deps > 0 {
             return Ok(());
         }
-        if let Some(cached) = self.var_deps.borrow().get(name) {
-            self.deps.borrow_mut().extend(cached.iter().cloned());
+        if let Some(cached) = tr.var_deps.get(name) {
+            tr.deps.extend(cached.iter().cloned());
             return Ok(());
         }
-        let saved = std::mem::take(&mut *self.deps.borrow_mut());
-        let result = self.emit_var_for_deps(value);
-        let mut found = std::mem::replace(&mut *self.deps.borrow_mut(), saved);
+        let saved = std::mem::take(&mut tr.deps);
+        let result = self.emit_var_for_deps(tr, value);
+        let mut found = std::mem::replace(&mut tr.deps, saved);
         result?;
         let mut seen = HashSet::new();
         found.retain(|d| seen.insert(d.entry.clone()));
-        self.deps.borrow_mut().extend(found.iter().cloned());
-        self.var_deps.borrow_mut().insert(name.to_string(), found);
+        tr.deps.extend(found.iter().cloned());
+        tr.var_deps.insert(name.to_string(), found);
         Ok(())
     }
 
-    pub(super) fn emit_var_for_deps(&self, value: &Expr) -> R<()> {
+    pub(super) fn emit_var_for_deps(&self, tr: &mut Trace, value: &Expr) -> R<()> {
         if let ExprKind::For {
             item,
             index,
@@ -149,17 +190,17 @@ impl<'a> Emitter<'a> {
             body,
         } = &value.kind
         {
-            let cx = self.loop_cx(item, index, iterable, "copyIndex()")?;
-            self.val(body, &cx)?;
+            let cx = self.loop_cx(tr, item, index, iterable, "copyIndex()")?;
+            self.val(tr, body, &cx)?;
         } else {
-            self.val(value, &Cx::default())?;
+            self.val(tr, value, &Cx::default())?;
         }
         Ok(())
     }
 
     /// `nameof(x)` refers to `x`: the official compiler makes a resource or module
     /// named there a dependency although only its name is read.
-    pub(super) fn record_nameof_dep(&self, args: &[Expr], cx: &Cx) -> R<()> {
+    pub(super) fn record_nameof_dep(&self, tr: &mut Trace, args: &[Expr], cx: &Cx) -> R<()> {
         let mut root = args.first();
         while let Some(e) = root {
             match &e.kind {
@@ -171,14 +212,14 @@ impl<'a> Emitter<'a> {
             }
         }
         if let Some(e) = root
-            && let Some((sym, idx)) = self.symbol_ref(e, cx)?
+            && let Some((sym, idx)) = self.symbol_ref(tr, e, cx)?
         {
-            self.record_dep(sym, idx.as_deref())?;
+            self.record_dep(tr, sym, idx.as_deref())?;
         }
         Ok(())
     }
 
-    pub(super) fn explicit_deps(&self, d: &Expr, cx: &Cx) -> R<()> {
+    pub(super) fn explicit_deps(&self, tr: &mut Trace, d: &Expr, cx: &Cx) -> R<()> {
         let ExprKind::Array(items) = &d.kind else {
             return unsupported("A \"dependsOn\" that is not an array literal", d.span);
         };
@@ -186,8 +227,8 @@ impl<'a> Emitter<'a> {
             let ArrayItem::Value(x) = item else {
                 return unsupported("The spread operator in \"dependsOn\"", d.span);
             };
-            match self.symbol_ref(x, cx)? {
-                Some((sym, idx)) => self.record_dep(sym, idx.as_deref())?,
+            match self.symbol_ref(tr, x, cx)? {
+                Some((sym, idx)) => self.record_dep(tr, sym, idx.as_deref())?,
                 None => {
                     return Err(Diagnostic::error(
                         "BCP034",

@@ -5,14 +5,14 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Cx, Emitter, R, Sym, expr_value, quote, value_to_expr};
+use super::{Cx, Emitter, R, Sym, Trace, expr_value, quote, value_to_expr};
 use crate::ast::*;
 use crate::diag::Diagnostic;
 
 impl Emitter<'_> {
     /// A module parameter entry.
-    pub(super) fn module_param(&self, value: &Expr, cx: &Cx) -> R<Value> {
-        if let Some(reference) = self.key_vault_reference(value, cx)? {
+    pub(super) fn module_param(&self, tr: &mut Trace, value: &Expr, cx: &Cx) -> R<Value> {
+        if let Some(reference) = self.key_vault_reference(tr, value, cx)? {
             return Ok(reference);
         }
         if let ExprKind::For {
@@ -22,21 +22,21 @@ impl Emitter<'_> {
             body,
         } = &value.kind
         {
-            let lcx = self.loop_cx_in(cx, item, index, iterable, "copyIndex('value')")?;
+            let lcx = self.loop_cx_in(tr, cx, item, index, iterable, "copyIndex('value')")?;
             return Ok(json!({"copy": [{
                 "name": "value",
-                "count": expr_value(format!("length({})", self.ex(iterable, cx)?)),
-                "input": self.val(body, &lcx)?,
+                "count": expr_value(format!("length({})", self.ex(tr, iterable, cx)?)),
+                "input": self.val(tr, body, &lcx)?,
             }]}));
         }
         if chooses_secret(value) {
-            return Ok(expr_value(self.chosen_param(value, cx)?));
+            return Ok(expr_value(self.chosen_param(tr, value, cx)?));
         }
-        Ok(json!({ "value": self.val(value, cx)? }))
+        Ok(json!({ "value": self.val(tr, value, cx)? }))
     }
 
     /// `{"reference": {"keyVault": {"id": ...}, "secretName": ...}}` for `kv.getSecret(...)`.
-    fn key_vault_reference(&self, value: &Expr, cx: &Cx) -> R<Option<Value>> {
+    fn key_vault_reference(&self, tr: &mut Trace, value: &Expr, cx: &Cx) -> R<Option<Value>> {
         let vault = match &value.kind {
             ExprKind::Call {
                 namespace: Some(ns),
@@ -47,7 +47,7 @@ impl Emitter<'_> {
                 _ => None,
             },
             ExprKind::MethodCall { base, name, args } if name == "getSecret" => {
-                match self.symbol_ref(base, cx)? {
+                match self.symbol_ref(tr, base, cx)? {
                     Some((Sym::Res(kv), idx)) => Some((kv, idx, args)),
                     _ => None,
                 }
@@ -57,19 +57,19 @@ impl Emitter<'_> {
         let Some((kv, idx, args)) = vault else {
             return Ok(None);
         };
-        self.record_weak_dep(Sym::Res(kv), idx.as_deref())?;
+        self.record_weak_dep(tr, Sym::Res(kv), idx.as_deref())?;
         let mut reference = Map::new();
         reference.insert(
             "keyVault".into(),
-            json!({ "id": expr_value(self.resource_id(kv, idx.as_deref())?) }),
+            json!({ "id": expr_value(self.resource_id(tr, kv, idx.as_deref())?) }),
         );
         match args.as_slice() {
             [secret] => {
-                reference.insert("secretName".into(), self.val(secret, cx)?);
+                reference.insert("secretName".into(), self.val(tr, secret, cx)?);
             }
             [secret, version] => {
-                reference.insert("secretName".into(), self.val(secret, cx)?);
-                reference.insert("secretVersion".into(), self.val(version, cx)?);
+                reference.insert("secretName".into(), self.val(tr, secret, cx)?);
+                reference.insert("secretVersion".into(), self.val(tr, version, cx)?);
             }
             _ => {
                 return Err(Diagnostic::error(
@@ -83,25 +83,25 @@ impl Emitter<'_> {
     }
 
     /// `if(cond, <entry>, <entry>)`, each branch a reference or `createObject('value', ...)`.
-    fn chosen_param(&self, value: &Expr, cx: &Cx) -> R<String> {
+    fn chosen_param(&self, tr: &mut Trace, value: &Expr, cx: &Cx) -> R<String> {
         match &value.kind {
-            ExprKind::Paren(x) => self.chosen_param(x, cx),
+            ExprKind::Paren(x) => self.chosen_param(tr, x, cx),
             ExprKind::Ternary {
                 cond,
                 then,
                 otherwise,
             } => Ok(format!(
                 "if({}, {}, {})",
-                self.ex(cond, cx)?,
-                self.chosen_param(then, cx)?,
-                self.chosen_param(otherwise, cx)?
+                self.ex(tr, cond, cx)?,
+                self.chosen_param(tr, then, cx)?,
+                self.chosen_param(tr, otherwise, cx)?
             )),
-            _ => match self.key_vault_reference(value, cx)? {
+            _ => match self.key_vault_reference(tr, value, cx)? {
                 Some(reference) => Ok(value_to_expr(&reference)),
                 None => Ok(format!(
                     "createObject({}, {})",
                     quote("value"),
-                    self.ex(value, cx)?
+                    self.ex(tr, value, cx)?
                 )),
             },
         }

@@ -136,15 +136,15 @@ impl<'a> Emitter<'a> {
 
     /// Two modules deploying under the same name to the same scope would overwrite
     /// each other's deployment.
-    pub(super) fn check_module_names(&self) -> R<()> {
+    pub(super) fn check_module_names(&self, tr: &mut Trace) -> R<()> {
         let mut seen: HashMap<(String, String), &str> = HashMap::new();
         for m in &self.modules {
             if m.looped.is_some() {
                 continue;
             }
-            let (name, scope) = self.with_deps_suppressed(|| {
-                let name = self.ex(&m.name_expr, &Cx::default())?;
-                let scope = match self.scope_ref(m.scope_expr, &Cx::default())? {
+            let (name, scope) = self.with_deps_suppressed(tr, |tr| {
+                let name = self.ex(tr, &m.name_expr, &Cx::default())?;
+                let scope = match self.scope_ref(tr, m.scope_expr, &Cx::default())? {
                     ScopeRef::Default => String::new(),
                     ScopeRef::ResourceGroup { sub, rg } => format!("rg:{sub:?}/{rg}"),
                     ScopeRef::Subscription(s) => format!("sub:{s:?}"),
@@ -168,25 +168,25 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
-    pub(super) fn module_id(&self, i: usize, idx: Option<&str>) -> R<String> {
-        self.with_deps_suppressed(|| self.module_id_inner(i, idx))
+    pub(super) fn module_id(&self, tr: &mut Trace, i: usize, idx: Option<&str>) -> R<String> {
+        self.with_deps_suppressed(tr, |tr| self.module_id_inner(tr, i, idx))
     }
 
-    pub(super) fn module_id_inner(&self, i: usize, idx: Option<&str>) -> R<String> {
+    pub(super) fn module_id_inner(&self, tr: &mut Trace, i: usize, idx: Option<&str>) -> R<String> {
         let m = &self.modules[i];
         let cx = match (&m.looped, idx) {
-            (Some(l), Some(x)) => self.loop_cx(&l.item, &l.index, l.iterable, x)?,
-            (Some(l), None) => self.loop_cx(&l.item, &l.index, l.iterable, "copyIndex()")?,
+            (Some(l), Some(x)) => self.loop_cx(tr, &l.item, &l.index, l.iterable, x)?,
+            (Some(l), None) => self.loop_cx(tr, &l.item, &l.index, l.iterable, "copyIndex()")?,
             _ => Cx::default(),
         };
-        let name = self.ex(&m.name_expr, &cx)?;
-        let scope = self.scope_ref(m.scope_expr, &cx)?;
+        let name = self.ex(tr, &m.name_expr, &cx)?;
+        let scope = self.scope_ref(tr, m.scope_expr, &cx)?;
         self.id_for(&scope, DEPLOYMENTS_TYPE, &[name])
     }
 
     /// The module's parameters must exist in its template, required ones must be
     /// given, and the module must be deployable at the scope it is given.
-    pub(super) fn check_module_params(&self, m: &Module) -> R<()> {
+    pub(super) fn check_module_params(&self, tr: &mut Trace, m: &Module) -> R<()> {
         let declared = m.template["parameters"].as_object();
         let symbol = m
             .decl
@@ -237,11 +237,11 @@ impl<'a> Emitter<'a> {
                 span,
             ));
         }
-        self.check_module_scope(m, symbol.1)
+        self.check_module_scope(tr, m, symbol.1)
     }
 
     /// A module deploys to a scope its template's `targetScope` permits (BCP134).
-    fn check_module_scope(&self, m: &Module, symbol_span: Span) -> R<()> {
+    fn check_module_scope(&self, tr: &mut Trace, m: &Module, symbol_span: Span) -> R<()> {
         let module_scope = match m.template["$schema"].as_str().unwrap_or("") {
             s if s.contains("subscriptionDeploymentTemplate") => TargetScope::Subscription,
             s if s.contains("managementGroupDeploymentTemplate") => TargetScope::ManagementGroup,
@@ -249,19 +249,20 @@ impl<'a> Emitter<'a> {
             _ => TargetScope::ResourceGroup,
         };
         let cx = match &m.looped {
-            Some(l) => self.loop_cx(&l.item, &l.index, l.iterable, "copyIndex()")?,
+            Some(l) => self.loop_cx(tr, &l.item, &l.index, l.iterable, "copyIndex()")?,
             None => Cx::default(),
         };
-        let given_scope = match self.with_deps_suppressed(|| self.scope_ref(m.scope_expr, &cx))? {
-            ScopeRef::Default => self.target,
-            ScopeRef::ResourceGroup { .. } => TargetScope::ResourceGroup,
-            ScopeRef::Subscription(_) => TargetScope::Subscription,
-            ScopeRef::ManagementGroup(_) => TargetScope::ManagementGroup,
-            ScopeRef::Tenant => TargetScope::Tenant,
-            ScopeRef::Resource(_) => {
-                return unsupported("A module scoped to a resource", m.decl.keyword_span);
-            }
-        };
+        let given_scope =
+            match self.with_deps_suppressed(tr, |tr| self.scope_ref(tr, m.scope_expr, &cx))? {
+                ScopeRef::Default => self.target,
+                ScopeRef::ResourceGroup { .. } => TargetScope::ResourceGroup,
+                ScopeRef::Subscription(_) => TargetScope::Subscription,
+                ScopeRef::ManagementGroup(_) => TargetScope::ManagementGroup,
+                ScopeRef::Tenant => TargetScope::Tenant,
+                ScopeRef::Resource(_) => {
+                    return unsupported("A module scoped to a resource", m.decl.keyword_span);
+                }
+            };
         if given_scope != module_scope {
             return Err(Diagnostic::error(
                 "BCP134",
@@ -274,31 +275,31 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
-    pub(super) fn module(&self, i: usize) -> R<Value> {
+    pub(super) fn module(&self, tr: &mut Trace, i: usize) -> R<Value> {
         let m = &self.modules[i];
         self.check_decorators(&m.decl.decorators, &["description", "batchSize"])?;
         let symbol = m.decl.name.clone().unwrap_or_default().0;
-        self.with_depends_on(&symbol, |out| {
+        self.with_depends_on(tr, &symbol, |tr, out| {
             let cx = match &m.looped {
-                Some(l) => self.loop_cx(&l.item, &l.index, l.iterable, "copyIndex()")?,
+                Some(l) => self.loop_cx(tr, &l.item, &l.index, l.iterable, "copyIndex()")?,
                 None => Cx::default(),
             };
             out.insert("type".into(), json!(DEPLOYMENTS_TYPE));
             out.insert("apiVersion".into(), json!(DEPLOYMENTS_API));
-            out.insert("name".into(), self.val(&m.name_expr, &cx)?);
-            self.module_scope(m, &cx, out)?;
+            out.insert("name".into(), self.val(tr, &m.name_expr, &cx)?);
+            self.module_scope(tr, m, &cx, out)?;
             if let Some(c) = m.cond {
-                out.insert("condition".into(), self.val(c, &cx)?);
+                out.insert("condition".into(), self.val(tr, c, &cx)?);
             }
             if let Some(l) = &m.looped {
                 out.insert(
                     "copy".into(),
-                    self.loop_copy(&m.decl.decorators, l, &symbol)?,
+                    self.loop_copy(tr, &m.decl.decorators, l, &symbol)?,
                 );
             }
             check_module_properties(m.body)?;
-            self.check_module_params(m)?;
-            let params = self.module_parameters(m, &cx)?;
+            self.check_module_params(tr, m)?;
+            let params = self.module_parameters(tr, m, &cx)?;
             let mut props = Map::new();
             props.insert(
                 "expressionEvaluationOptions".into(),
@@ -311,23 +312,29 @@ impl<'a> Emitter<'a> {
             props.insert("template".into(), m.template.clone());
             out.insert("properties".into(), Value::Object(props));
             if let Some(d) = property(m.body, "dependsOn") {
-                self.explicit_deps(d, &cx)?;
+                self.explicit_deps(tr, d, &cx)?;
             }
-            self.description_metadata(&m.decl.decorators, out)?;
+            self.description_metadata(tr, &m.decl.decorators, out)?;
             Ok(())
         })
     }
 
     /// Where the nested deployment goes: `scope`, `subscriptionId`,
     /// `resourceGroup` and `location` as the module's scope requires.
-    fn module_scope(&self, m: &Module, cx: &Cx, out: &mut Map<String, Value>) -> R<()> {
+    fn module_scope(
+        &self,
+        tr: &mut Trace,
+        m: &Module,
+        cx: &Cx,
+        out: &mut Map<String, Value>,
+    ) -> R<()> {
         // Deployments above resource-group level need a location for their metadata.
         let location = if self.target == TargetScope::ResourceGroup {
             json!("[resourceGroup().location]")
         } else {
             json!("[deployment().location]")
         };
-        match self.scope_ref(m.scope_expr, cx)? {
+        match self.scope_ref(tr, m.scope_expr, cx)? {
             ScopeRef::Default => {
                 if self.target != TargetScope::ResourceGroup {
                     out.insert("location".into(), location);
@@ -372,7 +379,12 @@ impl<'a> Emitter<'a> {
     }
 
     /// The module's `parameters`, `None` without a `params` property.
-    fn module_parameters(&self, m: &Module, cx: &Cx) -> R<Option<Map<String, Value>>> {
+    fn module_parameters(
+        &self,
+        tr: &mut Trace,
+        m: &Module,
+        cx: &Cx,
+    ) -> R<Option<Map<String, Value>>> {
         let mut params = None;
         if let Some(p) = property(m.body, "params") {
             let params = params.insert(Map::new());
@@ -386,7 +398,7 @@ impl<'a> Emitter<'a> {
                 let Some(k) = &key.name else {
                     return unsupported("An interpolated module parameter name", key.span);
                 };
-                params.insert(k.clone(), self.module_param(value, cx)?);
+                params.insert(k.clone(), self.module_param(tr, value, cx)?);
             }
         }
 

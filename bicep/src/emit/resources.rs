@@ -7,44 +7,51 @@ impl<'a> Emitter<'a> {
     /// Locals for a loop body: the item is `iterable[idx]`, the index `idx`.
     pub(super) fn loop_cx(
         &self,
+        tr: &mut Trace,
         item: &Option<String>,
         index: &Option<String>,
         iterable: &Expr,
         idx: &str,
     ) -> R<Cx> {
-        self.loop_cx_in(&Cx::default(), item, index, iterable, idx)
+        self.loop_cx_in(tr, &Cx::default(), item, index, iterable, idx)
     }
 
     pub(super) fn loop_cx_in(
         &self,
+        tr: &mut Trace,
         base: &Cx,
         item: &Option<String>,
         index: &Option<String>,
         iterable: &Expr,
         idx: &str,
     ) -> R<Cx> {
-        let iter = self.ex(iterable, base)?;
+        let iter = self.ex(tr, iterable, base)?;
         Ok(base
             .with(item, format!("{iter}[{idx}]"))
             .with(index, idx.to_string()))
     }
 
-    pub(super) fn res_cx(&self, r: &Res, idx: Option<&str>) -> R<Cx> {
+    pub(super) fn res_cx(&self, tr: &mut Trace, r: &Res, idx: Option<&str>) -> R<Cx> {
         match (&r.looped, idx) {
-            (Some(l), Some(i)) => self.loop_cx(&l.item, &l.index, l.iterable, i),
-            (Some(l), None) => self.loop_cx(&l.item, &l.index, l.iterable, "copyIndex()"),
+            (Some(l), Some(i)) => self.loop_cx(tr, &l.item, &l.index, l.iterable, i),
+            (Some(l), None) => self.loop_cx(tr, &l.item, &l.index, l.iterable, "copyIndex()"),
             _ => Ok(Cx::default()),
         }
     }
 
     /// Name segments of a resource, one per type segment after the provider.
-    pub(super) fn name_segments(&self, i: usize, idx: Option<&str>) -> R<Vec<String>> {
+    pub(super) fn name_segments(
+        &self,
+        tr: &mut Trace,
+        i: usize,
+        idx: Option<&str>,
+    ) -> R<Vec<String>> {
         let r = &self.resources[i];
-        let cx = self.res_cx(r, idx)?;
-        let own = self.ex(r.name_expr, &cx)?;
+        let cx = self.res_cx(tr, r, idx)?;
+        let own = self.ex(tr, r.name_expr, &cx)?;
         if let Some(p) = r.parent {
-            let parent_idx = r.parent_index.map(|x| self.ex(x, &cx)).transpose()?;
-            let mut segs = self.name_segments(p, parent_idx.as_deref())?;
+            let parent_idx = r.parent_index.map(|x| self.ex(tr, x, &cx)).transpose()?;
+            let mut segs = self.name_segments(tr, p, parent_idx.as_deref())?;
             segs.push(own);
             return Ok(segs);
         }
@@ -55,22 +62,27 @@ impl<'a> Emitter<'a> {
         Ok((0..n).map(|k| format!("split({own}, '/')[{k}]")).collect())
     }
 
-    pub(super) fn scope_ref(&self, scope: Option<&Expr>, cx: &Cx) -> R<ScopeRef> {
+    pub(super) fn scope_ref(&self, tr: &mut Trace, scope: Option<&Expr>, cx: &Cx) -> R<ScopeRef> {
         let Some(e) = scope else {
             return Ok(ScopeRef::Default);
         };
-        if let Some((sym, idx)) = self.symbol_ref(e, cx)? {
+        if let Some((sym, idx)) = self.symbol_ref(tr, e, cx)? {
             return match sym {
                 Sym::Res(i) => {
-                    self.record_weak_dep(sym, idx.as_deref())?;
+                    self.record_weak_dep(tr, sym, idx.as_deref())?;
                     let r = &self.resources[i];
                     if r.full_type
                         .eq_ignore_ascii_case("Microsoft.Resources/resourceGroups")
                     {
-                        let rg = self.ex(r.name_expr, &self.res_cx(r, idx.as_deref())?)?;
+                        let cx = self.res_cx(tr, r, idx.as_deref())?;
+                        let rg = self.ex(tr, r.name_expr, &cx)?;
                         return Ok(ScopeRef::ResourceGroup { sub: None, rg });
                     }
-                    Ok(ScopeRef::Resource(self.resource_id(i, idx.as_deref())?))
+                    Ok(ScopeRef::Resource(self.resource_id(
+                        tr,
+                        i,
+                        idx.as_deref(),
+                    )?))
                 }
                 Sym::Mod(_) => unsupported("A module used as a scope", e.span),
             };
@@ -82,7 +94,10 @@ impl<'a> Emitter<'a> {
         } = &e.kind
             && namespace.as_deref().is_none_or(|n| n == "az")
         {
-            let a = args.iter().map(|x| self.ex(x, cx)).collect::<R<Vec<_>>>()?;
+            let a = args
+                .iter()
+                .map(|x| self.ex(tr, x, cx))
+                .collect::<R<Vec<_>>>()?;
             return match (name.as_str(), a.len()) {
                 ("resourceGroup", 1) => Ok(ScopeRef::ResourceGroup {
                     sub: None,
@@ -144,30 +159,39 @@ impl<'a> Emitter<'a> {
         })
     }
 
-    pub(super) fn resource_id(&self, i: usize, idx: Option<&str>) -> R<String> {
-        self.with_deps_suppressed(|| self.resource_id_inner(i, idx))
+    pub(super) fn resource_id(&self, tr: &mut Trace, i: usize, idx: Option<&str>) -> R<String> {
+        self.with_deps_suppressed(tr, |tr| self.resource_id_inner(tr, i, idx))
     }
 
-    pub(super) fn resource_id_inner(&self, i: usize, idx: Option<&str>) -> R<String> {
+    pub(super) fn resource_id_inner(
+        &self,
+        tr: &mut Trace,
+        i: usize,
+        idx: Option<&str>,
+    ) -> R<String> {
         let r = &self.resources[i];
-        let segs = self.name_segments(i, idx)?;
+        let segs = self.name_segments(tr, i, idx)?;
         let mut root = i;
         while let Some(p) = self.resources[root].parent {
             root = p;
         }
         let scope_expr = self.resources[root].scope_expr;
-        let cx = self.res_cx(&self.resources[root], if root == i { idx } else { None })?;
-        let scope = self.scope_ref(scope_expr, &cx)?;
+        let cx = self.res_cx(
+            tr,
+            &self.resources[root],
+            if root == i { idx } else { None },
+        )?;
+        let scope = self.scope_ref(tr, scope_expr, &cx)?;
         self.id_for(&scope, &r.full_type, &segs)
     }
 
-    pub(super) fn resource(&self, i: usize) -> R<Value> {
+    pub(super) fn resource(&self, tr: &mut Trace, i: usize) -> R<Value> {
         let r = &self.resources[i];
         self.check_decorators(&r.decl.decorators, &["description", "batchSize"])?;
         let symbol = r.symbol.clone();
         let body = r.body;
-        self.with_depends_on(&symbol, |out| {
-            let cx = self.res_cx(r, None)?;
+        self.with_depends_on(tr, &symbol, |tr, out| {
+            let cx = self.res_cx(tr, r, None)?;
             // Only a 2.0 template emits existing resources.
             if r.existing {
                 out.insert("existing".into(), json!(true));
@@ -175,8 +199,8 @@ impl<'a> Emitter<'a> {
             out.insert("type".into(), json!(r.full_type));
             out.insert("apiVersion".into(), json!(r.api_version));
             // The declaration depends on what its own name refers to.
-            let own_name = self.val(r.name_expr, &cx)?;
-            let segs = self.with_deps_suppressed(|| self.name_segments(i, None))?;
+            let own_name = self.val(tr, r.name_expr, &cx)?;
+            let segs = self.with_deps_suppressed(tr, |tr| self.name_segments(tr, i, None))?;
             let name = if r.parent.is_some() {
                 let holes = (0..segs.len())
                     .map(|k| format!("{{{k}}}"))
@@ -187,28 +211,28 @@ impl<'a> Emitter<'a> {
                 own_name
             };
             out.insert("name".into(), name);
-            self.resource_scope(i, &cx, out)?;
-            if let Some(c) = self.condition(i, &cx)? {
+            self.resource_scope(tr, i, &cx, out)?;
+            if let Some(c) = self.condition(tr, i, &cx)? {
                 out.insert("condition".into(), c);
             }
             if let Some(l) = &r.looped {
-                let copy = self.loop_copy(&r.decl.decorators, l, &r.symbol)?;
+                let copy = self.loop_copy(tr, &r.decl.decorators, l, &r.symbol)?;
                 out.insert("copy".into(), copy);
             }
             let Value::Object(props) =
-                self.object_val(body, &cx, &["name", "parent", "scope", "dependsOn"])?
+                self.object_val(tr, body, &cx, &["name", "parent", "scope", "dependsOn"])?
             else {
                 unreachable!()
             };
             out.extend(props);
             if let Some(p) = r.parent {
-                let parent_idx = r.parent_index.map(|x| self.ex(x, &cx)).transpose()?;
-                self.record_weak_dep(Sym::Res(p), parent_idx.as_deref())?;
+                let parent_idx = r.parent_index.map(|x| self.ex(tr, x, &cx)).transpose()?;
+                self.record_weak_dep(tr, Sym::Res(p), parent_idx.as_deref())?;
             }
             if let Some(d) = property(body, "dependsOn") {
-                self.explicit_deps(d, &cx)?;
+                self.explicit_deps(tr, d, &cx)?;
             }
-            self.description_metadata(&r.decl.decorators, out)?;
+            self.description_metadata(tr, &r.decl.decorators, out)?;
             Ok(())
         })
     }
@@ -216,7 +240,13 @@ impl<'a> Emitter<'a> {
     /// A resource's `scope` (or, for an existing resource of another group or
     /// subscription, `subscriptionId` and `resourceGroup`). Children of an
     /// extension resource share its scope.
-    fn resource_scope(&self, i: usize, cx: &Cx, out: &mut Map<String, Value>) -> R<()> {
+    fn resource_scope(
+        &self,
+        tr: &mut Trace,
+        i: usize,
+        cx: &Cx,
+        out: &mut Map<String, Value>,
+    ) -> R<()> {
         let r = &self.resources[i];
         let mut root = i;
         while let Some(p) = self.resources[root].parent {
@@ -229,9 +259,9 @@ impl<'a> Emitter<'a> {
         };
         if let Some(s) = scope_expr {
             let scope = if root == i {
-                self.scope_ref(Some(s), &scope_cx)?
+                self.scope_ref(tr, Some(s), &scope_cx)?
             } else {
-                self.with_deps_suppressed(|| self.scope_ref(Some(s), &scope_cx))?
+                self.with_deps_suppressed(tr, |tr| self.scope_ref(tr, Some(s), &scope_cx))?
             };
             match scope {
                 ScopeRef::Resource(id) => {
@@ -259,33 +289,42 @@ impl<'a> Emitter<'a> {
     }
 
     /// The `copy` of a resource or module loop, serial when `@batchSize` is given.
-    pub(super) fn loop_copy(&self, decorators: &[Expr], l: &LoopSpec, symbol: &str) -> R<Value> {
+    pub(super) fn loop_copy(
+        &self,
+        tr: &mut Trace,
+        decorators: &[Expr],
+        l: &LoopSpec,
+        symbol: &str,
+    ) -> R<Value> {
         let mut copy = Map::new();
         copy.insert("name".into(), json!(symbol));
         copy.insert(
             "count".into(),
-            expr_value(format!("length({})", self.ex(l.iterable, &Cx::default())?)),
+            expr_value(format!(
+                "length({})",
+                self.ex(tr, l.iterable, &Cx::default())?
+            )),
         );
         if let Some(args) = decorator(decorators, "batchSize") {
             copy.insert("mode".into(), json!("serial"));
             if let Some(a) = args.first() {
-                copy.insert("batchSize".into(), self.val(a, &Cx::default())?);
+                copy.insert("batchSize".into(), self.val(tr, a, &Cx::default())?);
             }
         }
         Ok(Value::Object(copy))
     }
 
     /// The resource's own condition AND-ed with its ancestors' conditions.
-    pub(super) fn condition(&self, i: usize, cx: &Cx) -> R<Option<Value>> {
+    pub(super) fn condition(&self, tr: &mut Trace, i: usize, cx: &Cx) -> R<Option<Value>> {
         let mut conds = Vec::new();
         let mut cur = Some(i);
         while let Some(c) = cur {
             let r = &self.resources[c];
             if let Some(e) = r.cond {
                 conds.push(if c == i {
-                    self.val(e, cx)?
+                    self.val(tr, e, cx)?
                 } else {
-                    self.val(e, &Cx::default())?
+                    self.val(tr, e, &Cx::default())?
                 });
             }
             // Only syntactically nested children inherit their parent's condition.

@@ -94,6 +94,7 @@ impl<'a> Emitter<'a> {
     /// Emits one parameter, variable, output or metadata declaration into `parts`.
     pub(super) fn emit_declaration(
         &self,
+        tr: &mut Trace,
         d: &Decl,
         parts: &mut Parts,
         schemas: &TypeSchemas,
@@ -101,14 +102,16 @@ impl<'a> Emitter<'a> {
         let name = d.name.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
         match &d.kind {
             DeclKind::Metadata(e) => {
-                parts.metadata.insert(name, self.val(e, &Cx::default())?);
+                parts
+                    .metadata
+                    .insert(name, self.val(tr, e, &Cx::default())?);
             }
             DeclKind::Param { ty, default } => {
                 let param = match ty {
                     Some(t) if !is_primitive(t, schemas) => {
-                        self.typed_param(d, t, default, schemas)?
+                        self.typed_param(tr, d, t, default, schemas)?
                     }
-                    _ => self.param(d, ty.as_ref(), default.as_ref())?,
+                    _ => self.param(tr, d, ty.as_ref(), default.as_ref())?,
                 };
                 parts.params.insert(name, param);
             }
@@ -138,6 +141,7 @@ impl<'a> Emitter<'a> {
                 } = &value.kind
                 {
                     let cx = self.loop_cx(
+                        tr,
                         item,
                         index,
                         iterable,
@@ -145,13 +149,13 @@ impl<'a> Emitter<'a> {
                     )?;
                     parts.var_copies.push(json!({
                         "name": name,
-                        "count": expr_value(format!("length({})", self.ex(iterable, &Cx::default())?)),
-                        "input": self.var_loop_input(body, &cx)?,
+                        "count": expr_value(format!("length({})", self.ex(tr, iterable, &Cx::default())?)),
+                        "input": self.var_loop_input(tr, body, &cx)?,
                     }));
                 } else {
                     let v = match self.whole_loaded.get(&value.span.start) {
                         Some(v) => v.clone(),
-                        None => self.val(value, &Cx::default())?,
+                        None => self.val(tr, value, &Cx::default())?,
                     };
                     parts.vars.insert(name, v);
                 }
@@ -159,7 +163,7 @@ impl<'a> Emitter<'a> {
             DeclKind::Output { ty, value } => {
                 parts
                     .outputs
-                    .insert(name, self.output(d, ty, value, schemas)?);
+                    .insert(name, self.output(tr, d, ty, value, schemas)?);
             }
             _ => {}
         }
@@ -206,15 +210,17 @@ impl<'a> Emitter<'a> {
     /// others are still emitted).
     pub(super) fn emit(&self) -> (Value, Vec<Diagnostic>) {
         let mut errors = Vec::new();
-        let schema = schema_url(self.target);
+        let mut trace = Trace::default();
+        let tr = &mut trace;
         let mut parts = Parts::default();
         parts.metadata.insert(
             "_generator".into(),
             json!({"name": "bicepc", "version": env!("CARGO_PKG_VERSION")}),
         );
-        let experimental = self.features.experimental_language_version();
         let symbolic = self.symbolic;
-        let value = |e: &Expr| self.val(e, &Cx::default());
+        // Type decorator arguments are compile-time values outside every
+        // `dependsOn`: each is emitted with a trace of its own.
+        let value = |e: &Expr| self.val(&mut Trace::default(), e, &Cx::default());
         let schemas = TypeSchemas::new(self.model.types.clone(), &value);
         let definitions = if symbolic {
             self.type_definitions(&schemas, &mut errors)
@@ -222,7 +228,7 @@ impl<'a> Emitter<'a> {
             Map::new()
         };
         for d in &self.model.file.decls {
-            if let Err(e) = self.emit_declaration(d, &mut parts, &schemas) {
+            if let Err(e) = self.emit_declaration(tr, d, &mut parts, &schemas) {
                 errors.push(self.in_origin(d, e));
             }
         }
@@ -235,30 +241,18 @@ impl<'a> Emitter<'a> {
             exported_vars,
         } = parts;
         let vars = self.variables(vars, var_copies);
-        let resources = self.resources_and_modules(symbolic, &mut errors);
+        let resources = self.resources_and_modules(tr, symbolic, &mut errors);
         if !exported_vars.is_empty() {
             metadata.insert(
                 "__bicep_exported_variables!".into(),
                 exported_variables(exported_vars),
             );
         }
-        let mut out = Map::new();
-        out.insert("$schema".into(), json!(schema));
-        if symbolic {
-            out.insert(
-                "languageVersion".into(),
-                json!(experimental.unwrap_or("2.0")),
-            );
-        }
-        if experimental.is_some() {
-            self.mark_experimental(&mut metadata);
-        }
-        out.insert("contentVersion".into(), json!("1.0.0.0"));
-        out.insert("metadata".into(), Value::Object(metadata));
+        let mut out = self.template_header(metadata);
         if !definitions.is_empty() {
             out.insert("definitions".into(), Value::Object(definitions));
         }
-        if let Some(functions) = self.user_functions(&schemas, &mut errors) {
+        if let Some(functions) = self.user_functions(tr, &schemas, &mut errors) {
             out.insert("functions".into(), functions);
         }
         if !params.is_empty() {
@@ -276,11 +270,31 @@ impl<'a> Emitter<'a> {
         if !outputs.is_empty() {
             out.insert("outputs".into(), Value::Object(outputs));
         }
-        let asserts = self.asserts(&mut errors);
+        let asserts = self.asserts(tr, &mut errors);
         if !asserts.is_empty() {
             out.insert("asserts".into(), Value::Object(asserts));
         }
         (Value::Object(out), errors)
+    }
+
+    /// `$schema`, `languageVersion`, `contentVersion` and `metadata`, in the
+    /// official order.
+    fn template_header(&self, mut metadata: Map<String, Value>) -> Map<String, Value> {
+        let experimental = self.features.experimental_language_version();
+        let mut out = Map::new();
+        out.insert("$schema".into(), json!(schema_url(self.target)));
+        if self.symbolic {
+            out.insert(
+                "languageVersion".into(),
+                json!(experimental.unwrap_or("2.0")),
+            );
+        }
+        if experimental.is_some() {
+            self.mark_experimental(&mut metadata);
+        }
+        out.insert("contentVersion".into(), json!("1.0.0.0"));
+        out.insert("metadata".into(), Value::Object(metadata));
+        out
     }
 
     /// The `definitions` of a 2.0 template: one schema per declared type.
@@ -331,6 +345,7 @@ impl<'a> Emitter<'a> {
     /// 2.0 template, where `existing` resources are emitted too.
     fn resources_and_modules(
         &self,
+        tr: &mut Trace,
         symbolic: bool,
         errors: &mut Vec<Diagnostic>,
     ) -> Vec<(String, Value)> {
@@ -339,16 +354,16 @@ impl<'a> Emitter<'a> {
             if self.resources[i].existing && !symbolic {
                 continue;
             }
-            match self.resource(i) {
+            match self.resource(tr, i) {
                 Ok(r) => resources.push((self.symbol_name(Sym::Res(i)), r)),
                 Err(e) => errors.push(e),
             }
         }
-        if let Err(e) = self.check_module_names() {
+        if let Err(e) = self.check_module_names(tr) {
             errors.push(e);
         }
         for i in 0..self.modules.len() {
-            match self.module(i) {
+            match self.module(tr, i) {
                 Ok(m) => resources.push((self.symbol_name(Sym::Mod(i)), m)),
                 Err(e) => errors.push(e),
             }
@@ -357,11 +372,15 @@ impl<'a> Emitter<'a> {
     }
 
     /// `assert` declarations (experimental): each a boolean expression ARM checks.
-    pub(super) fn asserts(&self, errors: &mut Vec<Diagnostic>) -> Map<String, Value> {
+    pub(super) fn asserts(
+        &self,
+        tr: &mut Trace,
+        errors: &mut Vec<Diagnostic>,
+    ) -> Map<String, Value> {
         let mut out = Map::new();
         for d in &self.model.file.decls {
             if let (DeclKind::Assert(e), Some((name, _))) = (&d.kind, &d.name) {
-                match self.val(e, &Cx::default()) {
+                match self.val(tr, e, &Cx::default()) {
                     Ok(v) => {
                         out.insert(name.clone(), v);
                     }
@@ -385,6 +404,7 @@ impl<'a> Emitter<'a> {
 
     pub(super) fn description_metadata(
         &self,
+        tr: &mut Trace,
         decorators: &[Expr],
         target: &mut Map<String, Value>,
     ) -> R<()> {
@@ -392,7 +412,7 @@ impl<'a> Emitter<'a> {
         if let Some(args) = decorator(decorators, "metadata")
             && let Some(Value::Object(m)) = args
                 .first()
-                .map(|a| self.val(a, &Cx::default()))
+                .map(|a| self.val(tr, a, &Cx::default()))
                 .transpose()?
         {
             meta.extend(m);
@@ -400,7 +420,7 @@ impl<'a> Emitter<'a> {
         if let Some(args) = decorator(decorators, "description")
             && let Some(a) = args.first()
         {
-            meta.insert("description".into(), self.val(a, &Cx::default())?);
+            meta.insert("description".into(), self.val(tr, a, &Cx::default())?);
         }
         if !meta.is_empty() {
             target.insert("metadata".into(), Value::Object(meta));
@@ -442,6 +462,7 @@ impl<'a> Emitter<'a> {
 
     pub(super) fn param(
         &self,
+        tr: &mut Trace,
         d: &Decl,
         ty: Option<&TypeExpr>,
         default: Option<&Expr>,
@@ -483,27 +504,28 @@ impl<'a> Emitter<'a> {
             if let Some(t) = arm_type {
                 check_literal_type(v, t)?;
             }
-            p.insert("defaultValue".into(), self.val(v, &Cx::default())?);
+            p.insert("defaultValue".into(), self.val(tr, v, &Cx::default())?);
         }
         if let Some(args) = decorator(&d.decorators, "allowed")
             && let Some(a) = args.first()
         {
-            p.insert("allowedValues".into(), self.val(a, &Cx::default())?);
+            p.insert("allowedValues".into(), self.val(tr, a, &Cx::default())?);
         }
         for key in ["minValue", "maxValue", "minLength", "maxLength"] {
             if let Some(args) = decorator(&d.decorators, key)
                 && let Some(a) = args.first()
             {
-                p.insert(key.into(), self.val(a, &Cx::default())?);
+                p.insert(key.into(), self.val(tr, a, &Cx::default())?);
             }
         }
-        self.description_metadata(&d.decorators, &mut p)?;
+        self.description_metadata(tr, &d.decorators, &mut p)?;
         Ok(Value::Object(p))
     }
 
     /// A parameter of a user-defined type or aggregate type syntax (languageVersion 2.0).
     pub(super) fn typed_param(
         &self,
+        tr: &mut Trace,
         d: &Decl,
         ty: &TypeExpr,
         default: &Option<Expr>,
@@ -512,16 +534,17 @@ impl<'a> Emitter<'a> {
         self.check_decorators(&d.decorators, TYPE_DECORATORS)?;
         let mut p = schemas.decorated(ty, &d.decorators)?;
         if let (Some(v), Value::Object(m)) = (default, &mut p) {
-            m.insert("defaultValue".into(), self.val(v, &Cx::default())?);
+            m.insert("defaultValue".into(), self.val(tr, v, &Cx::default())?);
         }
         if let (Some([a]), Value::Object(m)) = (decorator(&d.decorators, "allowed"), &mut p) {
-            m.insert("allowedValues".into(), self.val(a, &Cx::default())?);
+            m.insert("allowedValues".into(), self.val(tr, a, &Cx::default())?);
         }
         Ok(p)
     }
 
     pub(super) fn output(
         &self,
+        tr: &mut Trace,
         d: &Decl,
         ty: &TypeExpr,
         value: &Expr,
@@ -535,7 +558,7 @@ impl<'a> Emitter<'a> {
             let arm_type = self.simple_type(ty, false)?;
             o.insert("type".into(), json!(arm_type));
             check_literal_type(value, arm_type)?;
-            self.description_metadata(&d.decorators, &mut o)?;
+            self.description_metadata(tr, &d.decorators, &mut o)?;
             o
         } else {
             self.check_decorators(&d.decorators, TYPE_DECORATORS)?;
@@ -551,16 +574,16 @@ impl<'a> Emitter<'a> {
             body,
         } = &value.kind
         {
-            let cx = self.loop_cx(item, index, iterable, "copyIndex()")?;
+            let cx = self.loop_cx(tr, item, index, iterable, "copyIndex()")?;
             o.insert(
                 "copy".into(),
                 json!({
-                    "count": expr_value(format!("length({})", self.ex(iterable, &Cx::default())?)),
-                    "input": self.val(body, &cx)?,
+                    "count": expr_value(format!("length({})", self.ex(tr, iterable, &Cx::default())?)),
+                    "input": self.val(tr, body, &cx)?,
                 }),
             );
         } else {
-            o.insert("value".into(), self.val(value, &Cx::default())?);
+            o.insert("value".into(), self.val(tr, value, &Cx::default())?);
         }
         Ok(Value::Object(o))
     }

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Cx, Emitter, R, decorator};
+use super::{Cx, Emitter, R, Trace, decorator};
 use crate::ast::*;
 use crate::diag::Diagnostic;
 use crate::type_schema::TypeSchemas;
@@ -22,6 +22,7 @@ impl Emitter<'_> {
     /// errors of functions that fail go to `errors`.
     pub(super) fn user_functions(
         &self,
+        tr: &mut Trace,
         schemas: &TypeSchemas,
         errors: &mut Vec<Diagnostic>,
     ) -> Option<Value> {
@@ -36,7 +37,7 @@ impl Emitter<'_> {
                 Some((name, _)),
             ) = (&d.kind, &d.name)
             {
-                match self.user_function(d, params, output, body, schemas) {
+                match self.user_function(tr, d, params, output, body, schemas) {
                     Ok(f) => {
                         members.insert(name.clone(), self.with_import_origin(name, f));
                     }
@@ -49,6 +50,7 @@ impl Emitter<'_> {
 
     fn user_function(
         &self,
+        tr: &mut Trace,
         d: &Decl,
         params: &[(String, TypeExpr)],
         output: &TypeExpr,
@@ -72,19 +74,19 @@ impl Emitter<'_> {
         }
         let mut out = schemas.schema(output)?;
         if let Value::Object(m) = &mut out {
-            m.insert("value".into(), self.val(body, &cx)?);
+            m.insert("value".into(), self.val(tr, body, &cx)?);
         }
         let mut function = Map::new();
         function.insert("parameters".into(), Value::Array(parameters));
         function.insert("output".into(), out);
         let mut metadata = Map::new();
         if let Some([m]) = decorator(&d.decorators, "metadata")
-            && let Value::Object(m) = self.val(m, &Cx::default())?
+            && let Value::Object(m) = self.val(tr, m, &Cx::default())?
         {
             metadata.extend(m);
         }
         if let Some([text]) = decorator(&d.decorators, "description") {
-            metadata.insert("description".into(), self.val(text, &Cx::default())?);
+            metadata.insert("description".into(), self.val(tr, text, &Cx::default())?);
         }
         if decorator(&d.decorators, "export").is_some() {
             metadata.insert("__bicep_export!".into(), json!(true));
