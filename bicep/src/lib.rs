@@ -596,6 +596,33 @@ mod tests {
         assert_eq!(lines, [1, 2]);
     }
 
+    #[test]
+    fn a_failed_import_does_not_hide_the_other_errors() {
+        let resolver = files(&[("lib.bicep", "var x = \nvar y = \n")]);
+        let lines_and_codes = |main: &str| -> Vec<(String, usize, String)> {
+            compile_source("main.bicep", main, &resolver)
+                .unwrap_err()
+                .0
+                .into_iter()
+                .map(|d| (d.path, d.line, d.diagnostic.code))
+                .collect()
+        };
+        let missing = lines_and_codes("import {x} from 'gone.bicep'\nvar b = b\n");
+        assert_eq!(missing.len(), 2, "{missing:?}");
+        assert_eq!(
+            missing[1],
+            ("main.bicep".to_string(), 2, "BCP079".to_string())
+        );
+        // Every syntax error of an imported file, in that file.
+        let broken = lines_and_codes("import {x} from 'lib.bicep'\n");
+        let in_lib: Vec<usize> = broken
+            .iter()
+            .filter(|(path, ..)| path == "lib.bicep")
+            .map(|(_, line, _)| *line)
+            .collect();
+        assert_eq!(in_lib, [1, 2], "{broken:?}");
+    }
+
     /// Serves one restored registry module, as a module cache would.
     struct OneCachedModule;
 

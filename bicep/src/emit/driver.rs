@@ -48,19 +48,25 @@ pub(crate) fn compile_module(
     session: &mut Session,
 ) -> Result<Value, Vec<Diagnostic>> {
     let Parsed { file, mut errors } = parse(source);
+    // Imports are read from a file that parses. When they fail, the file's own
+    // declarations are still checked: what the imports bring is unknown to the
+    // checks, not undefined.
     let (file, imported_from) = if errors.is_empty() {
-        match imports::merge(file, name, resolver, &mut session.sources) {
+        match imports::merge(file.clone(), name, resolver, &mut session.sources) {
             Ok(merged) => merged,
-            Err(e) => return Err(in_source_order(e, name)),
+            Err(e) => {
+                errors.extend(e);
+                (file, HashMap::new())
+            }
         }
     } else {
         (file, HashMap::new())
     };
     let arm_variables = if errors.is_empty() {
-        match arm_imports::import(&file, name, resolver) {
-            Ok(vars) => vars,
-            Err(e) => return Err(in_source_order(e, name)),
-        }
+        arm_imports::import(&file, name, resolver).unwrap_or_else(|e| {
+            errors.extend(e);
+            ArmVariables::default()
+        })
     } else {
         ArmVariables::default()
     };
