@@ -8,7 +8,7 @@
 //! objects being deleted, adopted objects, and templates in ConfigMaps (read by the
 //! controller, which reports their errors in status).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 
 use crds::{AzureResource, AzureResourceSpec, TemplateSource};
@@ -290,9 +290,10 @@ fn check_parameters(
         .get("parameters")
         .and_then(Value::as_object)
         .unwrap_or(&empty);
+    let positions = bicep.map(declaration_positions).unwrap_or_default();
     let at = |name: &str| {
-        bicep
-            .and_then(|source| declaration_position(source, name))
+        positions
+            .get(name)
             .map(|(line, col)| format!(" (declared at {BICEP_FILE}:{line}:{col})"))
             .unwrap_or_default()
     };
@@ -346,17 +347,17 @@ fn check_parameters(
     errors
 }
 
-/// Where `param <name>` is declared in Bicep source (1-based line and column of the name).
-fn declaration_position(source: &str, name: &str) -> Option<(usize, usize)> {
-    source.lines().enumerate().find_map(|(i, line)| {
-        let rest = line.trim_start().strip_prefix("param")?;
-        let after = rest.trim_start();
-        let word_len = after
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(after.len());
-        (rest.len() > after.len() && &after[..word_len] == name)
-            .then(|| (i + 1, line.len() - after.len() + 1))
-    })
+/// Where each `param` of Bicep source is declared (1-based line and column of its
+/// name), as the `bicep` crate's parser reads it.
+fn declaration_positions(source: &str) -> BTreeMap<String, (usize, usize)> {
+    bicep::parser::parse(source)
+        .file
+        .decls
+        .iter()
+        .filter(|decl| matches!(decl.kind, bicep::ast::DeclKind::Param { .. }))
+        .filter_map(|decl| decl.name.as_ref())
+        .map(|(name, span)| (name.clone(), bicep::diag::line_col(source, span.start)))
+        .collect()
 }
 
 /// How `value` breaks the declaration: type, allowed values, bounds. Values of secure
@@ -453,6 +454,15 @@ mod tests {
 
     fn spec(value: Value) -> AzureResourceSpec {
         serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn declarations_are_located_as_bicep_reads_them() {
+        // A `param` line inside a comment or a multi-line string declares nothing.
+        let source = "// param name string\nvar text = '''\nparam name string\n'''\n@minLength(1)\nparam  name string\noutput t string = text\n";
+        let positions = declaration_positions(source);
+        assert_eq!(positions.get("name"), Some(&(6, 8)));
+        assert_eq!(positions.len(), 1);
     }
 
     const STORAGE: &str = "\
