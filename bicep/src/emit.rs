@@ -160,8 +160,13 @@ struct Emitter<'a> {
     model: &'a Model<'a>,
     resolver: &'a dyn ModuleResolver,
     target: TargetScope,
+    /// Resources (nested ones too) with their resolved types, parents and loops.
     resources: Vec<Res<'a>>,
+    /// Modules with their loaded templates.
     modules: Vec<Module<'a>>,
+    /// Where each resource or module symbol sits in `resources` or `modules`: an
+    /// index, not a second name table (the checks resolved every name against
+    /// the model before emission).
     symbols: HashMap<String, Sym>,
     /// Hoisted `load*` calls: span start → index of their `$fxv#N` variable.
     loaded: HashMap<usize, usize>,
