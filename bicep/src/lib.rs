@@ -572,6 +572,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(expr.is_unsupported());
+        // Every error of a parameters file in one run, in source order.
+        let several = compile_params_source(
+            "main.bicepparam",
+            "using './main.bicep'\nparam nope = 1\nparam name = 'x'\nparam name = 'y'\n",
+            &resolver,
+        )
+        .unwrap_err();
+        let found: Vec<(usize, &str)> = several
+            .0
+            .iter()
+            .map(|d| (d.line, d.diagnostic.code.as_str()))
+            .collect();
+        assert_eq!(found, [(1, "BCP258"), (2, "BCP259"), (4, "BCP028")]);
     }
 
     #[test]

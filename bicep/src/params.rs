@@ -24,21 +24,29 @@ pub(crate) fn compile_params(
     if !errors.is_empty() {
         return Err(errors.into_iter().map(|d| d.in_file(name)).collect());
     }
-    let here = |d: Diagnostic| vec![d.in_file(name)];
-    let (using, assigned) = assignments(&file).map_err(here)?;
+    // Every error of the file, in source order, each in this file.
+    let here = |mut errors: Vec<Diagnostic>| {
+        errors.sort_by_key(|d| d.span.start);
+        errors.into_iter().map(|d| d.in_file(name)).collect()
+    };
+    let (using, assigned, mut errors) = assignments(&file);
     let Some(using) = using else {
-        return Err(here(Diagnostic::error(
+        errors.push(Diagnostic::error(
             "BCP261",
             "A using declaration must be present in this parameters file.",
             Span::default(),
-        )));
+        ));
+        return Err(here(errors));
     };
     let template = referenced_template(name, using, resolver, session)?;
     let declared = template["parameters"]
         .as_object()
         .cloned()
         .unwrap_or_default();
-    let parameters = parameter_values(&declared, &assigned, using.span).map_err(here)?;
+    let parameters = parameter_values(&declared, &assigned, using.span, &mut errors);
+    if !errors.is_empty() {
+        return Err(here(errors));
+    }
     Ok(json!({
         "$schema": PARAMETERS_SCHEMA,
         "contentVersion": "1.0.0.0",
@@ -49,19 +57,22 @@ pub(crate) fn compile_params(
 /// A parsed parameter assignment: name, name span and value.
 type Assignment<'f> = (&'f str, Span, &'f Expr);
 
-/// The `using` path and the parameter assignments of a parameters file.
-fn assignments(file: &File) -> Result<(Option<&Expr>, Vec<Assignment<'_>>), Diagnostic> {
+/// The `using` path and the parameter assignments of a parameters file, with
+/// the errors of the declarations that are not one.
+fn assignments(file: &File) -> (Option<&Expr>, Vec<Assignment<'_>>, Vec<Diagnostic>) {
     let mut using: Option<&Expr> = None;
     let mut assigned: Vec<Assignment<'_>> = Vec::new();
+    let mut errors = Vec::new();
     for d in &file.decls {
         match &d.kind {
             DeclKind::Using(Some(path)) => {
                 if using.is_some() {
-                    return Err(Diagnostic::error(
+                    errors.push(Diagnostic::error(
                         "BCP263",
                         "A parameters file may contain only one using declaration.",
                         d.keyword_span,
                     ));
+                    continue;
                 }
                 using = Some(path);
             }
@@ -75,61 +86,69 @@ fn assignments(file: &File) -> Result<(Option<&Expr>, Vec<Assignment<'_>>), Diag
                     .map(|(n, s)| (n.as_str(), *s))
                     .unwrap_or_default();
                 if assigned.iter().any(|(n, _, _)| *n == pname) {
-                    return Err(Diagnostic::error(
+                    errors.push(Diagnostic::error(
                         "BCP028",
                         format!(
                             "Identifier \"{pname}\" is declared multiple times. Remove or rename the duplicates."
                         ),
                         span,
                     ));
+                    continue;
                 }
                 assigned.push((pname, span, value));
             }
             DeclKind::Param { .. } => {
-                return Err(Diagnostic::error(
+                errors.push(Diagnostic::error(
                     "BCP257",
                     "A parameter assignment in a parameters file has the form \"param <name> = <value>\".",
                     d.keyword_span,
                 ));
             }
             other => {
-                return Err(Diagnostic::unsupported(
+                errors.push(Diagnostic::unsupported(
                     format!("A \"{}\" declaration in a parameters file", other.keyword()),
                     d.keyword_span,
                 ));
             }
         }
     }
-    Ok((using, assigned))
+    (using, assigned, errors)
 }
 
 /// The `parameters` object: every assignment a declared parameter, every
-/// parameter without a default assigned.
+/// parameter without a default assigned; what breaks that goes to `errors`.
 fn parameter_values(
     declared: &Map<String, Value>,
     assigned: &[Assignment<'_>],
     using_span: Span,
-) -> Result<Map<String, Value>, Diagnostic> {
+    errors: &mut Vec<Diagnostic>,
+) -> Map<String, Value> {
     let mut parameters = Map::new();
     for (pname, span, value) in assigned {
         if !declared.contains_key(*pname) {
-            return Err(Diagnostic::error(
+            errors.push(Diagnostic::error(
                 "BCP259",
                 format!(
                     "The parameter \"{pname}\" is assigned in the params file without being declared in the Bicep file."
                 ),
                 *span,
             ));
+            continue;
         }
-        parameters.insert(pname.to_string(), json!({ "value": literal(value)? }));
+        match literal(value) {
+            Ok(v) => {
+                parameters.insert(pname.to_string(), json!({ "value": v }));
+            }
+            Err(e) => errors.push(e),
+        }
     }
     let missing: Vec<String> = declared
         .iter()
-        .filter(|(k, v)| v.get("defaultValue").is_none() && !parameters.contains_key(*k))
+        .filter(|(k, v)| v.get("defaultValue").is_none() && !assigned.iter().any(|(n, ..)| n == k))
         .map(|(k, _)| format!("\"{k}\""))
         .collect();
     if !missing.is_empty() {
-        return Err(Diagnostic::error(
+        errors.push(Diagnostic::error(
             "BCP258",
             format!(
                 "The following parameters are declared in the Bicep file but are missing an assignment in the params file: {}.",
@@ -138,7 +157,7 @@ fn parameter_values(
             using_span,
         ));
     }
-    Ok(parameters)
+    parameters
 }
 
 /// Compiles (or reads) the template named by `using`.
