@@ -6,7 +6,6 @@
 //! emitted. Constructs that are not implemented are reported as unsupported
 //! instead of being approximated; a failing declaration does not stop the others.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
@@ -173,10 +172,6 @@ struct Emitter<'a> {
     loaded_values: Vec<Value>,
     /// Variables whose whole value is a loaded file: value span start → content.
     whole_loaded: HashMap<usize, Value>,
-    /// Whether each variable needs a runtime value: a cache of a pure function
-    /// of the model, filled on first use by analyses that only read the
-    /// emitter (an entry is set to `false` first, so a reference cycle ends).
-    runtime_vars: RefCell<HashMap<String, bool>>,
     /// Experimental features of the nearest `bicepconfig.json`.
     features: Features,
     /// Emitting languageVersion 2.0: resources are named by their symbols.

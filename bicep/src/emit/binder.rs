@@ -25,7 +25,6 @@ impl<'a> Emitter<'a> {
             loaded: HashMap::new(),
             loaded_values: Vec::new(),
             whole_loaded: HashMap::new(),
-            runtime_vars: RefCell::new(HashMap::new()),
             bind_errors: Vec::new(),
             broken: HashSet::new(),
             features,

@@ -4,54 +4,61 @@
 use super::*;
 
 /// One runtime analysis of an expression: the loop and lambda variables in
-/// scope, how computed property names are judged, and whether a judgement rested
-/// on one.
-#[derive(Default)]
-pub(super) struct RuntimeScan {
+/// scope, how computed property names are judged, whether a judgement rested
+/// on one, and what is known of variables already.
+pub(super) struct RuntimeScan<'m> {
     locals: Vec<String>,
     /// Computed property names whose every possible constant value is a
     /// deploy-time property (`id`, `name`, …) do not count as runtime access.
     resolve_computed_keys: bool,
     /// Set when a runtime decision rested on a computed resource property name.
     pub uncertain: bool,
+    /// Whether each variable needs a runtime value, computed once per template
+    /// (an entry is set to `false` first, so a reference cycle ends).
+    known_vars: &'m mut HashMap<String, bool>,
 }
 
-impl RuntimeScan {
+impl<'m> RuntimeScan<'m> {
+    pub fn new(known_vars: &'m mut HashMap<String, bool>) -> Self {
+        RuntimeScan {
+            locals: Vec::new(),
+            resolve_computed_keys: false,
+            uncertain: false,
+            known_vars,
+        }
+    }
+
     /// A scan that resolves computed property names to their constant values.
-    pub fn resolving_computed_keys() -> Self {
+    pub fn resolving_computed_keys(known_vars: &'m mut HashMap<String, bool>) -> Self {
         RuntimeScan {
             resolve_computed_keys: true,
-            ..RuntimeScan::default()
+            ..RuntimeScan::new(known_vars)
         }
     }
 }
 
 impl<'a> Emitter<'a> {
-    pub(super) fn is_runtime_var(&self, name: &str) -> bool {
-        self.is_runtime_var_in(name, &mut RuntimeScan::default())
+    pub(super) fn is_runtime_var(&self, tr: &mut Trace, name: &str) -> bool {
+        self.is_runtime_var_in(name, &mut RuntimeScan::new(&mut tr.runtime_vars))
     }
 
     /// Whether variable `name` needs a runtime value, judged as `scan` judges.
     fn is_runtime_var_in(&self, name: &str, scan: &mut RuntimeScan) -> bool {
-        if let Some(v) = self.runtime_vars.borrow().get(name) {
+        if let Some(v) = scan.known_vars.get(name) {
             return *v;
         }
         // Marked first, so a cycle through this variable ends here.
-        self.runtime_vars
-            .borrow_mut()
-            .insert(name.to_string(), false);
+        scan.known_vars.insert(name.to_string(), false);
         let mut inner = RuntimeScan {
             resolve_computed_keys: scan.resolve_computed_keys,
-            ..RuntimeScan::default()
+            ..RuntimeScan::new(scan.known_vars)
         };
         let result = match self.model.vars.get(name).map(|d| &d.kind) {
             Some(DeclKind::Var { value, .. }) => self.is_runtime_expr(value, &mut inner),
             _ => false,
         };
         scan.uncertain |= inner.uncertain;
-        self.runtime_vars
-            .borrow_mut()
-            .insert(name.to_string(), result);
+        scan.known_vars.insert(name.to_string(), result);
         result
     }
 

@@ -5,7 +5,7 @@ use super::*;
 
 /// What emitting an expression leaves besides its text, handed down the
 /// expression walk: the dependencies met (the `dependsOn` of the declaration
-/// being emitted) and the inlining budget left.
+/// being emitted), the inlining budget left, and what is known of variables.
 pub(super) struct Trace {
     deps: Vec<Dep>,
     /// Above zero while emitting a resource id: its name's references are not
@@ -15,6 +15,8 @@ pub(super) struct Trace {
     pub(super) inline_budget: usize,
     /// Dependencies reached through each variable, computed once.
     var_deps: HashMap<String, Vec<Dep>>,
+    /// Whether each variable needs a runtime value (see `RuntimeScan`).
+    pub(super) runtime_vars: HashMap<String, bool>,
 }
 
 impl Default for Trace {
@@ -24,6 +26,7 @@ impl Default for Trace {
             suppress_deps: 0,
             inline_budget: MAX_INLININGS,
             var_deps: HashMap::new(),
+            runtime_vars: HashMap::new(),
         }
     }
 }

@@ -87,7 +87,7 @@ impl<'a> Emitter<'a> {
             ExprKind::Ident(n)
                 if cx.get(n).is_none()
                     && self.model.vars.contains_key(n.as_str())
-                    && self.is_runtime_var(n) =>
+                    && self.is_runtime_var(tr, n) =>
             {
                 self.inline_runtime_var(tr, e, n, cx)
             }
@@ -575,7 +575,7 @@ impl<'a> Emitter<'a> {
             let DeclKind::Var { value, .. } = &d.kind else {
                 unreachable!()
             };
-            if self.is_runtime_var(n) {
+            if self.is_runtime_var(tr, n) {
                 if matches!(value.kind, ExprKind::For { .. }) {
                     return unsupported("A loop variable that reads deployment-time values", span);
                 }

@@ -125,10 +125,10 @@ impl<'a> Emitter<'a> {
                     };
                     parts.exported_vars.push((name.clone(), schemas.schema(t)?));
                 }
-                if self.is_runtime_var(&name) {
+                if self.is_runtime_var(tr, &name) {
                     // A runtime variable is inlined where used, never emitted.
                     if matches!(value.kind, ExprKind::For { .. }) {
-                        return self.check_runtime_var_loop(&name, value);
+                        return self.check_runtime_var_loop(tr, &name, value);
                     }
                     return Ok(());
                 }
@@ -174,8 +174,8 @@ impl<'a> Emitter<'a> {
     /// its body only computes keys naming deploy-time properties: the official
     /// compiler types computed keys, and such a body is valid (and, like every
     /// runtime variable, inlined where used).
-    fn check_runtime_var_loop(&self, name: &str, value: &Expr) -> R<()> {
-        let mut scan = RuntimeScan::resolving_computed_keys();
+    fn check_runtime_var_loop(&self, tr: &mut Trace, name: &str, value: &Expr) -> R<()> {
+        let mut scan = RuntimeScan::resolving_computed_keys(&mut tr.runtime_vars);
         let runtime = self.is_runtime_expr(value, &mut scan);
         let span = self.first_runtime_span(value, &mut scan);
         if !runtime {
