@@ -9,13 +9,14 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::FaultStage;
-use crate::error::{ArmError, ErrorDetail};
+use crate::error::{ArmError, ErrorDetail, deployment_failed, resource_group_not_found};
 use crate::faults::resource_fault;
-use crate::locks::LockedOperation;
+use crate::http::{ArmRequest, Handled, Reply};
+use crate::lro::is_terminal;
 use crate::route::{Scope, key};
-use crate::server::{ArmRequest, Handled, Reply};
-use crate::sim::{InventoryLookup, Shared};
-use crate::state::{DEPLOYMENT_TYPE, DeploymentRecord, is_terminal, operation_entry, render_typed};
+use crate::shared::{InventoryLookup, Shared};
+use crate::state::deployment::{DEPLOYMENT_TYPE, DeploymentRecord, operation_entry, render_typed};
+use crate::state::lock::LockedOperation;
 use crate::template::{
     self, DeploymentContext, EvaluatedDeployment, PlannedResource, ResourceGroupInfo,
 };
@@ -110,13 +111,6 @@ pub(crate) fn template_request(
         tags: body.get("tags").cloned(),
         properties,
     })
-}
-
-pub(crate) fn resource_group_not_found(name: &str) -> ArmError {
-    ArmError::not_found(
-        "ResourceGroupNotFound",
-        format!("Resource group '{name}' could not be found."),
-    )
 }
 
 /// The evaluator's view of where the deployment runs.
@@ -529,15 +523,6 @@ async fn run(
     }
 }
 
-pub(crate) fn deployment_failed(details: Vec<ErrorDetail>) -> ArmError {
-    ArmError::new(
-        400,
-        "DeploymentFailed",
-        "At least one resource deployment operation failed. Please list deployment operations for details. Please see https://aka.ms/arm-deployment-operations for usage details.",
-    )
-    .with_details(details)
-}
-
 pub(crate) fn get(shared: &Shared, scope: &Scope, name: &str) -> Handled {
     let state = shared.state();
     let record = state
@@ -648,7 +633,7 @@ pub(crate) fn validate(
         .iter()
         .map(|r| json!({ "id": r.id }))
         .collect();
-    let now = crate::state::timestamp(Utc::now());
+    let now = crate::lro::timestamp(Utc::now());
     Ok(Reply::json(
         200,
         json!({

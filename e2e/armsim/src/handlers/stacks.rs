@@ -5,162 +5,32 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use chrono::Utc;
 
+use super::deployments::{
+    RunPlan, context, evaluate_for_run, operation_result_url, template_request, validate_name,
+};
 use crate::config::FaultStage;
-use crate::deployments::{
-    RunPlan, context, deployment_failed, evaluate_for_run, operation_result_url, template_request,
-    validate_name,
-};
-use crate::error::{ArmError, ErrorDetail};
+use crate::error::{ArmError, ErrorDetail, deployment_failed};
 use crate::faults::resource_fault;
-use crate::locks::LockedOperation;
+use crate::http::{ArmRequest, Handled, Reply};
 use crate::route::{Scope, key};
-use crate::server::{ArmRequest, Handled, Reply};
-use crate::sim::Shared;
-use crate::state::{
-    DEPLOYMENT_TYPE, RESOURCE_GROUP_TYPE, elapsed, id_list, iso_duration, render_typed,
-};
+use crate::shared::Shared;
+use crate::state::deployment::{DEPLOYMENT_TYPE, render_typed};
+use crate::state::lock::LockedOperation;
+use crate::state::stack::{STACK_TYPE, StackRecord, Unmanage, UnmanageActions};
+use crate::state::{RESOURCE_GROUP_TYPE, State};
 
-const STACK_TYPE: &str = "Microsoft.Resources/deploymentStacks";
-
-/// What happens to a resource the stack stops managing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unmanage {
-    Delete,
-    Detach,
-}
-
-impl Unmanage {
-    fn parse(field: &str, value: Option<&str>) -> Result<Self, ArmError> {
-        match value {
-            None => Ok(Self::Detach),
-            Some(v) if v.eq_ignore_ascii_case("detach") => Ok(Self::Detach),
-            Some(v) if v.eq_ignore_ascii_case("delete") => Ok(Self::Delete),
-            Some(v) => Err(ArmError::bad_request(
-                "InvalidRequestContent",
-                format!(
-                    "The value '{v}' of '{field}' is invalid. Allowed values are 'delete' and 'detach'."
-                ),
-            )),
-        }
-    }
-}
-
-/// Actions for plain resources and for resource groups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct UnmanageActions {
-    pub resources: Unmanage,
-    pub resource_groups: Unmanage,
-}
-
-impl UnmanageActions {
-    fn for_resource(&self, id: &str, state: &crate::state::State) -> Unmanage {
-        let is_group = state
-            .inventory
-            .get(id)
-            .is_some_and(|item| item.resource_type.eq_ignore_ascii_case(RESOURCE_GROUP_TYPE));
-        if is_group {
-            self.resource_groups
-        } else {
-            self.resources
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct StackRecord {
-    pub id: String,
-    pub name: String,
-    pub location: Option<String>,
-    pub tags: Option<Value>,
-    pub state: &'static str,
-    pub generation: u64,
-    pub correlation_id: String,
-    pub started: DateTime<Utc>,
-    pub ended: Option<DateTime<Utc>>,
-    pub action_on_unmanage: Value,
-    pub deny_settings: Value,
-    pub parameters: Value,
-    pub outputs_on_success: Value,
-    pub resources: Vec<String>,
-    pub detached: Vec<String>,
-    pub deleted: Vec<String>,
-    pub failed: Vec<(String, ErrorDetail)>,
-    /// Managed resources a delete was refused for (`status: deleteFailed`).
-    pub delete_failed: Vec<String>,
-    pub error: Option<ArmError>,
-    pub deployment_id: String,
-}
-
-impl StackRecord {
-    fn is_active(&self) -> bool {
-        !matches!(self.state, "succeeded" | "failed" | "canceled")
-    }
-
-    fn finish(&mut self, state: &'static str, error: Option<ArmError>) {
-        self.state = state;
-        self.ended = Some(Utc::now());
-        self.error = error;
-    }
-
-    fn body(&self) -> Value {
-        let end = self.ended.unwrap_or_else(Utc::now);
-        let deny_status = match self.deny_settings["mode"].as_str() {
-            Some(mode) if !mode.eq_ignore_ascii_case("none") => mode.to_owned(),
-            _ => "none".to_owned(),
-        };
-        let resources: Vec<Value> = self
-            .resources
-            .iter()
-            .map(|id| {
-                let status = if self.delete_failed.iter().any(|f| key(f) == key(id)) {
-                    "deleteFailed"
-                } else {
-                    "managed"
-                };
-                json!({ "id": id, "status": status, "denyStatus": deny_status })
-            })
-            .collect();
-        let failed: Vec<Value> = self
-            .failed
-            .iter()
-            .map(|(id, detail)| json!({ "id": id, "error": { "code": detail.code, "message": detail.message } }))
-            .collect();
-        let mut properties = json!({
-            "actionOnUnmanage": self.action_on_unmanage,
-            "denySettings": self.deny_settings,
-            "parameters": self.parameters,
-            "provisioningState": self.state,
-            "correlationId": self.correlation_id,
-            "duration": iso_duration(elapsed(self.started, end)),
-            "deploymentId": self.deployment_id,
-            "resources": resources,
-            "detachedResources": id_list(&self.detached),
-            "deletedResources": id_list(&self.deleted),
-            "failedResources": failed,
-            "bypassStackOutOfSyncError": false,
-        });
-        if self.state == "succeeded" {
-            properties["outputs"] = self.outputs_on_success.clone();
-        }
-        if let Some(error) = &self.error {
-            properties["error"] = error.body();
-        }
-        let mut body = json!({
-            "id": self.id,
-            "name": self.name,
-            "type": STACK_TYPE,
-            "properties": properties,
-        });
-        if let Some(location) = &self.location {
-            body["location"] = json!(location);
-        }
-        if let Some(tags) = &self.tags {
-            body["tags"] = tags.clone();
-        }
-        body
+/// What `actions` do to `id`: the resource group action for resource groups.
+fn unmanage_action(actions: &UnmanageActions, id: &str, state: &State) -> Unmanage {
+    let is_group = state
+        .inventory
+        .get(id)
+        .is_some_and(|item| item.resource_type.eq_ignore_ascii_case(RESOURCE_GROUP_TYPE));
+    if is_group {
+        actions.resource_groups
+    } else {
+        actions.resources
     }
 }
 
@@ -197,7 +67,7 @@ fn delete_resources_failed(refused: &[(String, ErrorDetail)]) -> ArmError {
 /// Deletes each resource the actions say to delete, unless a lock refuses it.
 /// Returns the deleted ids and the refused ones with why.
 fn delete_unless_locked(
-    state: &mut crate::state::State,
+    state: &mut State,
     ids: impl Iterator<Item = String>,
     actions: UnmanageActions,
 ) -> (Vec<String>, Vec<String>, Vec<(String, ErrorDetail)>) {
@@ -205,7 +75,7 @@ fn delete_unless_locked(
     let mut detached = Vec::new();
     let mut refused = Vec::new();
     for id in ids {
-        if actions.for_resource(&id, state) == Unmanage::Detach {
+        if unmanage_action(&actions, &id, state) == Unmanage::Detach {
             detached.push(id);
         } else if let Some(detail) = state.locks.refusal(LockedOperation::Delete, &id) {
             refused.push((id, detail));
@@ -343,7 +213,7 @@ pub(crate) fn put(
 }
 
 fn stack_mut<'a>(
-    state: &'a mut crate::state::State,
+    state: &'a mut State,
     stack_key: &str,
     generation: u64,
 ) -> Option<&'a mut StackRecord> {
@@ -545,26 +415,4 @@ pub(crate) fn delete(
             ),
         )
         .header("retry-after", config.config.retry_after_secs.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unmanage_values_parse_case_insensitively_and_default_to_detach() {
-        assert_eq!(Unmanage::parse("f", None).unwrap(), Unmanage::Detach);
-        assert_eq!(
-            Unmanage::parse("f", Some("Delete")).unwrap(),
-            Unmanage::Delete
-        );
-        assert_eq!(
-            Unmanage::parse("f", Some("detach")).unwrap(),
-            Unmanage::Detach
-        );
-        assert_eq!(
-            Unmanage::parse("f", Some("purge")).unwrap_err().code,
-            "InvalidRequestContent"
-        );
-    }
 }
