@@ -169,7 +169,8 @@ def expand(prefix, body):
 
 def references(mod):
     """Paths named by `mod`, each a list of segments starting with crate/super/self/child."""
-    text = mod.text
+    # `pub(in path)` restricts visibility; it names no dependency.
+    text = re.sub(r"pub\s*\(\s*in\s+[^)]*\)", "pub", mod.text)
     heads = ["crate", "super", "self"] + list(mod.children)
     pat = re.compile(r"(?<![A-Za-z0-9_:])((?:" + "|".join(map(re.escape, heads)) + r")(?:\s*::\s*" + IDENT + r")*)\s*::\s*(\{)?")
     refs = []

@@ -1,16 +1,17 @@
 //! ARM template functions that depend only on their arguments.
 //!
 //! Functions that need the deployment (parameters, resources, scope) or lazy
-//! arguments (`if`, lambdas) live in the evaluator; this module is the rest.
+//! arguments (`if`, lambdas) live beside it, in `context` and `lambda`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
-use super::TemplateError;
-use super::format::dotnet_format;
-use super::hash;
-use super::value::{
+use crate::template::expr::Expr;
+use crate::template::format::dotnet_format;
+use crate::template::hash;
+use crate::template::model::TemplateError;
+use crate::template::value::{
     as_array, as_bool, as_int, as_object, as_str, compare, get_ci, is_empty, to_text, type_name,
     wrong_type,
 };
@@ -274,6 +275,14 @@ pub fn arity_error(function: &str, min: usize, max: usize, got: usize) -> Templa
     TemplateError::invalid_template(format!(
         "Unable to evaluate template language function '{function}': function requires {expected} argument(s) while {got} were provided."
     ))
+}
+
+pub fn no_args(name: &str, args: &[Expr]) -> Result<()> {
+    if args.is_empty() {
+        Ok(())
+    } else {
+        Err(arity_error(name, 0, 0, args.len()))
+    }
 }
 
 pub fn invalid_arg(function: &str, why: &str) -> TemplateError {
