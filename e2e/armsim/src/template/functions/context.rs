@@ -158,7 +158,68 @@ impl<'s, 'a> Deployment<'s, 'a> {
         args: &[Expr],
         frame: &Frame,
     ) -> Result<Value> {
+        if let Some(value) = self.scope_function(name, lower, args, frame)? {
+            return Ok(value);
+        }
+        if let Some(value) = self.time_function(name, lower, args, frame)? {
+            return Ok(value);
+        }
         match lower {
+            "pickzones" => {
+                let vals = self.eval_args(args, frame)?;
+                arity(name, &vals, 3, 5)?;
+                let location = as_str(name, &vals[2])?.to_lowercase().replace(' ', "");
+                let count = vals
+                    .get(3)
+                    .map(|v| as_int(name, v))
+                    .transpose()?
+                    .unwrap_or(1);
+                let offset = vals
+                    .get(4)
+                    .map(|v| as_int(name, v))
+                    .transpose()?
+                    .unwrap_or(0);
+                if !ZONAL_REGIONS.contains(&location.as_str()) {
+                    return Ok(json!([]));
+                }
+                Ok(Value::Array(
+                    (0..count.clamp(0, 3))
+                        .map(|i| Value::from(((offset + i) % 3 + 1).to_string()))
+                        .collect(),
+                ))
+            }
+            "providers" => {
+                let vals = self.eval_args(args, frame)?;
+                arity(name, &vals, 1, 2)?;
+                let ns = as_str(name, &vals[0])?;
+                let resource_type = vals.get(1).map(|t| as_str(name, t)).transpose()?;
+                crate::providers::function_value(ns, resource_type).ok_or_else(|| {
+                    TemplateError::invalid_template(format!(
+                        "The resource namespace '{ns}' or its type is not registered."
+                    ))
+                })
+            }
+            _ => {
+                let vals = self.eval_args(args, frame)?;
+                call_pure(lower, name, &vals).unwrap_or_else(|| {
+                    Err(TemplateError::invalid_template(format!(
+                        "The template function '{name}' is not valid. Please see https://aka.ms/arm-functions for usage details."
+                    )))
+                })
+            }
+        }
+    }
+
+    /// `resourceGroup()`, `subscription()`, `tenant()`, `managementGroup()`,
+    /// `deployment()`, `deployer()` and `environment()`; `None` for other names.
+    fn scope_function(
+        &self,
+        name: &str,
+        lower: &str,
+        args: &[Expr],
+        frame: &Frame,
+    ) -> Result<Option<Value>> {
+        let value = match lower {
             "resourcegroup" => {
                 no_args(name, args)?;
                 let rg = self.fn_target.resource_group.as_ref().ok_or_else(|| {
@@ -259,6 +320,20 @@ impl<'s, 'a> Deployment<'s, 'a> {
                 no_args(name, args)?;
                 Ok(environment())
             }
+            _ => return Ok(None),
+        };
+        value.map(Some)
+    }
+
+    /// `utcNow()`, `newGuid()` and the `dateTime*` functions; `None` for other names.
+    fn time_function(
+        &self,
+        name: &str,
+        lower: &str,
+        args: &[Expr],
+        frame: &Frame,
+    ) -> Result<Option<Value>> {
+        let value = match lower {
             "utcnow" | "newguid" => {
                 if !frame.in_parameter_default {
                     return Err(TemplateError::invalid_template(format!(
@@ -268,7 +343,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
                 let vals = self.eval_args(args, frame)?;
                 if lower == "newguid" {
                     arity(name, &vals, 0, 0)?;
-                    return Ok(Value::from(uuid::Uuid::new_v4().to_string()));
+                    return Ok(Some(Value::from(uuid::Uuid::new_v4().to_string())));
                 }
                 arity(name, &vals, 0, 1)?;
                 let fmt = match vals.first() {
@@ -301,49 +376,9 @@ impl<'s, 'a> Deployment<'s, 'a> {
                     parse_datetime(name, as_str(name, &vals[0])?)?.timestamp(),
                 ))
             }
-            "pickzones" => {
-                let vals = self.eval_args(args, frame)?;
-                arity(name, &vals, 3, 5)?;
-                let location = as_str(name, &vals[2])?.to_lowercase().replace(' ', "");
-                let count = vals
-                    .get(3)
-                    .map(|v| as_int(name, v))
-                    .transpose()?
-                    .unwrap_or(1);
-                let offset = vals
-                    .get(4)
-                    .map(|v| as_int(name, v))
-                    .transpose()?
-                    .unwrap_or(0);
-                if !ZONAL_REGIONS.contains(&location.as_str()) {
-                    return Ok(json!([]));
-                }
-                Ok(Value::Array(
-                    (0..count.clamp(0, 3))
-                        .map(|i| Value::from(((offset + i) % 3 + 1).to_string()))
-                        .collect(),
-                ))
-            }
-            "providers" => {
-                let vals = self.eval_args(args, frame)?;
-                arity(name, &vals, 1, 2)?;
-                let ns = as_str(name, &vals[0])?;
-                let resource_type = vals.get(1).map(|t| as_str(name, t)).transpose()?;
-                crate::providers::function_value(ns, resource_type).ok_or_else(|| {
-                    TemplateError::invalid_template(format!(
-                        "The resource namespace '{ns}' or its type is not registered."
-                    ))
-                })
-            }
-            _ => {
-                let vals = self.eval_args(args, frame)?;
-                call_pure(lower, name, &vals).unwrap_or_else(|| {
-                    Err(TemplateError::invalid_template(format!(
-                        "The template function '{name}' is not valid. Please see https://aka.ms/arm-functions for usage details."
-                    )))
-                })
-            }
-        }
+            _ => return Ok(None),
+        };
+        value.map(Some)
     }
 
     pub(in crate::template) fn copy_index(
@@ -401,39 +436,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
         match lower {
             "resourceid" => {
                 need(2)?;
-                let type_at = strings
-                    .iter()
-                    .position(|s| s.contains('/'))
-                    .filter(|p| *p <= 2)
-                    .ok_or_else(|| {
-                        invalid_arg(name, "no argument is a resource type ('Namespace/type')")
-                    })?;
-                // ARM reads the first argument containing '/' as the type, so a full
-                // id such as `subscription().id` passed as the subscription lands there.
-                if strings[type_at].starts_with('/') {
-                    return Err(invalid_arg(
-                        name,
-                        &format!(
-                            "argument {} '{}' is a resource id where a subscription id, resource group name or resource type ('Namespace/type') goes (use subscription().subscriptionId, not subscription().id)",
-                            type_at + 1,
-                            strings[type_at]
-                        ),
-                    ));
-                }
-                let prefix = match type_at {
-                    0 => self.fn_target.scope_id(),
-                    1 => {
-                        let sub = self.fn_target.subscription_id.as_deref().ok_or_else(|| {
-                            invalid_arg(name, "a resource group was named outside a subscription")
-                        })?;
-                        format!("/subscriptions/{sub}/resourceGroups/{}", strings[0])
-                    }
-                    _ => format!(
-                        "/subscriptions/{}/resourceGroups/{}",
-                        strings[0], strings[1]
-                    ),
-                };
-                compose_id(&prefix, strings[type_at], &strings[type_at + 1..])
+                self.resource_id(name, &strings)
             }
             "subscriptionresourceid" => {
                 need(2)?;
@@ -477,5 +480,43 @@ impl<'s, 'a> Deployment<'s, 'a> {
                 compose_id(&mg_id(&mg), rest[0], &rest[1..])
             }
         }
+    }
+
+    /// `resourceId([subscriptionId], [resourceGroupName], type, names...)` at or
+    /// below the resource group the arguments (or the deployment) name.
+    fn resource_id(&self, name: &str, strings: &[&str]) -> Result<String> {
+        let type_at = strings
+            .iter()
+            .position(|s| s.contains('/'))
+            .filter(|p| *p <= 2)
+            .ok_or_else(|| {
+                invalid_arg(name, "no argument is a resource type ('Namespace/type')")
+            })?;
+        // ARM reads the first argument containing '/' as the type, so a full
+        // id such as `subscription().id` passed as the subscription lands there.
+        if strings[type_at].starts_with('/') {
+            return Err(invalid_arg(
+                name,
+                &format!(
+                    "argument {} '{}' is a resource id where a subscription id, resource group name or resource type ('Namespace/type') goes (use subscription().subscriptionId, not subscription().id)",
+                    type_at + 1,
+                    strings[type_at]
+                ),
+            ));
+        }
+        let prefix = match type_at {
+            0 => self.fn_target.scope_id(),
+            1 => {
+                let sub = self.fn_target.subscription_id.as_deref().ok_or_else(|| {
+                    invalid_arg(name, "a resource group was named outside a subscription")
+                })?;
+                format!("/subscriptions/{sub}/resourceGroups/{}", strings[0])
+            }
+            _ => format!(
+                "/subscriptions/{}/resourceGroups/{}",
+                strings[0], strings[1]
+            ),
+        };
+        compose_id(&prefix, strings[type_at], &strings[type_at + 1..])
     }
 }

@@ -60,54 +60,9 @@ impl<'s, 'a> Deployment<'s, 'a> {
                         }
                         Ok(acc)
                     }
-                    "sort" => {
-                        let f = self.lambda(name, &args[1])?;
-                        let mut out: Vec<Value> = Vec::with_capacity(items.len());
-                        for item in items {
-                            let mut pos = out.len();
-                            while pos > 0
-                                && as_bool(
-                                    name,
-                                    &self.apply(
-                                        &f,
-                                        &[item.clone(), out[pos - 1].clone()],
-                                        frame,
-                                    )?,
-                                )?
-                            {
-                                pos -= 1;
-                            }
-                            out.insert(pos, item);
-                        }
-                        Ok(Value::Array(out))
-                    }
-                    "toobject" => {
-                        let key_fn = self.lambda(name, &args[1])?;
-                        let value_fn = args.get(2).map(|a| self.lambda(name, a)).transpose()?;
-                        let mut out = Map::new();
-                        for v in &items {
-                            let key = self.apply(&key_fn, std::slice::from_ref(v), frame)?;
-                            let value = match &value_fn {
-                                Some(f) => self.apply(f, std::slice::from_ref(v), frame)?,
-                                None => v.clone(),
-                            };
-                            out.insert(as_str(name, &key)?.to_string(), value);
-                        }
-                        Ok(Value::Object(out))
-                    }
-                    _ => {
-                        let f = self.lambda(name, &args[1])?;
-                        let mut out = Map::new();
-                        for v in &items {
-                            let key = self.apply(&f, std::slice::from_ref(v), frame)?;
-                            let key = as_str(name, &key)?.to_string();
-                            match out.entry(key).or_insert_with(|| json!([])) {
-                                Value::Array(group) => group.push(v.clone()),
-                                _ => unreachable!("groups are arrays"),
-                            }
-                        }
-                        Ok(Value::Object(out))
-                    }
+                    "sort" => self.sort_with(name, &args[1], items, frame),
+                    "toobject" => self.to_object(name, args, &items, frame),
+                    _ => self.group_by(name, &args[1], &items, frame),
                 }
             }
             _ => {
@@ -212,5 +167,67 @@ impl<'s, 'a> Deployment<'s, 'a> {
             ..Frame::default()
         };
         self.eval_value(body, &inner)
+    }
+
+    /// `sort(array, lambda)`: a stable insertion sort by the lambda's "less than".
+    fn sort_with(
+        &self,
+        name: &str,
+        lambda: &Expr,
+        items: Vec<Value>,
+        frame: &Frame,
+    ) -> Result<Value> {
+        let f = self.lambda(name, lambda)?;
+        let mut out: Vec<Value> = Vec::with_capacity(items.len());
+        for item in items {
+            let mut pos = out.len();
+            while pos > 0
+                && as_bool(
+                    name,
+                    &self.apply(&f, &[item.clone(), out[pos - 1].clone()], frame)?,
+                )?
+            {
+                pos -= 1;
+            }
+            out.insert(pos, item);
+        }
+        Ok(Value::Array(out))
+    }
+
+    /// `toObject(array, keyLambda, valueLambda?)`.
+    fn to_object(
+        &self,
+        name: &str,
+        args: &[Expr],
+        items: &[Value],
+        frame: &Frame,
+    ) -> Result<Value> {
+        let key_fn = self.lambda(name, &args[1])?;
+        let value_fn = args.get(2).map(|a| self.lambda(name, a)).transpose()?;
+        let mut out = Map::new();
+        for v in items {
+            let key = self.apply(&key_fn, std::slice::from_ref(v), frame)?;
+            let value = match &value_fn {
+                Some(f) => self.apply(f, std::slice::from_ref(v), frame)?,
+                None => v.clone(),
+            };
+            out.insert(as_str(name, &key)?.to_string(), value);
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// `groupBy(array, keyLambda)`: the elements under each key, in order.
+    fn group_by(&self, name: &str, lambda: &Expr, items: &[Value], frame: &Frame) -> Result<Value> {
+        let f = self.lambda(name, lambda)?;
+        let mut out = Map::new();
+        for v in items {
+            let key = self.apply(&f, std::slice::from_ref(v), frame)?;
+            let key = as_str(name, &key)?.to_string();
+            match out.entry(key).or_insert_with(|| json!([])) {
+                Value::Array(group) => group.push(v.clone()),
+                _ => unreachable!("groups are arrays"),
+            }
+        }
+        Ok(Value::Object(out))
     }
 }
