@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::auth::check_token_request;
-use crate::config::{RequestFault, SimConfig};
+use crate::config::{CompiledConfig, RequestFault, SimConfig};
 use crate::error::{ArmError, method_not_allowed};
 use crate::handlers::dispatch;
 use crate::http::{ArmRequest, Reply, error_reply};
@@ -186,38 +186,12 @@ async fn arm(
         )));
     }
     let config = shared.config();
-    let mut rate_limit_header = None;
-    if let Some(subscription) = &subscription
-        && config.config.throttling.enabled
-    {
-        let taken = shared
-            .buckets()
-            .entry(subscription.to_ascii_lowercase())
-            .or_insert_with(|| SubscriptionBuckets::new(&config.config.throttling, Instant::now()))
-            .take(class, Instant::now());
-        match taken {
-            Ok(remaining) => rate_limit_header = Some((class.header_name(), remaining.to_string())),
-            Err(wait) => {
-                shared.counters().record_throttled(Some(subscription));
-                return Outcome::Reply(throttled(retry_after_secs(wait)));
-            }
-        }
-    }
-    let fault = faults::request_fault(&config, &route_key, &mut *shared.rng());
-    match fault {
-        Some(RequestFault::Drop) => {
-            shared.counters().faults += 1;
-            return Outcome::Drop;
-        }
-        Some(RequestFault::Throttle { retry_after_secs }) => {
-            shared.counters().record_throttled(subscription.as_deref());
-            return Outcome::Reply(throttled(retry_after_secs));
-        }
-        Some(RequestFault::Status { status }) => {
-            shared.counters().faults += 1;
-            return Outcome::Reply(injected_error(status));
-        }
-        None => {}
+    let rate_limit_header = match take_token(shared, &config, subscription.as_deref(), class) {
+        Ok(header) => header,
+        Err(reply) => return Outcome::Reply(reply),
+    };
+    if let Some(outcome) = injected_fault(shared, &config, &route_key, subscription.as_deref()) {
+        return outcome;
     }
     if let Some(delay) = config.config.latency.responses.get(&route_key) {
         tokio::time::sleep(Duration::from_millis(*delay)).await;
@@ -238,6 +212,55 @@ async fn arm(
         reply.headers.push((name, value));
     }
     Outcome::Reply(reply)
+}
+
+/// Takes a token from the subscription's bucket for `class` when throttling is
+/// on: the rate-limit header to report, or the 429 when the bucket is empty.
+fn take_token(
+    shared: &Shared,
+    config: &CompiledConfig,
+    subscription: Option<&str>,
+    class: RequestClass,
+) -> Result<Option<(&'static str, String)>, Reply> {
+    let Some(subscription) = subscription.filter(|_| config.config.throttling.enabled) else {
+        return Ok(None);
+    };
+    let taken = shared
+        .buckets()
+        .entry(subscription.to_ascii_lowercase())
+        .or_insert_with(|| SubscriptionBuckets::new(&config.config.throttling, Instant::now()))
+        .take(class, Instant::now());
+    match taken {
+        Ok(remaining) => Ok(Some((class.header_name(), remaining.to_string()))),
+        Err(wait) => {
+            shared.counters().record_throttled(Some(subscription));
+            Err(throttled(retry_after_secs(wait)))
+        }
+    }
+}
+
+/// What an injected request fault configured for `route_key` does, if one fires.
+fn injected_fault(
+    shared: &Shared,
+    config: &CompiledConfig,
+    route_key: &str,
+    subscription: Option<&str>,
+) -> Option<Outcome> {
+    let fault = faults::request_fault(config, route_key, &mut *shared.rng())?;
+    Some(match fault {
+        RequestFault::Drop => {
+            shared.counters().faults += 1;
+            Outcome::Drop
+        }
+        RequestFault::Throttle { retry_after_secs } => {
+            shared.counters().record_throttled(subscription);
+            Outcome::Reply(throttled(retry_after_secs))
+        }
+        RequestFault::Status { status } => {
+            shared.counters().faults += 1;
+            Outcome::Reply(injected_error(status))
+        }
+    })
 }
 
 fn throttled(retry_after_secs: u64) -> Reply {

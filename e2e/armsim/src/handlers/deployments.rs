@@ -8,13 +8,14 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::config::FaultStage;
+use crate::config::{CompiledConfig, FaultStage};
 use crate::error::{ArmError, ErrorDetail, deployment_failed, resource_group_not_found};
 use crate::faults::resource_fault;
 use crate::http::{ArmRequest, Handled, Reply};
 use crate::lro::is_terminal;
 use crate::route::{Scope, key};
 use crate::shared::{InventoryLookup, Shared};
+use crate::state::State;
 use crate::state::deployment::{DEPLOYMENT_TYPE, DeploymentRecord, operation_entry, render_typed};
 use crate::state::lock::LockedOperation;
 use crate::template::{
@@ -301,32 +302,11 @@ pub(crate) fn put(
     let context = context(shared, request, scope, name, parts.location.clone())?;
     let name_key = name.to_ascii_lowercase();
     let scope_key = scope.key();
-    let is_active = |shared: &Shared| {
-        shared
-            .state()
-            .deployments
-            .get(&scope_key)
-            .and_then(|records| records.get(&name_key))
-            .is_some_and(DeploymentRecord::is_active)
-    };
-    if is_active(shared) {
+    if has_active_record(&shared.state(), &scope_key, &name_key) {
         return Err(active(name));
     }
     let (evaluated, plan) = evaluate_for_run(shared, &parts, &context)?;
-    let mode = parts
-        .properties
-        .get("mode")
-        .and_then(Value::as_str)
-        .unwrap_or("Incremental");
-    if !mode.eq_ignore_ascii_case("Incremental") && !mode.eq_ignore_ascii_case("Complete") {
-        return Err(ArmError::bad_request(
-            "InvalidDeploymentMode",
-            format!(
-                "The deployment mode '{mode}' is not supported. Use 'Incremental' or 'Complete'."
-            ),
-        ));
-    }
-    let complete = mode.eq_ignore_ascii_case("Complete");
+    let complete = is_complete_mode(&parts.properties)?;
 
     let (body, operation, generation) = {
         let mut state = shared.state();
@@ -386,6 +366,32 @@ pub(crate) fn put(
         .header("retry-after", retry_after.to_string()))
 }
 
+fn has_active_record(state: &State, scope_key: &str, name_key: &str) -> bool {
+    state
+        .deployments
+        .get(scope_key)
+        .and_then(|records| records.get(name_key))
+        .is_some_and(DeploymentRecord::is_active)
+}
+
+/// Whether the deployment runs in Complete mode; other modes than Incremental
+/// and Complete are refused.
+fn is_complete_mode(properties: &Map<String, Value>) -> Result<bool, ArmError> {
+    let mode = properties
+        .get("mode")
+        .and_then(Value::as_str)
+        .unwrap_or("Incremental");
+    if !mode.eq_ignore_ascii_case("Incremental") && !mode.eq_ignore_ascii_case("Complete") {
+        return Err(ArmError::bad_request(
+            "InvalidDeploymentMode",
+            format!(
+                "The deployment mode '{mode}' is not supported. Use 'Incremental' or 'Complete'."
+            ),
+        ));
+    }
+    Ok(mode.eq_ignore_ascii_case("Complete"))
+}
+
 /// Drops the oldest finished records once a scope's history is long, as ARM does.
 fn trim_history(
     records: &mut indexmap::IndexMap<String, DeploymentRecord>,
@@ -424,103 +430,154 @@ async fn run(
 ) {
     let config = shared.config();
     let latency = &config.config.latency;
-    let scope_key = scope.key();
+    let run = DeploymentRun {
+        scope_key: scope.key(),
+        shared,
+        scope,
+        name,
+        generation,
+        operation,
+    };
     tokio::time::sleep(Duration::from_millis(latency.accepted_ms)).await;
-    {
-        let mut state = shared.state();
-        let Some(record) = state.deployment_mut(&scope_key, &name, generation) else {
-            return;
-        };
-        if record.state != "Accepted" {
-            return;
-        }
-        record.state = "Running";
-        state.set_operation(&operation, "Running", None);
+    if !run.start_running() {
+        return;
     }
     tokio::time::sleep(Duration::from_millis(latency.running_ms)).await;
     let plan = match plan {
         Ok(plan) => plan,
         Err(detail) => {
-            let mut state = shared.state();
-            if let Some(record) = state.deployment_mut(&scope_key, &name, generation)
-                && record.state == "Running"
-            {
-                let error = deployment_failed(vec![detail]);
-                record.finish("Failed", Some(error.clone()));
-                state.set_operation(&operation, "Failed", Some(error));
-            }
+            run.finish(
+                &mut run.shared.state(),
+                Some(deployment_failed(vec![detail])),
+            );
             return;
         }
     };
-    for resource in plan.iter() {
-        let started = Utc::now();
-        if latency.per_resource_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(latency.per_resource_ms)).await;
-        }
-        let fault = resource_fault(&config, resource, FaultStage::Deploy);
-        let mut state = shared.state();
-        let fault = fault.or_else(|| state.locks.refusal(LockedOperation::Write, &resource.id));
-        let Some(record) = state.deployment_mut(&scope_key, &name, generation) else {
-            return;
-        };
-        if record.state != "Running" {
-            return;
-        }
-        let entry = operation_entry(&record.id, resource, started, fault.as_ref());
-        record.operations.push(entry);
-        if let Some(detail) = fault {
-            let error = deployment_failed(vec![detail]);
-            record.finish("Failed", Some(error.clone()));
-            state.set_operation(&operation, "Failed", Some(error));
-            return;
-        }
-        let correlation_id = record.correlation_id.clone();
-        if state.apply(resource, &correlation_id)
-            && let Some(record) = state.deployment_mut(&scope_key, &name, generation)
-        {
-            record.output_resources.push(resource.id.clone());
+    if !run.apply(&config, &plan).await {
+        return;
+    }
+    let mut state = run.shared.state();
+    if complete && run.scope.resource_group.is_some() {
+        let refused = remove_unplanned(&mut state, &run.scope, &plan);
+        if !refused.is_empty() {
+            run.finish(&mut state, Some(deployment_failed(refused)));
         }
     }
-    let mut state = shared.state();
-    if complete && let Some(rg) = &scope.resource_group {
-        let planned: std::collections::HashSet<String> = plan.iter().map(|r| key(&r.id)).collect();
-        let stale: Vec<String> = state
-            .inventory
-            .under(&scope.id())
-            .into_iter()
-            .filter(|item| !planned.contains(&key(&item.id)))
-            .filter(|item| {
-                !planned
-                    .iter()
-                    .any(|p| key(&item.id).starts_with(&format!("{p}/")))
-            })
-            .map(|item| item.id.clone())
-            .collect();
-        tracing::debug!(resource_group = %rg, count = stale.len(), "complete mode removes resources");
-        let mut refused = Vec::new();
-        for id in stale {
-            match state.locks.refusal(LockedOperation::Delete, &id) {
-                Some(detail) => refused.push(detail),
-                None => {
-                    state.remove(&id);
-                }
-            }
+    run.finish(&mut state, None);
+}
+
+/// One running deployment: the record it drives and the operation it reports to.
+struct DeploymentRun {
+    shared: Arc<Shared>,
+    scope: Scope,
+    scope_key: String,
+    name: String,
+    generation: u64,
+    operation: String,
+}
+
+impl DeploymentRun {
+    fn record<'a>(&self, state: &'a mut State) -> Option<&'a mut DeploymentRecord> {
+        state.deployment_mut(&self.scope_key, &self.name, self.generation)
+    }
+
+    /// Moves the accepted deployment to Running; false if it was canceled or replaced.
+    fn start_running(&self) -> bool {
+        let mut state = self.shared.state();
+        let Some(record) = self.record(&mut state) else {
+            return false;
+        };
+        if record.state != "Accepted" {
+            return false;
         }
-        if !refused.is_empty()
-            && let Some(record) = state.deployment_mut(&scope_key, &name, generation)
+        record.state = "Running";
+        state.set_operation(&self.operation, "Running", None);
+        true
+    }
+
+    /// Ends the deployment, failed with `error` or succeeded without one, if it is
+    /// still running.
+    fn finish(&self, state: &mut State, error: Option<ArmError>) {
+        if let Some(record) = self.record(state)
             && record.state == "Running"
         {
-            let error = deployment_failed(refused);
-            record.finish("Failed", Some(error.clone()));
-            state.set_operation(&operation, "Failed", Some(error));
+            let outcome = if error.is_some() {
+                "Failed"
+            } else {
+                "Succeeded"
+            };
+            record.finish(outcome, error.clone());
+            state.set_operation(&self.operation, outcome, error);
         }
     }
-    if let Some(record) = state.deployment_mut(&scope_key, &name, generation)
-        && record.state == "Running"
-    {
-        record.finish("Succeeded", None);
-        state.set_operation(&operation, "Succeeded", None);
+
+    /// Creates the planned resources in order, each after the configured latency;
+    /// false once the deployment stopped (failed, canceled or replaced).
+    async fn apply(&self, config: &CompiledConfig, plan: &[PlannedResource]) -> bool {
+        let latency = &config.config.latency;
+        for resource in plan {
+            let started = Utc::now();
+            if latency.per_resource_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(latency.per_resource_ms)).await;
+            }
+            let fault = resource_fault(config, resource, FaultStage::Deploy);
+            let mut state = self.shared.state();
+            let fault = fault.or_else(|| state.locks.refusal(LockedOperation::Write, &resource.id));
+            let Some(record) = self.record(&mut state) else {
+                return false;
+            };
+            if record.state != "Running" {
+                return false;
+            }
+            let entry = operation_entry(&record.id, resource, started, fault.as_ref());
+            record.operations.push(entry);
+            if let Some(detail) = fault {
+                self.finish(&mut state, Some(deployment_failed(vec![detail])));
+                return false;
+            }
+            let correlation_id = record.correlation_id.clone();
+            if state.apply(resource, &correlation_id)
+                && let Some(record) = self.record(&mut state)
+            {
+                record.output_resources.push(resource.id.clone());
+            }
+        }
+        true
     }
+}
+
+/// Complete mode: deletes what the scope holds that the plan does not declare
+/// (nor is below something it declares), unless a lock refuses; returns the refusals.
+fn remove_unplanned(
+    state: &mut State,
+    scope: &Scope,
+    plan: &[PlannedResource],
+) -> Vec<ErrorDetail> {
+    let planned: std::collections::HashSet<String> = plan.iter().map(|r| key(&r.id)).collect();
+    let stale: Vec<String> = state
+        .inventory
+        .under(&scope.id())
+        .into_iter()
+        .filter(|item| !planned.contains(&key(&item.id)))
+        .filter(|item| {
+            !planned
+                .iter()
+                .any(|p| key(&item.id).starts_with(&format!("{p}/")))
+        })
+        .map(|item| item.id.clone())
+        .collect();
+    let resource_group = scope.resource_group.as_deref().unwrap_or_default();
+    tracing::debug!(resource_group = %resource_group, count = stale.len(), "complete mode removes resources");
+    let mut refused = Vec::new();
+    for id in stale {
+        match state.locks.refusal(LockedOperation::Delete, &id) {
+            Some(detail) => refused.push(detail),
+            None => {
+                state.remove(&id);
+            }
+        }
+    }
+    refused
 }
 
 pub(crate) fn get(shared: &Shared, scope: &Scope, name: &str) -> Handled {

@@ -11,12 +11,11 @@ use hyper::Method;
 
 use crate::error::{ArmError, method_not_allowed};
 use crate::http::{ArmRequest, Handled};
-use crate::route::Route;
+use crate::route::{DeploymentAction, Route, Scope};
 use crate::shared::Shared;
 
 /// Answers an authenticated, admitted ARM request.
 pub(crate) fn dispatch(shared: &Arc<Shared>, route: &Route, request: &ArmRequest) -> Handled {
-    use crate::route::DeploymentAction as A;
     let method = &request.method;
     match route {
         Route::ResourceGroups { subscription } if method == Method::GET => {
@@ -36,19 +35,7 @@ pub(crate) fn dispatch(shared: &Arc<Shared>, route: &Route, request: &ArmRequest
             name,
             action,
             operation,
-        } => match (action, method) {
-            (A::Itself, &Method::PUT) => deployments::put(shared, request, scope, name),
-            (A::Itself, &Method::GET) => deployments::get(shared, scope, name),
-            (A::Itself, &Method::DELETE) => deployments::delete(shared, request, scope, name),
-            (A::Cancel, &Method::POST) => deployments::cancel(shared, scope, name),
-            (A::Validate, &Method::POST) => deployments::validate(shared, request, scope, name),
-            (A::WhatIf, &Method::POST) => deployments::what_if(shared, request, scope, name),
-            (A::Operations, &Method::GET) => deployments::operations(shared, scope, name),
-            (A::OperationStatus, &Method::GET) => {
-                deployments::operation_status(shared, operation.as_deref().unwrap_or_default())
-            }
-            _ => Err(method_not_allowed(method)),
-        },
+        } => deployment(shared, request, scope, name, *action, operation.as_deref()),
         Route::Stack { scope, name } => match *method {
             Method::PUT => stacks::put(shared, request, scope, name),
             Method::GET => stacks::get(shared, scope, name),
@@ -98,5 +85,31 @@ pub(crate) fn dispatch(shared: &Arc<Shared>, route: &Route, request: &ArmRequest
             "NotFound",
             "The requested path is not served by the ARM simulator.",
         )),
+    }
+}
+
+/// A deployment, or one of its actions.
+fn deployment(
+    shared: &Arc<Shared>,
+    request: &ArmRequest,
+    scope: &Scope,
+    name: &str,
+    action: DeploymentAction,
+    operation: Option<&str>,
+) -> Handled {
+    use DeploymentAction as A;
+    let method = &request.method;
+    match (action, method) {
+        (A::Itself, &Method::PUT) => deployments::put(shared, request, scope, name),
+        (A::Itself, &Method::GET) => deployments::get(shared, scope, name),
+        (A::Itself, &Method::DELETE) => deployments::delete(shared, request, scope, name),
+        (A::Cancel, &Method::POST) => deployments::cancel(shared, scope, name),
+        (A::Validate, &Method::POST) => deployments::validate(shared, request, scope, name),
+        (A::WhatIf, &Method::POST) => deployments::what_if(shared, request, scope, name),
+        (A::Operations, &Method::GET) => deployments::operations(shared, scope, name),
+        (A::OperationStatus, &Method::GET) => {
+            deployments::operation_status(shared, operation.unwrap_or_default())
+        }
+        _ => Err(method_not_allowed(method)),
     }
 }

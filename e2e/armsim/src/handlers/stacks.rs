@@ -5,12 +5,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
 
 use super::deployments::{
     RunPlan, context, evaluate_for_run, operation_result_url, template_request, validate_name,
 };
-use crate::config::FaultStage;
+use crate::config::{CompiledConfig, FaultStage};
 use crate::error::{ArmError, ErrorDetail, deployment_failed};
 use crate::faults::resource_fault;
 use crate::http::{ArmRequest, Handled, Reply};
@@ -20,6 +21,7 @@ use crate::state::deployment::{DEPLOYMENT_TYPE, render_typed};
 use crate::state::lock::LockedOperation;
 use crate::state::stack::{STACK_TYPE, StackRecord, Unmanage, UnmanageActions};
 use crate::state::{RESOURCE_GROUP_TYPE, State};
+use crate::template::PlannedResource;
 
 /// What `actions` do to `id`: the resource group action for resource groups.
 fn unmanage_action(actions: &UnmanageActions, id: &str, state: &State) -> Unmanage {
@@ -94,18 +96,11 @@ fn status_url(shared: &Shared, scope: &Scope, operation: &str, api_version: &str
     )
 }
 
-pub(crate) fn put(
-    shared: &Arc<Shared>,
-    request: &ArmRequest,
-    scope: &Scope,
-    name: &str,
-) -> Handled {
-    validate_name("deployment stack", name, 90)?;
-    let parts = template_request(request, scope)?;
-    let Some(action_on_unmanage) = parts
-        .properties
-        .get("actionOnUnmanage")
-        .filter(|v| v.is_object())
+/// The stack's `actionOnUnmanage` and `denySettings` as sent, and the parsed actions.
+fn stack_settings(
+    properties: &Map<String, Value>,
+) -> Result<(&Value, UnmanageActions, &Value), ArmError> {
+    let Some(action_on_unmanage) = properties.get("actionOnUnmanage").filter(|v| v.is_object())
     else {
         return Err(ArmError::bad_request(
             "InvalidRequestContent",
@@ -127,8 +122,7 @@ pub(crate) fn put(
             action_on_unmanage["resourceGroups"].as_str(),
         )?,
     };
-    let Some(deny_settings) = parts
-        .properties
+    let Some(deny_settings) = properties
         .get("denySettings")
         .filter(|v| v["mode"].is_string())
     else {
@@ -137,6 +131,18 @@ pub(crate) fn put(
             "The request content was invalid: 'properties.denySettings.mode' is required.",
         ));
     };
+    Ok((action_on_unmanage, actions, deny_settings))
+}
+
+pub(crate) fn put(
+    shared: &Arc<Shared>,
+    request: &ArmRequest,
+    scope: &Scope,
+    name: &str,
+) -> Handled {
+    validate_name("deployment stack", name, 90)?;
+    let parts = template_request(request, scope)?;
+    let (action_on_unmanage, actions, deny_settings) = stack_settings(&parts.properties)?;
     let context = context(shared, request, scope, name, parts.location.clone())?;
     let stack_key = key(&stack_id(scope, name));
     let existing_active = |shared: &Shared| {
@@ -182,11 +188,7 @@ pub(crate) fn put(
             failed: Vec::new(),
             delete_failed: Vec::new(),
             error: None,
-            deployment_id: format!(
-                "{}/providers/{DEPLOYMENT_TYPE}/{name}-{}",
-                scope.id(),
-                started.format("%Y%m%d%H%M%S")
-            ),
+            deployment_id: stack_deployment_id(scope, name, started),
         };
         let body = record.body();
         state.stacks.insert(stack_key.clone(), record);
@@ -210,6 +212,15 @@ pub(crate) fn put(
             "retry-after",
             shared.config().config.retry_after_secs.to_string(),
         ))
+}
+
+/// The id of the deployment a stack operation started at `started` runs as.
+fn stack_deployment_id(scope: &Scope, name: &str, started: DateTime<Utc>) -> String {
+    format!(
+        "{}/providers/{DEPLOYMENT_TYPE}/{name}-{}",
+        scope.id(),
+        started.format("%Y%m%d%H%M%S")
+    )
 }
 
 fn stack_mut<'a>(
@@ -236,92 +247,138 @@ async fn run(
 ) {
     let config = shared.config();
     let latency = &config.config.latency;
-    let set_state = |state_name: &'static str| {
-        let mut state = shared.state();
-        let Some(stack) = stack_mut(&mut state, &stack_key, generation) else {
-            return false;
-        };
-        stack.state = state_name;
-        state.set_operation(&operation, state_name, None);
-        true
+    let run = StackRun {
+        shared,
+        stack_key,
+        generation,
+        operation,
     };
     tokio::time::sleep(Duration::from_millis(latency.accepted_ms)).await;
-    if !set_state("deploying") {
+    if !run.set_state("deploying") {
         return;
     }
     tokio::time::sleep(Duration::from_millis(latency.running_ms)).await;
     let plan = match plan {
         Ok(plan) => plan,
         Err(detail) => {
-            let mut state = shared.state();
-            if let Some(stack) = stack_mut(&mut state, &stack_key, generation) {
-                let error = deployment_failed(vec![detail]);
-                stack.finish("failed", Some(error.clone()));
-                state.set_operation(&operation, "failed", Some(error));
-            }
+            run.fail(&mut run.shared.state(), deployment_failed(vec![detail]));
             return;
         }
     };
-    let mut managed: Vec<String> = Vec::new();
-    for resource in plan.iter() {
-        if latency.per_resource_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(latency.per_resource_ms)).await;
-        }
-        let fault = resource_fault(&config, resource, FaultStage::Deploy);
-        let mut state = shared.state();
-        let fault = fault.or_else(|| state.locks.refusal(LockedOperation::Write, &resource.id));
-        let Some(stack) = stack_mut(&mut state, &stack_key, generation) else {
-            return;
-        };
-        if let Some(detail) = fault {
-            let mut resources = stack.resources.clone();
-            let known: HashSet<String> = resources.iter().map(|id| key(id)).collect();
-            resources.extend(managed.into_iter().filter(|id| !known.contains(&key(id))));
-            stack.resources = resources;
-            stack.failed.push((resource.id.clone(), detail.clone()));
-            let error = deployment_failed(vec![detail]);
-            stack.finish("failed", Some(error.clone()));
-            state.set_operation(&operation, "failed", Some(error));
-            return;
-        }
-        let correlation_id = stack.correlation_id.clone();
-        if state.apply(resource, &correlation_id) {
-            managed.push(resource.id.clone());
-        }
-    }
+    let Some(managed) = run.apply(&config, &plan).await else {
+        return;
+    };
     let kept: HashSet<String> = managed.iter().map(|id| key(id)).collect();
     let unmanaged: Vec<String> = previous
         .into_iter()
         .filter(|id| !kept.contains(&key(id)))
         .collect();
     if !unmanaged.is_empty() {
-        if !set_state("deletingResources") {
+        if !run.set_state("deletingResources") {
             return;
         }
         tokio::time::sleep(Duration::from_millis(latency.delete_ms)).await;
     }
-    let mut state = shared.state();
-    let (deleted, detached, refused) =
-        delete_unless_locked(&mut state, unmanaged.into_iter().rev(), actions);
-    let Some(stack) = stack_mut(&mut state, &stack_key, generation) else {
-        return;
-    };
-    stack.resources = managed;
-    stack.deleted = deleted;
-    stack.detached = detached;
-    if refused.is_empty() {
-        stack.finish("succeeded", None);
-        state.set_operation(&operation, "succeeded", None);
-        return;
+    run.settle(&mut run.shared.state(), managed, unmanaged, actions);
+}
+
+/// One running stack operation: the record it drives and the operation it reports to.
+struct StackRun {
+    shared: Arc<Shared>,
+    stack_key: String,
+    generation: u64,
+    operation: String,
+}
+
+impl StackRun {
+    fn stack<'a>(&self, state: &'a mut State) -> Option<&'a mut StackRecord> {
+        stack_mut(state, &self.stack_key, self.generation)
     }
-    let error = delete_resources_failed(&refused);
-    stack
-        .resources
-        .extend(refused.iter().map(|(id, _)| id.clone()));
-    stack.delete_failed = refused.iter().map(|(id, _)| id.clone()).collect();
-    stack.failed = refused;
-    stack.finish("failed", Some(error.clone()));
-    state.set_operation(&operation, "failed", Some(error));
+
+    /// Moves the stack to `state_name`; false if it was replaced.
+    fn set_state(&self, state_name: &'static str) -> bool {
+        let mut state = self.shared.state();
+        let Some(stack) = self.stack(&mut state) else {
+            return false;
+        };
+        stack.state = state_name;
+        state.set_operation(&self.operation, state_name, None);
+        true
+    }
+
+    /// Fails the stack operation with `error` unless the stack was replaced.
+    fn fail(&self, state: &mut State, error: ArmError) {
+        if let Some(stack) = self.stack(state) {
+            stack.finish("failed", Some(error.clone()));
+            state.set_operation(&self.operation, "failed", Some(error));
+        }
+    }
+
+    /// Creates the planned resources in order; the ids it manages now, or `None`
+    /// once the operation stopped (a resource failed, or the stack was replaced).
+    async fn apply(
+        &self,
+        config: &CompiledConfig,
+        plan: &[PlannedResource],
+    ) -> Option<Vec<String>> {
+        let latency = &config.config.latency;
+        let mut managed: Vec<String> = Vec::new();
+        for resource in plan {
+            if latency.per_resource_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(latency.per_resource_ms)).await;
+            }
+            let fault = resource_fault(config, resource, FaultStage::Deploy);
+            let mut state = self.shared.state();
+            let fault = fault.or_else(|| state.locks.refusal(LockedOperation::Write, &resource.id));
+            let stack = self.stack(&mut state)?;
+            if let Some(detail) = fault {
+                let mut resources = stack.resources.clone();
+                let known: HashSet<String> = resources.iter().map(|id| key(id)).collect();
+                resources.extend(managed.into_iter().filter(|id| !known.contains(&key(id))));
+                stack.resources = resources;
+                stack.failed.push((resource.id.clone(), detail.clone()));
+                self.fail(&mut state, deployment_failed(vec![detail]));
+                return None;
+            }
+            let correlation_id = stack.correlation_id.clone();
+            if state.apply(resource, &correlation_id) {
+                managed.push(resource.id.clone());
+            }
+        }
+        Some(managed)
+    }
+
+    /// Ends an operation whose resources are deployed: deletes or detaches the
+    /// ones no longer declared and records the outcome.
+    fn settle(
+        &self,
+        state: &mut State,
+        managed: Vec<String>,
+        unmanaged: Vec<String>,
+        actions: UnmanageActions,
+    ) {
+        let (deleted, detached, refused) =
+            delete_unless_locked(state, unmanaged.into_iter().rev(), actions);
+        let Some(stack) = self.stack(state) else {
+            return;
+        };
+        stack.resources = managed;
+        stack.deleted = deleted;
+        stack.detached = detached;
+        if refused.is_empty() {
+            stack.finish("succeeded", None);
+            state.set_operation(&self.operation, "succeeded", None);
+            return;
+        }
+        let error = delete_resources_failed(&refused);
+        stack
+            .resources
+            .extend(refused.iter().map(|(id, _)| id.clone()));
+        stack.delete_failed = refused.iter().map(|(id, _)| id.clone()).collect();
+        stack.failed = refused;
+        stack.finish("failed", Some(error.clone()));
+        state.set_operation(&self.operation, "failed", Some(error));
+    }
 }
 
 pub(crate) fn get(shared: &Shared, scope: &Scope, name: &str) -> Handled {
@@ -331,6 +388,43 @@ pub(crate) fn get(shared: &Shared, scope: &Scope, name: &str) -> Handled {
         .get(&key(&stack_id(scope, name)))
         .ok_or_else(|| not_found(name))?;
     Ok(Reply::json(200, stack.body()))
+}
+
+/// Deletes (or detaches) what a stack being deleted manages; removes the stack
+/// unless a lock refused a delete, which leaves it failed with what is left.
+fn finish_delete(
+    state: &mut State,
+    stack_key: &str,
+    generation: u64,
+    operation: &str,
+    actions: UnmanageActions,
+) {
+    let Some(stack) = state
+        .stacks
+        .get(stack_key)
+        .filter(|s| s.generation == generation)
+    else {
+        return;
+    };
+    let managed = stack.resources.clone();
+    let (deleted, _, refused) = delete_unless_locked(state, managed.into_iter().rev(), actions);
+    if refused.is_empty() {
+        state.stacks.remove(stack_key);
+        state.set_operation(operation, "succeeded", None);
+        return;
+    }
+    // ARM keeps a stack whose resources could not all be deleted, failed,
+    // still managing what is left.
+    let error = delete_resources_failed(&refused);
+    if let Some(stack) = state.stacks.get_mut(stack_key) {
+        let gone: HashSet<String> = deleted.iter().map(|id| key(id)).collect();
+        stack.resources.retain(|id| !gone.contains(&key(id)));
+        stack.deleted = deleted;
+        stack.delete_failed = refused.iter().map(|(id, _)| id.clone()).collect();
+        stack.failed = refused;
+        stack.finish("failed", Some(error.clone()));
+    }
+    state.set_operation(operation, "failed", Some(error));
 }
 
 pub(crate) fn delete(
@@ -376,33 +470,7 @@ pub(crate) fn delete(
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         let mut state = task_shared.state();
-        let Some(stack) = state
-            .stacks
-            .get(&stack_key)
-            .filter(|s| s.generation == generation)
-        else {
-            return;
-        };
-        let managed = stack.resources.clone();
-        let (deleted, _, refused) =
-            delete_unless_locked(&mut state, managed.into_iter().rev(), actions);
-        if refused.is_empty() {
-            state.stacks.remove(&stack_key);
-            state.set_operation(&task_operation, "succeeded", None);
-            return;
-        }
-        // ARM keeps a stack whose resources could not all be deleted, failed,
-        // still managing what is left.
-        let error = delete_resources_failed(&refused);
-        if let Some(stack) = state.stacks.get_mut(&stack_key) {
-            let gone: HashSet<String> = deleted.iter().map(|id| key(id)).collect();
-            stack.resources.retain(|id| !gone.contains(&key(id)));
-            stack.deleted = deleted;
-            stack.delete_failed = refused.iter().map(|(id, _)| id.clone()).collect();
-            stack.failed = refused;
-            stack.finish("failed", Some(error.clone()));
-        }
-        state.set_operation(&task_operation, "failed", Some(error));
+        finish_delete(&mut state, &stack_key, generation, &task_operation, actions);
     });
     Ok(Reply::empty(202)
         .header(

@@ -161,6 +161,9 @@ impl<'s, 'a> Deployment<'s, 'a> {
         if let Some(value) = self.scope_function(name, lower, args, frame)? {
             return Ok(value);
         }
+        if let Some(value) = self.deployment_function(name, lower, args)? {
+            return Ok(value);
+        }
         if let Some(value) = self.time_function(name, lower, args, frame)? {
             return Ok(value);
         }
@@ -210,8 +213,8 @@ impl<'s, 'a> Deployment<'s, 'a> {
         }
     }
 
-    /// `resourceGroup()`, `subscription()`, `tenant()`, `managementGroup()`,
-    /// `deployment()`, `deployer()` and `environment()`; `None` for other names.
+    /// `resourceGroup()`, `subscription()`, `tenant()` and `managementGroup()`;
+    /// `None` for other names.
     fn scope_function(
         &self,
         name: &str,
@@ -285,6 +288,14 @@ impl<'s, 'a> Deployment<'s, 'a> {
                     },
                 }))
             }
+            _ => return Ok(None),
+        };
+        value.map(Some)
+    }
+
+    /// `deployment()`, `deployer()` and `environment()`; `None` for other names.
+    fn deployment_function(&self, name: &str, lower: &str, args: &[Expr]) -> Result<Option<Value>> {
+        let value = match lower {
             "deployment" => {
                 no_args(name, args)?;
                 let mut template = Map::new();
