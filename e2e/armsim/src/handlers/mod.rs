@@ -4,6 +4,7 @@ mod deployments;
 mod locks;
 mod resources;
 mod stacks;
+mod what_if;
 
 use std::sync::Arc;
 
@@ -105,7 +106,7 @@ fn deployment(
         (A::Itself, &Method::DELETE) => deployments::delete(shared, request, scope, name),
         (A::Cancel, &Method::POST) => deployments::cancel(shared, scope, name),
         (A::Validate, &Method::POST) => deployments::validate(shared, request, scope, name),
-        (A::WhatIf, &Method::POST) => deployments::what_if(shared, request, scope, name),
+        (A::WhatIf, &Method::POST) => what_if::what_if(shared, request, scope, name),
         (A::Operations, &Method::GET) => deployments::operations(shared, scope, name),
         (A::OperationStatus, &Method::GET) => {
             deployments::operation_status(shared, operation.unwrap_or_default())

@@ -133,20 +133,7 @@ pub(super) fn run_template<'a>(
         .and_then(Value::as_str)
         .unwrap_or("1.0");
     let v2 = version.starts_with('2');
-    let mut functions = HashMap::new();
-    if let Some(list) = tpl.get("functions") {
-        for ns in as_array("functions", list).map_err(|_| section_error("functions", "an array"))? {
-            let prefix = ns
-                .get("namespace")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if let Some(Value::Object(members)) = ns.get("members") {
-                for (member, def) in members {
-                    functions.insert(format!("{prefix}.{member}").to_lowercase(), def);
-                }
-            }
-        }
-    }
+    let mut functions = declared_functions(tpl)?;
     let mut variables = HashMap::new();
     let definitions = tpl.get("definitions").and_then(Value::as_object);
     let (params, own_params) = match &source {
@@ -160,28 +147,7 @@ pub(super) fn run_template<'a>(
         Source::Own(values) => (IndexMap::new(), Some(*values)),
     };
     if own_params.is_some() {
-        match tpl.get("variables") {
-            None => {}
-            Some(Value::Object(vars)) => {
-                for (k, v) in vars {
-                    if k.eq_ignore_ascii_case("copy") {
-                        for spec in as_array("variables", v)
-                            .map_err(|_| section_error("variables.copy", "an array"))?
-                        {
-                            let n = spec.get("name").and_then(Value::as_str).ok_or_else(|| {
-                                TemplateError::invalid_template(
-                                    "A variable 'copy' entry must have a 'name'.",
-                                )
-                            })?;
-                            variables.insert(n.to_lowercase(), VarDef::Copy(spec));
-                        }
-                    } else {
-                        variables.insert(k.to_lowercase(), VarDef::Plain(v));
-                    }
-                }
-            }
-            Some(_) => return Err(section_error("variables", "an object")),
-        }
+        declare_variables(tpl, &mut variables)?;
     }
     let fn_target = match &source {
         Source::Outer(parent) => parent.fn_target.clone(),
@@ -222,6 +188,55 @@ pub(super) fn run_template<'a>(
         outputs,
         parameters: reported,
     })
+}
+
+/// The template's user-defined functions by lower-case `namespace.member`.
+fn declared_functions(tpl: &Map<String, Value>) -> Result<HashMap<String, &Value>> {
+    let mut functions = HashMap::new();
+    if let Some(list) = tpl.get("functions") {
+        for ns in as_array("functions", list).map_err(|_| section_error("functions", "an array"))? {
+            let prefix = ns
+                .get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if let Some(Value::Object(members)) = ns.get("members") {
+                for (member, def) in members {
+                    functions.insert(format!("{prefix}.{member}").to_lowercase(), def);
+                }
+            }
+        }
+    }
+    Ok(functions)
+}
+
+/// Adds the template's own variables (plain and `copy`) to `variables`.
+fn declare_variables<'a>(
+    tpl: &'a Map<String, Value>,
+    variables: &mut HashMap<String, VarDef<'a>>,
+) -> Result<()> {
+    match tpl.get("variables") {
+        None => {}
+        Some(Value::Object(vars)) => {
+            for (k, v) in vars {
+                if k.eq_ignore_ascii_case("copy") {
+                    for spec in as_array("variables", v)
+                        .map_err(|_| section_error("variables.copy", "an array"))?
+                    {
+                        let n = spec.get("name").and_then(Value::as_str).ok_or_else(|| {
+                            TemplateError::invalid_template(
+                                "A variable 'copy' entry must have a 'name'.",
+                            )
+                        })?;
+                        variables.insert(n.to_lowercase(), VarDef::Copy(spec));
+                    }
+                } else {
+                    variables.insert(k.to_lowercase(), VarDef::Plain(v));
+                }
+            }
+        }
+        Some(_) => return Err(section_error("variables", "an object")),
+    }
+    Ok(())
 }
 
 impl<'s, 'a> Deployment<'s, 'a> {
@@ -331,18 +346,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
             Some(_) => field("apiVersion")?,
             None => String::new(),
         };
-        let mut deployed = match obj.get("condition") {
-            None => true,
-            Some(c) => match self.eval_value(c, &frame).map_err(ctx)? {
-                Value::Bool(b) => b,
-                other => {
-                    return Err(TemplateError::invalid_template(format!(
-                        "The condition of template resource '{label}' must be a boolean, not '{}'.",
-                        type_name(&other)
-                    )));
-                }
-            },
-        };
+        let mut deployed = self.condition(obj, &frame, &label)?;
         if let Some(p) = parent {
             let list = self.instances.borrow();
             let parent = &list[p];
@@ -378,6 +382,33 @@ impl<'s, 'a> Deployment<'s, 'a> {
             });
             list.len() - 1
         };
+        self.expand_children(obj, index, &frame)
+    }
+
+    /// A resource's `condition`: true when absent, else its boolean value.
+    fn condition(&self, obj: &Map<String, Value>, frame: &Frame, label: &str) -> Result<bool> {
+        let Some(condition) = obj.get("condition") else {
+            return Ok(true);
+        };
+        let value = self
+            .eval_value(condition, frame)
+            .map_err(|e| e.within(&format!("resource '{label}'"), None))?;
+        match value {
+            Value::Bool(b) => Ok(b),
+            other => Err(TemplateError::invalid_template(format!(
+                "The condition of template resource '{label}' must be a boolean, not '{}'.",
+                type_name(&other)
+            ))),
+        }
+    }
+
+    /// Expands the child resources declared inside the resource at `index`.
+    fn expand_children(
+        &self,
+        obj: &'a Map<String, Value>,
+        index: usize,
+        frame: &Frame,
+    ) -> Result<()> {
         if let Some(children) = obj.get("resources") {
             for child in as_array("resources", children)
                 .map_err(|_| section_error("resources", "an array"))?
