@@ -3,6 +3,7 @@
 
   rust-structure.py modules <crate-dir>   module import graph; exits 1 on a cycle
   rust-structure.py sizes <crate-dir> [N] file lengths and the N longest functions
+                                          (from `fn` to its closing brace)
 
 Test code is `#[cfg(test)]` items and the files of `#[cfg(test)] mod x;`.
 An edge A -> B means A names something in B through a `crate::`, `super::`,
@@ -298,9 +299,9 @@ def cmd_sizes(crate_dir, top):
         rel = os.path.relpath(mod.file, crate_dir)
         rows.append((total, code, rel))
         fns += [(n, rel, line, name) for name, line, n in functions(mod.text)]
-    print("lines  non-test  file")
+    print("lines   code  file  (code: lines outside tests, comments and blank lines)")
     for total, code, rel in sorted(rows, reverse=True):
-        print(f"{total:5}  {code:8}  {rel}")
+        print(f"{total:5}  {code:5}  {rel}")
     print(f"\nlongest functions (test code excluded):")
     for n, rel, line, fname in sorted(fns, reverse=True)[:top]:
         print(f"{n:5}  {rel}:{line}  {fname}")

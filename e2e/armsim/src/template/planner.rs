@@ -21,7 +21,8 @@ use crate::template::run::{
 use crate::template::runtime;
 use crate::template::value::{as_array, as_str, type_name};
 
-pub fn evaluate_root(
+/// Evaluates a root deployment; see [`super::evaluate_with`].
+pub(super) fn evaluate_root(
     template: &Value,
     parameters: &Value,
     ctx: &DeploymentContext,
