@@ -121,6 +121,18 @@ pub(crate) fn check_token_request(
             "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         ));
     }
+    check_credentials(tenant, client_id, secret, assertion, credentials)
+}
+
+/// Whether `client_id` proves itself with `secret` or `assertion` against the
+/// configured credentials (any client when there are none).
+fn check_credentials(
+    tenant: &str,
+    client_id: &str,
+    secret: Option<&str>,
+    assertion: Option<&str>,
+    credentials: &[Credential],
+) -> Result<String, TokenError> {
     if credentials.is_empty() {
         return Ok(client_id.to_owned());
     }

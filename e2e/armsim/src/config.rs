@@ -318,53 +318,13 @@ impl SimConfig {
             .faults
             .resource_rules
             .iter()
-            .map(|rule| {
-                if rule.code.trim().is_empty() {
-                    return Err(ConfigError::OutOfRange {
-                        field: "faults.resourceRules.code",
-                        expected: "a non-empty ARM error code",
-                        value: String::new(),
-                    });
-                }
-                Ok(CompiledResourceRule {
-                    resource_type: compile_pattern(
-                        "faults.resourceRules.resourceType",
-                        &rule.resource_type,
-                    )?,
-                    name: compile_pattern("faults.resourceRules.name", &rule.name)?,
-                    stage: rule.stage,
-                    code: rule.code.clone(),
-                    message: rule.message.clone(),
-                })
-            })
+            .map(compile_resource_rule)
             .collect::<Result<_, _>>()?;
         let request_rules = self
             .faults
             .request_rules
             .iter()
-            .map(|rule| {
-                if !(0.0..=1.0).contains(&rule.probability) {
-                    return Err(ConfigError::OutOfRange {
-                        field: "faults.requestRules.probability",
-                        expected: "between 0 and 1",
-                        value: rule.probability.to_string(),
-                    });
-                }
-                if let RequestFault::Status { status } = rule.fault
-                    && !(400..=599).contains(&status)
-                {
-                    return Err(ConfigError::OutOfRange {
-                        field: "faults.requestRules.fault.status",
-                        expected: "an HTTP error status (400-599)",
-                        value: status.to_string(),
-                    });
-                }
-                Ok(CompiledRequestRule {
-                    route: compile_pattern("faults.requestRules.route", &rule.route)?,
-                    probability: rule.probability,
-                    fault: rule.fault.clone(),
-                })
-            })
+            .map(compile_request_rule)
             .collect::<Result<_, _>>()?;
         let assume_existing = self
             .assume_existing
@@ -387,6 +347,49 @@ impl SimConfig {
             assume_existing,
         })
     }
+}
+
+/// A resource fault rule with its patterns compiled; an empty code is refused.
+fn compile_resource_rule(rule: &ResourceFaultRule) -> Result<CompiledResourceRule, ConfigError> {
+    if rule.code.trim().is_empty() {
+        return Err(ConfigError::OutOfRange {
+            field: "faults.resourceRules.code",
+            expected: "a non-empty ARM error code",
+            value: String::new(),
+        });
+    }
+    Ok(CompiledResourceRule {
+        resource_type: compile_pattern("faults.resourceRules.resourceType", &rule.resource_type)?,
+        name: compile_pattern("faults.resourceRules.name", &rule.name)?,
+        stage: rule.stage,
+        code: rule.code.clone(),
+        message: rule.message.clone(),
+    })
+}
+
+/// A request fault rule with its route compiled; probability and status checked.
+fn compile_request_rule(rule: &RequestFaultRule) -> Result<CompiledRequestRule, ConfigError> {
+    if !(0.0..=1.0).contains(&rule.probability) {
+        return Err(ConfigError::OutOfRange {
+            field: "faults.requestRules.probability",
+            expected: "between 0 and 1",
+            value: rule.probability.to_string(),
+        });
+    }
+    if let RequestFault::Status { status } = rule.fault
+        && !(400..=599).contains(&status)
+    {
+        return Err(ConfigError::OutOfRange {
+            field: "faults.requestRules.fault.status",
+            expected: "an HTTP error status (400-599)",
+            value: status.to_string(),
+        });
+    }
+    Ok(CompiledRequestRule {
+        route: compile_pattern("faults.requestRules.route", &rule.route)?,
+        probability: rule.probability,
+        fault: rule.fault.clone(),
+    })
 }
 
 fn compile_pattern(

@@ -74,3 +74,29 @@ impl ArmError {
         json!({ "error": self.body() })
     }
 }
+
+/// 405 for a method the addressed route does not serve.
+pub(crate) fn method_not_allowed(method: &hyper::Method) -> ArmError {
+    ArmError::new(
+        405,
+        "MethodNotAllowed",
+        format!("The requested method '{method}' is not allowed on this resource."),
+    )
+}
+
+pub(crate) fn resource_group_not_found(name: &str) -> ArmError {
+    ArmError::not_found(
+        "ResourceGroupNotFound",
+        format!("Resource group '{name}' could not be found."),
+    )
+}
+
+/// A deployment (or stack) whose resource operations failed, with their errors.
+pub(crate) fn deployment_failed(details: Vec<ErrorDetail>) -> ArmError {
+    ArmError::new(
+        400,
+        "DeploymentFailed",
+        "At least one resource deployment operation failed. Please list deployment operations for details. Please see https://aka.ms/arm-deployment-operations for usage details.",
+    )
+    .with_details(details)
+}

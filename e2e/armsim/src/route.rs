@@ -247,58 +247,10 @@ pub(crate) fn parse(path: &str) -> Route {
     if let Some(route) = lock(&segments, &lower) {
         return route;
     }
-
-    match lower.as_slice() {
-        [_, "oauth2", "v2.0", "token"] => return Route::Token { tenant: seg(0) },
-        ["metadata", "identity", "oauth2", "token"] => {
-            return Route::IdentityToken {
-                protocol: crate::identity::Protocol::Imds,
-            };
-        }
-        ["msi", "token"] => {
-            return Route::IdentityToken {
-                protocol: crate::identity::Protocol::AppService,
-            };
-        }
-        ["_armsim", "counters"] => return Route::Admin(AdminRoute::Counters),
-        ["_armsim", "inventory"] => return Route::Admin(AdminRoute::Inventory),
-        ["_armsim", "events"] => return Route::Admin(AdminRoute::Events),
-        ["_armsim", "config"] => return Route::Admin(AdminRoute::Config),
-        ["subscriptions", _, "resourcegroups"] => {
-            return Route::ResourceGroups {
-                subscription: seg(1),
-            };
-        }
-        ["subscriptions", _, "resourcegroups", _] => {
-            return Route::ResourceGroup {
-                subscription: seg(1),
-                name: seg(3),
-            };
-        }
-        [
-            "subscriptions",
-            _,
-            "providers",
-            "microsoft.resources",
-            kind @ ("operationresults" | "operationstatuses"),
-            _,
-        ] => {
-            return Route::Operation {
-                subscription: seg(1),
-                id: seg(5),
-                status: *kind == "operationstatuses",
-            };
-        }
-        ["subscriptions", _, "providers", _] => {
-            return Route::Provider {
-                subscription: seg(1),
-                namespace: seg(3),
-            };
-        }
-        _ => {}
+    if let Some(route) = fixed_route(&segments, &lower) {
+        return route;
     }
-
-    let (scope, rest) = match lower.as_slice() {
+    let (scope, providers_at) = match lower.as_slice() {
         ["subscriptions", _, "resourcegroups", _, "providers", ..] => (
             Scope {
                 subscription: seg(1),
@@ -315,7 +267,55 @@ pub(crate) fn parse(path: &str) -> Route {
         ),
         _ => return unserved_deployment_scope(&segments, &lower),
     };
-    // lower[rest] == "providers"
+    provider_route(scope, providers_at, &segments, &lower)
+}
+
+/// Routes at fixed paths: tokens, admin, resource groups, operations, providers.
+fn fixed_route(segments: &[String], lower: &[&str]) -> Option<Route> {
+    let seg = |i: usize| segments[i].clone();
+    Some(match lower {
+        [_, "oauth2", "v2.0", "token"] => Route::Token { tenant: seg(0) },
+        ["metadata", "identity", "oauth2", "token"] => Route::IdentityToken {
+            protocol: crate::identity::Protocol::Imds,
+        },
+        ["msi", "token"] => Route::IdentityToken {
+            protocol: crate::identity::Protocol::AppService,
+        },
+        ["_armsim", "counters"] => Route::Admin(AdminRoute::Counters),
+        ["_armsim", "inventory"] => Route::Admin(AdminRoute::Inventory),
+        ["_armsim", "events"] => Route::Admin(AdminRoute::Events),
+        ["_armsim", "config"] => Route::Admin(AdminRoute::Config),
+        ["subscriptions", _, "resourcegroups"] => Route::ResourceGroups {
+            subscription: seg(1),
+        },
+        ["subscriptions", _, "resourcegroups", _] => Route::ResourceGroup {
+            subscription: seg(1),
+            name: seg(3),
+        },
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.resources",
+            kind @ ("operationresults" | "operationstatuses"),
+            _,
+        ] => Route::Operation {
+            subscription: seg(1),
+            id: seg(5),
+            status: *kind == "operationstatuses",
+        },
+        ["subscriptions", _, "providers", _] => Route::Provider {
+            subscription: seg(1),
+            namespace: seg(3),
+        },
+        _ => return None,
+    })
+}
+
+/// Routes below `{scope}/providers/`, whose segment index is `providers_at`.
+fn provider_route(scope: Scope, providers_at: usize, segments: &[String], lower: &[&str]) -> Route {
+    let seg = |i: usize| segments[i].clone();
+    let rest = providers_at;
     let tail = &lower[rest + 1..];
     match tail {
         ["microsoft.resources", "deployments"] => Route::DeploymentList { scope },

@@ -12,86 +12,21 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::auth::{TokenInfo, check_token_request};
-use crate::config::{RequestFault, SimConfig};
-use crate::error::ArmError;
-use crate::identity;
+use crate::auth::check_token_request;
+use crate::config::{CompiledConfig, RequestFault, SimConfig};
+use crate::error::{ArmError, method_not_allowed};
+use crate::handlers::dispatch;
+use crate::http::{ArmRequest, Reply, error_reply};
 use crate::route::{AdminRoute, Route};
-use crate::sim::Shared;
+use crate::shared::Shared;
+use crate::state::lock::LockRecord;
 use crate::throttle::{RequestClass, SubscriptionBuckets, retry_after_secs};
-use crate::{deployments, faults, locks, resources, stacks};
-
-/// What a handler answers.
-#[derive(Debug)]
-pub(crate) struct Reply {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Option<Value>,
-}
-
-impl Reply {
-    pub fn json(status: u16, body: Value) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: Some(body),
-        }
-    }
-
-    pub fn empty(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: None,
-        }
-    }
-
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
-        self
-    }
-}
-
-pub(crate) type Handled = Result<Reply, ArmError>;
-
-/// A parsed ARM request as handlers see it.
-pub(crate) struct ArmRequest {
-    pub method: Method,
-    /// Query parameters with lower-cased names.
-    pub query: HashMap<String, String>,
-    pub body: Bytes,
-    pub caller: TokenInfo,
-    pub correlation_id: String,
-}
-
-impl ArmRequest {
-    pub fn api_version(&self) -> &str {
-        self.query
-            .get("api-version")
-            .map(String::as_str)
-            .unwrap_or_default()
-    }
-
-    /// The body as a JSON object, or ARM's 400 for unreadable content.
-    pub fn json_body(&self) -> Result<serde_json::Map<String, Value>, ArmError> {
-        let invalid = |why: String| {
-            ArmError::bad_request(
-                "InvalidRequestContent",
-                format!("The request content was invalid and could not be deserialized: {why}"),
-            )
-        };
-        match serde_json::from_slice::<Value>(&self.body) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(invalid("expected a JSON object.".into())),
-            Err(e) => Err(invalid(e.to_string())),
-        }
-    }
-}
+use crate::{faults, identity};
 
 /// The service closes the connection without answering (an injected fault).
 #[derive(Debug)]
@@ -218,10 +153,6 @@ async fn handle(
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
 }
 
-fn error_reply(error: &ArmError) -> Reply {
-    Reply::json(error.status, error.envelope()).header("x-ms-error-code", error.code.clone())
-}
-
 async fn arm(
     shared: &Arc<Shared>,
     route: &Route,
@@ -255,38 +186,12 @@ async fn arm(
         )));
     }
     let config = shared.config();
-    let mut rate_limit_header = None;
-    if let Some(subscription) = &subscription
-        && config.config.throttling.enabled
-    {
-        let taken = shared
-            .buckets()
-            .entry(subscription.to_ascii_lowercase())
-            .or_insert_with(|| SubscriptionBuckets::new(&config.config.throttling, Instant::now()))
-            .take(class, Instant::now());
-        match taken {
-            Ok(remaining) => rate_limit_header = Some((class.header_name(), remaining.to_string())),
-            Err(wait) => {
-                shared.counters().record_throttled(Some(subscription));
-                return Outcome::Reply(throttled(retry_after_secs(wait)));
-            }
-        }
-    }
-    let fault = faults::request_fault(&config, &route_key, &mut *shared.rng());
-    match fault {
-        Some(RequestFault::Drop) => {
-            shared.counters().faults += 1;
-            return Outcome::Drop;
-        }
-        Some(RequestFault::Throttle { retry_after_secs }) => {
-            shared.counters().record_throttled(subscription.as_deref());
-            return Outcome::Reply(throttled(retry_after_secs));
-        }
-        Some(RequestFault::Status { status }) => {
-            shared.counters().faults += 1;
-            return Outcome::Reply(injected_error(status));
-        }
-        None => {}
+    let rate_limit_header = match take_token(shared, &config, subscription.as_deref(), class) {
+        Ok(header) => header,
+        Err(reply) => return Outcome::Reply(reply),
+    };
+    if let Some(outcome) = injected_fault(shared, &config, &route_key, subscription.as_deref()) {
+        return outcome;
     }
     if let Some(delay) = config.config.latency.responses.get(&route_key) {
         tokio::time::sleep(Duration::from_millis(*delay)).await;
@@ -307,6 +212,55 @@ async fn arm(
         reply.headers.push((name, value));
     }
     Outcome::Reply(reply)
+}
+
+/// Takes a token from the subscription's bucket for `class` when throttling is
+/// on: the rate-limit header to report, or the 429 when the bucket is empty.
+fn take_token(
+    shared: &Shared,
+    config: &CompiledConfig,
+    subscription: Option<&str>,
+    class: RequestClass,
+) -> Result<Option<(&'static str, String)>, Reply> {
+    let Some(subscription) = subscription.filter(|_| config.config.throttling.enabled) else {
+        return Ok(None);
+    };
+    let taken = shared
+        .buckets()
+        .entry(subscription.to_ascii_lowercase())
+        .or_insert_with(|| SubscriptionBuckets::new(&config.config.throttling, Instant::now()))
+        .take(class, Instant::now());
+    match taken {
+        Ok(remaining) => Ok(Some((class.header_name(), remaining.to_string()))),
+        Err(wait) => {
+            shared.counters().record_throttled(Some(subscription));
+            Err(throttled(retry_after_secs(wait)))
+        }
+    }
+}
+
+/// What an injected request fault configured for `route_key` does, if one fires.
+fn injected_fault(
+    shared: &Shared,
+    config: &CompiledConfig,
+    route_key: &str,
+    subscription: Option<&str>,
+) -> Option<Outcome> {
+    let fault = faults::request_fault(config, route_key, &mut *shared.rng())?;
+    Some(match fault {
+        RequestFault::Drop => {
+            shared.counters().faults += 1;
+            Outcome::Drop
+        }
+        RequestFault::Throttle { retry_after_secs } => {
+            shared.counters().record_throttled(subscription);
+            Outcome::Reply(throttled(retry_after_secs))
+        }
+        RequestFault::Status { status } => {
+            shared.counters().faults += 1;
+            Outcome::Reply(injected_error(status))
+        }
+    })
 }
 
 fn throttled(retry_after_secs: u64) -> Reply {
@@ -343,100 +297,6 @@ fn injected_error(status: u16) -> Reply {
         reply.header("x-ms-failure-cause", "gateway")
     } else {
         reply
-    }
-}
-
-fn method_not_allowed(method: &Method) -> ArmError {
-    ArmError::new(
-        405,
-        "MethodNotAllowed",
-        format!("The requested method '{method}' is not allowed on this resource."),
-    )
-}
-
-fn dispatch(shared: &Arc<Shared>, route: &Route, request: &ArmRequest) -> Handled {
-    use crate::route::DeploymentAction as A;
-    let method = &request.method;
-    match route {
-        Route::ResourceGroups { subscription } if method == Method::GET => {
-            resources::list_groups(shared, subscription)
-        }
-        Route::ResourceGroup { subscription, name } => match *method {
-            Method::PUT => resources::put_group(shared, request, subscription, name),
-            Method::GET | Method::HEAD => resources::get_group(shared, request, subscription, name),
-            Method::DELETE => resources::delete_group(shared, request, subscription, name),
-            _ => Err(method_not_allowed(method)),
-        },
-        Route::DeploymentList { scope } if method == Method::GET => {
-            deployments::list(shared, scope)
-        }
-        Route::Deployment {
-            scope,
-            name,
-            action,
-            operation,
-        } => match (action, method) {
-            (A::Itself, &Method::PUT) => deployments::put(shared, request, scope, name),
-            (A::Itself, &Method::GET) => deployments::get(shared, scope, name),
-            (A::Itself, &Method::DELETE) => deployments::delete(shared, request, scope, name),
-            (A::Cancel, &Method::POST) => deployments::cancel(shared, scope, name),
-            (A::Validate, &Method::POST) => deployments::validate(shared, request, scope, name),
-            (A::WhatIf, &Method::POST) => deployments::what_if(shared, request, scope, name),
-            (A::Operations, &Method::GET) => deployments::operations(shared, scope, name),
-            (A::OperationStatus, &Method::GET) => {
-                deployments::operation_status(shared, operation.as_deref().unwrap_or_default())
-            }
-            _ => Err(method_not_allowed(method)),
-        },
-        Route::Stack { scope, name } => match *method {
-            Method::PUT => stacks::put(shared, request, scope, name),
-            Method::GET => stacks::get(shared, scope, name),
-            Method::DELETE => stacks::delete(shared, request, scope, name),
-            _ => Err(method_not_allowed(method)),
-        },
-        Route::Operation {
-            subscription,
-            id,
-            status,
-        } if method == Method::GET => {
-            resources::poll_operation(shared, request, subscription, id, *status)
-        }
-        Route::Provider {
-            subscription,
-            namespace,
-        } if method == Method::GET => resources::provider(subscription, namespace),
-        Route::Resource {
-            id, resource_type, ..
-        } => match *method {
-            Method::PUT => resources::put_resource(shared, request, id, resource_type),
-            Method::GET => resources::get_resource(shared, request, id, resource_type),
-            Method::DELETE => resources::delete_resource(shared, request, id, resource_type),
-            _ => Err(method_not_allowed(method)),
-        },
-        Route::Lock {
-            scope,
-            name: Some(name),
-            ..
-        } => match *method {
-            Method::PUT => locks::put(shared, request, scope, name),
-            Method::GET => locks::get(shared, request, scope, name),
-            Method::DELETE => locks::delete(shared, request, scope, name),
-            _ => Err(method_not_allowed(method)),
-        },
-        Route::Lock {
-            scope, name: None, ..
-        } if method == Method::GET => locks::list(shared, request, scope),
-        Route::UnservedDeploymentScope { scope } => Err(ArmError::bad_request(
-            "UnsupportedDeploymentScope",
-            format!(
-                "Deployments at scope '{}' are not implemented by the ARM simulator; it serves resource group and subscription scopes.",
-                if scope == "/" { "/ (tenant)" } else { scope }
-            ),
-        )),
-        _ => Err(ArmError::not_found(
-            "NotFound",
-            "The requested path is not served by the ARM simulator.",
-        )),
     }
 }
 
@@ -514,7 +374,7 @@ fn admin_request(shared: &Shared, route: &AdminRoute, method: &Method, body: &By
         (AdminRoute::Inventory, &Method::GET) => {
             let state = shared.state();
             let items: Vec<_> = state.inventory.items().cloned().collect();
-            let locks: Vec<_> = state.locks.all().map(locks::LockRecord::body).collect();
+            let locks: Vec<_> = state.locks.all().map(LockRecord::body).collect();
             Reply::json(200, json!({ "value": items, "locks": locks }))
         }
         (AdminRoute::Events, &Method::GET) => {

@@ -1,6 +1,6 @@
 //! The `[...]` expression language of ARM templates: parsing into an [`Expr`] tree.
 
-use super::TemplateError;
+use super::model::TemplateError;
 
 /// One parsed template language expression.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::Value;
 
-use super::TemplateError;
+use super::model::TemplateError;
 use super::value::to_text;
 
 /// Widths and precisions are capped at this many characters.

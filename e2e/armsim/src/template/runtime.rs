@@ -52,321 +52,95 @@ fn last_segment(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
+/// What the runtime values of one resource are derived from.
+struct Runtime<'a> {
+    id: &'a str,
+    resource_type: &'a str,
+    /// The resource's own name (last segment of a child's `parent/child`).
+    name: String,
+    /// Lower-case, without spaces (`westeurope`).
+    location: String,
+    tenant_id: &'a str,
+}
+
 /// Adds the runtime-only values ARM would report for `body` (a resource as GET returns it).
 pub fn synthesize(body: &mut Map<String, Value>, id: &str, resource_type: &str, tenant_id: &str) {
-    let name = body
-        .get("name")
-        .and_then(Value::as_str)
-        .map(|n| last_segment(n).to_string())
-        .unwrap_or_default();
-    let location = body
-        .get("location")
-        .and_then(Value::as_str)
-        .unwrap_or("eastus")
-        .to_lowercase()
-        .replace(' ', "");
-    if let Some(Value::Object(identity)) = body.get_mut("identity") {
-        let kind = identity
-            .get("type")
+    let runtime = Runtime {
+        id,
+        resource_type,
+        name: body
+            .get("name")
             .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_lowercase();
-        if kind.contains("systemassigned") {
-            identity.insert("principalId".into(), json!(seeded_guid(id, "principalId")));
-            identity.insert("tenantId".into(), json!(tenant_id));
-        }
-        if let Some(Value::Object(assigned)) = identity.get_mut("userAssignedIdentities") {
-            for (uami_id, entry) in assigned.iter_mut() {
-                *entry = json!({
-                    "principalId": seeded_guid(uami_id, "principalId"),
-                    "clientId": seeded_guid(uami_id, "clientId"),
-                });
-            }
-        }
+            .map(|n| last_segment(n).to_string())
+            .unwrap_or_default(),
+        location: body
+            .get("location")
+            .and_then(Value::as_str)
+            .unwrap_or("eastus")
+            .to_lowercase()
+            .replace(' ', ""),
+        tenant_id,
+    };
+    if let Some(Value::Object(identity)) = body.get_mut("identity") {
+        add_identity_ids(identity, id, tenant_id);
     }
     let props = body
         .entry("properties")
         .or_insert_with(|| Value::Object(Map::new()));
-    if !props.is_object() {
-        return;
-    }
     let Some(p) = props.as_object_mut() else {
         return;
     };
     add_sub_resource_ids(p, id);
-    match resource_type.to_lowercase().as_str() {
-        "microsoft.storage/storageaccounts" => {
-            set(
-                p,
-                "primaryEndpoints",
-                json!({
-                    "blob": format!("https://{name}.blob.core.windows.net/"),
-                    "queue": format!("https://{name}.queue.core.windows.net/"),
-                    "table": format!("https://{name}.table.core.windows.net/"),
-                    "file": format!("https://{name}.file.core.windows.net/"),
-                    "web": format!("https://{name}.z13.web.core.windows.net/"),
-                    "dfs": format!("https://{name}.dfs.core.windows.net/"),
-                }),
-            );
-            set(p, "primaryLocation", json!(location));
-            set(p, "statusOfPrimary", json!("available"));
+    add_provider_values(p, &runtime);
+    set(p, "provisioningState", json!("Succeeded"));
+}
+
+/// Principal ids of a system-assigned identity and of each user-assigned one.
+fn add_identity_ids(identity: &mut Map<String, Value>, id: &str, tenant_id: &str) {
+    let kind = identity
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_lowercase();
+    if kind.contains("systemassigned") {
+        identity.insert("principalId".into(), json!(seeded_guid(id, "principalId")));
+        identity.insert("tenantId".into(), json!(tenant_id));
+    }
+    if let Some(Value::Object(assigned)) = identity.get_mut("userAssignedIdentities") {
+        for (uami_id, entry) in assigned.iter_mut() {
+            *entry = json!({
+                "principalId": seeded_guid(uami_id, "principalId"),
+                "clientId": seeded_guid(uami_id, "clientId"),
+            });
         }
-        "microsoft.network/publicipaddresses" => {
-            set(p, "ipAddress", json!(public_ip(id)));
-            let label = p
-                .get("dnsSettings")
-                .and_then(|d| d.get("domainNameLabel"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            if let (Some(label), Some(Value::Object(dns))) = (label, p.get_mut("dnsSettings")) {
-                dns.entry("fqdn")
-                    .or_insert_with(|| json!(format!("{label}.{location}.cloudapp.azure.com")));
-            }
-        }
+    }
+}
+
+/// The values the resource type's provider adds: endpoints, ids, addresses.
+fn add_provider_values(p: &mut Map<String, Value>, r: &Runtime) {
+    match r.resource_type.to_lowercase().as_str() {
+        "microsoft.storage/storageaccounts" => storage_account(p, r),
+        "microsoft.network/publicipaddresses" => public_ip_address(p, r),
         "microsoft.managedidentity/userassignedidentities" => {
-            set(p, "principalId", json!(seeded_guid(id, "principalId")));
-            set(p, "clientId", json!(seeded_guid(id, "clientId")));
-            set(p, "tenantId", json!(tenant_id));
+            set(p, "principalId", json!(seeded_guid(r.id, "principalId")));
+            set(p, "clientId", json!(seeded_guid(r.id, "clientId")));
+            set(p, "tenantId", json!(r.tenant_id));
         }
-        "microsoft.web/sites" | "microsoft.web/sites/slots" => {
-            set(
-                p,
-                "defaultHostName",
-                json!(format!("{name}.azurewebsites.net")),
-            );
-            set(p, "hostNames", json!([format!("{name}.azurewebsites.net")]));
-            set(
-                p,
-                "outboundIpAddresses",
-                json!(format!(
-                    "{},{}",
-                    public_ip(id),
-                    public_ip(&format!("{id}/2"))
-                )),
-            );
-            set(
-                p,
-                "customDomainVerificationId",
-                json!(seeded_hex(id, "domain", 64).to_uppercase()),
-            );
-        }
-        "microsoft.keyvault/vaults" => set(
-            p,
-            "vaultUri",
-            json!(format!("https://{name}.vault.azure.net/")),
-        ),
-        "microsoft.containerservice/managedclusters" => {
-            let prefix = p
-                .get("dnsPrefix")
-                .and_then(Value::as_str)
-                .unwrap_or(&name)
-                .to_string();
-            set(
-                p,
-                "fqdn",
-                json!(format!(
-                    "{prefix}-{}.hcp.{location}.azmk8s.io",
-                    seeded_hex(id, "fqdn", 8)
-                )),
-            );
-            set(
-                p,
-                "identityProfile",
-                json!({"kubeletidentity": {
-                    "objectId": seeded_guid(id, "kubelet-object"),
-                    "clientId": seeded_guid(id, "kubelet-client"),
-                    "resourceId": format!("{id}-agentpool"),
-                }}),
-            );
-            set(
-                p,
-                "nodeResourceGroup",
-                json!(format!("MC_{name}_{location}")),
-            );
-        }
-        "microsoft.documentdb/databaseaccounts" => {
-            set(
-                p,
-                "documentEndpoint",
-                json!(format!("https://{name}.documents.azure.com:443/")),
-            );
-        }
-        "microsoft.sql/servers" => set(
-            p,
-            "fullyQualifiedDomainName",
-            json!(format!("{name}.database.windows.net")),
-        ),
-        "microsoft.dbforpostgresql/flexibleservers" => {
-            set(
-                p,
-                "fullyQualifiedDomainName",
-                json!(format!("{name}.postgres.database.azure.com")),
-            );
-        }
-        "microsoft.dbformysql/flexibleservers" => {
-            set(
-                p,
-                "fullyQualifiedDomainName",
-                json!(format!("{name}.mysql.database.azure.com")),
-            );
-        }
-        "microsoft.insights/components" => {
-            let key = seeded_guid(id, "instrumentationKey");
-            set(
-                p,
-                "ConnectionString",
-                json!(format!(
-                    "InstrumentationKey={key};IngestionEndpoint=https://{location}-0.in.applicationinsights.azure.com/;LiveEndpoint=https://{location}.livediagnostics.monitor.azure.com/"
-                )),
-            );
-            set(p, "InstrumentationKey", json!(key));
-            set(p, "AppId", json!(seeded_guid(id, "appId")));
-        }
-        "microsoft.operationalinsights/workspaces" => {
-            set(p, "customerId", json!(seeded_guid(id, "customerId")))
-        }
-        "microsoft.containerregistry/registries" => set(
-            p,
-            "loginServer",
-            json!(format!("{}.azurecr.io", name.to_lowercase())),
-        ),
+        "microsoft.web/sites" | "microsoft.web/sites/slots" => web_site(p, r),
+        "microsoft.containerservice/managedclusters" => managed_cluster(p, r),
+        "microsoft.insights/components" => insights_component(p, r),
         "microsoft.cache/redis" => {
-            set(
-                p,
-                "hostName",
-                json!(format!("{name}.redis.cache.windows.net")),
-            );
+            let host = format!("{}.redis.cache.windows.net", r.name);
+            set(p, "hostName", json!(host));
             set(p, "port", json!(6379));
             set(p, "sslPort", json!(6380));
         }
-        "microsoft.servicebus/namespaces" | "microsoft.eventhub/namespaces" => {
-            set(
-                p,
-                "serviceBusEndpoint",
-                json!(format!("https://{name}.servicebus.windows.net:443/")),
-            );
-        }
-        "microsoft.apimanagement/service" => {
-            set(
-                p,
-                "gatewayUrl",
-                json!(format!("https://{name}.azure-api.net")),
-            );
-            set(p, "publicIPAddresses", json!([public_ip(id)]));
-            set(
-                p,
-                "portalUrl",
-                json!(format!("https://{name}.portal.azure-api.net")),
-            );
-            set(
-                p,
-                "developerPortalUrl",
-                json!(format!("https://{name}.developer.azure-api.net")),
-            );
-            set(
-                p,
-                "managementApiUrl",
-                json!(format!("https://{name}.management.azure-api.net")),
-            );
-            set(
-                p,
-                "scmUrl",
-                json!(format!("https://{name}.scm.azure-api.net")),
-            );
-        }
-        "microsoft.cognitiveservices/accounts" => {
-            set(
-                p,
-                "endpoint",
-                json!(format!("https://{location}.api.cognitive.microsoft.com/")),
-            );
-        }
-        "microsoft.appconfiguration/configurationstores" => {
-            set(p, "endpoint", json!(format!("https://{name}.azconfig.io")));
-        }
-        "microsoft.network/frontdoors" => set(p, "cname", json!(format!("{name}.azurefd.net"))),
-        "microsoft.cdn/profiles/endpoints" => {
-            set(p, "hostName", json!(format!("{name}.azureedge.net")))
-        }
-        "microsoft.devices/iothubs" => {
-            set(p, "hostName", json!(format!("{name}.azure-devices.net")))
-        }
-        "microsoft.batch/batchaccounts" => set(
-            p,
-            "accountEndpoint",
-            json!(format!("{name}.{location}.batch.azure.com")),
-        ),
-        "microsoft.databricks/workspaces" => {
-            set(
-                p,
-                "workspaceUrl",
-                json!(format!(
-                    "adb-{}.azuredatabricks.net",
-                    seeded_bytes(id, "ws", 6)
-                        .iter()
-                        .map(|b| (b % 10).to_string())
-                        .collect::<String>()
-                )),
-            );
-        }
-        "microsoft.compute/virtualmachines" => set(p, "vmId", json!(seeded_guid(id, "vmId"))),
-        "microsoft.containerinstance/containergroups" => {
-            if let Some(Value::Object(ip)) = p.get_mut("ipAddress") {
-                ip.entry("ip").or_insert_with(|| json!(public_ip(id)));
-                let label = ip
-                    .get("dnsNameLabel")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                if let Some(label) = label {
-                    ip.entry("fqdn")
-                        .or_insert_with(|| json!(format!("{label}.{location}.azurecontainer.io")));
-                }
-            }
-        }
-        "microsoft.network/privateendpoints" => {
-            set(
-                p,
-                "customDnsConfigs",
-                json!([{
-                    "fqdn": format!("{name}.privatelink.{location}.azure.net"),
-                    "ipAddresses": [private_ip(id, "pe")],
-                }]),
-            );
-            set(
-                p,
-                "networkInterfaces",
-                json!([{"id": format!("{}/providers/Microsoft.Network/networkInterfaces/{name}.nic.{}", resource_group_of(id), seeded_guid(id, "nic"))}]),
-            );
-        }
+        "microsoft.apimanagement/service" => api_management(p, r),
+        "microsoft.containerinstance/containergroups" => container_group(p, r),
+        "microsoft.network/privateendpoints" => private_endpoint(p, r),
         "microsoft.network/virtualnetworkgateways" | "microsoft.network/vpngateways" => {
-            if resource_type.eq_ignore_ascii_case("Microsoft.Network/vpnGateways") {
-                set(
-                    p,
-                    "ipConfigurations",
-                    json!([
-                        {"id": "Instance0", "publicIpAddress": public_ip(&format!("{id}/0")), "privateIpAddress": private_ip(id, "gw0")},
-                        {"id": "Instance1", "publicIpAddress": public_ip(&format!("{id}/1")), "privateIpAddress": private_ip(id, "gw1")},
-                    ]),
-                );
-            }
-            let address = private_ip(id, "bgp");
-            match p.get_mut("bgpSettings") {
-                Some(Value::Object(bgp)) => {
-                    bgp.entry("bgpPeeringAddress")
-                        .or_insert_with(|| json!(address));
-                }
-                _ => set(
-                    p,
-                    "bgpSettings",
-                    json!({"asn": 65515, "bgpPeeringAddress": address, "peerWeight": 0}),
-                ),
-            }
+            gateway(p, r)
         }
-        "microsoft.web/certificates" => set(
-            p,
-            "thumbprint",
-            json!(seeded_hex(id, "thumbprint", 40).to_uppercase()),
-        ),
         "microsoft.resources/deploymentscripts" => {
             let script = p
                 .get("scriptContent")
@@ -375,18 +149,262 @@ pub fn synthesize(body: &mut Map<String, Value>, id: &str, resource_type: &str, 
                 .to_string();
             set(p, "outputs", script_outputs(&script));
         }
-        "microsoft.resources/deploymentscripts/logs" => set(p, "log", json!("")),
-        "microsoft.signalrservice/signalr" => {
-            set(p, "hostName", json!(format!("{name}.service.signalr.net")))
+        other => {
+            if let Some((key, value)) = single_value(other, r) {
+                set(p, key, value);
+            }
         }
-        "microsoft.search/searchservices" => set(
-            p,
-            "endpoint",
-            json!(format!("https://{name}.search.windows.net")),
-        ),
-        _ => {}
     }
-    set(p, "provisioningState", json!("Succeeded"));
+}
+
+/// The one value providers that report a single runtime property add.
+fn single_value(resource_type: &str, r: &Runtime) -> Option<(&'static str, Value)> {
+    let (name, location, id) = (&r.name, &r.location, r.id);
+    let (key, value) = match resource_type {
+        "microsoft.keyvault/vaults" => ("vaultUri", format!("https://{name}.vault.azure.net/")),
+        "microsoft.documentdb/databaseaccounts" => (
+            "documentEndpoint",
+            format!("https://{name}.documents.azure.com:443/"),
+        ),
+        "microsoft.sql/servers" => (
+            "fullyQualifiedDomainName",
+            format!("{name}.database.windows.net"),
+        ),
+        "microsoft.dbforpostgresql/flexibleservers" => (
+            "fullyQualifiedDomainName",
+            format!("{name}.postgres.database.azure.com"),
+        ),
+        "microsoft.dbformysql/flexibleservers" => (
+            "fullyQualifiedDomainName",
+            format!("{name}.mysql.database.azure.com"),
+        ),
+        "microsoft.operationalinsights/workspaces" => ("customerId", seeded_guid(id, "customerId")),
+        "microsoft.containerregistry/registries" => {
+            ("loginServer", format!("{}.azurecr.io", name.to_lowercase()))
+        }
+        "microsoft.servicebus/namespaces" | "microsoft.eventhub/namespaces" => (
+            "serviceBusEndpoint",
+            format!("https://{name}.servicebus.windows.net:443/"),
+        ),
+        "microsoft.cognitiveservices/accounts" => (
+            "endpoint",
+            format!("https://{location}.api.cognitive.microsoft.com/"),
+        ),
+        "microsoft.appconfiguration/configurationstores" => {
+            ("endpoint", format!("https://{name}.azconfig.io"))
+        }
+        "microsoft.network/frontdoors" => ("cname", format!("{name}.azurefd.net")),
+        "microsoft.cdn/profiles/endpoints" => ("hostName", format!("{name}.azureedge.net")),
+        "microsoft.devices/iothubs" => ("hostName", format!("{name}.azure-devices.net")),
+        "microsoft.batch/batchaccounts" => (
+            "accountEndpoint",
+            format!("{name}.{location}.batch.azure.com"),
+        ),
+        "microsoft.databricks/workspaces" => ("workspaceUrl", databricks_url(id)),
+        "microsoft.compute/virtualmachines" => ("vmId", seeded_guid(id, "vmId")),
+        "microsoft.web/certificates" => (
+            "thumbprint",
+            seeded_hex(id, "thumbprint", 40).to_uppercase(),
+        ),
+        "microsoft.resources/deploymentscripts/logs" => ("log", String::new()),
+        "microsoft.signalrservice/signalr" => ("hostName", format!("{name}.service.signalr.net")),
+        "microsoft.search/searchservices" => {
+            ("endpoint", format!("https://{name}.search.windows.net"))
+        }
+        _ => return None,
+    };
+    Some((key, json!(value)))
+}
+
+fn storage_account(p: &mut Map<String, Value>, r: &Runtime) {
+    let name = &r.name;
+    set(
+        p,
+        "primaryEndpoints",
+        json!({
+            "blob": format!("https://{name}.blob.core.windows.net/"),
+            "queue": format!("https://{name}.queue.core.windows.net/"),
+            "table": format!("https://{name}.table.core.windows.net/"),
+            "file": format!("https://{name}.file.core.windows.net/"),
+            "web": format!("https://{name}.z13.web.core.windows.net/"),
+            "dfs": format!("https://{name}.dfs.core.windows.net/"),
+        }),
+    );
+    set(p, "primaryLocation", json!(r.location));
+    set(p, "statusOfPrimary", json!("available"));
+}
+
+fn public_ip_address(p: &mut Map<String, Value>, r: &Runtime) {
+    set(p, "ipAddress", json!(public_ip(r.id)));
+    let label = p
+        .get("dnsSettings")
+        .and_then(|d| d.get("domainNameLabel"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let (Some(label), Some(Value::Object(dns))) = (label, p.get_mut("dnsSettings")) {
+        dns.entry("fqdn")
+            .or_insert_with(|| json!(format!("{label}.{}.cloudapp.azure.com", r.location)));
+    }
+}
+
+fn web_site(p: &mut Map<String, Value>, r: &Runtime) {
+    let (name, id) = (&r.name, r.id);
+    set(
+        p,
+        "defaultHostName",
+        json!(format!("{name}.azurewebsites.net")),
+    );
+    set(p, "hostNames", json!([format!("{name}.azurewebsites.net")]));
+    set(
+        p,
+        "outboundIpAddresses",
+        json!(format!(
+            "{},{}",
+            public_ip(id),
+            public_ip(&format!("{id}/2"))
+        )),
+    );
+    set(
+        p,
+        "customDomainVerificationId",
+        json!(seeded_hex(id, "domain", 64).to_uppercase()),
+    );
+}
+
+fn managed_cluster(p: &mut Map<String, Value>, r: &Runtime) {
+    let (name, location, id) = (&r.name, &r.location, r.id);
+    let prefix = p
+        .get("dnsPrefix")
+        .and_then(Value::as_str)
+        .unwrap_or(name)
+        .to_string();
+    set(
+        p,
+        "fqdn",
+        json!(format!(
+            "{prefix}-{}.hcp.{location}.azmk8s.io",
+            seeded_hex(id, "fqdn", 8)
+        )),
+    );
+    set(
+        p,
+        "identityProfile",
+        json!({"kubeletidentity": {
+            "objectId": seeded_guid(id, "kubelet-object"),
+            "clientId": seeded_guid(id, "kubelet-client"),
+            "resourceId": format!("{id}-agentpool"),
+        }}),
+    );
+    set(
+        p,
+        "nodeResourceGroup",
+        json!(format!("MC_{name}_{location}")),
+    );
+}
+
+fn insights_component(p: &mut Map<String, Value>, r: &Runtime) {
+    let (location, id) = (&r.location, r.id);
+    let key = seeded_guid(id, "instrumentationKey");
+    set(
+        p,
+        "ConnectionString",
+        json!(format!(
+            "InstrumentationKey={key};IngestionEndpoint=https://{location}-0.in.applicationinsights.azure.com/;LiveEndpoint=https://{location}.livediagnostics.monitor.azure.com/"
+        )),
+    );
+    set(p, "InstrumentationKey", json!(key));
+    set(p, "AppId", json!(seeded_guid(id, "appId")));
+}
+
+fn api_management(p: &mut Map<String, Value>, r: &Runtime) {
+    let name = &r.name;
+    set(
+        p,
+        "gatewayUrl",
+        json!(format!("https://{name}.azure-api.net")),
+    );
+    set(p, "publicIPAddresses", json!([public_ip(r.id)]));
+    for (key, host) in [
+        ("portalUrl", "portal"),
+        ("developerPortalUrl", "developer"),
+        ("managementApiUrl", "management"),
+        ("scmUrl", "scm"),
+    ] {
+        set(
+            p,
+            key,
+            json!(format!("https://{name}.{host}.azure-api.net")),
+        );
+    }
+}
+
+fn databricks_url(id: &str) -> String {
+    format!(
+        "adb-{}.azuredatabricks.net",
+        seeded_bytes(id, "ws", 6)
+            .iter()
+            .map(|b| (b % 10).to_string())
+            .collect::<String>()
+    )
+}
+
+fn container_group(p: &mut Map<String, Value>, r: &Runtime) {
+    if let Some(Value::Object(ip)) = p.get_mut("ipAddress") {
+        ip.entry("ip").or_insert_with(|| json!(public_ip(r.id)));
+        let label = ip
+            .get("dnsNameLabel")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if let Some(label) = label {
+            ip.entry("fqdn")
+                .or_insert_with(|| json!(format!("{label}.{}.azurecontainer.io", r.location)));
+        }
+    }
+}
+
+fn private_endpoint(p: &mut Map<String, Value>, r: &Runtime) {
+    let (name, location, id) = (&r.name, &r.location, r.id);
+    set(
+        p,
+        "customDnsConfigs",
+        json!([{
+            "fqdn": format!("{name}.privatelink.{location}.azure.net"),
+            "ipAddresses": [private_ip(id, "pe")],
+        }]),
+    );
+    set(
+        p,
+        "networkInterfaces",
+        json!([{"id": format!("{}/providers/Microsoft.Network/networkInterfaces/{name}.nic.{}", resource_group_of(id), seeded_guid(id, "nic"))}]),
+    );
+}
+
+fn gateway(p: &mut Map<String, Value>, r: &Runtime) {
+    let id = r.id;
+    if r.resource_type
+        .eq_ignore_ascii_case("Microsoft.Network/vpnGateways")
+    {
+        set(
+            p,
+            "ipConfigurations",
+            json!([
+                {"id": "Instance0", "publicIpAddress": public_ip(&format!("{id}/0")), "privateIpAddress": private_ip(id, "gw0")},
+                {"id": "Instance1", "publicIpAddress": public_ip(&format!("{id}/1")), "privateIpAddress": private_ip(id, "gw1")},
+            ]),
+        );
+    }
+    let address = private_ip(id, "bgp");
+    match p.get_mut("bgpSettings") {
+        Some(Value::Object(bgp)) => {
+            bgp.entry("bgpPeeringAddress")
+                .or_insert_with(|| json!(address));
+        }
+        _ => set(
+            p,
+            "bgpSettings",
+            json!({"asn": 65515, "bgpPeeringAddress": address, "peerWeight": 0}),
+        ),
+    }
 }
 
 fn private_ip(id: &str, purpose: &str) -> String {

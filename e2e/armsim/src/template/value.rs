@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::TemplateError;
+use super::model::TemplateError;
 
 /// The type name ARM's error messages use for a value.
 pub fn type_name(value: &Value) -> &'static str {

@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::deployments::{operation_result_url, resource_group_not_found, validate_name};
-use crate::error::ArmError;
+use super::deployments::{operation_result_url, operation_status, validate_name};
+use crate::error::{ArmError, resource_group_not_found};
+use crate::http::{ArmRequest, Handled, Reply};
 use crate::inventory::InventoryItem;
-use crate::locks::LockedOperation;
+use crate::lro::is_terminal;
 use crate::providers;
 use crate::route::Scope;
-use crate::server::{ArmRequest, Handled, Reply};
-use crate::sim::Shared;
-use crate::state::{RESOURCE_GROUP_TYPE, is_terminal};
+use crate::shared::Shared;
+use crate::state::lock::LockedOperation;
+use crate::state::{RESOURCE_GROUP_TYPE, State};
 use crate::template::PlannedResource;
 
 fn group_scope(subscription: &str, name: &str) -> Scope {
@@ -206,7 +207,7 @@ fn check_api_version(request: &ArmRequest, resource_type: &str) -> Result<(), Ar
 }
 
 /// 404 for a missing resource, or for its missing resource group, as ARM tells them apart.
-pub(crate) fn missing(state: &crate::state::State, id: &str, resource_type: &str) -> ArmError {
+pub(crate) fn missing(state: &State, id: &str, resource_type: &str) -> ArmError {
     if let Some(rg) = missing_group(state, id) {
         return resource_group_not_found(&rg);
     }
@@ -344,7 +345,7 @@ fn request_subscription(id: &str) -> String {
     id.split('/').nth(2).unwrap_or_default().to_owned()
 }
 
-fn missing_group(state: &crate::state::State, id: &str) -> Option<String> {
+fn missing_group(state: &State, id: &str) -> Option<String> {
     match crate::route::parse(id) {
         crate::route::Route::Resource {
             subscription,
@@ -369,7 +370,7 @@ pub(crate) fn poll_operation(
     status: bool,
 ) -> Handled {
     if status {
-        return crate::deployments::operation_status(shared, id);
+        return operation_status(shared, id);
     }
     let state = shared.state();
     let op = state.operations.get(id).ok_or_else(|| {

@@ -8,14 +8,16 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::config::FaultStage;
-use crate::error::{ArmError, ErrorDetail};
+use crate::config::{CompiledConfig, FaultStage};
+use crate::error::{ArmError, ErrorDetail, deployment_failed, resource_group_not_found};
 use crate::faults::resource_fault;
-use crate::locks::LockedOperation;
+use crate::http::{ArmRequest, Handled, Reply};
+use crate::lro::is_terminal;
 use crate::route::{Scope, key};
-use crate::server::{ArmRequest, Handled, Reply};
-use crate::sim::{InventoryLookup, Shared};
-use crate::state::{DEPLOYMENT_TYPE, DeploymentRecord, is_terminal, operation_entry, render_typed};
+use crate::shared::{InventoryLookup, Shared};
+use crate::state::State;
+use crate::state::deployment::{DEPLOYMENT_TYPE, DeploymentRecord, operation_entry, render_typed};
+use crate::state::lock::LockedOperation;
 use crate::template::{
     self, DeploymentContext, EvaluatedDeployment, PlannedResource, ResourceGroupInfo,
 };
@@ -110,13 +112,6 @@ pub(crate) fn template_request(
         tags: body.get("tags").cloned(),
         properties,
     })
-}
-
-pub(crate) fn resource_group_not_found(name: &str) -> ArmError {
-    ArmError::not_found(
-        "ResourceGroupNotFound",
-        format!("Resource group '{name}' could not be found."),
-    )
 }
 
 /// The evaluator's view of where the deployment runs.
@@ -307,32 +302,11 @@ pub(crate) fn put(
     let context = context(shared, request, scope, name, parts.location.clone())?;
     let name_key = name.to_ascii_lowercase();
     let scope_key = scope.key();
-    let is_active = |shared: &Shared| {
-        shared
-            .state()
-            .deployments
-            .get(&scope_key)
-            .and_then(|records| records.get(&name_key))
-            .is_some_and(DeploymentRecord::is_active)
-    };
-    if is_active(shared) {
+    if has_active_record(&shared.state(), &scope_key, &name_key) {
         return Err(active(name));
     }
     let (evaluated, plan) = evaluate_for_run(shared, &parts, &context)?;
-    let mode = parts
-        .properties
-        .get("mode")
-        .and_then(Value::as_str)
-        .unwrap_or("Incremental");
-    if !mode.eq_ignore_ascii_case("Incremental") && !mode.eq_ignore_ascii_case("Complete") {
-        return Err(ArmError::bad_request(
-            "InvalidDeploymentMode",
-            format!(
-                "The deployment mode '{mode}' is not supported. Use 'Incremental' or 'Complete'."
-            ),
-        ));
-    }
-    let complete = mode.eq_ignore_ascii_case("Complete");
+    let complete = is_complete_mode(&parts.properties)?;
 
     let (body, operation, generation) = {
         let mut state = shared.state();
@@ -392,6 +366,32 @@ pub(crate) fn put(
         .header("retry-after", retry_after.to_string()))
 }
 
+fn has_active_record(state: &State, scope_key: &str, name_key: &str) -> bool {
+    state
+        .deployments
+        .get(scope_key)
+        .and_then(|records| records.get(name_key))
+        .is_some_and(DeploymentRecord::is_active)
+}
+
+/// Whether the deployment runs in Complete mode; other modes than Incremental
+/// and Complete are refused.
+fn is_complete_mode(properties: &Map<String, Value>) -> Result<bool, ArmError> {
+    let mode = properties
+        .get("mode")
+        .and_then(Value::as_str)
+        .unwrap_or("Incremental");
+    if !mode.eq_ignore_ascii_case("Incremental") && !mode.eq_ignore_ascii_case("Complete") {
+        return Err(ArmError::bad_request(
+            "InvalidDeploymentMode",
+            format!(
+                "The deployment mode '{mode}' is not supported. Use 'Incremental' or 'Complete'."
+            ),
+        ));
+    }
+    Ok(mode.eq_ignore_ascii_case("Complete"))
+}
+
 /// Drops the oldest finished records once a scope's history is long, as ARM does.
 fn trim_history(
     records: &mut indexmap::IndexMap<String, DeploymentRecord>,
@@ -430,112 +430,154 @@ async fn run(
 ) {
     let config = shared.config();
     let latency = &config.config.latency;
-    let scope_key = scope.key();
+    let run = DeploymentRun {
+        scope_key: scope.key(),
+        shared,
+        scope,
+        name,
+        generation,
+        operation,
+    };
     tokio::time::sleep(Duration::from_millis(latency.accepted_ms)).await;
-    {
-        let mut state = shared.state();
-        let Some(record) = state.deployment_mut(&scope_key, &name, generation) else {
-            return;
-        };
-        if record.state != "Accepted" {
-            return;
-        }
-        record.state = "Running";
-        state.set_operation(&operation, "Running", None);
+    if !run.start_running() {
+        return;
     }
     tokio::time::sleep(Duration::from_millis(latency.running_ms)).await;
     let plan = match plan {
         Ok(plan) => plan,
         Err(detail) => {
-            let mut state = shared.state();
-            if let Some(record) = state.deployment_mut(&scope_key, &name, generation)
-                && record.state == "Running"
-            {
-                let error = deployment_failed(vec![detail]);
-                record.finish("Failed", Some(error.clone()));
-                state.set_operation(&operation, "Failed", Some(error));
-            }
+            run.finish(
+                &mut run.shared.state(),
+                Some(deployment_failed(vec![detail])),
+            );
             return;
         }
     };
-    for resource in plan.iter() {
-        let started = Utc::now();
-        if latency.per_resource_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(latency.per_resource_ms)).await;
-        }
-        let fault = resource_fault(&config, resource, FaultStage::Deploy);
-        let mut state = shared.state();
-        let fault = fault.or_else(|| state.locks.refusal(LockedOperation::Write, &resource.id));
-        let Some(record) = state.deployment_mut(&scope_key, &name, generation) else {
-            return;
-        };
-        if record.state != "Running" {
-            return;
-        }
-        let entry = operation_entry(&record.id, resource, started, fault.as_ref());
-        record.operations.push(entry);
-        if let Some(detail) = fault {
-            let error = deployment_failed(vec![detail]);
-            record.finish("Failed", Some(error.clone()));
-            state.set_operation(&operation, "Failed", Some(error));
-            return;
-        }
-        let correlation_id = record.correlation_id.clone();
-        if state.apply(resource, &correlation_id)
-            && let Some(record) = state.deployment_mut(&scope_key, &name, generation)
-        {
-            record.output_resources.push(resource.id.clone());
+    if !run.apply(&config, &plan).await {
+        return;
+    }
+    let mut state = run.shared.state();
+    if complete && run.scope.resource_group.is_some() {
+        let refused = remove_unplanned(&mut state, &run.scope, &plan);
+        if !refused.is_empty() {
+            run.finish(&mut state, Some(deployment_failed(refused)));
         }
     }
-    let mut state = shared.state();
-    if complete && let Some(rg) = &scope.resource_group {
-        let planned: std::collections::HashSet<String> = plan.iter().map(|r| key(&r.id)).collect();
-        let stale: Vec<String> = state
-            .inventory
-            .under(&scope.id())
-            .into_iter()
-            .filter(|item| !planned.contains(&key(&item.id)))
-            .filter(|item| {
-                !planned
-                    .iter()
-                    .any(|p| key(&item.id).starts_with(&format!("{p}/")))
-            })
-            .map(|item| item.id.clone())
-            .collect();
-        tracing::debug!(resource_group = %rg, count = stale.len(), "complete mode removes resources");
-        let mut refused = Vec::new();
-        for id in stale {
-            match state.locks.refusal(LockedOperation::Delete, &id) {
-                Some(detail) => refused.push(detail),
-                None => {
-                    state.remove(&id);
-                }
-            }
+    run.finish(&mut state, None);
+}
+
+/// One running deployment: the record it drives and the operation it reports to.
+struct DeploymentRun {
+    shared: Arc<Shared>,
+    scope: Scope,
+    scope_key: String,
+    name: String,
+    generation: u64,
+    operation: String,
+}
+
+impl DeploymentRun {
+    fn record<'a>(&self, state: &'a mut State) -> Option<&'a mut DeploymentRecord> {
+        state.deployment_mut(&self.scope_key, &self.name, self.generation)
+    }
+
+    /// Moves the accepted deployment to Running; false if it was canceled or replaced.
+    fn start_running(&self) -> bool {
+        let mut state = self.shared.state();
+        let Some(record) = self.record(&mut state) else {
+            return false;
+        };
+        if record.state != "Accepted" {
+            return false;
         }
-        if !refused.is_empty()
-            && let Some(record) = state.deployment_mut(&scope_key, &name, generation)
+        record.state = "Running";
+        state.set_operation(&self.operation, "Running", None);
+        true
+    }
+
+    /// Ends the deployment, failed with `error` or succeeded without one, if it is
+    /// still running.
+    fn finish(&self, state: &mut State, error: Option<ArmError>) {
+        if let Some(record) = self.record(state)
             && record.state == "Running"
         {
-            let error = deployment_failed(refused);
-            record.finish("Failed", Some(error.clone()));
-            state.set_operation(&operation, "Failed", Some(error));
+            let outcome = if error.is_some() {
+                "Failed"
+            } else {
+                "Succeeded"
+            };
+            record.finish(outcome, error.clone());
+            state.set_operation(&self.operation, outcome, error);
         }
     }
-    if let Some(record) = state.deployment_mut(&scope_key, &name, generation)
-        && record.state == "Running"
-    {
-        record.finish("Succeeded", None);
-        state.set_operation(&operation, "Succeeded", None);
+
+    /// Creates the planned resources in order, each after the configured latency;
+    /// false once the deployment stopped (failed, canceled or replaced).
+    async fn apply(&self, config: &CompiledConfig, plan: &[PlannedResource]) -> bool {
+        let latency = &config.config.latency;
+        for resource in plan {
+            let started = Utc::now();
+            if latency.per_resource_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(latency.per_resource_ms)).await;
+            }
+            let fault = resource_fault(config, resource, FaultStage::Deploy);
+            let mut state = self.shared.state();
+            let fault = fault.or_else(|| state.locks.refusal(LockedOperation::Write, &resource.id));
+            let Some(record) = self.record(&mut state) else {
+                return false;
+            };
+            if record.state != "Running" {
+                return false;
+            }
+            let entry = operation_entry(&record.id, resource, started, fault.as_ref());
+            record.operations.push(entry);
+            if let Some(detail) = fault {
+                self.finish(&mut state, Some(deployment_failed(vec![detail])));
+                return false;
+            }
+            let correlation_id = record.correlation_id.clone();
+            if state.apply(resource, &correlation_id)
+                && let Some(record) = self.record(&mut state)
+            {
+                record.output_resources.push(resource.id.clone());
+            }
+        }
+        true
     }
 }
 
-pub(crate) fn deployment_failed(details: Vec<ErrorDetail>) -> ArmError {
-    ArmError::new(
-        400,
-        "DeploymentFailed",
-        "At least one resource deployment operation failed. Please list deployment operations for details. Please see https://aka.ms/arm-deployment-operations for usage details.",
-    )
-    .with_details(details)
+/// Complete mode: deletes what the scope holds that the plan does not declare
+/// (nor is below something it declares), unless a lock refuses; returns the refusals.
+fn remove_unplanned(
+    state: &mut State,
+    scope: &Scope,
+    plan: &[PlannedResource],
+) -> Vec<ErrorDetail> {
+    let planned: std::collections::HashSet<String> = plan.iter().map(|r| key(&r.id)).collect();
+    let stale: Vec<String> = state
+        .inventory
+        .under(&scope.id())
+        .into_iter()
+        .filter(|item| !planned.contains(&key(&item.id)))
+        .filter(|item| {
+            !planned
+                .iter()
+                .any(|p| key(&item.id).starts_with(&format!("{p}/")))
+        })
+        .map(|item| item.id.clone())
+        .collect();
+    let resource_group = scope.resource_group.as_deref().unwrap_or_default();
+    tracing::debug!(resource_group = %resource_group, count = stale.len(), "complete mode removes resources");
+    let mut refused = Vec::new();
+    for id in stale {
+        match state.locks.refusal(LockedOperation::Delete, &id) {
+            Some(detail) => refused.push(detail),
+            None => {
+                state.remove(&id);
+            }
+        }
+    }
+    refused
 }
 
 pub(crate) fn get(shared: &Shared, scope: &Scope, name: &str) -> Handled {
@@ -648,7 +690,7 @@ pub(crate) fn validate(
         .iter()
         .map(|r| json!({ "id": r.id }))
         .collect();
-    let now = crate::state::timestamp(Utc::now());
+    let now = crate::lro::timestamp(Utc::now());
     Ok(Reply::json(
         200,
         json!({
@@ -667,159 +709,6 @@ pub(crate) fn validate(
             },
         }),
     ))
-}
-
-pub(crate) fn what_if(
-    shared: &Arc<Shared>,
-    request: &ArmRequest,
-    scope: &Scope,
-    name: &str,
-) -> Handled {
-    validate_name("deployment", name, 64)?;
-    let parts = template_request(request, scope)?;
-    let context = context(shared, request, scope, name, parts.location.clone())?;
-    let evaluated = evaluate_and_preflight(shared, &parts, &context)?;
-    let complete = parts
-        .properties
-        .get("mode")
-        .and_then(Value::as_str)
-        .is_some_and(|m| m.eq_ignore_ascii_case("Complete"));
-    let operation = {
-        let mut state = shared.state();
-        let resources: Vec<&PlannedResource> = evaluated
-            .resources
-            .iter()
-            .filter(|r| !r.resource_type.eq_ignore_ascii_case(DEPLOYMENT_TYPE))
-            .collect();
-        let mut changes: Vec<Value> = resources
-            .iter()
-            .map(|r| {
-                let before = state.inventory.get(&r.id).map(|item| item.body.clone());
-                change(r, before, &context.tenant_id)
-            })
-            .collect();
-        if scope.resource_group.is_some() {
-            let planned: std::collections::HashSet<String> =
-                resources.iter().map(|r| key(&r.id)).collect();
-            changes.extend(
-                state
-                    .inventory
-                    .under(&scope.id())
-                    .into_iter()
-                    .filter(|item| !planned.contains(&key(&item.id)))
-                    .map(|item| {
-                        // As in ARM, an ignored resource is named, not described.
-                        if complete {
-                            json!({ "resourceId": item.id, "changeType": "Delete", "before": item.body })
-                        } else {
-                            json!({ "resourceId": item.id, "changeType": "Ignore" })
-                        }
-                    }),
-            );
-        }
-        let operation = state.start_operation("Running", 200);
-        if let Some(op) = state.operations.get_mut(&operation) {
-            op.result = Some(json!({
-                "status": "Succeeded",
-                "properties": { "changes": changes },
-            }));
-        }
-        operation
-    };
-    let config = shared.config();
-    let delay = Duration::from_millis(config.config.latency.what_if_ms);
-    let task_shared = shared.clone();
-    let task_operation = operation.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
-        task_shared
-            .state()
-            .set_operation(&task_operation, "Succeeded", None);
-    });
-    Ok(Reply::empty(202)
-        .header(
-            "location",
-            operation_result_url(
-                shared,
-                &scope.subscription,
-                &operation,
-                request.api_version(),
-            ),
-        )
-        .header("retry-after", config.config.retry_after_secs.to_string()))
-}
-
-/// Top-level fields that name a resource rather than describe it: never a change.
-const IDENTITY_FIELDS: [&str; 4] = ["id", "name", "type", "apiVersion"];
-
-/// One what-if change: Create, NoChange or Modify (with the property delta). `before` is
-/// what a GET returns; the values only the service sets (endpoints, principal ids,
-/// `provisioningState`) are filled in as the resource provider reports them, so that a
-/// resource written out of band compares like one the deployment created.
-fn change(resource: &PlannedResource, before: Option<Value>, tenant_id: &str) -> Value {
-    match before {
-        None => json!({
-            "resourceId": resource.id,
-            "changeType": "Create",
-            "after": resource.body,
-        }),
-        Some(mut before) => {
-            if let Some(object) = before.as_object_mut() {
-                template::synthesize_runtime(
-                    object,
-                    &resource.id,
-                    &resource.resource_type,
-                    tenant_id,
-                );
-            }
-            let mut delta = Vec::new();
-            diff("", &before, &resource.body, &mut delta);
-            json!({
-                "resourceId": resource.id,
-                "changeType": if delta.is_empty() { "NoChange" } else { "Modify" },
-                "before": before,
-                "after": resource.body,
-                "delta": delta,
-            })
-        }
-    }
-}
-
-/// Property changes from `before` (Azure) to `after` (the template), as ARM's what-if
-/// reports them: `Create` for a declared property Azure lacks, `Delete` for one Azure
-/// has that the template does not declare, `Modify` for a different value (arrays are
-/// compared whole).
-fn diff(path: &str, before: &Value, after: &Value, out: &mut Vec<Value>) {
-    match (before, after) {
-        (Value::Object(b), Value::Object(a)) => {
-            let child = |k: &str| {
-                if path.is_empty() {
-                    k.to_owned()
-                } else {
-                    format!("{path}.{k}")
-                }
-            };
-            let named = |k: &str| path.is_empty() && IDENTITY_FIELDS.contains(&k);
-            for (k, after_value) in a.iter().filter(|(k, _)| !named(k)) {
-                match b.get(k) {
-                    None => out.push(json!({ "path": child(k), "propertyChangeType": "Create", "after": after_value })),
-                    Some(before_value) => diff(&child(k), before_value, after_value, out),
-                }
-            }
-            for (k, before_value) in b.iter().filter(|(k, _)| !named(k)) {
-                if !a.contains_key(k) {
-                    out.push(json!({ "path": child(k), "propertyChangeType": "Delete", "before": before_value }));
-                }
-            }
-        }
-        (b, a) if b != a => out.push(json!({
-            "path": path,
-            "propertyChangeType": "Modify",
-            "before": b,
-            "after": a,
-        })),
-        _ => {}
-    }
 }
 
 pub(crate) fn operations(shared: &Shared, scope: &Scope, name: &str) -> Handled {
@@ -861,54 +750,6 @@ mod tests {
         assert!(validate_name("deployment", "bad/name", 64).is_err());
         assert!(validate_name("deployment", &"a".repeat(65), 64).is_err());
         assert!(validate_name("deployment", "", 64).is_err());
-    }
-
-    #[test]
-    fn diff_reports_created_modified_and_deleted_properties() {
-        let before = json!({
-            "id": "/x", "location": "westeurope",
-            "properties": { "a": 1, "b": 2, "set": 3 }, "tags": { "extra": "1" }
-        });
-        let after = json!({
-            "id": "/x", "apiVersion": "2023-01-01", "location": "westeurope",
-            "properties": { "a": 1, "b": 5, "c": 1 }, "tags": {}
-        });
-        let mut delta = Vec::new();
-        diff("", &before, &after, &mut delta);
-        assert_eq!(
-            delta,
-            vec![
-                json!({ "path": "properties.b", "propertyChangeType": "Modify", "before": 2, "after": 5 }),
-                json!({ "path": "properties.c", "propertyChangeType": "Create", "after": 1 }),
-                json!({ "path": "properties.set", "propertyChangeType": "Delete", "before": 3 }),
-                json!({ "path": "tags.extra", "propertyChangeType": "Delete", "before": "1" }),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_resource_written_out_of_band_as_declared_is_no_change() {
-        let id =
-            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct";
-        let mut declared = serde_json::Map::new();
-        declared.insert("location".into(), json!("westeurope"));
-        declared.insert("sku".into(), json!({ "name": "Standard_LRS" }));
-        let mut after = declared.clone();
-        template::synthesize_runtime(&mut after, id, "Microsoft.Storage/storageAccounts", "t");
-        let planned = PlannedResource {
-            id: id.into(),
-            resource_type: "Microsoft.Storage/storageAccounts".into(),
-            name: "acct".into(),
-            api_version: "2023-01-01".into(),
-            body: Value::Object(after),
-            depends_on: vec![],
-        };
-        let unchanged = change(&planned, Some(Value::Object(declared.clone())), "t");
-        assert_eq!(unchanged["changeType"], "NoChange", "{unchanged}");
-        declared.insert("sku".into(), json!({ "name": "Standard_GRS" }));
-        let modified = change(&planned, Some(Value::Object(declared)), "t");
-        assert_eq!(modified["changeType"], "Modify");
-        assert_eq!(modified["delta"][0]["path"], "sku.name");
     }
 
     fn record(n: usize, active: bool) -> DeploymentRecord {

@@ -1,16 +1,17 @@
 //! ARM template functions that depend only on their arguments.
 //!
 //! Functions that need the deployment (parameters, resources, scope) or lazy
-//! arguments (`if`, lambdas) live in the evaluator; this module is the rest.
+//! arguments (`if`, lambdas) live beside it, in `context` and `lambda`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
-use super::TemplateError;
-use super::format::dotnet_format;
-use super::hash;
-use super::value::{
+use crate::template::expr::Expr;
+use crate::template::format::dotnet_format;
+use crate::template::hash;
+use crate::template::model::TemplateError;
+use crate::template::value::{
     as_array, as_bool, as_int, as_object, as_str, compare, get_ci, is_empty, to_text, type_name,
     wrong_type,
 };
@@ -20,7 +21,16 @@ type Result<T> = std::result::Result<T, TemplateError>;
 /// Evaluates a pure function by its lower-case name, or `None` if there is none by that name.
 pub fn call_pure(name: &str, display: &str, args: &[Value]) -> Option<Result<Value>> {
     let f = display;
-    let result = match name {
+    number_or_logic(name, f, args)
+        .or_else(|| array_function(name, f, args))
+        .or_else(|| object_function(name, f, args))
+        .or_else(|| string_function(name, f, args))
+        .or_else(|| encoding_function(name, f, args))
+}
+
+/// Arithmetic, conversions, comparisons and logic.
+fn number_or_logic(name: &str, f: &str, args: &[Value]) -> Option<Result<Value>> {
+    Some(match name {
         "add" => arith(f, args, i64::checked_add),
         "sub" => arith(f, args, i64::checked_sub),
         "mul" => arith(f, args, i64::checked_mul),
@@ -69,6 +79,13 @@ pub fn call_pure(name: &str, display: &str, args: &[Value]) -> Option<Result<Val
             Value::Object(o) => Ok(Value::from(o.len())),
             other => Err(wrong_type(f, "String, Array or Object", other)),
         }),
+        _ => return None,
+    })
+}
+
+/// Arrays and the functions shared by arrays and strings.
+fn array_function(name: &str, f: &str, args: &[Value]) -> Option<Result<Value>> {
+    Some(match name {
         "concat" => concat(f, args),
         "contains" => arity(f, args, 2, 2).and_then(|_| contains(f, &args[0], &args[1])),
         "createarray" => Ok(Value::Array(args.to_vec())),
@@ -102,6 +119,13 @@ pub fn call_pure(name: &str, display: &str, args: &[Value]) -> Option<Result<Val
             }
             Ok(Value::Array(out))
         }),
+        _ => return None,
+    })
+}
+
+/// Objects and element access.
+fn object_function(name: &str, f: &str, args: &[Value]) -> Option<Result<Value>> {
+    Some(match name {
         "items" => arity(f, args, 1, 1).and_then(|_| {
             let mut entries: Vec<(&String, &Value)> = as_object(f, &args[0])?.iter().collect();
             entries.sort_by_key(|(k, _)| k.to_lowercase());
@@ -142,6 +166,13 @@ pub fn call_pure(name: &str, display: &str, args: &[Value]) -> Option<Result<Val
                 Err(invalid_arg(f, "the index is out of range"))
             }
         }),
+        _ => return None,
+    })
+}
+
+/// Strings and JSON text.
+fn string_function(name: &str, f: &str, args: &[Value]) -> Option<Result<Value>> {
+    Some(match name {
         "json" => arity(f, args, 1, 1).and_then(|_| {
             let text = as_str(f, &args[0])?;
             serde_json::from_str(text)
@@ -196,6 +227,13 @@ pub fn call_pure(name: &str, display: &str, args: &[Value]) -> Option<Result<Val
             out.push_str(&s);
             Ok(Value::from(out))
         }),
+        _ => return None,
+    })
+}
+
+/// Formatting, encodings, URIs and deterministic ids.
+fn encoding_function(name: &str, f: &str, args: &[Value]) -> Option<Result<Value>> {
+    Some(match name {
         "format" => {
             if args.is_empty() {
                 Err(arity_error(f, 1, usize::MAX, 0))
@@ -252,8 +290,7 @@ pub fn call_pure(name: &str, display: &str, args: &[Value]) -> Option<Result<Val
             }
         }
         _ => return None,
-    };
-    Some(result)
+    })
 }
 
 pub fn arity(function: &str, args: &[Value], min: usize, max: usize) -> Result<()> {
@@ -274,6 +311,14 @@ pub fn arity_error(function: &str, min: usize, max: usize, got: usize) -> Templa
     TemplateError::invalid_template(format!(
         "Unable to evaluate template language function '{function}': function requires {expected} argument(s) while {got} were provided."
     ))
+}
+
+pub fn no_args(name: &str, args: &[Expr]) -> Result<()> {
+    if args.is_empty() {
+        Ok(())
+    } else {
+        Err(arity_error(name, 0, 0, args.len()))
+    }
 }
 
 pub fn invalid_arg(function: &str, why: &str) -> TemplateError {
