@@ -22,6 +22,8 @@ pub mod metrics;
 pub mod reconcile;
 pub mod run;
 pub mod status;
+#[cfg(test)]
+mod testing;
 pub mod validate;
 pub mod watch_cache;
 

@@ -8,6 +8,8 @@ mod adopt;
 mod cleanup;
 mod deploy;
 mod reconciler;
+#[cfg(test)]
+mod tests;
 
 use std::{sync::Arc, time::Instant};
 
