@@ -1,21 +1,14 @@
-//! Pure construction of the ARM deployment request from an object and its resolved
-//! inputs: validation, the stable deployment name and the applied hash.
+//! Pure construction of the ARM deployment request from a validated spec and its resolved
+//! inputs: parameters, mode and the applied hash.
 
 use std::fmt;
 
-use crds::{
-    AdoptedId, AdoptedKind, AzureResource, AzureResourceSpec, DeletionPolicy, DeploymentMode,
-    Scope, deployment_name,
-};
-use kube::ResourceExt;
+use crds::{AzureResourceSpec, DeploymentMode, Scope};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::azure::{
-    DeploymentRequest, DeploymentScope, Engine, Mode, Parameters, Target, UnmanageAction,
-};
-use crate::decide::Removal;
-use crate::error::{Error, Result};
+use crate::azure::{DeploymentRequest, Mode, Parameters, Target};
+use crate::validate::unmanage_action;
 
 /// What the object refers to, read from the cluster. `Debug` hides parameter values.
 #[derive(Clone, PartialEq)]
@@ -52,127 +45,12 @@ pub fn parameter_value(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
-/// The ARM target of an object, without resolving its inputs (deletion needs only this).
-pub fn target(object: &AzureResource, credential_subscription_id: Option<&str>) -> Result<Target> {
-    let spec = &object.spec;
-    let subscription_id = spec
-        .subscription_id
-        .as_deref()
-        .or(credential_subscription_id)
-        .ok_or_else(|| {
-            Error::InvalidSpec(
-                "no subscription: set spec.subscriptionId or subscriptionId in the credentials"
-                    .into(),
-            )
-        })?
-        .to_owned();
-    let scope = match spec.scope {
-        Scope::ResourceGroup => DeploymentScope::ResourceGroup {
-            subscription_id,
-            resource_group: spec.resource_group.clone().ok_or_else(|| {
-                Error::InvalidSpec("spec.resourceGroup is required for scope ResourceGroup".into())
-            })?,
-        },
-        Scope::Subscription => DeploymentScope::Subscription {
-            subscription_id,
-            location: spec.location.clone().ok_or_else(|| {
-                Error::InvalidSpec("spec.location is required for scope Subscription".into())
-            })?,
-        },
-    };
-    let engine = match spec.engine {
-        crds::Engine::Stack => Engine::Stack,
-        crds::Engine::Deployment => Engine::Deployment,
-    };
-    let uid = object
-        .uid()
-        .ok_or_else(|| Error::InvalidSpec("object has no uid".into()))?;
-    Ok(Target {
-        scope,
-        engine,
-        name: deployment_name(
-            &object.namespace().unwrap_or_default(),
-            &object.name_any(),
-            &uid,
-        ),
-    })
-}
-
-/// The Azure object an object stands for: what is observed and, on deletion, removed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Owned {
-    /// A deployment or deployment stack (deployed from the template, or adopted).
-    Deployment(Target),
-    /// An adopted resource group or other resource, removed by id.
-    Resource(String),
-}
-
-/// What the object owns in Azure: its own deployment, or the adopted id.
-pub fn owned(object: &AzureResource, credential_subscription_id: Option<&str>) -> Result<Owned> {
-    let Some(adopt) = &object.spec.adopt else {
-        return target(object, credential_subscription_id).map(Owned::Deployment);
-    };
-    let adopted = AdoptedId::parse(&adopt.id).map_err(|e| Error::InvalidSpec(e.to_string()))?;
-    let scope = match adopted.resource_group {
-        Some(resource_group) => DeploymentScope::ResourceGroup {
-            subscription_id: adopted.subscription_id,
-            resource_group,
-        },
-        // Reads and deletes of a subscription-level deployment do not use its location.
-        None => DeploymentScope::Subscription {
-            subscription_id: adopted.subscription_id,
-            location: object.spec.location.clone().unwrap_or_default(),
-        },
-    };
-    Ok(match adopted.kind {
-        AdoptedKind::Stack { name } => Owned::Deployment(Target {
-            scope,
-            engine: Engine::Stack,
-            name,
-        }),
-        AdoptedKind::Deployment { name } => Owned::Deployment(Target {
-            scope,
-            engine: Engine::Deployment,
-            name,
-        }),
-        AdoptedKind::ResourceGroup | AdoptedKind::Resource => Owned::Resource(adopted.id),
-    })
-}
-
-/// How deleting the object removes its Azure side (read from the spec alone, so that an
-/// orphaning delete needs no credentials).
-pub fn removal(spec: &AzureResourceSpec) -> Result<Removal> {
-    let Some(adopt) = &spec.adopt else {
-        return Ok(match spec.engine {
-            crds::Engine::Stack => Removal::Stack,
-            crds::Engine::Deployment => Removal::Deployment,
-        });
-    };
-    let adopted = AdoptedId::parse(&adopt.id).map_err(|e| Error::InvalidSpec(e.to_string()))?;
-    Ok(match adopted.kind {
-        AdoptedKind::Stack { .. } => Removal::Stack,
-        AdoptedKind::Deployment { .. } => Removal::Deployment,
-        AdoptedKind::ResourceGroup | AdoptedKind::Resource => Removal::Resource,
-    })
-}
-
-/// What a stack does with its resources on deletion, per `deletionPolicy`.
-pub fn unmanage_action(policy: DeletionPolicy) -> UnmanageAction {
-    match policy {
-        DeletionPolicy::Delete => UnmanageAction::Delete,
-        DeletionPolicy::Orphan => UnmanageAction::Detach,
-    }
-}
-
-/// Builds the deployment request. Fails with a terminal error on an inconsistent spec.
-pub fn build(object: &AzureResource, inputs: &ResolvedInputs) -> Result<DeploymentRequest> {
-    let spec = &object.spec;
-    let target = target(object, inputs.credential_subscription_id.as_deref())?;
-    if !inputs.template.is_object() {
-        return Err(Error::InvalidTemplate(
-            "the template is not a JSON object".into(),
-        ));
-    }
+/// Builds the deployment request for `target` from a validated spec and its inputs.
+pub fn build(
+    spec: &AzureResourceSpec,
+    target: &Target,
+    inputs: &ResolvedInputs,
+) -> DeploymentRequest {
     let mut parameters = Map::new();
     for (name, value) in &spec.parameters {
         parameters.insert(name.clone(), json!({ "value": value }));
@@ -205,15 +83,15 @@ pub fn build(object: &AzureResource, inputs: &ResolvedInputs) -> Result<Deployme
         hashed.push(json!(token));
     }
     let applied_hash = applied_hash(&hashed);
-    Ok(DeploymentRequest {
-        target,
+    DeploymentRequest {
+        target: target.clone(),
         template: inputs.template.clone(),
         parameters: Parameters(parameters),
         mode,
         ensure_resource_group,
         on_unmanage,
         applied_hash,
-    })
+    }
 }
 
 /// SHA-256 over the parts' JSON text; only the digest is ever stored.
@@ -229,6 +107,22 @@ fn applied_hash(parts: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::azure::{DeploymentScope, Engine, UnmanageAction};
+    use crate::error::{Error, Result};
+    use crds::{AzureResource, DeletionPolicy};
+
+    /// Validates, then builds: what the reconciler does with an object's inputs.
+    fn build(object: &AzureResource, inputs: &ResolvedInputs) -> Result<DeploymentRequest> {
+        let valid = crate::validate::validate(
+            object,
+            inputs.credential_subscription_id.as_deref(),
+            Some(&inputs.template),
+        )?;
+        let crate::validate::Owned::Deployment(target) = valid.owned else {
+            panic!("an object with a template owns its deployment");
+        };
+        Ok(super::build(&object.spec, &target, inputs))
+    }
 
     const BASE: &str = r#"
 apiVersion: azure-driver.io/v1alpha1
@@ -407,75 +301,5 @@ spec:
         assert_eq!(parameter_value("3"), json!(3));
         assert_eq!(parameter_value("{\"a\":1}"), json!({"a": 1}));
         assert_eq!(parameter_value("plain text"), json!("plain text"));
-    }
-
-    const ADOPT_YAML: &str = r#"
-apiVersion: azure-driver.io/v1alpha1
-kind: AzureResource
-metadata:
-  name: legacy
-  namespace: brent
-  uid: 0b8c1f7e-0000-4000-8000-000000000002
-spec:
-  adopt:
-    id: ID
-"#;
-
-    fn adopting(id: &str) -> Result<Owned> {
-        owned(&object(&ADOPT_YAML.replace("ID", id)), None)
-    }
-
-    #[test]
-    fn adopted_ids_own_what_they_name() {
-        let sub = "00000000-0000-0000-0000-000000000001";
-        let group = DeploymentScope::ResourceGroup {
-            subscription_id: sub.into(),
-            resource_group: "rg-a".into(),
-        };
-        assert_eq!(
-            adopting(&format!(
-                "/subscriptions/{sub}/resourceGroups/rg-a/providers/Microsoft.Resources/deployments/vnet1"
-            ))
-            .unwrap(),
-            Owned::Deployment(Target {
-                scope: group.clone(),
-                engine: Engine::Deployment,
-                name: "vnet1".into()
-            })
-        );
-        assert_eq!(
-            adopting(&format!(
-                "/subscriptions/{sub}/resourceGroups/rg-a/providers/Microsoft.Resources/deploymentStacks/s"
-            ))
-            .unwrap(),
-            Owned::Deployment(Target {
-                scope: group,
-                engine: Engine::Stack,
-                name: "s".into()
-            })
-        );
-        let rg = format!("/subscriptions/{sub}/resourceGroups/rg-a");
-        assert_eq!(adopting(&rg).unwrap(), Owned::Resource(rg.clone()));
-        assert!(matches!(
-            adopting("/subscriptions/x/locations/y"),
-            Err(Error::InvalidSpec(_))
-        ));
-        let stack = object(&ADOPT_YAML.replace(
-            "ID",
-            &format!("/subscriptions/{sub}/providers/Microsoft.Resources/deploymentStacks/s"),
-        ));
-        assert_eq!(removal(&stack.spec).unwrap(), Removal::Stack);
-        let group = object(&ADOPT_YAML.replace("ID", &rg));
-        assert_eq!(removal(&group.spec).unwrap(), Removal::Resource);
-    }
-
-    #[test]
-    fn objects_with_a_template_own_their_deployment() {
-        let o = object(BASE);
-        assert_eq!(
-            owned(&o, None).unwrap(),
-            Owned::Deployment(target(&o, None).unwrap())
-        );
-        assert_eq!(removal(&o.spec).unwrap(), Removal::Stack);
     }
 }

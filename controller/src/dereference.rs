@@ -50,6 +50,15 @@ pub fn referenced_inputs(spec: &AzureResourceSpec) -> Vec<(InputKind, String)> {
     refs
 }
 
+/// Names of the parameters read from Secrets: their values are secure.
+pub fn secret_parameters(spec: &AzureResourceSpec) -> Vec<&str> {
+    spec.parameters_from
+        .iter()
+        .filter(|p| matches!(p.source, ParameterSource::SecretKeyRef(_)))
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
 /// Credentials and the subscription they name, per DESIGN.md's order.
 pub async fn credentials(
     client: &Client,

@@ -1,9 +1,10 @@
 //! Reconciles `AzureResource` objects into Azure deployments.
 //!
-//! The reconcile pipeline is `dereference → build → decide → apply → status`: [`build`]
-//! and [`decide`] are pure and unit-tested; everything touching a server sits behind
-//! [`azure::AzureApi`] (implemented on the `arm` crate by [`arm_adapter`]) and the kube
-//! client.
+//! Per object, [`reconcile`] runs `dereference → validate → build → apply → status`:
+//! [`validate`], [`build`] and [`decide`] (which action applying takes next) are pure and
+//! unit-tested; everything touching a server sits behind [`azure::AzureApi`] (implemented
+//! on the `arm` crate by [`arm_adapter`]) and the kube client. [`leader`] keeps a single
+//! replica reconciling.
 
 pub mod arm_adapter;
 pub mod azure;
@@ -16,10 +17,14 @@ pub mod drift;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod run;
 pub mod status;
+#[cfg(test)]
+mod testing;
+pub mod validate;
 pub mod watch_cache;
 
 pub use run::{Config, Health, LogFormat, run};

@@ -1,5 +1,5 @@
-//! The process around the reconciler: configuration, watches, leader election, the
-//! health/metrics endpoint and shutdown.
+//! The process around the reconciler: configuration, watches, the health/metrics
+//! endpoint and shutdown; leader election is in [`crate::leader`].
 
 use std::{
     future::Future,
@@ -15,7 +15,6 @@ use anyhow::Context as _;
 use crds::AzureResource;
 use futures::{FutureExt, StreamExt, future::join_all};
 use k8s_openapi::{
-    api::coordination::v1::Lease,
     api::core::v1::{ConfigMap, Secret},
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
@@ -31,14 +30,14 @@ use kube::{
         watcher,
     },
 };
-use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::azure::AzureApiFactory;
 use crate::context::Context;
 use crate::dereference::{InputKind, referenced_inputs};
 use crate::events::EventRecorder;
+use crate::leader::{self, stopped};
 use crate::metrics::Metrics;
 use crate::reconcile::{error_policy, reconcile};
 
@@ -196,74 +195,22 @@ pub async fn run(
     }
     let deadline = Arc::new(AtomicI64::new(0));
     let ctx = Arc::new(ctx.with_write_deadline(deadline.clone()));
-    let leases: Api<Lease> = Api::namespaced(client.clone(), &config.lease_namespace);
-    let tracker = tokio::spawn(track_lease(
-        leases.clone(),
-        config.lease_name.clone(),
-        identity.clone(),
-        deadline.clone(),
-        Duration::from_millis(config.lease_duration_seconds * 100).max(Duration::from_secs(1)),
-    ));
-
-    let manager = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
-        .with_namespace(&config.lease_namespace)
-        .with_identity(&identity)
-        .with_duration(config.lease_duration_seconds)
-        .with_grace(config.lease_duration_seconds.div_ceil(3).max(1))
-        .build()
-        .await
-        .context("creating the lease manager")?;
-    let (mut leader_rx, lease_task) = manager.watch().await;
-    let mut stop = stop_rx.clone();
-    loop {
-        // Standing by counts as ready: a non-leader is healthy and needs no traffic.
-        health.ready.store(true, Ordering::Relaxed);
-        metrics.leader.set(0);
-        while !*leader_rx.borrow_and_update() {
-            tokio::select! {
-                changed = leader_rx.changed() => changed.context("lease manager stopped")?,
-                _ = stop.changed() => {}
-            }
-            if *stop.borrow() {
-                break;
-            }
-        }
-        if *stop.borrow() {
-            break;
-        }
-        // The tracker may not have seen this replica's lease yet: read it now, so that the
-        // first reconciles may write.
-        if let Ok(lease) = leases.get_opt(&config.lease_name).await {
-            deadline.store(write_deadline(lease.as_ref(), &identity), Ordering::Release);
-        }
-        info!(%identity, "leading: starting reconcilers");
-        metrics.leader.set(1);
-        let mut lost = leader_rx.clone();
-        let until = {
-            let stop = stop_rx.clone();
-            async move {
-                tokio::select! {
-                    _ = async { while lost.changed().await.is_ok() && *lost.borrow() {} } => {}
-                    _ = stopped(stop) => {}
-                }
-            }
-        };
-        run_controllers(&ctx, &config, &health, until).await;
-        info!(%identity, "stopped reconciling");
-        if *stop.borrow() {
-            break;
-        }
-    }
-    metrics.leader.set(0);
-    tracker.abort();
-    // Dropping the receiver makes the lease task release the lease and end.
-    drop(leader_rx);
-    match lease_task.await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => warn!(error = %e, "releasing the lease"),
-        Err(e) => warn!(error = %e, "lease task"),
-    }
-    Ok(())
+    let election = leader::Election {
+        client,
+        lease_name: config.lease_name.clone(),
+        lease_namespace: config.lease_namespace.clone(),
+        identity,
+        duration_seconds: config.lease_duration_seconds,
+    };
+    leader::run(
+        election,
+        deadline,
+        &metrics,
+        &health.ready,
+        stop_rx,
+        |until| run_controllers(&ctx, &config, &health, until),
+    )
+    .await
 }
 
 /// The installation's hash key from Secret `name`, created with a random key by the first
@@ -309,54 +256,6 @@ async fn hash_key(secrets: &Api<Secret>, name: &str) -> anyhow::Result<Vec<u8>> 
             key_of(existing).with_context(|| format!("Secret {name} has no key"))
         }
         Err(err) => Err(err).context("creating the hash key"),
-    }
-}
-
-/// Until when (Unix ms) `identity` may write to ARM given `lease`: the renewal time its
-/// holder wrote (with its own clock) plus the lease duration, less a fifth for clock skew
-/// and a write in flight; 0 when another replica or nobody holds it.
-pub fn write_deadline(lease: Option<&Lease>, identity: &str) -> i64 {
-    let Some(spec) = lease.and_then(|lease| lease.spec.as_ref()) else {
-        return 0;
-    };
-    if spec.holder_identity.as_deref() != Some(identity) {
-        return 0;
-    }
-    let (Some(renewed), Some(seconds)) = (spec.renew_time.as_ref(), spec.lease_duration_seconds)
-    else {
-        return 0;
-    };
-    let duration_ms = i64::from(seconds) * 1000;
-    renewed.0.as_millisecond() + duration_ms - duration_ms / 5
-}
-
-/// Keeps `deadline` at [`write_deadline`] of the Lease, read every `every`. A failed
-/// read leaves it where it was, so a leader cut off from the apiserver stops writing to
-/// ARM before its lease expires for the other replicas (the lease manager itself reports
-/// nothing while it cannot reach the apiserver).
-async fn track_lease(
-    leases: Api<Lease>,
-    name: String,
-    identity: String,
-    deadline: Arc<AtomicI64>,
-    every: Duration,
-) {
-    loop {
-        match leases.get_opt(&name).await {
-            Ok(lease) => {
-                deadline.store(write_deadline(lease.as_ref(), &identity), Ordering::Release)
-            }
-            Err(error) => debug!(%error, "reading the lease"),
-        }
-        tokio::time::sleep(every).await;
-    }
-}
-
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    while !*stop.borrow_and_update() {
-        if stop.changed().await.is_err() {
-            return;
-        }
     }
 }
 
@@ -530,38 +429,4 @@ fn referrers<K: Resource>(
         })
         .map(|guard| ObjectRef::from_obj(&*guard))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use k8s_openapi::{
-        api::coordination::v1::LeaseSpec, apimachinery::pkg::apis::meta::v1::MicroTime,
-        jiff::Timestamp,
-    };
-
-    use super::*;
-
-    fn lease(holder: &str, renewed_ms: i64, seconds: i32) -> Lease {
-        Lease {
-            spec: Some(LeaseSpec {
-                holder_identity: Some(holder.into()),
-                renew_time: Some(MicroTime(Timestamp::from_millisecond(renewed_ms).unwrap())),
-                lease_duration_seconds: Some(seconds),
-                ..LeaseSpec::default()
-            }),
-            ..Lease::default()
-        }
-    }
-
-    #[test]
-    fn writes_end_a_fifth_of_the_lease_before_it_expires_and_only_for_the_holder() {
-        let renewed = 1_800_000_000_000;
-        assert_eq!(
-            write_deadline(Some(&lease("me", renewed, 15)), "me"),
-            renewed + 12_000
-        );
-        assert_eq!(write_deadline(Some(&lease("other", renewed, 15)), "me"), 0);
-        assert_eq!(write_deadline(None, "me"), 0);
-        assert_eq!(write_deadline(Some(&Lease::default()), "me"), 0);
-    }
 }
