@@ -80,10 +80,7 @@ pub fn target(object: &AzureResource, credential_subscription_id: Option<&str>) 
             })?,
         },
     };
-    let engine = match spec.engine {
-        crds::Engine::Stack => Engine::Stack,
-        crds::Engine::Deployment => Engine::Deployment,
-    };
+    let engine = spec.engine;
     let uid = object
         .uid()
         .ok_or_else(|| Error::InvalidSpec("object has no uid".into()))?;
