@@ -256,60 +256,25 @@ impl ArmClient {
             status = tracing::field::Empty,
             attempts = tracing::field::Empty,
         );
-        let options = &self.shared.options;
+        let call = Call {
+            operation,
+            method: &method,
+            url: &url,
+            subscription: &subscription,
+            class,
+            body: body.as_deref(),
+            correlation_id,
+        };
         async move {
             let mut attempt = 0u32;
             loop {
-                // The token first: a slow token fetch must not use up the pacing slot.
-                let token = self
-                    .credential
-                    .get_token(&[&self.shared.scope], None)
-                    .await
-                    .map_err(|e| ArmError::from_credential(&e).with_correlation(correlation_id))?;
-                let throttle_wait = self
-                    .shared
-                    .throttle
-                    .acquire(&subscription, class, options.max_retry_wait)
-                    .await
-                    .map_err(|left| client_throttled(&subscription, left, correlation_id))?;
-                let request = self.request(
-                    &method,
-                    &url,
-                    token.token.secret(),
-                    correlation_id,
-                    body.as_deref(),
-                )?;
-                let started = Instant::now();
-                let outcome = exchange(request).await;
-                let duration = started.elapsed();
+                let outcome = self.exchange_once(&call, attempt).await?;
                 let status = outcome.as_ref().ok().map(|a| a.status.as_u16());
-                if let Some(observer) = &self.shared.observer {
-                    observer.observe(&RequestRecord {
-                        operation,
-                        method: method.as_str(),
-                        subscription: &subscription,
-                        status,
-                        duration,
-                        throttle_wait,
-                        attempt,
-                    });
-                }
-                tracing::debug!(
-                    status = status.unwrap_or_default(),
-                    duration_ms = duration.as_millis() as u64,
-                    request_id = outcome
-                        .as_ref()
-                        .ok()
-                        .and_then(|a| header_str(&a.headers, "x-ms-request-id"))
-                        .unwrap_or_default(),
-                    attempt,
-                    "ARM answered"
-                );
                 let paused = match &outcome {
-                    Ok(answer) => self.throttle_feedback(&subscription, class, answer),
+                    Ok(answer) => self.throttle_feedback(call.subscription, class, answer),
                     Err(_) => false,
                 };
-                if let Some(delay) = retry_delay(&outcome, attempt, options) {
+                if let Some(delay) = retry_delay(&outcome, attempt, &self.shared.options) {
                     attempt += 1;
                     // A Retry-After pause makes the next acquire wait; other retries sleep here.
                     if !paused {
@@ -327,6 +292,66 @@ impl ArmClient {
         }
         .instrument(span)
         .await
+    }
+
+    /// One HTTP exchange of `call`: token, throttle slot, request, observation. The outer
+    /// error ends the call (no token, throttled too long, unbuildable request); the inner
+    /// result is ARM's answer or a transport failure, for the retry decision.
+    async fn exchange_once(
+        &self,
+        call: &Call<'_>,
+        attempt: u32,
+    ) -> Result<Result<Answer, ArmError>, ArmError> {
+        // The token first: a slow token fetch must not use up the pacing slot.
+        let token = self
+            .credential
+            .get_token(&[&self.shared.scope], None)
+            .await
+            .map_err(|e| ArmError::from_credential(&e).with_correlation(call.correlation_id))?;
+        let throttle_wait = self
+            .shared
+            .throttle
+            .acquire(
+                call.subscription,
+                call.class,
+                self.shared.options.max_retry_wait,
+            )
+            .await
+            .map_err(|left| client_throttled(call.subscription, left, call.correlation_id))?;
+        let request = self.request(
+            call.method,
+            call.url,
+            token.token.secret(),
+            call.correlation_id,
+            call.body,
+        )?;
+        let started = Instant::now();
+        let outcome = exchange(request).await;
+        let duration = started.elapsed();
+        let status = outcome.as_ref().ok().map(|a| a.status.as_u16());
+        if let Some(observer) = &self.shared.observer {
+            observer.observe(&RequestRecord {
+                operation: call.operation,
+                method: call.method.as_str(),
+                subscription: call.subscription,
+                status,
+                duration,
+                throttle_wait,
+                attempt,
+            });
+        }
+        tracing::debug!(
+            status = status.unwrap_or_default(),
+            duration_ms = duration.as_millis() as u64,
+            request_id = outcome
+                .as_ref()
+                .ok()
+                .and_then(|a| header_str(&a.headers, "x-ms-request-id"))
+                .unwrap_or_default(),
+            attempt,
+            "ARM answered"
+        );
+        Ok(outcome)
     }
 
     fn request(
@@ -923,6 +948,17 @@ fn retry_delay(
     };
     let delay = retry_after.unwrap_or_else(|| backoff(options.retry_backoff, attempt));
     (retryable && attempt < options.max_retries && delay <= options.max_retry_wait).then_some(delay)
+}
+
+/// What stays the same across the attempts of one logical request.
+struct Call<'a> {
+    operation: &'static str,
+    method: &'a Method,
+    url: &'a Url,
+    subscription: &'a str,
+    class: RequestClass,
+    body: Option<&'a [u8]>,
+    correlation_id: &'a str,
 }
 
 fn client_throttled(subscription: &str, left: Duration, correlation_id: &str) -> ArmError {
