@@ -1,5 +1,8 @@
 //! [`ArmClient`]: the operations of the driver, each one or a few HTTP requests.
 
+use crate::answer::{
+    Answer, backoff, client_throttled, is_operation_active, retry_delay, subscription_of,
+};
 use crate::config::ArmOptions;
 use crate::error::{ArmError, ErrorSource, header_str, retry_after};
 use crate::ids::{
@@ -102,43 +105,6 @@ impl fmt::Debug for ArmClient {
                 &self.shared.options.cloud.resource_manager_endpoint.as_str(),
             )
             .finish_non_exhaustive()
-    }
-}
-
-/// A response after the client's own retries.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: bytes::Bytes,
-}
-
-impl Answer {
-    fn error(&self) -> ArmError {
-        ArmError::from_response(self.status.as_u16(), &self.headers, &self.body)
-    }
-
-    fn json<T: DeserializeOwned>(&self, correlation_id: &str) -> Result<T, ArmError> {
-        let body: &[u8] = if self.body.is_empty() {
-            b"{}"
-        } else {
-            &self.body
-        };
-        serde_json::from_slice(body).map_err(|e| {
-            ArmError::bare(
-                ErrorSource::Decode,
-                "InvalidResponse",
-                format!("cannot decode ARM answer: {e}"),
-            )
-            .with_correlation(correlation_id)
-        })
-    }
-
-    fn success<T: DeserializeOwned>(self, correlation_id: &str) -> Result<T, ArmError> {
-        if self.status.is_success() {
-            self.json(correlation_id)
-        } else {
-            Err(self.error())
-        }
     }
 }
 
@@ -931,25 +897,6 @@ async fn exchange(request: reqwest::RequestBuilder) -> Result<Answer, ArmError> 
     })
 }
 
-/// Whether and after how long the client retries by itself: 408/429/5xx and transport
-/// errors, within `max_retries`, and only when the wait fits `max_retry_wait` (a longer
-/// `Retry-After` goes back to the caller).
-fn retry_delay(
-    outcome: &Result<Answer, ArmError>,
-    attempt: u32,
-    options: &ArmOptions,
-) -> Option<Duration> {
-    let (retryable, retry_after) = match outcome {
-        Ok(answer) => (
-            matches!(answer.status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504),
-            retry_after(&answer.headers),
-        ),
-        Err(error) => (error.source_kind == ErrorSource::Transport, None),
-    };
-    let delay = retry_after.unwrap_or_else(|| backoff(options.retry_backoff, attempt));
-    (retryable && attempt < options.max_retries && delay <= options.max_retry_wait).then_some(delay)
-}
-
 /// What stays the same across the attempts of one logical request.
 struct Call<'a> {
     operation: &'static str,
@@ -961,20 +908,6 @@ struct Call<'a> {
     correlation_id: &'a str,
 }
 
-fn client_throttled(subscription: &str, left: Duration, correlation_id: &str) -> ArmError {
-    let mut error = ArmError::bare(
-        ErrorSource::ClientThrottle,
-        "ClientThrottled",
-        format!(
-            "ARM asked to pause requests to subscription {subscription}; {}s left",
-            left.as_secs()
-        ),
-    )
-    .with_correlation(correlation_id);
-    error.retry_after = Some(left);
-    error
-}
-
 fn resource_group_path(subscription: &str, name: &str) -> Result<String, ArmError> {
     Ok(format!(
         "{}/resourcegroups/{}",
@@ -983,32 +916,8 @@ fn resource_group_path(subscription: &str, name: &str) -> Result<String, ArmErro
     ))
 }
 
-/// ARM's answers to a PUT while the previous operation on the same deployment or stack
-/// still runs.
-fn is_operation_active(code: &str) -> bool {
-    matches!(
-        code,
-        "DeploymentActive" | "DeploymentStackInNonTerminalState" | "DeploymentStackInProgress"
-    )
-}
-
 fn new_correlation_id() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    base.saturating_mul(1u32 << attempt.min(10))
-}
-
-/// The subscription a URL addresses (`""` for tenant-level URLs), for the throttle.
-fn subscription_of(url: &Url) -> String {
-    let mut segments = url.path_segments().into_iter().flatten();
-    while let Some(segment) = segments.next() {
-        if segment.eq_ignore_ascii_case("subscriptions") {
-            return segments.next().unwrap_or_default().to_ascii_lowercase();
-        }
-    }
-    String::new()
 }
 
 /// The JSON body of a deployment or stack request, with the scope's location filled in when
