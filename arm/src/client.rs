@@ -16,7 +16,7 @@ use crate::models::{
 };
 use crate::throttle::{RequestClass, Throttle};
 use azure_core::credentials::TokenCredential;
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -935,6 +935,8 @@ fn scoped_body(request: &impl Serialize, scope: &DeploymentScope) -> Result<Valu
 
 #[cfg(test)]
 mod tests {
+    use reqwest::header::HeaderMap;
+
     use super::*;
 
     #[test]
