@@ -1,5 +1,8 @@
 //! [`ArmClient`]: the operations of the driver, each one or a few HTTP requests.
 
+use crate::answer::{
+    Answer, backoff, client_throttled, is_operation_active, retry_delay, subscription_of,
+};
 use crate::config::ArmOptions;
 use crate::error::{ArmError, ErrorSource, header_str, retry_after};
 use crate::ids::{
@@ -13,7 +16,7 @@ use crate::models::{
 };
 use crate::throttle::{RequestClass, Throttle};
 use azure_core::credentials::TokenCredential;
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -102,43 +105,6 @@ impl fmt::Debug for ArmClient {
                 &self.shared.options.cloud.resource_manager_endpoint.as_str(),
             )
             .finish_non_exhaustive()
-    }
-}
-
-/// A response after the client's own retries.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: bytes::Bytes,
-}
-
-impl Answer {
-    fn error(&self) -> ArmError {
-        ArmError::from_response(self.status.as_u16(), &self.headers, &self.body)
-    }
-
-    fn json<T: DeserializeOwned>(&self, correlation_id: &str) -> Result<T, ArmError> {
-        let body: &[u8] = if self.body.is_empty() {
-            b"{}"
-        } else {
-            &self.body
-        };
-        serde_json::from_slice(body).map_err(|e| {
-            ArmError::bare(
-                ErrorSource::Decode,
-                "InvalidResponse",
-                format!("cannot decode ARM answer: {e}"),
-            )
-            .with_correlation(correlation_id)
-        })
-    }
-
-    fn success<T: DeserializeOwned>(self, correlation_id: &str) -> Result<T, ArmError> {
-        if self.status.is_success() {
-            self.json(correlation_id)
-        } else {
-            Err(self.error())
-        }
     }
 }
 
@@ -256,60 +222,25 @@ impl ArmClient {
             status = tracing::field::Empty,
             attempts = tracing::field::Empty,
         );
-        let options = &self.shared.options;
+        let call = Call {
+            operation,
+            method: &method,
+            url: &url,
+            subscription: &subscription,
+            class,
+            body: body.as_deref(),
+            correlation_id,
+        };
         async move {
             let mut attempt = 0u32;
             loop {
-                // The token first: a slow token fetch must not use up the pacing slot.
-                let token = self
-                    .credential
-                    .get_token(&[&self.shared.scope], None)
-                    .await
-                    .map_err(|e| ArmError::from_credential(&e).with_correlation(correlation_id))?;
-                let throttle_wait = self
-                    .shared
-                    .throttle
-                    .acquire(&subscription, class, options.max_retry_wait)
-                    .await
-                    .map_err(|left| client_throttled(&subscription, left, correlation_id))?;
-                let request = self.request(
-                    &method,
-                    &url,
-                    token.token.secret(),
-                    correlation_id,
-                    body.as_deref(),
-                )?;
-                let started = Instant::now();
-                let outcome = exchange(request).await;
-                let duration = started.elapsed();
+                let outcome = self.exchange_once(&call, attempt).await?;
                 let status = outcome.as_ref().ok().map(|a| a.status.as_u16());
-                if let Some(observer) = &self.shared.observer {
-                    observer.observe(&RequestRecord {
-                        operation,
-                        method: method.as_str(),
-                        subscription: &subscription,
-                        status,
-                        duration,
-                        throttle_wait,
-                        attempt,
-                    });
-                }
-                tracing::debug!(
-                    status = status.unwrap_or_default(),
-                    duration_ms = duration.as_millis() as u64,
-                    request_id = outcome
-                        .as_ref()
-                        .ok()
-                        .and_then(|a| header_str(&a.headers, "x-ms-request-id"))
-                        .unwrap_or_default(),
-                    attempt,
-                    "ARM answered"
-                );
                 let paused = match &outcome {
-                    Ok(answer) => self.throttle_feedback(&subscription, class, answer),
+                    Ok(answer) => self.throttle_feedback(call.subscription, class, answer),
                     Err(_) => false,
                 };
-                if let Some(delay) = retry_delay(&outcome, attempt, options) {
+                if let Some(delay) = retry_delay(&outcome, attempt, &self.shared.options) {
                     attempt += 1;
                     // A Retry-After pause makes the next acquire wait; other retries sleep here.
                     if !paused {
@@ -327,6 +258,66 @@ impl ArmClient {
         }
         .instrument(span)
         .await
+    }
+
+    /// One HTTP exchange of `call`: token, throttle slot, request, observation. The outer
+    /// error ends the call (no token, throttled too long, unbuildable request); the inner
+    /// result is ARM's answer or a transport failure, for the retry decision.
+    async fn exchange_once(
+        &self,
+        call: &Call<'_>,
+        attempt: u32,
+    ) -> Result<Result<Answer, ArmError>, ArmError> {
+        // The token first: a slow token fetch must not use up the pacing slot.
+        let token = self
+            .credential
+            .get_token(&[&self.shared.scope], None)
+            .await
+            .map_err(|e| ArmError::from_credential(&e).with_correlation(call.correlation_id))?;
+        let throttle_wait = self
+            .shared
+            .throttle
+            .acquire(
+                call.subscription,
+                call.class,
+                self.shared.options.max_retry_wait,
+            )
+            .await
+            .map_err(|left| client_throttled(call.subscription, left, call.correlation_id))?;
+        let request = self.request(
+            call.method,
+            call.url,
+            token.token.secret(),
+            call.correlation_id,
+            call.body,
+        )?;
+        let started = Instant::now();
+        let outcome = exchange(request).await;
+        let duration = started.elapsed();
+        let status = outcome.as_ref().ok().map(|a| a.status.as_u16());
+        if let Some(observer) = &self.shared.observer {
+            observer.observe(&RequestRecord {
+                operation: call.operation,
+                method: call.method.as_str(),
+                subscription: call.subscription,
+                status,
+                duration,
+                throttle_wait,
+                attempt,
+            });
+        }
+        tracing::debug!(
+            status = status.unwrap_or_default(),
+            duration_ms = duration.as_millis() as u64,
+            request_id = outcome
+                .as_ref()
+                .ok()
+                .and_then(|a| header_str(&a.headers, "x-ms-request-id"))
+                .unwrap_or_default(),
+            attempt,
+            "ARM answered"
+        );
+        Ok(outcome)
     }
 
     fn request(
@@ -906,37 +897,15 @@ async fn exchange(request: reqwest::RequestBuilder) -> Result<Answer, ArmError> 
     })
 }
 
-/// Whether and after how long the client retries by itself: 408/429/5xx and transport
-/// errors, within `max_retries`, and only when the wait fits `max_retry_wait` (a longer
-/// `Retry-After` goes back to the caller).
-fn retry_delay(
-    outcome: &Result<Answer, ArmError>,
-    attempt: u32,
-    options: &ArmOptions,
-) -> Option<Duration> {
-    let (retryable, retry_after) = match outcome {
-        Ok(answer) => (
-            matches!(answer.status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504),
-            retry_after(&answer.headers),
-        ),
-        Err(error) => (error.source_kind == ErrorSource::Transport, None),
-    };
-    let delay = retry_after.unwrap_or_else(|| backoff(options.retry_backoff, attempt));
-    (retryable && attempt < options.max_retries && delay <= options.max_retry_wait).then_some(delay)
-}
-
-fn client_throttled(subscription: &str, left: Duration, correlation_id: &str) -> ArmError {
-    let mut error = ArmError::bare(
-        ErrorSource::ClientThrottle,
-        "ClientThrottled",
-        format!(
-            "ARM asked to pause requests to subscription {subscription}; {}s left",
-            left.as_secs()
-        ),
-    )
-    .with_correlation(correlation_id);
-    error.retry_after = Some(left);
-    error
+/// What stays the same across the attempts of one logical request.
+struct Call<'a> {
+    operation: &'static str,
+    method: &'a Method,
+    url: &'a Url,
+    subscription: &'a str,
+    class: RequestClass,
+    body: Option<&'a [u8]>,
+    correlation_id: &'a str,
 }
 
 fn resource_group_path(subscription: &str, name: &str) -> Result<String, ArmError> {
@@ -947,32 +916,8 @@ fn resource_group_path(subscription: &str, name: &str) -> Result<String, ArmErro
     ))
 }
 
-/// ARM's answers to a PUT while the previous operation on the same deployment or stack
-/// still runs.
-fn is_operation_active(code: &str) -> bool {
-    matches!(
-        code,
-        "DeploymentActive" | "DeploymentStackInNonTerminalState" | "DeploymentStackInProgress"
-    )
-}
-
 fn new_correlation_id() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    base.saturating_mul(1u32 << attempt.min(10))
-}
-
-/// The subscription a URL addresses (`""` for tenant-level URLs), for the throttle.
-fn subscription_of(url: &Url) -> String {
-    let mut segments = url.path_segments().into_iter().flatten();
-    while let Some(segment) = segments.next() {
-        if segment.eq_ignore_ascii_case("subscriptions") {
-            return segments.next().unwrap_or_default().to_ascii_lowercase();
-        }
-    }
-    String::new()
 }
 
 /// The JSON body of a deployment or stack request, with the scope's location filled in when
@@ -990,6 +935,8 @@ fn scoped_body(request: &impl Serialize, scope: &DeploymentScope) -> Result<Valu
 
 #[cfg(test)]
 mod tests {
+    use reqwest::header::HeaderMap;
+
     use super::*;
 
     #[test]

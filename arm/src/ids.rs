@@ -50,6 +50,9 @@ impl DeploymentScope {
     }
 }
 
+/// `/subscriptions/{subscription}`. This checks only that the id cannot change the path
+/// (ASCII letters, digits and `-`): whether it is a GUID is the input rule of the callers
+/// (`azure_names::is_subscription_id`), and ARM answers for ids it does not know.
 pub(crate) fn subscription_path(subscription: &str) -> Result<String, ArmError> {
     let valid = !subscription.is_empty()
         && subscription.len() <= 64
@@ -66,12 +69,9 @@ pub(crate) fn subscription_path(subscription: &str) -> Result<String, ArmError> 
     }
 }
 
-/// Resource group names: 1-90 of letters, digits, `_ - . ( )`, not ending in `.`.
+/// Resource group names, by Azure's rule ([`azure_names::is_resource_group_name`]).
 pub fn validate_resource_group_name(name: &str) -> Result<&str, ArmError> {
-    let chars_ok = name
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '(' | ')'));
-    if !name.is_empty() && name.chars().count() <= 90 && chars_ok && !name.ends_with('.') {
+    if azure_names::is_resource_group_name(name) {
         Ok(name)
     } else {
         Err(ArmError::invalid_input(
@@ -83,26 +83,28 @@ pub fn validate_resource_group_name(name: &str) -> Result<&str, ArmError> {
     }
 }
 
-/// Deployment names: `^[-\w._()]+$`, at most 64 characters.
+/// Deployment names: [`azure_names::DEPLOYMENT_NAME`], at most 64 characters.
 pub fn validate_deployment_name(name: &str) -> Result<&str, ArmError> {
-    validate_name(name, 64, "InvalidDeploymentName", "deployment")
+    validate_name(
+        name,
+        azure_names::DEPLOYMENT_NAME_MAX_LEN,
+        "InvalidDeploymentName",
+        "deployment",
+    )
 }
 
 /// Deployment stack names: same characters as deployments, at most 90.
 pub fn validate_stack_name(name: &str) -> Result<&str, ArmError> {
-    validate_name(name, 90, "InvalidDeploymentStackName", "deployment stack")
+    validate_name(
+        name,
+        azure_names::DEPLOYMENT_STACK_NAME_MAX_LEN,
+        "InvalidDeploymentStackName",
+        "deployment stack",
+    )
 }
 
-fn validate_name<'a>(
-    name: &'a str,
-    max: usize,
-    code: &str,
-    what: &str,
-) -> Result<&'a str, ArmError> {
-    let chars_ok = name
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '(' | ')'));
-    if !name.is_empty() && name.chars().count() <= max && chars_ok {
+fn validate_name<'a>(name: &'a str, max: u32, code: &str, what: &str) -> Result<&'a str, ArmError> {
+    if azure_names::is_deployment_name(name, max) {
         Ok(name)
     } else {
         Err(ArmError::invalid_input(

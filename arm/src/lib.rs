@@ -12,6 +12,7 @@
 //!   ([`ManagedIdentitySource`]: `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`,
 //!   `AZURE_POD_IDENTITY_AUTHORITY_HOST`).
 
+mod answer;
 mod client;
 mod config;
 mod credentials;

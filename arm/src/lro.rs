@@ -143,34 +143,6 @@ impl LroHandle {
                 serde_json::from_slice(body).ok()
             }
         };
-        let state_result = |state: &str, body: Option<serde_json::Value>| {
-            if state.eq_ignore_ascii_case("succeeded") {
-                PollResult::Done(body)
-            } else if crate::models::is_terminal_state(state) {
-                let detail = body
-                    .as_ref()
-                    .and_then(|b| {
-                        b.get("error")
-                            .or_else(|| b.pointer("/properties/error"))
-                            .cloned()
-                    })
-                    .and_then(|e| serde_json::from_value(e).ok())
-                    .unwrap_or_else(|| crate::error::ErrorDetail {
-                        code: format!("Operation{state}"),
-                        message: format!("the operation ended in state {state}"),
-                        ..Default::default()
-                    });
-                PollResult::Failed(ArmError::from_detail(
-                    detail,
-                    Some(self.correlation_id.clone()),
-                ))
-            } else {
-                PollResult::InProgress {
-                    retry_after: delay,
-                    status: state.to_string(),
-                }
-            }
-        };
         match self.kind {
             LroKind::AsyncOperation => {
                 if !(200..300).contains(&status) {
@@ -182,7 +154,7 @@ impl LroHandle {
                     .and_then(|s| s.as_str())
                     .unwrap_or_default()
                     .to_string();
-                Ok(state_result(&state, Some(json)))
+                Ok(self.state_result(&state, Some(json), delay))
             }
             LroKind::Location => match status {
                 202 => Ok(PollResult::InProgress {
@@ -213,10 +185,46 @@ impl LroHandle {
                             status: state,
                         });
                     }
-                    Ok(state_result(&state, Some(json)))
+                    Ok(self.state_result(&state, Some(json), delay))
                 }
                 _ => Err(ArmError::from_response(status, headers, body)),
             },
+        }
+    }
+
+    /// The poll result a reported operation state means: done, failed with ARM's error
+    /// (or one naming the state), or still running.
+    fn state_result(
+        &self,
+        state: &str,
+        body: Option<serde_json::Value>,
+        delay: Duration,
+    ) -> PollResult {
+        if state.eq_ignore_ascii_case("succeeded") {
+            PollResult::Done(body)
+        } else if crate::models::is_terminal_state(state) {
+            let detail = body
+                .as_ref()
+                .and_then(|b| {
+                    b.get("error")
+                        .or_else(|| b.pointer("/properties/error"))
+                        .cloned()
+                })
+                .and_then(|e| serde_json::from_value(e).ok())
+                .unwrap_or_else(|| crate::error::ErrorDetail {
+                    code: format!("Operation{state}"),
+                    message: format!("the operation ended in state {state}"),
+                    ..Default::default()
+                });
+            PollResult::Failed(ArmError::from_detail(
+                detail,
+                Some(self.correlation_id.clone()),
+            ))
+        } else {
+            PollResult::InProgress {
+                retry_after: delay,
+                status: state.to_string(),
+            }
         }
     }
 

@@ -37,14 +37,8 @@ impl DeploymentScope {
     }
 }
 
-/// ARM object that carries the deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// `Microsoft.Resources/deploymentStacks`.
-    Stack,
-    /// `Microsoft.Resources/deployments`.
-    Deployment,
-}
+/// ARM object that carries the deployment: the spec's own choice.
+pub use crds::Engine;
 
 /// A deployment or deployment stack, addressed by its stable name.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -447,18 +447,10 @@ fn finished_at(status: &AzureResourceStatus) -> Option<Timestamp> {
 }
 
 fn failure_is_retryable(status: &AzureResourceStatus) -> bool {
-    status.error.as_ref().is_some_and(|e| {
-        let details: Vec<_> = e
-            .details
-            .iter()
-            .map(|d| crate::error::ArmDetail {
-                code: d.code.clone(),
-                message: d.message.clone(),
-                target: d.target.clone(),
-            })
-            .collect();
-        is_retryable_reason(&e.code, &details)
-    })
+    status
+        .error
+        .as_ref()
+        .is_some_and(|e| is_retryable_reason(&e.code, &e.details))
 }
 
 #[cfg(test)]

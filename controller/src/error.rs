@@ -60,13 +60,8 @@ pub enum Error {
     NotLeader,
 }
 
-/// One nested ARM error detail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArmDetail {
-    pub code: String,
-    pub message: String,
-    pub target: Option<String>,
-}
+/// One nested ARM error detail: the shape `status.error.details` records.
+pub use crds::ErrorDetail as ArmDetail;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -9,8 +9,6 @@ use azure_driver_controller::{
     run,
 };
 use clap::Parser;
-use tokio::signal::unix::{SignalKind, signal};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -30,36 +28,25 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
     let server = tokio::spawn(http::serve(listener, metrics.clone(), health.clone()));
 
-    let result = run(client, config, azure, metrics, health, shutdown_signal()).await;
+    let shutdown = async {
+        telemetry::shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight reconciles");
+    };
+    let result = run(client, config, azure, metrics, health, shutdown).await;
     server.abort();
     result
 }
 
+/// One log line shape for both binaries: `--log-format json` and `LOG_TYPE=logstash` both
+/// select `telemetry`'s logstash lines.
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let log_type = std::env::var("LOG_TYPE").unwrap_or_default();
     let json = format == LogFormat::Json
-        || std::env::var("LOG_TYPE").is_ok_and(|t| t.eq_ignore_ascii_case("logstash"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if json {
-        builder.json().init();
+        || telemetry::LogFormat::from_log_type(&log_type) == telemetry::LogFormat::Logstash;
+    let format = if json {
+        telemetry::LogFormat::Logstash
     } else {
-        builder.init();
-    }
-}
-
-/// SIGTERM (Kubernetes) or Ctrl-C.
-async fn shutdown_signal() {
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
+        telemetry::LogFormat::Text
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("shutting down: finishing in-flight reconciles");
+    telemetry::init(format, "info");
 }

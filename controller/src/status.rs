@@ -247,9 +247,8 @@ fn error_status(error: &Error) -> ErrorStatus {
         Error::Arm { details, .. } => details
             .iter()
             .map(|d: &ArmDetail| ErrorDetail {
-                code: d.code.clone(),
                 message: truncate(&d.message, 1024),
-                target: d.target.clone(),
+                ..d.clone()
             })
             .collect(),
         _ => vec![],

@@ -121,10 +121,7 @@ pub fn target(
                 .ok_or_else(|| Invalid::spec("spec.location is required for scope Subscription"))?,
         },
     };
-    let engine = match spec.engine {
-        crds::Engine::Stack => Engine::Stack,
-        crds::Engine::Deployment => Engine::Deployment,
-    };
+    let engine = spec.engine;
     let uid = object
         .uid()
         .ok_or_else(|| Invalid::spec("object has no uid"))?;

@@ -6,13 +6,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::crd::{arm_template_schema, json_value_map_schema};
 use crate::drift::{DriftPolicy, DriftStatus};
 use crate::patterns::{
     ARM_ID, ARM_ID_MAX_LEN, DATA_KEY, DATA_KEY_MAX_LEN, DEPLOYMENT_NAME, DEPLOYMENT_NAME_MAX_LEN,
     DNS_SUBDOMAIN, DNS_SUBDOMAIN_MAX_LEN, LOCATION, LOCATION_MAX_LEN, RESOURCE_GROUP,
     RESOURCE_GROUP_MAX_LEN, SUBSCRIPTION_ID, SYNC_INTERVAL, TEMPLATE_KEY,
 };
+use crate::schema::{arm_template_schema, json_value_map_schema};
 
 /// Desired state of an Azure deployment: a Bicep or ARM template, its parameters, and
 /// where in Azure it is deployed.

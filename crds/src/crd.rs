@@ -1,4 +1,4 @@
-//! The installed `CustomResourceDefinition` and the schemas schemars cannot derive.
+//! The installed `CustomResourceDefinition`, with the rules schemars cannot derive.
 
 use std::collections::BTreeMap;
 
@@ -6,7 +6,6 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSON, JSONSchemaProps, JSONSchemaPropsOrArray,
 };
 use kube::CustomResourceExt;
-use schemars::{Schema, SchemaGenerator, json_schema};
 
 use crate::AzureResource;
 
@@ -111,27 +110,6 @@ fn resource_group_required_unless_subscription_scope() -> Vec<JSONSchemaProps> {
         ..JSONSchemaProps::default()
     };
     vec![resource_group_scope, subscription_scope, adopted]
-}
-
-/// Map of names to arbitrary JSON values (template parameters and outputs).
-pub(crate) fn json_value_map_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "type": "object",
-        "additionalProperties": { "x-kubernetes-preserve-unknown-fields": true }
-    })
-}
-
-/// Any JSON value (a property value in a drift report).
-pub(crate) fn any_json_value_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
-}
-
-/// An inline ARM template: any JSON object, kept as written.
-pub(crate) fn arm_template_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "type": "object",
-        "x-kubernetes-preserve-unknown-fields": true
-    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::crd::any_json_value_schema;
+use crate::schema::any_json_value_schema;
 
 /// Annotation that asks for a drift check now: any new value triggers one what-if, even
 /// between sync intervals or with `syncInterval: 0` (for example

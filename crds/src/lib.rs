@@ -10,6 +10,7 @@ mod crd;
 mod drift;
 mod naming;
 pub mod patterns;
+mod schema;
 mod sync_interval;
 
 pub use adopt::{AdoptedId, AdoptedKind, InvalidAdoptedId};

@@ -17,13 +17,7 @@ pub fn deployment_name(namespace: &str, name: &str, uid: &str) -> String {
     let suffix = &digest[..12];
     let readable: String = format!("{namespace}-{name}")
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.()".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if azure_names::is_name_char(c) { c } else { '-' })
         .take(DEPLOYMENT_NAME_MAX_LEN as usize - suffix.len() - 1)
         .collect();
     format!("{readable}-{suffix}")

@@ -1,21 +1,13 @@
-//! Name rules the CRD schema enforces, shared with code that builds names.
+//! Name rules the CRD schema enforces, shared with code that builds names. Azure's own
+//! name and id rules come from `azure-names`, their one home.
 //!
 //! The apiserver evaluates these with Go's RE2, so they use only syntax RE2 and the
 //! `regex` crate agree on.
 
-/// Azure resource group: letters, digits, `-`, `_`, `.`, `(`, `)`; not ending in `.`.
-pub const RESOURCE_GROUP: &str = r"^[-\w._()]*[-\w_()]$";
-/// Longest resource group name Azure accepts.
-pub const RESOURCE_GROUP_MAX_LEN: u32 = 90;
-
-/// Azure subscription id: a GUID.
-pub const SUBSCRIPTION_ID: &str =
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
-
-/// Azure location, by name (`westeurope`) or display name (`West Europe`).
-pub const LOCATION: &str = r"^[A-Za-z0-9][A-Za-z0-9 ]*$";
-/// Longest location accepted.
-pub const LOCATION_MAX_LEN: u32 = 64;
+pub use azure_names::{
+    ARM_ID, ARM_ID_MAX_LEN, DEPLOYMENT_NAME, DEPLOYMENT_NAME_MAX_LEN, LOCATION, LOCATION_MAX_LEN,
+    RESOURCE_GROUP, RESOURCE_GROUP_MAX_LEN, SUBSCRIPTION_ID,
+};
 
 /// Kubernetes object name of Secrets and ConfigMaps (RFC 1123 DNS subdomain).
 pub const DNS_SUBDOMAIN: &str =
@@ -30,22 +22,11 @@ pub const TEMPLATE_KEY: &str = r"^[-._a-zA-Z0-9]+\.(bicep|json)$";
 /// Longest Secret or ConfigMap key.
 pub const DATA_KEY_MAX_LEN: u32 = 253;
 
-/// ARM deployment and deployment stack name.
-pub const DEPLOYMENT_NAME: &str = r"^[-\w._()]+$";
-/// Longest ARM deployment name.
-pub const DEPLOYMENT_NAME_MAX_LEN: u32 = 64;
-
 /// `syncInterval`: `0` (or any zero duration), or a Go-style duration made of `h`, `m`,
 /// `s`, `ms` parts (`1h30m`) of at least one second: one of its parts is a whole second or
 /// more, so an object cannot make the operator poll ARM in a tight loop. RE2 has no
 /// look-ahead, hence the spelled-out alternatives.
 pub const SYNC_INTERVAL: &str = r"^(0|(0+(ms|s|m|h))+|([0-9]+(ms|s|m|h))*(0*[1-9][0-9]*(h|m|s)|0*[1-9][0-9]{3,}ms)([0-9]+(ms|s|m|h))*)$";
-
-/// An ARM id below a subscription: `/subscriptions/{guid}` followed by name/value
-/// segment pairs (`/resourceGroups/{g}`, `/providers/{namespace}`, `/{type}/{name}`...).
-pub const ARM_ID: &str = r"^/subscriptions/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(/[^/?#]+/[^/?#]+)+$";
-/// Longest ARM id accepted.
-pub const ARM_ID_MAX_LEN: u32 = 2048;
 
 #[cfg(test)]
 mod tests {

@@ -39,6 +39,14 @@ pub fn rss_mib(pid: u32) -> f64 {
         / 1024.0
 }
 
+/// A TCP port on 127.0.0.1 that was free a moment ago (for a child to listen on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("an ephemeral port on 127.0.0.1")
+        .port()
+}
+
 /// Runs `command` to completion and returns its stdout; panics with its output if it fails.
 pub fn run(mut command: Command) -> String {
     let output = command.output().expect("the command runs");

@@ -18,9 +18,9 @@ use azure_driver_shim::tls::{
 };
 use base64::Engine;
 use crds::{AzureResource, Phase};
-use e2e::process::{KilledOnDrop, built_binaries, lone_controller};
+use e2e::TestNamespace;
+use e2e::process::KilledOnDrop;
 use e2e::shim::ShimOnMockKafka;
-use e2e::{ControlPlane, TestNamespace};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
@@ -30,6 +30,9 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
+
+mod support;
+use support::ControllerOnArmsim;
 
 const EXECUTE: &str = "/api/driver/lifecycle/execute";
 const SUB_A: &str = "00000000-0000-0000-0000-00000000000a";
@@ -163,25 +166,13 @@ struct World {
 
 impl World {
     async fn start() -> Self {
-        let bin = built_binaries(&["azure-driver-controller"], &[]);
-        let control_plane = ControlPlane::shared().await;
-        let namespace = TestNamespace::create(control_plane).await;
-        let dir = tempfile::tempdir().unwrap();
-        let sim = armsim::Simulator::start(armsim::SimConfig::default(), &dir.path().join("arm"))
-            .await
-            .unwrap();
-        let controller = KilledOnDrop::new(
-            lone_controller(
-                &bin,
-                control_plane.kubeconfig_path(),
-                namespace.name(),
-                &sim.endpoint(),
-                &sim.ca_file(),
-            )
-            .spawn()
-            .expect("the controller starts"),
-        );
-
+        let ControllerOnArmsim {
+            control_plane,
+            namespace,
+            sim,
+            controller,
+            dir,
+        } = ControllerOnArmsim::start().await;
         let pki = pki(dir.path());
         std::fs::write(dir.path().join("tokens"), format!("{TOKEN}\n")).unwrap();
         let mut shim = ShimOnMockKafka::start(

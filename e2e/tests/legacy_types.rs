@@ -15,14 +15,17 @@ use azure_driver_shim::mapping::{Action, PendingRequest, object_name, plan};
 use azure_driver_shim::request::parse_execute;
 use azure_driver_shim::tls::{ConnectionLimits, ReloadingCert, serve, server_config};
 use crds::{AzureResource, Phase};
-use e2e::process::{KilledOnDrop, built_binaries, lone_controller};
+use e2e::TestNamespace;
+use e2e::process::KilledOnDrop;
 use e2e::shim::ShimOnMockKafka;
-use e2e::{ControlPlane, TestNamespace};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use rdkafka::Message;
 use serde_json::{Value, json};
+
+mod support;
+use support::ControllerOnArmsim;
 
 const EXECUTE: &str = "/api/driver/lifecycle/execute";
 const SUB: &str = "00000000-0000-0000-0000-0000000000c1";
@@ -50,25 +53,13 @@ struct Stack {
 
 impl Stack {
     async fn start() -> Self {
-        let bin = built_binaries(&["azure-driver-controller"], &[]);
-        let control_plane = ControlPlane::shared().await;
-        let namespace = TestNamespace::create(control_plane).await;
-        let dir = tempfile::tempdir().unwrap();
-        let sim = armsim::Simulator::start(armsim::SimConfig::default(), &dir.path().join("arm"))
-            .await
-            .unwrap();
-        let controller = KilledOnDrop::new(
-            lone_controller(
-                &bin,
-                control_plane.kubeconfig_path(),
-                namespace.name(),
-                &sim.endpoint(),
-                &sim.ca_file(),
-            )
-            .spawn()
-            .expect("the controller starts"),
-        );
-
+        let ControllerOnArmsim {
+            control_plane,
+            namespace,
+            sim,
+            controller,
+            dir,
+        } = ControllerOnArmsim::start().await;
         let certificate = rcgen::generate_simple_self_signed(vec!["azure-driver".into()]).unwrap();
         std::fs::write(dir.path().join("tls.crt"), certificate.cert.pem()).unwrap();
         std::fs::write(

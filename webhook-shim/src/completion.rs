@@ -207,87 +207,87 @@ pub fn decide(
     let has_finalizer = object.finalizers().iter().any(|f| f == FINALIZER);
     let deleting = object.metadata.deletion_timestamp.is_some();
     let only_ours_left = object.finalizers().iter().all(|f| f == FINALIZER);
-    let Some(pending) = pending(object) else {
-        return if deleting && has_finalizer && only_ours_left {
+    let release_if_deleted = || {
+        if deleting && has_finalizer && only_ours_left {
             Decision::Release
         } else {
             Decision::Nothing
-        };
+        }
+    };
+    let Some(pending) = pending(object) else {
+        return release_if_deleted();
     };
     let reported = object
         .annotations()
         .get(ANNOTATION_REPORTED)
         .is_some_and(|r| *r == pending.uuid);
     if reported {
-        return if deleting && has_finalizer && only_ours_left {
-            Decision::Release
-        } else {
-            Decision::Nothing
-        };
+        return release_if_deleted();
     }
     if foreign_claim(object, &pending.uuid, replica, now) {
         return Decision::Nothing;
     }
-    let envelope = Envelope {
-        tenant_id: pending.tenant_id.clone(),
-        trace: pending.trace.clone(),
-    };
-    let request_id = object_request_id(object, &pending);
     if deleting {
         if !has_finalizer {
             return Decision::Nothing;
         }
-        let failed = std::iter::once(object)
-            .chain(siblings.iter().copied())
-            .find(|o| failed_while_deleting(o));
-        if let Some(failed) = failed.filter(|_| pending.delete) {
-            let (code, description) = failure_description(failed);
-            return Decision::Publish {
-                outcome: Box::new(Outcome {
-                    uuid: pending.uuid,
-                    message: ResultMessage::failed(request_id, code, description),
-                    envelope,
-                }),
-                release: false,
-            };
-        }
-        // A resource Delete waits for all its objects; an operation's undo (e.g.
-        // RemoveVnetPeering) removes one object and leaves the resource in the topology.
-        let whole_resource = pending.lifecycle == Lifecycle::Delete.name();
-        if !only_ours_left || (whole_resource && !siblings.is_empty()) {
-            return Decision::Nothing;
-        }
-        let message = if pending.delete {
-            let mut topology = Map::new();
-            if whole_resource {
-                topology.insert(entry_name(object), Value::Null);
-            }
-            ResultMessage::complete(request_id, Map::new(), topology)
-        } else {
-            ResultMessage::failed(
-                request_id,
-                FailureCode::InternalError,
-                "the AzureResource was deleted before the request completed".into(),
-            )
-        };
-        return Decision::Publish {
-            outcome: Box::new(Outcome {
-                uuid: pending.uuid,
-                message,
-                envelope,
-            }),
-            release: true,
-        };
+        return decide_deleted(object, pending, siblings, only_ours_left);
     }
     if pending.delete {
         return Decision::Nothing;
     }
+    decide_settled(object, pending)
+}
+
+/// The result owed for a request whose object is being deleted (and still has the
+/// shim's finalizer).
+fn decide_deleted(
+    object: &AzureResource,
+    pending: PendingRequest,
+    siblings: &[&AzureResource],
+    only_ours_left: bool,
+) -> Decision {
+    let request_id = object_request_id(object, &pending);
+    let failed = std::iter::once(object)
+        .chain(siblings.iter().copied())
+        .find(|o| failed_while_deleting(o));
+    if let Some(failed) = failed.filter(|_| pending.delete) {
+        let (code, description) = failure_description(failed);
+        let message = ResultMessage::failed(request_id, code, description);
+        return publish(pending, message, false);
+    }
+    // A resource Delete waits for all its objects; an operation's undo (e.g.
+    // RemoveVnetPeering) removes one object and leaves the resource in the topology.
+    let whole_resource = pending.lifecycle == Lifecycle::Delete.name();
+    if !only_ours_left || (whole_resource && !siblings.is_empty()) {
+        return Decision::Nothing;
+    }
+    let message = if pending.delete {
+        let mut topology = Map::new();
+        if whole_resource {
+            topology.insert(entry_name(object), Value::Null);
+        }
+        ResultMessage::complete(request_id, Map::new(), topology)
+    } else {
+        ResultMessage::failed(
+            request_id,
+            FailureCode::InternalError,
+            "the AzureResource was deleted before the request completed".into(),
+        )
+    };
+    publish(pending, message, true)
+}
+
+/// The result owed once the controller settled the object's current generation: COMPLETE
+/// when Ready, FAILED when Failed, nothing yet otherwise.
+fn decide_settled(object: &AzureResource, pending: PendingRequest) -> Decision {
     let Some(status) = object.status.as_ref() else {
         return Decision::Nothing;
     };
     if status.observed_generation != object.metadata.generation {
         return Decision::Nothing;
     }
+    let request_id = object_request_id(object, &pending);
     let message = match status.phase {
         Some(Phase::Ready) => {
             let mut topology = Map::new();
@@ -302,13 +302,21 @@ pub fn decide(
         }
         _ => return Decision::Nothing,
     };
+    publish(pending, message, false)
+}
+
+/// Publishing `message` for `pending`, releasing the object afterwards or not.
+fn publish(pending: PendingRequest, message: ResultMessage, release: bool) -> Decision {
     Decision::Publish {
         outcome: Box::new(Outcome {
             uuid: pending.uuid,
             message,
-            envelope,
+            envelope: Envelope {
+                tenant_id: pending.tenant_id,
+                trace: pending.trace,
+            },
         }),
-        release: false,
+        release,
     }
 }
 

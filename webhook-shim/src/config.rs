@@ -110,11 +110,7 @@ pub struct Args {
     pub request_memory_mib: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Logstash,
-}
+pub use telemetry::LogFormat;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaSettings {
@@ -279,49 +275,17 @@ pub fn resolve(args: &Args, file: &Yaml) -> Result<Settings, ConfigError> {
         Some(value) => parse_bool("SSL_ENABLED", &value)?,
         None => true,
     };
-    let threads = args
-        .num_threads
-        .as_deref()
-        .map(|v| parse_count("NUM_THREADS", v))
-        .transpose()?;
-    let processes = args
-        .num_processes
-        .as_deref()
-        .map(|v| parse_count("NUM_PROCESSES", v))
-        .transpose()?;
-    let worker_threads = match (processes, threads) {
-        (None, None) => None,
-        (p, t) => Some((p.unwrap_or(1) * t.unwrap_or(1)).min(256)),
-    };
-    let log_format = match args
+    let worker_threads = worker_threads(args)?;
+    let log_format = args
         .log_type
         .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("logstash") => LogFormat::Logstash,
-        _ => LogFormat::Text,
-    };
+        .map_or(LogFormat::Text, LogFormat::from_log_type);
     Ok(Settings {
         port,
         ssl_enabled,
         tls_cert: args.tls_cert.clone(),
         tls_key: args.tls_key.clone(),
-        kafka: KafkaSettings {
-            bootstrap_servers: args
-                .kafka_bootstrap
-                .clone()
-                .or_else(|| from_file(&["messaging", "connection_address"]))
-                .unwrap_or_else(|| DEFAULT_BOOTSTRAP.to_string()),
-            topic: args
-                .kafka_topic
-                .clone()
-                .or_else(|| {
-                    from_file(&["messaging", "topics", "lifecycle_execution_events", "name"])
-                })
-                .unwrap_or_else(|| DEFAULT_TOPIC.to_string()),
-            client_config: client_config(file, &args.kafka_config)?,
-        },
+        kafka: kafka_settings(args, file)?,
         namespace: args.namespace.clone(),
         log_level: args.log_level.clone().unwrap_or_else(|| "INFO".into()),
         log_format,
@@ -337,6 +301,43 @@ pub fn resolve(args: &Args, file: &Yaml) -> Result<Settings, ConfigError> {
         api_tokens_file: args.api_tokens_file.clone(),
         max_concurrent_requests: args.max_concurrent_requests.max(1),
         request_memory_bytes: args.request_memory_mib.max(1) * 1024 * 1024,
+    })
+}
+
+/// Runtime worker threads: `NUM_PROCESSES` × `NUM_THREADS` of the Python driver's
+/// settings, at most 256; `None` (the runtime's default) when neither is set.
+fn worker_threads(args: &Args) -> Result<Option<usize>, ConfigError> {
+    let threads = args
+        .num_threads
+        .as_deref()
+        .map(|v| parse_count("NUM_THREADS", v))
+        .transpose()?;
+    let processes = args
+        .num_processes
+        .as_deref()
+        .map(|v| parse_count("NUM_PROCESSES", v))
+        .transpose()?;
+    Ok(match (processes, threads) {
+        (None, None) => None,
+        (p, t) => Some((p.unwrap_or(1) * t.unwrap_or(1)).min(256)),
+    })
+}
+
+/// Kafka settings: flags/env over the config file over the defaults.
+fn kafka_settings(args: &Args, file: &Yaml) -> Result<KafkaSettings, ConfigError> {
+    let from_file = |path: &[&str]| yaml_path(file, path).and_then(yaml_scalar);
+    Ok(KafkaSettings {
+        bootstrap_servers: args
+            .kafka_bootstrap
+            .clone()
+            .or_else(|| from_file(&["messaging", "connection_address"]))
+            .unwrap_or_else(|| DEFAULT_BOOTSTRAP.to_string()),
+        topic: args
+            .kafka_topic
+            .clone()
+            .or_else(|| from_file(&["messaging", "topics", "lifecycle_execution_events", "name"]))
+            .unwrap_or_else(|| DEFAULT_TOPIC.to_string()),
+        client_config: client_config(file, &args.kafka_config)?,
     })
 }
 

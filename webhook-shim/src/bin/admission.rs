@@ -48,12 +48,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let format = if args.log_type.eq_ignore_ascii_case("logstash") {
-        LogFormat::Logstash
-    } else {
-        LogFormat::Text
-    };
-    logging::init(format, &args.log_level);
+    logging::init(LogFormat::from_log_type(&args.log_type), &args.log_level);
     let resolver = Arc::new(tls::ReloadingCert::load(&args.tls_cert, &args.tls_key)?);
     resolver.watch(CERT_POLL_INTERVAL);
     let config = tls::server_config(resolver)?;
