@@ -1,8 +1,9 @@
 //! What the controller's watch cache keeps of an object: only what triggering, routing
 //! and the finalizer step look at. The template, parameters, managed fields and most of
 //! the status are dropped as events arrive; a reconcile that goes on to ARM reads the
-//! whole object with one GET (which also gives it the newest status). With 100,000
-//! objects this is the difference between a few hundred MiB and a few tens.
+//! whole object with one GET (which also gives it the newest status). Stored objects
+//! carry KiBs of managed fields, templates and parameters each; with this the whole
+//! process holds about 2.5 KiB per watched object (measured: controller README, "Scale").
 
 use crds::{AzureResource, AzureResourceStatus, TemplateSource};
 use kube::core::{DeserializeGuard, ObjectMeta};

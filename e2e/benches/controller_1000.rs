@@ -13,11 +13,17 @@
 //! `Deployment`), `BENCH_DRIFT_POLICY` their drift policy (`Report`; `Ignore` is the check
 //! without what-if), and `BENCH_ARM=unthrottled` runs armsim with zero latency and no
 //! throttling, so that the controller itself is what is measured; `BENCH_CONTROLLER_BIN`
-//! runs another controller binary, e.g. an older build).
+//! runs another controller binary, e.g. an older build). Every `BENCH_PROGRESS_SECONDS`
+//! (10) it reports objects created and Ready so far and the controller's RSS and CPU; after
+//! `BENCH_READY_TIMEOUT_SECONDS` (3600) it stops and prints how far the run got.
 
 use std::{
     collections::{BTreeMap, HashSet},
     process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -130,6 +136,31 @@ fn process_usage(pid: u32) -> (f64, f64) {
     (peak_kib / 1024.0, ticks / per_second)
 }
 
+/// Counts the benchmark's progress for the periodic report.
+#[derive(Clone, Default)]
+struct Progress {
+    created: Arc<AtomicUsize>,
+    ready: Arc<AtomicUsize>,
+}
+
+impl Progress {
+    /// Prints, every `every`, objects created and Ready so far and the controller's RSS
+    /// and CPU seconds: how a run that does not finish got as far as it did.
+    async fn report(self, started: Instant, controller: u32, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            let (peak_mib, cpu_seconds) = process_usage(controller);
+            eprintln!(
+                "  [{:>6.0} s] created {:>7}  Ready {:>7}  controller RSS {:>6.1} MiB (peak {peak_mib:.1})  CPU {cpu_seconds:>7.1} s",
+                started.elapsed().as_secs_f64(),
+                self.created.load(Ordering::Relaxed),
+                self.ready.load(Ordering::Relaxed),
+                e2e::process::rss_mib(controller),
+            );
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let count = env_number("BENCH_OBJECTS", 1000);
@@ -198,6 +229,12 @@ async fn main() {
     let writes_before = apiserver_writes(cp);
     sim.reset_counters();
     let started = Instant::now();
+    let progress = Progress::default();
+    let reporter = tokio::spawn(progress.clone().report(
+        started,
+        controller.id(),
+        Duration::from_secs(env_number("BENCH_PROGRESS_SECONDS", 10) as u64),
+    ));
     stream::iter(0..count)
         .map(|i| {
             let api = api.clone();
@@ -231,7 +268,11 @@ async fn main() {
                 }
             }))
             .unwrap();
-            async move { api.create(&PostParams::default(), &object).await.unwrap() }
+            let created = progress.created.clone();
+            async move {
+                api.create(&PostParams::default(), &object).await.unwrap();
+                created.fetch_add(1, Ordering::Relaxed);
+            }
         })
         .buffer_unordered(50)
         .collect::<Vec<_>>()
@@ -240,27 +281,45 @@ async fn main() {
 
     // Counted from a watch: listing 100,000 objects twice a second would load the
     // apiserver more than the controller does.
-    let deadline = Instant::now() + Duration::from_secs(3600);
+    let timeout = Duration::from_secs(env_number("BENCH_READY_TIMEOUT_SECONDS", 3600) as u64);
+    let deadline = started + timeout;
     let mut ready = HashSet::new();
     let mut events = std::pin::pin!(
         kube::runtime::watcher(api.clone(), kube::runtime::watcher::Config::default())
             .default_backoff()
             .applied_objects()
     );
-    let ready_after = loop {
-        if ready.len() == count {
-            break started.elapsed();
-        }
+    while ready.len() < count {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let event = tokio::time::timeout(remaining, events.next()).await;
-        let Ok(Some(Ok(object))) = event else {
-            panic!("only {}/{count} Ready after an hour", ready.len());
+        let object = match tokio::time::timeout(remaining, events.next()).await {
+            Ok(Some(Ok(object))) => object,
+            // The watcher backs off and watches again (e.g. after its resource version expired).
+            Ok(Some(Err(_))) => continue,
+            Ok(None) | Err(_) => break,
         };
         let name = object.metadata.name.clone().unwrap_or_default();
         if object.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready) {
             ready.insert(name);
+            progress.ready.store(ready.len(), Ordering::Relaxed);
         }
-    };
+    }
+    let ready_after = started.elapsed();
+    reporter.abort();
+    if ready.len() < count {
+        // Reported as far as it got: what was Ready when the time ran out.
+        let (peak_mib, cpu_seconds) = process_usage(controller.id());
+        println!(
+            "controller benchmark: {count} objects, only {} Ready after {:.0} s (BENCH_READY_TIMEOUT_SECONDS); created in {:.2} s, controller RSS {:.1} MiB, peak {peak_mib:.1} MiB, CPU {cpu_seconds:.2} s",
+            ready.len(),
+            ready_after.as_secs_f64(),
+            created.as_secs_f64(),
+            e2e::process::rss_mib(controller.id()),
+        );
+        controller.kill().unwrap();
+        controller.wait().unwrap();
+        drop(ns);
+        return;
+    }
     let rss_at_ready = e2e::process::rss_mib(controller.id());
     let (peak_mib, cpu_seconds) = process_usage(controller.id());
     let counters = sim.counters();
