@@ -5,19 +5,16 @@
 //!
 //! `cargo bench -p e2e --bench shim_accept [-- <requests> <clients>]`
 
+mod common;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use azure_driver_shim::api::routes;
 use azure_driver_shim::tls::{ReloadingCert, serve_tls, server_config};
-use bytes::Bytes;
 use e2e::shim::MockKafka;
 use e2e::{ControlPlane, TestNamespace};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
 use serde_json::json;
-use tokio_rustls::TlsConnector;
 
 fn body(index: usize) -> String {
     json!({
@@ -37,11 +34,6 @@ fn body(index: usize) -> String {
             "subscriptionId": "00000000-0000-0000-0000-0000000000cc"}}
     })
     .to_string()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
 }
 
 #[tokio::main]
@@ -74,71 +66,22 @@ async fn main() {
         std::future::pending(),
     ));
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let client_config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = TlsConnector::from(Arc::new(client_config));
-
+    let connector = common::connector_trusting(cert.cert.der());
     let started = Instant::now();
-    let mut workers = Vec::new();
-    for client in 0..clients {
-        let connector = connector.clone();
-        workers.push(tokio::spawn(async move {
-            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .unwrap();
-            let tls = connector
-                .connect(ServerName::try_from("azure-driver").unwrap(), tcp)
-                .await
-                .unwrap();
-            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            let mut latencies = Vec::new();
-            let mut failures = 0usize;
-            for index in (client..requests).step_by(clients) {
-                let request = hyper::Request::post("/api/driver/lifecycle/execute")
-                    .header("host", "azure-driver")
-                    .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(body(index))))
-                    .unwrap();
-                let sent = Instant::now();
-                let response = sender.send_request(request).await.unwrap();
-                let status = response.status();
-                response.into_body().collect().await.unwrap();
-                latencies.push(sent.elapsed());
-                if status != 202 {
-                    failures += 1;
-                }
-            }
-            (latencies, failures)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut failures = 0;
-    for worker in workers {
-        let (mut l, f) = worker.await.unwrap();
-        latencies.append(&mut l);
-        failures += f;
-    }
+    let bodies = (0..requests).map(body).collect();
+    let posted = common::post_executes(&connector, port, bodies, clients).await;
     let elapsed = started.elapsed();
-    latencies.sort();
+    let failures = posted.failures;
     println!(
         "lifecycle/execute Create: {} requests, {clients} concurrent clients, {failures} not accepted",
-        latencies.len()
+        posted.latencies.len()
     );
     println!(
         "accepted/s: {:.1}  p50: {:.1} ms  p99: {:.1} ms  max: {:.1} ms  total: {:.2} s",
-        (latencies.len() - failures) as f64 / elapsed.as_secs_f64(),
-        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-        latencies.last().unwrap().as_secs_f64() * 1e3,
+        posted.accepted() as f64 / elapsed.as_secs_f64(),
+        posted.percentile_ms(0.50),
+        posted.percentile_ms(0.99),
+        posted.percentile_ms(1.0),
         elapsed.as_secs_f64()
     );
 }

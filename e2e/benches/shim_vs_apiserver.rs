@@ -4,30 +4,29 @@
 //! `driverFiles`; the raw object carries the same Bicep inline, padded to the same length)
 //! over 64 keep-alive TLS connections. Per round it prints both rates, their ratio (target at
 //! least 85 %), p50/p99 of both (target: shim p99 <= 1.2 x raw p99), the number of objects and
-//! the shim's RSS (target <= 64 MiB at 50,000 objects), plus the apiserver requests per
-//! accepted Create by verb.
+//! the shim's RSS (target <= 64 MiB at 50,000 objects) with the number of those objects that
+//! are the shim's (the ones its watch cache holds) and the shim's CPU time per accepted
+//! Create (watch events included), plus the apiserver requests per accepted Create by verb.
 //!
 //! `cargo bench -p e2e --bench shim_vs_apiserver`
 //! (`BENCH_OBJECTS`: objects to reach (50000); `BENCH_ROUND`: requests per side and round
 //! (2500); `BENCH_CLIENTS`: connections per side (64); `BENCH_SHIM_BIN`: a shim binary to
 //! measure instead of this tree's, e.g. an older build for a before/after comparison).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use bytes::Bytes;
+use common::Posted;
 use crds::AzureResource;
 use e2e::shim::{MockKafka, RESULT_TOPIC};
 use e2e::{ControlPlane, TestNamespace};
 use futures::{StreamExt, stream};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use kube::{Api, api::PostParams};
-use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
 use tokio_rustls::TlsConnector;
 
@@ -123,32 +122,26 @@ fn raw_object(bicep: &str, index: usize, size: usize) -> AzureResource {
     serde_json::from_value(object).unwrap()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// One side's round: accepted requests per second and sorted latencies.
+/// One side's round: accepted requests per second, latencies and refusals.
 struct Round {
     rate: f64,
-    failures: usize,
-    latencies: Vec<Duration>,
+    posted: Posted,
 }
 
 impl Round {
-    fn new(elapsed: Duration, mut latencies: Vec<Duration>, failures: usize) -> Self {
-        latencies.sort();
+    fn new(elapsed: Duration, posted: Posted) -> Self {
         Round {
-            rate: (latencies.len() - failures) as f64 / elapsed.as_secs_f64(),
-            failures,
-            latencies,
+            rate: posted.accepted() as f64 / elapsed.as_secs_f64(),
+            posted,
         }
     }
 
     fn p(&self, p: f64) -> f64 {
-        percentile(&self.latencies, p).as_secs_f64() * 1e3
+        self.posted.percentile_ms(p)
+    }
+
+    fn failures(&self) -> usize {
+        self.posted.failures
     }
 }
 
@@ -167,10 +160,14 @@ async fn raw_round(api: &Api<AzureResource>, objects: Vec<AzureResource>, client
         .collect()
         .await;
     let failures = results.iter().filter(|(_, ok)| !ok).count();
+    let mut latencies: Vec<Duration> = results.into_iter().map(|(l, _)| l).collect();
+    latencies.sort();
     Round::new(
         started.elapsed(),
-        results.into_iter().map(|(l, _)| l).collect(),
-        failures,
+        Posted {
+            latencies,
+            failures,
+        },
     )
 }
 
@@ -181,60 +178,9 @@ async fn shim_round(
     bodies: Vec<String>,
     clients: usize,
 ) -> Round {
-    let bodies = Arc::new(bodies);
     let started = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|client| {
-            let connector = connector.clone();
-            let bodies = bodies.clone();
-            tokio::spawn(async move {
-                let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .unwrap();
-                let tls = connector
-                    .connect(ServerName::try_from("azure-driver").unwrap(), tcp)
-                    .await
-                    .unwrap();
-                let (mut sender, connection) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(tls))
-                        .await
-                        .unwrap();
-                tokio::spawn(connection);
-                let mut latencies = Vec::new();
-                let mut failures = 0;
-                for body in bodies.iter().skip(client).step_by(clients) {
-                    let request = hyper::Request::post("/api/driver/lifecycle/execute")
-                        .header("host", "azure-driver")
-                        .header("content-type", "application/json")
-                        .body(Full::new(Bytes::from(body.clone())))
-                        .unwrap();
-                    let sent = Instant::now();
-                    let response = sender.send_request(request).await.unwrap();
-                    let status = response.status();
-                    let answer = response.into_body().collect().await.unwrap().to_bytes();
-                    latencies.push(sent.elapsed());
-                    if status != 202 {
-                        if failures == 0 {
-                            eprintln!(
-                                "shim answered {status}: {}",
-                                String::from_utf8_lossy(&answer)
-                            );
-                        }
-                        failures += 1;
-                    }
-                }
-                (latencies, failures)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    let mut failures = 0;
-    for worker in workers {
-        let (mut l, f) = worker.await.unwrap();
-        latencies.append(&mut l);
-        failures += f;
-    }
-    Round::new(started.elapsed(), latencies, failures)
+    let posted = common::post_executes(connector, port, bodies, clients).await;
+    Round::new(started.elapsed(), posted)
 }
 
 /// The apiserver's requests so far for AzureResources, by verb (from its metrics).
@@ -321,17 +267,7 @@ async fn main() {
             .expect("the shim binary starts"),
     );
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).unwrap();
-    let connector = TlsConnector::from(Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    ));
+    let connector = common::connector_trusting(cert.cert.der());
     let health = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_der(cert.cert.der()).unwrap())
         .resolve("azure-driver", ([127, 0, 0, 1], port).into())
@@ -358,8 +294,9 @@ async fn main() {
         binary.display()
     );
     println!(
-        "{:>7} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9}  failures raw/shim",
+        "{:>7} {:>6} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  failures raw/shim",
         "objects",
+        "shim's",
         "raw/s",
         "shim/s",
         "ratio",
@@ -367,7 +304,8 @@ async fn main() {
         "raw p99",
         "shim p50",
         "shim p99",
-        "shim RSS"
+        "shim RSS",
+        "shim CPU"
     );
     let (mut raw_next, mut shim_next) = (0, 0);
     let mut objects = 0;
@@ -375,6 +313,7 @@ async fn main() {
     let mut shim_accepted = 0usize;
     let mut shim_verbs = BTreeMap::new();
     while objects < target {
+        let cpu_before = common::cpu_seconds(shim.id());
         let raw_objects = (raw_next..raw_next + round_size)
             .map(|i| raw_object(&bicep, i, body_size))
             .collect();
@@ -390,12 +329,15 @@ async fn main() {
             *shim_verbs.entry(verb.clone()).or_insert(0.0) +=
                 n - verbs_before.get(&verb).copied().unwrap_or(0.0);
         }
-        shim_accepted += shim_side.latencies.len() - shim_side.failures;
-        objects += 2 * round_size - raw.failures - shim_side.failures;
+        shim_accepted += shim_side.posted.accepted();
+        objects += 2 * round_size - raw.failures() - shim_side.failures();
+        let cpu_per_create = (common::cpu_seconds(shim.id()) - cpu_before)
+            / shim_side.posted.accepted().max(1) as f64;
         let ratio = shim_side.rate / raw.rate;
         worst_ratio = worst_ratio.min(ratio);
         println!(
-            "{objects:>7} {:>9.1} {:>9.1} {:>5.0}% {:>6.1}ms {:>6.1}ms {:>6.1}ms {:>6.1}ms {:>5.1} MiB  {}/{}",
+            "{objects:>7} {:>6} {:>9.1} {:>9.1} {:>5.0}% {:>6.1}ms {:>6.1}ms {:>6.1}ms {:>6.1}ms {:>5.1} MiB {:>5.2} ms  {}/{}",
+            shim_accepted,
             raw.rate,
             shim_side.rate,
             ratio * 100.0,
@@ -404,8 +346,9 @@ async fn main() {
             shim_side.p(0.5),
             shim_side.p(0.99),
             e2e::process::rss_mib(shim.id()),
-            raw.failures,
-            shim_side.failures
+            cpu_per_create * 1e3,
+            raw.failures(),
+            shim_side.failures()
         );
     }
     println!(

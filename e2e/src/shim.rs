@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use azure_driver_shim::api::Shim;
-use azure_driver_shim::completion::Reporter;
 use azure_driver_shim::config::KafkaSettings;
 use azure_driver_shim::kafka::ResultPublisher;
 use azure_driver_shim::mapping::MappingContext;
 use azure_driver_shim::metrics::Metrics;
+use azure_driver_shim::reporter::Reporter;
 use kube::{Api, Client};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -119,7 +119,7 @@ impl ShimOnMockKafka {
             replica.into(),
             Metrics::default(),
         );
-        let objects = reporter.store();
+        let objects = reporter.cache();
         tokio::spawn(reporter.run(sweep));
         Self {
             shim: kafka.shim(client, namespace).with_object_cache(objects),

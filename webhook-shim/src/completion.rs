@@ -1,4 +1,5 @@
-//! Turns object status into exactly one Kafka result per request.
+//! Decides the one Kafka result owed per request from object status (the
+//! [`crate::reporter`] carries it out).
 //!
 //! The pending request lives on the object, so any replica can report it and a restart
 //! loses nothing. A replica claims publication with a patch conditioned on the
@@ -6,26 +7,17 @@
 //! as reported. A claim whose holder died expires and is taken over: duplicates are
 //! possible only after a crash between publishing and recording.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::BTreeMap;
 
 use crds::{AzureResource, Phase};
-use futures::StreamExt;
-use kube::api::{Patch, PatchParams};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 use serde_json::{Map, Value, json};
-use tracing::{debug, info, warn};
 
-use crate::kafka::{Envelope, FailureCode, ResultMessage, ResultPublisher};
+use crate::kafka::{Envelope, FailureCode, ResultMessage};
 use crate::mapping::{
     ANNOTATION_CLAIM, ANNOTATION_REPORTED, ANNOTATION_REQUEST, ANNOTATION_RESOURCE_NAME, FINALIZER,
-    LABEL_MANAGED_BY, LABEL_RESOURCE_ID, MANAGED_BY, PendingRequest, request_id,
-    topology_entry_name, topology_id,
+    PendingRequest, request_id, topology_entry_name, topology_id,
 };
-use crate::metrics::Metrics;
 use crate::request::Lifecycle;
 
 /// How long a publication claim blocks other replicas: longer than the holder can still be
@@ -320,69 +312,6 @@ fn publish(pending: PendingRequest, message: ResultMessage, release: bool) -> De
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("kubernetes: {0}")]
-    Kube(#[from] kube::Error),
-    #[error(transparent)]
-    Publish(#[from] crate::kafka::PublishError),
-}
-
-/// Publishes `message` for request `uuid` of `object` unless another replica is doing
-/// so: claims it with a patch conditioned on the object's resourceVersion (one writer
-/// wins), publishes, records it as reported. `None` when the claim was lost (the object
-/// changed: re-evaluate it later).
-pub async fn publish_once(
-    api: &Api<AzureResource>,
-    publisher: &ResultPublisher,
-    metrics: &Metrics,
-    holder: &str,
-    object: &AzureResource,
-    outcome: &Outcome,
-) -> Result<Option<AzureResource>, ReportError> {
-    let Outcome {
-        uuid,
-        message,
-        envelope,
-    } = outcome;
-    let name = object.name_any();
-    let claim = json!({"metadata": {
-        "resourceVersion": object.resource_version(),
-        "annotations": {ANNOTATION_CLAIM: claim_value(uuid, holder, unix_now())}
-    }});
-    match api
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&claim))
-        .await
-    {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.code == 409 || status.code == 404 => {
-            debug!(object = %name, "object changed before the claim; re-evaluating later");
-            return Ok(None);
-        }
-        Err(err) => return Err(err.into()),
-    }
-    if let Err(err) = publisher.publish(message, envelope).await {
-        metrics.publish_failures.inc();
-        return Err(err.into());
-    }
-    metrics.record_result(&message.status);
-    info!(
-        request_id = %message.request_id,
-        status = ?message.status,
-        object = %name,
-        tracectx = %crate::logging::trace_field(&envelope.trace),
-        "lifecycle result published"
-    );
-    let mut annotations = BTreeMap::new();
-    annotations.insert(ANNOTATION_REPORTED, Value::String(uuid.clone()));
-    annotations.insert(ANNOTATION_CLAIM, Value::Null);
-    let mark = json!({"metadata": {"annotations": annotations}});
-    Ok(Some(
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&mark))
-            .await?,
-    ))
-}
-
 /// Parameters longer than this (as JSON) leave the watch cache; names such as
 /// `resourcegroup_name`, which the topology entry is made of, stay.
 pub const CACHED_PARAMETER_BYTES: usize = 256;
@@ -398,168 +327,6 @@ pub fn strip_for_cache(object: &mut AzureResource) {
         .spec
         .parameters
         .retain(|_, value| value.to_string().len() <= CACHED_PARAMETER_BYTES);
-}
-
-/// Watches the shim's objects and reports their results.
-#[derive(Clone)]
-pub struct Reporter {
-    api: Api<AzureResource>,
-    publisher: ResultPublisher,
-    replica: String,
-    in_flight: Arc<Mutex<HashSet<String>>>,
-    metrics: Metrics,
-    store: Store<AzureResource>,
-    writer: Arc<Mutex<Option<reflector::store::Writer<AzureResource>>>>,
-}
-
-fn unix_now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-impl Reporter {
-    pub fn new(
-        api: Api<AzureResource>,
-        publisher: ResultPublisher,
-        replica: String,
-        metrics: Metrics,
-    ) -> Self {
-        let (store, writer) = reflector::store();
-        Self {
-            api,
-            publisher,
-            replica,
-            in_flight: Arc::default(),
-            metrics,
-            store,
-            writer: Arc::new(Mutex::new(Some(writer))),
-        }
-    }
-
-    /// The watch cache [`Reporter::run`] fills (stripped by [`strip_for_cache`]), for the
-    /// request path to read instead of asking the apiserver.
-    pub fn store(&self) -> Store<AzureResource> {
-        self.store.clone()
-    }
-
-    /// Runs until the watch stream ends: every change is evaluated at once, and every
-    /// object again each `sweep` (expired claims, Kafka retries after failures).
-    pub async fn run(self, sweep: Duration) {
-        let Some(writer) = self.writer.lock().expect("store writer").take() else {
-            warn!("the reporter runs once");
-            return;
-        };
-        let store = self.store.clone();
-        let config = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
-        let stream = watcher(self.api.clone(), config)
-            .default_backoff()
-            .modify(strip_for_cache)
-            .reflect(writer)
-            .applied_objects();
-        let mut stream = std::pin::pin!(stream);
-        let mut ticker = tokio::time::interval(sweep);
-        loop {
-            tokio::select! {
-                event = stream.next() => match event {
-                    Some(Ok(object)) => self.evaluate(&store, &object),
-                    Some(Err(err)) => warn!(error = %err, "watch of AzureResource objects failed; retrying"),
-                    None => return,
-                },
-                _ = ticker.tick() => {
-                    for object in store.state() {
-                        self.evaluate(&store, &object);
-                    }
-                }
-            }
-        }
-    }
-
-    fn evaluate(&self, store: &Store<AzureResource>, object: &AzureResource) {
-        // Only a deletion looks at siblings; skipping the scan otherwise keeps sweeps linear.
-        let deleting = object.metadata.deletion_timestamp.is_some();
-        let state = if deleting { store.state() } else { Vec::new() };
-        let resource_id = object.labels().get(LABEL_RESOURCE_ID);
-        let siblings: Vec<&AzureResource> = state
-            .iter()
-            .map(|other| other.as_ref())
-            .filter(|other| {
-                resource_id.is_some()
-                    && other.labels().get(LABEL_RESOURCE_ID) == resource_id
-                    && other.name_any() != object.name_any()
-            })
-            .collect();
-        let decision = decide(object, &self.replica, unix_now(), &siblings);
-        if decision == Decision::Nothing {
-            return;
-        }
-        let name = object.name_any();
-        if !self
-            .in_flight
-            .lock()
-            .expect("in-flight set")
-            .insert(name.clone())
-        {
-            return;
-        }
-        let this = self.clone();
-        let object = object.clone();
-        tokio::spawn(async move {
-            if let Err(err) = this.act(&object, decision).await {
-                warn!(object = %name, error = %err, "reporting a result failed; will retry");
-            }
-            this.in_flight.lock().expect("in-flight set").remove(&name);
-        });
-    }
-
-    async fn act(&self, object: &AzureResource, decision: Decision) -> Result<(), ReportError> {
-        match decision {
-            Decision::Nothing => Ok(()),
-            Decision::Release => self.release(object).await,
-            Decision::Publish { outcome, release } => {
-                let Some(marked) = publish_once(
-                    &self.api,
-                    &self.publisher,
-                    &self.metrics,
-                    &self.replica,
-                    object,
-                    &outcome,
-                )
-                .await?
-                else {
-                    return Ok(());
-                };
-                if release {
-                    self.release(&marked).await?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Drops the shim's finalizer, conditioned on the object not having changed.
-    async fn release(&self, object: &AzureResource) -> Result<(), ReportError> {
-        let remaining: Vec<&String> = object
-            .finalizers()
-            .iter()
-            .filter(|f| *f != FINALIZER)
-            .collect();
-        let patch = json!({"metadata": {
-            "resourceVersion": object.resource_version(),
-            "finalizers": remaining,
-        }});
-        match self
-            .api
-            .patch(
-                &object.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 409 || status.code == 404 => Ok(()),
-            Err(err) => Err(err.into()),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -8,11 +8,11 @@ use std::time::Duration;
 use anyhow::Context;
 use azure_driver_shim::api::{Admission, Shim, routes};
 use azure_driver_shim::auth::{Authenticator, TokenFile};
-use azure_driver_shim::completion::Reporter;
 use azure_driver_shim::config::{self, Args, Settings};
 use azure_driver_shim::kafka::ResultPublisher;
 use azure_driver_shim::mapping::MappingContext;
 use azure_driver_shim::metrics::Metrics;
+use azure_driver_shim::reporter::Reporter;
 use azure_driver_shim::{logging, shutdown_signal, tls};
 use clap::Parser;
 use kube::Api;
@@ -82,7 +82,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.replica_id.clone(),
         metrics,
     );
-    let shim = shim.with_object_cache(reporter.store());
+    let shim = shim.with_object_cache(reporter.cache());
     let reporter_health = healthy.clone();
     tokio::spawn(async move {
         reporter.run(SWEEP_INTERVAL).await;

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use azure_driver_shim::api::{Shim, routes};
-use azure_driver_shim::completion::Reporter;
 use azure_driver_shim::config::KafkaSettings;
 use azure_driver_shim::kafka::{ResultMessage, ResultPublisher, ResultStatus};
 use azure_driver_shim::mapping::{
     ANNOTATION_REPORTED, FINALIZER, LABEL_RESOURCE_ID, MappingContext,
 };
 use azure_driver_shim::metrics::Metrics;
+use azure_driver_shim::reporter::Reporter;
 use crds::AzureResource;
 use e2e::{ControlPlane, TestNamespace};
 use k8s_openapi::api::core::v1::Secret;
