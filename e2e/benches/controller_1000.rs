@@ -19,7 +19,6 @@
 
 use std::{
     collections::{BTreeMap, HashSet},
-    process::Command,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -111,29 +110,10 @@ fn arm_budget_bound(count: usize) -> f64 {
 
 /// Peak resident set (MiB) and CPU seconds (user + system) of a process.
 fn process_usage(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let peak_kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start at state (field 3).
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: f64 = fields
-        .get(11)
-        .zip(fields.get(12))
-        .map(|(u, s)| u.parse::<f64>().unwrap_or(0.0) + s.parse::<f64>().unwrap_or(0.0))
-        .unwrap_or(0.0);
-    let per_second: f64 = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0);
-    (peak_kib / 1024.0, ticks / per_second)
+    (
+        e2e::process::peak_rss_mib(pid),
+        e2e::process::cpu_seconds(pid),
+    )
 }
 
 /// Counts the benchmark's progress for the periodic report.

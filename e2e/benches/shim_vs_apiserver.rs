@@ -313,7 +313,7 @@ async fn main() {
     let mut shim_accepted = 0usize;
     let mut shim_verbs = BTreeMap::new();
     while objects < target {
-        let cpu_before = common::cpu_seconds(shim.id());
+        let cpu_before = e2e::process::cpu_seconds(shim.id());
         let raw_objects = (raw_next..raw_next + round_size)
             .map(|i| raw_object(&bicep, i, body_size))
             .collect();
@@ -331,7 +331,7 @@ async fn main() {
         }
         shim_accepted += shim_side.posted.accepted();
         objects += 2 * round_size - raw.failures() - shim_side.failures();
-        let cpu_per_create = (common::cpu_seconds(shim.id()) - cpu_before)
+        let cpu_per_create = (e2e::process::cpu_seconds(shim.id()) - cpu_before)
             / shim_side.posted.accepted().max(1) as f64;
         let ratio = shim_side.rate / raw.rate;
         worst_ratio = worst_ratio.min(ratio);

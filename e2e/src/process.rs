@@ -29,14 +29,43 @@ impl Drop for KilledOnDrop {
 
 /// Current resident set of process `pid` in MiB (0 when it is gone).
 pub fn rss_mib(pid: u32) -> f64 {
+    status_kib(pid, "VmRSS:") / 1024.0
+}
+
+/// Peak resident set (`VmHWM`) of process `pid` in MiB (0 when it is gone).
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    status_kib(pid, "VmHWM:") / 1024.0
+}
+
+fn status_kib(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0)
-        / 1024.0
+}
+
+/// CPU time (user + system) process `pid` has used so far, in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state; utime and
+    // stime are the 12th and 13th of them, in clock ticks.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: f64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<f64>().ok())
+        .sum();
+    let per_second: f64 = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0);
+    ticks / per_second
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (for a child to listen on).

@@ -374,7 +374,7 @@ mod tests {
         assert_eq!(names(&siblings(&primary, &all)), ["r-a-addroute"]);
         assert_eq!(names(&siblings(&operation, &all)), ["r-a"]);
         assert!(siblings(&unlabelled, &all).is_empty());
-        assert!(siblings(&primary, &[primary.clone()]).is_empty());
+        assert!(siblings(&primary, std::slice::from_ref(&primary)).is_empty());
     }
 
     #[test]

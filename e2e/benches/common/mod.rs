@@ -123,18 +123,3 @@ pub fn connector_trusting(
     .with_no_client_auth();
     TlsConnector::from(Arc::new(config))
 }
-
-/// CPU time (user + system) process `pid` has used so far, in seconds.
-pub fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) in parentheses: utime and
-    // stime are the 12th and 13th of them, in clock ticks (100 per second on Linux).
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let ticks: f64 = after_name
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|t| t.parse::<f64>().ok())
-        .sum();
-    ticks / 100.0
-}

@@ -85,12 +85,14 @@ pub(super) struct TemplateShape {
 /// Declared parameters and target scope of a Bicep template, from the `bicep` crate's
 /// parser (decorators spanning lines, comments and strings are read as Bicep reads them).
 pub(super) fn bicep_shape(source: &str) -> Result<TemplateShape, ApiError> {
-    let file = bicep::parser::parse(source).into_result().map_err(|diagnostic| {
-        ApiError::bad_request(format!(
-            "The Bicep template does not parse: {} {}",
-            diagnostic.code, diagnostic.message
-        ))
-    })?;
+    let file = bicep::parser::parse(source)
+        .into_result()
+        .map_err(|diagnostic| {
+            ApiError::bad_request(format!(
+                "The Bicep template does not parse: {} {}",
+                diagnostic.code, diagnostic.message
+            ))
+        })?;
     let mut parameters = BTreeMap::new();
     let mut subscription_scope = false;
     for decl in &file.decls {
