@@ -13,4 +13,5 @@ export AZURE_DRIVER_KUBE_BIN
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+cargo xtask arch --deny
 cargo test --workspace

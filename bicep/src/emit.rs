@@ -23,7 +23,6 @@ use crate::module_name;
 
 use crate::registry;
 use crate::type_schema::TypeSchemas;
-use dependencies::Trace;
 pub(crate) use driver::{Session, compile_module};
 
 mod binder;
@@ -96,6 +95,34 @@ struct Module<'a> {
 enum Sym {
     Res(usize),
     Mod(usize),
+}
+
+/// What emitting an expression leaves besides its text, handed down the
+/// expression walk: the dependencies met (the `dependsOn` of the declaration
+/// being emitted), the inlining budget left, and what is known of variables.
+struct Trace {
+    deps: Vec<Dep>,
+    /// Above zero while emitting a resource id: its name's references are not
+    /// dependencies of the declaration that refers to the resource.
+    suppress_deps: usize,
+    /// How many more deploy-time variable inlinings are allowed.
+    inline_budget: usize,
+    /// Dependencies reached through each variable, computed once.
+    var_deps: HashMap<String, Vec<Dep>>,
+    /// Whether each variable needs a runtime value (see `RuntimeScan`).
+    runtime_vars: HashMap<String, bool>,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Trace {
+            deps: Vec::new(),
+            suppress_deps: 0,
+            inline_budget: MAX_INLININGS,
+            var_deps: HashMap::new(),
+            runtime_vars: HashMap::new(),
+        }
+    }
 }
 
 /// A recorded dependency: which symbol and the `dependsOn` entry for it.

@@ -23,6 +23,7 @@ use crate::auth::Authenticator;
 use crate::cache::ObjectCache;
 use crate::driver_files::{DriverFiles, Limits};
 use crate::error::ApiError;
+use crate::error::kube_error;
 use crate::intake::{FILE_COPIES, check_json_content_type, read_bounded};
 use crate::kafka::{MESSAGE_VERSION, ResultPublisher};
 use crate::mapping::{
@@ -32,7 +33,6 @@ use crate::mapping::{
 use crate::metrics::Metrics;
 use crate::request;
 use crate::tls::ClientCertificate;
-use crate::writes::kube_error;
 
 pub use crate::intake::{
     Admission, BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS,

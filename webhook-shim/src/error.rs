@@ -62,6 +62,26 @@ impl ApiError {
     }
 }
 
+/// The answer for an apiserver refusal of `what`: its size and validation refusals are
+/// the caller's (413, 400), conflicts and throttling are retried later (503).
+pub(crate) fn kube_error(err: kube::Error, what: &str) -> ApiError {
+    match err {
+        kube::Error::Api(status) if status.code == 413 => {
+            ApiError::with_status(413, format!("{what} is too large: {}", status.message))
+        }
+        kube::Error::Api(status) if status.code == 422 || status.code == 400 => {
+            ApiError::bad_request(format!("{what} was rejected: {}", status.message))
+        }
+        kube::Error::Api(status) if status.code == 409 || status.code == 429 => {
+            ApiError::unavailable(format!("{what}: {}; retry", status.message))
+        }
+        kube::Error::Api(status) => {
+            ApiError::internal(format!("{what} failed: {}", status.message))
+        }
+        _ => ApiError::unavailable(format!("{what}: Kubernetes API unavailable")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,23 +57,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.max_concurrent_requests,
         settings.request_memory_bytes,
     );
-    if settings.client_ca.is_some() && !settings.ssl_enabled {
-        anyhow::bail!("--client-ca needs TLS (SSL_ENABLED=true)");
-    }
-    shim.authenticator = Authenticator {
-        client_certificate: settings.client_ca.is_some(),
-        tokens: match &settings.api_tokens_file {
-            Some(path) => {
-                let tokens =
-                    Arc::new(TokenFile::load(path).with_context(|| {
-                        format!("cannot read API tokens from {}", path.display())
-                    })?);
-                tokens.watch(CREDENTIAL_POLL_INTERVAL);
-                Some(tokens)
-            }
-            None => None,
-        },
-    };
+    shim.authenticator = authenticator(&settings)?;
     let healthy = shim.healthy.clone();
 
     let reporter = Reporter::new(
@@ -103,22 +87,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         namespace = %settings.namespace,
         "azure-driver-shim listening"
     );
-    let tls_config = if settings.ssl_enabled {
-        let resolver = Arc::new(tls::ReloadingCert::load(
-            &settings.tls_cert,
-            &settings.tls_key,
-        )?);
-        resolver.watch(CREDENTIAL_POLL_INTERVAL);
-        Some(match &settings.client_ca {
-            Some(client_ca) => tls::server_config_with_client_ca(resolver, client_ca)?,
-            None => tls::server_config(resolver)?,
-        })
-    } else {
-        None
-    };
     tls::serve(
         listener,
-        tls_config,
+        server_tls(&settings)?,
         routes(shim),
         tls::ConnectionLimits::default(),
         shutdown_signal(),
@@ -127,4 +98,44 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     info!("shutting down; flushing Kafka");
     publisher.flush(Duration::from_secs(10))?;
     Ok(())
+}
+
+/// Who may call: client certificates when a client CA is set (only over TLS), bearer
+/// tokens from a file that is re-read while the shim runs.
+fn authenticator(settings: &Settings) -> anyhow::Result<Authenticator> {
+    if settings.client_ca.is_some() && !settings.ssl_enabled {
+        anyhow::bail!("--client-ca needs TLS (SSL_ENABLED=true)");
+    }
+    let tokens = match &settings.api_tokens_file {
+        Some(path) => {
+            let tokens = Arc::new(
+                TokenFile::load(path)
+                    .with_context(|| format!("cannot read API tokens from {}", path.display()))?,
+            );
+            tokens.watch(CREDENTIAL_POLL_INTERVAL);
+            Some(tokens)
+        }
+        None => None,
+    };
+    Ok(Authenticator {
+        client_certificate: settings.client_ca.is_some(),
+        tokens,
+    })
+}
+
+/// The listener's TLS configuration (none when TLS is off), its certificate re-read
+/// while the shim runs.
+fn server_tls(settings: &Settings) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    if !settings.ssl_enabled {
+        return Ok(None);
+    }
+    let resolver = Arc::new(tls::ReloadingCert::load(
+        &settings.tls_cert,
+        &settings.tls_key,
+    )?);
+    resolver.watch(CREDENTIAL_POLL_INTERVAL);
+    Ok(Some(match &settings.client_ca {
+        Some(client_ca) => tls::server_config_with_client_ca(resolver, client_ca)?,
+        None => tls::server_config(resolver)?,
+    }))
 }

@@ -12,7 +12,7 @@ use tracing::warn;
 
 use crate::api::Shim;
 use crate::completion::{object_request_id, superseded};
-use crate::error::ApiError;
+use crate::error::{ApiError, kube_error};
 use crate::kafka::{Envelope, ResultMessage};
 use crate::mapping::{
     ANNOTATION_REQUEST, AdoptedEntry, ApplyPlan, DeleteTarget, FIELD_MANAGER, LABEL_RESOURCE_ID,
@@ -96,24 +96,6 @@ fn credentials_digest(credentials: &Secret) -> String {
     ))
 }
 
-pub(crate) fn kube_error(err: kube::Error, what: &str) -> ApiError {
-    match err {
-        kube::Error::Api(status) if status.code == 413 => {
-            ApiError::with_status(413, format!("{what} is too large: {}", status.message))
-        }
-        kube::Error::Api(status) if status.code == 422 || status.code == 400 => {
-            ApiError::bad_request(format!("{what} was rejected: {}", status.message))
-        }
-        kube::Error::Api(status) if status.code == 409 || status.code == 429 => {
-            ApiError::unavailable(format!("{what}: {}; retry", status.message))
-        }
-        kube::Error::Api(status) => {
-            ApiError::internal(format!("{what} failed: {}", status.message))
-        }
-        _ => ApiError::unavailable(format!("{what}: Kubernetes API unavailable")),
-    }
-}
-
 impl Shim {
     /// Writes a validated plan: authorise against the resource's objects, dry-run the
     /// object (when anything is written before it), then the Secrets, the earlier
@@ -187,7 +169,6 @@ impl Shim {
             .credentials
             .as_ref()
             .is_some_and(|c| !self.credentials_applied(c));
-        let apply = PatchParams::apply(FIELD_MANAGER).force();
         if credentials_due || plan.secure_parameters.is_some() || replaced {
             // Writes come before the object's: the apiserver judges the object first.
             self.write_object(&write, true)
@@ -198,21 +179,9 @@ impl Shim {
         if let Some(credentials) = &plan.credentials {
             self.apply_credentials(credentials).await?;
         }
-        let mut secure_parameters = plan.secure_parameters;
-        let params_owned = match (&mut secure_parameters, &existing) {
-            (Some(secret), Some(existing)) => {
-                secret.metadata.owner_references =
-                    existing.controller_owner_ref(&()).map(|r| vec![r]);
-                true
-            }
-            _ => false,
-        };
-        if let Some(secret) = &secure_parameters {
-            self.secrets()
-                .patch(&secret.name_any(), &apply, &Patch::Apply(secret))
-                .await
-                .map_err(|err| kube_error(err, "Secret"))?;
-        }
+        let unowned_parameters = self
+            .apply_secure_parameters(plan.secure_parameters, existing.as_ref())
+            .await?;
         if let Some(existing) = &existing
             && let Some(answered) = self.answer_superseded(existing, pending).await?
         {
@@ -223,7 +192,7 @@ impl Shim {
             .write_object(&write, false)
             .await
             .map_err(|err| Attempt::from_kube(err, "AzureResource"))?;
-        if let Some(secret) = secure_parameters.filter(|_| !params_owned) {
+        if let Some(secret) = unowned_parameters {
             // A new object's uid exists only now; the Secret had to be there before the
             // controller could read it.
             let owned =
@@ -238,6 +207,30 @@ impl Shim {
                 .map_err(|err| kube_error(err, "Secret"))?;
         }
         Ok((object_request_id(&applied, pending), topology_id(&applied)))
+    }
+
+    /// Applies the secure parameters' Secret, owned by the existing object when there is
+    /// one; answers the Secret when it still needs its owner (a new object).
+    async fn apply_secure_parameters(
+        &self,
+        secret: Option<Secret>,
+        existing: Option<&AzureResource>,
+    ) -> Result<Option<Secret>, ApiError> {
+        let Some(mut secret) = secret else {
+            return Ok(None);
+        };
+        if let Some(existing) = existing {
+            secret.metadata.owner_references = existing.controller_owner_ref(&()).map(|r| vec![r]);
+        }
+        self.secrets()
+            .patch(
+                &secret.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&secret),
+            )
+            .await
+            .map_err(|err| kube_error(err, "Secret"))?;
+        Ok(existing.is_none().then_some(secret))
     }
 
     /// One request: the object's create or conditioned replace (or its dry run).

@@ -3,34 +3,6 @@
 
 use super::*;
 
-/// What emitting an expression leaves besides its text, handed down the
-/// expression walk: the dependencies met (the `dependsOn` of the declaration
-/// being emitted), the inlining budget left, and what is known of variables.
-pub(super) struct Trace {
-    deps: Vec<Dep>,
-    /// Above zero while emitting a resource id: its name's references are not
-    /// dependencies of the declaration that refers to the resource.
-    suppress_deps: usize,
-    /// How many more deploy-time variable inlinings are allowed.
-    pub(super) inline_budget: usize,
-    /// Dependencies reached through each variable, computed once.
-    var_deps: HashMap<String, Vec<Dep>>,
-    /// Whether each variable needs a runtime value (see `RuntimeScan`).
-    pub(super) runtime_vars: HashMap<String, bool>,
-}
-
-impl Default for Trace {
-    fn default() -> Self {
-        Trace {
-            deps: Vec::new(),
-            suppress_deps: 0,
-            inline_budget: MAX_INLININGS,
-            var_deps: HashMap::new(),
-            runtime_vars: HashMap::new(),
-        }
-    }
-}
-
 impl<'a> Emitter<'a> {
     pub(super) fn record_dep(&self, tr: &mut Trace, sym: Sym, idx: Option<&str>) -> R<()> {
         self.record_dep_on(tr, sym, idx, false)

@@ -1,6 +1,7 @@
 //! Nesting limits that keep hostile input from exhausting the stack.
 
-use super::*;
+use crate::ast::*;
+use crate::diag::{Diagnostic, Span};
 
 /// Longest operator chain accepted in one expression level.
 pub(super) const MAX_CHAIN: usize = 100;
