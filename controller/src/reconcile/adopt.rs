@@ -21,12 +21,7 @@ impl Reconciler<'_> {
                 .await?
                 .then(|| DeploymentObservation::existing_resource(id)),
         };
-        let id = self
-            .object
-            .spec
-            .adopt
-            .as_ref()
-            .map_or("", |a| a.id.as_str());
+        let id = self.adopted_id();
         let generation = self.generation();
         let before = self.status.clone();
         let (next, failure) = match decide::after_adopt_observe(observation, id) {
@@ -57,15 +52,19 @@ impl Reconciler<'_> {
         Ok(next)
     }
 
+    /// The Azure id the object adopts (empty when it adopts nothing).
+    fn adopted_id(&self) -> &str {
+        self.object
+            .spec
+            .adopt
+            .as_ref()
+            .map_or("", |a| a.id.as_str())
+    }
+
     async fn announce_adopted(&self, failure: Option<&Error>) {
         match failure {
             None => {
-                let id = self
-                    .object
-                    .spec
-                    .adopt
-                    .as_ref()
-                    .map_or("", |a| a.id.as_str());
+                let id = self.adopted_id();
                 self.publish(
                     EventType::Normal,
                     "Ready",
