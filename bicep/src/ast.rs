@@ -231,7 +231,8 @@ pub enum DeclKind {
     /// `import {a, b as c} from 'path'` or `import * as ns from 'path'`; `None` for
     /// forms this compiler only recognises.
     Import(Option<ImportSpec>),
-    Extension,
+    /// `extension ...`; `None` for the legacy `provider` forms this compiler only recognises.
+    Extension(Option<ExtensionSpec>),
     /// `using 'path'` (`None` for forms this compiler only recognises).
     Using(Option<Expr>),
     Test,
@@ -252,12 +253,31 @@ impl DeclKind {
             DeclKind::Type(_) => "type",
             DeclKind::Func { .. } => "func",
             DeclKind::Import(_) => "import",
-            DeclKind::Extension => "extension",
+            DeclKind::Extension(_) => "extension",
             DeclKind::Using(_) => "using",
             DeclKind::Test => "test",
             DeclKind::Assert(_) => "assert",
         }
     }
+}
+
+/// `extension <name | 'reference'> [with {config}] [as alias]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtensionSpec {
+    pub source: ExtensionSource,
+    pub source_span: Span,
+    /// The `with` object: default values of the extension's configuration.
+    pub config: Option<Expr>,
+    pub alias: Option<(String, Span)>,
+}
+
+/// Where an extension comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExtensionSource {
+    /// A built-in extension named by identifier (`az`, `kubernetes`).
+    Builtin(String),
+    /// A registry reference as written (`br:registry/repo:tag`).
+    Reference(String),
 }
 
 /// What an `import` declaration brings from another file.
@@ -377,9 +397,10 @@ impl Decl {
             DeclKind::Type(_)
             | DeclKind::Func { .. }
             | DeclKind::Import(_)
-            | DeclKind::Extension
+            | DeclKind::Extension(None)
             | DeclKind::Using(_)
             | DeclKind::Test => {}
+            DeclKind::Extension(Some(spec)) => spec.config.iter().for_each(|e| e.visit(f)),
         }
     }
 }

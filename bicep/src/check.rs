@@ -151,9 +151,10 @@ impl Resolver<'_, '_> {
             DeclKind::Type(_)
             | DeclKind::Func { .. }
             | DeclKind::Import(_)
-            | DeclKind::Extension
+            | DeclKind::Extension(None)
             | DeclKind::Using(_)
             | DeclKind::Test => {}
+            DeclKind::Extension(Some(spec)) => spec.config.iter().for_each(|e| self.expr(e)),
         }
     }
 

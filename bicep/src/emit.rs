@@ -30,6 +30,7 @@ mod constants;
 mod dependencies;
 mod driver;
 mod expressions;
+mod extensions;
 mod loaders;
 mod module_params;
 mod modules;
@@ -365,6 +366,16 @@ fn split_type(e: &Expr) -> R<(String, Option<String>)> {
     let Some(s) = plain_string(e) else {
         return unsupported("An interpolated resource type string", e.span);
     };
+    // `az:` names the built-in extension the type comes from; it is not part of the type.
+    let s = s.strip_prefix("az:").unwrap_or(s);
+    if let Some((namespace, _)) = s.split_once(':')
+        && !namespace.contains('/')
+    {
+        return unsupported(
+            format!("A resource type of the extension \"{namespace}\""),
+            e.span,
+        );
+    }
     match s.split_once('@') {
         Some((t, v)) => Ok((t.to_string(), Some(v.to_string()))),
         None => Ok((s.to_string(), None)),

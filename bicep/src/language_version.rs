@@ -12,9 +12,10 @@ pub fn needs_symbolic_names(file: &File) -> bool {
 
 fn needs_2_0(d: &Decl) -> bool {
     match &d.kind {
-        DeclKind::Type(_) | DeclKind::Func { .. } | DeclKind::Import(_) | DeclKind::Extension => {
-            true
-        }
+        DeclKind::Type(_)
+        | DeclKind::Func { .. }
+        | DeclKind::Import(_)
+        | DeclKind::Extension(_) => true,
         DeclKind::Var { ty, .. } => ty.is_some(),
         DeclKind::Param { ty, .. } => ty.as_ref().is_some_and(has_type_syntax),
         DeclKind::Output { ty, .. } => has_type_syntax(ty) || has_decorator(d, "secure"),

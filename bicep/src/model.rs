@@ -80,7 +80,7 @@ impl<'f> Model<'f> {
             DeclKind::Func { .. } => {
                 self.functions.insert(name);
             }
-            DeclKind::Extension => {
+            DeclKind::Extension(_) => {
                 self.extensions.insert(name);
             }
             _ => {}

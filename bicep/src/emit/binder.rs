@@ -84,8 +84,10 @@ impl<'a> Emitter<'a> {
             DeclKind::Import(None) => {
                 return unsupported("An import declaration of this form", d.keyword_span);
             }
-            DeclKind::Extension => {
-                return unsupported("An extension declaration", d.keyword_span);
+            // Emitted under `extensions` (see `extensions`).
+            DeclKind::Extension(Some(_)) => {}
+            DeclKind::Extension(None) => {
+                return unsupported("A provider declaration", d.keyword_span);
             }
             DeclKind::Using(_) => {
                 return unsupported("A using declaration", d.keyword_span);

@@ -640,6 +640,9 @@ impl<'a> Emitter<'a> {
         span: Span,
         cx: &Cx,
     ) -> R<String> {
+        if let Some(config) = self.extension_config_access(base, name, cx)? {
+            return Ok(config);
+        }
         if let Some((sym, idx)) = self.symbol_ref(tr, base, cx)? {
             if matches!(name, "id" | "name" | "type" | "apiVersion") {
                 self.record_weak_dep(tr, sym, idx.as_deref())?;

@@ -12,7 +12,7 @@ use crate::diag::Diagnostic;
 impl Emitter<'_> {
     /// A module parameter entry.
     pub(super) fn module_param(&self, tr: &mut Trace, value: &Expr, cx: &Cx) -> R<Value> {
-        if let Some(reference) = self.key_vault_reference(tr, value, cx)? {
+        if let Some(reference) = self.key_vault_reference(tr, value, cx, "reference")? {
             return Ok(reference);
         }
         if let ExprKind::For {
@@ -35,8 +35,15 @@ impl Emitter<'_> {
         Ok(json!({ "value": self.val(tr, value, cx)? }))
     }
 
-    /// `{"reference": {"keyVault": {"id": ...}, "secretName": ...}}` for `kv.getSecret(...)`.
-    fn key_vault_reference(&self, tr: &mut Trace, value: &Expr, cx: &Cx) -> R<Option<Value>> {
+    /// `{"<key>": {"keyVault": {"id": ...}, "secretName": ...}}` for `kv.getSecret(...)`:
+    /// `reference` in a module parameter, `keyVaultReference` in an extension config.
+    pub(super) fn key_vault_reference(
+        &self,
+        tr: &mut Trace,
+        value: &Expr,
+        cx: &Cx,
+        key: &str,
+    ) -> R<Option<Value>> {
         let vault = match &value.kind {
             ExprKind::Call {
                 namespace: Some(ns),
@@ -79,7 +86,7 @@ impl Emitter<'_> {
                 ));
             }
         }
-        Ok(Some(json!({ "reference": reference })))
+        Ok(Some(json!({ key: reference })))
     }
 
     /// `if(cond, <entry>, <entry>)`, each branch a reference or `createObject('value', ...)`.
@@ -96,7 +103,7 @@ impl Emitter<'_> {
                 self.chosen_param(tr, then, cx)?,
                 self.chosen_param(tr, otherwise, cx)?
             )),
-            _ => match self.key_vault_reference(tr, value, cx)? {
+            _ => match self.key_vault_reference(tr, value, cx, "reference")? {
                 Some(reference) => Ok(value_to_expr(&reference)),
                 None => Ok(format!(
                     "createObject({}, {})",

@@ -309,6 +309,9 @@ impl<'a> Emitter<'a> {
             if let Some(params) = params {
                 props.insert("parameters".into(), Value::Object(params));
             }
+            if let Some(configs) = self.module_extension_configs(tr, m, &cx)? {
+                props.insert("extensionConfigs".into(), configs);
+            }
             props.insert("template".into(), m.template.clone());
             out.insert("properties".into(), Value::Object(props));
             if let Some(d) = property(m.body, "dependsOn") {
@@ -406,7 +409,7 @@ impl<'a> Emitter<'a> {
     }
 }
 
-/// A module body holds only `name`, `params`, `scope` and `dependsOn`.
+/// A module body holds only `name`, `params`, `scope`, `dependsOn` and `extensionConfigs`.
 fn check_module_properties(body: &[ObjectItem]) -> R<()> {
     for item in body {
         if let ObjectItem::NestedResource(d) = item {
@@ -414,7 +417,7 @@ fn check_module_properties(body: &[ObjectItem]) -> R<()> {
         }
         if let ObjectItem::Property { key, .. } = item {
             match key.name.as_deref() {
-                Some("name" | "params" | "scope" | "dependsOn") => {}
+                Some("name" | "params" | "scope" | "dependsOn" | "extensionConfigs") => {}
                 Some(other) => {
                     return unsupported(format!("The module property \"{other}\""), key.span);
                 }

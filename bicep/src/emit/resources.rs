@@ -196,6 +196,7 @@ impl<'a> Emitter<'a> {
             if r.existing {
                 out.insert("existing".into(), json!(true));
             }
+            self.resource_extension(out);
             out.insert("type".into(), json!(r.full_type));
             out.insert("apiVersion".into(), json!(r.api_version));
             // The declaration depends on what its own name refers to.

@@ -261,6 +261,9 @@ impl<'a> Emitter<'a> {
         if !vars.is_empty() {
             out.insert("variables".into(), Value::Object(vars));
         }
+        if let Some((key, extensions)) = self.extensions_section(&mut errors) {
+            out.insert(key.into(), extensions);
+        }
         let resources = if symbolic {
             Value::Object(resources.into_iter().collect())
         } else {

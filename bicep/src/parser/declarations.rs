@@ -3,8 +3,8 @@
 use super::import_spec::import_spec;
 use super::*;
 
-/// The symbol an `extension` declaration introduces: its `as` alias, else its name.
-pub(super) fn extension_alias(toks: &[Token]) -> Option<(String, Span)> {
+/// The symbol a legacy `provider` declaration introduces: its `as` alias, else its name.
+fn provider_alias(toks: &[Token]) -> Option<(String, Span)> {
     let alias = toks
         .windows(2)
         .rev()
@@ -169,25 +169,98 @@ impl Parser {
         })
     }
 
-    /// A declaration this compiler only recognises (`import`, `extension`,
+    /// An `extension` declaration, or one this compiler only recognises (`import`,
     /// `provider`, `using ... with`, `test`): its name, if any, and its kind.
     fn skipped_decl(&mut self, kw: &str) -> PResult<(Option<(String, Span)>, DeclKind)> {
+        if kw == "extension" {
+            let spec = self.extension_decl()?;
+            // The symbol is the alias, else a built-in extension's name.
+            let name = spec.alias.clone().or_else(|| match &spec.source {
+                ExtensionSource::Builtin(n) => Some((n.clone(), spec.source_span)),
+                ExtensionSource::Reference(_) => None,
+            });
+            return Ok((name, DeclKind::Extension(Some(spec))));
+        }
         let mut name = None;
         if kw == "test" {
             name = Some(self.ident("an identifier")?);
         }
         let from = self.pos;
         self.skip_line_balanced()?;
-        if kw == "extension" || kw == "provider" {
-            name = extension_alias(&self.toks[from..self.pos]);
+        if kw == "provider" {
+            name = provider_alias(&self.toks[from..self.pos]);
         }
         let kind = match kw {
             "import" => DeclKind::Import(import_spec(&self.toks[from..self.pos])),
             "using" => DeclKind::Using(None),
             "test" => DeclKind::Test,
-            _ => DeclKind::Extension,
+            _ => DeclKind::Extension(None),
         };
         Ok((name, kind))
+    }
+
+    /// The rest of an `extension` declaration: what it names, its configuration
+    /// (`with {...}`) and alias (`as x`). A registry reference needs an alias.
+    fn extension_decl(&mut self) -> PResult<ExtensionSpec> {
+        let source_span = self.span();
+        let source = match self.peek().clone() {
+            Tok::Ident(n) => {
+                self.bump();
+                ExtensionSource::Builtin(n)
+            }
+            Tok::Str { .. } => match self.primary(0)?.kind {
+                ExprKind::Str { pieces, holes } if holes.is_empty() => {
+                    ExtensionSource::Reference(pieces.concat())
+                }
+                _ => {
+                    return Err(Diagnostic::error(
+                        "BCP303",
+                        "String interpolation is unsupported for specifying the extension.",
+                        source_span,
+                    ));
+                }
+            },
+            _ => {
+                return Err(Diagnostic::error(
+                    "BCP201",
+                    "Expected an extension specification string. This should either be a relative path, or a valid OCI artifact specification.",
+                    source_span,
+                ));
+            }
+        };
+        let config = if matches!(self.peek(), Tok::Ident(s) if s == "with") {
+            self.bump();
+            let config = self.expr()?;
+            if !matches!(config.kind, ExprKind::Object(_)) {
+                return Err(Diagnostic::error(
+                    "BCP018",
+                    "Expected the \"{\" character at this location.",
+                    config.span,
+                ));
+            }
+            Some(config)
+        } else {
+            None
+        };
+        let alias = if matches!(self.peek(), Tok::Ident(s) if s == "as") {
+            self.bump();
+            Some(self.ident("an extension alias")?)
+        } else {
+            None
+        };
+        if alias.is_none() && matches!(source, ExtensionSource::Reference(_)) {
+            return Err(Diagnostic::error(
+                "BCP423",
+                "An extension alias must be defined for an extension declaration with an inlined registry reference.",
+                source_span,
+            ));
+        }
+        Ok(ExtensionSpec {
+            source,
+            source_span,
+            config,
+            alias,
+        })
     }
 
     /// The rest of a `param` declaration: an optional type and default.
