@@ -7,6 +7,7 @@
 
 mod evaluator;
 mod expr;
+mod extensions;
 mod format;
 mod functions;
 mod hash;

@@ -4,6 +4,7 @@
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
+use crate::template::extensions;
 use crate::template::model::{ResourceGroupInfo, TemplateError, TypedValue};
 use crate::template::planner::run_template;
 use crate::template::run::{
@@ -146,6 +147,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
             .and_then(|o| get_ci(o.as_object()?, "scope"))
             .and_then(Value::as_str)
             .is_some_and(|s| s.eq_ignore_ascii_case("inner"));
+        extensions::check_configs(props, name)?;
         let target = self.nested_target(raw, frame)?;
         let before = self.shared.planned.borrow().len();
         let depth = self.shared.depth.get();

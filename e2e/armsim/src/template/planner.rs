@@ -9,6 +9,7 @@ use chrono::Utc;
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
+use crate::template::extensions;
 use crate::template::functions::pure::invalid_arg;
 use crate::template::model::{
     DeploymentContext, EvaluatedDeployment, EvaluationOptions, PlannedResource, ResourceLookup,
@@ -167,6 +168,7 @@ pub(super) fn run_template<'a>(
         var_slots: RefCell::new(HashMap::new()),
         functions,
         definitions,
+        extensions: extensions::declared(tpl)?,
         instances: RefCell::new(Vec::new()),
     };
     let reported = match own_params {
@@ -283,11 +285,7 @@ impl<'s, 'a> Deployment<'s, 'a> {
                 "Every template resource must be a JSON object; {what} is not."
             ))
         })?;
-        if obj.contains_key("import") || obj.contains_key("extension") {
-            return Err(TemplateError::invalid_template(format!(
-                "The {what} uses a Bicep extension ('import'/'extension'), which this simulator does not implement."
-            )));
-        }
+        extensions::check_resource(obj, &self.extensions, &what)?;
         match obj.get("copy") {
             Some(copy) => {
                 let loop_name = copy

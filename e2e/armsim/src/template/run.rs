@@ -2,7 +2,7 @@
 //! copy-loop frames, and the caches shared by a deployment and its nested ones.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use chrono::{DateTime, Utc};
@@ -229,6 +229,8 @@ pub(super) struct Deployment<'s, 'a> {
     pub(super) var_slots: RefCell<HashMap<String, Slot>>,
     pub(super) functions: HashMap<String, &'a Value>,
     pub(super) definitions: Option<&'a Map<String, Value>>,
+    /// Aliases of the template's extensions (all ARM's own; see `extensions`).
+    pub(super) extensions: HashSet<String>,
     pub(super) instances: RefCell<Vec<Instance<'a>>>,
 }
 

@@ -781,3 +781,57 @@ fn template_spec_links_deploy_the_spec_main_template() {
     let e = evaluate(&by_uri, &json!({}), &ctx(), &lookup).unwrap_err();
     assert!(e.message.contains("templateLink.uri"), "{}", e.message);
 }
+
+#[test]
+fn resources_of_the_arm_extension_deploy_and_other_extensions_are_refused() {
+    let storage = json!({"extension": "az", "type": "Microsoft.Storage/storageAccounts",
+                         "apiVersion": "2023-01-01", "name": "sa1", "location": "westeurope", "properties": {}});
+    let with_az = json!({
+        "languageVersion": "2.2-experimental",
+        "extensions": {"az": {"name": "AzureResourceManager", "version": "0.2.896"}},
+        "resources": {"sa": storage.clone()}
+    });
+    let d = run(with_az, json!({})).unwrap();
+    assert_eq!(d.resources.len(), 1);
+    assert_eq!(d.resources[0].name, "sa1");
+
+    let imports = json!({
+        "languageVersion": "2.0",
+        "imports": {"az": {"provider": "AzureResourceManager", "version": "0.2.896"}},
+        "resources": {"sa": {"import": "az", "type": "Microsoft.Storage/storageAccounts",
+                             "apiVersion": "2023-01-01", "name": "sa1", "location": "westeurope", "properties": {}}}
+    });
+    assert_eq!(run(imports, json!({})).unwrap().resources.len(), 1);
+
+    let undeclared = json!({"languageVersion": "2.0", "resources": {"sa": storage}});
+    let err = run(undeclared, json!({})).unwrap_err();
+    assert_eq!(err.code, "InvalidTemplate");
+    assert!(err.message.contains("'az'"), "{}", err.message);
+
+    let kubernetes = json!({
+        "languageVersion": "2.2-experimental",
+        "extensions": {"k8s": {"name": "Kubernetes", "version": "1.0.0"}},
+        "resources": {}
+    });
+    let err = run(kubernetes, json!({})).unwrap_err();
+    assert_eq!(err.code, "InvalidTemplate");
+    assert!(
+        err.message.contains("'k8s' (Kubernetes 1.0.0)"),
+        "{}",
+        err.message
+    );
+
+    let configured = json!({
+        "languageVersion": "2.2-experimental",
+        "resources": {"m": {"type": "Microsoft.Resources/deployments", "apiVersion": "2025-04-01", "name": "m",
+            "properties": {"mode": "Incremental", "expressionEvaluationOptions": {"scope": "inner"},
+                           "extensionConfigs": {"k8s": {"namespace": {"value": "ns"}}},
+                           "template": {"languageVersion": "2.0", "resources": {}}}}}
+    });
+    let err = run(configured, json!({})).unwrap_err();
+    assert!(
+        err.message.contains("configures the extension 'k8s'"),
+        "{}",
+        err.message
+    );
+}
