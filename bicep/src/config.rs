@@ -40,6 +40,8 @@ const EXPERIMENTAL_ENGINE_FEATURES: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Features {
     enabled: Vec<String>,
+    /// Names the `extensions` section declares (`extension <name>` refers to them).
+    configured_extensions: Vec<String>,
 }
 
 impl Features {
@@ -71,11 +73,23 @@ impl Features {
                     .collect()
             })
             .unwrap_or_default();
-        Features { enabled }
+        let configured_extensions = json["extensions"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        Features {
+            enabled,
+            configured_extensions,
+        }
     }
 
     pub fn is_enabled(&self, key: &str) -> bool {
         self.enabled.iter().any(|k| k == key)
+    }
+
+    /// True when the config's `extensions` section names `name`.
+    pub fn configures_extension(&self, name: &str) -> bool {
+        self.configured_extensions.iter().any(|k| k == name)
     }
 
     /// Metadata names of the enabled features that need the experimental ARM engine.

@@ -106,19 +106,12 @@ impl Emitter<'_> {
         let (name, version) = match &spec.source {
             ExtensionSource::Builtin(n) => match builtin(n) {
                 Some((name, version)) => (name.to_string(), version.to_string()),
-                None => {
-                    return Err(Diagnostic::error(
-                        "BCP204",
-                        format!("Extension \"{n}\" is not recognized."),
-                        spec.source_span,
-                    ));
-                }
+                None => return Err(self.unknown_builtin(n, spec.source_span)),
             },
             ExtensionSource::Reference(r) => registry_name_version(r).ok_or_else(|| {
-                Diagnostic::error(
-                    "BCP-UNSUPPORTED",
+                Diagnostic::unsupported(
                     format!(
-                        "The extension reference \"{r}\" (only \"br:<registry>/<repository>:<version>\" references are supported)."
+                        "The extension reference \"{r}\" (only \"br:<registry>/<repository>:<version>\")"
                     ),
                     spec.source_span,
                 )
@@ -151,21 +144,41 @@ impl Emitter<'_> {
         Ok(Value::Object(entry))
     }
 
+    /// The error for `extension <n>` naming no built-in extension.
+    fn unknown_builtin(&self, n: &str, span: Span) -> Diagnostic {
+        if n == "microsoftGraph" {
+            Diagnostic::error(
+                "BCP407",
+                "Built-in extension \"microsoftGraph\" is retired. Use dynamic types instead. See https://aka.ms/graphbicep/dynamictypes",
+                span,
+            )
+        } else if self.features.configures_extension(n) {
+            Diagnostic::unsupported(
+                format!("The extension \"{n}\" of the bicepconfig.json \"extensions\" section"),
+                span,
+            )
+        } else {
+            Diagnostic::error(
+                "BCP204",
+                format!("Extension \"{n}\" is not recognized."),
+                span,
+            )
+        }
+    }
+
     /// `{"<property>": {"defaultValue": ...}}` for each property of a `with` object.
     fn config_defaults(&self, tr: &mut Trace, config: &Expr) -> R<Value> {
         let mut out = Map::new();
         for item in object_items(config).unwrap_or_default() {
             let ObjectItem::Property { key, value, .. } = item else {
-                return Err(Diagnostic::error(
-                    "BCP-UNSUPPORTED",
-                    "Only properties are supported in an extension configuration.",
+                return Err(Diagnostic::unsupported(
+                    "An extension configuration entry that is not a property",
                     config.span,
                 ));
             };
             let Some(k) = &key.name else {
-                return Err(Diagnostic::error(
-                    "BCP-UNSUPPORTED",
-                    "An interpolated extension configuration name.",
+                return Err(Diagnostic::unsupported(
+                    "An interpolated extension configuration name",
                     key.span,
                 ));
             };
@@ -339,9 +352,8 @@ fn named_property(item: &ObjectItem, span: Span) -> R<(&str, Span, &Expr)> {
     match item {
         ObjectItem::Property { key, value, .. } => match &key.name {
             Some(k) => Ok((k.as_str(), key.span, value)),
-            None => Err(Diagnostic::error(
-                "BCP-UNSUPPORTED",
-                "An interpolated key in \"extensionConfigs\".",
+            None => Err(Diagnostic::unsupported(
+                "An interpolated key in \"extensionConfigs\"",
                 key.span,
             )),
         },
@@ -461,6 +473,16 @@ mod tests {
     fn invalid_extensions_are_reported_with_their_lines() {
         let config = [("bicepconfig.json", WITH_MODULE_CONFIGS)];
         assert_eq!(errors("extension nope\n", &config), [("BCP204".into(), 1)]);
+        assert_eq!(
+            errors("extension microsoftGraph\n", &config),
+            [("BCP407".into(), 1)]
+        );
+        let aliased = [(
+            "bicepconfig.json",
+            r#"{"extensions": {"graph": "br:example.azurecr.io/ext/graph:1.0.0"}}"#,
+        )];
+        let err = compile("extension graph\n", &aliased).unwrap_err();
+        assert!(err.is_unsupported(), "{err}");
         assert_eq!(
             errors(
                 "\nextension 'br:example.azurecr.io/ext/widgets:1.0.0'\n",
