@@ -18,6 +18,12 @@ pub trait ModuleResolver {
             .map(|(name, text)| (name, text.into_bytes()))
     }
 
+    /// The names of the files directly in the directory `relative` (resolved
+    /// against the file `from`), for `loadDirectoryFileInfo`.
+    fn list_files(&self, _from: &str, relative: &str) -> Result<Vec<String>, String> {
+        Err(format!("directory \"{relative}\" cannot be listed"))
+    }
+
     /// The compiled template (ARM JSON) of a restored registry module and where it
     /// was found; `None` when no module cache holds it.
     fn resolve_registry(&self, _reference: &registry::RegistryRef) -> Option<(String, String)> {
@@ -53,6 +59,17 @@ impl ModuleResolver for FsResolver {
         std::fs::read(&path)
             .map(|c| (path.to_string_lossy().into_owned(), c))
             .map_err(|e| format!("could not read \"{relative}\": {e}"))
+    }
+
+    fn list_files(&self, from: &str, relative: &str) -> Result<Vec<String>, String> {
+        let base = Path::new(from).parent().unwrap_or(Path::new(""));
+        let entries = std::fs::read_dir(base.join(relative))
+            .map_err(|e| format!("could not list directory \"{relative}\": {e}"))?;
+        Ok(entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect())
     }
 }
 
@@ -92,6 +109,22 @@ impl ModuleResolver for MapResolver {
             .get(&key)
             .map(|c| (key.clone(), c.clone()))
             .ok_or_else(|| format!("file \"{relative}\" is not available"))
+    }
+
+    fn list_files(&self, from: &str, relative: &str) -> Result<Vec<String>, String> {
+        let dir = normalize_path(from, relative);
+        let prefix = if dir.is_empty() { dir } else { dir + "/" };
+        let names: Vec<String> = self
+            .files
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .filter(|rest| !rest.contains('/'))
+            .map(str::to_string)
+            .collect();
+        if names.is_empty() {
+            return Err(format!("directory \"{relative}\" is not available"));
+        }
+        Ok(names)
     }
 }
 
