@@ -118,14 +118,14 @@ fn slice(a: &[Value], start: Option<i64>, end: Option<i64>, step: Option<i64>) -
         let (mut i, end) = (clamp(start.unwrap_or(0)), clamp(end.unwrap_or(len)));
         while i < end {
             out.push(&a[i as usize]);
-            i += step;
+            i = i.saturating_add(step);
         }
     } else {
         let mut i = start.map_or(len - 1, |s| clamp(s).min(len - 1));
         let end = end.map_or(-1, clamp);
         while i > end && i >= 0 {
             out.push(&a[i as usize]);
-            i += step;
+            i = i.saturating_add(step);
         }
     }
     out
@@ -470,6 +470,12 @@ mod tests {
         assert_eq!(select(&d, "..nested").unwrap(), vec![json!("x")]);
         assert!(select(&d, ".missing").unwrap().is_empty());
         assert!(select(&d, ".array[7]").unwrap().is_empty());
+        assert_eq!(
+            select(&d, ".array[::-2]").unwrap(),
+            vec![json!(3), json!(1)]
+        );
+        let huge = format!(".array[1::{}]", i64::MAX);
+        assert_eq!(select(&d, &huge).unwrap(), vec![json!(2)]);
     }
 
     #[test]
