@@ -103,3 +103,56 @@ pub fn secret_data(secret: &Secret) -> BTreeMap<String, String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::FakeKube;
+
+    const PATH: &str = "/api/v1/namespaces/ns/secrets/creds";
+
+    fn put_secret(kube: &FakeKube, value: &str) {
+        kube.put(
+            PATH,
+            json!({"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "creds", "namespace": "ns"},
+                   "stringData": {"clientId": value}}),
+        );
+    }
+
+    async fn client_id(cache: &SecretCache, client: &Client) -> Option<String> {
+        let data = cache.data(client, "ns", "creds").await.unwrap()?;
+        data.get("clientId").cloned()
+    }
+
+    #[tokio::test]
+    async fn a_watched_secret_is_read_again_only_after_a_change() {
+        let kube = FakeKube::default();
+        let client = kube.client();
+        let cache = SecretCache::watched();
+        assert_eq!(client_id(&cache, &client).await, None);
+        put_secret(&kube, "1");
+        assert_eq!(client_id(&cache, &client).await, None, "kept as absent");
+        cache.changed("ns", "creds");
+        assert_eq!(client_id(&cache, &client).await.as_deref(), Some("1"));
+        put_secret(&kube, "2");
+        assert_eq!(client_id(&cache, &client).await.as_deref(), Some("1"));
+        cache.changed("ns", "other");
+        assert_eq!(client_id(&cache, &client).await.as_deref(), Some("1"));
+        cache.clear();
+        assert_eq!(client_id(&cache, &client).await.as_deref(), Some("2"));
+    }
+
+    #[tokio::test]
+    async fn without_a_watch_every_read_goes_to_the_apiserver() {
+        let kube = FakeKube::default();
+        let client = kube.client();
+        let cache = SecretCache::default();
+        put_secret(&kube, "1");
+        assert_eq!(client_id(&cache, &client).await.as_deref(), Some("1"));
+        put_secret(&kube, "2");
+        assert_eq!(client_id(&cache, &client).await.as_deref(), Some("2"));
+    }
+}
