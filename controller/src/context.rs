@@ -19,6 +19,8 @@ use crate::decide::PendingWhatIf;
 use crate::error::{Error, Result};
 use crate::events::EventRecorder;
 use crate::metrics::Metrics;
+use crate::own_writes::OwnWrites;
+use crate::secret_cache::SecretCache;
 
 pub struct Context {
     pub client: Client,
@@ -28,6 +30,10 @@ pub struct Context {
     /// `AZURE_SUBSCRIPTION_ID` of the operator identity: the last fallback subscription.
     pub operator_subscription_id: Option<String>,
     pub bicep: BicepCompiler,
+    /// Objects as our last write left them, for the reconcile that follows.
+    pub own_writes: OwnWrites,
+    /// Secrets the reconciles read; cached only where a Secret watch keeps it current.
+    pub secrets: SecretCache,
     /// Per-installation key of `status.appliedHash` (see [`Context::keyed_hash`]).
     hash_key: Option<Vec<u8>>,
     /// With leader election: Unix milliseconds until which this replica may write to ARM.
@@ -57,6 +63,8 @@ impl Context {
             metrics,
             operator_subscription_id,
             bicep: BicepCompiler::default(),
+            secrets: SecretCache::default(),
+            own_writes: OwnWrites::default(),
             hash_key: None,
             write_deadline: None,
             last_checked: Mutex::default(),
@@ -76,6 +84,13 @@ impl Context {
     /// when no key is configured.
     pub fn keyed_hash(&self, plain: &str) -> String {
         keyed_hash(self.hash_key.as_deref(), plain)
+    }
+
+    /// Keeps the Secrets reconciles read until `secrets` learns of a change: for a
+    /// context whose owner feeds every Secret change to it.
+    pub fn with_secret_cache(mut self, secrets: SecretCache) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     /// ARM writes are allowed only until the Unix millisecond in `deadline`, which the lease

@@ -1,13 +1,8 @@
 //! Reads what an object refers to: credentials, the template, `parametersFrom` values.
 //! Secret values are kept in memory only and never logged.
 
-use std::collections::BTreeMap;
-
 use crds::{AzureResource, AzureResourceSpec, ParameterSource, TemplateSource};
-use k8s_openapi::{
-    ByteString,
-    api::core::v1::{ConfigMap, Secret},
-};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{Api, Client};
 use serde_json::Value;
 
@@ -15,6 +10,7 @@ use crate::azure::{ClientSecretCredentials, Credentials};
 use crate::bicep_compiler::BicepCompiler;
 use crate::build::{ResolvedInputs, parameter_value};
 use crate::error::{Error, Result};
+use crate::secret_cache::SecretCache;
 
 /// The namespace Secret used when an object names no credentials.
 pub const DEFAULT_CREDENTIALS_SECRET: &str = "azure-credentials";
@@ -62,16 +58,16 @@ pub fn secret_parameters(spec: &AzureResourceSpec) -> Vec<&str> {
 /// Credentials and the subscription they name, per DESIGN.md's order.
 pub async fn credentials(
     client: &Client,
+    secrets: &SecretCache,
     namespace: &str,
     spec: &AzureResourceSpec,
     operator_subscription_id: Option<&str>,
 ) -> Result<(Credentials, Option<String>)> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let (name, explicit) = match &spec.credentials_secret_ref {
         Some(r) => (r.name.as_str(), true),
         None => (DEFAULT_CREDENTIALS_SECRET, false),
     };
-    let Some(secret) = secrets.get_opt(name).await? else {
+    let Some(data) = secrets.data(client, namespace, name).await? else {
         if explicit {
             return Err(Error::CredentialsMissing(format!(
                 "Secret {name:?} (credentialsSecretRef) does not exist"
@@ -82,7 +78,6 @@ pub async fn credentials(
             operator_subscription_id.map(str::to_owned),
         ));
     };
-    let data = secret_data(&secret);
     let key = |k: &str| {
         data.get(k)
             .cloned()
@@ -99,6 +94,7 @@ pub async fn credentials(
 /// Resolves the template and `parametersFrom`.
 pub async fn inputs(
     client: &Client,
+    secrets: &SecretCache,
     compiler: &BicepCompiler,
     object: &AzureResource,
     namespace: &str,
@@ -129,7 +125,7 @@ pub async fn inputs(
     for p in &spec.parameters_from {
         let text = match &p.source {
             ParameterSource::SecretKeyRef(k) => {
-                secret_key(client, namespace, &k.name, &k.key).await?
+                secret_key(client, secrets, namespace, &k.name, &k.key).await?
             }
             ParameterSource::ConfigMapKeyRef(k) => {
                 config_map_key(client, namespace, &k.name, &k.key).await?
@@ -162,34 +158,31 @@ async fn config_map_key(client: &Client, namespace: &str, name: &str, key: &str)
         .ok_or_else(not_found)
 }
 
-async fn secret_key(client: &Client, namespace: &str, name: &str, key: &str) -> Result<String> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+async fn secret_key(
+    client: &Client,
+    secrets: &SecretCache,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<String> {
     let not_found = || Error::InputNotFound {
         kind: "Secret",
         name: name.to_owned(),
         key: key.to_owned(),
     };
-    let secret = api.get_opt(name).await?.ok_or_else(not_found)?;
-    secret_data(&secret).remove(key).ok_or_else(not_found)
-}
-
-/// `data` (decoded) merged with `stringData`, UTF-8 values only.
-fn secret_data(secret: &Secret) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = secret
-        .data
-        .iter()
-        .flatten()
-        .filter_map(|(k, ByteString(v))| Some((k.clone(), String::from_utf8(v.clone()).ok()?)))
-        .collect();
-    if let Some(s) = &secret.string_data {
-        out.extend(s.clone());
-    }
-    out
+    let data = secrets
+        .data(client, namespace, name)
+        .await?
+        .ok_or_else(not_found)?;
+    data.get(key).cloned().ok_or_else(not_found)
 }
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::{ByteString, api::core::v1::Secret};
+
     use super::*;
+    use crate::secret_cache::secret_data;
 
     fn spec(yaml: &str) -> AzureResourceSpec {
         let value: Value = serde_yaml::from_str(yaml).unwrap();

@@ -19,8 +19,10 @@ pub mod events;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod own_writes;
 pub mod reconcile;
 pub mod run;
+pub mod secret_cache;
 pub mod status;
 #[cfg(test)]
 mod testing;

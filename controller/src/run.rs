@@ -12,19 +12,17 @@ use std::{
 };
 
 use anyhow::Context as _;
-use crds::AzureResource;
 use futures::{FutureExt, StreamExt, future::join_all};
 use k8s_openapi::{
     api::core::v1::{ConfigMap, Secret},
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
 use kube::{
-    Api, Client, Resource, ResourceExt,
-    core::{DeserializeGuard, PartialObjectMeta},
+    Api, Client, Resource,
+    core::PartialObjectMeta,
     runtime::{
-        Controller, Predicate, WatchStreamExt,
+        Controller, WatchStreamExt,
         controller::Config as ControllerConfig,
-        predicates,
         reflector::{self, ObjectRef, Store},
         wait::{await_condition, conditions},
         watcher,
@@ -35,11 +33,13 @@ use tracing::{info, warn};
 
 use crate::azure::AzureApiFactory;
 use crate::context::Context;
-use crate::dereference::{InputKind, referenced_inputs};
+use crate::dereference::InputKind;
 use crate::events::EventRecorder;
 use crate::leader::{self, stopped};
 use crate::metrics::Metrics;
 use crate::reconcile::{error_policy, reconcile};
+use crate::secret_cache::SecretCache;
+use crate::watch_cache::{CachedResource, Triggers};
 
 /// Controller settings; every flag has an environment fallback.
 #[derive(clap::Parser, Debug, Clone)]
@@ -181,7 +181,8 @@ pub async fn run(
         recorder,
         metrics.clone(),
         config.operator_subscription_id.clone(),
-    );
+    )
+    .with_secret_cache(SecretCache::watched());
     if !config.hash_key_secret.is_empty() {
         let secrets = Api::namespaced(client.clone(), &config.lease_namespace);
         ctx = ctx.with_hash_key(hash_key(&secrets, &config.hash_key_secret).await?);
@@ -291,6 +292,8 @@ async fn run_controllers(
         namespaces.into_iter().map(Some).collect()
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Secrets read in an earlier term went unwatched since.
+    ctx.secrets.clear();
     let mut stores = Vec::new();
     let mut controllers = Vec::new();
     for namespace in scopes {
@@ -341,19 +344,20 @@ async fn run_controllers(
     }
 }
 
-type Guarded = DeserializeGuard<AzureResource>;
-
 fn controller(
     ctx: Arc<Context>,
     health: Arc<Health>,
     namespace: Option<String>,
     concurrency: u16,
     stop: impl Future<Output = ()> + Send + Sync + 'static,
-) -> (Store<Guarded>, futures::future::BoxFuture<'static, ()>) {
+) -> (
+    Store<CachedResource>,
+    futures::future::BoxFuture<'static, ()>,
+) {
     let client = ctx.client.clone();
     let (objects, secrets, config_maps) = match &namespace {
         Some(ns) => (
-            Api::<Guarded>::namespaced(client.clone(), ns),
+            Api::<CachedResource>::namespaced(client.clone(), ns),
             Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), ns),
             Api::<PartialObjectMeta<ConfigMap>>::namespaced(client, ns),
         ),
@@ -364,26 +368,30 @@ fn controller(
         ),
     };
     let (reader, writer) = reflector::store();
-    // Status-only changes (our own writes) must not trigger a reconcile: that would poll
-    // ARM before Retry-After. Spec changes bump generation; finalizer changes drive
-    // the finalizer helper.
+    let mut triggers = Triggers::default();
     let main = watcher(objects, watcher::Config::default())
         .default_backoff()
         .inspect(move |event| health.watch_result(event))
-        .modify(crate::watch_cache::strip)
         .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
-            Default::default(),
-        );
+        .filter_map(move |event| {
+            futures::future::ready(match event {
+                Ok(event) if !triggers.observe(&event) => None,
+                Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+                    Some(Ok(object))
+                }
+                Ok(_) => None,
+                Err(error) => Some(Err(error)),
+            })
+        });
     let store = reader.clone();
+    let secret_ctx = ctx.clone();
     let secret_store = reader.clone();
     let config_map_store = reader.clone();
     let controller = Controller::for_stream(main, reader)
         .watches_stream(
             watcher(secrets, watcher::Config::default())
                 .default_backoff()
+                .inspect(move |event| follow_secret(&secret_ctx.secrets, event))
                 .touched_objects(),
             move |secret: PartialObjectMeta<Secret>| {
                 referrers(&secret_store, InputKind::Secret, &secret)
@@ -409,24 +417,39 @@ fn controller(
     (store, controller)
 }
 
+/// Keeps the Secret cache current: a changed or deleted Secret is read again when next
+/// needed; after a failure or a new list, every Secret is.
+fn follow_secret(
+    secrets: &SecretCache,
+    event: &Result<watcher::Event<PartialObjectMeta<Secret>>, watcher::Error>,
+) {
+    match event {
+        Ok(
+            watcher::Event::Apply(secret)
+            | watcher::Event::Delete(secret)
+            | watcher::Event::InitApply(secret),
+        ) => secrets.changed(
+            secret.metadata.namespace.as_deref().unwrap_or_default(),
+            secret.metadata.name.as_deref().unwrap_or_default(),
+        ),
+        Ok(watcher::Event::Init) | Err(_) => secrets.clear(),
+        Ok(watcher::Event::InitDone) => {}
+    }
+}
+
 /// Objects in the input's namespace that refer to it.
 fn referrers<K: Resource>(
-    store: &Store<Guarded>,
+    store: &Store<CachedResource>,
     kind: InputKind,
     input: &K,
-) -> Vec<ObjectRef<Guarded>> {
+) -> Vec<ObjectRef<CachedResource>> {
     let namespace = input.meta().namespace.clone();
     let name = input.meta().name.clone().unwrap_or_default();
     store
         .state()
         .into_iter()
-        .filter(|guard| guard.namespace() == namespace)
-        .filter(|guard| match &guard.0 {
-            Ok(object) => referenced_inputs(&object.spec)
-                .iter()
-                .any(|(k, n)| *k == kind && *n == name),
-            Err(_) => false,
-        })
-        .map(|guard| ObjectRef::from_obj(&*guard))
+        .filter(|cached| cached.metadata.namespace == namespace)
+        .filter(|cached| cached.inputs.iter().any(|(k, n)| *k == kind && *n == name))
+        .map(|cached| ObjectRef::from_obj(&*cached))
         .collect()
 }

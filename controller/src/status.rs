@@ -314,27 +314,28 @@ pub fn needs_write(before: Option<&AzureResourceStatus>, after: &AzureResourceSt
 }
 
 /// Writes the whole status (this field manager owns all of it), unless [`needs_write`]
-/// finds nothing new in it compared with the object's.
+/// finds nothing new in it compared with the object's; returns the object as written.
 pub async fn apply(
     api: &Api<AzureResource>,
     object: &AzureResource,
     status: &AzureResourceStatus,
-) -> Result<()> {
+) -> Result<Option<AzureResource>> {
     if !needs_write(object.status.as_ref(), status) {
-        return Ok(());
+        return Ok(None);
     }
     let patch = json!({
         "apiVersion": AzureResource::api_version(&()),
         "kind": AzureResource::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        &object.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    let written = api
+        .patch_status(
+            &object.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(Some(written))
 }
 
 /// Label the operator puts on the outputs Secrets it creates; a Secret created by someone

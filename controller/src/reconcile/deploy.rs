@@ -112,6 +112,7 @@ impl Reconciler<'_> {
         let caller = self.caller_identity().await?;
         let inputs = dereference::inputs(
             &self.ctx.client,
+            &self.ctx.secrets,
             &self.ctx.bicep,
             &self.object,
             &self.namespace(),
@@ -387,6 +388,7 @@ impl Reconciler<'_> {
             self.now,
         );
         self.write_status().await?;
+        self.keep_written();
         let note = format!("{} {} started", engine_name(target.engine), target.name);
         info!("{note}");
         self.publish(EventType::Normal, "DeploymentStarted", "Deploy", &note)

@@ -17,7 +17,6 @@ use crds::AzureResource;
 use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
-    core::DeserializeGuard,
     runtime::{
         controller::Action as Requeue,
         events::{Event, EventType},
@@ -27,6 +26,7 @@ use tracing::{Instrument, info_span, warn};
 
 use crate::context::Context;
 use crate::error::{Error, Result, backoff};
+use crate::watch_cache::CachedResource;
 use cleanup::Cleanup;
 use reconciler::{Reconciler, jitter, publish};
 
@@ -34,33 +34,30 @@ use reconciler::{Reconciler, jitter, publish};
 pub const FINALIZER: &str = crds::CLEANUP_FINALIZER;
 
 /// Entry point for the kube-runtime `Controller`.
-pub async fn reconcile(
-    guard: Arc<DeserializeGuard<AzureResource>>,
-    ctx: Arc<Context>,
-) -> Result<Requeue> {
+pub async fn reconcile(cached: Arc<CachedResource>, ctx: Arc<Context>) -> Result<Requeue> {
     let started = Instant::now();
-    let result = match &guard.0 {
-        Ok(object) => {
+    let result = match &cached.invalid {
+        None => {
             let span = info_span!(
                 "reconcile",
-                namespace = %object.namespace().unwrap_or_default(),
-                name = %object.name_any(),
-                generation = object.metadata.generation.unwrap_or_default(),
+                namespace = %cached.namespace().unwrap_or_default(),
+                name = %cached.name_any(),
+                generation = cached.metadata.generation.unwrap_or_default(),
             );
-            reconcile_object(object, &ctx).instrument(span).await
+            reconcile_object(&cached, &ctx).instrument(span).await
         }
-        Err(invalid) => {
+        Some(error) => {
             // One malformed object must not stop the others: report it and wait for a fix.
-            warn!(name = ?invalid.metadata.name, namespace = ?invalid.metadata.namespace,
-                  error = %invalid.error, "invalid AzureResource");
+            warn!(name = ?cached.metadata.name, namespace = ?cached.metadata.namespace,
+                  error = %error, "invalid AzureResource");
             let event = Event {
                 type_: EventType::Warning,
                 reason: "InvalidObject".into(),
-                note: Some(format!("the object cannot be read: {}", invalid.error)),
+                note: Some(format!("the object cannot be read: {error}")),
                 action: "Read".into(),
                 secondary: None,
             };
-            publish(&ctx, &guard.object_ref(&()), event).await;
+            publish(&ctx, &cached.object_ref(&()), event).await;
             Ok(Requeue::await_change())
         }
     };
@@ -73,19 +70,9 @@ pub async fn reconcile(
 
 /// Retryable failures come back here (terminal ones are recorded and end in
 /// `await_change`): back off exponentially, never before ARM's `Retry-After`.
-pub fn error_policy(
-    guard: Arc<DeserializeGuard<AzureResource>>,
-    error: &Error,
-    _ctx: Arc<Context>,
-) -> Requeue {
+pub fn error_policy(cached: Arc<CachedResource>, error: &Error, _ctx: Arc<Context>) -> Requeue {
     // The status was written with the incremented count; the cached object may lag.
-    let failures = guard
-        .0
-        .as_ref()
-        .ok()
-        .and_then(|o| o.status.as_ref())
-        .map_or(0, |s| s.failures)
-        .saturating_add(1);
+    let failures = cached.failures.saturating_add(1);
     Requeue::requeue(backoff(failures, error.retry_after(), jitter()))
 }
 
@@ -93,7 +80,7 @@ pub fn error_policy(
 /// when the cleanup reports that nothing is left to do in Azure. `cached` is the watch
 /// cache's stripped copy ([`crate::watch_cache`]); whatever goes on to ARM reads the whole
 /// object first.
-async fn reconcile_object(cached: &AzureResource, ctx: &Context) -> Result<Requeue> {
+async fn reconcile_object(cached: &CachedResource, ctx: &Context) -> Result<Requeue> {
     let namespace = cached.namespace().unwrap_or_default();
     let api: Api<AzureResource> = Api::namespaced(ctx.client.clone(), &namespace);
     let has_finalizer = cached.finalizers().iter().any(|f| f == FINALIZER);
@@ -103,11 +90,20 @@ async fn reconcile_object(cached: &AzureResource, ctx: &Context) -> Result<Reque
     }
     if !deleting && !has_finalizer {
         // The finalizer change itself triggers the next reconcile.
-        set_finalizer(&api, cached, true).await?;
+        let written = set_finalizer(&api, cached, true).await?;
+        ctx.own_writes.keep(written);
         return Ok(Requeue::await_change());
     }
-    let Some(object) = api.get_opt(&cached.name_any()).await? else {
-        return Ok(Requeue::await_change());
+    let uid = cached.uid().unwrap_or_default();
+    let kept = ctx
+        .own_writes
+        .take(&uid, cached.metadata.resource_version.as_deref());
+    let object = match kept {
+        Some(object) => object,
+        None => match api.get_opt(&cached.name_any()).await? {
+            Some(object) => object,
+            None => return Ok(Requeue::await_change()),
+        },
     };
     if object.uid() != cached.uid() || !object.finalizers().iter().any(|f| f == FINALIZER) {
         // Created again under the same name, or the finalizer went meanwhile: the watch
@@ -132,9 +128,9 @@ async fn reconcile_object(cached: &AzureResource, ctx: &Context) -> Result<Reque
 /// own status writes) do not.
 async fn set_finalizer(
     api: &Api<AzureResource>,
-    object: &AzureResource,
+    object: &impl Resource,
     present: bool,
-) -> Result<()> {
+) -> Result<AzureResource> {
     let mut finalizers: Vec<String> = object
         .finalizers()
         .iter()
@@ -145,15 +141,15 @@ async fn set_finalizer(
         finalizers.push(FINALIZER.to_owned());
     }
     let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
-        {"op": "test", "path": "/metadata/finalizers", "value": object.metadata.finalizers},
+        {"op": "test", "path": "/metadata/finalizers", "value": object.meta().finalizers},
         {"op": "add", "path": "/metadata/finalizers", "value": finalizers},
     ]))
     .expect("a JSON patch of two operations");
-    api.patch(
-        &object.name_any(),
-        &PatchParams::default(),
-        &Patch::Json::<()>(patch),
-    )
-    .await?;
-    Ok(())
+    Ok(api
+        .patch(
+            &object.name_any(),
+            &PatchParams::default(),
+            &Patch::Json::<()>(patch),
+        )
+        .await?)
 }

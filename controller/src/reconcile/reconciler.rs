@@ -30,6 +30,8 @@ pub(super) struct Reconciler<'a> {
     pub(super) api: Api<AzureResource>,
     pub(super) object: AzureResource,
     pub(super) status: AzureResourceStatus,
+    /// The object as this reconcile's last status write left it.
+    pub(super) written: Option<AzureResource>,
     pub(super) uid: String,
     /// The time this reconcile acts at.
     pub(super) now: Timestamp,
@@ -54,6 +56,7 @@ impl<'a> Reconciler<'a> {
             ctx,
             api,
             status: object.status.clone().unwrap_or_default(),
+            written: None,
             uid: object.uid().unwrap_or_default(),
             object,
             now: Timestamp::now(),
@@ -81,14 +84,25 @@ impl<'a> Reconciler<'a> {
     }
 
     /// Writes the status, unless it says nothing new ([`status::needs_write`]).
-    pub(super) async fn write_status(&self) -> Result<()> {
-        status::apply(&self.api, &self.object, &self.status).await
+    pub(super) async fn write_status(&mut self) -> Result<()> {
+        if let Some(written) = status::apply(&self.api, &self.object, &self.status).await? {
+            self.written = Some(written);
+        }
+        Ok(())
+    }
+
+    /// Hands the object as last written to the reconcile that follows shortly.
+    pub(super) fn keep_written(&mut self) {
+        if let Some(written) = self.written.take() {
+            self.ctx.own_writes.keep(written);
+        }
     }
 
     /// The object's credentials and the subscription they name, per DESIGN.md's order.
     pub(super) async fn caller_identity(&self) -> Result<CallerIdentity> {
         let (credentials, subscription_id) = dereference::credentials(
             &self.ctx.client,
+            &self.ctx.secrets,
             &self.namespace(),
             &self.object.spec,
             self.ctx.operator_subscription_id.as_deref(),

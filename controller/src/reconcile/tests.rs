@@ -86,7 +86,11 @@ impl Harness {
 
     async fn reconcile(&self) -> Result<Requeue> {
         let object = self.object().expect("the object exists");
-        reconcile(Arc::new(DeserializeGuard(Ok(object))), self.ctx.clone()).await
+        reconcile(
+            Arc::new(DeserializeGuard(Ok(object)).into()),
+            self.ctx.clone(),
+        )
+        .await
     }
 
     /// Type and reason of the Events recorded so far.
@@ -201,7 +205,7 @@ async fn a_refused_put_is_retried_with_the_arm_code_as_reason() {
     assert!(h.has_event("Warning", "InternalServerError"));
     let object = h.object().unwrap();
     let retry = error_policy(
-        Arc::new(DeserializeGuard(Ok(object))),
+        Arc::new(DeserializeGuard(Ok(object)).into()),
         &error,
         h.ctx.clone(),
     );
