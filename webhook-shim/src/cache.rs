@@ -4,24 +4,156 @@
 //! Each object is kept without what no decision reads ([`strip_for_cache`]) and as compact
 //! JSON rather than decoded: a decoded object costs several times its JSON in struct
 //! fields, map nodes and allocations, and only the few objects a request or an evaluation
-//! looks at are decoded. A relist (after the watch fell too far behind) updates entries in
+//! looks at are decoded. The JSON is deflated against a preset dictionary, a typical
+//! object's JSON ([`DICTIONARY`]): what every object repeats (keys, label and annotation
+//! names, constant values, an object's own ids) then costs bits, and an entry is about a
+//! quarter of its JSON. A relist (after the watch fell too far behind) updates entries in
 //! place and then drops those it did not see, so it never holds two copies of the cache.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
 use crds::AzureResource;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use kube::ResourceExt;
 use kube::runtime::watcher::Event;
+use serde_json::json;
 
 use crate::completion::strip_for_cache;
-use crate::mapping::LABEL_RESOURCE_ID;
+use crate::mapping::{
+    ANNOTATION_OWNER, ANNOTATION_REQUEST, ANNOTATION_RESOURCE_ID, ANNOTATION_RESOURCE_NAME,
+    FINALIZER, LABEL_DEPLOYMENT_LOCATION, LABEL_LIFECYCLE, LABEL_MANAGED_BY, LABEL_RESOURCE_ID,
+    LABEL_RESOURCE_NAME, LABEL_RESOURCE_TYPE, MANAGED_BY,
+};
+
+/// Deflate window of the entries (8 KiB): the dictionary and a stripped object fit in it.
+const WINDOW_BITS: u8 = 13;
+
+/// What entries are deflated against: a typical stripped object of the shim as JSON,
+/// serialized like the cached ones so that keys come in the same order. Only the size of
+/// the entries depends on it: every entry inflates against the same bytes.
+static DICTIONARY: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let typical: Option<AzureResource> = serde_json::from_value(json!({
+        "apiVersion": "azure-driver.io/v1alpha1",
+        "kind": "AzureResource",
+        "metadata": {
+            "annotations": {
+                ANNOTATION_OWNER: "0000000000000000000000000000000000000000000000000000000000000000",
+                ANNOTATION_REQUEST: "{\"uuid\":\"00000000-0000-4000-8000-000000000000\",\"lifecycle\":\"Create\",\"delete\":false}",
+                ANNOTATION_RESOURCE_ID: "00000000-0000-4000-8000-000000000000",
+                ANNOTATION_RESOURCE_NAME: "resource",
+            },
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "finalizers": ["azure-driver.io/cleanup", FINALIZER],
+            "generation": 1,
+            "labels": {
+                LABEL_MANAGED_BY: MANAGED_BY,
+                LABEL_DEPLOYMENT_LOCATION: "azure",
+                LABEL_LIFECYCLE: "create",
+                LABEL_RESOURCE_ID: "00000000-0000-4000-8000-000000000000",
+                LABEL_RESOURCE_NAME: "resource",
+                LABEL_RESOURCE_TYPE: "resource",
+            },
+            "name": "r-00000000-0000-4000-8000-000000000000",
+            "namespace": "azure-driver",
+            "resourceVersion": "100000",
+            "uid": "00000000-0000-4000-8000-000000000000",
+        },
+        "spec": {
+            "createResourceGroup": true,
+            "credentialsSecretRef": {"name": "dl-0000000000000000000000000000000000000000"},
+            "deletionPolicy": "Delete",
+            "driftPolicy": "Report",
+            "engine": "Stack",
+            "location": "westeurope",
+            "mode": "Incremental",
+            "parameters": {"location": "westeurope", "resourcegroup_name": "rg"},
+            "redeployToken": "00000000-0000-4000-8000-000000000000",
+            "resourceGroup": "rg",
+            "scope": "ResourceGroup",
+            "subscriptionId": "00000000-0000-0000-0000-000000000000",
+            "syncInterval": "1h",
+        },
+        "status": {
+            "phase": "Ready",
+            "observedGeneration": 1,
+            "conditions": [{
+                "type": "Ready",
+                "status": "True",
+                "reason": "Succeeded",
+                "message": "deployed",
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+                "observedGeneration": 1,
+            }],
+        },
+    }))
+    .ok();
+    typical
+        .and_then(|typical| serde_json::to_vec(&typical).ok())
+        .unwrap_or_default()
+});
+
+/// Deflates `json` against [`DICTIONARY`].
+fn pack(compress: &mut Compress, json: &[u8]) -> Option<Box<[u8]>> {
+    compress.reset();
+    compress.set_dictionary(&DICTIONARY).ok()?;
+    let mut packed = Vec::with_capacity(json.len() / 2 + 64);
+    loop {
+        let read = usize::try_from(compress.total_in()).ok()?;
+        let status = compress
+            .compress_vec(&json[read..], &mut packed, FlushCompress::Finish)
+            .ok()?;
+        if status == Status::StreamEnd {
+            return Some(packed.into_boxed_slice());
+        }
+        packed.reserve(packed.capacity());
+    }
+}
+
+/// Inflates what [`pack`] made of `json_len` bytes of JSON.
+fn unpack(packed: &[u8], json_len: usize) -> Option<Vec<u8>> {
+    let mut decompress = Decompress::new_with_window_bits(false, WINDOW_BITS);
+    decompress.set_dictionary(&DICTIONARY).ok()?;
+    let mut json = Vec::with_capacity(json_len);
+    loop {
+        let read = usize::try_from(decompress.total_in()).ok()?;
+        let written = json.len();
+        let status = decompress
+            .decompress_vec(&packed[read..], &mut json, FlushDecompress::Finish)
+            .ok()?;
+        if status == Status::StreamEnd {
+            return Some(json);
+        }
+        if json.len() == written && usize::try_from(decompress.total_in()).ok()? == read {
+            if json.len() < json.capacity() {
+                return None;
+            }
+            json.reserve(64);
+        }
+    }
+}
+
+/// The compressor of the entries, kept between events: a new one allocates and clears
+/// its tables every time.
+struct Packer(Compress);
+
+impl Default for Packer {
+    fn default() -> Self {
+        Packer(Compress::new_with_window_bits(
+            Compression::default(),
+            false,
+            WINDOW_BITS,
+        ))
+    }
+}
 
 /// One cached object.
 struct Entry {
-    /// The stripped object as JSON.
-    json: Box<[u8]>,
+    /// The stripped object as JSON, deflated ([`pack`]).
+    packed: Box<[u8]>,
+    /// Length of that JSON.
+    json_len: u32,
     /// Its resource-id label: the key of its resource's objects in the sibling index.
     resource_id: Option<Arc<str>>,
     /// The next sweep evaluates it again (see [`ObjectCache::set_due`]).
@@ -74,10 +206,11 @@ impl Objects {
 pub struct ObjectCache {
     objects: Arc<RwLock<Objects>>,
     synced: Arc<AtomicBool>,
+    packer: Arc<Mutex<Packer>>,
 }
 
-fn decode(json: &[u8]) -> Option<AzureResource> {
-    serde_json::from_slice(json).ok()
+fn decode(entry: &Entry) -> Option<AzureResource> {
+    serde_json::from_slice(&unpack(&entry.packed, entry.json_len as usize)?).ok()
 }
 
 impl ObjectCache {
@@ -92,7 +225,7 @@ impl ObjectCache {
             return None;
         }
         let objects = self.objects.read().expect("object cache");
-        Some(objects.by_name.get(name).and_then(|e| decode(&e.json)))
+        Some(objects.by_name.get(name).and_then(decode))
     }
 
     /// The cached objects with the same resource-id label as `object` (itself included
@@ -107,7 +240,7 @@ impl ObjectCache {
             .into_iter()
             .flatten()
             .filter_map(|name| objects.by_name.get(name))
-            .filter_map(|entry| decode(&entry.json))
+            .filter_map(decode)
             .collect()
     }
 
@@ -118,7 +251,7 @@ impl ObjectCache {
             .by_name
             .values()
             .filter(|entry| entry.due)
-            .filter_map(|entry| decode(&entry.json))
+            .filter_map(decode)
             .collect()
     }
 
@@ -142,12 +275,15 @@ impl ObjectCache {
 
     /// Applies one watch event. Answers the object (stripped) to evaluate, if any.
     pub fn apply(&self, event: Event<AzureResource>) -> Option<AzureResource> {
-        let mut objects = self.objects.write().expect("object cache");
         match event {
             Event::Apply(mut object) | Event::InitApply(mut object) => {
                 strip_for_cache(&mut object);
+                let json = serde_json::to_vec(&object).ok()?;
+                let packed = pack(&mut self.packer.lock().expect("cache packer").0, &json)?;
+                let mut objects = self.objects.write().expect("object cache");
                 let entry = Entry {
-                    json: serde_json::to_vec(&object).ok()?.into_boxed_slice(),
+                    packed,
+                    json_len: u32::try_from(json.len()).ok()?,
                     resource_id: object
                         .labels()
                         .get(LABEL_RESOURCE_ID)
@@ -159,14 +295,16 @@ impl ObjectCache {
                 Some(object)
             }
             Event::Delete(object) => {
+                let mut objects = self.objects.write().expect("object cache");
                 objects.remove(&object.name_any());
                 None
             }
             Event::Init => {
-                objects.listing += 1;
+                self.objects.write().expect("object cache").listing += 1;
                 None
             }
             Event::InitDone => {
+                let mut objects = self.objects.write().expect("object cache");
                 let listing = objects.listing;
                 let unseen: Vec<Arc<str>> = objects
                     .by_name
@@ -205,6 +343,39 @@ mod tests {
         let mut names: Vec<String> = objects.iter().map(|o| o.name_any()).collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn entries_inflate_to_the_json_they_were_made_of() {
+        assert!(
+            !DICTIONARY.is_empty(),
+            "the typical object is an AzureResource"
+        );
+        let mut packer = Packer::default();
+        let typical = DICTIONARY.clone();
+        let mut unlike = object("r-a", "a");
+        unlike.metadata.annotations = Some(BTreeMap::from([(
+            "note".to_string(),
+            (0..20_000)
+                .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+                .collect(),
+        )]));
+        let unlike = serde_json::to_vec(&unlike).unwrap();
+        for json in [typical, unlike, Vec::new()] {
+            let packed = pack(&mut packer.0, &json).unwrap();
+            assert_eq!(unpack(&packed, json.len()).unwrap(), json);
+            // The length is only a capacity hint.
+            assert_eq!(unpack(&packed, 0).unwrap(), json);
+        }
+        let json = serde_json::to_vec(&object("r-b", "b")).unwrap();
+        let packed = pack(&mut packer.0, &json).unwrap();
+        assert!(
+            packed.len() * 2 < json.len(),
+            "{} of {}",
+            packed.len(),
+            json.len()
+        );
+        assert_eq!(unpack(&packed[..packed.len() / 2], json.len()), None);
     }
 
     #[test]

@@ -18,6 +18,14 @@ use clap::Parser;
 use kube::Api;
 use tracing::{error, info};
 
+/// mimalloc rather than glibc's malloc: with tens of thousands of long-lived cache entries
+/// between the requests' short-lived buffers, glibc's free lists fragment, so the shim's
+/// memory and its time in malloc grew with the number of objects (a third of its CPU at
+/// 20,000 objects, by perf); mimalloc's size-segregated pages keep both flat. Without
+/// transparent huge pages (`no_thp`): they made its RSS 20 MiB larger for nothing.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How often every object is re-checked for results owed (expired claims, failed publishes).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 /// How often the TLS pair and the API token file are re-read.

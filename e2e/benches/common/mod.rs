@@ -2,6 +2,7 @@
 //! latency percentiles.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -35,8 +36,10 @@ impl Posted {
 }
 
 /// Posts `bodies` to `lifecycle/execute` on `127.0.0.1:port` over `clients` keep-alive
-/// HTTP/1.1 TLS connections, each sending its share one request after the other. The
-/// first refusal's answer is printed.
+/// HTTP/1.1 TLS connections, each sending the next body not yet sent as soon as its last
+/// request was answered (as a load generator does, and as the raw side's
+/// `buffer_unordered` does: a fixed share per connection would make the round last as
+/// long as its unluckiest connection). The first refusal's answer is printed.
 pub async fn post_executes(
     connector: &TlsConnector,
     port: u16,
@@ -44,15 +47,17 @@ pub async fn post_executes(
     clients: usize,
 ) -> Posted {
     let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..clients)
-        .map(|client| {
+        .map(|_| {
             let connector = connector.clone();
             let bodies = bodies.clone();
+            let next = next.clone();
             tokio::spawn(async move {
                 let mut sender = connect(&connector, port).await;
                 let mut latencies = Vec::new();
                 let mut failures = 0;
-                for body in bodies.iter().skip(client).step_by(clients) {
+                while let Some(body) = bodies.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let request = hyper::Request::post("/api/driver/lifecycle/execute")
                         .header("host", SHIM_HOST)
                         .header("content-type", "application/json")
