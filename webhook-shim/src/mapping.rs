@@ -1416,4 +1416,31 @@ mod tests {
             Some("/subscriptions/s/entry")
         );
     }
+
+    #[test]
+    fn only_peerings_and_routes_have_python_topology_entries() {
+        let props = json!({"resourcegroup_name": "rg1", "initiator_vnet_name": "a",
+                           "acceptor_vnet_name": "b", "route_table_name": "rt1", "route_name": "r1"});
+        let request = |lifecycle: &str, kind: &str| {
+            parse_execute(body(lifecycle, kind, props.clone()).to_string().as_bytes()).unwrap()
+        };
+        let key = |req: &ExecuteRequest| python_addition_key(req, &req.lifecycle);
+        let peering = request("CreateVnetPeering", "resource::AzureVNet::1.0");
+        assert_eq!(key(&peering).as_deref(), Some("netapeer"));
+        let route = request("AddRoute", "resource::AzureRouteTable::1.0");
+        assert_eq!(key(&route).as_deref(), Some("netar1route"));
+        for (lifecycle, kind) in [
+            ("Configure", "resource::AzureVNet::1.0"),
+            ("AddRoute", "resource::AzureVNet::1.0"),
+            ("Configure", "resource::AzureRouteTable::1.0"),
+            ("CreateVnetPeering", "resource::AzureRouteTable::1.0"),
+        ] {
+            let req = request(lifecycle, kind);
+            assert_eq!(key(&req), None, "{lifecycle} {kind}");
+            assert!(
+                accepted_topology(&req, Some("/dep")).is_empty(),
+                "{lifecycle} {kind}"
+            );
+        }
+    }
 }
