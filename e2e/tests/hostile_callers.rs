@@ -166,32 +166,18 @@ struct World {
 
 impl World {
     async fn start() -> Self {
-        let ControllerOnArmsim {
-            control_plane,
-            namespace,
-            sim,
-            controller,
-            dir,
-        } = ControllerOnArmsim::start().await;
-        let pki = pki(dir.path());
-        std::fs::write(dir.path().join("tokens"), format!("{TOKEN}\n")).unwrap();
-        let mut shim = ShimOnMockKafka::start(
-            control_plane.client(),
-            namespace.name(),
-            "hostile",
-            Duration::from_secs(1),
-        );
+        let product = ControllerOnArmsim::start().await;
+        let dir = product.dir.path();
+        let pki = pki(dir);
+        std::fs::write(dir.join("tokens"), format!("{TOKEN}\n")).unwrap();
+        let mut shim = product.shim_on_mock_kafka("hostile");
         shim.shim.authenticator = Authenticator {
             client_certificate: true,
-            tokens: Some(Arc::new(
-                TokenFile::load(&dir.path().join("tokens")).unwrap(),
-            )),
+            tokens: Some(Arc::new(TokenFile::load(&dir.join("tokens")).unwrap())),
         };
-        let resolver = Arc::new(
-            ReloadingCert::load(&dir.path().join("tls.crt"), &dir.path().join("tls.key")).unwrap(),
-        );
-        let config =
-            server_config_with_client_ca(resolver, &dir.path().join("client-ca.crt")).unwrap();
+        let resolver =
+            Arc::new(ReloadingCert::load(&dir.join("tls.crt"), &dir.join("tls.key")).unwrap());
+        let config = server_config_with_client_ca(resolver, &dir.join("client-ca.crt")).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(serve(
@@ -219,13 +205,13 @@ impl World {
             brent: client(Some(pki.client_identity.clone())),
             no_certificate: client(None),
             pki,
-            client: control_plane.client(),
-            namespace,
-            sim,
+            client: product.control_plane.client(),
+            namespace: product.namespace,
+            sim: product.sim,
             shim,
             addr,
-            _controller: controller,
-            _dir: dir,
+            _controller: product.controller,
+            _dir: product.dir,
         }
     }
 

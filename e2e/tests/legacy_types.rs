@@ -53,30 +53,16 @@ struct Stack {
 
 impl Stack {
     async fn start() -> Self {
-        let ControllerOnArmsim {
-            control_plane,
-            namespace,
-            sim,
-            controller,
-            dir,
-        } = ControllerOnArmsim::start().await;
+        let product = ControllerOnArmsim::start().await;
+        let dir = product.dir.path();
         let certificate = rcgen::generate_simple_self_signed(vec!["azure-driver".into()]).unwrap();
-        std::fs::write(dir.path().join("tls.crt"), certificate.cert.pem()).unwrap();
-        std::fs::write(
-            dir.path().join("tls.key"),
-            certificate.signing_key.serialize_pem(),
-        )
-        .unwrap();
-        let shim = ShimOnMockKafka::start(
-            control_plane.client(),
-            namespace.name(),
-            "legacy",
-            Duration::from_secs(1),
-        );
+        std::fs::write(dir.join("tls.crt"), certificate.cert.pem()).unwrap();
+        std::fs::write(dir.join("tls.key"), certificate.signing_key.serialize_pem()).unwrap();
+        let shim = product.shim_on_mock_kafka("legacy");
         let mut keeping = shim.shim.clone();
         keeping.mapping.legacy_delete_keeps_resources = true;
-        let shim_addr = serve_over_tls(dir.path(), shim.shim.clone()).await;
-        let keeping_shim_addr = serve_over_tls(dir.path(), keeping).await;
+        let shim_addr = serve_over_tls(dir, shim.shim.clone()).await;
+        let keeping_shim_addr = serve_over_tls(dir, keeping).await;
         let https = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
@@ -90,21 +76,22 @@ impl Stack {
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
             .add_root_certificate(
-                reqwest::Certificate::from_pem(&std::fs::read(sim.ca_file()).unwrap()).unwrap(),
+                reqwest::Certificate::from_pem(&std::fs::read(product.sim.ca_file()).unwrap())
+                    .unwrap(),
             )
             .build()
             .unwrap();
         Self {
-            client: control_plane.client(),
-            namespace,
-            sim,
+            client: product.control_plane.client(),
+            namespace: product.namespace,
+            sim: product.sim,
             shim,
             https,
             shim_addr,
             keeping_shim_addr,
             arm,
-            _controller: controller,
-            _dir: dir,
+            _controller: product.controller,
+            _dir: product.dir,
         }
     }
 

@@ -17,6 +17,9 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod capture;
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -214,37 +217,11 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    fn lines_of(emit: impl FnOnce()) -> Vec<Map<String, Value>> {
-        let buffer = Buffer::default();
-        let subscriber =
-            tracing_subscriber::registry().with(LogstashLayer::new(buffer.clone(), "pod-1".into()));
-        tracing::subscriber::with_default(subscriber, emit);
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .map(|line| match serde_json::from_str(line).unwrap() {
-                Value::Object(map) => map,
-                other => panic!("not an object: {other}"),
-            })
-            .collect()
-    }
+    use crate::capture::logstash_lines;
 
     #[test]
     fn a_line_has_the_logstash_fields_and_the_span_and_event_fields() {
-        let lines = lines_of(|| {
+        let lines = logstash_lines("pod-1", || {
             let span = tracing::info_span!("reconcile", object = "ns/web", tracectx = "a=1;b=2");
             let _entered = span.enter();
             tracing::error!(attempt = 3, "deploy failed");
@@ -281,7 +258,7 @@ mod tests {
 
     #[test]
     fn levels_use_python_names_and_a_line_without_message_has_an_empty_one() {
-        let lines = lines_of(|| {
+        let lines = logstash_lines("pod-1", || {
             tracing::warn!(code = "x");
             tracing::info!("i");
             tracing::debug!("d");
@@ -296,7 +273,7 @@ mod tests {
     fn trace_fields_join_pairs_and_skip_malformed_ones() {
         let trace = BTreeMap::from([("b".to_string(), "2".to_string()), ("a".into(), "1".into())]);
         assert_eq!(trace_field(&trace), "a=1;b=2");
-        let lines = lines_of(|| {
+        let lines = logstash_lines("pod-1", || {
             let span = tracing::info_span!("r", tracectx = "x=1;;novalue;y=a=b");
             let _entered = span.enter();
             tracing::info!("m");

@@ -16,40 +16,19 @@ pub fn init(format: LogFormat, level: &str) {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
-    use serde_json::Value;
-    use tracing_subscriber::layer::SubscriberExt;
-
-    use super::*;
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use telemetry::capture::logstash_lines;
 
     #[test]
     fn logstash_lines_carry_tracectx_fields() {
-        let buffer = Buffer::default();
-        let subscriber =
-            tracing_subscriber::registry().with(LogstashLayer::new(buffer.clone(), "pod-1".into()));
-        tracing::subscriber::with_default(subscriber, || {
+        let lines = logstash_lines("pod-1", || {
             let span =
                 tracing::info_span!("request", tracectx = "transactionid=tx-1;processid=p-2");
             let _entered = span.enter();
             tracing::warn!(request_id = "r-1", "lifecycle request accepted");
         });
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let line: Value = serde_json::from_str(text.trim()).unwrap();
+        let [line] = lines.as_slice() else {
+            panic!("one line: {lines:?}");
+        };
         assert_eq!(line["message"], "lifecycle request accepted");
         assert_eq!(line["level"], "WARNING");
         assert_eq!(line["@version"], "1");

@@ -1098,4 +1098,349 @@ mod tests {
             refused.message
         );
     }
+
+    /// `body` with `files` as its driverFiles archive.
+    fn with_files(mut request: Value, files: &[(&str, &[u8])]) -> Value {
+        request["driverFiles"] =
+            json!(base64::engine::general_purpose::STANDARD.encode(zip_of(files)));
+        request
+    }
+
+    #[test]
+    fn the_size_limits_hold_to_the_byte() {
+        let mut resource = AzureResource::new(
+            "r-x",
+            AzureResourceSpec::new("rg1", TemplateSource::Bicep(String::new())),
+        );
+        resource.spec.parameters.insert("pad".into(), json!(""));
+        let unpadded = serde_json::to_vec(&resource).unwrap().len();
+        let object_of = |bytes: usize| {
+            let mut resource = resource.clone();
+            resource
+                .spec
+                .parameters
+                .insert("pad".into(), json!("a".repeat(bytes - unpadded)));
+            assert_eq!(serde_json::to_vec(&resource).unwrap().len(), bytes);
+            ApplyPlan {
+                resource,
+                credentials: None,
+                secure_parameters: None,
+            }
+        };
+        assert!(check_sizes(&object_of(1024 * 1024)).is_ok());
+        let refused = check_sizes(&object_of(1024 * 1024 + 1)).unwrap_err();
+        assert_eq!(refused.status, 413);
+        assert_eq!(
+            refused.message,
+            "The template and parameters make an AzureResource of 1048577 bytes; at most 1048576 bytes fit in the cluster's store"
+        );
+
+        // A Secret's size is its keys' and values' bytes, in either Secret of a plan.
+        let secret_of = |value_bytes: usize| Secret {
+            string_data: Some(BTreeMap::from([
+                ("key".into(), "a".repeat(value_bytes)),
+                ("k".into(), "b".into()),
+            ])),
+            ..Secret::default()
+        };
+        let small = object_of(unpadded);
+        for fits in [true, false] {
+            let secret = secret_of(1024 * 1024 - 5 + usize::from(!fits));
+            let as_credentials = ApplyPlan {
+                credentials: Some(secret.clone()),
+                ..small.clone()
+            };
+            let as_parameters = ApplyPlan {
+                secure_parameters: Some(secret),
+                ..small.clone()
+            };
+            for plan in [as_credentials, as_parameters] {
+                match check_sizes(&plan) {
+                    Ok(()) => assert!(fits),
+                    Err(refused) => {
+                        assert!(!fits);
+                        assert_eq!(refused.status, 413);
+                        assert_eq!(
+                            refused.message,
+                            "Secure values of 1048577 bytes exceed the 1048576 bytes a Secret holds"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_names_keep_a_readable_prefix_and_the_digest_within_the_limit() {
+        let long_id = "a".repeat(100);
+        assert_eq!(
+            object_name(&long_id, &Lifecycle::Create),
+            format!("r-{}-{}", "a".repeat(49), short_digest(&long_id))
+        );
+        let operation = "Do".repeat(40);
+        let label = dns_label(&operation, 63);
+        assert_eq!(
+            label,
+            format!("{}-{}", "do".repeat(26), short_digest(&operation))
+        );
+        assert_eq!(label.len(), 63);
+    }
+
+    #[test]
+    fn addition_parameters_are_named_in_snake_case() {
+        assert_eq!(snake_case("VnetPeering"), "vnet_peering");
+        assert_eq!(snake_case("Route"), "route");
+        let template = b"param public_ip_name string\n";
+        let request = with_files(
+            body(
+                "AddPublicIp",
+                "resource::Edge::1.0",
+                json!({"resourcegroup_name": "rg1", "public_ip_name": "ip1"}),
+            ),
+            &[("AddPublicIp.bicep", template.as_slice())],
+        );
+        assert_eq!(
+            apply(run(request).unwrap()).resource.name_any(),
+            "r-be3870d2-891c-487e-9736-ca19e4741cf4-addpublicip-ip1"
+        );
+    }
+
+    #[test]
+    fn only_package_types_with_a_location_create_their_group() {
+        let create_group = |kind: &str, files: &[(&str, &[u8])]| {
+            let request = with_files(
+                body(
+                    "Create",
+                    kind,
+                    json!({"resourcegroup_name": "rg1", "resourcegroup_location": "westeurope",
+                           "vnet_name": "v"}),
+                ),
+                files,
+            );
+            apply(run(request).unwrap())
+                .resource
+                .spec
+                .create_resource_group
+        };
+        let template = b"param vnet_name string\n";
+        // Legacy types deploy into the group their AzureResourceGroup made.
+        assert!(!create_group("resource::AzureVNet::1.0", &[]));
+        assert!(!create_group(
+            "resource::AzureVNet::1.0",
+            &[("Create.bicep", template.as_slice())]
+        ));
+        assert!(create_group(
+            "resource::MyVNet::1.0",
+            &[("Create.bicep", template.as_slice())]
+        ));
+    }
+
+    #[test]
+    fn the_secrets_are_in_the_namespace_labelled_and_opaque() {
+        let request = with_files(
+            body(
+                "Create",
+                "resource::MyVm::2.0",
+                json!({"resourcegroup_name": "rg1",
+                       "adminPassword": {"type": "password", "value": "pw"}}),
+            ),
+            &[("Create.bicep", b"@secure()\nparam adminPassword string\n")],
+        );
+        let plan = apply(run(request).unwrap());
+        let parameters = plan.secure_parameters.unwrap();
+        assert_eq!(parameters.metadata.namespace.as_deref(), Some("brent"));
+        assert_eq!(
+            parameters.metadata.labels.as_ref(),
+            plan.resource.metadata.labels.as_ref()
+        );
+        assert_eq!(parameters.type_.as_deref(), Some("Opaque"));
+
+        let credentials = plan.credentials.unwrap();
+        assert_eq!(
+            credentials.metadata.name.as_deref(),
+            Some(
+                credentials_secret_name(
+                    Some("tenant-a"),
+                    "Azure Dev",
+                    &Credentials {
+                        tenant_id: Some("t".into()),
+                        client_id: Some("c".into()),
+                        client_secret: None,
+                        subscription_id: None,
+                    }
+                )
+                .as_str()
+            )
+        );
+        assert_eq!(credentials.metadata.namespace.as_deref(), Some("brent"));
+        assert_eq!(
+            credentials.metadata.labels.unwrap(),
+            BTreeMap::from([
+                (
+                    LABEL_DEPLOYMENT_LOCATION.to_string(),
+                    format!("Azure-Dev-{}", short_digest("Azure Dev"))
+                ),
+                (
+                    LABEL_MANAGED_BY.to_string(),
+                    "azure-driver-shim".to_string()
+                ),
+            ])
+        );
+        assert_eq!(
+            credentials.string_data.unwrap(),
+            BTreeMap::from([
+                ("tenantId".to_string(), "t".to_string()),
+                ("clientId".to_string(), "c".to_string()),
+                ("clientSecret".to_string(), "s3cr3t".to_string()),
+                ("subscriptionId".to_string(), SUB.to_string()),
+            ])
+        );
+        assert_eq!(credentials.type_.as_deref(), Some("Opaque"));
+    }
+
+    #[test]
+    fn the_lifecycle_label_tells_creates_from_operations() {
+        let label = |lifecycle: &str| {
+            let plan = apply(
+                run(body(
+                    lifecycle,
+                    "resource::AzureVNet::1.0",
+                    json!({"resourcegroup_name": "rg1", "initiator_vnet_name": "a",
+                           "acceptor_vnet_name": "b"}),
+                ))
+                .unwrap(),
+            );
+            plan.resource.labels()[LABEL_LIFECYCLE].clone()
+        };
+        // `references/find` looks up Create objects by `create`.
+        assert_eq!(label("Install"), "create");
+        assert_eq!(label("CreateVnetPeering"), "createvnetpeering");
+    }
+
+    #[test]
+    fn built_in_operations_belong_to_their_own_type() {
+        let operation = |name: &str| Lifecycle::Operation(name.into());
+        assert!(builtin_template("AzureVNet", &operation("createvnetpeering")).is_some());
+        assert!(builtin_template("AzureRouteTable", &operation("addroute")).is_some());
+        for (kind, name) in [
+            ("AzureVNet", "AddRoute"),
+            ("AzureVNet", "Configure"),
+            ("AzureRouteTable", "CreateVnetPeering"),
+            ("AzureRouteTable", "Configure"),
+            ("AzureSubnet", "AddRoute"),
+        ] {
+            assert_eq!(
+                builtin_template(kind, &operation(name)),
+                None,
+                "{kind} {name}"
+            );
+        }
+        let refused = run(body(
+            "Configure",
+            "resource::AzureRouteTable::1.0",
+            json!({"resourcegroup_name": "rg1"}),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            refused.message,
+            "No lifecycle script with name \"Configure\""
+        );
+    }
+
+    #[test]
+    fn a_packaged_operation_of_a_legacy_type_is_not_held_to_the_legacy_names() {
+        let request = |lifecycle: &str, files: &[(&str, &[u8])]| {
+            with_files(
+                body(
+                    lifecycle,
+                    "resource::AzureStorageAccount::1.0",
+                    json!({"resourcegroup_name": "rg1", "storage_account_name": "my-data"}),
+                ),
+                files,
+            )
+        };
+        let template = b"param storage_account_name string\n";
+        assert!(
+            run(request(
+                "Configure",
+                &[("Configure.bicep", template.as_slice())]
+            ))
+            .is_ok()
+        );
+        // The built-in Create hands the name to Azure as it is.
+        assert_eq!(run(request("Create", &[])).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn a_resource_is_named_to_brent_by_its_deployment_stack() {
+        let plan = apply(
+            run(body(
+                "Create",
+                "resource::AzureVNet::1.0",
+                json!({"resourcegroup_name": "rg1"}),
+            ))
+            .unwrap(),
+        );
+        let mut object = plan.resource;
+        assert_eq!(stack_id(&object), None, "no uid before it is created");
+        object.metadata.uid = Some("uid-1".into());
+        let name =
+            crds::deployment_name("brent", "r-be3870d2-891c-487e-9736-ca19e4741cf4", "uid-1");
+        let in_group = format!(
+            "/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.Resources/deploymentStacks/{name}"
+        );
+        assert_eq!(stack_id(&object).as_deref(), Some(in_group.as_str()));
+        assert_eq!(topology_id(&object).as_deref(), Some(in_group.as_str()));
+        object.spec.scope = Scope::Subscription;
+        object.spec.resource_group = None;
+        assert_eq!(
+            stack_id(&object),
+            Some(format!(
+                "/subscriptions/{SUB}/providers/Microsoft.Resources/deploymentStacks/{name}"
+            ))
+        );
+    }
+
+    #[test]
+    fn the_python_drivers_entry_of_a_resource_is_its_name_without_dashes() {
+        let mut request = body("Delete", "resource::AzureVNet::1.0", json!({}));
+        let req = parse_execute(request.to_string().as_bytes()).unwrap();
+        assert_eq!(topology_arm_id(&req), None);
+        request["associatedTopology"] = json!({
+            "net-a": {"id": "/subscriptions/s/dashed", "type": "Azure"},
+            "neta": {"id": "/subscriptions/s/entry", "type": "Azure"}
+        });
+        let req = parse_execute(request.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            topology_arm_id(&req).as_deref(),
+            Some("/subscriptions/s/entry")
+        );
+    }
+
+    #[test]
+    fn only_peerings_and_routes_have_python_topology_entries() {
+        let props = json!({"resourcegroup_name": "rg1", "initiator_vnet_name": "a",
+                           "acceptor_vnet_name": "b", "route_table_name": "rt1", "route_name": "r1"});
+        let request = |lifecycle: &str, kind: &str| {
+            parse_execute(body(lifecycle, kind, props.clone()).to_string().as_bytes()).unwrap()
+        };
+        let key = |req: &ExecuteRequest| python_addition_key(req, &req.lifecycle);
+        let peering = request("CreateVnetPeering", "resource::AzureVNet::1.0");
+        assert_eq!(key(&peering).as_deref(), Some("netapeer"));
+        let route = request("AddRoute", "resource::AzureRouteTable::1.0");
+        assert_eq!(key(&route).as_deref(), Some("netar1route"));
+        for (lifecycle, kind) in [
+            ("Configure", "resource::AzureVNet::1.0"),
+            ("AddRoute", "resource::AzureVNet::1.0"),
+            ("Configure", "resource::AzureRouteTable::1.0"),
+            ("CreateVnetPeering", "resource::AzureRouteTable::1.0"),
+        ] {
+            let req = request(lifecycle, kind);
+            assert_eq!(key(&req), None, "{lifecycle} {kind}");
+            assert!(
+                accepted_topology(&req, Some("/dep")).is_empty(),
+                "{lifecycle} {kind}"
+            );
+        }
+    }
 }

@@ -88,6 +88,17 @@ pub fn due(object: &AzureResource, decision: &Decision) -> bool {
         || object.metadata.deletion_timestamp.is_some()
 }
 
+/// What the result of a patch conditioned on a version means: the patched object, or
+/// `None` when the object is no longer that version (409) or is gone (404) — nothing to
+/// do now, the watch brings the change to evaluate.
+pub fn unless_changed<T>(result: Result<T, kube::Error>) -> Result<Option<T>, kube::Error> {
+    match result {
+        Ok(patched) => Ok(Some(patched)),
+        Err(kube::Error::Api(status)) if status.code == 409 || status.code == 404 => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("kubernetes: {0}")]
@@ -119,16 +130,13 @@ pub async fn publish_once(
     } = outcome;
     let name = object.name_any();
     let claim = claim_patch(object, uuid, holder, unix_now());
-    match api
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&claim))
-        .await
-    {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.code == 409 || status.code == 404 => {
-            debug!(object = %name, "object changed before the claim; re-evaluating later");
-            return Ok(None);
-        }
-        Err(err) => return Err(err.into()),
+    let claimed = unless_changed(
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&claim))
+            .await,
+    )?;
+    if claimed.is_none() {
+        debug!(object = %name, "object changed before the claim; re-evaluating later");
+        return Ok(None);
     }
     if let Err(err) = publisher.publish(message, envelope).await {
         metrics.publish_failures.inc();
@@ -271,19 +279,16 @@ impl Reporter {
     /// Drops the shim's finalizer ([`release_patch`]).
     async fn release(&self, object: &AzureResource) -> Result<(), ReportError> {
         let patch = release_patch(object);
-        match self
-            .api
-            .patch(
-                &object.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 409 || status.code == 404 => Ok(()),
-            Err(err) => Err(err.into()),
-        }
+        unless_changed(
+            self.api
+                .patch(
+                    &object.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await,
+        )?;
+        Ok(())
     }
 }
 
@@ -439,6 +444,35 @@ mod tests {
         assert!(reported.annotations().contains_key(ANNOTATION_REQUEST));
         assert_eq!(decide(&reported, "replica-a", 1000, &[]), Decision::Nothing);
         assert!(!due(&reported, &Decision::Nothing));
+    }
+
+    #[test]
+    fn a_patch_that_lost_the_race_to_a_change_or_a_deletion_is_no_error() {
+        let refused = |code: u16| {
+            Err::<(), _>(kube::Error::Api(Box::new(
+                kube::core::Status::failure("refused", "Refused").with_code(code),
+            )))
+        };
+        assert_eq!(unless_changed(Ok::<_, kube::Error>(7)).unwrap(), Some(7));
+        assert_eq!(unless_changed(refused(409)).unwrap(), None, "changed");
+        assert_eq!(unless_changed(refused(404)).unwrap(), None, "gone");
+        for code in [400, 403, 422, 500] {
+            let err = unless_changed(refused(code)).unwrap_err();
+            assert!(
+                matches!(&err, kube::Error::Api(status) if status.code == code),
+                "{code}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn claims_are_stamped_with_the_unix_time_in_seconds() {
+        let system = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let now = u64::try_from(unix_now()).unwrap();
+        assert!(now.abs_diff(system) <= 1, "{now} vs {system}");
     }
 
     #[test]

@@ -1,9 +1,16 @@
 //! Setup shared by the tests that run the whole product (`legacy_types`,
-//! `hostile_callers`): a namespace of their own, in-process armsim and the controller
-//! binary watching that namespace against it.
+//! `hostile_callers`): a namespace of their own, in-process armsim, the controller
+//! binary watching that namespace against it, and the shim on librdkafka's mock cluster.
+
+use std::time::Duration;
 
 use e2e::process::{KilledOnDrop, built_binaries, lone_controller};
+use e2e::shim::ShimOnMockKafka;
 use e2e::{ControlPlane, TestNamespace};
+
+/// How often the reporter of [`ControllerOnArmsim::shim_on_mock_kafka`] sweeps: often, so
+/// retries and expired claims show within a test's wait.
+const SWEEP: Duration = Duration::from_secs(1);
 
 /// The product without the shim: the controller binary on armsim, in a fresh namespace.
 pub struct ControllerOnArmsim {
@@ -42,5 +49,16 @@ impl ControllerOnArmsim {
             controller,
             dir,
         }
+    }
+
+    /// The shim's request path and reporter for this namespace, its results on a mock
+    /// Kafka cluster of its own; `replica` names the reporter and the consumer group.
+    pub fn shim_on_mock_kafka(&self, replica: &str) -> ShimOnMockKafka {
+        ShimOnMockKafka::start(
+            self.control_plane.client(),
+            self.namespace.name(),
+            replica,
+            SWEEP,
+        )
     }
 }
