@@ -915,6 +915,27 @@ mod tests {
     }
 
     #[test]
+    fn a_location_azure_would_refuse_is_a_bad_request_naming_it() {
+        let located = |location: &str| {
+            run(body(
+                "Create",
+                "resource::AzureResourceGroup::1.0",
+                json!({"resourcegroup_name": "rg1", "resourcegroup_location": location}),
+            ))
+        };
+        assert_eq!(
+            located("west/europe").unwrap_err().message,
+            "location \"west/europe\" is not a valid Azure location"
+        );
+        assert_eq!(
+            located("west-europe").unwrap_err().message,
+            "location \"west-europe\" is not a valid Azure location"
+        );
+        let plan = apply(located("West Europe").unwrap());
+        assert_eq!(plan.resource.spec.location.as_deref(), Some("West Europe"));
+    }
+
+    #[test]
     fn names_stay_dns_valid() {
         assert_eq!(label_value("net-a"), "net-a");
         let odd = label_value("Net A/b");
