@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use azure_driver_shim::api::Shim;
 use azure_driver_shim::config::KafkaSettings;
-use azure_driver_shim::kafka::ResultPublisher;
+use azure_driver_shim::kafka::{ResultMessage, ResultPublisher};
 use azure_driver_shim::mapping::MappingContext;
 use azure_driver_shim::metrics::Metrics;
 use azure_driver_shim::reporter::Reporter;
 use kube::{Api, Client};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
@@ -125,6 +126,23 @@ impl ShimOnMockKafka {
             shim: kafka.shim(client, namespace).with_object_cache(objects),
             consumer: kafka.consumer(replica),
             _kafka: kafka,
+        }
+    }
+
+    /// The next result published on Kafka, waiting at most `wait` for it.
+    pub async fn next_result(&self, wait: Duration) -> ResultMessage {
+        let message = tokio::time::timeout(wait, self.consumer.recv())
+            .await
+            .expect("a result on Kafka within the wait")
+            .expect("the consumer reads the result topic");
+        serde_json::from_slice(message.payload().expect("the result has a payload"))
+            .expect("the result is a result message")
+    }
+
+    /// Panics if a result is published within `quiet`.
+    pub async fn no_result_within(&self, quiet: Duration) {
+        if let Ok(Ok(message)) = tokio::time::timeout(quiet, self.consumer.recv()).await {
+            panic!("unexpected result {:?}", message.payload_view::<str>());
         }
     }
 }

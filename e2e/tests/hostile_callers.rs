@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use azure_driver_shim::api::routes;
 use azure_driver_shim::auth::{Authenticator, TokenFile};
-use azure_driver_shim::kafka::{ResultMessage, ResultStatus};
+use azure_driver_shim::kafka::ResultStatus;
 use azure_driver_shim::mapping::ANNOTATION_REPORTED;
 use azure_driver_shim::tls::{
     ConnectionLimits, ReloadingCert, serve, server_config_with_client_ca,
@@ -25,7 +25,6 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
 use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
-use rdkafka::Message;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -254,23 +253,6 @@ impl World {
             .await
     }
 
-    /// The next Kafka result, within [`WAIT`].
-    async fn next_result(&self) -> ResultMessage {
-        let message = tokio::time::timeout(WAIT, self.shim.consumer.recv())
-            .await
-            .expect("a result on Kafka")
-            .unwrap();
-        serde_json::from_slice(message.payload().unwrap()).unwrap()
-    }
-
-    async fn no_result(&self) {
-        if let Ok(Ok(message)) =
-            tokio::time::timeout(Duration::from_secs(2), self.shim.consumer.recv()).await
-        {
-            panic!("unexpected result {:?}", message.payload_view::<str>());
-        }
-    }
-
     async fn snapshot(&self) -> Snapshot {
         let objects = self.resources().list(&ListParams::default()).await.unwrap();
         let secrets = self.secrets().list(&ListParams::default()).await.unwrap();
@@ -301,7 +283,7 @@ impl World {
             .post(tenant, &create_group(tenant, resource_id, group))
             .await;
         assert_eq!(status, 202, "{answer}");
-        let result = self.next_result().await;
+        let result = self.shim.next_result(WAIT).await;
         assert_eq!(result.request_id, answer["requestId"].as_str().unwrap());
         assert_eq!(result.status, ResultStatus::Complete, "{result:?}");
         let name = format!("r-{resource_id}");
@@ -542,7 +524,7 @@ async fn hostile_callers_are_refused_and_change_nothing() {
             "{}: {answer}",
             attack.name
         );
-        world.no_result().await;
+        world.shim.no_result_within(Duration::from_secs(2)).await;
         assert_eq!(
             world.snapshot().await,
             before,
@@ -587,7 +569,7 @@ async fn hostile_callers_are_refused_and_change_nothing() {
         rss_growth < 256 * 1024 * 1024,
         "RSS grew by {rss_growth} bytes"
     );
-    world.no_result().await;
+    world.shim.no_result_within(Duration::from_secs(2)).await;
     assert_eq!(
         world.snapshot().await,
         before,

@@ -21,7 +21,6 @@ use e2e::shim::ShimOnMockKafka;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
-use rdkafka::Message;
 use serde_json::{Value, json};
 
 mod support;
@@ -118,7 +117,7 @@ impl Stack {
         let (status, accepted) = self.post_to(addr, body).await;
         assert_eq!(status, 202, "{accepted}");
         let request_id = accepted["requestId"].as_str().unwrap().to_string();
-        let result = self.next_result().await;
+        let result = self.shim.next_result(WAIT).await;
         assert_eq!(result.request_id, request_id, "{result:?}");
         (accepted, result)
     }
@@ -133,7 +132,7 @@ impl Stack {
         }
         let mut results: BTreeMap<String, ResultMessage> = BTreeMap::new();
         while results.len() < accepted.len() {
-            let result = self.next_result().await;
+            let result = self.shim.next_result(WAIT).await;
             assert!(
                 accepted.iter().any(|a| a["requestId"] == result.request_id),
                 "unexpected result {result:?}"
@@ -147,22 +146,6 @@ impl Stack {
                 (a, result)
             })
             .collect()
-    }
-
-    async fn next_result(&self) -> ResultMessage {
-        let message = tokio::time::timeout(WAIT, self.shim.consumer.recv())
-            .await
-            .expect("a result on Kafka within the wait")
-            .unwrap();
-        serde_json::from_slice(message.payload().unwrap()).unwrap()
-    }
-
-    async fn no_more_results(&self) {
-        if let Ok(Ok(message)) =
-            tokio::time::timeout(Duration::from_secs(2), self.shim.consumer.recv()).await
-        {
-            panic!("unexpected result {:?}", message.payload_view::<str>());
-        }
     }
 
     /// The body armsim holds for `id`.
@@ -430,7 +413,7 @@ async fn resource_group_is_created_and_deleted_as_the_contract_says() {
     let (accepted, deleted) = stack.execute(&delete).await;
     assert_deleted(&accepted, &deleted, "rglegacya", &id);
     assert!(!stack.holds(&id));
-    stack.no_more_results().await;
+    stack.shim.no_result_within(Duration::from_secs(2)).await;
 }
 
 /// 2.2.1: the VNet with its address space (spaces removed, D15) and DDoS flag, the one
@@ -492,7 +475,7 @@ async fn vnet_has_the_contracts_address_space_and_default_subnet() {
         !stack.holds(&vnet_id),
         "Delete removes the VNet (not only a record)"
     );
-    stack.no_more_results().await;
+    stack.shim.no_result_within(Duration::from_secs(2)).await;
 }
 
 /// (name, direction, priority, access, source prefix, destination prefix).
@@ -630,7 +613,7 @@ async fn nsg_rules_are_the_contracts_for_every_switch() {
         expected.sort();
         assert_eq!(rules, expected, "{private_or_public}/{local_or_global}");
     }
-    stack.no_more_results().await;
+    stack.shim.no_result_within(Duration::from_secs(2)).await;
 }
 
 /// 2.5.1: BranchOfficeRoute only for private and global, with the branch office prefix,
@@ -753,7 +736,7 @@ async fn route_tables_and_their_added_routes_are_the_contracts() {
         stack.children(&table_id, "routes"),
         BTreeSet::from(["BranchOfficeRoute".into(), "bo2".into()])
     );
-    stack.no_more_results().await;
+    stack.shim.no_result_within(Duration::from_secs(2)).await;
 }
 
 /// Deploys `resource` as the Python driver did (a plain ARM deployment named `name` in
@@ -871,7 +854,7 @@ async fn subnet_attaches_the_nsg_and_route_table_and_survives_a_vnet_create() {
     assert_deleted(&accepted, &deleted, "subnets", &stack_id);
     assert!(!stack.holds(&subnet_id));
     assert!(stack.holds(&vnet_id));
-    stack.no_more_results().await;
+    stack.shim.no_result_within(Duration::from_secs(2)).await;
 }
 
 /// 2.6: the account named as the contract says (lower-cased, cut to 22, a suffix from 1
@@ -939,7 +922,7 @@ async fn storage_account_is_named_and_configured_as_the_contract_says() {
         "a repeated Create keeps the one account: {held:?}"
     );
     assert_eq!(held[0]["name"], json!(name));
-    stack.no_more_results().await;
+    stack.shim.no_result_within(Duration::from_secs(2)).await;
 }
 
 /// 2.2.2 / 2.2.3: CreateVnetPeering peers one way with every property, the acceptor in
@@ -1044,7 +1027,7 @@ async fn vnet_peerings_of_every_origin_are_made_and_removed_exactly() {
     stack
         .wait_until("the earlier release's peering", |s| s.holds(&previous_made))
         .await;
-    let result = stack.next_result().await;
+    let result = stack.shim.next_result(WAIT).await;
     assert_eq!(result.status, ResultStatus::Complete, "{result:?}");
     assert_eq!(
         stack.children(&initiator, "virtualNetworkPeerings"),
@@ -1128,7 +1111,7 @@ async fn vnet_peerings_of_every_origin_are_made_and_removed_exactly() {
             "{vnet}"
         );
     }
-    stack.no_more_results().await;
+    stack.shim.no_result_within(Duration::from_secs(2)).await;
 }
 
 /// Applies the object (and credentials Secret) the shim plans for `create_peering`, under
@@ -1212,7 +1195,7 @@ async fn delete_keeps_the_resources_only_with_the_chart_value() {
         assert_eq!(stack.holds(&vnet_id), keeping, "{vnet}: keeping {keeping}");
         assert_eq!(stack.holds(&format!("{vnet_id}/subnets/default")), keeping);
     }
-    stack.no_more_results().await;
+    stack.shim.no_result_within(Duration::from_secs(2)).await;
 }
 
 /// Operations in pairs for any package: `RemoveGateway` undoes exactly the
@@ -1253,5 +1236,5 @@ async fn package_additions_are_undone_by_their_removal() {
     request_id_part(accepted["requestId"].as_str().unwrap(), "Delete");
     assert!(!stack.holds(&ip("gw1")), "the removal undoes its addition");
     assert!(stack.holds(&ip("gw2")), "and only its own");
-    stack.no_more_results().await;
+    stack.shim.no_result_within(Duration::from_secs(2)).await;
 }
