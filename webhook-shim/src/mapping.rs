@@ -936,6 +936,29 @@ mod tests {
     }
 
     #[test]
+    fn only_a_vnet_names_its_peering_by_both_ends() {
+        let instance = |kind: &str, operation: &str, props: Value| {
+            let req = parse_execute(body(operation, kind, props).to_string().as_bytes()).unwrap();
+            addition_instance(&req, &req.lifecycle).map(|(_, instance)| instance)
+        };
+        let peering = json!({"initiator_vnet_name": "a", "acceptor_vnet_name": "b",
+                             "vnet_peering_name": "p"});
+        let vnet = "resource::AzureVNet::1.0";
+        assert_eq!(
+            instance(vnet, "CreateVnetPeering", peering.clone()).as_deref(),
+            Some("a-to-b")
+        );
+        assert_eq!(
+            instance("resource::MyVNet::1.0", "CreateVnetPeering", peering).as_deref(),
+            Some("p")
+        );
+        assert_eq!(
+            instance(vnet, "AddThing", json!({"thing_name": "t"})).as_deref(),
+            Some("t")
+        );
+    }
+
+    #[test]
     fn names_stay_dns_valid() {
         assert_eq!(label_value("net-a"), "net-a");
         let odd = label_value("Net A/b");
