@@ -278,13 +278,32 @@ fn relative_file_path(dir: &str, name: &str) -> String {
 }
 
 /// Matches a file name against a search pattern of `*` (any run) and `?` (one character).
+/// Only the latest `*` is ever retried, so the time is at most pattern × name length:
+/// a template's pattern with many stars cannot make a compile take exponential time.
 fn glob_matches(pattern: &[char], name: &[char]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some(('*', rest)) => (0..=name.len()).any(|i| glob_matches(rest, &name[i..])),
-        Some(('?', rest)) => !name.is_empty() && glob_matches(rest, &name[1..]),
-        Some((c, rest)) => name.first() == Some(c) && glob_matches(rest, &name[1..]),
+    let (mut p, mut n) = (0, 0);
+    let mut last_star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                last_star = Some((p, n));
+                p += 1;
+            }
+            Some(c) if *c == '?' || *c == name[n] => {
+                p += 1;
+                n += 1;
+            }
+            _ => match last_star {
+                Some((star, from)) => {
+                    last_star = Some((star, from + 1));
+                    p = star + 1;
+                    n = from + 1;
+                }
+                None => return false,
+            },
+        }
     }
+    pattern[p..].iter().all(|c| *c == '*')
 }
 
 /// BCP032: a file function's argument that is not a literal.
@@ -412,6 +431,12 @@ mod tests {
         assert!(glob_matches(&chars("*.txt"), &chars("é.txt")));
         assert!(glob_matches(&chars("?.txt"), &chars("é.txt")));
         assert!(!glob_matches(&chars("*.txt"), &chars("a.json")));
+        assert!(glob_matches(&chars("a*b*c"), &chars("aXbYbZc")));
+        assert!(!glob_matches(&chars("a*b?c"), &chars("abXXc")));
+        assert!(glob_matches(&chars("**"), &chars("")));
+        // Exponential with a matcher that retries every star.
+        let many_stars: String = "*a".repeat(16) + "*b";
+        assert!(!glob_matches(&chars(&many_stars), &chars(&"a".repeat(200))));
     }
 
     #[test]
