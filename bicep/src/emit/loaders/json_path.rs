@@ -59,6 +59,7 @@ pub(crate) fn select(root: &Value, path: &str) -> Result<Vec<Value>, String> {
     let mut parser = Parser {
         s: path.as_bytes(),
         i: 0,
+        filter_parts: 0,
     };
     parser.skip_root();
     let steps = parser.steps(false)?;
@@ -173,9 +174,16 @@ fn compare(l: &Value, op: Op, r: &Value) -> bool {
     }
 }
 
+/// Filters, groups and `&&`/`||` operators a path may hold. Each one nests the filter
+/// tree that parsing, evaluating and dropping walk recursively, so a template's path
+/// cannot overflow the stack.
+const MAX_FILTER_PARTS: usize = 256;
+
 struct Parser<'s> {
     s: &'s [u8],
     i: usize,
+    /// Filters, groups and operators parsed so far (see [`MAX_FILTER_PARTS`]).
+    filter_parts: usize,
 }
 
 impl Parser<'_> {
@@ -357,9 +365,23 @@ impl Parser<'_> {
         Ok(Step::Indexes(ix))
     }
 
+    /// Counts one more filter part; `Err` past [`MAX_FILTER_PARTS`].
+    fn filter_part(&mut self) -> Result<(), String> {
+        self.filter_parts += 1;
+        if self.filter_parts > MAX_FILTER_PARTS {
+            return Err(format!(
+                "more than {MAX_FILTER_PARTS} filters, groups and operators at {}",
+                self.i
+            ));
+        }
+        Ok(())
+    }
+
     fn or_filter(&mut self) -> Result<Filter, String> {
+        self.filter_part()?;
         let mut f = self.and_filter()?;
         while self.operator("||") {
+            self.filter_part()?;
             f = Filter::Or(Box::new(f), Box::new(self.and_filter()?));
         }
         Ok(f)
@@ -368,6 +390,7 @@ impl Parser<'_> {
     fn and_filter(&mut self) -> Result<Filter, String> {
         let mut f = self.comparison()?;
         while self.operator("&&") {
+            self.filter_part()?;
             f = Filter::And(Box::new(f), Box::new(self.comparison()?));
         }
         Ok(f)
@@ -502,5 +525,16 @@ mod tests {
         assert!(select(&d, ".products[?(@.price > )]").is_err());
         assert!(select(&d, "['unterminated]").is_err());
         assert!(select(&d, ".array[x]").is_err());
+    }
+
+    #[test]
+    fn deeply_nested_or_chained_filters_are_refused_not_followed() {
+        let d = doc();
+        let nested = format!("[?{}@.a{}]", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(select(&d, &nested).unwrap_err().contains("more than 256"));
+        let chained = format!("[?(@.a{})]", " && @.a".repeat(100_000));
+        assert!(select(&d, &chained).unwrap_err().contains("more than 256"));
+        let within = format!("[?(@.a{})]", " && @.a".repeat(200));
+        assert!(select(&d, &within).is_ok());
     }
 }
