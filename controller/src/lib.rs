@@ -21,6 +21,7 @@ pub mod leader;
 pub mod metrics;
 pub mod own_writes;
 pub mod reconcile;
+pub mod referrers;
 pub mod run;
 pub mod secret_cache;
 pub mod status;

@@ -5,7 +5,7 @@ use std::{
     future::Future,
     net::SocketAddr,
     sync::{
-        Arc,
+        Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicBool, AtomicI64, Ordering},
     },
     time::Duration,
@@ -23,7 +23,7 @@ use kube::{
     runtime::{
         Controller, WatchStreamExt,
         controller::Config as ControllerConfig,
-        reflector::{self, ObjectRef, Store},
+        reflector::{self, ObjectRef, Store, store::Writer},
         wait::{await_condition, conditions},
         watcher,
     },
@@ -38,6 +38,7 @@ use crate::events::EventRecorder;
 use crate::leader::{self, stopped};
 use crate::metrics::Metrics;
 use crate::reconcile::{error_policy, reconcile};
+use crate::referrers::Referrers;
 use crate::secret_cache::SecretCache;
 use crate::watch_cache::{CachedResource, Triggers};
 
@@ -368,11 +369,17 @@ fn controller(
         ),
     };
     let (reader, writer) = reflector::store();
+    let referrers = Arc::new(Mutex::new(Referrers::default()));
     let mut triggers = Triggers::default();
+    let mut reflect = reflect_into(writer, referrers.clone());
     let main = watcher(objects, watcher::Config::default())
         .default_backoff()
         .inspect(move |event| health.watch_result(event))
-        .reflect(writer)
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                reflect(event);
+            }
+        })
         .filter_map(move |event| {
             futures::future::ready(match event {
                 Ok(event) if !triggers.observe(&event) => None,
@@ -385,8 +392,7 @@ fn controller(
         });
     let store = reader.clone();
     let secret_ctx = ctx.clone();
-    let secret_store = reader.clone();
-    let config_map_store = reader.clone();
+    let secret_referrers = referrers.clone();
     let controller = Controller::for_stream(main, reader)
         .watches_stream(
             watcher(secrets, watcher::Config::default())
@@ -394,7 +400,7 @@ fn controller(
                 .inspect(move |event| follow_secret(&secret_ctx.secrets, event))
                 .touched_objects(),
             move |secret: PartialObjectMeta<Secret>| {
-                referrers(&secret_store, InputKind::Secret, &secret)
+                referring(&secret_referrers, InputKind::Secret, &secret)
             },
         )
         .watches_stream(
@@ -402,7 +408,7 @@ fn controller(
                 .default_backoff()
                 .touched_objects(),
             move |cm: PartialObjectMeta<ConfigMap>| {
-                referrers(&config_map_store, InputKind::ConfigMap, &cm)
+                referring(&referrers, InputKind::ConfigMap, &cm)
             },
         )
         .with_config(ControllerConfig::default().concurrency(concurrency))
@@ -437,19 +443,44 @@ fn follow_secret(
     }
 }
 
+/// Applies each watch event to the store and to the index of referrers in step, so that
+/// the index holds exactly the store's entries: an update or deletion replaces the store's
+/// previous version of the object, and a relist, once complete, rebuilds the index.
+fn reflect_into(
+    mut writer: Writer<CachedResource>,
+    referrers: Arc<Mutex<Referrers>>,
+) -> impl FnMut(&watcher::Event<CachedResource>) {
+    let store = writer.as_reader();
+    move |event| match event {
+        watcher::Event::Apply(object) | watcher::Event::Delete(object) => {
+            let key = ObjectRef::from_obj(object);
+            let previous = store.get(&key);
+            writer.apply_watcher_event(event);
+            let current = store.get(&key);
+            lock(&referrers).replace(previous.as_ref(), current.as_ref());
+        }
+        watcher::Event::InitDone => {
+            writer.apply_watcher_event(event);
+            lock(&referrers).relist(store.state());
+        }
+        watcher::Event::Init | watcher::Event::InitApply(_) => writer.apply_watcher_event(event),
+    }
+}
+
+fn lock(referrers: &Mutex<Referrers>) -> MutexGuard<'_, Referrers> {
+    referrers.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Objects in the input's namespace that refer to it.
-fn referrers<K: Resource>(
-    store: &Store<CachedResource>,
+fn referring<K: Resource>(
+    referrers: &Mutex<Referrers>,
     kind: InputKind,
     input: &K,
 ) -> Vec<ObjectRef<CachedResource>> {
-    let namespace = input.meta().namespace.clone();
-    let name = input.meta().name.clone().unwrap_or_default();
-    store
-        .state()
-        .into_iter()
-        .filter(|cached| cached.metadata.namespace == namespace)
-        .filter(|cached| cached.inputs.iter().any(|(k, n)| *k == kind && *n == name))
-        .map(|cached| ObjectRef::from_obj(&*cached))
-        .collect()
+    let meta = input.meta();
+    lock(referrers).of(
+        meta.namespace.as_deref().unwrap_or_default(),
+        kind,
+        meta.name.as_deref().unwrap_or_default(),
+    )
 }

@@ -555,7 +555,7 @@ async fn failing_template_is_failed_with_the_arm_code_and_a_warning() {
         .create(&PostParams::default(), &not_json)
         .await
         .unwrap();
-    let mut bad = object("bad-template", "rg-x", "Stack", "Delete", "x1");
+    let mut bad = object("bad-template", "rg-x", "Stack", "Delete", "fixed1");
     bad["spec"]["template"] = json!({"configMapKeyRef": {"name": "templates", "key": "main.json"}});
     h.create(bad).await;
     let rejected = h
@@ -567,6 +567,19 @@ async fn failing_template_is_failed_with_the_arm_code_and_a_warning() {
     assert_eq!(error.code, "InvalidTemplate");
     assert!(error.message.contains("templates"), "{}", error.message);
     assert!(h.inventory_under("rg-x").is_empty());
+
+    // A corrected ConfigMap reconciles the objects that use it.
+    config_maps
+        .patch(
+            "templates",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {
+                "main.json": storage_template(json!({})).to_string()
+            }})),
+        )
+        .await
+        .unwrap();
+    h.wait_ready("bad-template").await;
     h.stop().await;
 }
 
