@@ -1,10 +1,17 @@
 //! AzureResource objects with a small template (1,000 by default), reconciled by the
 //! controller binary against the real local apiserver and armsim. Prints time until all
-//! Ready and its ratio to the bound ARM's default per-subscription budgets put on it, ARM
-//! requests, object writes and Events per object, and the controller's RSS (at Ready and
-//! peak) and CPU seconds; then, while every Ready object is re-checked at its sync interval
-//! (drift check by what-if), ARM writes, read-type calls and apiserver writes per check
-//! (an unchanged object's check writes nothing).
+//! Ready and its ratio to the bound ARM's default per-subscription budgets put on it, and
+//! to the larger of that and the apiserver's own bound; ARM requests, object writes and
+//! Events per object, and the controller's RSS (at Ready and peak) and CPU seconds; then,
+//! while every Ready object is re-checked at its sync interval (drift check by what-if),
+//! ARM writes, read-type calls and apiserver writes per check (an unchanged object's check
+//! writes nothing).
+//!
+//! The apiserver's bound: on a small machine the apiserver itself may be what limits. Before
+//! the controller starts, the benchmark makes the controller's writes itself for
+//! min(count, `BENCH_APISERVER_SAMPLE` (5000)) objects in a namespace of their own (create,
+//! finalizer, two status writes, two Events each, at the controller's concurrency) and
+//! times them; count divided by that rate is the bound.
 //!
 //! `cargo bench -p e2e --bench controller_1000`
 //! (`BENCH_OBJECTS` changes the count, `BENCH_CONCURRENCY` the controller's workers,
@@ -29,8 +36,20 @@ use std::{
 use armsim::{SimConfig, Simulator};
 use crds::{AzureResource, Phase};
 use futures::{StreamExt, stream};
-use k8s_openapi::{ByteString, api::core::v1::Secret};
-use kube::{Api, api::PostParams, runtime::WatchStreamExt};
+use k8s_openapi::{
+    ByteString,
+    api::{
+        core::v1::{Namespace, Secret},
+        events::v1::Event,
+    },
+    apimachinery::pkg::apis::meta::v1::MicroTime,
+    jiff::Timestamp,
+};
+use kube::{
+    Api, Resource,
+    api::{ObjectMeta, Patch, PatchParams, PostParams},
+    runtime::WatchStreamExt,
+};
 use serde_json::json;
 
 /// Objects are spread over this many subscriptions (100 each at the default count), as
@@ -106,6 +125,215 @@ fn arm_budget_bound(count: usize) -> f64 {
         (requests - f64::from(bucket.capacity)).max(0.0) / bucket.refill_per_sec
     };
     drain(per_subscription + 1.0, budgets.writes).max(drain(2.0 * per_subscription, budgets.reads))
+}
+
+/// The benchmark's object `i`: a storage account from an inline ARM template.
+fn bench_object(i: usize, engine: &str, drift_policy: &str, sync_seconds: usize) -> AzureResource {
+    serde_json::from_value(json!({
+        "apiVersion": "azure-driver.io/v1alpha1",
+        "kind": "AzureResource",
+        "metadata": {"name": format!("bench{i:05}")},
+        "spec": {
+            "subscriptionId": subscription(i),
+            "resourceGroup": format!("rg-bench-{}", i % SUBSCRIPTIONS),
+            "location": "westeurope",
+            "engine": engine,
+            "driftPolicy": drift_policy,
+            "template": {"json": {
+                "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                "contentVersion": "1.0.0.0",
+                "parameters": {"name": {"type": "string"}},
+                "resources": [{
+                    "type": "Microsoft.Storage/storageAccounts",
+                    "apiVersion": "2023-01-01",
+                    "name": "[parameters('name')]",
+                    "location": "westeurope",
+                    "sku": {"name": "Standard_LRS"},
+                    "kind": "StorageV2",
+                    "properties": {}
+                }],
+                "outputs": {"id": {"type": "string", "value": "[resourceId('Microsoft.Storage/storageAccounts', parameters('name'))]"}}
+            }},
+            "parameters": {"name": format!("bench{i:05}")},
+            "syncInterval": format!("{sync_seconds}s")
+        }
+    }))
+    .unwrap()
+}
+
+/// The apiserver's own rate for the writes the controller makes per object, measured
+/// without the controller: objects per second.
+struct ApiserverRate {
+    objects: usize,
+    seconds: f64,
+}
+
+impl ApiserverRate {
+    fn per_second(&self) -> f64 {
+        self.objects as f64 / self.seconds.max(f64::EPSILON)
+    }
+
+    /// The least time the apiserver needs for `count` objects' writes at this rate.
+    fn bound(&self, count: usize) -> f64 {
+        count as f64 / self.per_second()
+    }
+}
+
+/// Per object, in a namespace no controller watches, the writes the controller and the
+/// benchmark make on the way to Ready, in the controller's order and with its patch types:
+/// the create, the finalizer (JSON patch testing the list read), the status `Deploying`
+/// and its Event, the status `Ready` and its Event (status by forced server-side apply,
+/// events.k8s.io/v1 Events), `concurrency` objects at a time as the controller's workers.
+/// The namespace is emptied and deleted before this returns, so that the controller's run
+/// does not compete with its deletion.
+async fn apiserver_rate(
+    cp: &e2e::ControlPlane,
+    objects: usize,
+    concurrency: usize,
+    engine: &str,
+    drift_policy: &str,
+) -> ApiserverRate {
+    let ns = e2e::TestNamespace::create(cp).await;
+    let api: Api<AzureResource> = Api::namespaced(cp.client(), ns.name());
+    let events: Api<Event> = Api::namespaced(cp.client(), ns.name());
+    let started = Instant::now();
+    stream::iter(0..objects)
+        .map(|i| {
+            let object = bench_object(i, engine, drift_policy, 3600);
+            object_writes(&api, &events, object)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+
+    // Untimed: without the finalizer the namespace's deletion can finish.
+    stream::iter(0..objects)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let name = format!("bench{i:05}");
+                let patch = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+                api.patch(&name, &PatchParams::default(), &patch)
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let name = ns.name().to_owned();
+    drop(ns);
+    let namespaces: Api<Namespace> = Api::all(cp.client());
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while namespaces.get_opt(&name).await.unwrap().is_some() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    ApiserverRate { objects, seconds }
+}
+
+/// One object's writes, in order (see [`apiserver_rate`]).
+async fn object_writes(api: &Api<AzureResource>, events: &Api<Event>, object: AzureResource) {
+    let created = api.create(&PostParams::default(), &object).await.unwrap();
+    let name = created.metadata.name.clone().unwrap();
+    let finalizer: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": "/metadata/finalizers", "value": created.metadata.finalizers},
+        {"op": "add", "path": "/metadata/finalizers", "value": [crds::CLEANUP_FINALIZER]},
+    ]))
+    .unwrap();
+    api.patch(
+        &name,
+        &PatchParams::default(),
+        &Patch::Json::<()>(finalizer),
+    )
+    .await
+    .unwrap();
+    let generation = created.metadata.generation;
+    let deployment = crds::deployment_name(
+        created.metadata.namespace.as_deref().unwrap(),
+        &name,
+        created.metadata.uid.as_deref().unwrap(),
+    );
+    let started_at = Timestamp::now();
+    let deploying = json!({
+        "phase": "Deploying",
+        "observedGeneration": generation,
+        "appliedHash": format!("{:064x}", 0xb3c4_u64),
+        "deployment": {
+            "name": deployment,
+            "provisioningState": "Accepted",
+            "operationUrl": format!("https://management.azure.com/subscriptions/x/providers/Microsoft.Resources/operationStatuses/{name}?api-version=2024-03-01"),
+            "startedAt": started_at,
+        },
+        "conditions": [{
+            "type": "Ready", "status": "False", "reason": "Deploying",
+            "message": "deployment running in Azure",
+            "observedGeneration": generation, "lastTransitionTime": started_at,
+        }],
+    });
+    apply_status(api, &name, deploying).await;
+    create_event(events, &created, "DeploymentStarted", "stack started").await;
+    let id = format!(
+        "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{name}"
+    );
+    let ready = json!({
+        "phase": "Ready",
+        "observedGeneration": generation,
+        "appliedHash": format!("{:064x}", 0xb3c4_u64),
+        "outputs": {"id": id},
+        "resources": [id],
+        "deployment": {
+            "name": deployment,
+            "id": format!("/subscriptions/x/resourceGroups/rg/providers/Microsoft.Resources/deploymentStacks/{name}"),
+            "provisioningState": "Succeeded",
+            "correlationId": "00000000-0000-0000-0000-00000000c0de",
+            "startedAt": started_at,
+            "finishedAt": Timestamp::now(),
+        },
+        "conditions": [{
+            "type": "Ready", "status": "True", "reason": "Succeeded",
+            "message": "deployment succeeded",
+            "observedGeneration": generation, "lastTransitionTime": Timestamp::now(),
+        }],
+    });
+    apply_status(api, &name, ready).await;
+    create_event(events, &created, "Ready", "stack succeeded").await;
+}
+
+async fn apply_status(api: &Api<AzureResource>, name: &str, status: serde_json::Value) {
+    let patch = json!({
+        "apiVersion": "azure-driver.io/v1alpha1",
+        "kind": "AzureResource",
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply("azure-driver-controller").force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .unwrap();
+}
+
+async fn create_event(events: &Api<Event>, regarding: &AzureResource, reason: &str, note: &str) {
+    let now = Timestamp::now();
+    let object = regarding.metadata.name.clone().unwrap();
+    let event = Event {
+        metadata: ObjectMeta {
+            name: Some(format!("{object}.{:x}", now.as_nanosecond())),
+            ..ObjectMeta::default()
+        },
+        action: Some("Deploy".into()),
+        reason: Some(reason.into()),
+        note: Some(note.into()),
+        type_: Some("Normal".into()),
+        event_time: Some(MicroTime(now)),
+        regarding: Some(regarding.object_ref(&())),
+        reporting_controller: Some("azure-driver-controller".into()),
+        reporting_instance: Some("bench".into()),
+        ..Event::default()
+    };
+    events.create(&PostParams::default(), &event).await.unwrap();
 }
 
 /// Peak resident set (MiB) and CPU seconds (user + system) of a process.
@@ -192,6 +420,10 @@ async fn main() {
         .await
         .unwrap();
 
+    // Before the controller starts, so that neither competes with the other.
+    let sample = count.min(env_number("BENCH_APISERVER_SAMPLE", 5000));
+    let apiserver = apiserver_rate(cp, sample, concurrency, &engine, &drift_policy).await;
+
     let mut controller = e2e::process::controller_command(
         &binary,
         cp.kubeconfig_path(),
@@ -218,36 +450,7 @@ async fn main() {
     stream::iter(0..count)
         .map(|i| {
             let api = api.clone();
-            let object: AzureResource = serde_json::from_value(json!({
-                "apiVersion": "azure-driver.io/v1alpha1",
-                "kind": "AzureResource",
-                "metadata": {"name": format!("bench{i:05}")},
-                "spec": {
-                    "subscriptionId": subscription(i),
-                    "resourceGroup": format!("rg-bench-{}", i % SUBSCRIPTIONS),
-                    "location": "westeurope",
-                    "engine": engine,
-                    "driftPolicy": drift_policy,
-                    "template": {"json": {
-                        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
-                        "contentVersion": "1.0.0.0",
-                        "parameters": {"name": {"type": "string"}},
-                        "resources": [{
-                            "type": "Microsoft.Storage/storageAccounts",
-                            "apiVersion": "2023-01-01",
-                            "name": "[parameters('name')]",
-                            "location": "westeurope",
-                            "sku": {"name": "Standard_LRS"},
-                            "kind": "StorageV2",
-                            "properties": {}
-                        }],
-                        "outputs": {"id": {"type": "string", "value": "[resourceId('Microsoft.Storage/storageAccounts', parameters('name'))]"}}
-                    }},
-                    "parameters": {"name": format!("bench{i:05}")},
-                    "syncInterval": format!("{sync_seconds}s")
-                }
-            }))
-            .unwrap();
+            let object = bench_object(i, &engine, &drift_policy, sync_seconds);
             let created = progress.created.clone();
             async move {
                 api.create(&PostParams::default(), &object).await.unwrap();
@@ -348,10 +551,18 @@ async fn main() {
         "  objects created in          {:>10.2} s",
         created.as_secs_f64()
     );
+    let apiserver_bound = apiserver.bound(count);
     println!(
-        "  all Ready after             {:>10.2} s  ({:.2} x the {bound:.0} s ARM's default budgets allow)",
+        "  apiserver alone             {:>10.1} objects/s  ({} objects' writes in {:.2} s without the controller: {apiserver_bound:.0} s for {count})",
+        apiserver.per_second(),
+        apiserver.objects,
+        apiserver.seconds
+    );
+    println!(
+        "  all Ready after             {:>10.2} s  ({:.2} x the {bound:.0} s ARM's default budgets allow; {:.2} x the larger of that and the apiserver's {apiserver_bound:.0} s)",
         ready_after.as_secs_f64(),
-        ready_after.as_secs_f64() / bound.max(1.0)
+        ready_after.as_secs_f64() / bound.max(1.0),
+        ready_after.as_secs_f64() / bound.max(apiserver_bound).max(1.0)
     );
     println!(
         "  ARM requests per object     {:>10.2}  ({arm_requests} total, {} throttled by armsim; target <= 3)",
