@@ -28,7 +28,8 @@ use kube::{
 pub const SERIES_TTL: SignedDuration = SignedDuration::from_mins(6);
 
 /// Series remembered at most; beyond it the oldest is forgotten (its next repeat creates a
-/// new event instead of counting). About 100 bytes each.
+/// new event instead of counting). About 80 bytes each, no string: an event's name is
+/// derived from its object's name and its creation time.
 pub const SERIES_LIMIT: usize = 32_768;
 
 /// What publishing an occurrence does.
@@ -36,13 +37,14 @@ pub const SERIES_LIMIT: usize = 32_768;
 pub enum Occurrence {
     /// Create a new event.
     First,
-    /// Patch the series of the event `name` to `count` occurrences.
-    Repeat { name: String, count: i32 },
+    /// Patch the series of the event created at `created` to `count` occurrences.
+    Repeat { created: Timestamp, count: i32 },
 }
 
 #[derive(Debug)]
 struct Series {
-    name: String,
+    /// When its event was created: with the object's name, the event's name.
+    created: Timestamp,
     count: i32,
     last_observed: Timestamp,
     /// Which insertion of this key the eviction queue entry belongs to.
@@ -76,7 +78,7 @@ impl SeriesCache {
                 series.count = series.count.saturating_add(1);
                 series.last_observed = now;
                 Occurrence::Repeat {
-                    name: series.name.clone(),
+                    created: series.created,
                     count: series.count,
                 }
             }
@@ -84,13 +86,13 @@ impl SeriesCache {
         }
     }
 
-    /// Remembers that the event `name` was created for `key` at `now`.
-    pub fn created(&mut self, key: u64, name: String, now: Timestamp) {
+    /// Remembers that the event of `key` was created at `now`.
+    pub fn created(&mut self, key: u64, now: Timestamp) {
         self.inserted += 1;
         self.series.insert(
             key,
             Series {
-                name,
+                created: now,
                 count: 1,
                 last_observed: now,
                 generation: self.inserted,
@@ -182,7 +184,8 @@ impl EventRecorder {
         let occurrence = self.cache().observe(key, now);
         let namespace = regarding.namespace.as_deref().unwrap_or("default");
         let events: Api<K8sEvent> = Api::namespaced(self.client.clone(), namespace);
-        if let Occurrence::Repeat { name, count } = occurrence {
+        if let Occurrence::Repeat { created, count } = occurrence {
+            let name = self.event_name(regarding, created);
             let patch = serde_json::json!({
                 "series": {"count": count, "lastObservedTime": MicroTime(now)}
             });
@@ -196,23 +199,26 @@ impl EventRecorder {
                 Err(error) => return Err(error),
             }
         }
-        let created = events
+        events
             .create(
                 &PostParams::default(),
                 &self.new_event(event, regarding, now),
             )
             .await?;
-        if let Some(name) = created.metadata.name {
-            self.cache().created(key, name, now);
-        }
+        self.cache().created(key, now);
         Ok(())
     }
 
-    fn new_event(&self, event: &Event, regarding: &ObjectReference, now: Timestamp) -> K8sEvent {
+    /// The name of the event about `regarding` created at `created` (client-go's form).
+    fn event_name(&self, regarding: &ObjectReference, created: Timestamp) -> String {
         let object = regarding.name.as_deref().unwrap_or(&self.controller);
+        format!("{object}.{:x}", created.as_nanosecond())
+    }
+
+    fn new_event(&self, event: &Event, regarding: &ObjectReference, now: Timestamp) -> K8sEvent {
         K8sEvent {
             metadata: ObjectMeta {
-                name: Some(format!("{object}.{:x}", now.as_nanosecond())),
+                name: Some(self.event_name(regarding, now)),
                 namespace: regarding.namespace.clone(),
                 ..ObjectMeta::default()
             },
@@ -254,18 +260,18 @@ mod tests {
     fn repeats_count_in_the_series_of_the_first_event() {
         let mut cache = SeriesCache::new(8);
         assert_eq!(cache.observe(1, at(0)), Occurrence::First);
-        cache.created(1, "obj.1".into(), at(0));
+        cache.created(1, at(0));
         assert_eq!(
             cache.observe(1, at(10)),
             Occurrence::Repeat {
-                name: "obj.1".into(),
+                created: at(0),
                 count: 2
             }
         );
         assert_eq!(
             cache.observe(1, at(20)),
             Occurrence::Repeat {
-                name: "obj.1".into(),
+                created: at(0),
                 count: 3
             }
         );
@@ -275,7 +281,7 @@ mod tests {
     #[test]
     fn a_repeat_after_the_series_ended_starts_a_new_event() {
         let mut cache = SeriesCache::new(8);
-        cache.created(1, "obj.1".into(), at(0));
+        cache.created(1, at(0));
         // Each repeat keeps the series alive for another six minutes.
         assert!(matches!(
             cache.observe(1, at(300)),
@@ -293,7 +299,7 @@ mod tests {
     fn memory_is_bounded_and_the_oldest_series_goes_first() {
         let mut cache = SeriesCache::new(3);
         for key in 0..10 {
-            cache.created(key, format!("obj.{key}"), at(key as i64));
+            cache.created(key, at(key as i64));
         }
         assert_eq!(cache.len(), 3);
         assert_eq!(cache.observe(6, at(11)), Occurrence::First);
@@ -307,7 +313,7 @@ mod tests {
     fn recreated_keys_leave_no_stale_queue_behind() {
         let mut cache = SeriesCache::new(2);
         for round in 0..100 {
-            cache.created(1, format!("obj.{round}"), at(round));
+            cache.created(1, at(round));
         }
         assert_eq!(cache.len(), 1);
         assert!(cache.order.len() <= 4, "{}", cache.order.len());

@@ -384,7 +384,7 @@ fn controller(
             futures::future::ready(match event {
                 Ok(event) if !triggers.observe(&event) => None,
                 Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
-                    Some(Ok(object))
+                    Some(Ok(object.trigger()))
                 }
                 Ok(_) => None,
                 Err(error) => Some(Err(error)),
