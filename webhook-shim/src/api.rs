@@ -26,6 +26,7 @@ use crate::error::ApiError;
 use crate::error::kube_error;
 use crate::intake::{FILE_COPIES, check_json_content_type, read_bounded};
 use crate::kafka::{MESSAGE_VERSION, ResultPublisher};
+use crate::lean::Lean;
 use crate::mapping::{
     ANNOTATION_RESOURCE_ID, Action, LABEL_LIFECYCLE, LABEL_RESOURCE_NAME, MappingContext,
     PendingRequest, accepted_topology, label_value, owner_digest, topology_entry_name, topology_id,
@@ -132,7 +133,7 @@ impl Shim {
         self.objects.as_ref()?.get(name)
     }
 
-    pub(crate) fn resources(&self) -> Api<AzureResource> {
+    pub(crate) fn resources(&self) -> Api<Lean> {
         Api::namespaced(self.client.clone(), &self.mapping.namespace)
     }
 
@@ -200,6 +201,7 @@ impl Shim {
         let found = list
             .items
             .into_iter()
+            .map(|Lean(object)| object)
             .find(|o| o.metadata.deletion_timestamp.is_none());
         let Some(object) = found else {
             return Ok(json!({"result": null}));

@@ -11,6 +11,7 @@ pub mod driver_files;
 pub mod error;
 pub mod intake;
 pub mod kafka;
+pub mod lean;
 pub mod logging;
 pub mod mapping;
 pub mod metrics;

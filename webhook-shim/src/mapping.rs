@@ -15,6 +15,7 @@ pub use names::*;
 pub use topology::*;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crds::{
     AzureResource, AzureResourceSpec, DeletionPolicy, KeyRef, ParameterFrom, ParameterSource,
@@ -72,7 +73,7 @@ pub fn plan(
             let map: Map<String, Value> = serde_json::from_str(&text).map_err(|_| {
                 ApiError::bad_request("driverFiles JSON template must be an object")
             })?;
-            let shape = json_shape(&map);
+            let shape = Arc::new(json_shape(&map));
             (TemplateSource::Json(map), shape)
         }
     };
@@ -1018,6 +1019,27 @@ mod tests {
             broken
                 .message
                 .starts_with("The Bicep template does not parse")
+        );
+    }
+
+    #[test]
+    fn a_bicep_template_is_parsed_once_and_its_shape_reused() {
+        let source = "targetScope = 'subscription'\n@secure()\nparam memoKey string\n";
+        let first = bicep_shape(source).unwrap();
+        let again = bicep_shape(source).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert!(first.subscription_scope);
+        let other = bicep_shape("param memoKey string\n").unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert_eq!(
+            other.parameters,
+            BTreeMap::from([("memoKey".into(), false)])
+        );
+        let broken = "param p string = {\n";
+        assert!(bicep_shape(broken).is_err());
+        assert!(
+            bicep_shape(broken).is_err(),
+            "a refused template is refused again"
         );
     }
 

@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 use crate::cache::ObjectCache;
 use crate::completion::{Decision, Outcome, claim_value, decide};
 use crate::kafka::ResultPublisher;
+use crate::lean::{Lean, event_object};
 use crate::mapping::{
     ANNOTATION_CLAIM, ANNOTATION_REPORTED, FINALIZER, LABEL_MANAGED_BY, LABEL_RESOURCE_ID,
     MANAGED_BY,
@@ -116,7 +117,7 @@ fn unix_now() -> i64 {
 /// ([`reported_patch`]). `None` when the claim was lost (the object changed: re-evaluate
 /// it later).
 pub async fn publish_once(
-    api: &Api<AzureResource>,
+    api: &Api<Lean>,
     publisher: &ResultPublisher,
     metrics: &Metrics,
     holder: &str,
@@ -132,7 +133,8 @@ pub async fn publish_once(
     let claim = claim_patch(object, uuid, holder, unix_now());
     let claimed = unless_changed(
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&claim))
-            .await,
+            .await
+            .map(|Lean(object)| object),
     )?;
     if claimed.is_none() {
         debug!(object = %name, "object changed before the claim; re-evaluating later");
@@ -153,14 +155,15 @@ pub async fn publish_once(
     let mark = reported_patch(uuid);
     Ok(Some(
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&mark))
-            .await?,
+            .await?
+            .0,
     ))
 }
 
 /// Watches the shim's objects and reports their results.
 #[derive(Clone)]
 pub struct Reporter {
-    api: Api<AzureResource>,
+    api: Api<Lean>,
     publisher: ResultPublisher,
     replica: String,
     in_flight: Arc<Mutex<HashSet<String>>>,
@@ -170,7 +173,7 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn new(
-        api: Api<AzureResource>,
+        api: Api<Lean>,
         publisher: ResultPublisher,
         replica: String,
         metrics: Metrics,
@@ -203,7 +206,7 @@ impl Reporter {
             tokio::select! {
                 event = stream.next() => match event {
                     Some(Ok(event)) => {
-                        if let Some(object) = self.cache.apply(event) {
+                        if let Some(object) = self.cache.apply(event_object(event)) {
                             self.evaluate(&object);
                         }
                     }

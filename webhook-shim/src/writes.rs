@@ -14,6 +14,7 @@ use crate::api::Shim;
 use crate::completion::{object_request_id, superseded};
 use crate::error::{ApiError, kube_error};
 use crate::kafka::{Envelope, ResultMessage};
+use crate::lean::Lean;
 use crate::mapping::{
     ANNOTATION_REQUEST, AdoptedEntry, ApplyPlan, DeleteTarget, FIELD_MANAGER, LABEL_RESOURCE_ID,
     PendingRequest, adopt_for_delete, authorise, entry_to_adopt, object_name, request_id,
@@ -243,20 +244,26 @@ impl Shim {
             dry_run,
             field_manager: Some(FIELD_MANAGER.to_owned()),
         };
-        match write {
-            ObjectWrite::Create(object) => self.resources().create(&params, object).await,
-            ObjectWrite::Replace(object) => {
+        let written = match write {
+            ObjectWrite::Create(object) => {
                 self.resources()
-                    .replace(&object.name_any(), &params, object)
+                    .create(&params, &Lean(object.clone()))
                     .await
             }
-        }
+            ObjectWrite::Replace(object) => {
+                self.resources()
+                    .replace(&object.name_any(), &params, &Lean(object.clone()))
+                    .await
+            }
+        };
+        written.map(|Lean(object)| object)
     }
 
     async fn get(&self, name: &str) -> Result<Option<AzureResource>, ApiError> {
         self.resources()
             .get_opt(name)
             .await
+            .map(|found| found.map(|Lean(object)| object))
             .map_err(|err| kube_error(err, "AzureResource"))
     }
 
@@ -308,7 +315,10 @@ impl Shim {
                     )
                     .await
                     .map_err(|err| kube_error(err, "AzureResource list"))?;
-                (list.items, true)
+                (
+                    list.items.into_iter().map(|Lean(o)| o).collect::<Vec<_>>(),
+                    true,
+                )
             }
             DeleteTarget::Object { name, previous, .. } => {
                 let mut object = self.get(name).await?;
@@ -344,6 +354,7 @@ impl Shim {
                 &Patch::Merge(&record),
             )
             .await
+            .map(|Lean(object)| object)
             .map_err(|err| kube_error(err, "AzureResource"))?;
         for object in &objects {
             match api

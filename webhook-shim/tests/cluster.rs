@@ -73,7 +73,7 @@ impl Harness {
 
     fn start_reporter(&self, replica: &str) -> tokio::task::JoinHandle<()> {
         let reporter = Reporter::new(
-            self.resources(),
+            Api::namespaced(self.client.clone(), self.namespace.name()),
             ResultPublisher::new(&self.kafka_settings()).unwrap(),
             replica.to_string(),
             Metrics::default(),

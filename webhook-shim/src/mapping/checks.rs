@@ -1,12 +1,15 @@
 //! Checks that refuse a request before anything is written: owner, sizes, Azure names,
 //! credentials, and the parameters a template declares.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use bicep::ast::{DeclKind, ExprKind};
 use crds::AzureResource;
 use kube::{Resource, ResourceExt};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::request::ExecuteRequest;
@@ -82,9 +85,58 @@ pub(super) struct TemplateShape {
     pub(super) subscription_scope: bool,
 }
 
+impl TemplateShape {
+    /// Bytes a memoized shape holds, about: its key, map nodes and names.
+    fn footprint(&self) -> usize {
+        96 + self
+            .parameters
+            .keys()
+            .map(|name| name.len() + 64)
+            .sum::<usize>()
+    }
+}
+
+/// Bytes the memo of Bicep template shapes holds at most; one shape at most a sixteenth.
+const SHAPE_MEMO_BYTES: usize = 1024 * 1024;
+
+/// Shapes of the Bicep templates parsed lately, by the SHA-256 of their source. Brent
+/// sends the same package with every request for a resource type, and parsing it was the
+/// largest part of the CPU a Create cost the shim. The digest is a cryptographic one: a
+/// template colliding with another would be taken to declare the other's parameters, and
+/// a secure one could then be written into the object's spec. Full, it starts over.
+#[derive(Default)]
+struct ShapeMemo {
+    shapes: HashMap<[u8; 32], Arc<TemplateShape>>,
+    bytes: usize,
+}
+
+static BICEP_SHAPES: LazyLock<Mutex<ShapeMemo>> = LazyLock::new(Mutex::default);
+
+/// Declared parameters and target scope of a Bicep template ([`parse_bicep_shape`]),
+/// memoized by source ([`ShapeMemo`]).
+pub(super) fn bicep_shape(source: &str) -> Result<Arc<TemplateShape>, ApiError> {
+    let digest: [u8; 32] = Sha256::digest(source.as_bytes()).into();
+    if let Some(shape) = BICEP_SHAPES.lock().expect("shape memo").shapes.get(&digest) {
+        return Ok(shape.clone());
+    }
+    let shape = Arc::new(parse_bicep_shape(source)?);
+    let size = shape.footprint();
+    if size <= SHAPE_MEMO_BYTES / 16 {
+        let mut memo = BICEP_SHAPES.lock().expect("shape memo");
+        if memo.bytes + size > SHAPE_MEMO_BYTES {
+            *memo = ShapeMemo::default();
+        }
+        if let Entry::Vacant(vacant) = memo.shapes.entry(digest) {
+            vacant.insert(shape.clone());
+            memo.bytes += size;
+        }
+    }
+    Ok(shape)
+}
+
 /// Declared parameters and target scope of a Bicep template, from the `bicep` crate's
 /// parser (decorators spanning lines, comments and strings are read as Bicep reads them).
-pub(super) fn bicep_shape(source: &str) -> Result<TemplateShape, ApiError> {
+fn parse_bicep_shape(source: &str) -> Result<TemplateShape, ApiError> {
     let file = bicep::parser::parse(source)
         .into_result()
         .map_err(|diagnostic| {
