@@ -7,13 +7,11 @@
 //! the controller fits its memory limit (measured: controller README, "Scale").
 
 use std::{
-    borrow::Cow,
     collections::HashMap,
     hash::{DefaultHasher, Hash, Hasher},
 };
 
 use crds::AzureResource;
-use k8s_openapi::NamespaceResourceScope;
 use kube::{
     Resource,
     core::{DeserializeGuard, ObjectMeta},
@@ -58,24 +56,7 @@ impl From<DeserializeGuard<AzureResource>> for CachedResource {
 }
 
 impl Resource for CachedResource {
-    type DynamicType = ();
-    type Scope = NamespaceResourceScope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        AzureResource::kind(dt)
-    }
-
-    fn group(dt: &()) -> Cow<'_, str> {
-        AzureResource::group(dt)
-    }
-
-    fn version(dt: &()) -> Cow<'_, str> {
-        AzureResource::version(dt)
-    }
-
-    fn plural(dt: &()) -> Cow<'_, str> {
-        AzureResource::plural(dt)
-    }
+    crds::azure_resource_kind!();
 
     fn meta(&self) -> &ObjectMeta {
         &self.metadata

@@ -12,6 +12,7 @@ mod naming;
 pub mod patterns;
 mod schema;
 mod sync_interval;
+mod view;
 
 pub use adopt::{AdoptedId, AdoptedKind, InvalidAdoptedId};
 pub use azure_resource::{

@@ -4,11 +4,9 @@
 //! are only scanned. Every object the shim reads (its watch, the answers to its writes,
 //! lists) comes through [`Lean`].
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crds::{AzureResource, AzureResourceSpec, AzureResourceStatus};
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::Resource;
 use kube::runtime::watcher::Event;
@@ -86,24 +84,7 @@ impl Serialize for Lean {
 }
 
 impl Resource for Lean {
-    type DynamicType = ();
-    type Scope = NamespaceResourceScope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        AzureResource::kind(dt)
-    }
-
-    fn group(dt: &()) -> Cow<'_, str> {
-        AzureResource::group(dt)
-    }
-
-    fn version(dt: &()) -> Cow<'_, str> {
-        AzureResource::version(dt)
-    }
-
-    fn plural(dt: &()) -> Cow<'_, str> {
-        AzureResource::plural(dt)
-    }
+    crds::azure_resource_kind!();
 
     fn meta(&self) -> &ObjectMeta {
         &self.0.metadata
