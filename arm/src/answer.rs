@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::config::ArmOptions;
 use crate::error::{ArmError, ErrorSource, retry_after};
+use crate::throttle::RequestClass;
 
 /// A response after the client's own retries.
 pub(crate) struct Answer {
@@ -83,6 +84,21 @@ pub(crate) fn client_throttled(
     .with_correlation(correlation_id);
     error.retry_after = Some(left);
     error
+}
+
+pub(crate) fn no_spare_budget(
+    subscription: &str,
+    class: RequestClass,
+    correlation_id: &str,
+) -> ArmError {
+    ArmError::bare(
+        ErrorSource::NoSpareBudget,
+        "NoSpareBudget",
+        format!(
+            "not sent: the {class:?} budget of subscription {subscription} has nothing to spare"
+        ),
+    )
+    .with_correlation(correlation_id)
 }
 
 /// ARM's answers to a PUT while the previous operation on the same deployment or stack

@@ -1,7 +1,8 @@
 //! [`ArmClient`]: the operations of the driver, each one or a few HTTP requests.
 
 use crate::answer::{
-    Answer, backoff, client_throttled, is_operation_active, retry_delay, subscription_of,
+    Answer, backoff, client_throttled, is_operation_active, no_spare_budget, retry_delay,
+    subscription_of,
 };
 use crate::config::ArmOptions;
 use crate::error::{ArmError, ErrorSource, header_str, retry_after};
@@ -14,7 +15,7 @@ use crate::models::{
     ActionOnUnmanage, Deployment, DeploymentOperation, DeploymentRequest, DeploymentStack, Page,
     Provider, ResourceGroup, StackRequest, WhatIfResult,
 };
-use crate::throttle::{RequestClass, Throttle};
+use crate::throttle::{NotSent, Priority, RequestClass, Throttle};
 use azure_core::credentials::TokenCredential;
 use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
@@ -85,6 +86,8 @@ pub enum WhatIfStart {
 pub struct ArmClient {
     shared: Arc<Shared>,
     credential: Arc<dyn TokenCredential>,
+    /// The share of the throttle's buckets this client's requests may use.
+    priority: Priority,
 }
 
 struct Shared {
@@ -143,6 +146,7 @@ impl ArmClient {
                 observer,
             }),
             credential,
+            priority: Priority::Queued,
         })
     }
 
@@ -152,7 +156,24 @@ impl ArmClient {
         Self {
             shared: self.shared.clone(),
             credential,
+            priority: self.priority,
         }
+    }
+
+    /// The same client sending its requests at `priority`: with [`Priority::Spare`], a
+    /// request that finds no spare budget is not sent and fails at once with
+    /// [`ErrorSource::NoSpareBudget`], on the first attempt as on a retry.
+    pub fn with_priority(&self, priority: Priority) -> Self {
+        Self {
+            priority,
+            ..self.clone()
+        }
+    }
+
+    /// Whether a request of `class` to `subscription` at [`Priority::Spare`] would be sent
+    /// now; takes nothing. Lets a caller skip the reads that would lead up to it.
+    pub fn has_spare_budget(&self, subscription: &str, class: RequestClass) -> bool {
+        self.shared.throttle.has_spare(subscription, class)
     }
 
     pub fn options(&self) -> &ArmOptions {
@@ -280,10 +301,18 @@ impl ArmClient {
             .acquire(
                 call.subscription,
                 call.class,
+                self.priority,
                 self.shared.options.max_retry_wait,
             )
             .await
-            .map_err(|left| client_throttled(call.subscription, left, call.correlation_id))?;
+            .map_err(|not_sent| match not_sent {
+                NotSent::Paused(left) => {
+                    client_throttled(call.subscription, left, call.correlation_id)
+                }
+                NotSent::NoSpareBudget => {
+                    no_spare_budget(call.subscription, call.class, call.correlation_id)
+                }
+            })?;
         let request = self.request(
             call.method,
             call.url,

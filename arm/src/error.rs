@@ -21,6 +21,9 @@ pub enum ErrorSource {
     /// Not sent: ARM asked this process (by `Retry-After`) to stay away from the
     /// subscription for longer than the client waits by itself.
     ClientThrottle,
+    /// Not sent: a request of [`crate::Priority::Spare`] found no spare budget. Nothing
+    /// failed; the caller sends it later.
+    NoSpareBudget,
 }
 
 /// How a caller should react to an error.
@@ -289,7 +292,9 @@ impl ArmError {
             ErrorSource::Transport => return ErrorCategory::Transient,
             ErrorSource::InvalidInput => return ErrorCategory::Terminal,
             ErrorSource::Decode => return ErrorCategory::Transient,
-            ErrorSource::ClientThrottle => return ErrorCategory::Throttled,
+            ErrorSource::ClientThrottle | ErrorSource::NoSpareBudget => {
+                return ErrorCategory::Throttled;
+            }
             ErrorSource::Credential => {
                 let known_bad = self
                     .code

@@ -42,4 +42,4 @@ pub use ids::{
 };
 pub use lro::{LroHandle, LroKind, LroOperation, PollResult};
 pub use managed_identity::{DEFAULT_IMDS_AUTHORITY, ManagedIdentitySource};
-pub use throttle::{BucketLimit, RequestClass, ThrottleLimits};
+pub use throttle::{BucketLimit, Priority, RequestClass, SPARE_RESERVE, ThrottleLimits};

@@ -1,6 +1,7 @@
 //! Client-side throttling: one token bucket per subscription and request class, plus a
 //! pause set by `Retry-After` on 429/503 during which nothing of that class is sent.
-//! Shared by all clones of a client, so the whole process slows down together.
+//! Shared by all clones of a client, so the whole process slows down together. Requests of
+//! [`Priority::Spare`] take only what the others leave: they never wait in a bucket.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,32 @@ impl RequestClass {
             _ => Self::Write,
         }
     }
+}
+
+/// Which share of a bucket a request may use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Priority {
+    /// Takes its token and waits for it to refill if need be, in turn with every other
+    /// such request: deployments, deletes, polls, anything a user asked for.
+    #[default]
+    Queued,
+    /// Takes a token only from spare budget (see [`SPARE_RESERVE`]) and is otherwise not
+    /// sent at all: for work that can as well be done later, such as periodic re-checks,
+    /// so that it never delays a queued request.
+    Spare,
+}
+
+/// Share of a bucket's burst that requests of [`Priority::Spare`] leave untouched, so that
+/// deployments after a stretch of re-checks still find a burst ready.
+pub const SPARE_RESERVE: f64 = 0.5;
+
+/// Why a request was not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NotSent {
+    /// A `Retry-After` pause with this much left, longer than the caller waits.
+    Paused(Duration),
+    /// A request of [`Priority::Spare`] found no spare budget.
+    NoSpareBudget,
 }
 
 /// Size and refill rate of one bucket.
@@ -109,11 +136,15 @@ impl Bucket {
             .unwrap_or_default()
     }
 
-    /// Takes one token; returns how long the caller must wait before sending.
-    pub(crate) fn take(&mut self, now: Instant) -> Duration {
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.limit.per_second).min(self.limit.burst);
         self.updated = now;
+    }
+
+    /// Takes one token; returns how long the caller must wait before sending.
+    pub(crate) fn take(&mut self, now: Instant) -> Duration {
+        self.refill(now);
         self.tokens -= 1.0;
         let refill_wait = if self.tokens >= 0.0 || self.limit.per_second <= 0.0 {
             Duration::ZERO
@@ -123,12 +154,32 @@ impl Bucket {
         refill_wait.max(self.paused_for(now))
     }
 
+    /// Whether a request of [`Priority::Spare`] may be sent now: no `Retry-After` pause,
+    /// and more than [`SPARE_RESERVE`] of the burst still left after its token, which also
+    /// means that nobody waits for a token (a waiting caller leaves the level below zero
+    /// until its token has refilled). Spare requests never lower the level below the
+    /// reserve, so as soon as queued requests leave it above, the next spare one goes. A
+    /// bucket that does not refill limits nothing, as in [`Bucket::take`].
+    pub(crate) fn has_spare(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.paused_for(now).is_zero()
+            && (self.limit.per_second <= 0.0
+                || self.tokens - 1.0 >= self.limit.burst * SPARE_RESERVE)
+    }
+
+    /// Takes one token if [`Bucket::has_spare`]; never makes the caller wait.
+    pub(crate) fn take_spare(&mut self, now: Instant) -> bool {
+        let spare = self.has_spare(now);
+        if spare {
+            self.tokens -= 1.0;
+        }
+        spare
+    }
+
     /// ARM's own count of what is left (`x-ms-ratelimit-remaining-*`): other processes may
     /// share the subscription, so the local bucket never believes it has more than ARM.
     pub(crate) fn observe_remaining(&mut self, remaining: f64, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.limit.per_second).min(self.limit.burst);
-        self.updated = now;
+        self.refill(now);
         self.tokens = self.tokens.min(remaining);
     }
 
@@ -171,27 +222,34 @@ impl Throttle {
     }
 
     /// Waits until a request of this class may be sent to this subscription and returns
-    /// the time waited. When a `Retry-After` pause has more than `max_pause` left, takes
-    /// nothing and returns `Err(time left)` so the caller can come back later instead of
-    /// blocking.
+    /// the time waited. Takes nothing and returns why, so that the caller can come back
+    /// later instead of blocking, when a `Retry-After` pause has more than `max_pause` left
+    /// or a request of [`Priority::Spare`] finds no spare budget.
     pub(crate) async fn acquire(
         &self,
         subscription: &str,
         class: RequestClass,
+        priority: Priority,
         max_pause: Duration,
-    ) -> Result<Duration, Duration> {
+    ) -> Result<Duration, NotSent> {
         let wait = self.with_bucket(subscription, class, |b, now| {
             let paused = b.paused_for(now);
-            if paused > max_pause {
-                Err(paused)
-            } else {
-                Ok(b.take(now))
+            match priority {
+                Priority::Queued if paused > max_pause => Err(NotSent::Paused(paused)),
+                Priority::Queued => Ok(b.take(now)),
+                Priority::Spare if b.take_spare(now) => Ok(Duration::ZERO),
+                Priority::Spare => Err(NotSent::NoSpareBudget),
             }
         })?;
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
         Ok(wait)
+    }
+
+    /// Whether a request of [`Priority::Spare`] would be sent now (see [`Bucket::has_spare`]).
+    pub(crate) fn has_spare(&self, subscription: &str, class: RequestClass) -> bool {
+        self.with_bucket(subscription, class, |b, now| b.has_spare(now))
     }
 
     pub(crate) fn observe_remaining(
@@ -292,24 +350,126 @@ mod tests {
             deletes: LIMIT,
         });
         let max = Duration::from_secs(10);
+        let queued = Priority::Queued;
         throttle.pause("SUB-A", RequestClass::Write, Duration::from_secs(5));
         assert_eq!(
-            throttle.acquire("sub-b", RequestClass::Write, max).await,
+            throttle
+                .acquire("sub-b", RequestClass::Write, queued, max)
+                .await,
             Ok(Duration::ZERO)
         );
         assert_eq!(
-            throttle.acquire("sub-a", RequestClass::Read, max).await,
+            throttle
+                .acquire("sub-a", RequestClass::Read, queued, max)
+                .await,
             Ok(Duration::ZERO)
         );
         assert_eq!(
-            throttle.acquire("sub-a", RequestClass::Write, max).await,
+            throttle
+                .acquire("sub-a", RequestClass::Write, queued, max)
+                .await,
             Ok(Duration::from_secs(5))
         );
         throttle.pause("sub-a", RequestClass::Delete, Duration::from_secs(60));
         assert_eq!(
-            throttle.acquire("sub-a", RequestClass::Delete, max).await,
-            Err(Duration::from_secs(60)),
+            throttle
+                .acquire("sub-a", RequestClass::Delete, queued, max)
+                .await,
+            Err(NotSent::Paused(Duration::from_secs(60))),
             "a long pause is reported instead of waited"
         );
+    }
+
+    /// Burst 4 at 2/s: spare requests leave 2 tokens.
+    const SPARE_LIMIT: BucketLimit = BucketLimit {
+        burst: 4.0,
+        per_second: 2.0,
+    };
+
+    #[test]
+    fn spare_requests_leave_the_reserve_to_queued_ones() {
+        let t0 = Instant::now();
+        let mut bucket = Bucket::new(SPARE_LIMIT, t0);
+        assert!(bucket.take_spare(t0));
+        assert!(bucket.take_spare(t0));
+        assert!(!bucket.take_spare(t0), "only the reserve is left");
+        assert!(
+            !bucket.take_spare(t0),
+            "a refused spare request takes nothing"
+        );
+        // The reserve is whole: the next two queued requests go at once.
+        assert_eq!(bucket.take(t0), Duration::ZERO);
+        assert_eq!(bucket.take(t0), Duration::ZERO);
+        assert_eq!(bucket.take(t0), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn spare_requests_go_behind_waiting_callers_and_as_soon_as_budget_is_spare() {
+        let t0 = Instant::now();
+        let mut bucket = Bucket::new(SPARE_LIMIT, t0);
+        for _ in 0..6 {
+            bucket.take(t0);
+        }
+        // Level -2: two callers wait for their tokens.
+        assert!(!bucket.take_spare(t0));
+        // At 1 s both have theirs and the level is 0; still below the reserve.
+        assert!(!bucket.take_spare(t0 + Duration::from_secs(1)));
+        // At 2.5 s the level is 3: one token above the reserve is spare, and taken.
+        let spare = t0 + Duration::from_millis(2500);
+        assert!(bucket.has_spare(spare));
+        assert!(bucket.take_spare(spare));
+        assert!(!bucket.take_spare(spare));
+        // Left alone, the bucket refills and spare requests go again.
+        let later = t0 + Duration::from_secs(60);
+        assert!(bucket.take_spare(later));
+    }
+
+    #[test]
+    fn spare_requests_respect_a_pause_and_an_unlimited_bucket_always_has_spare() {
+        let t0 = Instant::now();
+        let mut bucket = Bucket::new(SPARE_LIMIT, t0);
+        bucket.pause_until(t0 + Duration::from_secs(10));
+        assert!(!bucket.take_spare(t0));
+        assert!(bucket.take_spare(t0 + Duration::from_secs(10)));
+
+        let mut unlimited = Bucket::new(
+            BucketLimit {
+                burst: 1.0,
+                per_second: 0.0,
+            },
+            t0,
+        );
+        for _ in 0..10 {
+            assert!(unlimited.take_spare(t0));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spare_request_without_budget_is_not_sent_and_takes_nothing() {
+        let throttle = Throttle::new(ThrottleLimits {
+            reads: SPARE_LIMIT,
+            writes: SPARE_LIMIT,
+            deletes: SPARE_LIMIT,
+        });
+        let max = Duration::from_secs(10);
+        let write = RequestClass::Write;
+        for _ in 0..2 {
+            assert_eq!(
+                throttle.acquire("s", write, Priority::Spare, max).await,
+                Ok(Duration::ZERO)
+            );
+        }
+        assert!(!throttle.has_spare("s", write));
+        assert_eq!(
+            throttle.acquire("s", write, Priority::Spare, max).await,
+            Err(NotSent::NoSpareBudget)
+        );
+        assert!(throttle.has_spare("s", RequestClass::Read));
+        for _ in 0..2 {
+            assert_eq!(
+                throttle.acquire("s", write, Priority::Queued, max).await,
+                Ok(Duration::ZERO)
+            );
+        }
     }
 }

@@ -5,8 +5,8 @@ mod common;
 use arm::models::{ActionOnUnmanage, DeploymentMode, DeploymentRequest, StackRequest};
 use arm::{
     ArmClient, BucketLimit, CredentialCache, CredentialSpec, DeploymentScope, ErrorCategory,
-    ErrorSource, LroHandle, LroKind, PollResult, RequestObserver, RequestRecord, ThrottleLimits,
-    WhatIfStart,
+    ErrorSource, LroHandle, LroKind, PollResult, Priority, RequestClass, RequestObserver,
+    RequestRecord, ThrottleLimits, WhatIfStart,
 };
 use armsim::{
     BucketConfig, Credential, RequestFault, RequestFaultRule, SimConfig, ThrottlingConfig,
@@ -733,6 +733,46 @@ async fn token_bucket_keeps_writes_under_the_configured_rate() {
     );
     assert_eq!(h.sim.counters().throttled, 0, "ARM never had to throttle");
     println!("{WRITES} writes at burst {BURST}, {RATE}/s: {elapsed:.2}s");
+}
+
+/// A what-if at `Priority::Spare` goes while the write bucket holds more than its reserve;
+/// then it is not sent at all, while queued writes and spare reads still go.
+#[tokio::test]
+async fn spare_requests_are_not_sent_without_spare_budget() {
+    let h = start_with(SimConfig::default(), |o| {
+        o.with_limits(ThrottleLimits {
+            writes: BucketLimit {
+                burst: 4.0,
+                per_second: 0.001,
+            },
+            ..ThrottleLimits::default()
+        })
+    })
+    .await;
+    ensure_rg(&h.client, "rg-spare").await;
+    let scope = rg_scope("rg-spare");
+    let request = storage_request("stspare01", json!({}));
+    let what_ifs = || h.sim.counters().route("POST deployments/whatIf");
+    let spare = h.client.with_priority(Priority::Spare);
+
+    assert!(spare.has_spare_budget(SUB, RequestClass::Write));
+    spare.what_if(&scope, "dep-spare", &request).await.unwrap();
+    assert_eq!(what_ifs(), 1);
+    assert!(!spare.has_spare_budget(SUB, RequestClass::Write));
+    let err = spare
+        .what_if(&scope, "dep-spare", &request)
+        .await
+        .unwrap_err();
+    assert_eq!(err.source_kind, ErrorSource::NoSpareBudget, "{err}");
+    assert_eq!(err.category(), ErrorCategory::Throttled);
+    assert_eq!(what_ifs(), 1, "not sent");
+
+    spare.get_resource_group(SUB, "rg-spare").await.unwrap();
+    h.client
+        .what_if(&scope, "dep-spare", &request)
+        .await
+        .unwrap();
+    assert_eq!(what_ifs(), 2, "a queued request takes the reserve");
 }
 
 #[tokio::test]
