@@ -4,8 +4,8 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use arm::{
     ArmClient, ArmError, ArmOptions, CredentialCache, CredentialSpec, ErrorCategory, ErrorSource,
-    LroHandle, LroKind, LroOperation, PollResult, RequestObserver, RequestRecord, Secret,
-    WhatIfStart,
+    LroHandle, LroKind, LroOperation, PollResult, RequestClass, RequestObserver, RequestRecord,
+    Secret, WhatIfStart,
     models::{
         ActionOnUnmanage, DenySettings, Deployment, DeploymentRequestProperties, DeploymentStack,
         StackRequest, StackRequestProperties, TypedValue, WhatIfPropertyChange, WhatIfResult,
@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use crate::azure::{
     ArmFailure, AzureApi, AzureApiFactory, Credentials, DeleteOutcome, DeploymentObservation,
     DeploymentRequest, DeploymentScope, Engine, Mode, OperationKind, OperationStatus, Output,
-    ProvisioningState, StartOutcome, Target, UnmanageAction, WhatIfOutcome,
+    Priority, ProvisioningState, StartOutcome, Target, UnmanageAction, WhatIfOutcome,
 };
 use crate::drift::{ChangeType, PropertyChange, ResourceChange};
 use crate::error::{ArmDetail, Error, Result};
@@ -117,12 +117,16 @@ fn unmanage(action: UnmanageAction) -> ActionOnUnmanage {
 fn error(e: ArmError) -> Error {
     match (e.source_kind, e.category()) {
         (_, ErrorCategory::Credential) => Error::CredentialsInvalid(e.to_string()),
-        (ErrorSource::Transport | ErrorSource::Decode | ErrorSource::ClientThrottle, _) => {
-            Error::ArmUnavailable {
-                message: e.to_string(),
-                retry_after: e.retry_after,
-            }
-        }
+        (
+            ErrorSource::Transport
+            | ErrorSource::Decode
+            | ErrorSource::ClientThrottle
+            | ErrorSource::NoSpareBudget,
+            _,
+        ) => Error::ArmUnavailable {
+            message: e.to_string(),
+            retry_after: e.retry_after,
+        },
         (ErrorSource::Credential, _) => Error::ArmUnavailable {
             message: e.to_string(),
             retry_after: e.retry_after,
@@ -416,17 +420,34 @@ impl AzureApi for ArmApi {
             .is_some())
     }
 
-    async fn what_if(&self, request: &DeploymentRequest) -> Result<WhatIfOutcome> {
+    fn has_spare_write_budget(&self, subscription_id: &str) -> bool {
+        self.client
+            .has_spare_budget(subscription_id, RequestClass::Write)
+    }
+
+    async fn what_if(
+        &self,
+        request: &DeploymentRequest,
+        priority: Priority,
+    ) -> Result<WhatIfOutcome> {
         let target = &request.target;
-        let started = self
-            .client
+        let client = self.client.with_priority(match priority {
+            Priority::Queued => arm::Priority::Queued,
+            Priority::Spare => arm::Priority::Spare,
+        });
+        let started = match client
             .what_if(
                 &scope(&target.scope),
                 &target.name,
                 &deployment_body(request),
             )
             .await
-            .map_err(error)?;
+        {
+            Err(e) if e.source_kind == ErrorSource::NoSpareBudget => {
+                return Ok(WhatIfOutcome::Deferred);
+            }
+            started => started.map_err(error)?,
+        };
         Ok(match started {
             WhatIfStart::Done(result) => what_if_outcome(result),
             WhatIfStart::Running(handle) => WhatIfOutcome::Running {

@@ -196,6 +196,19 @@ pub enum WhatIfOutcome {
     },
     /// ARM could not compute it (for example the template no longer evaluates).
     Failed(ArmFailure),
+    /// Not sent: at [`Priority::Spare`], the subscription's write budget had nothing to
+    /// spare.
+    Deferred,
+}
+
+/// What a request may take from the subscription's ARM budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Waits its turn: deployments, deletions, polls, checks a user asked for.
+    Queued,
+    /// Only what is spare, else it is not sent: periodic re-checks, which can as well run
+    /// a little later, never delay a deployment.
+    Spare,
 }
 
 /// The ARM calls the reconciler makes, for one credential.
@@ -223,9 +236,17 @@ pub trait AzureApi: Send + Sync {
     ) -> Result<DeleteOutcome>;
     async fn delete_resource(&self, id: &str) -> Result<DeleteOutcome>;
     async fn resource_exists(&self, id: &str) -> Result<bool>;
+    /// Whether a write to this subscription at [`Priority::Spare`] would be sent now (ARM
+    /// counts a what-if as a write). Takes nothing.
+    fn has_spare_write_budget(&self, subscription_id: &str) -> bool;
     /// Starts a what-if of the request (a deployment what-if at the target's scope and
-    /// name, for either engine): reads only, changes nothing.
-    async fn what_if(&self, request: &DeploymentRequest) -> Result<WhatIfOutcome>;
+    /// name, for either engine): reads only, changes nothing. At [`Priority::Spare`]
+    /// without spare budget it is not sent ([`WhatIfOutcome::Deferred`]).
+    async fn what_if(
+        &self,
+        request: &DeploymentRequest,
+        priority: Priority,
+    ) -> Result<WhatIfOutcome>;
     /// Polls a running what-if.
     async fn poll_what_if(&self, operation_url: &str) -> Result<WhatIfOutcome>;
 }

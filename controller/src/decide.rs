@@ -8,8 +8,8 @@ use crds::{AzureResourceStatus, DeletionPolicy, DriftPolicy, Phase};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::azure::{
-    ArmFailure, DeleteOutcome, DeploymentObservation, Engine, OperationStatus, ProvisioningState,
-    StartOutcome, UnmanageAction, WhatIfOutcome,
+    ArmFailure, DeleteOutcome, DeploymentObservation, Engine, OperationStatus, Priority,
+    ProvisioningState, StartOutcome, UnmanageAction, WhatIfOutcome,
 };
 use crate::drift::ResourceChange;
 use crate::error::is_retryable_reason;
@@ -18,6 +18,13 @@ use crate::validate::{Removal, unmanage_action};
 /// Poll interval when ARM gives no `Retry-After` (ARM itself suggests up to 60 s; the
 /// simulator and small templates finish much sooner).
 pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
+
+/// Shortest wait of a deferred periodic check (see [`deferral`]).
+const MIN_DEFERRAL: Duration = Duration::from_secs(1);
+/// Longest first wait of a deferred periodic check.
+const MAX_FIRST_DEFERRAL: Duration = Duration::from_secs(30);
+/// Longest wait of a deferred periodic check.
+const MAX_DEFERRAL: Duration = Duration::from_secs(300);
 
 /// What the apply step does next.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +49,9 @@ pub enum Action {
     },
     /// Judge and record what the what-if found.
     RecordDrift(Vec<ResourceChange>),
+    /// A periodic check found no spare ARM write budget for its what-if (deployments go
+    /// first): nothing is sent or written, the check asks again after [`deferral`].
+    DeferCheck,
     /// ARM could not run the what-if: report it, check again at the next interval.
     DriftCheckFailed(ArmFailure),
     /// Record that a deployment was accepted and is running.
@@ -76,6 +86,9 @@ pub struct Observed<'a> {
     pub check_drift_annotation: Option<&'a str>,
     /// A what-if this process started for the object and has not read yet.
     pub pending_what_if: Option<&'a PendingWhatIf>,
+    /// Whether the subscription's ARM write budget has something to spare now (see
+    /// `arm::Priority::Spare`): a periodic check's what-if takes only that.
+    pub spare_write_budget: bool,
 }
 
 /// A running what-if, kept in memory (after a restart the next check starts another).
@@ -88,15 +101,33 @@ pub struct PendingWhatIf {
 }
 
 /// A new value of the check-drift annotation asks for a check now.
-fn drift_check_requested(o: &Observed<'_>) -> bool {
-    let answered = o
-        .status
+pub fn drift_check_requested(
+    status: &AzureResourceStatus,
+    check_drift_annotation: Option<&str>,
+    policy: DriftPolicy,
+) -> bool {
+    let answered = status
         .drift
         .as_ref()
         .and_then(|d| d.check_request.as_deref());
-    o.drift_policy != DriftPolicy::Ignore
-        && o.check_drift_annotation.is_some()
-        && o.check_drift_annotation != answered
+    policy != DriftPolicy::Ignore
+        && check_drift_annotation.is_some()
+        && check_drift_annotation != answered
+}
+
+/// What a what-if may take from the subscription's ARM write budget (ARM counts the
+/// what-if POST as a write): a check the user asked for waits its turn like a
+/// deployment; a periodic one takes only what is spare, so that it never delays one.
+pub fn what_if_priority(
+    status: &AzureResourceStatus,
+    check_drift_annotation: Option<&str>,
+    policy: DriftPolicy,
+) -> Priority {
+    if drift_check_requested(status, check_drift_annotation, policy) {
+        Priority::Queued
+    } else {
+        Priority::Spare
+    }
 }
 
 /// The first step of a reconcile of a live (not deleted) object.
@@ -139,25 +170,57 @@ fn check_when_due(o: &Observed<'_>) -> Action {
             }
         };
     }
-    if drift_check_requested(o) {
+    if drift_check_requested(o.status, o.check_drift_annotation, o.drift_policy) {
         return start_check(o.engine, o.drift_policy);
     }
     let Some(interval) = o.sync_interval else {
         return Action::AwaitChange;
     };
-    let last = o
-        .last_checked
-        .or_else(|| last_drift_check(o.status))
-        .or_else(|| finished_at(o.status))
-        .unwrap_or(o.now);
-    let elapsed = o.now.duration_since(last).unsigned_abs();
-    if elapsed >= interval {
-        start_check(o.engine, o.drift_policy)
-    } else {
-        Action::Requeue {
-            after: interval - elapsed,
-        }
+    match check_due(o.status, o.last_checked, o.now, interval) {
+        Err(wait) => Action::Requeue { after: wait },
+        // Reads only, not worth deferring.
+        Ok(_) if o.drift_policy == DriftPolicy::Ignore => start_check(o.engine, o.drift_policy),
+        Ok(_) if o.spare_write_budget => start_check(o.engine, o.drift_policy),
+        Ok(_) => Action::DeferCheck,
     }
+}
+
+/// Since when a Ready object's periodic check has been due (`Ok`), or how long until it
+/// is (`Err`). Counted from this process's last check of it (`last_checked`), else the
+/// recorded one, else the end of the deployment.
+pub fn check_due(
+    status: &AzureResourceStatus,
+    last_checked: Option<Timestamp>,
+    now: Timestamp,
+    interval: Duration,
+) -> Result<Duration, Duration> {
+    let last = last_checked
+        .or_else(|| last_drift_check(status))
+        .or_else(|| finished_at(status))
+        .unwrap_or(now);
+    let elapsed = now.duration_since(last).unsigned_abs();
+    if elapsed >= interval {
+        Ok(elapsed - interval)
+    } else {
+        Err(interval - elapsed)
+    }
+}
+
+/// How long a periodic check deferred for want of spare write budget waits before it
+/// looks again, when it has been due for `overdue`: as long again (so that the waits of
+/// a check deferred over and over double), from a quarter of the interval (1–30 s) up to
+/// the interval, and never more than five minutes, so that a check finds spare budget
+/// soon after there is some. Each look costs a read of the object, so an object deferred
+/// for long is read about once per interval, as often as it would be checked. `jitter`
+/// in [-1, 1] spreads the wait by up to a quarter, so that checks deferred together do
+/// not come back together.
+pub fn deferral(overdue: Duration, interval: Option<Duration>, jitter: f64) -> Duration {
+    let interval = interval.unwrap_or(MAX_DEFERRAL);
+    let shortest = (interval / 4).clamp(MIN_DEFERRAL, MAX_FIRST_DEFERRAL);
+    let longest = interval.clamp(shortest, MAX_DEFERRAL);
+    overdue
+        .clamp(shortest, longest)
+        .mul_f64(1.0 + jitter.clamp(-1.0, 1.0) / 4.0)
 }
 
 /// The first step of a due check. The what-if answers for the resources (a missing one
@@ -342,6 +405,7 @@ pub fn after_what_if(outcome: WhatIfOutcome, sync_interval: Option<Duration>) ->
             }
         }
         WhatIfOutcome::Failed(failure) => Action::DriftCheckFailed(failure),
+        WhatIfOutcome::Deferred => Action::DeferCheck,
     }
 }
 

@@ -33,6 +33,7 @@ fn observed(status: &AzureResourceStatus) -> Observed<'_> {
         engine: Engine::Stack,
         check_drift_annotation: None,
         pending_what_if: None,
+        spare_write_budget: true,
     }
 }
 
@@ -108,6 +109,121 @@ fn ready_and_unchanged_waits_for_the_sync_interval() {
     );
     o.sync_interval = None;
     assert_eq!(decide(&o), Action::AwaitChange);
+}
+
+#[test]
+fn a_due_check_without_spare_write_budget_is_deferred_unless_asked_for() {
+    let s = status(Phase::Ready, HASH);
+    let mut o = observed(&s);
+    o.now = at(3600);
+    o.spare_write_budget = false;
+    assert_eq!(decide(&o), Action::DeferCheck);
+    o.engine = Engine::Deployment;
+    assert_eq!(decide(&o), Action::DeferCheck);
+
+    // Reads only: not deferred.
+    o.drift_policy = DriftPolicy::Ignore;
+    assert_eq!(decide(&o), Action::CheckDrift);
+    o.drift_policy = DriftPolicy::Report;
+
+    // Not due yet: waits for the interval as before.
+    o.now = at(600);
+    assert_eq!(
+        decide(&o),
+        Action::Requeue {
+            after: Duration::from_secs(3000)
+        }
+    );
+
+    // Asked for: goes at once, and its what-if queues for budget like a deployment.
+    o.check_drift_annotation = Some("1");
+    assert_eq!(decide(&o), Action::StartWhatIf);
+    assert_eq!(
+        what_if_priority(&s, Some("1"), DriftPolicy::Report),
+        Priority::Queued
+    );
+
+    // As soon as budget is spare, the deferred check goes.
+    o.check_drift_annotation = None;
+    o.now = at(3700);
+    o.spare_write_budget = true;
+    assert_eq!(decide(&o), Action::StartWhatIf);
+}
+
+#[test]
+fn only_a_new_check_request_queues_for_write_budget() {
+    let mut s = status(Phase::Ready, HASH);
+    assert_eq!(
+        what_if_priority(&s, None, DriftPolicy::Report),
+        Priority::Spare
+    );
+    s.drift = Some(crds::DriftStatus {
+        check_request: Some("1".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        what_if_priority(&s, Some("1"), DriftPolicy::Report),
+        Priority::Spare,
+        "already answered"
+    );
+    assert_eq!(
+        what_if_priority(&s, Some("2"), DriftPolicy::Correct),
+        Priority::Queued
+    );
+}
+
+#[test]
+fn a_check_is_due_from_the_last_check_or_else_the_deployment() {
+    let mut s = status(Phase::Ready, HASH);
+    let interval = Duration::from_secs(30);
+    assert_eq!(
+        check_due(&s, None, at(10), interval),
+        Err(Duration::from_secs(20))
+    );
+    assert_eq!(
+        check_due(&s, None, at(45), interval),
+        Ok(Duration::from_secs(15))
+    );
+    assert_eq!(
+        check_due(&s, Some(at(40)), at(45), interval),
+        Err(Duration::from_secs(25))
+    );
+    s.drift = Some(crds::DriftStatus {
+        last_check_time: Some(Time(at(20))),
+        ..Default::default()
+    });
+    assert_eq!(
+        check_due(&s, None, at(60), interval),
+        Ok(Duration::from_secs(10))
+    );
+}
+
+#[test]
+fn a_deferred_check_waits_as_long_as_it_has_been_overdue_within_bounds() {
+    let secs = Duration::from_secs;
+    let half_minute = Some(secs(30));
+    // From a quarter of the interval, doubling, up to the interval.
+    let quarter = Duration::from_millis(7500);
+    assert_eq!(deferral(secs(0), half_minute, 0.0), quarter);
+    assert_eq!(deferral(secs(6), half_minute, 0.0), quarter);
+    assert_eq!(deferral(quarter, half_minute, 0.0), quarter);
+    assert_eq!(deferral(secs(15), half_minute, 0.0), secs(15));
+    assert_eq!(deferral(secs(24), half_minute, 0.0), secs(24));
+    assert_eq!(deferral(secs(48), half_minute, 0.0), secs(30));
+    assert_eq!(deferral(secs(86_400), half_minute, 0.0), secs(30));
+    // Long intervals: first wait at most 30 s, any wait at most 5 minutes.
+    let hour = Some(secs(3600));
+    assert_eq!(deferral(secs(0), hour, 0.0), secs(30));
+    assert_eq!(deferral(secs(200), hour, 0.0), secs(200));
+    assert_eq!(deferral(secs(86_400), hour, 0.0), secs(300));
+    // Short intervals: at least a second.
+    assert_eq!(deferral(secs(0), Some(secs(1)), 0.0), secs(1));
+    assert_eq!(deferral(secs(9), Some(secs(1)), 0.0), secs(1));
+    assert_eq!(deferral(secs(0), None, 0.0), secs(30));
+    // Spread by up to a quarter.
+    assert_eq!(deferral(secs(8), half_minute, 1.0), secs(10));
+    assert_eq!(deferral(secs(8), half_minute, -1.0), secs(6));
+    assert_eq!(deferral(secs(8), half_minute, -7.0), secs(6));
 }
 
 #[test]
@@ -542,6 +658,11 @@ fn a_running_what_if_is_read_within_the_sync_interval() {
     assert_eq!(
         after_what_if(WhatIfOutcome::Done(vec![]), None),
         Action::RecordDrift(vec![])
+    );
+    assert_eq!(
+        after_what_if(WhatIfOutcome::Deferred, None),
+        Action::DeferCheck,
+        "a what-if not sent for want of spare budget defers the check"
     );
 }
 

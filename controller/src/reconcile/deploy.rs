@@ -163,6 +163,9 @@ impl Reconciler<'_> {
             engine: plan.request.target.engine,
             check_drift_annotation: self.check_drift_annotation(),
             pending_what_if: pending_what_if.as_ref(),
+            spare_write_budget: plan
+                .azure
+                .has_spare_write_budget(plan.request.target.scope.subscription_id()),
         })
     }
 
@@ -188,6 +191,7 @@ impl Reconciler<'_> {
                 after,
             } => Ok(self.await_what_if(plan, operation_url, after)),
             Action::RecordDrift(changes) => self.record_drift(plan, &changes).await,
+            Action::DeferCheck => Ok(self.defer_check(plan)),
             Action::DriftCheckFailed(failure) => self.drift_check_failed(plan, &failure).await,
             Action::RecordStarted {
                 operation_url,
@@ -262,13 +266,17 @@ impl Reconciler<'_> {
             status::drift_unchecked(&mut self.status);
             self.write_status().await?;
         }
-        self.ctx.mark_checked(&self.uid, self.now);
         let next = after_deployment_check(
             observation.as_ref(),
             missing,
             plan.sync_interval,
             drift_policy,
         );
+        if next != Action::StartWhatIf {
+            // The check ends here; one going on to a what-if is marked when that answers
+            // (a deferred what-if leaves it due).
+            self.ctx.mark_checked(&self.uid, self.now);
+        }
         if next == Action::StartDeployment {
             self.drift_detected(&gone_note(observation.as_ref(), missing))
                 .await;
@@ -277,7 +285,12 @@ impl Reconciler<'_> {
     }
 
     async fn start_what_if(&mut self, plan: &Plan) -> Result<DeployStep> {
-        let error = match plan.azure.what_if(&plan.request).await {
+        let priority = decide::what_if_priority(
+            &self.status,
+            self.check_drift_annotation(),
+            self.object.spec.drift_policy,
+        );
+        let error = match plan.azure.what_if(&plan.request, priority).await {
             Ok(outcome) => return Ok(Step::Next(after_what_if(outcome, plan.sync_interval))),
             Err(error) => error,
         };
@@ -314,6 +327,21 @@ impl Reconciler<'_> {
             due,
         };
         self.ctx.set_pending_what_if(&self.uid, Some(pending));
+        Step::Done(Requeue::requeue(after))
+    }
+
+    /// Nothing sent, nothing written, no Event: the check is simply still due.
+    fn defer_check(&self, plan: &Plan) -> DeployStep {
+        let overdue = plan.sync_interval.map_or(Duration::ZERO, |interval| {
+            decide::check_due(
+                &self.status,
+                self.ctx.last_checked(&self.uid),
+                self.now,
+                interval,
+            )
+            .unwrap_or_default()
+        });
+        let after = decide::deferral(overdue, plan.sync_interval, jitter());
         Step::Done(Requeue::requeue(after))
     }
 
@@ -469,6 +497,7 @@ fn action_label(action: &Action) -> &'static str {
         Action::PollWhatIf { .. } => "poll_what_if",
         Action::AwaitWhatIf { .. } => "await_what_if",
         Action::RecordDrift(_) => "record_drift",
+        Action::DeferCheck => "defer_check",
         Action::DriftCheckFailed(_) => "drift_check_failed",
         Action::RecordStarted { .. } => "record_started",
         Action::RecordSuccess(_) => "record_success",

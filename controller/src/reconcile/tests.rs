@@ -325,3 +325,45 @@ async fn an_unchanged_resync_writes_nothing() {
     assert_eq!(writes_to_arm(&h.azure.calls()), []);
     assert_eq!(h.kube.writes(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_periodic_check_without_spare_write_budget_waits_and_writes_nothing() {
+    let h = Harness::new("Stack");
+    h.deploy().await;
+    h.azure.spare_writes(false);
+    h.azure.clear_calls();
+    h.kube.clear_writes();
+    h.checked_ago(2 * HOUR);
+
+    let deferred = h.reconcile().await.unwrap();
+    assert_ne!(deferred, Requeue::requeue(HOUR), "asks again sooner");
+    assert_ne!(deferred, Requeue::await_change());
+    assert_eq!(
+        h.azure.calls(),
+        [],
+        "not even the read that leads up to the what-if"
+    );
+    assert_eq!(h.kube.writes(), Vec::<String>::new(), "no status, no Event");
+    assert_eq!(h.status().failures, 0);
+
+    // Still due: as soon as there is budget to spare, the check goes.
+    h.azure.spare_writes(true);
+    assert_eq!(h.reconcile().await.unwrap(), Requeue::requeue(HOUR));
+    assert_eq!(h.azure.calls(), [Call::GetDeployment, Call::WhatIf]);
+}
+
+#[tokio::test]
+async fn a_requested_check_goes_without_spare_write_budget() {
+    let h = Harness::new("Deployment");
+    h.deploy().await;
+    h.azure.spare_writes(false);
+    h.azure.clear_calls();
+    let mut object = h.kube.get(OBJECT).unwrap();
+    object["metadata"]["annotations"] = json!({crds::CHECK_DRIFT_ANNOTATION: "1"});
+    h.kube.put(OBJECT, object);
+
+    assert_eq!(h.reconcile().await.unwrap(), Requeue::requeue(HOUR));
+    assert_eq!(h.azure.calls(), [Call::WhatIf]);
+    let drift = h.status().drift.unwrap();
+    assert_eq!(drift.check_request.as_deref(), Some("1"));
+}

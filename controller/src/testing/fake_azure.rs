@@ -10,8 +10,8 @@ use async_trait::async_trait;
 
 use crate::azure::{
     ArmFailure, AzureApi, AzureApiFactory, Credentials, DeleteOutcome, DeploymentObservation,
-    DeploymentRequest, OperationKind, OperationStatus, ProvisioningState, StartOutcome, Target,
-    UnmanageAction, WhatIfOutcome,
+    DeploymentRequest, OperationKind, OperationStatus, Priority, ProvisioningState, StartOutcome,
+    Target, UnmanageAction, WhatIfOutcome,
 };
 use crate::error::{Error, Result};
 
@@ -51,6 +51,8 @@ pub struct FakeAzure {
 
 #[derive(Default)]
 struct State {
+    /// Whether writes at `Priority::Spare` find no spare budget (by default they find it).
+    no_spare_writes: bool,
     calls: Vec<Call>,
     deployments: HashMap<String, DeploymentObservation>,
     resources: BTreeSet<String>,
@@ -84,6 +86,11 @@ impl FakeAzure {
             .entry(call)
             .or_default()
             .push_back((code.to_owned(), message.to_owned()));
+    }
+
+    /// Whether writes at `Priority::Spare` find spare budget from now on.
+    pub fn spare_writes(&self, spare: bool) {
+        self.state().no_spare_writes = !spare;
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -204,7 +211,14 @@ impl AzureApi for FakeAzure {
         Ok(self.call(Call::ResourceExists)?.resources.contains(id))
     }
 
-    async fn what_if(&self, _: &DeploymentRequest) -> Result<WhatIfOutcome> {
+    fn has_spare_write_budget(&self, _: &str) -> bool {
+        !self.state().no_spare_writes
+    }
+
+    async fn what_if(&self, _: &DeploymentRequest, priority: Priority) -> Result<WhatIfOutcome> {
+        if priority == Priority::Spare && !self.has_spare_write_budget("") {
+            return Ok(WhatIfOutcome::Deferred);
+        }
         // Azure as the template says: no changes.
         drop(self.call(Call::WhatIf)?);
         Ok(WhatIfOutcome::Done(vec![]))
