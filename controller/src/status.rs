@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use crds::{
-    AzureResource, AzureResourceStatus, DeploymentStatus, DriftStatus, ErrorDetail, ErrorStatus,
-    Phase,
+    AzureResource, AzureResourceStatus, DeploymentStatus, DriftCounts, DriftPolicy, DriftStatus,
+    ErrorDetail, ErrorStatus, Phase,
 };
 use k8s_openapi::{
     api::core::v1::Secret,
@@ -88,6 +88,36 @@ pub fn drift_checked(
     };
     set_condition(status, DRIFTED, drifted, reason, &message, generation, now);
     status.drift = Some(report);
+}
+
+/// A deployment of the template just succeeded, so Azure is as the template says: that is
+/// the drift report (`None`, the deployed resources as `noChange`, `Drifted` False
+/// `InSync`), recorded in the same write as `Ready`, so that the first check that finds
+/// Azure unchanged has nothing new to write. An answered check request stays answered.
+/// `driftPolicy: Ignore` keeps no report.
+pub fn deployed_in_sync(
+    status: &mut AzureResourceStatus,
+    policy: DriftPolicy,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    if policy == DriftPolicy::Ignore {
+        drift_unchecked(status);
+        return;
+    }
+    let counts = DriftCounts {
+        no_change: u32::try_from(status.resources.len()).unwrap_or(u32::MAX),
+        ..DriftCounts::default()
+    };
+    let report = DriftStatus {
+        last_check_time: Some(Time(now)),
+        check_request: status.drift.as_ref().and_then(|d| d.check_request.clone()),
+        summary: drift::summary(&counts),
+        counts,
+        resources: vec![],
+        truncated: false,
+    };
+    drift_checked(status, report, false, generation, now);
 }
 
 /// `driftPolicy: Ignore`: no report and no `Drifted` condition.
@@ -291,24 +321,25 @@ pub fn secret_outputs(outputs: &[Output]) -> BTreeMap<String, String> {
 }
 
 /// Whether `after` tells the apiserver anything `before` (the status the reconcile read)
-/// does not. A drift check that found what the previous one found is no news: its time
-/// alone is not written, so resyncs of unchanged objects write nothing.
+/// does not. A drift check that found what the previous report says is no news: neither
+/// its time nor its counts of resources that did not drift (`noChange`, and `ignore`,
+/// which other objects' resources in the same group change) are written alone, so that
+/// resyncs of unchanged objects write nothing.
 pub fn needs_write(before: Option<&AzureResourceStatus>, after: &AzureResourceStatus) -> bool {
     let Some(before) = before else {
         return *after != AzureResourceStatus::default();
     };
-    let check_time = |status: &AzureResourceStatus| {
-        status
-            .drift
-            .as_ref()
-            .and_then(|d| d.last_check_time.clone())
-    };
-    if check_time(before) == check_time(after) {
-        return before != after;
+    if before == after {
+        return false;
     }
+    let (Some(recorded), Some(_)) = (&before.drift, &after.drift) else {
+        return true;
+    };
     let mut after = after.clone();
     if let Some(drift) = after.drift.as_mut() {
-        drift.last_check_time = check_time(before);
+        drift.last_check_time = recorded.last_check_time.clone();
+        drift.counts.no_change = recorded.counts.no_change;
+        drift.counts.ignore = recorded.counts.ignore;
     }
     *before != after
 }
@@ -636,6 +667,69 @@ mod tests {
         let mut failing = ready.clone();
         failing.failures = 1;
         assert!(needs_write(Some(&ready), &failing));
+    }
+
+    #[test]
+    fn a_deployment_records_azure_in_sync_so_a_first_check_finding_the_same_writes_nothing() {
+        let mut ready = AzureResourceStatus::default();
+        succeeded(&mut ready, &observation(), Some(1), now());
+        deployed_in_sync(&mut ready, DriftPolicy::Report, Some(1), now());
+        let report = ready.drift.clone().expect("an in-sync report");
+        assert_eq!(report.summary, "None");
+        assert_eq!(report.counts.no_change, 1);
+        assert_eq!(report.last_check_time, Some(Time(now())));
+        let drifted = ready.conditions.iter().find(|c| c.type_ == DRIFTED);
+        assert_eq!(
+            drifted.map(|c| (c.status.as_str(), c.reason.as_str())),
+            Some(("False", "InSync"))
+        );
+
+        // What ARM's what-if says of an untouched object: its account unchanged, and
+        // other objects' resources in the same group not managed by this template.
+        let later = Timestamp::from_second(1_800_000_600).unwrap();
+        let what_if: Vec<_> = ["/r1", "/other1", "/other2"]
+            .into_iter()
+            .map(|id| drift::ResourceChange {
+                id: id.into(),
+                change_type: if id == "/r1" {
+                    drift::ChangeType::NoChange
+                } else {
+                    drift::ChangeType::Ignore
+                },
+                delta: vec![],
+            })
+            .collect();
+        let mut checked = ready.clone();
+        let found = drift::report(&what_if, &[], None, later);
+        assert_eq!(found.counts.ignore, 2);
+        drift_checked(&mut checked, found, false, Some(1), later);
+        assert!(!needs_write(Some(&ready), &checked));
+
+        let modified = drift::ResourceChange {
+            id: "/r1".into(),
+            change_type: drift::ChangeType::Modify,
+            delta: vec![drift::PropertyChange {
+                path: "sku.name".into(),
+                change_type: "Modify".into(),
+                before: Some(json!("a")),
+                after: Some(json!("b")),
+            }],
+        };
+        let mut drifted = ready.clone();
+        let found = drift::report(&[modified], &[], None, later);
+        drift_checked(&mut drifted, found, false, Some(1), later);
+        assert!(needs_write(Some(&ready), &drifted));
+
+        // A request answered before stays answered after the next deployment.
+        let mut answered = checked.clone();
+        answered.drift.as_mut().unwrap().check_request = Some("7".into());
+        deployed_in_sync(&mut answered, DriftPolicy::Correct, Some(2), later);
+        assert_eq!(answered.drift.unwrap().check_request.as_deref(), Some("7"));
+
+        let mut ignored = ready.clone();
+        deployed_in_sync(&mut ignored, DriftPolicy::Ignore, Some(1), now());
+        assert_eq!(ignored.drift, None);
+        assert!(!ignored.conditions.iter().any(|c| c.type_ == DRIFTED));
     }
 
     #[test]

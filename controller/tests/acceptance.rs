@@ -1065,7 +1065,7 @@ async fn an_untouched_object_shows_no_drift_over_several_intervals() {
     h.create(spec).await;
     h.wait_ready("calm").await;
     let first = h
-        .wait_for("calm", "a first drift check", |o| drift_of(o).is_some())
+        .wait_for("calm", "the in-sync report", |o| drift_of(o).is_some())
         .await;
     let writes = h.arm_writes();
     let what_ifs = || h.sim.counters().route("POST deployments/whatIf");

@@ -37,9 +37,10 @@ pub enum DriftPolicy {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DriftStatus {
-    /// When the what-if of the check that last changed this report (or answered a check
-    /// request) finished. A check that finds the same writes nothing, so that resyncs of
-    /// unchanged objects cost no apiserver writes.
+    /// When this report last changed: the what-if of the check that changed it (or answered
+    /// a check request) finished, or the deployment it describes did (a deployment leaves
+    /// Azure as the template says). A check that finds the same drift writes nothing, so
+    /// that resyncs of unchanged objects cost no apiserver writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_check_time: Option<Time>,
     /// Value of the `azure-driver.io/check-drift` annotation the last check answered.
@@ -48,7 +49,9 @@ pub struct DriftStatus {
     /// One line for `kubectl get`: `None`, or the drifted resources per change type
     /// (for example `Modify=1 Delete=1`).
     pub summary: String,
-    /// Resources per what-if change type, after noise filtering.
+    /// Resources per what-if change type, after noise filtering, as of the report's last
+    /// change (a deployment counts its resources as `noChange`; `noChange` and `ignore`
+    /// changing alone are not written).
     pub counts: DriftCounts,
     /// The drifted resources (at most 20, each with at most 20 property changes); secure
     /// values are shown as `[redacted]`.

@@ -432,6 +432,8 @@ impl Reconciler<'_> {
         self.write_outputs(&observation.outputs).await?;
         let generation = self.generation();
         status::succeeded(&mut self.status, observation, generation, self.now);
+        let drift_policy = self.object.spec.drift_policy;
+        status::deployed_in_sync(&mut self.status, drift_policy, generation, self.now);
         self.write_status().await?;
         self.ctx.mark_checked(&self.uid, self.now);
         info!("ready");
