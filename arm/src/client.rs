@@ -160,9 +160,10 @@ impl ArmClient {
         }
     }
 
-    /// The same client sending its requests at `priority`: with [`Priority::Spare`], a
-    /// request that finds no spare budget is not sent and fails at once with
-    /// [`ErrorSource::NoSpareBudget`], on the first attempt as on a retry.
+    /// The same client sending its requests at `priority`: with [`Priority::Spare`] or
+    /// [`Priority::Idle`], a request that finds no spare (or idle) budget is not sent and
+    /// fails at once with [`ErrorSource::NoSpareBudget`], on the first attempt as on a
+    /// retry.
     pub fn with_priority(&self, priority: Priority) -> Self {
         Self {
             priority,
@@ -170,10 +171,18 @@ impl ArmClient {
         }
     }
 
-    /// Whether a request of `class` to `subscription` at [`Priority::Spare`] would be sent
-    /// now; takes nothing. Lets a caller skip the reads that would lead up to it.
-    pub fn has_spare_budget(&self, subscription: &str, class: RequestClass) -> bool {
-        self.shared.throttle.has_spare(subscription, class)
+    /// Whether a request of `class` to `subscription` at `priority` would be sent now
+    /// without waiting; takes nothing. Lets a caller skip the reads that would lead up to
+    /// it.
+    pub fn has_spare_budget(
+        &self,
+        subscription: &str,
+        class: RequestClass,
+        priority: Priority,
+    ) -> bool {
+        self.shared
+            .throttle
+            .has_spare(subscription, class, priority)
     }
 
     pub fn options(&self) -> &ArmOptions {

@@ -42,4 +42,6 @@ pub use ids::{
 };
 pub use lro::{LroHandle, LroKind, LroOperation, PollResult};
 pub use managed_identity::{DEFAULT_IMDS_AUTHORITY, ManagedIdentitySource};
-pub use throttle::{BucketLimit, Priority, RequestClass, SPARE_RESERVE, ThrottleLimits};
+pub use throttle::{
+    BucketLimit, IDLE_AFTER, Priority, RequestClass, SPARE_RESERVE, ThrottleLimits,
+};

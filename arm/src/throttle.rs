@@ -46,11 +46,21 @@ pub enum Priority {
     /// sent at all: for work that can as well be done later, such as periodic re-checks,
     /// so that it never delays a queued request.
     Spare,
+    /// Like [`Priority::Spare`], and only once no queued request of its bucket has taken
+    /// a token for [`IDLE_AFTER`]: for work that should not even share the caller's other
+    /// resources (its workers, its apiserver) with queued requests while they are busy.
+    Idle,
 }
 
-/// Share of a bucket's burst that requests of [`Priority::Spare`] leave untouched, so that
-/// deployments after a stretch of re-checks still find a burst ready.
+/// Share of a bucket's burst that requests of [`Priority::Spare`] and [`Priority::Idle`]
+/// leave untouched, so that deployments after a stretch of re-checks still find a burst
+/// ready.
 pub const SPARE_RESERVE: f64 = 0.5;
+
+/// How long no queued request may have taken a token before a [`Priority::Idle`] one
+/// goes: long enough that a stream of deployments slowed down by something else (the
+/// apiserver, say) still counts as busy.
+pub const IDLE_AFTER: Duration = Duration::from_secs(10);
 
 /// Why a request was not sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +127,8 @@ pub(crate) struct Bucket {
     tokens: f64,
     updated: Instant,
     paused_until: Option<Instant>,
+    /// When a queued request last took a token.
+    last_queued: Option<Instant>,
 }
 
 impl Bucket {
@@ -126,6 +138,7 @@ impl Bucket {
             tokens: limit.burst,
             updated: now,
             paused_until: None,
+            last_queued: None,
         }
     }
 
@@ -145,6 +158,7 @@ impl Bucket {
     /// Takes one token; returns how long the caller must wait before sending.
     pub(crate) fn take(&mut self, now: Instant) -> Duration {
         self.refill(now);
+        self.last_queued = Some(now);
         self.tokens -= 1.0;
         let refill_wait = if self.tokens >= 0.0 || self.limit.per_second <= 0.0 {
             Duration::ZERO
@@ -154,22 +168,32 @@ impl Bucket {
         refill_wait.max(self.paused_for(now))
     }
 
-    /// Whether a request of [`Priority::Spare`] may be sent now: no `Retry-After` pause,
-    /// and more than [`SPARE_RESERVE`] of the burst still left after its token, which also
-    /// means that nobody waits for a token (a waiting caller leaves the level below zero
-    /// until its token has refilled). Spare requests never lower the level below the
-    /// reserve, so as soon as queued requests leave it above, the next spare one goes. A
-    /// bucket that does not refill limits nothing, as in [`Bucket::take`].
-    pub(crate) fn has_spare(&mut self, now: Instant) -> bool {
+    /// Whether a request of `priority` may be sent now without waiting. For
+    /// [`Priority::Spare`]: no `Retry-After` pause, and more than [`SPARE_RESERVE`] of the
+    /// burst still left after its token, which also means that nobody waits for a token
+    /// (a waiting caller leaves the level below zero until its token has refilled). Spare
+    /// requests never lower the level below the reserve, so as soon as queued requests
+    /// leave it above, the next spare one goes. [`Priority::Idle`] also needs the queued
+    /// requests to have left the bucket alone for [`IDLE_AFTER`]. A bucket that does not
+    /// refill limits nothing, as in [`Bucket::take`].
+    pub(crate) fn has_spare(&mut self, now: Instant, priority: Priority) -> bool {
         self.refill(now);
+        let left_after = match priority {
+            Priority::Queued => 0.0,
+            Priority::Spare | Priority::Idle => self.limit.burst * SPARE_RESERVE,
+        };
+        let idle = self
+            .last_queued
+            .is_none_or(|at| now.saturating_duration_since(at) >= IDLE_AFTER);
         self.paused_for(now).is_zero()
-            && (self.limit.per_second <= 0.0
-                || self.tokens - 1.0 >= self.limit.burst * SPARE_RESERVE)
+            && (priority != Priority::Idle || idle)
+            && (self.limit.per_second <= 0.0 || self.tokens - 1.0 >= left_after)
     }
 
-    /// Takes one token if [`Bucket::has_spare`]; never makes the caller wait.
-    pub(crate) fn take_spare(&mut self, now: Instant) -> bool {
-        let spare = self.has_spare(now);
+    /// Takes one token if [`Bucket::has_spare`] at `priority` (spare or idle); never makes
+    /// the caller wait.
+    pub(crate) fn take_spare(&mut self, now: Instant, priority: Priority) -> bool {
+        let spare = self.has_spare(now, priority);
         if spare {
             self.tokens -= 1.0;
         }
@@ -237,8 +261,10 @@ impl Throttle {
             match priority {
                 Priority::Queued if paused > max_pause => Err(NotSent::Paused(paused)),
                 Priority::Queued => Ok(b.take(now)),
-                Priority::Spare if b.take_spare(now) => Ok(Duration::ZERO),
-                Priority::Spare => Err(NotSent::NoSpareBudget),
+                Priority::Spare | Priority::Idle if b.take_spare(now, priority) => {
+                    Ok(Duration::ZERO)
+                }
+                Priority::Spare | Priority::Idle => Err(NotSent::NoSpareBudget),
             }
         })?;
         if !wait.is_zero() {
@@ -247,9 +273,15 @@ impl Throttle {
         Ok(wait)
     }
 
-    /// Whether a request of [`Priority::Spare`] would be sent now (see [`Bucket::has_spare`]).
-    pub(crate) fn has_spare(&self, subscription: &str, class: RequestClass) -> bool {
-        self.with_bucket(subscription, class, |b, now| b.has_spare(now))
+    /// Whether a request of `priority` would be sent now without waiting (see
+    /// [`Bucket::has_spare`]).
+    pub(crate) fn has_spare(
+        &self,
+        subscription: &str,
+        class: RequestClass,
+        priority: Priority,
+    ) -> bool {
+        self.with_bucket(subscription, class, |b, now| b.has_spare(now, priority))
     }
 
     pub(crate) fn observe_remaining(
@@ -390,11 +422,14 @@ mod tests {
     fn spare_requests_leave_the_reserve_to_queued_ones() {
         let t0 = Instant::now();
         let mut bucket = Bucket::new(SPARE_LIMIT, t0);
-        assert!(bucket.take_spare(t0));
-        assert!(bucket.take_spare(t0));
-        assert!(!bucket.take_spare(t0), "only the reserve is left");
+        assert!(bucket.take_spare(t0, Priority::Spare));
+        assert!(bucket.take_spare(t0, Priority::Spare));
         assert!(
-            !bucket.take_spare(t0),
+            !bucket.take_spare(t0, Priority::Spare),
+            "only the reserve is left"
+        );
+        assert!(
+            !bucket.take_spare(t0, Priority::Spare),
             "a refused spare request takes nothing"
         );
         // The reserve is whole: the next two queued requests go at once.
@@ -411,17 +446,17 @@ mod tests {
             bucket.take(t0);
         }
         // Level -2: two callers wait for their tokens.
-        assert!(!bucket.take_spare(t0));
+        assert!(!bucket.take_spare(t0, Priority::Spare));
         // At 1 s both have theirs and the level is 0; still below the reserve.
-        assert!(!bucket.take_spare(t0 + Duration::from_secs(1)));
+        assert!(!bucket.take_spare(t0 + Duration::from_secs(1), Priority::Spare));
         // At 2.5 s the level is 3: one token above the reserve is spare, and taken.
         let spare = t0 + Duration::from_millis(2500);
-        assert!(bucket.has_spare(spare));
-        assert!(bucket.take_spare(spare));
-        assert!(!bucket.take_spare(spare));
+        assert!(bucket.has_spare(spare, Priority::Spare));
+        assert!(bucket.take_spare(spare, Priority::Spare));
+        assert!(!bucket.take_spare(spare, Priority::Spare));
         // Left alone, the bucket refills and spare requests go again.
         let later = t0 + Duration::from_secs(60);
-        assert!(bucket.take_spare(later));
+        assert!(bucket.take_spare(later, Priority::Spare));
     }
 
     #[test]
@@ -429,8 +464,8 @@ mod tests {
         let t0 = Instant::now();
         let mut bucket = Bucket::new(SPARE_LIMIT, t0);
         bucket.pause_until(t0 + Duration::from_secs(10));
-        assert!(!bucket.take_spare(t0));
-        assert!(bucket.take_spare(t0 + Duration::from_secs(10)));
+        assert!(!bucket.take_spare(t0, Priority::Spare));
+        assert!(bucket.take_spare(t0 + Duration::from_secs(10), Priority::Spare));
 
         let mut unlimited = Bucket::new(
             BucketLimit {
@@ -440,8 +475,31 @@ mod tests {
             t0,
         );
         for _ in 0..10 {
-            assert!(unlimited.take_spare(t0));
+            assert!(unlimited.take_spare(t0, Priority::Spare));
         }
+    }
+
+    #[test]
+    fn idle_requests_wait_for_queued_ones_to_pause() {
+        let t0 = Instant::now();
+        let mut bucket = Bucket::new(SPARE_LIMIT, t0);
+        assert!(bucket.has_spare(t0, Priority::Idle), "never used");
+        assert_eq!(bucket.take(t0), Duration::ZERO);
+        // Level 3: spare, but a queued request just took a token.
+        assert!(bucket.has_spare(t0, Priority::Spare));
+        assert!(!bucket.take_spare(t0, Priority::Idle));
+        let soon = t0 + IDLE_AFTER - Duration::from_millis(100);
+        assert!(!bucket.take_spare(soon, Priority::Idle));
+        let later = t0 + IDLE_AFTER;
+        assert!(bucket.take_spare(later, Priority::Idle));
+        // Spare and idle requests themselves do not count as activity.
+        assert!(bucket.take_spare(later, Priority::Idle));
+        assert!(
+            !bucket.take_spare(later, Priority::Idle),
+            "the reserve is left"
+        );
+        // Queued: whether it would go without waiting.
+        assert!(bucket.has_spare(later, Priority::Queued));
     }
 
     #[tokio::test(start_paused = true)]
@@ -459,12 +517,12 @@ mod tests {
                 Ok(Duration::ZERO)
             );
         }
-        assert!(!throttle.has_spare("s", write));
+        assert!(!throttle.has_spare("s", write, Priority::Spare));
         assert_eq!(
             throttle.acquire("s", write, Priority::Spare, max).await,
             Err(NotSent::NoSpareBudget)
         );
-        assert!(throttle.has_spare("s", RequestClass::Read));
+        assert!(throttle.has_spare("s", RequestClass::Read, Priority::Spare));
         for _ in 0..2 {
             assert_eq!(
                 throttle.acquire("s", write, Priority::Queued, max).await,

@@ -755,10 +755,10 @@ async fn spare_requests_are_not_sent_without_spare_budget() {
     let what_ifs = || h.sim.counters().route("POST deployments/whatIf");
     let spare = h.client.with_priority(Priority::Spare);
 
-    assert!(spare.has_spare_budget(SUB, RequestClass::Write));
+    assert!(spare.has_spare_budget(SUB, RequestClass::Write, Priority::Spare));
     spare.what_if(&scope, "dep-spare", &request).await.unwrap();
     assert_eq!(what_ifs(), 1);
-    assert!(!spare.has_spare_budget(SUB, RequestClass::Write));
+    assert!(!spare.has_spare_budget(SUB, RequestClass::Write, Priority::Spare));
     let err = spare
         .what_if(&scope, "dep-spare", &request)
         .await

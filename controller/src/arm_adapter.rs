@@ -113,6 +113,14 @@ fn unmanage(action: UnmanageAction) -> ActionOnUnmanage {
     }
 }
 
+fn arm_priority(priority: Priority) -> arm::Priority {
+    match priority {
+        Priority::Queued => arm::Priority::Queued,
+        Priority::Spare => arm::Priority::Spare,
+        Priority::Idle => arm::Priority::Idle,
+    }
+}
+
 /// Maps the client's error onto the controller's classification.
 fn error(e: ArmError) -> Error {
     match (e.source_kind, e.category()) {
@@ -420,9 +428,9 @@ impl AzureApi for ArmApi {
             .is_some())
     }
 
-    fn has_spare_write_budget(&self, subscription_id: &str) -> bool {
+    fn has_spare_write_budget(&self, subscription_id: &str, priority: Priority) -> bool {
         self.client
-            .has_spare_budget(subscription_id, RequestClass::Write)
+            .has_spare_budget(subscription_id, RequestClass::Write, arm_priority(priority))
     }
 
     async fn what_if(
@@ -431,10 +439,7 @@ impl AzureApi for ArmApi {
         priority: Priority,
     ) -> Result<WhatIfOutcome> {
         let target = &request.target;
-        let client = self.client.with_priority(match priority {
-            Priority::Queued => arm::Priority::Queued,
-            Priority::Spare => arm::Priority::Spare,
-        });
+        let client = self.client.with_priority(arm_priority(priority));
         let started = match client
             .what_if(
                 &scope(&target.scope),

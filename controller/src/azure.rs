@@ -196,8 +196,8 @@ pub enum WhatIfOutcome {
     },
     /// ARM could not compute it (for example the template no longer evaluates).
     Failed(ArmFailure),
-    /// Not sent: at [`Priority::Spare`], the subscription's write budget had nothing to
-    /// spare.
+    /// Not sent: at [`Priority::Spare`] or [`Priority::Idle`], the subscription's write
+    /// budget had nothing to spare.
     Deferred,
 }
 
@@ -209,6 +209,10 @@ pub enum Priority {
     /// Only what is spare, else it is not sent: periodic re-checks, which can as well run
     /// a little later, never delay a deployment.
     Spare,
+    /// Only what is spare once deployments have left the budget alone for 10 seconds:
+    /// periodic re-checks then do not even share the controller's workers and the
+    /// apiserver with a stream of deployments.
+    Idle,
 }
 
 /// The ARM calls the reconciler makes, for one credential.
@@ -236,12 +240,12 @@ pub trait AzureApi: Send + Sync {
     ) -> Result<DeleteOutcome>;
     async fn delete_resource(&self, id: &str) -> Result<DeleteOutcome>;
     async fn resource_exists(&self, id: &str) -> Result<bool>;
-    /// Whether a write to this subscription at [`Priority::Spare`] would be sent now (ARM
-    /// counts a what-if as a write). Takes nothing.
-    fn has_spare_write_budget(&self, subscription_id: &str) -> bool;
+    /// Whether a write to this subscription at `priority` would be sent now without
+    /// waiting (ARM counts a what-if as a write). Takes nothing.
+    fn has_spare_write_budget(&self, subscription_id: &str, priority: Priority) -> bool;
     /// Starts a what-if of the request (a deployment what-if at the target's scope and
-    /// name, for either engine): reads only, changes nothing. At [`Priority::Spare`]
-    /// without spare budget it is not sent ([`WhatIfOutcome::Deferred`]).
+    /// name, for either engine): reads only, changes nothing. At [`Priority::Spare`] or
+    /// [`Priority::Idle`] without such budget it is not sent ([`WhatIfOutcome::Deferred`]).
     async fn what_if(
         &self,
         request: &DeploymentRequest,

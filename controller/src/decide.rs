@@ -23,7 +23,8 @@ pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
 const MIN_DEFERRAL: Duration = Duration::from_secs(1);
 /// Longest first wait of a deferred periodic check.
 const MAX_FIRST_DEFERRAL: Duration = Duration::from_secs(30);
-/// Longest wait of a deferred periodic check.
+/// Longest wait of a deferred periodic check; also how long a check waits for
+/// deployments to pause before it takes any spare budget (see [`periodic_priority`]).
 const MAX_DEFERRAL: Duration = Duration::from_secs(300);
 
 /// What the apply step does next.
@@ -86,9 +87,30 @@ pub struct Observed<'a> {
     pub check_drift_annotation: Option<&'a str>,
     /// A what-if this process started for the object and has not read yet.
     pub pending_what_if: Option<&'a PendingWhatIf>,
-    /// Whether the subscription's ARM write budget has something to spare now (see
-    /// `arm::Priority::Spare`): a periodic check's what-if takes only that.
-    pub spare_write_budget: bool,
+    /// What the subscription's ARM write budget allows a periodic check's what-if now.
+    pub write_budget: WriteBudget,
+}
+
+/// What a subscription's ARM write budget allows a periodic check now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteBudget {
+    /// Nothing to spare (deployments wait for it, or took it down to the reserve).
+    Busy,
+    /// Something to spare, but deployments used the budget within the last 10 seconds.
+    Spare,
+    /// Something to spare, and no deployment used the budget for 10 seconds.
+    Idle,
+}
+
+impl WriteBudget {
+    /// Whether a request at `priority` goes with this budget.
+    pub fn allows(self, priority: Priority) -> bool {
+        match priority {
+            Priority::Queued => true,
+            Priority::Spare => self != WriteBudget::Busy,
+            Priority::Idle => self == WriteBudget::Idle,
+        }
+    }
 }
 
 /// A running what-if, kept in memory (after a restart the next check starts another).
@@ -117,16 +139,30 @@ pub fn drift_check_requested(
 
 /// What a what-if may take from the subscription's ARM write budget (ARM counts the
 /// what-if POST as a write): a check the user asked for waits its turn like a
-/// deployment; a periodic one takes only what is spare, so that it never delays one.
+/// deployment; a periodic one, due for `overdue`, takes only what is spare
+/// ([`periodic_priority`]), so that it never delays one.
 pub fn what_if_priority(
     status: &AzureResourceStatus,
     check_drift_annotation: Option<&str>,
     policy: DriftPolicy,
+    overdue: Duration,
 ) -> Priority {
     if drift_check_requested(status, check_drift_annotation, policy) {
         Priority::Queued
     } else {
+        periodic_priority(overdue)
+    }
+}
+
+/// A periodic check waits until deployments leave the budget alone (so that checks do
+/// not even share the controller's workers and the apiserver with a stream of them), but
+/// once it has been overdue for [`MAX_DEFERRAL`] it takes any spare budget: deployments
+/// that never pause cannot hold checks off for longer.
+pub fn periodic_priority(overdue: Duration) -> Priority {
+    if overdue >= MAX_DEFERRAL {
         Priority::Spare
+    } else {
+        Priority::Idle
     }
 }
 
@@ -180,7 +216,9 @@ fn check_when_due(o: &Observed<'_>) -> Action {
         Err(wait) => Action::Requeue { after: wait },
         // Reads only, not worth deferring.
         Ok(_) if o.drift_policy == DriftPolicy::Ignore => start_check(o.engine, o.drift_policy),
-        Ok(_) if o.spare_write_budget => start_check(o.engine, o.drift_policy),
+        Ok(overdue) if o.write_budget.allows(periodic_priority(overdue)) => {
+            start_check(o.engine, o.drift_policy)
+        }
         Ok(_) => Action::DeferCheck,
     }
 }
@@ -208,18 +246,15 @@ pub fn check_due(
 
 /// How long a periodic check deferred for want of spare write budget waits before it
 /// looks again, when it has been due for `overdue`: as long again (so that the waits of
-/// a check deferred over and over double), from a quarter of the interval (1–30 s) up to
-/// the interval, and never more than five minutes, so that a check finds spare budget
-/// soon after there is some. Each look costs a read of the object, so an object deferred
-/// for long is read about once per interval, as often as it would be checked. `jitter`
-/// in [-1, 1] spreads the wait by up to a quarter, so that checks deferred together do
-/// not come back together.
+/// a check deferred over and over double, and the reconciles and reads of the object
+/// with them), from the interval (1–30 s) up to five minutes, so that a check finds
+/// spare budget within minutes of there being some. `jitter` in [-1, 1] spreads the
+/// wait by up to a quarter, so that checks deferred together do not come back together.
 pub fn deferral(overdue: Duration, interval: Option<Duration>, jitter: f64) -> Duration {
     let interval = interval.unwrap_or(MAX_DEFERRAL);
-    let shortest = (interval / 4).clamp(MIN_DEFERRAL, MAX_FIRST_DEFERRAL);
-    let longest = interval.clamp(shortest, MAX_DEFERRAL);
+    let shortest = interval.clamp(MIN_DEFERRAL, MAX_FIRST_DEFERRAL);
     overdue
-        .clamp(shortest, longest)
+        .clamp(shortest, MAX_DEFERRAL)
         .mul_f64(1.0 + jitter.clamp(-1.0, 1.0) / 4.0)
 }
 

@@ -33,7 +33,7 @@ fn observed(status: &AzureResourceStatus) -> Observed<'_> {
         engine: Engine::Stack,
         check_drift_annotation: None,
         pending_what_if: None,
-        spare_write_budget: true,
+        write_budget: WriteBudget::Idle,
     }
 }
 
@@ -116,7 +116,7 @@ fn a_due_check_without_spare_write_budget_is_deferred_unless_asked_for() {
     let s = status(Phase::Ready, HASH);
     let mut o = observed(&s);
     o.now = at(3600);
-    o.spare_write_budget = false;
+    o.write_budget = WriteBudget::Busy;
     assert_eq!(decide(&o), Action::DeferCheck);
     o.engine = Engine::Deployment;
     assert_eq!(decide(&o), Action::DeferCheck);
@@ -139,35 +139,58 @@ fn a_due_check_without_spare_write_budget_is_deferred_unless_asked_for() {
     o.check_drift_annotation = Some("1");
     assert_eq!(decide(&o), Action::StartWhatIf);
     assert_eq!(
-        what_if_priority(&s, Some("1"), DriftPolicy::Report),
+        what_if_priority(&s, Some("1"), DriftPolicy::Report, Duration::ZERO),
         Priority::Queued
     );
 
-    // As soon as budget is spare, the deferred check goes.
+    // As soon as budget is spare and deployments pause, the deferred check goes.
     o.check_drift_annotation = None;
     o.now = at(3700);
-    o.spare_write_budget = true;
+    o.write_budget = WriteBudget::Spare;
+    assert_eq!(decide(&o), Action::DeferCheck, "deployments still run");
+    o.write_budget = WriteBudget::Idle;
     assert_eq!(decide(&o), Action::StartWhatIf);
+}
+
+#[test]
+fn deployments_that_never_pause_hold_a_check_off_for_five_minutes_at_most() {
+    let s = status(Phase::Ready, HASH);
+    let mut o = observed(&s);
+    o.engine = Engine::Deployment;
+    o.write_budget = WriteBudget::Spare;
+    o.now = at(3600 + 299);
+    assert_eq!(decide(&o), Action::DeferCheck);
+    o.now = at(3600 + 300);
+    assert_eq!(decide(&o), Action::StartWhatIf);
+    assert_eq!(
+        what_if_priority(&s, None, DriftPolicy::Report, Duration::from_secs(300)),
+        Priority::Spare
+    );
+    // Spare budget stays a must.
+    o.write_budget = WriteBudget::Busy;
+    assert_eq!(decide(&o), Action::DeferCheck);
+    assert!(WriteBudget::Busy.allows(Priority::Queued));
+    assert!(!WriteBudget::Spare.allows(Priority::Idle));
 }
 
 #[test]
 fn only_a_new_check_request_queues_for_write_budget() {
     let mut s = status(Phase::Ready, HASH);
     assert_eq!(
-        what_if_priority(&s, None, DriftPolicy::Report),
-        Priority::Spare
+        what_if_priority(&s, None, DriftPolicy::Report, Duration::ZERO),
+        Priority::Idle
     );
     s.drift = Some(crds::DriftStatus {
         check_request: Some("1".into()),
         ..Default::default()
     });
     assert_eq!(
-        what_if_priority(&s, Some("1"), DriftPolicy::Report),
-        Priority::Spare,
+        what_if_priority(&s, Some("1"), DriftPolicy::Report, Duration::ZERO),
+        Priority::Idle,
         "already answered"
     );
     assert_eq!(
-        what_if_priority(&s, Some("2"), DriftPolicy::Correct),
+        what_if_priority(&s, Some("2"), DriftPolicy::Correct, Duration::ZERO),
         Priority::Queued
     );
 }
@@ -202,15 +225,15 @@ fn a_check_is_due_from_the_last_check_or_else_the_deployment() {
 fn a_deferred_check_waits_as_long_as_it_has_been_overdue_within_bounds() {
     let secs = Duration::from_secs;
     let half_minute = Some(secs(30));
-    // From a quarter of the interval, doubling, up to the interval.
-    let quarter = Duration::from_millis(7500);
-    assert_eq!(deferral(secs(0), half_minute, 0.0), quarter);
-    assert_eq!(deferral(secs(6), half_minute, 0.0), quarter);
-    assert_eq!(deferral(quarter, half_minute, 0.0), quarter);
-    assert_eq!(deferral(secs(15), half_minute, 0.0), secs(15));
-    assert_eq!(deferral(secs(24), half_minute, 0.0), secs(24));
-    assert_eq!(deferral(secs(48), half_minute, 0.0), secs(30));
-    assert_eq!(deferral(secs(86_400), half_minute, 0.0), secs(30));
+    // From the interval, doubling, up to five minutes.
+    assert_eq!(deferral(secs(0), half_minute, 0.0), secs(30));
+    assert_eq!(deferral(secs(20), half_minute, 0.0), secs(30));
+    assert_eq!(deferral(secs(30), half_minute, 0.0), secs(30));
+    assert_eq!(deferral(secs(60), half_minute, 0.0), secs(60));
+    assert_eq!(deferral(secs(120), half_minute, 0.0), secs(120));
+    assert_eq!(deferral(secs(240), half_minute, 0.0), secs(240));
+    assert_eq!(deferral(secs(480), half_minute, 0.0), secs(300));
+    assert_eq!(deferral(secs(86_400), half_minute, 0.0), secs(300));
     // Long intervals: first wait at most 30 s, any wait at most 5 minutes.
     let hour = Some(secs(3600));
     assert_eq!(deferral(secs(0), hour, 0.0), secs(30));
@@ -218,12 +241,12 @@ fn a_deferred_check_waits_as_long_as_it_has_been_overdue_within_bounds() {
     assert_eq!(deferral(secs(86_400), hour, 0.0), secs(300));
     // Short intervals: at least a second.
     assert_eq!(deferral(secs(0), Some(secs(1)), 0.0), secs(1));
-    assert_eq!(deferral(secs(9), Some(secs(1)), 0.0), secs(1));
+    assert_eq!(deferral(secs(9), Some(secs(1)), 0.0), secs(9));
     assert_eq!(deferral(secs(0), None, 0.0), secs(30));
     // Spread by up to a quarter.
-    assert_eq!(deferral(secs(8), half_minute, 1.0), secs(10));
-    assert_eq!(deferral(secs(8), half_minute, -1.0), secs(6));
-    assert_eq!(deferral(secs(8), half_minute, -7.0), secs(6));
+    assert_eq!(deferral(secs(40), half_minute, 1.0), secs(50));
+    assert_eq!(deferral(secs(40), half_minute, -1.0), secs(30));
+    assert_eq!(deferral(secs(40), half_minute, -7.0), secs(30));
 }
 
 #[test]

@@ -14,12 +14,12 @@ use tracing::{info, warn};
 use super::reconciler::{Reconciler, Step, at_next_check, jitter};
 use crate::azure::{
     ArmFailure, AzureApi, DeploymentObservation, DeploymentRequest, DeploymentScope, Engine,
-    OperationKind, ProvisioningState,
+    OperationKind, Priority, ProvisioningState,
 };
 use crate::build;
 use crate::decide::{
-    self, Action, Observed, PendingWhatIf, after_deployment_check, after_observe, after_poll,
-    after_start, after_what_if,
+    self, Action, Observed, PendingWhatIf, WriteBudget, after_deployment_check, after_observe,
+    after_poll, after_start, after_what_if,
 };
 use crate::dereference;
 use crate::drift::{self, DriftVerdict, ResourceChange};
@@ -163,9 +163,20 @@ impl Reconciler<'_> {
             engine: plan.request.target.engine,
             check_drift_annotation: self.check_drift_annotation(),
             pending_what_if: pending_what_if.as_ref(),
-            spare_write_budget: plan
-                .azure
-                .has_spare_write_budget(plan.request.target.scope.subscription_id()),
+            write_budget: write_budget(plan),
+        })
+    }
+
+    /// How long the object's periodic check has been due (zero when it is not).
+    fn overdue(&self, plan: &Plan) -> Duration {
+        plan.sync_interval.map_or(Duration::ZERO, |interval| {
+            decide::check_due(
+                &self.status,
+                self.ctx.last_checked(&self.uid),
+                self.now,
+                interval,
+            )
+            .unwrap_or_default()
         })
     }
 
@@ -289,6 +300,7 @@ impl Reconciler<'_> {
             &self.status,
             self.check_drift_annotation(),
             self.object.spec.drift_policy,
+            self.overdue(plan),
         );
         let error = match plan.azure.what_if(&plan.request, priority).await {
             Ok(outcome) => return Ok(Step::Next(after_what_if(outcome, plan.sync_interval))),
@@ -332,16 +344,7 @@ impl Reconciler<'_> {
 
     /// Nothing sent, nothing written, no Event: the check is simply still due.
     fn defer_check(&self, plan: &Plan) -> DeployStep {
-        let overdue = plan.sync_interval.map_or(Duration::ZERO, |interval| {
-            decide::check_due(
-                &self.status,
-                self.ctx.last_checked(&self.uid),
-                self.now,
-                interval,
-            )
-            .unwrap_or_default()
-        });
-        let after = decide::deferral(overdue, plan.sync_interval, jitter());
+        let after = decide::deferral(self.overdue(plan), plan.sync_interval, jitter());
         Step::Done(Requeue::requeue(after))
     }
 
@@ -468,6 +471,24 @@ impl Reconciler<'_> {
     async fn drift_detected(&self, note: &str) {
         self.publish(EventType::Normal, "DriftDetected", "Check", note)
             .await;
+    }
+}
+
+/// What the subscription's write budget allows a periodic check now.
+fn write_budget(plan: &Plan) -> WriteBudget {
+    let subscription = plan.request.target.scope.subscription_id();
+    if plan
+        .azure
+        .has_spare_write_budget(subscription, Priority::Idle)
+    {
+        WriteBudget::Idle
+    } else if plan
+        .azure
+        .has_spare_write_budget(subscription, Priority::Spare)
+    {
+        WriteBudget::Spare
+    } else {
+        WriteBudget::Busy
     }
 }
 

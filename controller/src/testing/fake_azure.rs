@@ -51,7 +51,8 @@ pub struct FakeAzure {
 
 #[derive(Default)]
 struct State {
-    /// Whether writes at `Priority::Spare` find no spare budget (by default they find it).
+    /// Whether writes at `Priority::Spare` or `Priority::Idle` find no such budget (by
+    /// default they find it).
     no_spare_writes: bool,
     calls: Vec<Call>,
     deployments: HashMap<String, DeploymentObservation>,
@@ -88,7 +89,7 @@ impl FakeAzure {
             .push_back((code.to_owned(), message.to_owned()));
     }
 
-    /// Whether writes at `Priority::Spare` find spare budget from now on.
+    /// Whether writes at `Priority::Spare` and `Priority::Idle` find such budget from now on.
     pub fn spare_writes(&self, spare: bool) {
         self.state().no_spare_writes = !spare;
     }
@@ -211,12 +212,12 @@ impl AzureApi for FakeAzure {
         Ok(self.call(Call::ResourceExists)?.resources.contains(id))
     }
 
-    fn has_spare_write_budget(&self, _: &str) -> bool {
-        !self.state().no_spare_writes
+    fn has_spare_write_budget(&self, _: &str, priority: Priority) -> bool {
+        priority == Priority::Queued || !self.state().no_spare_writes
     }
 
     async fn what_if(&self, _: &DeploymentRequest, priority: Priority) -> Result<WhatIfOutcome> {
-        if priority == Priority::Spare && !self.has_spare_write_budget("") {
+        if !self.has_spare_write_budget("", priority) {
             return Ok(WhatIfOutcome::Deferred);
         }
         // Azure as the template says: no changes.
