@@ -7,6 +7,10 @@
 //! the shim's RSS (target <= 64 MiB at 50,000 objects) with the number of those objects that
 //! are the shim's (the ones its watch cache holds) and the shim's CPU time per accepted
 //! Create (watch events included), plus the apiserver requests per accepted Create by verb.
+//! A third side in each round creates copies of the object the shim wrote for one Create
+//! (its labels, annotations, finalizer and spec): the apiserver costs more for that object
+//! than for the padded raw one, so the shim/copy ratio is the shim's own overhead. For each
+//! side it prints the CPU per accepted request of the control plane and of the load generator.
 //!
 //! `cargo bench -p e2e --bench shim_vs_apiserver`
 //! (`BENCH_OBJECTS`: objects to reach (50000); `BENCH_ROUND`: requests per side and round
@@ -122,6 +126,41 @@ fn raw_object(bicep: &str, index: usize, size: usize) -> AzureResource {
     serde_json::from_value(object).unwrap()
 }
 
+/// The resource id of the Create whose object [`object_copies`] copies.
+const MODEL_INDEX: usize = 999_999_999_999;
+
+/// The object the shim wrote for its Create of `MODEL_INDEX`, as JSON to create again
+/// under other names: what the apiserver costs for exactly the shim's object, without the
+/// shim. Server-set fields are dropped; the managed-by label changes so the shim's watch
+/// (and reporter) ignore the copies.
+fn object_copy_model(object: &AzureResource) -> String {
+    let mut model = serde_json::to_value(object).unwrap();
+    let metadata = model["metadata"].as_object_mut().unwrap();
+    for server_set in [
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "generation",
+        "managedFields",
+        "namespace",
+        "selfLink",
+    ] {
+        metadata.remove(server_set);
+    }
+    metadata["labels"]["app.kubernetes.io/managed-by"] = json!("azure-driver-bench");
+    model.as_object_mut().unwrap().remove("status");
+    model.to_string()
+}
+
+fn object_copy(model: &str, index: usize) -> AzureResource {
+    let copy = model.replace(&resource_id(MODEL_INDEX), &copy_id(index));
+    serde_json::from_str(&copy).unwrap()
+}
+
+fn copy_id(index: usize) -> String {
+    format!("6c000000-0000-4000-8000-{index:012}")
+}
+
 /// One side's round: accepted requests per second, latencies and refusals.
 struct Round {
     rate: f64,
@@ -181,6 +220,31 @@ async fn shim_round(
     let started = Instant::now();
     let posted = common::post_executes(connector, port, bodies, clients).await;
     Round::new(started.elapsed(), posted)
+}
+
+/// CPU used so far by the control plane (etcd, apiserver) and by this process, which
+/// generates the load of both sides.
+struct Usage {
+    control_plane: f64,
+    load_generator: f64,
+}
+
+impl Usage {
+    fn now(cp: &ControlPlane) -> Self {
+        Usage {
+            control_plane: cp.cpu_seconds(),
+            load_generator: e2e::process::cpu_seconds(std::process::id()),
+        }
+    }
+
+    /// CPU seconds per accepted request since `before`.
+    fn since(&self, before: &Usage, accepted: usize) -> Usage {
+        let per = accepted.max(1) as f64;
+        Usage {
+            control_plane: (self.control_plane - before.control_plane) / per,
+            load_generator: (self.load_generator - before.load_generator) / per,
+        }
+    }
 }
 
 /// The apiserver's requests so far for AzureResources, by verb (from its metrics).
@@ -288,6 +352,19 @@ async fn main() {
     let driver_files = zip_base64("Create.bicep", bicep.as_bytes());
     let body_size = shim_create(&driver_files, 0).len();
     let api: Api<AzureResource> = Api::namespaced(cp.client(), namespace.name());
+    let model = shim_round(
+        &connector,
+        port,
+        vec![shim_create(&driver_files, MODEL_INDEX)],
+        1,
+    )
+    .await;
+    assert_eq!(model.posted.accepted(), 1, "the model Create is accepted");
+    let model = object_copy_model(
+        &api.get(&format!("r-{}", resource_id(MODEL_INDEX)))
+            .await
+            .expect("the shim wrote the model Create's object"),
+    );
     println!(
         "shim vs apiserver: {clients} keep-alive TLS connections per side, {round_size} requests per side and round, {body_size}-byte bodies ({} B Bicep), shim {}",
         bicep.len(),
@@ -312,25 +389,53 @@ async fn main() {
     let mut worst_ratio = f64::MAX;
     let mut shim_accepted = 0usize;
     let mut shim_verbs = BTreeMap::new();
+    let mut copy_lines = Vec::new();
+    let mut worst_copy_ratio = f64::MAX;
     while objects < target {
         let cpu_before = e2e::process::cpu_seconds(shim.id());
         let raw_objects = (raw_next..raw_next + round_size)
             .map(|i| raw_object(&bicep, i, body_size))
             .collect();
+        let copies = (raw_next..raw_next + round_size)
+            .map(|i| object_copy(&model, i))
+            .collect();
         raw_next += round_size;
+        let usage_before_raw = Usage::now(cp);
         let raw = raw_round(&api, raw_objects, clients).await;
+        let raw_usage = Usage::now(cp).since(&usage_before_raw, raw.posted.accepted());
+        let usage_before_copies = Usage::now(cp);
+        let copy = raw_round(&api, copies, clients).await;
+        let copy_usage = Usage::now(cp).since(&usage_before_copies, copy.posted.accepted());
         let bodies = (shim_next..shim_next + round_size)
             .map(|i| shim_create(&driver_files, i))
             .collect();
         shim_next += round_size;
         let verbs_before = object_requests(cp);
+        let usage_before_shim = Usage::now(cp);
         let shim_side = shim_round(&connector, port, bodies, clients).await;
+        let shim_usage = Usage::now(cp).since(&usage_before_shim, shim_side.posted.accepted());
+        let objects_now =
+            objects + 3 * round_size - raw.failures() - copy.failures() - shim_side.failures();
+        worst_copy_ratio = worst_copy_ratio.min(shim_side.rate / copy.rate);
+        copy_lines.push(format!(
+            "{objects_now:>7} {:>9.1} {:>5.0}% {:>6.1}ms {:>6.1}ms {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            copy.rate,
+            shim_side.rate / copy.rate * 100.0,
+            copy.p(0.5),
+            copy.p(0.99),
+            raw_usage.control_plane * 1e3,
+            copy_usage.control_plane * 1e3,
+            shim_usage.control_plane * 1e3,
+            raw_usage.load_generator * 1e3,
+            copy_usage.load_generator * 1e3,
+            shim_usage.load_generator * 1e3,
+        ));
         for (verb, n) in object_requests(cp) {
             *shim_verbs.entry(verb.clone()).or_insert(0.0) +=
                 n - verbs_before.get(&verb).copied().unwrap_or(0.0);
         }
         shim_accepted += shim_side.posted.accepted();
-        objects += 2 * round_size - raw.failures() - shim_side.failures();
+        objects = objects_now;
         let cpu_per_create = (e2e::process::cpu_seconds(shim.id()) - cpu_before)
             / shim_side.posted.accepted().max(1) as f64;
         let ratio = shim_side.rate / raw.rate;
@@ -355,6 +460,27 @@ async fn main() {
         "worst shim/raw ratio {:.0}% (target >= 85%); shim RSS at {objects} objects {:.1} MiB (target <= 64 MiB at 50,000)",
         worst_ratio * 100.0,
         e2e::process::rss_mib(shim.id())
+    );
+    println!(
+        "the same rounds against creates of copies of the shim's own object (the apiserver's cost for what the shim writes), and CPU ms per accepted request of the control plane (cp) and of this load generator (client):\n{:>7} {:>9} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "objects",
+        "copy/s",
+        "ratio",
+        "copy p50",
+        "copy p99",
+        "cp raw",
+        "cp copy",
+        "cp shim",
+        "cl raw",
+        "cl copy",
+        "cl shim"
+    );
+    for line in copy_lines {
+        println!("{line}");
+    }
+    println!(
+        "worst shim/copy ratio {:.0}% (the shim's own overhead on the apiserver's cost of its object)",
+        worst_copy_ratio * 100.0
     );
     let per_create: Vec<String> = shim_verbs
         .iter()

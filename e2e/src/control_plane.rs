@@ -169,6 +169,24 @@ impl ControlPlane {
         &self.config
     }
 
+    /// CPU time (user + system, seconds) used so far by the control plane's processes
+    /// (etcd, kube-apiserver, kube-controller-manager and the script running them), for
+    /// benchmarks that compare a client's cost with the server's.
+    pub fn cpu_seconds(&self) -> f64 {
+        let script = self
+            .process
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(child, _)| child.id());
+        script
+            .map(crate::process::process_tree)
+            .unwrap_or_default()
+            .into_iter()
+            .map(crate::process::cpu_seconds)
+            .sum()
+    }
+
     /// Admin kubeconfig, usable by `kubectl`, Helm and the project's binaries.
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig_path
