@@ -38,6 +38,7 @@ pub struct SimConfig {
     /// `Retry-After` seconds on long-running responses and operation polls.
     pub retry_after_secs: u64,
     pub latency: LatencyConfig,
+    pub operation_retention: OperationRetentionConfig,
     pub throttling: ThrottlingConfig,
     pub faults: FaultConfig,
     /// Test convenience: resource types (case-insensitive regexes, anchored) that
@@ -79,6 +80,7 @@ impl Default for SimConfig {
             credentials: Vec::new(),
             retry_after_secs: 1,
             latency: LatencyConfig::default(),
+            operation_retention: OperationRetentionConfig::default(),
             throttling: ThrottlingConfig::default(),
             faults: FaultConfig::default(),
             assume_existing: Vec::new(),
@@ -136,6 +138,32 @@ impl Default for LatencyConfig {
             delete_ms: 200,
             what_if_ms: 50,
             responses: BTreeMap::new(),
+        }
+    }
+}
+
+/// How long finished long-running operations stay pollable. ARM forgets them after a
+/// while; the count and size bounds keep memory flat under any request rate (a what-if
+/// result lists every resource of its resource group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct OperationRetentionConfig {
+    /// A finished operation's status and result URLs answer this long after it
+    /// ended, then 404 `OperationNotFound`.
+    pub seconds: u64,
+    /// Finished operations kept at most; beyond it the oldest are forgotten first,
+    /// whatever their age.
+    pub max_finished: usize,
+    /// Bytes of results (serialized what-if bodies) kept at most, likewise.
+    pub max_result_bytes: usize,
+}
+
+impl Default for OperationRetentionConfig {
+    fn default() -> Self {
+        Self {
+            seconds: 600,
+            max_finished: 10_000,
+            max_result_bytes: 256 << 20,
         }
     }
 }

@@ -14,11 +14,17 @@ use crate::error::ArmError;
 pub(crate) struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
-    pub body: Option<Value>,
+    /// Serialized JSON.
+    pub body: Option<Bytes>,
 }
 
 impl Reply {
     pub fn json(status: u16, body: Value) -> Self {
+        Self::serialized_json(status, Bytes::from(body.to_string()))
+    }
+
+    /// A JSON body serialized beforehand (kept results answer many polls).
+    pub fn serialized_json(status: u16, body: Bytes) -> Self {
         Self {
             status,
             headers: Vec::new(),

@@ -24,8 +24,8 @@ mod tls;
 
 pub use config::{
     BucketConfig, ConfigError, Credential, FaultConfig, FaultStage, LatencyConfig,
-    ManagedIdentityConfig, RequestFault, RequestFaultRule, ResourceFaultRule, SimConfig,
-    ThrottlingConfig,
+    ManagedIdentityConfig, OperationRetentionConfig, RequestFault, RequestFaultRule,
+    ResourceFaultRule, SimConfig, ThrottlingConfig,
 };
 pub use counters::{Counters, SubscriptionCounters};
 pub use inventory::{InventoryAction, InventoryEvent, InventoryItem};

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
@@ -15,8 +16,8 @@ pub(crate) struct LongOp {
     pub started: DateTime<Utc>,
     pub ended: Option<DateTime<Utc>>,
     pub error: Option<ArmError>,
-    /// Body of the final `Location` poll (what-if results).
-    pub result: Option<Value>,
+    /// Serialized body of the final `Location` poll (what-if results).
+    pub result: Option<Bytes>,
     /// Status of the final `Location` poll.
     pub done_status: u16,
 }

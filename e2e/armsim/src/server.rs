@@ -141,10 +141,10 @@ async fn handle(
     for (name, value) in &reply.headers {
         response = response.header(*name, value);
     }
-    let body = match &reply.body {
+    let body = match reply.body {
         Some(body) => {
             response = response.header("content-type", "application/json; charset=utf-8");
-            Bytes::from(body.to_string())
+            body
         }
         None => Bytes::new(),
     };

@@ -34,10 +34,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub(crate) fn new(endpoint: String, config: CompiledConfig) -> Self {
         let seed = config.config.seed;
+        let mut state = State::default();
+        state
+            .operations
+            .set_retention(config.config.operation_retention);
         Self {
             endpoint,
             config: RwLock::new(Arc::new(config)),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             tokens: Mutex::new(TokenStore::default()),
             counters: Mutex::new(Counters::default()),
             buckets: Mutex::new(HashMap::new()),
@@ -61,6 +65,9 @@ impl Shared {
         if old.config.throttling != compiled.config.throttling {
             lock(&self.buckets).clear();
         }
+        self.state()
+            .operations
+            .set_retention(compiled.config.operation_retention);
         *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(compiled);
         Ok(())
     }

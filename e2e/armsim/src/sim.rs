@@ -116,6 +116,12 @@ impl RunningSim {
         self.shared.state().inventory.events().to_vec()
     }
 
+    /// Long-running operations whose status and result URLs still answer: the
+    /// running ones and the finished ones within `operationRetention`.
+    pub fn operation_count(&self) -> usize {
+        self.shared.state().operations.len()
+    }
+
     pub fn config(&self) -> SimConfig {
         self.shared.config().config.clone()
     }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use armsim::{Credential, InventoryAction, SimConfig};
+use armsim::{Credential, InventoryAction, OperationRetentionConfig, SimConfig};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -393,6 +393,61 @@ async fn deployment_active_conflict_and_cancel() {
         )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+/// Repeated what-ifs, as a controller's drift checks make them, leave at most
+/// `operationRetention.maxFinished` finished operations behind: the newest stay
+/// pollable, the oldest answer 404 `OperationNotFound` as ARM's expired ones do.
+#[tokio::test]
+async fn finished_operations_beyond_the_retention_are_forgotten() {
+    let mut config = quick_config();
+    config.operation_retention = OperationRetentionConfig {
+        max_finished: 5,
+        ..OperationRetentionConfig::default()
+    };
+    let h = Harness::start(config).await;
+    h.create_group("rg1").await;
+    let deployed = h
+        .put(
+            &format!("{}?api-version={API}", deployment_path("rg1", "base")),
+            storage_deployment(&["one", "two"], json!({ "v": "1" })),
+        )
+        .await;
+    h.wait_status(deployed.header("azure-asyncoperation").unwrap())
+        .await;
+
+    let mut results = Vec::new();
+    for _ in 0..40 {
+        let what_if = h
+            .post(
+                &format!(
+                    "{}/whatIf?api-version={API}",
+                    deployment_path("rg1", "base")
+                ),
+                Some(storage_deployment(&["one"], json!({ "v": "1" }))),
+            )
+            .await;
+        assert_eq!(what_if.status, StatusCode::ACCEPTED, "{:?}", what_if.body);
+        let location = what_if.header("location").unwrap().to_owned();
+        let result = h.wait_location(&location).await;
+        assert_eq!(result.status, StatusCode::OK, "{:?}", result.body);
+        assert_eq!(
+            result.body["properties"]["changes"][1]["changeType"],
+            "Ignore"
+        );
+        results.push(location);
+    }
+    assert!(
+        h.sim.operation_count() <= 5,
+        "{} kept",
+        h.sim.operation_count()
+    );
+    let newest = h.get(results.last().unwrap()).await;
+    assert_eq!(newest.status, StatusCode::OK);
+    assert_eq!(newest.body["status"], "Succeeded");
+    let oldest = h.get(&results[0]).await;
+    assert_eq!(oldest.status, StatusCode::NOT_FOUND);
+    assert_eq!(oldest.code(), "OperationNotFound");
 }
 
 #[tokio::test]

@@ -394,7 +394,7 @@ pub(crate) fn poll_operation(
         return Err(error.clone());
     }
     Ok(match &op.result {
-        Some(result) => Reply::json(op.done_status, result.clone()),
+        Some(result) => Reply::serialized_json(op.done_status, result.clone()),
         None => Reply::empty(op.done_status),
     })
 }

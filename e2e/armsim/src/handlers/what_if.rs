@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::deployments::{
@@ -30,46 +31,24 @@ pub(crate) fn what_if(
         .get("mode")
         .and_then(Value::as_str)
         .is_some_and(|m| m.eq_ignore_ascii_case("Complete"));
+    let changes = changes(
+        shared,
+        scope,
+        &evaluated.resources,
+        complete,
+        &context.tenant_id,
+    );
+    let result = Bytes::from(
+        json!({
+            "status": "Succeeded",
+            "properties": { "changes": changes },
+        })
+        .to_string(),
+    );
     let operation = {
         let mut state = shared.state();
-        let resources: Vec<&PlannedResource> = evaluated
-            .resources
-            .iter()
-            .filter(|r| !r.resource_type.eq_ignore_ascii_case(DEPLOYMENT_TYPE))
-            .collect();
-        let mut changes: Vec<Value> = resources
-            .iter()
-            .map(|r| {
-                let before = state.inventory.get(&r.id).map(|item| item.body.clone());
-                change(r, before, &context.tenant_id)
-            })
-            .collect();
-        if scope.resource_group.is_some() {
-            let planned: std::collections::HashSet<String> =
-                resources.iter().map(|r| key(&r.id)).collect();
-            changes.extend(
-                state
-                    .inventory
-                    .under(&scope.id())
-                    .into_iter()
-                    .filter(|item| !planned.contains(&key(&item.id)))
-                    .map(|item| {
-                        // As in ARM, an ignored resource is named, not described.
-                        if complete {
-                            json!({ "resourceId": item.id, "changeType": "Delete", "before": item.body })
-                        } else {
-                            json!({ "resourceId": item.id, "changeType": "Ignore" })
-                        }
-                    }),
-            );
-        }
         let operation = state.start_operation("Running", 200);
-        if let Some(op) = state.operations.get_mut(&operation) {
-            op.result = Some(json!({
-                "status": "Succeeded",
-                "properties": { "changes": changes },
-            }));
-        }
+        state.operations.set_result(&operation, result);
         operation
     };
     let config = shared.config();
@@ -93,6 +72,49 @@ pub(crate) fn what_if(
             ),
         )
         .header("retry-after", config.config.retry_after_secs.to_string()))
+}
+
+/// Every change the planned resources make, then the other resources of the resource
+/// group (`Ignore`, or `Delete` in `Complete` mode), against the current inventory.
+fn changes(
+    shared: &Shared,
+    scope: &Scope,
+    planned: &[PlannedResource],
+    complete: bool,
+    tenant_id: &str,
+) -> Vec<Value> {
+    let state = shared.state();
+    let resources: Vec<&PlannedResource> = planned
+        .iter()
+        .filter(|r| !r.resource_type.eq_ignore_ascii_case(DEPLOYMENT_TYPE))
+        .collect();
+    let mut changes: Vec<Value> = resources
+        .iter()
+        .map(|r| {
+            let before = state.inventory.get(&r.id).map(|item| item.body.clone());
+            change(r, before, tenant_id)
+        })
+        .collect();
+    if scope.resource_group.is_some() {
+        let declared: std::collections::HashSet<String> =
+            resources.iter().map(|r| key(&r.id)).collect();
+        changes.extend(
+            state
+                .inventory
+                .under(&scope.id())
+                .into_iter()
+                .filter(|item| !declared.contains(&key(&item.id)))
+                .map(|item| {
+                    // As in ARM, an ignored resource is named, not described.
+                    if complete {
+                        json!({ "resourceId": item.id, "changeType": "Delete", "before": item.body })
+                    } else {
+                        json!({ "resourceId": item.id, "changeType": "Ignore" })
+                    }
+                }),
+        );
+    }
+    changes
 }
 
 /// Top-level fields that name a resource rather than describe it: never a change.

@@ -3,21 +3,21 @@
 
 pub(crate) mod deployment;
 pub(crate) mod lock;
+pub(crate) mod operations;
 pub(crate) mod stack;
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 use indexmap::IndexMap;
 use serde_json::{Value, json};
 
 use crate::error::ArmError;
 use crate::inventory::{Inventory, InventoryItem};
-use crate::lro::{LongOp, is_terminal};
 use crate::route::{Route, Scope};
 use crate::template::PlannedResource;
 use deployment::{DEPLOYMENT_TYPE, DeploymentRecord};
 use lock::Locks;
+use operations::Operations;
 use stack::StackRecord;
 
 pub(crate) const RESOURCE_GROUP_TYPE: &str = "Microsoft.Resources/resourceGroups";
@@ -29,7 +29,7 @@ pub(crate) struct State {
     pub deployments: HashMap<String, IndexMap<String, DeploymentRecord>>,
     /// Stacks by lower-cased stack id.
     pub stacks: HashMap<String, StackRecord>,
-    pub operations: HashMap<String, LongOp>,
+    pub operations: Operations,
     pub locks: Locks,
     generation: u64,
 }
@@ -42,29 +42,11 @@ impl State {
     }
 
     pub fn start_operation(&mut self, status: &str, done_status: u16) -> String {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        self.operations.insert(
-            id.clone(),
-            LongOp {
-                status: status.to_owned(),
-                started: Utc::now(),
-                ended: None,
-                error: None,
-                result: None,
-                done_status,
-            },
-        );
-        id
+        self.operations.start(status, done_status)
     }
 
     pub fn set_operation(&mut self, id: &str, status: &str, error: Option<ArmError>) {
-        if let Some(op) = self.operations.get_mut(id) {
-            op.status = status.to_owned();
-            if is_terminal(status) {
-                op.ended = Some(Utc::now());
-            }
-            op.error = error;
-        }
+        self.operations.update(id, status, error);
     }
 
     pub fn deployment_mut(
