@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 
 /// A child process that is killed (and reaped) when dropped, so a failing test or a
 /// finished benchmark leaves nothing running.
@@ -47,24 +48,34 @@ fn status_kib(pid: u32, field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces),
+/// starting at the state; empty when the process is gone.
+fn stat_fields(stat_path: &Path) -> Vec<String> {
+    std::fs::read_to_string(stat_path)
+        .unwrap_or_default()
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
 /// CPU time (user + system) process `pid` has used so far, in seconds.
 pub fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at the state; utime and
-    // stime are the 12th and 13th of them, in clock ticks.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: f64 = after_name
-        .split_whitespace()
+    static TICKS_PER_SECOND: OnceLock<f64> = OnceLock::new();
+    let per_second = *TICKS_PER_SECOND.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    });
+    // utime and stime are the 12th and 13th fields after the name, in clock ticks.
+    let ticks: f64 = stat_fields(Path::new(&format!("/proc/{pid}/stat")))
+        .iter()
         .skip(11)
         .take(2)
         .filter_map(|t| t.parse::<f64>().ok())
         .sum();
-    let per_second: f64 = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0);
     ticks / per_second
 }
 
@@ -79,11 +90,9 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
         else {
             continue;
         };
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        // The parent is the second field after the command name (which may hold spaces).
-        let parent = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        // The parent is the second field after the name.
+        let parent = stat_fields(&entry.path().join("stat"))
+            .get(1)
             .and_then(|p| p.parse::<u32>().ok());
         if let Some(parent) = parent {
             parent_of.push((child, parent));
@@ -251,4 +260,27 @@ pub fn controller_command(
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_is_in_its_parents_tree_and_cpu_time_is_read_from_stat() {
+        let child = KilledOnDrop::new(Command::new("sleep").arg("30").spawn().unwrap());
+        let tree = process_tree(std::process::id());
+        assert_eq!(tree[0], std::process::id());
+        assert!(tree.contains(&child.id()), "{tree:?}");
+        assert!(!process_tree(child.id()).contains(&std::process::id()));
+
+        // Spend some CPU, so that the process has used at least a clock tick.
+        let busy_until = std::time::Instant::now() + std::time::Duration::from_millis(200);
+        let mut spin = 0u64;
+        while std::time::Instant::now() < busy_until {
+            spin = std::hint::black_box(spin.wrapping_add(1));
+        }
+        assert!(cpu_seconds(std::process::id()) > 0.0);
+        assert_eq!(cpu_seconds(u32::MAX), 0.0, "a process that is gone");
+    }
 }
