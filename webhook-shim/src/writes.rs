@@ -29,17 +29,17 @@ use crate::request::{ExecuteRequest, Lifecycle};
 #[derive(Debug, Clone)]
 pub enum ObjectWrite {
     /// There was no object: create it (409 if one exists by now).
-    Create(AzureResource),
+    Create(Lean),
     /// Replace the object as of its resourceVersion (409 if it changed since): the spec
     /// becomes the request's exactly; labels and annotations are merged into the existing
     /// ones; finalizers and owner references stay as they are.
-    Replace(AzureResource),
+    Replace(Lean),
 }
 
 impl ObjectWrite {
     pub fn of(existing: Option<&AzureResource>, desired: &AzureResource) -> Self {
         let Some(existing) = existing else {
-            return ObjectWrite::Create(desired.clone());
+            return ObjectWrite::Create(Lean(desired.clone()));
         };
         let mut object = desired.clone();
         let metadata = &mut object.metadata;
@@ -56,7 +56,7 @@ impl ObjectWrite {
             *merged = (!all.is_empty()).then_some(all);
         }
         object.status = None;
-        ObjectWrite::Replace(object)
+        ObjectWrite::Replace(Lean(object))
     }
 }
 
@@ -245,14 +245,10 @@ impl Shim {
             field_manager: Some(FIELD_MANAGER.to_owned()),
         };
         let written = match write {
-            ObjectWrite::Create(object) => {
-                self.resources()
-                    .create(&params, &Lean(object.clone()))
-                    .await
-            }
+            ObjectWrite::Create(object) => self.resources().create(&params, object).await,
             ObjectWrite::Replace(object) => {
                 self.resources()
-                    .replace(&object.name_any(), &params, &Lean(object.clone()))
+                    .replace(&object.0.name_any(), &params, object)
                     .await
             }
         };
@@ -476,7 +472,7 @@ mod tests {
             "spec": {"resourceGroup": "rg", "template": {"bicep": "param p string"},
                      "parameters": {"p": "1"}}
         }));
-        let ObjectWrite::Create(created) = ObjectWrite::of(None, &desired) else {
+        let ObjectWrite::Create(Lean(created)) = ObjectWrite::of(None, &desired) else {
             panic!("no object: a create, which fails if one exists by now");
         };
         assert_eq!(created.metadata.resource_version, None);
@@ -491,7 +487,8 @@ mod tests {
             "spec": {"resourceGroup": "rg", "parameters": {"p": "0", "gone": "1"}},
             "status": {"phase": "Ready"}
         }));
-        let ObjectWrite::Replace(replaced) = ObjectWrite::of(Some(&existing), &desired) else {
+        let ObjectWrite::Replace(Lean(replaced)) = ObjectWrite::of(Some(&existing), &desired)
+        else {
             panic!("an object: a replace of the version seen");
         };
         let metadata = &replaced.metadata;
