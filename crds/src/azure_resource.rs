@@ -88,11 +88,13 @@ pub struct AzureResourceSpec {
     pub location: Option<String>,
 
     /// Create the resource group (in `location`) when it does not exist.
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    #[schemars(extend("default" = true))]
     pub create_resource_group: bool,
 
     /// Level the template is deployed at.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    #[schemars(extend("default" = "ResourceGroup"))]
     pub scope: Scope,
 
     /// The template to deploy: exactly one of `bicep`, `json` or `configMapKeyRef`.
@@ -128,15 +130,18 @@ pub struct AzureResourceSpec {
     pub credentials_secret_ref: Option<LocalObjectRef>,
 
     /// How the template is deployed and later removed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    #[schemars(extend("default" = "Stack"))]
     pub engine: Engine,
 
     /// What happens to the Azure resources when this object is deleted.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    #[schemars(extend("default" = "Delete"))]
     pub deletion_policy: DeletionPolicy,
 
     /// ARM deployment mode (used by the `Deployment` engine).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    #[schemars(extend("default" = "Incremental"))]
     pub mode: DeploymentMode,
 
     /// Secret in the same namespace to write all template outputs to, secure ones
@@ -153,15 +158,20 @@ pub struct AzureResourceSpec {
 
     /// How often a Ready object is re-checked against Azure, as a duration such as `1h`,
     /// `30m`, `90s` or `1h30m`, at least `1s`; `0` turns re-checking off.
-    #[serde(default = "default_sync_interval")]
+    #[serde(
+        default = "default_sync_interval",
+        skip_serializing_if = "is_default_sync_interval"
+    )]
     #[schemars(regex(pattern = SYNC_INTERVAL))]
+    #[schemars(extend("default" = "1h"))]
     pub sync_interval: String,
 
     /// What a drift check does when Azure differs from the template: `Report` (default)
     /// records it in `status.drift`, `Correct` also deploys again, `Ignore` runs no check.
     /// A check (ARM what-if, no write) runs every `syncInterval` and whenever the
     /// annotation `azure-driver.io/check-drift` changes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    #[schemars(extend("default" = "Report"))]
     pub drift_policy: DriftPolicy,
 }
 
@@ -171,6 +181,18 @@ fn default_true() -> bool {
 
 fn default_sync_interval() -> String {
     "1h".to_owned()
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+fn is_default_sync_interval(value: &str) -> bool {
+    value == default_sync_interval()
 }
 
 /// Level an ARM deployment targets.

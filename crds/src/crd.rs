@@ -114,7 +114,10 @@ fn resource_group_required_unless_subscription_scope() -> Vec<JSONSchemaProps> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::AzureResourceSpec;
 
     fn version_schema() -> JSONSchemaProps {
         crd().spec.versions[0]
@@ -194,6 +197,28 @@ mod tests {
         assert_eq!(required, [["bicep"], ["json"], ["configMapKeyRef"]]);
         let json = &template.properties.unwrap()["json"];
         assert_eq!(json.x_kubernetes_preserve_unknown_fields, Some(true));
+    }
+
+    /// The apiserver fills in the schema's defaults, so a spec may leave them out: each
+    /// default is the value the type reads when the field is absent, and is not written.
+    #[test]
+    fn spec_defaults_are_the_schemas_and_are_not_serialized() {
+        let spec_schema = &version_schema().properties.unwrap()["spec"];
+        let minimal = json!({"resourceGroup": "rg", "template": {"bicep": ""}});
+        let absent: AzureResourceSpec = serde_json::from_value(minimal.clone()).unwrap();
+        let mut defaulted = Vec::new();
+        for (name, property) in spec_schema.properties.iter().flatten() {
+            let Some(JSON(default)) = &property.default else {
+                continue;
+            };
+            let mut explicit = minimal.clone();
+            explicit[name] = default.clone();
+            let read: AzureResourceSpec = serde_json::from_value(explicit).unwrap();
+            assert_eq!(read, absent, "default of {name}");
+            defaulted.push(name.clone());
+        }
+        assert_eq!(defaulted.len(), 7, "defaulted fields: {defaulted:?}");
+        assert_eq!(serde_json::to_value(&absent).unwrap(), minimal);
     }
 
     /// Every property has a description, so `kubectl explain` documents the whole type.
