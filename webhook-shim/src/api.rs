@@ -12,7 +12,7 @@ use crds::AzureResource;
 use futures::Stream;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client};
 use serde_json::{Map, Value, json};
 use tracing::{Instrument, info, info_span, warn};
 use warp::http::{HeaderMap, StatusCode};
@@ -28,8 +28,9 @@ use crate::intake::{FILE_COPIES, check_json_content_type, read_bounded};
 use crate::kafka::{MESSAGE_VERSION, ResultPublisher};
 use crate::lean::Lean;
 use crate::mapping::{
-    ANNOTATION_RESOURCE_ID, Action, LABEL_LIFECYCLE, LABEL_RESOURCE_NAME, MappingContext,
-    PendingRequest, accepted_topology, label_value, owner_digest, topology_entry_name, topology_id,
+    Action, LABEL_RESOURCE_NAME, MappingContext, PendingRequest, accepted_topology,
+    exact_resource_id, is_resource_object, label_value, owner_digest, topology_entry_name,
+    topology_id,
 };
 use crate::metrics::Metrics;
 use crate::request;
@@ -189,10 +190,7 @@ impl Shim {
     /// `POST /api/driver/references/find`.
     pub async fn find(&self, body: &[u8]) -> Result<Value, ApiError> {
         let req = request::parse_find(body)?;
-        let selector = format!(
-            "{LABEL_RESOURCE_NAME}={},{LABEL_LIFECYCLE}=create",
-            label_value(&req.instance_name)
-        );
+        let selector = format!("{LABEL_RESOURCE_NAME}={}", label_value(&req.instance_name));
         let list = self
             .resources()
             .list(&ListParams::default().labels(&selector))
@@ -202,7 +200,7 @@ impl Shim {
             .items
             .into_iter()
             .map(|Lean(object)| object)
-            .find(|o| o.metadata.deletion_timestamp.is_none());
+            .find(|o| o.metadata.deletion_timestamp.is_none() && is_resource_object(o));
         let Some(object) = found else {
             return Ok(json!({"result": null}));
         };
@@ -219,7 +217,7 @@ impl Shim {
             .map(|s| s.outputs.clone().into_iter().collect())
             .unwrap_or_default();
         Ok(json!({"result": {
-            "resourceId": object.annotations().get(ANNOTATION_RESOURCE_ID),
+            "resourceId": exact_resource_id(&object),
             "outputs": outputs,
             "associatedTopology": topology,
         }}))

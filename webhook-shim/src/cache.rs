@@ -22,9 +22,8 @@ use serde_json::json;
 
 use crate::completion::strip_for_cache;
 use crate::mapping::{
-    ANNOTATION_OWNER, ANNOTATION_REQUEST, ANNOTATION_RESOURCE_ID, ANNOTATION_RESOURCE_NAME,
-    FINALIZER, LABEL_DEPLOYMENT_LOCATION, LABEL_LIFECYCLE, LABEL_MANAGED_BY, LABEL_RESOURCE_ID,
-    LABEL_RESOURCE_NAME, LABEL_RESOURCE_TYPE, MANAGED_BY,
+    ANNOTATION_OWNER, ANNOTATION_REQUEST, FINALIZER, LABEL_DEPLOYMENT_LOCATION, LABEL_MANAGED_BY,
+    LABEL_RESOURCE_ID, LABEL_RESOURCE_NAME, LABEL_RESOURCE_TYPE, MANAGED_BY,
 };
 
 /// Deflate window of the entries (8 KiB): the dictionary and a stripped object fit in it.
@@ -40,9 +39,7 @@ static DICTIONARY: LazyLock<Vec<u8>> = LazyLock::new(|| {
         "metadata": {
             "annotations": {
                 ANNOTATION_OWNER: "0000000000000000000000000000000000000000000000000000000000000000",
-                ANNOTATION_REQUEST: "{\"uuid\":\"00000000-0000-4000-8000-000000000000\",\"lifecycle\":\"Create\",\"delete\":false}",
-                ANNOTATION_RESOURCE_ID: "00000000-0000-4000-8000-000000000000",
-                ANNOTATION_RESOURCE_NAME: "resource",
+                ANNOTATION_REQUEST: "{\"uuid\":\"00000000-0000-4000-8000-000000000000\",\"lifecycle\":\"Create\"}",
             },
             "creationTimestamp": "2026-01-01T00:00:00Z",
             "finalizers": ["azure-driver.io/cleanup", FINALIZER],
@@ -50,7 +47,6 @@ static DICTIONARY: LazyLock<Vec<u8>> = LazyLock::new(|| {
             "labels": {
                 LABEL_MANAGED_BY: MANAGED_BY,
                 LABEL_DEPLOYMENT_LOCATION: "azure",
-                LABEL_LIFECYCLE: "create",
                 LABEL_RESOURCE_ID: "00000000-0000-4000-8000-000000000000",
                 LABEL_RESOURCE_NAME: "resource",
                 LABEL_RESOURCE_TYPE: "resource",
@@ -61,19 +57,12 @@ static DICTIONARY: LazyLock<Vec<u8>> = LazyLock::new(|| {
             "uid": "00000000-0000-4000-8000-000000000000",
         },
         "spec": {
-            "createResourceGroup": true,
             "credentialsSecretRef": {"name": "dl-0000000000000000000000000000000000000000"},
-            "deletionPolicy": "Delete",
-            "driftPolicy": "Report",
-            "engine": "Stack",
             "location": "westeurope",
-            "mode": "Incremental",
             "parameters": {"location": "westeurope", "resourcegroup_name": "rg"},
             "redeployToken": "00000000-0000-4000-8000-000000000000",
             "resourceGroup": "rg",
-            "scope": "ResourceGroup",
             "subscriptionId": "00000000-0000-0000-0000-000000000000",
-            "syncInterval": "1h",
         },
         "status": {
             "phase": "Ready",

@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 
 use crate::kafka::{Envelope, FailureCode, ResultMessage};
 use crate::mapping::{
-    ANNOTATION_CLAIM, ANNOTATION_REPORTED, ANNOTATION_REQUEST, ANNOTATION_RESOURCE_NAME, FINALIZER,
-    PendingRequest, request_id, topology_entry_name, topology_id,
+    ANNOTATION_CLAIM, ANNOTATION_REPORTED, ANNOTATION_REQUEST, FINALIZER, PendingRequest,
+    exact_resource_name, request_id, topology_entry_name, topology_id,
 };
 use crate::request::Lifecycle;
 
@@ -126,13 +126,7 @@ pub fn arm_typed_outputs(outputs: &BTreeMap<String, Value>) -> Map<String, Value
 }
 
 fn entry_name(object: &AzureResource) -> String {
-    topology_entry_name(
-        object
-            .annotations()
-            .get(ANNOTATION_RESOURCE_NAME)
-            .map(String::as_str)
-            .unwrap_or_default(),
-    )
+    topology_entry_name(exact_resource_name(object).unwrap_or_default())
 }
 
 /// The request id answered with 202 for this object's pending request.
@@ -354,13 +348,14 @@ mod tests {
             trace: BTreeMap::from([("transactionid".into(), "tx".into())]),
             delete,
         };
-        object.metadata.annotations = Some(BTreeMap::from([
-            (
-                ANNOTATION_REQUEST.into(),
-                serde_json::to_string(&pending).unwrap(),
-            ),
-            (ANNOTATION_RESOURCE_NAME.into(), "net-a".into()),
-        ]));
+        object.metadata.annotations = Some(BTreeMap::from([(
+            ANNOTATION_REQUEST.into(),
+            serde_json::to_string(&pending).unwrap(),
+        )]));
+        object.metadata.labels = Some(BTreeMap::from([(
+            crate::mapping::LABEL_RESOURCE_NAME.into(),
+            "net-a".into(),
+        )]));
         object
     }
 
@@ -391,10 +386,10 @@ mod tests {
     #[test]
     fn the_stripped_cache_decides_and_names_results_as_the_whole_object_does() {
         let mut whole = with_status(object("Create", false), Phase::Ready, 2);
-        whole.metadata.labels = Some(BTreeMap::from([(
+        whole.labels_mut().insert(
             crate::mapping::LABEL_RESOURCE_TYPE.into(),
             "AzureResourceGroup".into(),
-        )]));
+        );
         whole.spec.template = Some(TemplateSource::Bicep("param p string\n".repeat(100)));
         whole.spec.parameters = BTreeMap::from([
             ("resourcegroup_name".into(), json!("rg1")),

@@ -342,7 +342,7 @@ mod tests {
             resource.labels()[LABEL_DEPLOYMENT_LOCATION],
             "Azure-Dev-".to_string() + &short_digest("Azure Dev")
         );
-        assert_eq!(resource.annotations()[ANNOTATION_RESOURCE_NAME], "net-a");
+        assert_eq!(exact_resource_name(resource), Some("net-a"));
         assert_eq!(resource.finalizers(), [FINALIZER.to_string()]);
         let recorded: PendingRequest =
             serde_json::from_str(&resource.annotations()[ANNOTATION_REQUEST]).unwrap();
@@ -1365,6 +1365,29 @@ mod tests {
     }
 
     #[test]
+    fn exact_values_are_annotated_only_where_the_label_cannot_hold_them() {
+        let mut request = body(
+            "Create",
+            "resource::AzureVNet::1.0",
+            json!({"resourcegroup_name": "rg1"}),
+        );
+        let plain = apply(run(request.clone()).unwrap()).resource;
+        assert_eq!(plain.labels()[LABEL_RESOURCE_NAME], "net-a");
+        assert!(!plain.annotations().contains_key(ANNOTATION_RESOURCE_NAME));
+        assert!(!plain.annotations().contains_key(ANNOTATION_RESOURCE_ID));
+        assert_eq!(
+            exact_resource_id(&plain),
+            Some(plain.labels()[LABEL_RESOURCE_ID].as_str())
+        );
+
+        request["systemProperties"]["resourceName"]["value"] = json!("Net A/1");
+        let sanitised = apply(run(request).unwrap()).resource;
+        assert_ne!(sanitised.labels()[LABEL_RESOURCE_NAME], "Net A/1");
+        assert_eq!(sanitised.annotations()[ANNOTATION_RESOURCE_NAME], "Net A/1");
+        assert_eq!(exact_resource_name(&sanitised), Some("Net A/1"));
+    }
+
+    #[test]
     fn the_lifecycle_label_tells_creates_from_operations() {
         let label = |lifecycle: &str| {
             let plan = apply(
@@ -1376,11 +1399,22 @@ mod tests {
                 ))
                 .unwrap(),
             );
-            plan.resource.labels()[LABEL_LIFECYCLE].clone()
+            (
+                plan.resource.labels().get(LABEL_LIFECYCLE).cloned(),
+                is_resource_object(&plan.resource),
+            )
         };
-        // `references/find` looks up Create objects by `create`.
-        assert_eq!(label("Install"), "create");
-        assert_eq!(label("CreateVnetPeering"), "createvnetpeering");
+        // `references/find` answers with the resource's own object.
+        assert_eq!(label("Install"), (None, true));
+        let mut earlier = AzureResource::new("r-1", AzureResourceSpec::adopting("/x"));
+        earlier
+            .labels_mut()
+            .insert(LABEL_LIFECYCLE.into(), "create".into());
+        assert!(is_resource_object(&earlier));
+        assert_eq!(
+            label("CreateVnetPeering"),
+            (Some("createvnetpeering".into()), false)
+        );
     }
 
     #[test]

@@ -31,11 +31,11 @@ pub fn authorise(owner: &str, objects: &[&AzureResource]) -> Result<(), ApiError
             403,
             format!(
                 "resource {} was created with other credentials (tenant, client or subscription)",
-                object
-                    .annotations()
-                    .get(ANNOTATION_RESOURCE_ID)
-                    .map(String::as_str)
-                    .unwrap_or_else(|| object.meta().name.as_deref().unwrap_or_default())
+                exact_resource_id(object).unwrap_or_else(|| object
+                    .meta()
+                    .name
+                    .as_deref()
+                    .unwrap_or_default())
             ),
         )),
         None => Ok(()),

@@ -20,25 +20,27 @@ pub(super) fn annotations(
 ) -> Result<BTreeMap<String, String>, ApiError> {
     let request_json = serde_json::to_string(pending)
         .map_err(|err| ApiError::internal(format!("cannot record the request: {err}")))?;
-    Ok(BTreeMap::from([
+    let mut annotations = BTreeMap::from([
         (ANNOTATION_REQUEST.into(), request_json),
         (
             ANNOTATION_OWNER.into(),
             owner_digest(req, ctx, pending.tenant_id.as_deref())?,
         ),
-        (
-            ANNOTATION_RESOURCE_NAME.into(),
-            req.system.resource_name.clone(),
-        ),
-        (
-            ANNOTATION_RESOURCE_ID.into(),
-            req.system.resource_id.clone(),
-        ),
-    ]))
+    ]);
+    // Each key costs the apiserver on every write and watch event of the object.
+    for (annotation, exact) in [
+        (ANNOTATION_RESOURCE_NAME, &req.system.resource_name),
+        (ANNOTATION_RESOURCE_ID, &req.system.resource_id),
+    ] {
+        if label_value(exact) != *exact {
+            annotations.insert(annotation.into(), exact.clone());
+        }
+    }
+    Ok(annotations)
 }
 
 pub(super) fn labels(req: &ExecuteRequest) -> BTreeMap<String, String> {
-    BTreeMap::from([
+    let mut labels = BTreeMap::from([
         (
             LABEL_RESOURCE_ID.into(),
             label_value(&req.system.resource_id),
@@ -55,15 +57,12 @@ pub(super) fn labels(req: &ExecuteRequest) -> BTreeMap<String, String> {
             LABEL_DEPLOYMENT_LOCATION.into(),
             label_value(&req.deployment_location.name),
         ),
-        (
-            LABEL_LIFECYCLE.into(),
-            match &req.lifecycle {
-                Lifecycle::Operation(name) => dns_label(name, 63),
-                _ => "create".into(),
-            },
-        ),
         (LABEL_MANAGED_BY.into(), MANAGED_BY.into()),
-    ])
+    ]);
+    if let Lifecycle::Operation(name) = &req.lifecycle {
+        labels.insert(LABEL_LIFECYCLE.into(), dns_label(name, 63));
+    }
+    labels
 }
 
 /// The Secret holding the deployment location's credentials, when it carries any.

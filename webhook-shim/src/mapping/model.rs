@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crds::AzureResource;
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -12,7 +13,8 @@ pub const LABEL_RESOURCE_ID: &str = "azure-driver.io/resource-id";
 pub const LABEL_RESOURCE_NAME: &str = "azure-driver.io/resource-name";
 pub const LABEL_RESOURCE_TYPE: &str = "azure-driver.io/resource-type";
 pub const LABEL_DEPLOYMENT_LOCATION: &str = "azure-driver.io/deployment-location";
-/// `create` for the resource's object, the operation name for operation objects.
+/// The operation name, on operation objects only (objects written by earlier versions
+/// carry `create` on the resource's own object).
 pub const LABEL_LIFECYCLE: &str = "azure-driver.io/lifecycle";
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "azure-driver-shim";
@@ -22,9 +24,9 @@ pub const ANNOTATION_REQUEST: &str = "azure-driver.io/request";
 pub const ANNOTATION_REPORTED: &str = "azure-driver.io/reported";
 /// `<request id> <holder> <unix seconds>`: a replica publishing the result right now.
 pub const ANNOTATION_CLAIM: &str = "azure-driver.io/report-claim";
-/// The resource name exactly as Brent sent it (labels hold a sanitised form).
+/// The resource name exactly as Brent sent it, when the label holds a sanitised form.
 pub const ANNOTATION_RESOURCE_NAME: &str = "azure-driver.io/resource-name";
-/// The resource id exactly as Brent sent it.
+/// The resource id exactly as Brent sent it, when the label holds a sanitised form.
 pub const ANNOTATION_RESOURCE_ID: &str = "azure-driver.io/resource-id";
 /// Keeps a deleted object observable until its Delete result is published.
 pub const FINALIZER: &str = "azure-driver.io/shim-report";
@@ -52,7 +54,7 @@ pub struct PendingRequest {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub trace: BTreeMap<String, String>,
     /// True when the object is being removed: the result is reported once it is gone.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delete: bool,
 }
 
@@ -125,4 +127,31 @@ pub struct ApplyPlan {
     pub credentials: Option<Secret>,
     /// `<object>-params`; the caller adds the object's ownerReference once its uid is known.
     pub secure_parameters: Option<Secret>,
+}
+
+/// The resource id exactly as Brent sent it: the annotation, else the label (written
+/// without annotation when it holds the id unchanged).
+pub fn exact_resource_id(object: &AzureResource) -> Option<&str> {
+    exact_value(object, ANNOTATION_RESOURCE_ID, LABEL_RESOURCE_ID)
+}
+
+/// The resource name exactly as Brent sent it (see [`exact_resource_id`]).
+pub fn exact_resource_name(object: &AzureResource) -> Option<&str> {
+    exact_value(object, ANNOTATION_RESOURCE_NAME, LABEL_RESOURCE_NAME)
+}
+
+fn exact_value<'a>(object: &'a AzureResource, annotation: &str, label: &str) -> Option<&'a str> {
+    object
+        .annotations()
+        .get(annotation)
+        .or_else(|| object.labels().get(label))
+        .map(String::as_str)
+}
+
+/// Whether `object` is a resource's own object, not an operation's.
+pub fn is_resource_object(object: &AzureResource) -> bool {
+    object
+        .labels()
+        .get(LABEL_LIFECYCLE)
+        .is_none_or(|lifecycle| lifecycle == "create")
 }
