@@ -16,9 +16,9 @@ use crate::error::{ApiError, kube_error};
 use crate::kafka::{Envelope, ResultMessage};
 use crate::lean::Lean;
 use crate::mapping::{
-    ANNOTATION_REQUEST, AdoptedEntry, ApplyPlan, DeleteTarget, FIELD_MANAGER, LABEL_RESOURCE_ID,
-    PendingRequest, adopt_for_delete, authorise, entry_to_adopt, object_name, request_id,
-    topology_arm_id, topology_entry_name, topology_id,
+    ANNOTATION_REQUEST, ANNOTATION_RESOURCE_ID, ANNOTATION_RESOURCE_NAME, AdoptedEntry, ApplyPlan,
+    DeleteTarget, FIELD_MANAGER, LABEL_RESOURCE_ID, PendingRequest, adopt_for_delete, authorise,
+    entry_to_adopt, object_name, request_id, topology_arm_id, topology_entry_name, topology_id,
 };
 use crate::reporter::publish_once;
 use crate::request::{ExecuteRequest, Lifecycle};
@@ -32,7 +32,8 @@ pub enum ObjectWrite {
     Create(Lean),
     /// Replace the object as of its resourceVersion (409 if it changed since): the spec
     /// becomes the request's exactly; labels and annotations are merged into the existing
-    /// ones; finalizers and owner references stay as they are.
+    /// ones (but for the exact-value annotations, which the request writes when it needs
+    /// them); finalizers and owner references stay as they are.
     Replace(Lean),
 }
 
@@ -52,6 +53,9 @@ impl ObjectWrite {
             (&mut metadata.annotations, &existing.metadata.annotations),
         ] {
             let mut all = kept.clone().unwrap_or_default();
+            // Kept, one could outlive a name that a label holds unchanged by now.
+            all.remove(ANNOTATION_RESOURCE_ID);
+            all.remove(ANNOTATION_RESOURCE_NAME);
             all.extend(merged.take().unwrap_or_default());
             *merged = (!all.is_empty()).then_some(all);
         }
@@ -483,6 +487,7 @@ mod tests {
                          "finalizers": ["azure-driver.io/cleanup"],
                          "labels": {"a": "old", "b": "kept"},
                          "annotations": {"azure-driver.io/request": "{\"uuid\":\"1\"}",
+                                         "azure-driver.io/resource-name": "Old name",
                                          "azure-driver.io/check-drift": "x"}},
             "spec": {"resourceGroup": "rg", "parameters": {"p": "0", "gone": "1"}},
             "status": {"phase": "Ready"}
@@ -503,6 +508,10 @@ mod tests {
         let annotations = metadata.annotations.as_ref().unwrap();
         assert_eq!(annotations["azure-driver.io/request"], "{\"uuid\":\"2\"}");
         assert_eq!(annotations["azure-driver.io/check-drift"], "x");
+        assert!(
+            !annotations.contains_key(ANNOTATION_RESOURCE_NAME),
+            "the request's name fits its label: no exact-value annotation"
+        );
         assert_eq!(
             replaced.spec, desired.spec,
             "the spec is the request's exactly"
